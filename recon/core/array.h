@@ -1,0 +1,73 @@
+/* r5_array: a multi-dimensional complex float array (R5_DIMS dims, BART order, strides in
+ * elements) with its residency (host or device) in the descriptor — never guessed from the
+ * pointer. Arrays own their buffers unless made as views. Copies between host and device are
+ * explicit (r5_array_copy).
+ *
+ * The wrappers below are what algorithms call: each checks shapes, residency (the array must
+ * live where the context computes) and contiguity, then calls the context's back end. Errors
+ * name the operation and the shapes. */
+#ifndef R5_CORE_ARRAY_H
+#define R5_CORE_ARRAY_H
+
+#include <complex.h>
+
+#include "ctx.h"
+#include "dims.h"
+
+typedef struct r5_array {
+	long dims[R5_DIMS];
+	long strides[R5_DIMS]; /* elements */
+	float complex *data;
+	r5_residency where;
+	r5_ctx *ctx; /* context whose back end allocated device memory; NULL for host memory */
+	int owns;    /* frees data on r5_array_free */
+} r5_array;
+
+/* Allocates a contiguous array where `where` says: host memory (64-byte aligned) or the
+ * context's device. Contents undefined. Refuses sizes over R5_ARRAY_MAX_BYTES with R5_ERANGE. */
+#define R5_ARRAY_MAX_BYTES (64L * 1024 * 1024 * 1024)
+r5_status r5_array_alloc(r5_ctx *ctx, r5_residency where, const long dims[R5_DIMS], r5_array **out);
+/* Same, zero-filled. */
+r5_status r5_array_zeros(r5_ctx *ctx, r5_residency where, const long dims[R5_DIMS], r5_array **out);
+/* Host array without a context (I/O, phantoms). */
+r5_status r5_array_alloc_host(const long dims[R5_DIMS], r5_array **out);
+/* Allocates where the context computes (host for CPU, device for CUDA). */
+r5_status r5_array_alloc_work(r5_ctx *ctx, const long dims[R5_DIMS], r5_array **out);
+/* A descriptor over memory someone else owns (contiguous). */
+r5_status r5_array_view(r5_residency where, r5_ctx *ctx, const long dims[R5_DIMS], float complex *data,
+			r5_array **out);
+void r5_array_free(r5_array *a); /* NULL is harmless */
+
+long r5_array_size(const r5_array *a);
+int r5_array_is_contiguous(const r5_array *a);
+
+/* dst = src; shapes equal; any residency pair (H2H, H2D, D2H, D2D). */
+r5_status r5_array_copy(r5_ctx *ctx, r5_array *dst, const r5_array *src);
+/* New array holding src's contents where the context computes / on the host. */
+r5_status r5_array_to_work(r5_ctx *ctx, const r5_array *src, r5_array **out);
+r5_status r5_array_to_host(r5_ctx *ctx, const r5_array *src, r5_array **out);
+
+/* --- wrappers over the back end (arrays where the context computes, contiguous) --- */
+r5_status r5_zfill(r5_ctx *ctx, r5_array *x, float complex value);
+r5_status r5_zscale(r5_ctx *ctx, r5_array *x, float complex alpha);
+/* y = alpha x + beta y */
+r5_status r5_zaxpby(r5_ctx *ctx, float complex alpha, const r5_array *x, float complex beta, r5_array *y);
+/* y += alpha x */
+r5_status r5_zaxpy(r5_ctx *ctx, r5_array *y, float complex alpha, const r5_array *x);
+r5_status r5_zunary(r5_ctx *ctx, r5_unary_op op, r5_array *out, const r5_array *in);
+r5_status r5_zsoftthresh(r5_ctx *ctx, float lambda, r5_array *out, const r5_array *in);
+r5_status r5_zdot(r5_ctx *ctx, const r5_array *x, const r5_array *y, double complex *result);
+r5_status r5_znorm(r5_ctx *ctx, const r5_array *x, double *result);
+/* out = in1 * in2 (flags: R5_ZMUL_CONJ2, R5_ZMUL_ACCUM) with broadcasting: every dimension of
+ * in1 and in2 equals out's or is 1. */
+r5_status r5_zmul(r5_ctx *ctx, r5_array *out, const r5_array *in1, const r5_array *in2, int flags);
+/* out = sum of in over every dimension where out has size 1 and in does not. */
+r5_status r5_zsum(r5_ctx *ctx, r5_array *out, const r5_array *in);
+/* out = in, strided views allowed: copies the overlapping region of two shapes centred on each
+ * other (crop or zero-pad about the centre, as k-space resizing needs); out is zeroed first
+ * when larger. */
+r5_status r5_zresize_centered(r5_ctx *ctx, r5_array *out, const r5_array *in);
+/* rss over dimension dim: out = sqrt(sum |in|^2) */
+r5_status r5_zrss(r5_ctx *ctx, r5_array *out, const r5_array *in, int dim);
+
+#endif

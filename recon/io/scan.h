@@ -1,0 +1,74 @@
+/* r5_scan: one measurement as the reconstruction sees it — header, k-space sorted by encode
+ * steps, which lines were sampled (and which were calibration), per-slice geometry, and noise
+ * scans kept apart. Built acquisition by acquisition (the service sorts acquisitions into
+ * k-space as they arrive) or from an ISMRMRD HDF5 file / a BART .cfl, through the same builder.
+ *
+ * k-space: host array [x, y, z, coil, 1, contrast(5), ..., repetition(10), phase(11), ...,
+ * slice(13), average(14)] with x the encoded readout after oversampling removal (encoded
+ * matrix x), y/z the encoded matrix; a line whose k1 counter is c lands at row
+ * c + (ny/2 - k1.center) so that k-space centre sits at ny/2 (zero-filled partial Fourier).
+ * Unsampled points are 0. */
+#ifndef R5_IO_SCAN_H
+#define R5_IO_SCAN_H
+
+#include <ismrmrd/ismrmrd.h>
+
+#include "../core/array.h"
+#include "header.h"
+
+typedef struct r5_slice_geometry {
+	float position[3]; /* mm, LPS, centre of the excited volume (ISMRMRD convention) */
+	float read_dir[3], phase_dir[3], slice_dir[3];
+	float table_position[3];
+	int present;
+} r5_slice_geometry;
+
+typedef struct r5_scan {
+	r5_header header;
+	r5_array *kspace; /* host, see above */
+	/* sampled[i]: 1 when line i was acquired; index over the k-space dims with x and coil set to
+	 * 1 (contiguous strides of those dims). calib[i]: 1 when it was flagged a calibration line
+	 * (ISMRMRD_ACQ_IS_PARALLEL_CALIBRATION[_AND_IMAGING]); imaging[i]: 1 when it is image data
+	 * (not calibration-only). */
+	unsigned char *sampled, *calib, *imaging;
+	long mask_dims[R5_DIMS];
+	r5_slice_geometry *geometry; /* one per slice index */
+	long n_slices;
+	r5_array *noise;      /* host [samples, coils] (dims 0 and 3), NULL when no noise scan came */
+	float noise_dwell_us; /* sample time of the noise scan */
+	float acq_dwell_us;   /* sample time of the imaging acquisitions (after oversampling removal) */
+	long n_acquisitions, n_noise_acquisitions;
+	int readout_oversampling; /* 2 when the readout was acquired oversampled and cropped */
+} r5_scan;
+
+typedef struct r5_scan_limits {
+	long max_kspace_bytes; /* 0: R5_ARRAY_MAX_BYTES */
+} r5_scan_limits;
+
+typedef struct r5_scan_builder r5_scan_builder;
+
+/* Parses the XML header, checks the sizes against the limits (R5_ENOMEM with "matrix ... needs
+ * N GiB, budget M GiB") and allocates k-space. */
+r5_status r5_scan_builder_create(const char *xml, size_t xml_length, const r5_scan_limits *limits,
+				 r5_scan_builder **out);
+/* Adds one acquisition: data holds active_channels x number_of_samples complex values, channel
+ * major (ISMRMRD layout); traj may be NULL. Checks channels, samples and counters against the
+ * header, naming the acquisition by its scan_counter in any error. Noise scans are kept apart. */
+r5_status r5_scan_builder_add(r5_scan_builder *b, const ISMRMRD_AcquisitionHeader *head, const float complex *data,
+			      const float *traj);
+long r5_scan_builder_count(const r5_scan_builder *b);
+/* Hands the assembled scan over (and destroys the builder). Fails when no imaging data came. */
+r5_status r5_scan_builder_finish(r5_scan_builder *b, r5_scan **out);
+void r5_scan_builder_destroy(r5_scan_builder *b); /* NULL is harmless */
+
+/* ISMRMRD HDF5 file, dataset group (NULL: "dataset"). */
+r5_status r5_scan_read_ismrmrd(const char *path, const char *group, const r5_scan_limits *limits, r5_scan **out);
+/* BART .cfl k-space [x y z coil ...]: unsampled points are zeros; the sampling mask is found
+ * from the data and a minimal header is made up (FOV = matrix in mm, 1 T unknown). */
+r5_status r5_scan_from_cfl(const char *path, r5_scan **out);
+void r5_scan_free(r5_scan *scan); /* NULL is harmless */
+
+/* Index into the mask arrays for a k-space position (x and coil ignored). */
+long r5_scan_mask_index(const r5_scan *scan, const long pos[R5_DIMS]);
+
+#endif

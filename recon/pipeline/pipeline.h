@@ -1,0 +1,55 @@
+/* Named reconstructions: a scan in, an image set out.
+ *
+ *   cartesian  inverse FFT + coil combination (rss | adaptive Walsh), zero-filled partial Fourier
+ *   sense      ESPIRiT maps + CG-SENSE (parallel imaging issue)
+ *   grappa     GRAPPA kernels in k-space + coil combination (parallel imaging issue)
+ *   auto       chosen from the header: parallelImaging with acceleration > 1 → sense (grappa
+ *              when calibrationMode says so is not implied: auto picks sense), else cartesian
+ *
+ * Parameters are a struct with exported defaults; r5_recon_params_set takes "key", "value"
+ * strings (command line, service requests) and rejects unknown keys. Progress reports and
+ * cancellation go through one hook called between stages and inside iterative loops. */
+#ifndef R5_PIPELINE_PIPELINE_H
+#define R5_PIPELINE_PIPELINE_H
+
+#include "../core/ctx.h"
+#include "../io/images.h"
+#include "../io/scan.h"
+
+typedef struct r5_recon_params {
+	char pipeline[16];      /* auto | cartesian | sense | grappa */
+	char combine[16];       /* rss | adaptive */
+	int prewhiten;          /* 1: noise prewhitening when a noise scan came */
+	int n_virtual_coils;    /* 0: no compression */
+	float coil_energy;      /* keep this fraction of energy when > 0 (and n_virtual_coils == 0) */
+	int n_maps;             /* ESPIRiT map sets: 1 or 2 */
+	int iters;              /* CG iterations */
+	float lambda;           /* Tikhonov weight (CG-SENSE) */
+	int calib_size;         /* 0: take the whole calibration region found */
+	int kernel_size;        /* ESPIRiT / GRAPPA kernel width */
+	float espirit_threshold;/* ESPIRiT calibration matrix singular value threshold */
+	float espirit_crop;     /* ESPIRiT eigenvalue mask threshold */
+	int gfactor;            /* 1: compute a g-factor map */
+} r5_recon_params;
+
+extern const r5_recon_params r5_recon_defaults;
+
+/* Sets one parameter by name; unknown keys and bad values are R5_EINVAL naming them. */
+r5_status r5_recon_params_set(r5_recon_params *p, const char *key, const char *value);
+/* "pipeline=sense coils_virtual=8 ..." (for provenance) */
+void r5_recon_params_format(const r5_recon_params *p, char *text, size_t size);
+
+/* Progress and cancellation hook: return non-zero to stop (the run returns R5_ECANCELLED, or
+ * whatever status *stop_status was set to, e.g. R5_ETIMEDOUT). fraction in [0, 1]. */
+typedef struct r5_progress {
+	int (*report)(void *user, const char *stage, double fraction, r5_status *stop_status);
+	void *user;
+} r5_progress;
+
+/* Calls the hook (if any); returns R5_OK or the stop status with a message. */
+r5_status r5_progress_check(const r5_progress *progress, const char *stage, double fraction);
+
+r5_status r5_recon_run(r5_ctx *ctx, const r5_scan *scan, const r5_recon_params *params, const r5_progress *progress,
+		       r5_image_set **out);
+
+#endif
