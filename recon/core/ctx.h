@@ -25,4 +25,12 @@ const char *r5_ctx_describe(const r5_ctx *ctx);
 /* FFT plan cache, used by fft.c: returns a plan for (dims, flags), making it on first use. */
 r5_status r5_ctx_fft_plan(r5_ctx *ctx, const long dims[R5_DIMS], unsigned long flags, void **plan);
 
+/* Cached companions of a plan: the centring phase ramps of fft.c (arrays where the context
+ * computes, dims = the transformed dims, 1 elsewhere). Made by `make` on first use. */
+struct r5_array;
+typedef r5_status (*r5_fft_ramp_make)(r5_ctx *ctx, const long dims[R5_DIMS], unsigned long flags,
+				      struct r5_array **pre, struct r5_array **post);
+r5_status r5_ctx_fft_ramps(r5_ctx *ctx, const long dims[R5_DIMS], unsigned long flags, r5_fft_ramp_make make,
+			   struct r5_array **pre, struct r5_array **post);
+
 #endif

@@ -7,4 +7,6 @@
 #else
 #define R5_HD static inline
 #endif
+/* M_PI is not in strict C11 */
+#define R5_PI 3.14159265358979323846
 #endif

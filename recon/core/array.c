@@ -1,0 +1,381 @@
+/* r5_array allocation, copies between residencies, and the checked wrappers over the back
+ * end (array.h). Every wrapper names the operation and the shapes in its error message. */
+#include "array.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+
+static r5_status check_dims(const long dims[R5_DIMS], long *n, const char *what)
+{
+	*n = r5_dims_size(dims);
+	char text[128];
+	if (*n <= 0)
+		return r5_set_error(R5_ERANGE, "%s: invalid dimensions %s", what, r5_dims_format(text, sizeof text, dims));
+	if ((unsigned long)*n > (unsigned long)R5_ARRAY_MAX_BYTES / sizeof(float complex))
+		return r5_set_error(R5_ERANGE, "%s: dimensions %s need %.1f GiB, over the %ld GiB array limit", what,
+				    r5_dims_format(text, sizeof text, dims),
+				    (double)*n * sizeof(float complex) / (1 << 30), R5_ARRAY_MAX_BYTES >> 30);
+	return R5_OK;
+}
+
+static r5_status new_descriptor(const long dims[R5_DIMS], r5_residency where, r5_ctx *ctx, r5_array **out)
+{
+	r5_array *a = calloc(1, sizeof *a);
+	if (!a)
+		return r5_set_error(R5_ENOMEM, "array descriptor");
+	r5_dims_copy(a->dims, dims);
+	r5_dims_strides(a->strides, dims);
+	a->where = where;
+	a->ctx = ctx;
+	*out = a;
+	return R5_OK;
+}
+
+r5_status r5_array_alloc(r5_ctx *ctx, r5_residency where, const long dims[R5_DIMS], r5_array **out)
+{
+	long n;
+	*out = NULL;
+	R5_TRY(check_dims(dims, &n, "array allocation"));
+	size_t bytes = (size_t)n * sizeof(float complex);
+	r5_array *a;
+	R5_TRY(new_descriptor(dims, where, where == R5_DEVICE ? ctx : NULL, &a));
+	if (where == R5_HOST) {
+		size_t rounded = (bytes + 63) / 64 * 64;
+		a->data = aligned_alloc(64, rounded);
+		if (!a->data) {
+			free(a);
+			return r5_set_error(R5_ENOMEM, "host allocation of %.1f MiB failed", bytes / 1048576.0);
+		}
+	} else {
+		if (!ctx || r5_ctx_residency(ctx) != R5_DEVICE) {
+			free(a);
+			return r5_set_error(R5_EINVAL, "device array requested on a context without a device");
+		}
+		void *ptr = NULL;
+		r5_status st = r5_ctx_backend(ctx)->alloc(r5_ctx_state(ctx), &ptr, bytes);
+		if (st != R5_OK) {
+			free(a);
+			return st;
+		}
+		a->data = ptr;
+	}
+	a->owns = 1;
+	*out = a;
+	return R5_OK;
+}
+
+r5_status r5_array_alloc_host(const long dims[R5_DIMS], r5_array **out)
+{
+	return r5_array_alloc(NULL, R5_HOST, dims, out);
+}
+
+r5_status r5_array_alloc_work(r5_ctx *ctx, const long dims[R5_DIMS], r5_array **out)
+{
+	return r5_array_alloc(ctx, r5_ctx_residency(ctx), dims, out);
+}
+
+r5_status r5_array_zeros(r5_ctx *ctx, r5_residency where, const long dims[R5_DIMS], r5_array **out)
+{
+	R5_TRY(r5_array_alloc(ctx, where, dims, out));
+	if (where == R5_HOST) {
+		memset((*out)->data, 0, (size_t)r5_array_size(*out) * sizeof(float complex));
+		return R5_OK;
+	}
+	r5_status st = r5_zfill(ctx, *out, 0);
+	if (st != R5_OK) {
+		r5_array_free(*out);
+		*out = NULL;
+	}
+	return st;
+}
+
+r5_status r5_array_view(r5_residency where, r5_ctx *ctx, const long dims[R5_DIMS], float complex *data,
+			r5_array **out)
+{
+	long n;
+	*out = NULL;
+	R5_TRY(check_dims(dims, &n, "array view"));
+	R5_TRY(new_descriptor(dims, where, ctx, out));
+	(*out)->data = data;
+	(*out)->owns = 0;
+	return R5_OK;
+}
+
+void r5_array_free(r5_array *a)
+{
+	if (!a)
+		return;
+	if (a->owns && a->data) {
+		if (a->where == R5_HOST)
+			free(a->data);
+		else
+			r5_ctx_backend(a->ctx)->free(r5_ctx_state(a->ctx), a->data);
+	}
+	free(a);
+}
+
+long r5_array_size(const r5_array *a)
+{
+	return r5_dims_size(a->dims);
+}
+
+int r5_array_is_contiguous(const r5_array *a)
+{
+	long s = 1;
+	for (int d = 0; d < R5_DIMS; d++) {
+		if (a->dims[d] > 1 && a->strides[d] != s)
+			return 0;
+		s *= a->dims[d];
+	}
+	return 1;
+}
+
+/* --- checks shared by the wrappers --- */
+
+static r5_status check_work(r5_ctx *ctx, const r5_array *a, const char *op, const char *name)
+{
+	if (!a || !a->data)
+		return r5_set_error(R5_EINVAL, "%s: %s is NULL", op, name);
+	if (a->where != r5_ctx_residency(ctx))
+		return r5_set_error(R5_EINVAL, "%s: %s lives on the %s but the %s back end computes on the %s", op,
+				    name, a->where == R5_HOST ? "host" : "device", r5_ctx_backend_name(ctx),
+				    r5_ctx_residency(ctx) == R5_HOST ? "host" : "device");
+	if (!r5_array_is_contiguous(a))
+		return r5_set_error(R5_EINVAL, "%s: %s is not contiguous", op, name);
+	return R5_OK;
+}
+
+static r5_status check_same(const r5_array *a, const r5_array *b, const char *op)
+{
+	if (!r5_dims_equal(a->dims, b->dims)) {
+		char ta[128], tb[128];
+		return r5_set_error(R5_EINVAL, "%s: shapes differ, %s vs %s", op, r5_dims_format(ta, sizeof ta, a->dims),
+				    r5_dims_format(tb, sizeof tb, b->dims));
+	}
+	return R5_OK;
+}
+
+#define BK(ctx) r5_ctx_backend(ctx)
+#define ST(ctx) r5_ctx_state(ctx)
+
+r5_status r5_array_copy(r5_ctx *ctx, r5_array *dst, const r5_array *src)
+{
+	R5_TRY(check_same(dst, src, "array copy"));
+	if (!r5_array_is_contiguous(dst) || !r5_array_is_contiguous(src))
+		return r5_set_error(R5_EINVAL, "array copy: strided arrays are copied with r5_zresize_centered");
+	size_t bytes = (size_t)r5_array_size(src) * sizeof(float complex);
+	if (dst->where == R5_HOST && src->where == R5_HOST) {
+		if (dst->data != src->data)
+			memmove(dst->data, src->data, bytes);
+		return R5_OK;
+	}
+	if (!ctx || r5_ctx_residency(ctx) != R5_DEVICE)
+		return r5_set_error(R5_EINVAL, "array copy: a device array needs a device context");
+	if (dst->where == R5_DEVICE && src->where == R5_HOST)
+		return BK(ctx)->upload(ST(ctx), dst->data, src->data, bytes);
+	if (dst->where == R5_HOST && src->where == R5_DEVICE)
+		return BK(ctx)->download(ST(ctx), dst->data, src->data, bytes);
+	return BK(ctx)->copy(ST(ctx), dst->data, src->data, bytes);
+}
+
+static r5_status copy_to(r5_ctx *ctx, r5_residency where, const r5_array *src, r5_array **out)
+{
+	R5_TRY(r5_array_alloc(ctx, where, src->dims, out));
+	r5_status st = r5_array_copy(ctx, *out, src);
+	if (st != R5_OK) {
+		r5_array_free(*out);
+		*out = NULL;
+	}
+	return st;
+}
+
+r5_status r5_array_to_work(r5_ctx *ctx, const r5_array *src, r5_array **out)
+{
+	return copy_to(ctx, r5_ctx_residency(ctx), src, out);
+}
+
+r5_status r5_array_to_host(r5_ctx *ctx, const r5_array *src, r5_array **out)
+{
+	return copy_to(ctx, R5_HOST, src, out);
+}
+
+/* --- element-wise wrappers --- */
+
+r5_status r5_zfill(r5_ctx *ctx, r5_array *x, float complex value)
+{
+	R5_TRY(check_work(ctx, x, "fill", "x"));
+	return BK(ctx)->zfill(ST(ctx), r5_array_size(x), x->data, value);
+}
+
+r5_status r5_zscale(r5_ctx *ctx, r5_array *x, float complex alpha)
+{
+	R5_TRY(check_work(ctx, x, "scale", "x"));
+	return BK(ctx)->zscale(ST(ctx), r5_array_size(x), x->data, alpha);
+}
+
+r5_status r5_zaxpby(r5_ctx *ctx, float complex alpha, const r5_array *x, float complex beta, r5_array *y)
+{
+	R5_TRY(check_work(ctx, x, "axpby", "x"));
+	R5_TRY(check_work(ctx, y, "axpby", "y"));
+	R5_TRY(check_same(x, y, "axpby"));
+	return BK(ctx)->zaxpby(ST(ctx), r5_array_size(x), alpha, x->data, beta, y->data);
+}
+
+r5_status r5_zaxpy(r5_ctx *ctx, r5_array *y, float complex alpha, const r5_array *x)
+{
+	return r5_zaxpby(ctx, alpha, x, 1.0f, y);
+}
+
+r5_status r5_zunary(r5_ctx *ctx, r5_unary_op op, r5_array *out, const r5_array *in)
+{
+	R5_TRY(check_work(ctx, out, "unary", "out"));
+	R5_TRY(check_work(ctx, in, "unary", "in"));
+	R5_TRY(check_same(out, in, "unary"));
+	return BK(ctx)->zunary(ST(ctx), op, r5_array_size(in), out->data, in->data);
+}
+
+r5_status r5_zsoftthresh(r5_ctx *ctx, float lambda, r5_array *out, const r5_array *in)
+{
+	R5_TRY(check_work(ctx, out, "soft threshold", "out"));
+	R5_TRY(check_work(ctx, in, "soft threshold", "in"));
+	R5_TRY(check_same(out, in, "soft threshold"));
+	return BK(ctx)->zsoftthresh(ST(ctx), r5_array_size(in), lambda, out->data, in->data);
+}
+
+r5_status r5_zdot(r5_ctx *ctx, const r5_array *x, const r5_array *y, double complex *result)
+{
+	R5_TRY(check_work(ctx, x, "dot", "x"));
+	R5_TRY(check_work(ctx, y, "dot", "y"));
+	R5_TRY(check_same(x, y, "dot"));
+	return BK(ctx)->zdot(ST(ctx), r5_array_size(x), x->data, y->data, result);
+}
+
+r5_status r5_znorm(r5_ctx *ctx, const r5_array *x, double *result)
+{
+	R5_TRY(check_work(ctx, x, "norm", "x"));
+	double sq = 0;
+	R5_TRY(BK(ctx)->znorm2sq(ST(ctx), r5_array_size(x), x->data, &sq));
+	*result = sqrt(sq);
+	return R5_OK;
+}
+
+/* in's dims must equal out's or be 1 (broadcast) */
+static r5_status bcast_strides(const r5_array *out, const r5_array *in, long strides[R5_DIMS], const char *op,
+			       const char *name)
+{
+	for (int d = 0; d < R5_DIMS; d++) {
+		if (in->dims[d] != out->dims[d] && in->dims[d] != 1) {
+			char to[128], ti[128];
+			return r5_set_error(R5_EINVAL, "%s: %s shape %s does not broadcast to %s", op, name,
+					    r5_dims_format(ti, sizeof ti, in->dims), r5_dims_format(to, sizeof to, out->dims));
+		}
+		strides[d] = in->dims[d] == 1 ? 0 : in->strides[d];
+	}
+	return R5_OK;
+}
+
+r5_status r5_zmul(r5_ctx *ctx, r5_array *out, const r5_array *in1, const r5_array *in2, int flags)
+{
+	long s1[R5_DIMS], s2[R5_DIMS];
+	R5_TRY(check_work(ctx, out, "multiply", "out"));
+	R5_TRY(check_work(ctx, in1, "multiply", "in1"));
+	R5_TRY(check_work(ctx, in2, "multiply", "in2"));
+	R5_TRY(bcast_strides(out, in1, s1, "multiply", "in1"));
+	R5_TRY(bcast_strides(out, in2, s2, "multiply", "in2"));
+	return BK(ctx)->zmul_md(ST(ctx), out->dims, out->strides, out->data, s1, in1->data, s2, in2->data, flags);
+}
+
+r5_status r5_zsum(r5_ctx *ctx, r5_array *out, const r5_array *in)
+{
+	R5_TRY(check_work(ctx, out, "sum", "out"));
+	R5_TRY(check_work(ctx, in, "sum", "in"));
+	long cur[R5_DIMS];
+	r5_dims_copy(cur, in->dims);
+	for (int d = 0; d < R5_DIMS; d++) {
+		if (out->dims[d] != in->dims[d] && out->dims[d] != 1) {
+			char to[128], ti[128];
+			return r5_set_error(R5_EINVAL, "sum: output shape %s is not a reduction of %s",
+					    r5_dims_format(to, sizeof to, out->dims), r5_dims_format(ti, sizeof ti, in->dims));
+		}
+	}
+	/* reduce one dimension at a time; the last reduction writes into out */
+	int last = -1;
+	for (int d = 0; d < R5_DIMS; d++)
+		if (out->dims[d] == 1 && in->dims[d] > 1)
+			last = d;
+	if (last < 0)
+		return BK(ctx)->copy(ST(ctx), out->data, in->data, (size_t)r5_array_size(in) * sizeof(float complex));
+	const float complex *src = in->data;
+	r5_array *tmp = NULL;
+	r5_status st = R5_OK;
+	for (int d = 0; d <= last && st == R5_OK; d++) {
+		if (!(out->dims[d] == 1 && cur[d] > 1))
+			continue;
+		long next[R5_DIMS];
+		r5_dims_copy(next, cur);
+		next[d] = 1;
+		if (d == last) {
+			st = BK(ctx)->zsum_dim(ST(ctx), cur, d, out->data, src);
+		} else {
+			r5_array *t2 = NULL;
+			st = r5_array_alloc_work(ctx, next, &t2);
+			if (st == R5_OK)
+				st = BK(ctx)->zsum_dim(ST(ctx), cur, d, t2->data, src);
+			r5_array_free(tmp);
+			tmp = t2;
+			if (tmp)
+				src = tmp->data;
+		}
+		r5_dims_copy(cur, next);
+	}
+	r5_array_free(tmp);
+	return st;
+}
+
+r5_status r5_zresize_centered(r5_ctx *ctx, r5_array *out, const r5_array *in)
+{
+	if (out->where != r5_ctx_residency(ctx) || in->where != r5_ctx_residency(ctx))
+		return r5_set_error(R5_EINVAL, "resize: arrays must live where the %s back end computes",
+				    r5_ctx_backend_name(ctx));
+	long dims[R5_DIMS];
+	long out_off = 0, in_off = 0;
+	int grows = 0;
+	for (int d = 0; d < R5_DIMS; d++) {
+		long no = out->dims[d], ni = in->dims[d];
+		dims[d] = no < ni ? no : ni;
+		if (no > ni) {
+			grows = 1;
+			out_off += (no / 2 - ni / 2) * out->strides[d];
+		} else {
+			in_off += (ni / 2 - no / 2) * in->strides[d];
+		}
+	}
+	if (grows) {
+		if (!r5_array_is_contiguous(out))
+			return r5_set_error(R5_EINVAL, "resize: a zero-padded output must be contiguous");
+		R5_TRY(r5_zfill(ctx, out, 0));
+	}
+	return BK(ctx)->zcopy_md(ST(ctx), dims, out->strides, out->data + out_off, in->strides, in->data + in_off);
+}
+
+r5_status r5_zrss(r5_ctx *ctx, r5_array *out, const r5_array *in, int dim)
+{
+	if (dim < 0 || dim >= R5_DIMS)
+		return r5_set_error(R5_EINVAL, "rss: dimension %d out of range", dim);
+	long want[R5_DIMS];
+	r5_dims_copy(want, in->dims);
+	want[dim] = 1;
+	if (!r5_dims_equal(want, out->dims))
+		return r5_set_error(R5_EINVAL, "rss: output must be the input with dimension %d of size 1", dim);
+	r5_array *sq = NULL;
+	R5_TRY(r5_array_alloc_work(ctx, in->dims, &sq));
+	r5_status st = r5_zunary(ctx, R5_UNARY_ABS2, sq, in);
+	if (st == R5_OK)
+		st = r5_zsum(ctx, out, sq);
+	if (st == R5_OK)
+		st = r5_zunary(ctx, R5_UNARY_SQRT_RE, out, out);
+	r5_array_free(sq);
+	return st;
+}

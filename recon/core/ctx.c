@@ -1,0 +1,199 @@
+/* r5_ctx: back end + per-context state + FFT plan cache (ctx.h), and the back-end registry. */
+#include "ctx.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "array.h"
+#include "dims.h"
+#include "log.h"
+
+struct fft_plan_entry {
+	long dims[R5_DIMS];
+	unsigned long flags;
+	void *plan;
+	struct fft_plan_entry *next;
+};
+
+struct fft_ramp_entry {
+	long dims[R5_DIMS];
+	unsigned long flags;
+	r5_array *pre, *post;
+	struct fft_ramp_entry *next;
+};
+
+struct r5_ctx {
+	const struct r5_backend *backend;
+	void *state;
+	int device;
+	char description[256];
+	struct fft_plan_entry *plans;
+	struct fft_ramp_entry *ramps;
+};
+
+#ifndef R5_HAVE_CUDA
+const struct r5_backend *r5_backend_cuda(void) { return NULL; }
+int r5_cuda_device_count(void) { return 0; }
+#endif
+
+r5_status r5_backend_check(const struct r5_backend *b)
+{
+	if (!b)
+		return r5_set_error(R5_ENOTSUP, "back end not built in");
+	/* every slot after name/residency is a function pointer: none may be empty */
+	typedef void (*any_fn)(void);
+	const any_fn slots[] = {
+		(any_fn)b->state_create, (any_fn)b->state_destroy, (any_fn)b->describe,
+		(any_fn)b->alloc, (any_fn)b->free, (any_fn)b->upload, (any_fn)b->download,
+		(any_fn)b->copy, (any_fn)b->sync, (any_fn)b->zfill, (any_fn)b->zscale,
+		(any_fn)b->zaxpby, (any_fn)b->zunary, (any_fn)b->zsoftthresh, (any_fn)b->zdot,
+		(any_fn)b->znorm2sq, (any_fn)b->zmul_md, (any_fn)b->zcopy_md, (any_fn)b->zsum_dim,
+		(any_fn)b->fft_plan_make, (any_fn)b->fft_exec, (any_fn)b->fft_plan_destroy,
+		(any_fn)b->zgemm, (any_fn)b->zheev_batched,
+	};
+	static const char *const names[] = {"state_create", "state_destroy", "describe", "alloc", "free",
+		"upload", "download", "copy", "sync", "zfill", "zscale", "zaxpby", "zunary", "zsoftthresh", "zdot",
+		"znorm2sq", "zmul_md", "zcopy_md", "zsum_dim", "fft_plan_make", "fft_exec", "fft_plan_destroy",
+		"zgemm", "zheev_batched"};
+	_Static_assert(sizeof slots / sizeof slots[0] == sizeof names / sizeof names[0], "slot names");
+	if (!b->name)
+		return r5_set_error(R5_EINTERNAL, "back end without a name");
+	for (size_t i = 0; i < sizeof slots / sizeof slots[0]; i++)
+		if (!slots[i])
+			return r5_set_error(R5_EINTERNAL, "back end %s: slot %s is empty", b->name, names[i]);
+	return R5_OK;
+}
+
+static const struct r5_backend *choose_backend(const char *name, int device)
+{
+	if (strcmp(name, "cpu") == 0)
+		return r5_backend_cpu();
+	if (strcmp(name, "gpu") == 0 || strcmp(name, "cuda") == 0)
+		return r5_backend_cuda();
+	if (strcmp(name, "auto") == 0) {
+		if (!r5_backend_cuda()) {
+			r5_info("back end: cpu (built without CUDA)");
+			return r5_backend_cpu();
+		}
+		if (r5_cuda_device_count() <= device) {
+			r5_info("back end: cpu (no CUDA device found)");
+			return r5_backend_cpu();
+		}
+		return r5_backend_cuda();
+	}
+	return NULL;
+}
+
+r5_status r5_ctx_create(r5_ctx **out, const char *backend_name, int device)
+{
+	*out = NULL;
+	if (!backend_name)
+		backend_name = "auto";
+	if (strcmp(backend_name, "cpu") && strcmp(backend_name, "gpu") && strcmp(backend_name, "cuda") &&
+	    strcmp(backend_name, "auto"))
+		return r5_set_error(R5_EINVAL, "unknown back end '%s' (cpu, gpu or auto)", backend_name);
+	const struct r5_backend *backend = choose_backend(backend_name, device);
+	if (!backend)
+		return r5_set_error(R5_ENOTSUP, "back end '%s' requested but recon5t was built without CUDA",
+				    backend_name);
+	R5_TRY(r5_backend_check(backend));
+	if (backend->residency == R5_DEVICE && r5_cuda_device_count() <= device)
+		return r5_set_error(R5_EGPU, "back end '%s' requested but CUDA device %d is not available",
+				    backend_name, device);
+	r5_ctx *ctx = calloc(1, sizeof *ctx);
+	if (!ctx)
+		return r5_set_error(R5_ENOMEM, "context allocation");
+	ctx->backend = backend;
+	ctx->device = device;
+	r5_status st = backend->state_create(&ctx->state, device);
+	if (st != R5_OK) {
+		free(ctx);
+		return r5_error_context(st, "creating the %s back end", backend->name);
+	}
+	if (backend->describe(ctx->state, ctx->description, sizeof ctx->description) != R5_OK)
+		snprintf(ctx->description, sizeof ctx->description, "%s", backend->name);
+	*out = ctx;
+	return R5_OK;
+}
+
+void r5_ctx_destroy(r5_ctx *ctx)
+{
+	if (!ctx)
+		return;
+	struct fft_plan_entry *e = ctx->plans;
+	while (e) {
+		struct fft_plan_entry *next = e->next;
+		ctx->backend->fft_plan_destroy(ctx->state, e->plan);
+		free(e);
+		e = next;
+	}
+	struct fft_ramp_entry *r = ctx->ramps;
+	while (r) {
+		struct fft_ramp_entry *next = r->next;
+		r5_array_free(r->pre);
+		r5_array_free(r->post);
+		free(r);
+		r = next;
+	}
+	ctx->backend->state_destroy(ctx->state);
+	free(ctx);
+}
+
+const struct r5_backend *r5_ctx_backend(const r5_ctx *ctx) { return ctx->backend; }
+void *r5_ctx_state(const r5_ctx *ctx) { return ctx->state; }
+const char *r5_ctx_backend_name(const r5_ctx *ctx) { return ctx->backend->name; }
+r5_residency r5_ctx_residency(const r5_ctx *ctx) { return ctx->backend->residency; }
+int r5_ctx_device(const r5_ctx *ctx) { return ctx->device; }
+const char *r5_ctx_describe(const r5_ctx *ctx) { return ctx->description; }
+
+r5_status r5_ctx_fft_plan(r5_ctx *ctx, const long dims[R5_DIMS], unsigned long flags, void **plan)
+{
+	for (struct fft_plan_entry *e = ctx->plans; e; e = e->next) {
+		if (e->flags == flags && r5_dims_equal(e->dims, dims)) {
+			*plan = e->plan;
+			return R5_OK;
+		}
+	}
+	struct fft_plan_entry *e = calloc(1, sizeof *e);
+	if (!e)
+		return r5_set_error(R5_ENOMEM, "FFT plan cache entry");
+	r5_status st = ctx->backend->fft_plan_make(ctx->state, &e->plan, dims, flags);
+	if (st != R5_OK) {
+		free(e);
+		return st;
+	}
+	r5_dims_copy(e->dims, dims);
+	e->flags = flags;
+	e->next = ctx->plans;
+	ctx->plans = e;
+	*plan = e->plan;
+	return R5_OK;
+}
+
+r5_status r5_ctx_fft_ramps(r5_ctx *ctx, const long dims[R5_DIMS], unsigned long flags, r5_fft_ramp_make make,
+			   r5_array **pre, r5_array **post)
+{
+	for (struct fft_ramp_entry *e = ctx->ramps; e; e = e->next) {
+		if (e->flags == flags && r5_dims_equal(e->dims, dims)) {
+			*pre = e->pre;
+			*post = e->post;
+			return R5_OK;
+		}
+	}
+	struct fft_ramp_entry *e = calloc(1, sizeof *e);
+	if (!e)
+		return r5_set_error(R5_ENOMEM, "FFT ramp cache entry");
+	r5_status st = make(ctx, dims, flags, &e->pre, &e->post);
+	if (st != R5_OK) {
+		free(e);
+		return st;
+	}
+	r5_dims_copy(e->dims, dims);
+	e->flags = flags;
+	e->next = ctx->ramps;
+	ctx->ramps = e;
+	*pre = e->pre;
+	*post = e->post;
+	return R5_OK;
+}

@@ -1,0 +1,11 @@
+/* The recon5t command line: one function per subcommand, each taking its own argv (argv[0] is
+ * the subcommand name) and returning the process exit status (0 ok, 1 failure, 2 usage). */
+#ifndef R5_CLI_CLI_H
+#define R5_CLI_CLI_H
+
+int r5_cli_phantom(int argc, char **argv);
+int r5_cli_recon(int argc, char **argv);
+int r5_cli_compare(int argc, char **argv);
+int r5_cli_send(int argc, char **argv);
+
+#endif

@@ -1,0 +1,53 @@
+/* recon5t: the command-line client. Subcommands are thin layers over library calls:
+ *   phantom  write a numerical phantom scan as ISMRMRD (phantoms/)
+ *   recon    reconstruct an ISMRMRD or BART .cfl scan offline (recon/pipeline)
+ *   compare  NRMSE / PSNR / SSIM of an image against a reference
+ *   send     stream a scan to a recon5td server and save what comes back */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"recon5t %s: MRI reconstruction client\n"
+		"usage: recon5t <command> [options]\n"
+		"  phantom  --kind shepp-logan|shepp-logan-3d --matrix N[,N[,N]] --coils C --out f.h5 ...\n"
+		"  recon    IN(.h5|.cfl) --out OUT(.h5|.cfl) [--png DIR] [--dicom DIR] [--backend cpu|gpu|auto]\n"
+		"  compare  REF IMG [--scale]\n"
+		"  send     SCAN.h5 --server HOST:PORT --out DIR\n"
+		"Run 'recon5t <command> --help' for a command's options.\n",
+		R5_VERSION);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		int (*run)(int, char **);
+	} commands[] = {
+		{"phantom", r5_cli_phantom},
+		{"recon", r5_cli_recon},
+		{"compare", r5_cli_compare},
+		{"send", r5_cli_send},
+	};
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "--version")) {
+		printf("recon5t %s\n", R5_VERSION);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		if (!strcmp(argv[1], commands[i].name))
+			return commands[i].run(argc - 1, argv + 1);
+	fprintf(stderr, "recon5t: unknown command '%s'\n", argv[1]);
+	usage(stderr);
+	return 2;
+}

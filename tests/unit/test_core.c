@@ -1,0 +1,388 @@
+/* Numerical core on the CPU back end: centred unitary FFT against a direct DFT (odd and even
+ * sizes, several dimension subsets), the adjoint identity of the FFT, broadcasting multiply,
+ * sums, resize, rss, zgemm, Hermitian eigen-decomposition, and the back-end table check. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <complex.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "recon/core/array.h"
+#include "recon/core/fft.h"
+#include "recon/core/hd.h"
+
+static r5_ctx *ctx;
+
+static int setup(void **state)
+{
+	(void)state;
+	return r5_ctx_create(&ctx, "cpu", 0) == R5_OK ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	r5_ctx_destroy(ctx);
+	return 0;
+}
+
+static float frand(void) { return (float)rand() / RAND_MAX * 2.0f - 1.0f; }
+
+static r5_array *random_array(const long dims[R5_DIMS])
+{
+	r5_array *a = NULL;
+	assert_int_equal(r5_array_alloc_host(dims, &a), R5_OK);
+	for (long i = 0; i < r5_array_size(a); i++)
+		a->data[i] = frand() + I * frand();
+	return a;
+}
+
+static double rel_err(const float complex *x, const double complex *ref, long n)
+{
+	double num = 0, den = 0;
+	for (long i = 0; i < n; i++) {
+		num += pow(cabs(x[i] - ref[i]), 2);
+		den += pow(cabs(ref[i]), 2);
+	}
+	return sqrt(num / den);
+}
+
+/* Direct centred unitary DFT over flagged dims, in double. */
+static void direct_dft(const r5_array *in, unsigned long flags, int inverse, double complex *out)
+{
+	long n = r5_array_size(in);
+	long str[R5_DIMS];
+	r5_dims_strides(str, in->dims);
+	double scale = 1;
+	for (int d = 0; d < R5_DIMS; d++)
+		if (flags & (1UL << d))
+			scale *= in->dims[d];
+	for (long o = 0; o < n; o++) {
+		long kidx[R5_DIMS], rest = o;
+		for (int d = 0; d < R5_DIMS; d++) {
+			kidx[d] = rest % in->dims[d];
+			rest /= in->dims[d];
+		}
+		double complex sum = 0;
+		for (long i = 0; i < n; i++) {
+			long nidx[R5_DIMS], r2 = i, skip = 0;
+			double phase = 0;
+			for (int d = 0; d < R5_DIMS; d++) {
+				nidx[d] = r2 % in->dims[d];
+				r2 /= in->dims[d];
+				if (flags & (1UL << d)) {
+					long c = in->dims[d] / 2;
+					phase += (double)(kidx[d] - c) * (double)(nidx[d] - c) / in->dims[d];
+				} else if (nidx[d] != kidx[d]) {
+					skip = 1;
+				}
+			}
+			if (skip)
+				continue;
+			sum += in->data[i] * cexp((inverse ? 2 : -2) * R5_PI * I * phase);
+		}
+		out[o] = sum / sqrt(scale);
+	}
+}
+
+static void check_fft_case(long x, long y, long z, long coils, unsigned long flags)
+{
+	long dims[R5_DIMS];
+	r5_dims_ones(dims);
+	dims[0] = x;
+	dims[1] = y;
+	dims[2] = z;
+	dims[3] = coils;
+	r5_array *in = random_array(dims), *out = NULL, *back = NULL;
+	long n = r5_array_size(in);
+	double complex *ref = malloc(sizeof *ref * n);
+	assert_int_equal(r5_array_alloc_host(dims, &out), R5_OK);
+	assert_int_equal(r5_array_alloc_host(dims, &back), R5_OK);
+	for (int inverse = 0; inverse < 2; inverse++) {
+		direct_dft(in, flags, inverse, ref);
+		assert_int_equal((inverse ? r5_ifft : r5_fft)(ctx, flags, out, in), R5_OK);
+		double err = rel_err(out->data, ref, n);
+		if (err > 1e-5)
+			fail_msg("fft %ld x %ld x %ld x %ld flags 0x%lx inverse %d: rel err %g", x, y, z, coils, flags,
+				 inverse, err);
+	}
+	/* round trip, in place */
+	assert_int_equal(r5_fft(ctx, flags, out, in), R5_OK);
+	assert_int_equal(r5_ifft(ctx, flags, out, out), R5_OK);
+	for (long i = 0; i < n; i++)
+		ref[i] = in->data[i];
+	assert_true(rel_err(out->data, ref, n) < 1e-5);
+	free(ref);
+	r5_array_free(in);
+	r5_array_free(out);
+	r5_array_free(back);
+}
+
+static void test_fft_against_dft(void **state)
+{
+	(void)state;
+	check_fft_case(8, 1, 1, 1, 1);
+	check_fft_case(7, 1, 1, 1, 1);
+	check_fft_case(6, 5, 1, 2, 3);
+	check_fft_case(5, 9, 1, 3, 3);
+	check_fft_case(5, 4, 3, 2, 7);
+	check_fft_case(4, 5, 3, 2, 2);
+	check_fft_case(3, 4, 5, 2, 5);
+	check_fft_case(6, 3, 4, 1, 6);
+}
+
+/* <F x, y> = <x, F^H y> for the centred FFT */
+static void test_fft_adjoint(void **state)
+{
+	(void)state;
+	long dims[R5_DIMS];
+	r5_dims_ones(dims);
+	dims[0] = 33;
+	dims[1] = 20;
+	dims[3] = 4;
+	r5_array *x = random_array(dims), *y = random_array(dims), *fx = NULL, *fhy = NULL;
+	assert_int_equal(r5_array_alloc_host(dims, &fx), R5_OK);
+	assert_int_equal(r5_array_alloc_host(dims, &fhy), R5_OK);
+	assert_int_equal(r5_fft(ctx, 3, fx, x), R5_OK);
+	assert_int_equal(r5_ifft(ctx, 3, fhy, y), R5_OK);
+	double complex a, b;
+	assert_int_equal(r5_zdot(ctx, fx, y, &a), R5_OK);
+	assert_int_equal(r5_zdot(ctx, x, fhy, &b), R5_OK);
+	assert_true(cabs(a - b) / cabs(a) < 1e-5);
+	double nx, nfx;
+	assert_int_equal(r5_znorm(ctx, x, &nx), R5_OK);
+	assert_int_equal(r5_znorm(ctx, fx, &nfx), R5_OK);
+	assert_true(fabs(nx - nfx) / nx < 1e-5); /* unitary */
+	r5_array_free(x);
+	r5_array_free(y);
+	r5_array_free(fx);
+	r5_array_free(fhy);
+}
+
+static void test_broadcast_multiply_and_sum(void **state)
+{
+	(void)state;
+	long img_dims[R5_DIMS], coil_dims[R5_DIMS], map_dims[R5_DIMS];
+	r5_dims_ones(img_dims);
+	img_dims[0] = 5;
+	img_dims[1] = 3;
+	r5_dims_copy(coil_dims, img_dims);
+	coil_dims[3] = 4;
+	r5_dims_copy(map_dims, coil_dims);
+	r5_array *img = random_array(img_dims), *maps = random_array(map_dims), *coils = NULL, *back = NULL;
+	assert_int_equal(r5_array_alloc_host(coil_dims, &coils), R5_OK);
+	assert_int_equal(r5_array_alloc_host(img_dims, &back), R5_OK);
+	assert_int_equal(r5_zmul(ctx, coils, maps, img, 0), R5_OK);
+	for (long c = 0; c < 4; c++)
+		for (long i = 0; i < 15; i++)
+			assert_true(cabs(coils->data[c * 15 + i] - maps->data[c * 15 + i] * img->data[i]) < 1e-6);
+	/* adjoint: sum_c coils * conj(maps) */
+	r5_array *prod = NULL;
+	assert_int_equal(r5_array_alloc_host(coil_dims, &prod), R5_OK);
+	assert_int_equal(r5_zmul(ctx, prod, coils, maps, R5_ZMUL_CONJ2), R5_OK);
+	assert_int_equal(r5_zsum(ctx, back, prod), R5_OK);
+	for (long i = 0; i < 15; i++) {
+		double complex want = 0;
+		for (long c = 0; c < 4; c++)
+			want += coils->data[c * 15 + i] * conjf(maps->data[c * 15 + i]);
+		assert_true(cabs(back->data[i] - want) < 1e-5);
+	}
+	/* shape errors name the shapes */
+	long bad[R5_DIMS];
+	r5_dims_copy(bad, img_dims);
+	bad[0] = 4;
+	r5_array *wrong = random_array(bad);
+	assert_int_equal(r5_zmul(ctx, coils, maps, wrong, 0), R5_EINVAL);
+	assert_non_null(strstr(r5_last_error(), "[4 3]"));
+	r5_array_free(wrong);
+	r5_array_free(img);
+	r5_array_free(maps);
+	r5_array_free(coils);
+	r5_array_free(back);
+	r5_array_free(prod);
+}
+
+static void test_resize_and_rss(void **state)
+{
+	(void)state;
+	long small[R5_DIMS], big[R5_DIMS];
+	r5_dims_ones(small);
+	small[0] = 3;
+	small[1] = 2;
+	r5_dims_ones(big);
+	big[0] = 6;
+	big[1] = 5;
+	r5_array *a = random_array(small), *b = NULL, *c = NULL;
+	assert_int_equal(r5_array_alloc_host(big, &b), R5_OK);
+	assert_int_equal(r5_array_alloc_host(small, &c), R5_OK);
+	assert_int_equal(r5_zresize_centered(ctx, b, a), R5_OK);
+	/* centre of small (1,1) lands on centre of big (3,2) */
+	assert_true(cabs(b->data[3 + 2 * 6] - a->data[1 + 1 * 3]) == 0);
+	assert_true(cabs(b->data[0]) == 0);
+	assert_int_equal(r5_zresize_centered(ctx, c, b), R5_OK);
+	for (int i = 0; i < 6; i++)
+		assert_true(c->data[i] == a->data[i]);
+	long cd[R5_DIMS], od[R5_DIMS];
+	r5_dims_ones(cd);
+	cd[0] = 4;
+	cd[3] = 3;
+	r5_dims_ones(od);
+	od[0] = 4;
+	r5_array *coils = random_array(cd), *rss = NULL;
+	assert_int_equal(r5_array_alloc_host(od, &rss), R5_OK);
+	assert_int_equal(r5_zrss(ctx, rss, coils, 3), R5_OK);
+	for (int i = 0; i < 4; i++) {
+		double s = 0;
+		for (int k = 0; k < 3; k++)
+			s += pow(cabs(coils->data[i + 4 * k]), 2);
+		assert_true(fabs(crealf(rss->data[i]) - sqrt(s)) < 1e-5);
+	}
+	r5_array_free(a);
+	r5_array_free(b);
+	r5_array_free(c);
+	r5_array_free(coils);
+	r5_array_free(rss);
+}
+
+static void test_zgemm(void **state)
+{
+	(void)state;
+	const struct r5_backend *b = r5_ctx_backend(ctx);
+	long m = 7, n = 5, k = 6;
+	float complex a[7 * 6], bm[6 * 5], c[7 * 5], at[6 * 7], c2[7 * 5];
+	for (int i = 0; i < 42; i++)
+		a[i] = frand() + I * frand();
+	for (int i = 0; i < 30; i++)
+		bm[i] = frand() + I * frand();
+	for (int i = 0; i < 35; i++)
+		c[i] = c2[i] = frand() + I * frand();
+	/* at = a^T conj so that at^H = a */
+	for (int i = 0; i < 7; i++)
+		for (int l = 0; l < 6; l++)
+			at[l + i * 6] = conjf(a[i + l * 7]);
+	float complex alpha = 0.5f - 0.25f * I, beta = 2.0f;
+	double complex want[35];
+	for (int j = 0; j < 5; j++)
+		for (int i = 0; i < 7; i++) {
+			double complex s = 0;
+			for (int l = 0; l < 6; l++)
+				s += a[i + l * 7] * bm[l + j * 6];
+			want[i + j * 7] = alpha * s + beta * c[i + j * 7];
+		}
+	assert_int_equal(b->zgemm(r5_ctx_state(ctx), 0, m, n, k, alpha, a, 7, bm, 6, beta, c, 7), R5_OK);
+	assert_true(rel_err(c, want, 35) < 1e-5);
+	assert_int_equal(b->zgemm(r5_ctx_state(ctx), 1, m, n, k, alpha, at, 6, bm, 6, beta, c2, 7), R5_OK);
+	assert_true(rel_err(c2, want, 35) < 1e-5);
+}
+
+/* A = V diag(w) V^H reconstructs from the batched eigen-decomposition, eigenvalues descending */
+static void test_eig(void **state)
+{
+	(void)state;
+	enum { N = 8, BATCH = 17 };
+	float complex *mats = malloc(sizeof *mats * N * N * BATCH), *orig = malloc(sizeof *orig * N * N * BATCH);
+	float evals[N * BATCH];
+	for (int b = 0; b < BATCH; b++) {
+		float complex g[N * N];
+		for (int i = 0; i < N * N; i++)
+			g[i] = frand() + I * frand();
+		for (int i = 0; i < N; i++)
+			for (int j = 0; j < N; j++) {
+				float complex s = 0;
+				for (int l = 0; l < N; l++)
+					s += g[i + l * N] * conjf(g[j + l * N]);
+				mats[b * N * N + i + j * N] = orig[b * N * N + i + j * N] = s;
+			}
+	}
+	assert_int_equal(r5_ctx_backend(ctx)->zheev_batched(r5_ctx_state(ctx), BATCH, N, mats, evals), R5_OK);
+	for (int b = 0; b < BATCH; b++) {
+		const float complex *v = mats + b * N * N;
+		const float *w = evals + b * N;
+		for (int i = 1; i < N; i++)
+			assert_true(w[i - 1] >= w[i]);
+		double num = 0, den = 0;
+		for (int i = 0; i < N; i++)
+			for (int j = 0; j < N; j++) {
+				double complex s = 0;
+				for (int l = 0; l < N; l++)
+					s += v[i + l * N] * w[l] * conjf(v[j + l * N]);
+				num += pow(cabs(s - orig[b * N * N + i + j * N]), 2);
+				den += pow(cabs(orig[b * N * N + i + j * N]), 2);
+			}
+		assert_true(sqrt(num / den) < 1e-4);
+	}
+	free(mats);
+	free(orig);
+}
+
+static void test_elementwise(void **state)
+{
+	(void)state;
+	long dims[R5_DIMS];
+	r5_dims_ones(dims);
+	dims[0] = 100;
+	r5_array *x = random_array(dims), *y = random_array(dims), *y0 = NULL, *t = NULL;
+	assert_int_equal(r5_array_alloc_host(dims, &y0), R5_OK);
+	assert_int_equal(r5_array_alloc_host(dims, &t), R5_OK);
+	assert_int_equal(r5_array_copy(ctx, y0, y), R5_OK);
+	assert_int_equal(r5_zaxpby(ctx, 2.0f + I, x, -0.5f, y), R5_OK);
+	for (int i = 0; i < 100; i++)
+		assert_true(cabs(y->data[i] - ((2.0f + I) * x->data[i] - 0.5f * y0->data[i])) < 1e-5);
+	assert_int_equal(r5_zsoftthresh(ctx, 0.5f, t, x), R5_OK);
+	for (int i = 0; i < 100; i++) {
+		float m = cabsf(x->data[i]);
+		float complex want = m <= 0.5f ? 0 : x->data[i] * (m - 0.5f) / m;
+		assert_true(cabs(t->data[i] - want) < 1e-6);
+	}
+	assert_int_equal(r5_zunary(ctx, R5_UNARY_RECIP, t, x), R5_OK);
+	assert_true(cabs(t->data[3] * x->data[3] - 1) < 1e-5);
+	r5_array_free(x);
+	r5_array_free(y);
+	r5_array_free(y0);
+	r5_array_free(t);
+}
+
+static void test_backend_table_and_errors(void **state)
+{
+	(void)state;
+	assert_int_equal(r5_backend_check(r5_backend_cpu()), R5_OK);
+	struct r5_backend broken = *r5_backend_cpu();
+	broken.zgemm = NULL;
+	assert_int_equal(r5_backend_check(&broken), R5_EINTERNAL);
+	assert_non_null(strstr(r5_last_error(), "zgemm"));
+	if (r5_backend_cuda())
+		assert_int_equal(r5_backend_check(r5_backend_cuda()), R5_OK);
+	r5_ctx *c = NULL;
+	assert_int_equal(r5_ctx_create(&c, "tpu", 0), R5_EINVAL);
+	assert_non_null(strstr(r5_last_error(), "tpu"));
+	/* absurd sizes are refused before allocating */
+	long dims[R5_DIMS];
+	r5_dims_ones(dims);
+	dims[0] = dims[1] = dims[2] = 100000;
+	r5_array *a = NULL;
+	assert_int_equal(r5_array_alloc_host(dims, &a), R5_ERANGE);
+	assert_null(a);
+	dims[0] = -3;
+	assert_int_equal(r5_array_alloc_host(dims, &a), R5_ERANGE);
+}
+
+int main(void)
+{
+	srand(1234);
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_fft_against_dft),
+		cmocka_unit_test(test_fft_adjoint),
+		cmocka_unit_test(test_broadcast_multiply_and_sum),
+		cmocka_unit_test(test_resize_and_rss),
+		cmocka_unit_test(test_zgemm),
+		cmocka_unit_test(test_eig),
+		cmocka_unit_test(test_elementwise),
+		cmocka_unit_test(test_backend_table_and_errors),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
