@@ -1,0 +1,206 @@
+/* r5_recon_run: choose the pipeline, prepare the image set (header, geometry, provenance),
+ * run the pipeline, and the shared step from the k-space grid to the recon matrix. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../core/fft.h"
+#include "../core/log.h"
+#include "pipelines.h"
+
+/* sense and grappa join the table when their modules land */
+#define R5_PIPELINE_TABLE_EXTRA
+
+r5_status r5_progress_check(const r5_progress *progress, const char *stage, double fraction)
+{
+	if (!progress || !progress->report)
+		return R5_OK;
+	r5_status stop = R5_ECANCELLED;
+	if (progress->report(progress->user, stage, fraction, &stop)) {
+		if (stop == R5_OK)
+			stop = R5_ECANCELLED;
+		return r5_set_error(stop, "stage %s: %s", stage,
+				    stop == R5_ETIMEDOUT ? "deadline exceeded" : "cancelled by the caller");
+	}
+	return R5_OK;
+}
+
+double r5_pipeline_clock(r5_ctx *ctx)
+{
+	if (ctx)
+		r5_ctx_backend(ctx)->sync(r5_ctx_state(ctx));
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Which pipeline "auto" means for this scan: parallel imaging when the header says the scan is
+ * accelerated, or (for .cfl input, which has no such header) when lines are missing. */
+static const char *auto_pipeline(const r5_scan *scan)
+{
+	const r5_header *h = &scan->header;
+	if (h->accel[0] > 1 || h->accel[1] > 1)
+		return "sense";
+	long n = 1, sampled = 0;
+	for (int d = 0; d < R5_DIMS; d++)
+		n *= scan->mask_dims[d];
+	for (long i = 0; i < n; i++)
+		sampled += scan->sampled[i] != 0;
+	/* partial Fourier leaves up to ~45% of lines out on one side: that is still cartesian */
+	if (n > 0 && sampled < 0.5 * n)
+		return "sense";
+	return "cartesian";
+}
+
+static r5_status make_image_set(r5_ctx *ctx, const r5_scan *scan, const r5_recon_params *p, const char *pipeline,
+				r5_image_set **out)
+{
+	r5_image_set *set = calloc(1, sizeof *set);
+	if (!set)
+		return r5_set_error(R5_ENOMEM, "image set");
+	r5_status s = r5_header_copy(&set->header, &scan->header);
+	if (s == R5_OK && scan->n_slices > 0) {
+		set->geometry = calloc((size_t)scan->n_slices, sizeof *set->geometry);
+		if (!set->geometry)
+			s = r5_set_error(R5_ENOMEM, "image geometry");
+		else
+			memcpy(set->geometry, scan->geometry, sizeof *set->geometry * (size_t)scan->n_slices);
+		set->n_slices = scan->n_slices;
+	}
+	if (s != R5_OK) {
+		r5_image_set_free(set);
+		return s;
+	}
+	for (int d = 0; d < 3; d++)
+		set->fov_mm[d] = scan->header.recon_fov_mm[d];
+	snprintf(set->pipeline, sizeof set->pipeline, "%s", pipeline);
+	r5_recon_params used = *p;
+	snprintf(used.pipeline, sizeof used.pipeline, "%s", pipeline);
+	r5_recon_params_format(&used, set->parameters, sizeof set->parameters);
+	snprintf(set->backend, sizeof set->backend, "%s", r5_ctx_backend_name(ctx));
+	*out = set;
+	return R5_OK;
+}
+
+r5_status r5_recon_run(r5_ctx *ctx, const r5_scan *scan, const r5_recon_params *params, const r5_progress *progress,
+		       r5_image_set **out)
+{
+	*out = NULL;
+	const r5_recon_params *p = params ? params : &r5_recon_defaults;
+	if (!scan || !scan->kspace)
+		return r5_set_error(R5_EINVAL, "reconstruction: no k-space");
+	if (scan->header.trajectory[0] && strcmp(scan->header.trajectory, "cartesian"))
+		return r5_set_error(R5_ENOTSUP, "reconstruction: trajectory '%s' is not supported yet (cartesian only)",
+				    scan->header.trajectory);
+	const char *name = strcmp(p->pipeline, "auto") ? p->pipeline : auto_pipeline(scan);
+	static const struct {
+		const char *name;
+		r5_status (*run)(r5_ctx *, const r5_scan *, const r5_recon_params *, const r5_progress *, r5_image_set *);
+	} pipelines[] = {
+		{"cartesian", r5_pipeline_cartesian},
+		R5_PIPELINE_TABLE_EXTRA
+	};
+	size_t which = sizeof pipelines / sizeof pipelines[0];
+	for (size_t i = 0; i < sizeof pipelines / sizeof pipelines[0]; i++)
+		if (!strcmp(pipelines[i].name, name))
+			which = i;
+	if (which == sizeof pipelines / sizeof pipelines[0])
+		return r5_set_error(R5_ENOTSUP, "pipeline '%s' is not built in", name);
+	r5_image_set *set = NULL;
+	R5_TRY(make_image_set(ctx, scan, p, name, &set));
+	r5_info("reconstruction: pipeline %s on %s", name, r5_ctx_describe(ctx));
+	double t0 = r5_pipeline_clock(ctx);
+	r5_status s = r5_progress_check(progress, "start", 0.0);
+	if (s == R5_OK)
+		s = pipelines[which].run(ctx, scan, p, progress, set);
+	if (s == R5_OK && !set->images)
+		s = r5_set_error(R5_EINTERNAL, "pipeline %s returned no images", name);
+	if (s == R5_OK)
+		s = r5_progress_check(progress, "done", 1.0);
+	if (s != R5_OK) {
+		r5_image_set_free(set);
+		return s;
+	}
+	r5_image_set_add_stage(set, "total", r5_pipeline_clock(ctx) - t0);
+	*out = set;
+	return R5_OK;
+}
+
+/* Crop about the centre, or transform and zero-pad / crop k-space about the centre. */
+static r5_status resize_dims(r5_ctx *ctx, r5_array **img, const long target[R5_DIMS], int in_kspace)
+{
+	if (r5_dims_equal((*img)->dims, target))
+		return R5_OK;
+	unsigned long flags = 0;
+	double scale = 1.0;
+	for (int d = 0; d < 3; d++) {
+		if ((*img)->dims[d] != target[d]) {
+			flags |= 1UL << d;
+			scale *= (double)target[d] / (double)(*img)->dims[d];
+		}
+	}
+	r5_array *next = NULL;
+	R5_TRY(r5_array_alloc_work(ctx, target, &next));
+	r5_status s = R5_OK;
+	if (in_kspace) {
+		s = r5_fft(ctx, flags, *img, *img);
+		if (s == R5_OK)
+			s = r5_zresize_centered(ctx, next, *img);
+		if (s == R5_OK)
+			s = r5_ifft(ctx, flags, next, next);
+		/* unitary transforms of different sizes: keep the voxel intensities */
+		if (s == R5_OK)
+			s = r5_zscale(ctx, next, (float)sqrt(scale));
+	} else {
+		s = r5_zresize_centered(ctx, next, *img);
+	}
+	r5_array_free(*img);
+	*img = next;
+	return s;
+}
+
+r5_status r5_pipeline_to_recon_matrix(r5_ctx *ctx, const r5_scan *scan, const r5_array *images, r5_array **out)
+{
+	const r5_header *h = &scan->header;
+	long crop[R5_DIMS], target[R5_DIMS];
+	r5_dims_copy(crop, images->dims);
+	for (int d = 0; d < 3; d++) {
+		long n = images->dims[d];
+		/* FOV of the grid the images are on (readout oversampling already removed) */
+		double fov = h->enc_matrix[d] > 0 ? h->enc_fov_mm[d] * (double)n / (double)h->enc_matrix[d] : 0;
+		if (fov > 0 && h->recon_fov_mm[d] > 0 && h->recon_fov_mm[d] < fov) {
+			long c = lround(n * h->recon_fov_mm[d] / fov);
+			crop[d] = c < 1 ? 1 : c > n ? n : c;
+		}
+	}
+	r5_dims_copy(target, crop);
+	for (int d = 0; d < 3; d++)
+		if (h->recon_matrix[d] > 0 && !(d == 2 && images->dims[2] == 1))
+			target[d] = h->recon_matrix[d];
+	r5_array *img = NULL;
+	R5_TRY(r5_array_alloc_work(ctx, images->dims, &img));
+	r5_status s = r5_array_copy(ctx, img, images);
+	if (s == R5_OK)
+		s = resize_dims(ctx, &img, crop, 0);
+	if (s == R5_OK)
+		s = resize_dims(ctx, &img, target, 1);
+	if (s == R5_OK && img->dims[R5_DIM_AVG] > 1) {
+		long mean_dims[R5_DIMS];
+		r5_dims_copy(mean_dims, img->dims);
+		mean_dims[R5_DIM_AVG] = 1;
+		r5_array *mean = NULL;
+		s = r5_array_alloc_work(ctx, mean_dims, &mean);
+		if (s == R5_OK)
+			s = r5_zsum(ctx, mean, img);
+		if (s == R5_OK)
+			s = r5_zscale(ctx, mean, 1.0f / (float)img->dims[R5_DIM_AVG]);
+		r5_array_free(img);
+		img = mean;
+	}
+	if (s == R5_OK)
+		s = r5_array_to_host(ctx, img, out);
+	r5_array_free(img);
+	return s;
+}
