@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs every test: builds (CUDA included when nvcc is present), runs the whole ctest suite,
+# then builds again with AddressSanitizer + UndefinedBehaviorSanitizer (CPU only) and runs the
+# unit tests and the service's end-to-end and bad-input tests under it.
+# Tests that need what this machine lacks (a GPU, ../shared) report SKIP.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+jobs=${R5_JOBS:-$(nproc)}
+status=0
+
+echo "== build (release) =="
+R5_BUILD_DIR=$top/build bash "$top/scripts/build.sh"
+echo "== tests (release) =="
+(cd "$top/build" && ctest --output-on-failure -j "$jobs" --timeout 900) || status=1
+
+if [ "${R5_SKIP_SANITIZE:-0}" != 1 ]; then
+	echo "== build (ASan + UBSan) =="
+	R5_BUILD_DIR=$top/build-asan R5_BUILD_TYPE=Debug bash "$top/scripts/build.sh" -DR5_SANITIZE=ON
+	echo "== tests (ASan + UBSan): unit and service =="
+	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+	(cd "$top/build-asan" && ctest --output-on-failure -j "$jobs" --timeout 900 -L 'unit|sanitize') || status=1
+fi
+exit $status
