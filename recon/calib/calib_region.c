@@ -1,0 +1,55 @@
+/* Largest fully-sampled centred block of a ky-kz sampling mask (calib_region.h). For each ky
+ * width the widest kz extent that is still fully sampled shrinks monotonically, so one pass
+ * over the widths with a shrinking kz width finds the best area in O(ny * nz * (ny + nz)). */
+#include "calib_region.h"
+
+static int block_sampled(const unsigned char *mask, long ny, long nz, long wy, long wz)
+{
+	long y0 = ny / 2 - wy / 2, z0 = nz / 2 - wz / 2;
+	if (y0 < 0 || z0 < 0 || y0 + wy > ny || z0 + wz > nz)
+		return 0;
+	for (long z = z0; z < z0 + wz; z++)
+		for (long y = y0; y < y0 + wy; y++)
+			if (!mask[y + z * ny])
+				return 0;
+	return 1;
+}
+
+r5_status r5_calib_region_find_mask(const unsigned char *mask, long ny, long nz, long calib_yz[2])
+{
+	if (!mask || ny < 1 || nz < 1)
+		return r5_set_error(R5_EINVAL, "calibration region: no sampling mask");
+	if (!mask[ny / 2 + (nz / 2) * ny])
+		return r5_set_error(R5_EINVAL, "calibration region: the k-space centre (ky %ld, kz %ld) was not sampled",
+				    ny / 2, nz / 2);
+	long best_y = 1, best_z = 1, wz = nz;
+	for (long wy = 1; wy <= ny; wy++) {
+		while (wz > 0 && !block_sampled(mask, ny, nz, wy, wz))
+			wz--;
+		if (wz == 0)
+			break;
+		if (wy * wz > best_y * best_z || (wy * wz == best_y * best_z && wy > best_y)) {
+			best_y = wy;
+			best_z = wz;
+		}
+	}
+	calib_yz[0] = best_y;
+	calib_yz[1] = best_z;
+	return R5_OK;
+}
+
+r5_status r5_calib_region_find(const r5_scan *scan, long calib[3])
+{
+	if (!scan || !scan->kspace || !scan->sampled)
+		return r5_set_error(R5_EINVAL, "calibration region: scan has no k-space or sampling mask");
+	long ny = scan->mask_dims[R5_DIM_Y], nz = scan->mask_dims[R5_DIM_Z];
+	/* the first frame: mask strides are contiguous over mask_dims with x and coil of size 1 */
+	long yz[2];
+	r5_status s = r5_calib_region_find_mask(scan->sampled, ny, nz, yz);
+	if (s != R5_OK)
+		return s;
+	calib[0] = scan->kspace->dims[R5_DIM_X];
+	calib[1] = yz[0];
+	calib[2] = yz[1];
+	return R5_OK;
+}
