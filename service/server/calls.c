@@ -1,0 +1,417 @@
+/* The per-call state machine. Every batch started holds a reference on the call; completions
+ * arrive on completion-queue threads and are handled under the call's lock.
+ *
+ * Reconstruct:  RECV loop: ScanHeader → budget reserved, scan builder made, Accepted sent;
+ *               AcquisitionBatch → each acquisition sorted into k-space as it arrives;
+ *               End → scan finished, job queued (jobs.c), the worker sends the rest.
+ * Capabilities / Health/Check: one request in, one reply and the status out.
+ * Outgoing events go through a FIFO so that only one SEND_MESSAGE is in flight; the status is
+ * its last item. Errors end the call with an Error event and the mapped status. */
+#include "server.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <grpc/support/time.h>
+
+#include "recon/core/log.h"
+
+#define METHOD_RECONSTRUCT "/recon5t.v1.Recon/Reconstruct"
+#define METHOD_CAPABILITIES "/recon5t.v1.Recon/Capabilities"
+#define METHOD_HEALTH "/grpc.health.v1.Health/Check"
+
+void r5_call_ref(r5_call *c)
+{
+	pthread_mutex_lock(&c->lock);
+	c->refs++;
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void call_destroy(r5_call *c)
+{
+	r5_server *s = c->server;
+	r5_call_release_memory(c);
+	if (c->header_message)
+		protobuf_c_message_free_unpacked(&c->header_message->base, NULL);
+	while (c->out_head) {
+		r5_outgoing *o = c->out_head;
+		c->out_head = o->next;
+		if (o->buffer)
+			grpc_byte_buffer_destroy(o->buffer);
+		free(o->message);
+		free(o);
+	}
+	if (c->recv_buffer)
+		grpc_byte_buffer_destroy(c->recv_buffer);
+	if (c->status_details_set)
+		grpc_slice_unref(c->status_details);
+	if (c->call)
+		grpc_call_unref(c->call);
+	grpc_call_details_destroy(&c->details);
+	grpc_metadata_array_destroy(&c->request_metadata);
+	pthread_mutex_destroy(&c->lock);
+	if (c->counted) {
+		pthread_mutex_lock(&s->lock);
+		s->active_streams--;
+		pthread_cond_broadcast(&s->changed);
+		pthread_mutex_unlock(&s->lock);
+	}
+	free(c);
+}
+
+void r5_call_unref(r5_call *c)
+{
+	pthread_mutex_lock(&c->lock);
+	int last = --c->refs == 0;
+	pthread_mutex_unlock(&c->lock);
+	if (last)
+		call_destroy(c);
+}
+
+int r5_call_is_cancelled(r5_call *c) { return atomic_load(&c->cancelled); }
+
+void r5_call_release_memory(r5_call *c)
+{
+	r5_scan_builder_destroy(c->builder);
+	c->builder = NULL;
+	if (c->reserved_bytes) {
+		r5_server_release(c->server, c->reserved_bytes);
+		c->reserved_bytes = 0;
+	}
+}
+
+/* Starts a batch holding a reference (lock held). */
+static int start_batch(r5_call *c, const grpc_op *ops, size_t n, r5_tag *tag)
+{
+	grpc_call_error err = grpc_call_start_batch(c->call, ops, n, tag, NULL);
+	if (err != GRPC_CALL_OK) {
+		r5_error("job %s: grpc_call_start_batch failed (%d)", c->job_id, (int)err);
+		return 0;
+	}
+	c->refs++;
+	return 1;
+}
+
+/* Sends the next queued item when nothing is in flight (lock held). */
+static void pump(r5_call *c)
+{
+	if (c->send_in_flight || !c->out_head)
+		return;
+	r5_outgoing *o = c->out_head;
+	c->out_head = o->next;
+	if (!c->out_head)
+		c->out_tail = NULL;
+	grpc_op op;
+	memset(&op, 0, sizeof op);
+	if (o->buffer) {
+		op.op = GRPC_OP_SEND_MESSAGE;
+		op.data.send_message.send_message = o->buffer;
+		c->sending = o->buffer;
+	} else {
+		op.op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+		op.data.send_status_from_server.status = o->code;
+		c->status_details = grpc_slice_from_copied_string(o->message ? o->message : "");
+		c->status_details_set = 1;
+		op.data.send_status_from_server.status_details = &c->status_details;
+	}
+	c->send_in_flight = start_batch(c, &op, 1, &c->tag_send);
+	if (!c->send_in_flight && c->sending) {
+		grpc_byte_buffer_destroy(c->sending);
+		c->sending = NULL;
+	}
+	free(o->message);
+	free(o);
+}
+
+static void enqueue(r5_call *c, grpc_byte_buffer *buffer, grpc_status_code code, const char *message)
+{
+	r5_outgoing *o = calloc(1, sizeof *o);
+	pthread_mutex_lock(&c->lock);
+	if (!o || c->status_queued) {
+		pthread_mutex_unlock(&c->lock);
+		if (buffer)
+			grpc_byte_buffer_destroy(buffer);
+		free(o);
+		return;
+	}
+	o->buffer = buffer;
+	o->code = code;
+	o->message = message ? strdup(message) : NULL;
+	if (!buffer)
+		c->status_queued = 1;
+	if (c->out_tail)
+		c->out_tail->next = o;
+	else
+		c->out_head = o;
+	c->out_tail = o;
+	pump(c);
+	pthread_mutex_unlock(&c->lock);
+}
+
+void r5_call_send(r5_call *c, grpc_byte_buffer *buffer)
+{
+	if (buffer)
+		enqueue(c, buffer, GRPC_STATUS_OK, NULL);
+}
+
+void r5_call_send_event(r5_call *c, const Recon5t__V1__ReconEvent *event)
+{
+	r5_call_send(c, r5_svc_pack(&event->base));
+}
+
+void r5_call_finish(r5_call *c, grpc_status_code code, const char *message)
+{
+	if (code != GRPC_STATUS_OK)
+		r5_info("job %s: %s: %s", c->job_id[0] ? c->job_id : "-", r5_svc_grpc_code_name(code), message);
+	enqueue(c, NULL, code, message);
+}
+
+void r5_call_fail(r5_call *c, r5_status status, const char *stage)
+{
+	grpc_status_code code = r5_status_grpc_code(status);
+	char message[1024];
+	const char *text = r5_last_error();
+	if (!text || !*text)
+		text = r5_status_name(status);
+	if (stage && strncmp(text, "stage ", 6) != 0)
+		snprintf(message, sizeof message, "stage %s: %s", stage, text);
+	else
+		snprintf(message, sizeof message, "%s", text);
+	if (c->kind == CALL_RECONSTRUCT) {
+		Recon5t__V1__Error error = RECON5T__V1__ERROR__INIT;
+		Recon5t__V1__ReconEvent event = RECON5T__V1__RECON_EVENT__INIT;
+		error.code = (int32_t)code;
+		error.message = message;
+		error.stage = (char *)(stage ? stage : "");
+		event.kind_case = RECON5T__V1__RECON_EVENT__KIND_ERROR;
+		event.error = &error;
+		r5_call_send_event(c, &event);
+	}
+	r5_call_finish(c, code, message);
+}
+
+static void arm_recv(r5_call *c)
+{
+	grpc_op op;
+	memset(&op, 0, sizeof op);
+	op.op = GRPC_OP_RECV_MESSAGE;
+	op.data.recv_message.recv_message = &c->recv_buffer;
+	pthread_mutex_lock(&c->lock);
+	if (!c->status_queued)
+		start_batch(c, &op, 1, &c->tag_recv);
+	pthread_mutex_unlock(&c->lock);
+}
+
+static enum r5_call_kind route(r5_call *c)
+{
+	const grpc_slice m = c->details.method;
+	size_t n = GRPC_SLICE_LENGTH(m);
+	const char *p = (const char *)GRPC_SLICE_START_PTR(m);
+	if (n == strlen(METHOD_HEALTH) && memcmp(p, METHOD_HEALTH, n) == 0)
+		return CALL_HEALTH;
+	if (c->health_port)
+		return CALL_UNKNOWN;
+	if (n == strlen(METHOD_RECONSTRUCT) && memcmp(p, METHOD_RECONSTRUCT, n) == 0)
+		return CALL_RECONSTRUCT;
+	if (n == strlen(METHOD_CAPABILITIES) && memcmp(p, METHOD_CAPABILITIES, n) == 0)
+		return CALL_CAPABILITIES;
+	return CALL_UNKNOWN;
+}
+
+/* Admission of a Reconstruct stream: draining and max_streams. */
+static int admit(r5_call *c)
+{
+	r5_server *s = c->server;
+	if (atomic_load(&s->draining)) {
+		r5_call_finish(c, GRPC_STATUS_UNAVAILABLE, "server is draining (shutting down): no new scans accepted");
+		return 0;
+	}
+	pthread_mutex_lock(&s->lock);
+	int ok = s->active_streams < s->config.max_streams;
+	if (ok) {
+		s->active_streams++;
+		c->counted = 1;
+		snprintf(c->job_id, sizeof c->job_id, "j%06ld", ++s->next_job);
+	}
+	int active = s->active_streams;
+	pthread_mutex_unlock(&s->lock);
+	if (!ok) {
+		char message[160];
+		snprintf(message, sizeof message, "too many concurrent streams: %d open, limit max_streams = %d", active,
+			 s->config.max_streams);
+		r5_call_finish(c, GRPC_STATUS_RESOURCE_EXHAUSTED, message);
+	}
+	return ok;
+}
+
+void r5_call_on_new(r5_call *c, int ok)
+{
+	r5_server *s = c->server;
+	if (!ok) { /* server shutting down: the request was never matched */
+		r5_call_unref(c);
+		return;
+	}
+	r5_server_request_call(s, c->grpc_server, c->health_port);
+	c->kind = route(c);
+	c->t_start = r5_svc_now();
+	c->deadline = gpr_convert_clock_type(c->details.deadline, GPR_CLOCK_MONOTONIC);
+	grpc_op ops[2];
+	memset(ops, 0, sizeof ops);
+	ops[0].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+	ops[0].data.recv_close_on_server.cancelled = &c->close_cancelled_out;
+	pthread_mutex_lock(&c->lock);
+	start_batch(c, ops, 1, &c->tag_close);
+	pthread_mutex_unlock(&c->lock);
+	if (c->kind == CALL_UNKNOWN) {
+		r5_call_finish(c, GRPC_STATUS_UNIMPLEMENTED, "unknown method on this port");
+	} else if (c->kind != CALL_RECONSTRUCT || admit(c)) {
+		memset(ops, 0, sizeof ops);
+		ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+		ops[1].op = GRPC_OP_RECV_MESSAGE;
+		ops[1].data.recv_message.recv_message = &c->recv_buffer;
+		pthread_mutex_lock(&c->lock);
+		start_batch(c, ops, 2, &c->tag_recv);
+		pthread_mutex_unlock(&c->lock);
+	}
+	r5_call_unref(c); /* the request's reference */
+}
+
+void r5_call_on_send(r5_call *c, int ok)
+{
+	pthread_mutex_lock(&c->lock);
+	if (c->sending) {
+		grpc_byte_buffer_destroy(c->sending);
+		c->sending = NULL;
+	}
+	c->send_in_flight = 0;
+	if (!ok) /* the call is gone: drop what is queued except the status */
+		while (c->out_head && c->out_head->buffer) {
+			r5_outgoing *o = c->out_head;
+			c->out_head = o->next;
+			if (!c->out_head)
+				c->out_tail = NULL;
+			grpc_byte_buffer_destroy(o->buffer);
+			free(o);
+		}
+	pump(c);
+	pthread_mutex_unlock(&c->lock);
+	r5_call_unref(c);
+}
+
+void r5_call_on_close(r5_call *c, int ok)
+{
+	if (c->close_cancelled_out) {
+		atomic_store(&c->cancelled, 1);
+		if (c->kind == CALL_RECONSTRUCT)
+			r5_info("job %s: client cancelled or deadline passed", c->job_id);
+	}
+	r5_call_unref(c);
+}
+
+/* ---------------------------------------------------------------- unary calls */
+
+static void on_unary(r5_call *c, grpc_byte_buffer *request)
+{
+	if (c->kind == CALL_CAPABILITIES) {
+		r5_call_send(c, r5_capabilities_reply(c->server));
+		r5_call_finish(c, GRPC_STATUS_OK, "");
+		return;
+	}
+	ProtobufCMessage *message = NULL;
+	if (r5_svc_unpack(request, &grpc__health__v1__health_check_request__descriptor, "health check", &message) !=
+	    R5_OK) {
+		r5_call_fail(c, R5_EINVAL, NULL);
+		return;
+	}
+	Grpc__Health__V1__HealthCheckRequest *check = (Grpc__Health__V1__HealthCheckRequest *)message;
+	grpc_status_code code = GRPC_STATUS_OK;
+	grpc_byte_buffer *reply = r5_health_reply(c->server, check->service, &code);
+	protobuf_c_message_free_unpacked(message, NULL);
+	if (code == GRPC_STATUS_OK)
+		r5_call_send(c, reply);
+	else if (reply)
+		grpc_byte_buffer_destroy(reply);
+	r5_call_finish(c, code, code == GRPC_STATUS_OK ? "" : "unknown service");
+}
+
+/* ---------------------------------------------------------------- Reconstruct ingest */
+
+r5_status r5_ingest_header(r5_call *c, const Recon5t__V1__ScanHeader *header);
+r5_status r5_ingest_batch(r5_call *c, const Recon5t__V1__AcquisitionBatch *batch);
+r5_status r5_ingest_end(r5_call *c);
+
+/* Returns 1 when the stream goes on (another RECV to arm). */
+static int on_scan_message(r5_call *c, grpc_byte_buffer *buffer)
+{
+	ProtobufCMessage *message = NULL;
+	if (r5_svc_unpack(buffer, &recon5t__v1__scan_message__descriptor, "ScanMessage", &message) != R5_OK) {
+		r5_call_fail(c, R5_EINVAL, "ingest");
+		return 0;
+	}
+	Recon5t__V1__ScanMessage *scan_message = (Recon5t__V1__ScanMessage *)message;
+	r5_status status = R5_OK;
+	int keep = 0;
+	switch (scan_message->kind_case) {
+	case RECON5T__V1__SCAN_MESSAGE__KIND_HEADER:
+		status = r5_ingest_header(c, scan_message->header);
+		if (status == R5_OK) {
+			c->header_message = scan_message; /* kept: patient data and outputs for the job */
+			keep = 1;
+		}
+		break;
+	case RECON5T__V1__SCAN_MESSAGE__KIND_BATCH: status = r5_ingest_batch(c, scan_message->batch); break;
+	case RECON5T__V1__SCAN_MESSAGE__KIND_END: status = r5_ingest_end(c); break;
+	default: status = r5_set_error(R5_EINVAL, "a ScanMessage with none of header, batch, end set"); break;
+	}
+	if (!keep)
+		protobuf_c_message_free_unpacked(message, NULL);
+	if (status != R5_OK) {
+		r5_call_release_memory(c);
+		r5_call_fail(c, status, "ingest");
+		return 0;
+	}
+	return !c->got_end;
+}
+
+static void on_stream_closed(r5_call *c, int ok)
+{
+	if (!ok || grpc_call_failed_before_recv_message(c->call) || r5_call_is_cancelled(c)) {
+		r5_call_release_memory(c);
+		r5_set_error(R5_ECANCELLED, "the client cancelled the stream after %ld acquisitions", c->n_acquisitions);
+		r5_call_fail(c, R5_ECANCELLED, "ingest");
+		return;
+	}
+	r5_call_release_memory(c);
+	r5_set_error(R5_EINVAL, "the stream ended without End after %ld acquisitions%s", c->n_acquisitions,
+		     c->header_message ? "" : " and without a ScanHeader");
+	r5_call_fail(c, R5_EINVAL, "ingest");
+}
+
+void r5_call_on_recv(r5_call *c, int ok)
+{
+	grpc_byte_buffer *buffer = c->recv_buffer;
+	c->recv_buffer = NULL;
+	pthread_mutex_lock(&c->lock);
+	int finished = c->status_queued;
+	pthread_mutex_unlock(&c->lock);
+	if (finished) {
+		/* nothing to do: a late message after an error or the status */
+	} else if (c->kind != CALL_RECONSTRUCT) {
+		if (ok && buffer)
+			on_unary(c, buffer);
+		else
+			r5_call_finish(c, GRPC_STATUS_CANCELLED, "request missing");
+	} else if (!ok || !buffer) {
+		on_stream_closed(c, ok);
+	} else if (atomic_load(&c->server->aborting)) {
+		r5_call_release_memory(c);
+		r5_call_finish(c, GRPC_STATUS_UNAVAILABLE, "server shutting down: scan not completed");
+	} else if (on_scan_message(c, buffer)) {
+		arm_recv(c);
+	}
+	if (buffer)
+		grpc_byte_buffer_destroy(buffer);
+	r5_call_unref(c);
+}

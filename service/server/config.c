@@ -1,0 +1,241 @@
+/* recon5td configuration (see config.h). One table lists every key once with its type, so the
+ * file, the environment and the flags cannot drift apart. */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "recon/core/log.h"
+
+const r5_server_config r5_server_config_defaults = {
+	.listen = "127.0.0.1:50051",
+	.health_listen = "",
+	.workers = 0,
+	.cpu_workers = 1,
+	.backend = "auto",
+	.cq_threads = 2,
+	.max_queue = 32,
+	.max_streams = 64,
+	.memory_budget_mb = 4096,
+	.max_message_mb = 64,
+	.grace_s = 30.0,
+	.log_level = "info",
+};
+
+enum key_type { KEY_STRING, KEY_INT, KEY_LONG, KEY_DOUBLE };
+
+static const struct config_key {
+	const char *name;
+	enum key_type type;
+	size_t offset, size;
+	double min, max;
+	const char *help;
+} keys[] = {
+#define STR(n, h) {#n, KEY_STRING, offsetof(r5_server_config, n), sizeof(((r5_server_config *)0)->n), 0, 0, h}
+#define NUM(n, t, lo, hi, h) {#n, t, offsetof(r5_server_config, n), 0, lo, hi, h}
+	STR(listen, "HOST:PORT of the gRPC service (default 127.0.0.1:50051)"),
+	STR(health_listen, "HOST:PORT of a separate plaintext health port (default none)"),
+	NUM(workers, KEY_INT, 0, 256, "worker threads (0: one per GPU, else cpu_workers)"),
+	NUM(cpu_workers, KEY_INT, 1, 256, "CPU workers when no GPU is used (default 1)"),
+	STR(backend, "auto | cpu | gpu (default auto)"),
+	NUM(cq_threads, KEY_INT, 1, 64, "completion-queue threads (default 2)"),
+	NUM(max_queue, KEY_INT, 1, 100000, "jobs waiting for a worker (default 32)"),
+	NUM(max_streams, KEY_INT, 1, 100000, "concurrent Reconstruct streams (default 64)"),
+	NUM(memory_budget_mb, KEY_LONG, 1, 1e9, "k-space MiB across jobs in flight (default 4096)"),
+	NUM(max_message_mb, KEY_LONG, 1, 2047, "largest message MiB (default 64)"),
+	NUM(grace_s, KEY_DOUBLE, 0, 86400, "seconds in-flight jobs may finish after SIGTERM (default 30)"),
+	STR(log_level, "debug | info | warn | error (default info)"),
+#undef STR
+#undef NUM
+};
+#define N_KEYS (sizeof keys / sizeof keys[0])
+
+static const struct config_key *find_key(const char *name)
+{
+	for (size_t i = 0; i < N_KEYS; i++)
+		if (strcmp(keys[i].name, name) == 0)
+			return &keys[i];
+	return NULL;
+}
+
+static r5_status parse_number(const struct config_key *k, const char *value, const char *origin, double *out)
+{
+	char *end = NULL;
+	errno = 0;
+	double v = strtod(value, &end);
+	if (errno || end == value || *end != '\0')
+		return r5_set_error(R5_EINVAL, "%s: %s = \"%s\" is not a number", origin, k->name, value);
+	if (k->type != KEY_DOUBLE && v != (double)(long)v)
+		return r5_set_error(R5_EINVAL, "%s: %s = \"%s\" is not an integer", origin, k->name, value);
+	if (v < k->min || v > k->max)
+		return r5_set_error(R5_EINVAL, "%s: %s = %s is outside [%g, %g]", origin, k->name, value, k->min, k->max);
+	*out = v;
+	return R5_OK;
+}
+
+static r5_status check_string(r5_server_config *c, const struct config_key *k, const char *value, const char *origin)
+{
+	if (strcmp(k->name, "backend") == 0 && strcmp(value, "auto") && strcmp(value, "cpu") && strcmp(value, "gpu") &&
+	    strcmp(value, "cuda"))
+		return r5_set_error(R5_EINVAL, "%s: backend = \"%s\": expected auto, cpu or gpu", origin, value);
+	if (strcmp(k->name, "log_level") == 0 && r5_log_level_parse(value) < 0)
+		return r5_set_error(R5_EINVAL, "%s: log_level = \"%s\": expected debug, info, warn or error", origin, value);
+	if ((strcmp(k->name, "listen") == 0 || (strcmp(k->name, "health_listen") == 0 && *value)) && !strchr(value, ':'))
+		return r5_set_error(R5_EINVAL, "%s: %s = \"%s\": expected HOST:PORT", origin, k->name, value);
+	if (strlen(value) >= k->size)
+		return r5_set_error(R5_EINVAL, "%s: %s is longer than %zu characters", origin, k->name, k->size - 1);
+	(void)c;
+	return R5_OK;
+}
+
+r5_status r5_server_config_set(r5_server_config *c, const char *key, const char *value, const char *origin)
+{
+	const struct config_key *k = find_key(key);
+	if (!k)
+		return r5_set_error(R5_EINVAL, "%s: unknown key \"%s\"", origin, key);
+	char *field = (char *)c + k->offset;
+	if (k->type == KEY_STRING) {
+		R5_TRY(check_string(c, k, value, origin));
+		snprintf(field, k->size, "%s", value);
+		return R5_OK;
+	}
+	double v;
+	R5_TRY(parse_number(k, value, origin, &v));
+	if (k->type == KEY_INT)
+		*(int *)(void *)field = (int)v;
+	else if (k->type == KEY_LONG)
+		*(long *)(void *)field = (long)v;
+	else
+		*(double *)(void *)field = v;
+	return R5_OK;
+}
+
+static char *trim(char *s)
+{
+	while (isspace((unsigned char)*s))
+		s++;
+	char *end = s + strlen(s);
+	while (end > s && isspace((unsigned char)end[-1]))
+		*--end = '\0';
+	return s;
+}
+
+r5_status r5_server_config_load_file(r5_server_config *c, const char *path)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return r5_set_error(R5_EIO, "config %s: cannot open (%s)", path, strerror(errno));
+	char line[1024], origin[1200];
+	int number = 0;
+	r5_status status = R5_OK;
+	while (status == R5_OK && fgets(line, sizeof line, f)) {
+		number++;
+		char *text = trim(line);
+		char *hash = strchr(text, '#');
+		if (hash)
+			*hash = '\0';
+		text = trim(text);
+		if (!*text || *text == '[' || *text == ';')
+			continue;
+		snprintf(origin, sizeof origin, "config %s line %d", path, number);
+		char *eq = strchr(text, '=');
+		if (!eq) {
+			status = r5_set_error(R5_EINVAL, "%s: expected key = value", origin);
+			break;
+		}
+		*eq = '\0';
+		status = r5_server_config_set(c, trim(text), trim(eq + 1), origin);
+	}
+	fclose(f);
+	return status;
+}
+
+r5_status r5_server_config_load_env(r5_server_config *c)
+{
+	for (size_t i = 0; i < N_KEYS; i++) {
+		char name[64] = "R5_";
+		size_t n = 3;
+		for (const char *p = keys[i].name; *p && n + 1 < sizeof name; p++)
+			name[n++] = (char)toupper((unsigned char)*p);
+		name[n] = '\0';
+		const char *value = getenv(name);
+		if (value) {
+			char origin[80];
+			snprintf(origin, sizeof origin, "environment %s", name);
+			R5_TRY(r5_server_config_set(c, keys[i].name, value, origin));
+		}
+	}
+	return R5_OK;
+}
+
+/* "--max-queue" → "max_queue"; the short forms of the issue map onto config keys. */
+static void flag_to_key(const char *flag, char *key, size_t size)
+{
+	size_t n = 0;
+	for (const char *p = flag + 2; *p && n + 1 < size; p++)
+		key[n++] = *p == '-' ? '_' : *p;
+	key[n] = '\0';
+}
+
+r5_status r5_server_config_from_args(r5_server_config *c, int argc, char **argv, int *show_help)
+{
+	*c = r5_server_config_defaults;
+	*show_help = 0;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--config") == 0) {
+			if (i + 1 >= argc)
+				return r5_set_error(R5_EINVAL, "--config needs a FILE");
+			R5_TRY(r5_server_config_load_file(c, argv[++i]));
+		}
+	}
+	R5_TRY(r5_server_config_load_env(c));
+	for (int i = 1; i < argc; i++) {
+		const char *arg = argv[i];
+		if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+			*show_help = 1;
+			return R5_OK;
+		}
+		if (strncmp(arg, "--", 2) != 0)
+			return r5_set_error(R5_EINVAL, "unexpected argument \"%s\" (see --help)", arg);
+		if (strcmp(arg, "--config") == 0) {
+			i++;
+			continue;
+		}
+		char key[64], origin[80];
+		const char *eq = strchr(arg, '='), *value;
+		if (eq) {
+			char flag[64];
+			snprintf(flag, sizeof flag, "%.*s", (int)(eq - arg), arg);
+			flag_to_key(flag, key, sizeof key);
+			value = eq + 1;
+		} else {
+			flag_to_key(arg, key, sizeof key);
+			if (i + 1 >= argc)
+				return r5_set_error(R5_EINVAL, "%s needs a value", arg);
+			value = argv[++i];
+		}
+		snprintf(origin, sizeof origin, "flag --%s", arg + 2);
+		if (!find_key(key))
+			return r5_set_error(R5_EINVAL, "unknown flag %s (see --help)", arg);
+		R5_TRY(r5_server_config_set(c, key, value, origin));
+	}
+	return R5_OK;
+}
+
+void r5_server_config_usage(void)
+{
+	fprintf(stderr, "usage: recon5td [--config FILE] [--KEY VALUE]...\n"
+			"Keys (also in the config file as key = value, or env R5_KEY):\n");
+	for (size_t i = 0; i < N_KEYS; i++) {
+		char flag[64];
+		size_t n = 0;
+		for (const char *p = keys[i].name; *p && n + 1 < sizeof flag; p++)
+			flag[n++] = *p == '_' ? '-' : *p;
+		flag[n] = '\0';
+		fprintf(stderr, "  --%-18s %s\n", flag, keys[i].help);
+	}
+}

@@ -1,0 +1,36 @@
+/* recon5td configuration: built-in defaults, then a key=value file (--config FILE), then R5_*
+ * environment variables, then command-line flags, each overriding the one before. Unknown keys
+ * in the file and unknown flags are errors; bad values name the key and where it came from. */
+#ifndef R5_SERVER_CONFIG_H
+#define R5_SERVER_CONFIG_H
+
+#include "recon/core/status.h"
+
+typedef struct r5_server_config {
+	char listen[128];        /* HOST:PORT of the main gRPC port */
+	char health_listen[128]; /* separate plaintext health port, "" = none */
+	int workers;             /* 0 = one per GPU, or cpu_workers when there is none */
+	int cpu_workers;         /* CPU workers when no GPU is used */
+	char backend[8];         /* auto | cpu | gpu */
+	int cq_threads;          /* completion-queue threads (move bytes only) */
+	int max_queue;           /* queued jobs (not yet running) before RESOURCE_EXHAUSTED */
+	int max_streams;         /* concurrent Reconstruct streams */
+	long memory_budget_mb;   /* k-space of all jobs in flight */
+	long max_message_mb;     /* largest gRPC message accepted */
+	double grace_s;          /* SIGTERM: how long in-flight jobs may run before cancellation */
+	char log_level[8];
+} r5_server_config;
+
+extern const r5_server_config r5_server_config_defaults;
+
+/* Sets one key ("listen", "workers", ... as in the file); `origin` names where it came from. */
+r5_status r5_server_config_set(r5_server_config *c, const char *key, const char *value, const char *origin);
+/* key = value lines, '#' comments, optional [section] headers ignored. */
+r5_status r5_server_config_load_file(r5_server_config *c, const char *path);
+/* R5_LISTEN, R5_WORKERS, ... (the key upper-cased with prefix R5_). */
+r5_status r5_server_config_load_env(r5_server_config *c);
+/* Full resolution from argv: --config first, then env, then flags. *show_help is set for -h. */
+r5_status r5_server_config_from_args(r5_server_config *c, int argc, char **argv, int *show_help);
+void r5_server_config_usage(void);
+
+#endif

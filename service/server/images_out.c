@@ -1,0 +1,199 @@
+/* Images back to the client: one Image event per (output kind, map, contrast, repetition,
+ * phase, slice, average) volume of the image set, with the ISMRMRD image header fields and
+ * geometry; then Completed with the stage timings, then status OK. Float32 pixels are the
+ * magnitude / phase / complex values of the set as they are (nothing rescaled), so that they
+ * match the offline `recon5t recon` bit for bit; DICOM goes through dicom_out.c. */
+#include <complex.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "recon/core/log.h"
+#include "server.h"
+
+void r5_jobs_send_results(r5_job *job, const r5_image_set *set);
+
+typedef struct volume {
+	long index[R5_DIMS]; /* position over the outer dims (3..15) */
+	long voxels;         /* x * y * z */
+	const float complex *data;
+} volume;
+
+static void fill_geometry(const r5_image_set *set, const volume *v, Recon5t__V1__Image *img, uint32_t matrix[3],
+			  float fov[3], float dirs[5][3])
+{
+	const r5_array *a = set->images;
+	for (int i = 0; i < 3; i++) {
+		matrix[i] = (uint32_t)a->dims[i];
+		fov[i] = set->fov_mm[i];
+	}
+	long slice = v->index[R5_DIM_SLICE];
+	memset(dirs, 0, 5 * 3 * sizeof(float));
+	if (set->geometry && slice < set->n_slices && set->geometry[slice].present) {
+		const r5_slice_geometry *g = &set->geometry[slice];
+		memcpy(dirs[0], g->position, sizeof dirs[0]);
+		memcpy(dirs[1], g->read_dir, sizeof dirs[1]);
+		memcpy(dirs[2], g->phase_dir, sizeof dirs[2]);
+		memcpy(dirs[3], g->slice_dir, sizeof dirs[3]);
+		memcpy(dirs[4], g->table_position, sizeof dirs[4]);
+	}
+	img->n_matrix_size = 3;
+	img->matrix_size = matrix;
+	img->n_field_of_view = 3;
+	img->field_of_view = fov;
+	img->n_position = img->n_read_dir = img->n_phase_dir = img->n_slice_dir = img->n_patient_table_position = 3;
+	img->position = dirs[0];
+	img->read_dir = dirs[1];
+	img->phase_dir = dirs[2];
+	img->slice_dir = dirs[3];
+	img->patient_table_position = dirs[4];
+	img->map = (uint32_t)v->index[R5_DIM_MAP];
+	img->contrast = (uint32_t)v->index[R5_DIM_TE];
+	img->repetition = (uint32_t)v->index[R5_DIM_TIME];
+	img->phase = (uint32_t)v->index[R5_DIM_TIME2];
+	img->slice = (uint32_t)slice;
+	img->average = (uint32_t)v->index[R5_DIM_AVG];
+}
+
+/* Pixels of one output kind (float32, or complex64 for OUTPUT_COMPLEX); NULL when out of memory. */
+static void *pixels(const volume *v, const float complex *gfactor, Recon5t__V1__OutputKind kind, size_t *bytes)
+{
+	size_t n = (size_t)v->voxels;
+	*bytes = n * (kind == RECON5T__V1__OUTPUT_KIND__OUTPUT_COMPLEX ? sizeof(float complex) : sizeof(float));
+	void *out = malloc(*bytes ? *bytes : 1);
+	if (!out)
+		return NULL;
+	if (kind == RECON5T__V1__OUTPUT_KIND__OUTPUT_COMPLEX) {
+		memcpy(out, v->data, *bytes);
+		return out;
+	}
+	float *f = out;
+	for (size_t i = 0; i < n; i++) {
+		if (kind == RECON5T__V1__OUTPUT_KIND__OUTPUT_PHASE)
+			f[i] = cargf(v->data[i]);
+		else if (kind == RECON5T__V1__OUTPUT_KIND__OUTPUT_GFACTOR)
+			f[i] = crealf(gfactor[i]);
+		else
+			f[i] = cabsf(v->data[i]);
+	}
+	return out;
+}
+
+static const char *kind_name(Recon5t__V1__OutputKind kind)
+{
+	switch (kind) {
+	case RECON5T__V1__OUTPUT_KIND__OUTPUT_PHASE: return "phase";
+	case RECON5T__V1__OUTPUT_KIND__OUTPUT_COMPLEX: return "complex";
+	case RECON5T__V1__OUTPUT_KIND__OUTPUT_GFACTOR: return "g-factor";
+	default: return "magnitude";
+	}
+}
+
+/* Sends one Image event; returns 0 when it could not be made. */
+static int send_image(r5_job *job, const r5_image_set *set, const volume *v, Recon5t__V1__OutputKind kind,
+		      uint32_t image_index)
+{
+	const Recon5t__V1__ScanHeader *request = job->call->header_message->header;
+	const float complex *gf = set->gfactor ? set->gfactor->data + (v->data - set->images->data) : NULL;
+	Recon5t__V1__Image img = RECON5T__V1__IMAGE__INIT;
+	Recon5t__V1__ReconEvent event = RECON5T__V1__RECON_EVENT__INIT;
+	uint32_t matrix[3];
+	float fov[3], dirs[5][3];
+	char description[64];
+	fill_geometry(set, v, &img, matrix, fov, dirs);
+	img.kind = kind;
+	img.image_series_index = (uint32_t)kind + 1;
+	img.image_index = image_index;
+	snprintf(description, sizeof description, "recon5t %s %s", set->pipeline, kind_name(kind));
+	img.series_description = description;
+	size_t bytes = 0;
+	void *data = pixels(v, gf, kind, &bytes);
+	if (!data)
+		return 0;
+	img.format = request->format;
+	if (request->format == RECON5T__V1__IMAGE_FORMAT__FORMAT_DICOM) {
+		unsigned char *file = NULL;
+		size_t size = 0;
+		r5_status status = r5_dicom_out_encode(set, request, data, &img, &file, &size);
+		free(data);
+		if (status != R5_OK)
+			return 0;
+		data = file;
+		bytes = size;
+	}
+	img.data.data = data;
+	img.data.len = bytes;
+	event.kind_case = RECON5T__V1__RECON_EVENT__KIND_IMAGE;
+	event.image = &img;
+	r5_call_send_event(job->call, &event);
+	free(data);
+	return 1;
+}
+
+static void send_completed(r5_job *job, const r5_image_set *set, uint32_t n_images)
+{
+	r5_call *c = job->call;
+	Recon5t__V1__Completed done = RECON5T__V1__COMPLETED__INIT;
+	Recon5t__V1__ReconEvent event = RECON5T__V1__RECON_EVENT__INIT;
+	Recon5t__V1__StageTiming timings[R5_MAX_STAGES], *pointers[R5_MAX_STAGES];
+	for (int i = 0; i < set->n_stages && i < R5_MAX_STAGES; i++) {
+		recon5t__v1__stage_timing__init(&timings[i]);
+		timings[i].stage = (char *)set->stages[i].name;
+		timings[i].seconds = set->stages[i].seconds;
+		pointers[i] = &timings[i];
+	}
+	done.job_id = c->job_id;
+	done.n_timings = (size_t)(set->n_stages < R5_MAX_STAGES ? set->n_stages : R5_MAX_STAGES);
+	done.timings = pointers;
+	done.n_images = n_images;
+	done.backend = (char *)set->backend;
+	done.pipeline = (char *)set->pipeline;
+	done.parameters = (char *)set->parameters;
+	done.ingest_seconds = c->t_end - c->t_start;
+	done.queue_seconds = job->t_queued > 0 ? r5_svc_now() - job->t_queued : 0;
+	event.kind_case = RECON5T__V1__RECON_EVENT__KIND_COMPLETED;
+	event.completed = &done;
+	r5_call_send_event(c, &event);
+}
+
+void r5_jobs_send_results(r5_job *job, const r5_image_set *set)
+{
+	r5_call *c = job->call;
+	const Recon5t__V1__ScanHeader *request = c->header_message->header;
+	const r5_array *a = set ? set->images : NULL;
+	if (!a || !r5_array_is_contiguous(a) || a->where != R5_HOST) {
+		r5_set_error(R5_EINTERNAL, "the pipeline returned no contiguous host images");
+		r5_call_fail(c, R5_EINTERNAL, "output");
+		return;
+	}
+	Recon5t__V1__OutputKind magnitude = RECON5T__V1__OUTPUT_KIND__OUTPUT_MAGNITUDE;
+	const Recon5t__V1__OutputKind *kinds = request->n_outputs ? request->outputs : &magnitude;
+	size_t n_kinds = request->n_outputs ? request->n_outputs : 1;
+	volume v = {.voxels = a->dims[0] * a->dims[1] * a->dims[2]};
+	long n_volumes = r5_array_size(a) / (v.voxels ? v.voxels : 1);
+	uint32_t n_images = 0;
+	for (size_t k = 0; k < n_kinds; k++) {
+		if (kinds[k] == RECON5T__V1__OUTPUT_KIND__OUTPUT_GFACTOR && !set->gfactor) {
+			r5_warn("job %s: a g-factor was asked for, pipeline %s made none", c->job_id, set->pipeline);
+			continue;
+		}
+		for (long o = 0; o < n_volumes; o++) {
+			long rest = o;
+			for (int d = 3; d < R5_DIMS; d++) {
+				v.index[d] = rest % a->dims[d];
+				rest /= a->dims[d];
+			}
+			v.data = a->data + o * v.voxels;
+			if (!send_image(job, set, &v, kinds[k], (uint32_t)o + 1)) {
+				r5_call_fail(c, r5_set_error(R5_ENOMEM, "image %ld (%s) could not be encoded: %s", o + 1,
+							     kind_name(kinds[k]), r5_last_error()),
+					     "output");
+				return;
+			}
+			n_images++;
+		}
+	}
+	send_completed(job, set, n_images);
+	r5_call_finish(c, GRPC_STATUS_OK, "");
+}

@@ -1,0 +1,184 @@
+/* Reconstruct ingest, on completion-queue threads: the ScanHeader reserves k-space memory from
+ * the budget and makes the scan builder; every acquisition is sorted into k-space as it arrives
+ * (a copy, no computation); End finishes the scan and queues the job. Errors name the
+ * acquisition (by scan_counter) or the header element at fault. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "recon/core/log.h"
+#include "server.h"
+
+r5_status r5_ingest_header(r5_call *c, const Recon5t__V1__ScanHeader *header);
+r5_status r5_ingest_batch(r5_call *c, const Recon5t__V1__AcquisitionBatch *batch);
+r5_status r5_ingest_end(r5_call *c);
+
+static r5_status read_request(r5_call *c, const Recon5t__V1__ScanHeader *h)
+{
+	c->params = r5_recon_defaults;
+	if (h->pipeline && h->pipeline[0] && r5_recon_params_set(&c->params, "pipeline", h->pipeline) != R5_OK)
+		return r5_error_context(R5_EINVAL, "ScanHeader.pipeline");
+	for (size_t i = 0; i < h->n_parameters; i++) {
+		const Recon5t__V1__Parameter *p = h->parameters[i];
+		if (r5_recon_params_set(&c->params, p->key, p->value) != R5_OK)
+			return r5_error_context(R5_EINVAL, "ScanHeader.parameters[%zu]", i);
+	}
+	for (size_t i = 0; i < h->n_outputs; i++) {
+		if (h->outputs[i] == RECON5T__V1__OUTPUT_KIND__OUTPUT_GFACTOR)
+			c->params.gfactor = 1;
+		else if ((int)h->outputs[i] < 0 || h->outputs[i] > RECON5T__V1__OUTPUT_KIND__OUTPUT_GFACTOR)
+			return r5_set_error(R5_EINVAL, "ScanHeader.outputs[%zu] = %d is not an OutputKind", i,
+					    (int)h->outputs[i]);
+	}
+	if (h->format == RECON5T__V1__IMAGE_FORMAT__FORMAT_DICOM && !r5_dicom_out_available())
+		return r5_set_error(R5_ENOTSUP, "ScanHeader.format = FORMAT_DICOM: DICOM output is not built into this "
+						"server; ask for FORMAT_FLOAT32");
+	if (h->format != RECON5T__V1__IMAGE_FORMAT__FORMAT_DICOM && h->format != RECON5T__V1__IMAGE_FORMAT__FORMAT_FLOAT32)
+		return r5_set_error(R5_EINVAL, "ScanHeader.format = %d is not an ImageFormat", (int)h->format);
+	/* client ids go into logs: keep them short and printable */
+	size_t n = 0;
+	for (const char *p = h->client_job_id ? h->client_job_id : ""; *p && n + 1 < sizeof c->client_job_id; p++)
+		c->client_job_id[n++] = isprint((unsigned char)*p) ? *p : '?';
+	c->client_job_id[n] = '\0';
+	return R5_OK;
+}
+
+static long limit_count(const r5_limit *l) { return l->present && l->max >= 0 ? (long)l->max + 1 : 1; }
+
+/* Bytes of k-space the builder will allocate for this header (x after oversampling removal). */
+static double kspace_bytes(const r5_header *h, double *voxels)
+{
+	double x = (double)h->enc_matrix[0], y = (double)(h->enc_matrix[1] > 0 ? h->enc_matrix[1] : 1);
+	double z = (double)(h->enc_matrix[2] > 0 ? h->enc_matrix[2] : 1);
+	double coils = h->n_channels > 0 ? h->n_channels : 1;
+	double outer = (double)limit_count(&h->contrast) * (double)limit_count(&h->repetition) *
+		       (double)limit_count(&h->phase) * (double)limit_count(&h->slice) *
+		       (double)limit_count(&h->average);
+	*voxels = x * y * z;
+	return *voxels * coils * outer * 8.0;
+}
+
+static r5_status reserve_memory(r5_call *c, const r5_header *h)
+{
+	r5_server *s = c->server;
+	double voxels, need = kspace_bytes(h, &voxels);
+	const double mib = 1024.0 * 1024.0;
+	if (need > (double)s->memory_budget)
+		return r5_set_error(R5_ENOMEM,
+				    "header: matrix %ldx%ldx%ld with %d coils needs %.0f MiB of k-space, more than the "
+				    "memory budget of %.0f MiB",
+				    h->enc_matrix[0], h->enc_matrix[1], h->enc_matrix[2], h->n_channels, need / mib,
+				    (double)s->memory_budget / mib);
+	long got = r5_server_reserve(s, (long)need);
+	if (got < 0)
+		return r5_set_error(R5_EBUSY,
+				    "memory budget: this scan needs %.0f MiB of k-space and other jobs hold %.0f of "
+				    "%.0f MiB; retry later",
+				    need / mib, (double)(-got) / mib, (double)s->memory_budget / mib);
+	c->reserved_bytes = got;
+	return R5_OK;
+}
+
+static void send_accepted(r5_call *c)
+{
+	r5_server *s = c->server;
+	pthread_mutex_lock(&s->lock);
+	int ahead = s->queued + s->running;
+	pthread_mutex_unlock(&s->lock);
+	Recon5t__V1__Accepted accepted = RECON5T__V1__ACCEPTED__INIT;
+	Recon5t__V1__ReconEvent event = RECON5T__V1__RECON_EVENT__INIT;
+	accepted.job_id = c->job_id;
+	accepted.client_job_id = c->client_job_id;
+	accepted.queue_position = (uint32_t)ahead;
+	event.kind_case = RECON5T__V1__RECON_EVENT__KIND_ACCEPTED;
+	event.accepted = &accepted;
+	r5_call_send_event(c, &event);
+}
+
+r5_status r5_ingest_header(r5_call *c, const Recon5t__V1__ScanHeader *h)
+{
+	if (c->header_message)
+		return r5_set_error(R5_EINVAL, "a second ScanHeader after %ld acquisitions", c->n_acquisitions);
+	R5_TRY(read_request(c, h));
+	const char *xml = h->ismrmrd_xml ? h->ismrmrd_xml : "";
+	r5_header header;
+	memset(&header, 0, sizeof header);
+	if (r5_header_parse(xml, strlen(xml), &header) != R5_OK)
+		return r5_error_context(R5_EINVAL, "ScanHeader.ismrmrd_xml (%zu bytes)", strlen(xml));
+	r5_status status = reserve_memory(c, &header);
+	if (status == R5_OK) {
+		r5_scan_limits limits = {.max_kspace_bytes = c->server->memory_budget};
+		status = r5_scan_builder_create(xml, strlen(xml), &limits, &c->builder);
+		if (status != R5_OK)
+			r5_error_context(status, "header");
+	}
+	if (status == R5_OK)
+		r5_info("job %s: accepted (client id \"%s\", pipeline %s, %s, matrix %ldx%ldx%ld, %d coils)", c->job_id,
+			c->client_job_id, c->params.pipeline,
+			h->priority == RECON5T__V1__PRIORITY__PRIORITY_RESEARCH ? "research" : "console",
+			header.enc_matrix[0], header.enc_matrix[1], header.enc_matrix[2], header.n_channels);
+	r5_header_clear(&header);
+	if (status != R5_OK)
+		return status;
+	c->t_header = r5_svc_now();
+	send_accepted(c);
+	return R5_OK;
+}
+
+r5_status r5_ingest_batch(r5_call *c, const Recon5t__V1__AcquisitionBatch *batch)
+{
+	if (!c->builder)
+		return r5_set_error(R5_EINVAL, "an AcquisitionBatch (%zu acquisitions) came before the ScanHeader",
+				    batch->n_acquisitions);
+	for (size_t i = 0; i < batch->n_acquisitions; i++) {
+		ISMRMRD_AcquisitionHeader head;
+		const float complex *data = NULL;
+		const float *traj = NULL;
+		R5_TRY(r5_svc_acq_from_proto(batch->acquisitions[i], &head, &data, &traj));
+		r5_status status = r5_scan_builder_add(c->builder, &head, data, traj);
+		if (status != R5_OK) {
+			const char *text = r5_last_error();
+			if (strncmp(text, "acquisition", 11) != 0)
+				r5_error_context(status, "acquisition %u", head.scan_counter);
+			return status;
+		}
+		c->n_acquisitions++;
+		c->bytes_in += (long)batch->acquisitions[i]->data.len;
+	}
+	return R5_OK;
+}
+
+r5_status r5_ingest_end(r5_call *c)
+{
+	r5_server *s = c->server;
+	if (!c->builder)
+		return r5_set_error(R5_EINVAL, "End came before the ScanHeader");
+	r5_scan *scan = NULL;
+	r5_scan_builder *builder = c->builder;
+	c->builder = NULL; /* finish hands the scan over and destroys the builder */
+	R5_TRY(r5_scan_builder_finish(builder, &scan));
+	r5_job *job = calloc(1, sizeof *job);
+	if (!job) {
+		r5_scan_free(scan);
+		return r5_set_error(R5_ENOMEM, "End: cannot allocate the job");
+	}
+	job->call = c;
+	job->scan = scan;
+	job->priority = c->header_message->header->priority == RECON5T__V1__PRIORITY__PRIORITY_RESEARCH ? 1 : 0;
+	job->t_queued = c->t_end = r5_svc_now();
+	r5_call_ref(c);
+	c->got_end = 1;
+	int position = 0;
+	if (r5_jobs_submit(s, job, &position) != R5_OK) {
+		r5_scan_free(scan);
+		free(job);
+		r5_call_unref(c);
+		c->got_end = 0;
+		return r5_set_error(R5_EBUSY, "the job queue is full (max_queue = %d jobs waiting); retry later",
+				    s->config.max_queue);
+	}
+	r5_info("job %s: %ld acquisitions, %.1f MiB in %.3f s; queued at position %d", c->job_id, c->n_acquisitions,
+		(double)c->bytes_in / 1048576.0, c->t_end - c->t_start, position);
+	return R5_OK;
+}

@@ -1,0 +1,249 @@
+/* Jobs: a bounded queue with two priorities (console before research, FIFO within each) served
+ * by worker threads, one per GPU (or cpu_workers on the CPU), each owning an r5_ctx. A worker
+ * runs r5_recon_run with a progress hook that sends Progress events and stops the run when the
+ * client cancelled (R5_ECANCELLED), the call's deadline passed (R5_ETIMEDOUT) or the server's
+ * drain grace ran out; then it streams the images back (images_out.c) and ends the call. */
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <grpc/support/time.h>
+
+#include "recon/core/log.h"
+#include "server.h"
+
+void r5_jobs_send_results(r5_job *job, const r5_image_set *set);
+
+long r5_server_reserve(r5_server *s, long bytes)
+{
+	pthread_mutex_lock(&s->lock);
+	long in_use = s->memory_in_use;
+	int ok = in_use + bytes <= s->memory_budget;
+	if (ok)
+		s->memory_in_use += bytes;
+	pthread_mutex_unlock(&s->lock);
+	return ok ? bytes : -(in_use > 0 ? in_use : 1);
+}
+
+void r5_server_release(r5_server *s, long bytes)
+{
+	pthread_mutex_lock(&s->lock);
+	s->memory_in_use -= bytes;
+	pthread_mutex_unlock(&s->lock);
+}
+
+r5_status r5_jobs_submit(r5_server *s, r5_job *job, int *position)
+{
+	pthread_mutex_lock(&s->lock);
+	if (s->queued >= s->config.max_queue || s->stop_workers) {
+		pthread_mutex_unlock(&s->lock);
+		return R5_EBUSY;
+	}
+	int p = job->priority ? 1 : 0;
+	*position = s->running + s->queued;
+	if (s->queue_tail[p])
+		s->queue_tail[p]->next = job;
+	else
+		s->queue_head[p] = job;
+	s->queue_tail[p] = job;
+	s->queued++;
+	pthread_cond_broadcast(&s->changed);
+	pthread_mutex_unlock(&s->lock);
+	return R5_OK;
+}
+
+static r5_job *pop(r5_server *s)
+{
+	pthread_mutex_lock(&s->lock);
+	while (!s->queue_head[0] && !s->queue_head[1] && !s->stop_workers)
+		pthread_cond_wait(&s->changed, &s->lock);
+	r5_job *job = NULL;
+	for (int p = 0; p < 2 && !job; p++) {
+		job = s->queue_head[p];
+		if (job) {
+			s->queue_head[p] = job->next;
+			if (!s->queue_head[p])
+				s->queue_tail[p] = NULL;
+			s->queued--;
+			s->running++;
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	return job;
+}
+
+/* Why a job must stop now (R5_OK: go on), with the message set. */
+static r5_status stop_reason(r5_job *job)
+{
+	r5_call *c = job->call;
+	int past_deadline = gpr_time_cmp(gpr_now(GPR_CLOCK_MONOTONIC), c->deadline) >= 0;
+	if (past_deadline)
+		return r5_set_error(R5_ETIMEDOUT, "the call's deadline passed");
+	if (r5_call_is_cancelled(c))
+		return r5_set_error(R5_ECANCELLED, "the client cancelled the call");
+	if (atomic_load(&c->server->aborting))
+		return r5_set_error(R5_ECANCELLED, "server shutting down: job cancelled after the %.0f s grace period",
+				    c->server->config.grace_s);
+	return R5_OK;
+}
+
+static void send_progress(r5_job *job, const char *stage, double fraction)
+{
+	Recon5t__V1__Progress progress = RECON5T__V1__PROGRESS__INIT;
+	Recon5t__V1__ReconEvent event = RECON5T__V1__RECON_EVENT__INIT;
+	progress.stage = (char *)stage;
+	progress.fraction = fraction;
+	event.kind_case = RECON5T__V1__RECON_EVENT__KIND_PROGRESS;
+	event.progress = &progress;
+	r5_call_send_event(job->call, &event);
+}
+
+/* r5_progress hook: throttled Progress events (new stage, +10 %, or 0.5 s), and the stop check. */
+static int progress_hook(void *user, const char *stage, double fraction, r5_status *stop_status)
+{
+	r5_job *job = user;
+	r5_status why = stop_reason(job);
+	if (why != R5_OK) {
+		*stop_status = why;
+		return 1;
+	}
+	double now = r5_svc_now();
+	int new_stage = strncmp(job->last_stage, stage, sizeof job->last_stage - 1) != 0;
+	if (new_stage || fraction >= job->last_fraction + 0.1 || now - job->last_sent > 0.5 || fraction >= 1.0) {
+		if (!new_stage && fraction == job->last_fraction)
+			return 0;
+		snprintf(job->last_stage, sizeof job->last_stage, "%s", stage);
+		job->last_fraction = fraction;
+		job->last_sent = now;
+		send_progress(job, stage, fraction);
+	}
+	return 0;
+}
+
+static void run_job(r5_ctx *ctx, r5_job *job)
+{
+	r5_call *c = job->call;
+	r5_status status = stop_reason(job);
+	r5_image_set *set = NULL;
+	double t_start = r5_svc_now();
+	if (status == R5_OK) {
+		send_progress(job, "queued", 1.0);
+		snprintf(job->last_stage, sizeof job->last_stage, "start");
+		r5_progress progress = {.report = progress_hook, .user = job};
+		r5_clear_error();
+		status = r5_recon_run(ctx, job->scan, &c->params, &progress, &set);
+	}
+	/* k-space is no longer needed: free it before the images go out */
+	r5_scan_free(job->scan);
+	job->scan = NULL;
+	if (status == R5_OK) {
+		r5_jobs_send_results(job, set);
+		r5_info("job %s: done in %.3f s (queued %.3f s)", c->job_id, r5_svc_now() - t_start, t_start - job->t_queued);
+	} else {
+		const char *stage = job->last_stage[0] ? job->last_stage : "reconstruction";
+		if (status == R5_ECANCELLED && atomic_load(&c->server->aborting)) {
+			char message[512];
+			snprintf(message, sizeof message, "stage %s: %s", stage, r5_last_error());
+			r5_call_finish(c, GRPC_STATUS_UNAVAILABLE, message);
+		} else {
+			r5_call_fail(c, status, stage);
+		}
+	}
+	r5_image_set_free(set);
+	pthread_mutex_lock(&c->server->lock);
+	if (status == R5_OK)
+		c->server->jobs_done++;
+	else
+		c->server->jobs_failed++;
+	pthread_mutex_unlock(&c->server->lock);
+}
+
+typedef struct worker_arg {
+	r5_server *server;
+	int device;
+} worker_arg;
+
+static void *worker_main(void *arg)
+{
+	worker_arg *w = arg;
+	r5_server *s = w->server;
+	r5_ctx *ctx = NULL;
+	r5_status made = r5_ctx_create(&ctx, s->worker_backend, w->device);
+	if (made != R5_OK)
+		r5_error("worker on %s device %d: %s; its jobs fail", s->worker_backend, w->device, r5_last_error());
+	else
+		r5_info("worker ready: %s", r5_ctx_describe(ctx));
+	for (;;) {
+		r5_job *job = pop(s);
+		if (!job)
+			break;
+		if (made != R5_OK) {
+			r5_set_error(made, "worker has no back end");
+			r5_call_fail(job->call, made, "start");
+			r5_scan_free(job->scan);
+		} else {
+			run_job(ctx, job);
+		}
+		r5_call_release_memory(job->call);
+		r5_call_unref(job->call);
+		free(job);
+		malloc_trim(0); /* hand freed k-space and images back to the system */
+		pthread_mutex_lock(&s->lock);
+		s->running--;
+		pthread_cond_broadcast(&s->changed);
+		pthread_mutex_unlock(&s->lock);
+	}
+	r5_ctx_destroy(ctx);
+	free(w);
+	return NULL;
+}
+
+r5_status r5_jobs_start(r5_server *s)
+{
+	const r5_server_config *cfg = &s->config;
+	int gpus = r5_cuda_device_count();
+	int use_gpu = strcmp(cfg->backend, "cpu") != 0 && gpus > 0;
+	if ((strcmp(cfg->backend, "gpu") == 0 || strcmp(cfg->backend, "cuda") == 0) && gpus == 0)
+		return r5_set_error(R5_ENOTSUP, "backend = gpu but no CUDA device is usable (%s)",
+				    r5_backend_cuda() ? "no device or driver" : "built without CUDA");
+	snprintf(s->worker_backend, sizeof s->worker_backend, "%s", use_gpu ? "gpu" : "cpu");
+	s->n_workers = cfg->workers > 0 ? cfg->workers : use_gpu ? gpus : cfg->cpu_workers;
+	s->workers = calloc((size_t)s->n_workers, sizeof *s->workers);
+	if (!s->workers)
+		return r5_set_error(R5_ENOMEM, "workers");
+	for (int i = 0; i < s->n_workers; i++) {
+		worker_arg *w = malloc(sizeof *w);
+		if (!w)
+			return r5_set_error(R5_ENOMEM, "workers");
+		w->server = s;
+		w->device = use_gpu ? i % gpus : 0;
+		pthread_create(&s->workers[i], NULL, worker_main, w);
+	}
+	r5_info("%d %s worker(s)%s", s->n_workers, use_gpu ? "GPU" : "CPU",
+		use_gpu ? "" : gpus == 0 ? " (no usable GPU)" : " (backend = cpu)");
+	return R5_OK;
+}
+
+void r5_jobs_stop(r5_server *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->stop_workers = 1;
+	pthread_cond_broadcast(&s->changed);
+	pthread_mutex_unlock(&s->lock);
+	for (int i = 0; i < s->n_workers; i++)
+		pthread_join(s->workers[i], NULL);
+	free(s->workers);
+	s->workers = NULL;
+	/* jobs still queued (none after a drain): end them */
+	for (int p = 0; p < 2; p++)
+		while (s->queue_head[p]) {
+			r5_job *job = s->queue_head[p];
+			s->queue_head[p] = job->next;
+			r5_call_finish(job->call, GRPC_STATUS_UNAVAILABLE, "server shutting down");
+			r5_scan_free(job->scan);
+			r5_call_release_memory(job->call);
+			r5_call_unref(job->call);
+			free(job);
+		}
+}

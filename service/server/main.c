@@ -1,0 +1,86 @@
+/* recon5td: the recon5t reconstruction server. Reads its configuration (defaults < --config
+ * file < R5_* environment < flags), starts the gRPC service and the workers, and on SIGTERM or
+ * SIGINT drains: new streams are refused (UNAVAILABLE) and health says NOT_SERVING, in-flight
+ * jobs may finish for grace_s seconds, then they are cancelled with a status; exit 0. */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <grpc/grpc.h>
+
+#include "config.h"
+#include "recon/core/log.h"
+#include "server.h"
+
+static int active(r5_server *s)
+{
+	pthread_mutex_lock(&s->lock);
+	int n = s->active_streams + s->queued + s->running;
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}
+
+static void sleep_s(double seconds)
+{
+	struct timespec ts = {(time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9)};
+	nanosleep(&ts, NULL);
+}
+
+static void drain(r5_server *s, int signal_number)
+{
+	r5_info("signal %d: draining (%d streams/jobs in flight, grace %.0f s)", signal_number, active(s),
+		s->config.grace_s);
+	atomic_store(&s->draining, 1);
+	double start = r5_svc_now();
+	while (active(s) > 0 && r5_svc_now() - start < s->config.grace_s)
+		sleep_s(0.05);
+	if (active(s) > 0) {
+		r5_warn("grace period over: cancelling %d streams/jobs", active(s));
+		atomic_store(&s->aborting, 1);
+		double abort_start = r5_svc_now();
+		while (active(s) > 0 && r5_svc_now() - abort_start < 5.0)
+			sleep_s(0.05);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	r5_server_config config;
+	int help = 0;
+	if (r5_server_config_from_args(&config, argc, argv, &help) != R5_OK) {
+		fprintf(stderr, "recon5td: %s\n", r5_last_error());
+		return 2;
+	}
+	if (help) {
+		r5_server_config_usage();
+		return 0;
+	}
+	r5_log_set_level((r5_log_level)r5_log_level_parse(config.log_level));
+	/* Signals are taken synchronously by this thread only: block them before threads start. */
+	sigset_t signals;
+	sigemptyset(&signals);
+	sigaddset(&signals, SIGTERM);
+	sigaddset(&signals, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &signals, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	grpc_init();
+	static r5_server server;
+	if (r5_server_start(&server, &config) != R5_OK) {
+		fprintf(stderr, "recon5td: %s\n", r5_last_error());
+		return 1;
+	}
+	r5_info("recon5td %s listening on %s (port %d)%s%s; %d workers, max_streams %d, max_queue %d, memory budget "
+		"%ld MiB, max message %ld MiB",
+		R5_VERSION, config.listen, server.main_port, server.health_server ? ", health on " : "",
+		server.health_server ? config.health_listen : "", server.n_workers, config.max_streams, config.max_queue,
+		config.memory_budget_mb, config.max_message_mb);
+	int signal_number = 0;
+	sigwait(&signals, &signal_number);
+	drain(&server, signal_number);
+	r5_server_stop(&server);
+	grpc_shutdown();
+	r5_info("recon5td stopped (%ld jobs done, %ld failed)", server.jobs_done, server.jobs_failed);
+	return 0;
+}

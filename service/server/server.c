@@ -1,0 +1,170 @@
+/* recon5td's gRPC plumbing: the main server (and an optional separate health server) on one
+ * completion queue, a few threads draining it and dispatching each tag to the call's state
+ * machine (calls.c). Nothing here blocks: heavy work is the workers' (jobs.c). */
+#include "server.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <grpc/grpc_security.h>
+#include <grpc/support/time.h>
+
+#include "recon/core/log.h"
+
+static void *cq_thread(void *arg)
+{
+	r5_server *s = arg;
+	for (;;) {
+		grpc_event ev = grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+		if (ev.type == GRPC_QUEUE_SHUTDOWN)
+			break;
+		if (ev.type != GRPC_OP_COMPLETE)
+			continue;
+		r5_tag *tag = ev.tag;
+		switch (tag->kind) {
+		case TAG_NEW: r5_call_on_new(tag->call, ev.success); break;
+		case TAG_RECV: r5_call_on_recv(tag->call, ev.success); break;
+		case TAG_SEND: r5_call_on_send(tag->call, ev.success); break;
+		case TAG_CLOSE: r5_call_on_close(tag->call, ev.success); break;
+		case TAG_SHUTDOWN:
+			pthread_mutex_lock(&s->lock);
+			s->shutdowns_pending--;
+			pthread_cond_broadcast(&s->changed);
+			pthread_mutex_unlock(&s->lock);
+			free(tag);
+			break;
+		}
+	}
+	return NULL;
+}
+
+/* Arms one grpc_server_request_call; its completion (TAG_NEW) arms the next. */
+void r5_server_request_call(r5_server *s, grpc_server *on, int health_port)
+{
+	r5_call *c = calloc(1, sizeof *c);
+	if (!c) {
+		r5_error("out of memory arming a new call; the server stops accepting");
+		return;
+	}
+	c->server = s;
+	c->grpc_server = on;
+	c->health_port = health_port;
+	pthread_mutex_init(&c->lock, NULL);
+	atomic_init(&c->cancelled, 0);
+	grpc_call_details_init(&c->details);
+	grpc_metadata_array_init(&c->request_metadata);
+	c->tag_new = (r5_tag){TAG_NEW, c, s};
+	c->tag_recv = (r5_tag){TAG_RECV, c, s};
+	c->tag_send = (r5_tag){TAG_SEND, c, s};
+	c->tag_close = (r5_tag){TAG_CLOSE, c, s};
+	c->refs = 1; /* the pending request */
+	grpc_call_error err = grpc_server_request_call(on, &c->call, &c->details, &c->request_metadata, s->cq, s->cq,
+						       &c->tag_new);
+	if (err != GRPC_CALL_OK) {
+		r5_error("grpc_server_request_call failed (%d)", (int)err);
+		grpc_call_details_destroy(&c->details);
+		grpc_metadata_array_destroy(&c->request_metadata);
+		pthread_mutex_destroy(&c->lock);
+		free(c);
+	}
+}
+
+static grpc_server *make_server(r5_server *s, const char *address, int *port, int max_message_bytes)
+{
+	grpc_arg args[3];
+	args[0].type = GRPC_ARG_INTEGER;
+	args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
+	args[0].value.integer = max_message_bytes;
+	args[1].type = GRPC_ARG_INTEGER;
+	args[1].key = GRPC_ARG_MAX_SEND_MESSAGE_LENGTH;
+	args[1].value.integer = -1;
+	args[2].type = GRPC_ARG_INTEGER;
+	args[2].key = GRPC_ARG_ALLOW_REUSEPORT;
+	args[2].value.integer = 0;
+	grpc_channel_args channel_args = {3, args};
+	grpc_server *server = grpc_server_create(&channel_args, NULL);
+	grpc_server_register_completion_queue(server, s->cq, NULL);
+	grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
+	*port = grpc_server_add_http2_port(server, address, creds);
+	grpc_server_credentials_release(creds);
+	if (*port == 0) {
+		grpc_server_destroy(server);
+		return NULL;
+	}
+	grpc_server_start(server);
+	return server;
+}
+
+r5_status r5_server_start(r5_server *s, const r5_server_config *config)
+{
+	s->config = *config;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->changed, NULL);
+	atomic_init(&s->draining, 0);
+	atomic_init(&s->aborting, 0);
+	s->memory_budget = config->memory_budget_mb * 1024L * 1024L;
+	R5_TRY(r5_jobs_start(s));
+	s->cq = grpc_completion_queue_create_for_next(NULL);
+	int max_message = (int)(config->max_message_mb * 1024L * 1024L);
+	s->main_server = make_server(s, config->listen, &s->main_port, max_message);
+	if (!s->main_server)
+		return r5_set_error(R5_EIO, "listen %s: cannot bind (in use, or not HOST:PORT?)", config->listen);
+	if (config->health_listen[0]) {
+		s->health_server = make_server(s, config->health_listen, &s->health_port, 4096);
+		if (!s->health_server)
+			return r5_set_error(R5_EIO, "health_listen %s: cannot bind", config->health_listen);
+	}
+	s->n_cq_threads = config->cq_threads;
+	s->cq_threads = calloc((size_t)s->n_cq_threads, sizeof *s->cq_threads);
+	if (!s->cq_threads)
+		return r5_set_error(R5_ENOMEM, "cq threads");
+	for (int i = 0; i < s->n_cq_threads; i++)
+		pthread_create(&s->cq_threads[i], NULL, cq_thread, s);
+	/* A few requests armed per server so that bursts of new calls do not wait on each other. */
+	for (int i = 0; i < 4; i++) {
+		r5_server_request_call(s, s->main_server, 0);
+		if (s->health_server)
+			r5_server_request_call(s, s->health_server, 1);
+	}
+	return R5_OK;
+}
+
+static void shutdown_server(r5_server *s, grpc_server *server)
+{
+	r5_tag *tag = calloc(1, sizeof *tag);
+	tag->kind = TAG_SHUTDOWN;
+	tag->server = s;
+	pthread_mutex_lock(&s->lock);
+	s->shutdowns_pending++;
+	pthread_mutex_unlock(&s->lock);
+	grpc_server_shutdown_and_notify(server, s->cq, tag);
+}
+
+void r5_server_stop(r5_server *s)
+{
+	if (s->main_server)
+		shutdown_server(s, s->main_server);
+	if (s->health_server)
+		shutdown_server(s, s->health_server);
+	if (s->main_server)
+		grpc_server_cancel_all_calls(s->main_server);
+	if (s->health_server)
+		grpc_server_cancel_all_calls(s->health_server);
+	pthread_mutex_lock(&s->lock);
+	while (s->shutdowns_pending > 0)
+		pthread_cond_wait(&s->changed, &s->lock);
+	pthread_mutex_unlock(&s->lock);
+	r5_jobs_stop(s);
+	grpc_completion_queue_shutdown(s->cq);
+	for (int i = 0; i < s->n_cq_threads; i++)
+		pthread_join(s->cq_threads[i], NULL);
+	free(s->cq_threads);
+	if (s->main_server)
+		grpc_server_destroy(s->main_server);
+	if (s->health_server)
+		grpc_server_destroy(s->health_server);
+	grpc_completion_queue_destroy(s->cq);
+	pthread_cond_destroy(&s->changed);
+	pthread_mutex_destroy(&s->lock);
+}

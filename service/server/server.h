@@ -1,0 +1,158 @@
+/* recon5td internals shared by its files:
+ *   server.c        gRPC server(s), completion-queue threads, new calls and routing, shutdown
+ *   calls.c         the per-call state machine: outgoing event queue, Reconstruct ingest
+ *                   (header → scan builder → End → job), Capabilities, Health
+ *   jobs.c          bounded priority queue and worker threads (one r5_ctx each), images out
+ *   capabilities.c  Capabilities and health replies
+ *   dicom_out.c     the seam where DICOM encoding plugs in
+ *   main.c          configuration, signals, drain
+ * Completion-queue threads only move bytes and sort acquisitions into k-space; reconstruction
+ * runs on workers. A call is reference counted: one reference per batch in flight plus one for
+ * a job that holds it; the last one frees it. */
+#ifndef R5_SERVER_SERVER_H
+#define R5_SERVER_SERVER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include <grpc/grpc.h>
+
+#include "config.h"
+#include "recon/io/scan.h"
+#include "recon/pipeline/pipeline.h"
+#include "service/common/svc_proto.h"
+
+typedef struct r5_server r5_server;
+typedef struct r5_call r5_call;
+typedef struct r5_job r5_job;
+
+enum r5_tag_kind { TAG_NEW, TAG_RECV, TAG_SEND, TAG_CLOSE, TAG_SHUTDOWN };
+typedef struct r5_tag {
+	enum r5_tag_kind kind;
+	r5_call *call;
+	r5_server *server;
+} r5_tag;
+
+enum r5_call_kind { CALL_UNKNOWN, CALL_RECONSTRUCT, CALL_CAPABILITIES, CALL_HEALTH };
+
+typedef struct r5_outgoing {
+	grpc_byte_buffer *buffer; /* NULL: this item is the final status */
+	grpc_status_code code;
+	char *message;
+	struct r5_outgoing *next;
+} r5_outgoing;
+
+struct r5_call {
+	r5_server *server;
+	grpc_server *grpc_server; /* the one it arrived on (main or health) */
+	int health_port;
+	grpc_call *call;
+	grpc_call_details details;
+	grpc_metadata_array request_metadata;
+	enum r5_call_kind kind;
+	r5_tag tag_new, tag_recv, tag_send, tag_close;
+
+	pthread_mutex_t lock;
+	int refs;
+	grpc_byte_buffer *recv_buffer;
+	atomic_int cancelled; /* client cancel, deadline or network failure */
+	int close_cancelled_out; /* written by RECV_CLOSE_ON_SERVER */
+	r5_outgoing *out_head, *out_tail;
+	grpc_byte_buffer *sending;
+	int send_in_flight, status_queued;
+	grpc_slice status_details;
+	int status_details_set;
+
+	/* Reconstruct */
+	int counted; /* counts against max_streams */
+	Recon5t__V1__ScanMessage *header_message; /* keeps the ScanHeader (patient data, outputs) */
+	r5_scan_builder *builder;
+	r5_recon_params params;
+	long reserved_bytes; /* memory budget held until the job ends */
+	int got_end;
+	long n_acquisitions, bytes_in;
+	double t_start, t_header, t_end;
+	char job_id[24];
+	char client_job_id[64];
+	gpr_timespec deadline; /* monotonic */
+};
+
+struct r5_job {
+	r5_call *call;
+	r5_scan *scan;
+	int priority; /* 0 console, 1 research */
+	double t_queued;
+	r5_job *next;
+	/* progress throttling */
+	char last_stage[32];
+	double last_fraction, last_sent;
+};
+
+struct r5_server {
+	r5_server_config config;
+	grpc_completion_queue *cq;
+	grpc_server *main_server, *health_server;
+	int main_port, health_port;
+	pthread_t *cq_threads;
+	int n_cq_threads;
+
+	pthread_mutex_t lock;
+	pthread_cond_t changed;
+	/* queue */
+	r5_job *queue_head[2], *queue_tail[2];
+	int queued, running, active_streams, shutdowns_pending;
+	long memory_in_use, memory_budget;
+	long next_job;
+	int stop_workers;
+	pthread_t *workers;
+	int n_workers;
+	char backend_names[4][16];
+	int n_backends;
+	char worker_backend[16];
+	atomic_int draining; /* SIGTERM: refuse new streams, health NOT_SERVING */
+	atomic_int aborting; /* grace passed: stop in-flight jobs */
+	/* counters (for logs and Capabilities) */
+	long jobs_done, jobs_failed;
+};
+
+/* server.c */
+r5_status r5_server_start(r5_server *s, const r5_server_config *config);
+/* Stops accepting calls, waits for the shutdown tags, stops workers and cq threads. */
+void r5_server_stop(r5_server *s);
+void r5_server_request_call(r5_server *s, grpc_server *on, int health_port);
+
+/* calls.c */
+void r5_call_on_new(r5_call *c, int ok);
+void r5_call_on_recv(r5_call *c, int ok);
+void r5_call_on_send(r5_call *c, int ok);
+void r5_call_on_close(r5_call *c, int ok);
+void r5_call_ref(r5_call *c);
+void r5_call_unref(r5_call *c);
+/* Queues one event (takes the buffer) / the final status; both thread-safe. */
+void r5_call_send(r5_call *c, grpc_byte_buffer *buffer);
+void r5_call_send_event(r5_call *c, const Recon5t__V1__ReconEvent *event);
+void r5_call_finish(r5_call *c, grpc_status_code code, const char *message);
+/* Finishes with the mapped status of `status` and r5_last_error() (and an Error event). */
+void r5_call_fail(r5_call *c, r5_status status, const char *stage);
+/* Releases k-space memory held by the call (builder and budget). */
+void r5_call_release_memory(r5_call *c);
+int r5_call_is_cancelled(r5_call *c);
+
+/* jobs.c */
+r5_status r5_jobs_start(r5_server *s);
+void r5_jobs_stop(r5_server *s);
+/* Queues the job; R5_EBUSY when the queue is full. *position: jobs ahead. */
+r5_status r5_jobs_submit(r5_server *s, r5_job *job, int *position);
+long r5_server_reserve(r5_server *s, long bytes); /* returns 0 or bytes reserved; <0 over budget */
+void r5_server_release(r5_server *s, long bytes);
+
+/* capabilities.c */
+grpc_byte_buffer *r5_capabilities_reply(r5_server *s);
+grpc_byte_buffer *r5_health_reply(r5_server *s, const char *service, grpc_status_code *code);
+
+/* dicom_out.c: 1 when DICOM encoding is built in; encodes one image as a Part 10 file. */
+int r5_dicom_out_available(void);
+r5_status r5_dicom_out_encode(const r5_image_set *set, const Recon5t__V1__ScanHeader *request, const float *pixels,
+			      const Recon5t__V1__Image *geometry, unsigned char **bytes, size_t *size);
+
+#endif
