@@ -1,21 +1,93 @@
-/* The DICOM seam of recon5td: when recon/io's DICOM writer exists, this file turns one image of
- * a set (float pixels, the Image event's geometry, the request's patient/study fields) into a
- * DICOM Part 10 file. Until then DICOM is reported as not built in, and a request for it is
- * answered UNIMPLEMENTED at the ScanHeader. */
+/* DICOM output of recon5td: when the ScanHeader asks for FORMAT_DICOM, the image set goes
+ * through recon/io's DICOM writer (MR Image Storage, one instance per 2D image, one series per
+ * output kind) and every instance travels as one Image event holding its Part 10 bytes. The
+ * request's PatientStudy fields override the ISMRMRD header's; none of them is ever logged. */
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "recon/io/dicom.h"
 #include "server.h"
 
-int r5_dicom_out_available(void) { return 0; }
+int r5_dicom_out_available(void) { return 1; }
 
-r5_status r5_dicom_out_encode(const r5_image_set *set, const Recon5t__V1__ScanHeader *request, const float *pixels,
-			      const Recon5t__V1__Image *geometry, unsigned char **bytes, size_t *size)
+static void request_from_proto(const Recon5t__V1__ScanHeader *h, r5_dicom_request *req)
 {
-	(void)set;
-	(void)request;
-	(void)pixels;
-	(void)geometry;
-	*bytes = NULL;
-	*size = 0;
-	return r5_set_error(R5_ENOTSUP, "DICOM output is not built into this server");
+	memset(req, 0, sizeof *req);
+	const Recon5t__V1__PatientStudy *p = h->patient;
+	if (!p)
+		return;
+	req->patient_name = p->patient_name;
+	req->patient_id = p->patient_id;
+	req->patient_birth_date = p->patient_birth_date;
+	req->patient_sex = p->patient_sex;
+	req->accession_number = p->accession_number;
+	req->study_description = p->study_description;
+	req->referring_physician = p->referring_physician;
+	req->study_uid = p->study_instance_uid;
+}
+
+static int dicom_kind(Recon5t__V1__OutputKind kind, r5_dicom_kind *out)
+{
+	switch (kind) {
+	case RECON5T__V1__OUTPUT_KIND__OUTPUT_MAGNITUDE: *out = R5_DICOM_MAGNITUDE; return 1;
+	case RECON5T__V1__OUTPUT_KIND__OUTPUT_PHASE: *out = R5_DICOM_PHASE; return 1;
+	case RECON5T__V1__OUTPUT_KIND__OUTPUT_GFACTOR: *out = R5_DICOM_GFACTOR; return 1;
+	default: return 0;
+	}
+}
+
+static void send_instance(r5_call *c, Recon5t__V1__OutputKind kind, long index, const r5_image_set *set,
+			  unsigned char *bytes, size_t length)
+{
+	Recon5t__V1__Image img = RECON5T__V1__IMAGE__INIT;
+	Recon5t__V1__ReconEvent event = RECON5T__V1__RECON_EVENT__INIT;
+	uint32_t matrix[3];
+	for (int i = 0; i < 3; i++)
+		matrix[i] = (uint32_t)set->images->dims[i];
+	img.format = RECON5T__V1__IMAGE_FORMAT__FORMAT_DICOM;
+	img.kind = kind;
+	img.data.data = bytes;
+	img.data.len = length;
+	img.n_matrix_size = 3;
+	img.matrix_size = matrix;
+	img.n_field_of_view = 3;
+	img.field_of_view = (float *)set->fov_mm;
+	img.image_series_index = (uint32_t)kind + 1;
+	img.image_index = (uint32_t)index + 1;
+	event.kind_case = RECON5T__V1__RECON_EVENT__KIND_IMAGE;
+	event.image = &img;
+	r5_call_send_event(c, &event);
+}
+
+r5_status r5_dicom_out_send(r5_call *c, const r5_image_set *set, uint32_t *n_images)
+{
+	const Recon5t__V1__ScanHeader *h = c->header_message->header;
+	r5_dicom_request req;
+	request_from_proto(h, &req);
+	r5_dicom_writer *writer = NULL;
+	R5_TRY(r5_dicom_writer_create(set, &req, &writer));
+	Recon5t__V1__OutputKind magnitude = RECON5T__V1__OUTPUT_KIND__OUTPUT_MAGNITUDE;
+	const Recon5t__V1__OutputKind *kinds = h->n_outputs ? h->outputs : &magnitude;
+	size_t n_kinds = h->n_outputs ? h->n_outputs : 1;
+	r5_status status = R5_OK;
+	*n_images = 0;
+	for (size_t k = 0; k < n_kinds && status == R5_OK; k++) {
+		r5_dicom_kind kind;
+		if (!dicom_kind(kinds[k], &kind))
+			continue;
+		long count = r5_dicom_writer_count(writer, kind);
+		for (long i = 0; i < count && status == R5_OK; i++) {
+			unsigned char *bytes = NULL;
+			size_t length = 0;
+			status = r5_dicom_writer_encode(writer, kind, i, &bytes, &length);
+			if (status == R5_OK) {
+				send_instance(c, kinds[k], i, set, bytes, length);
+				(*n_images)++;
+			}
+			free(bytes);
+		}
+	}
+	r5_dicom_writer_destroy(writer);
+	return status;
 }

@@ -94,7 +94,6 @@ static const char *kind_name(Recon5t__V1__OutputKind kind)
 static int send_image(r5_job *job, const r5_image_set *set, const volume *v, Recon5t__V1__OutputKind kind,
 		      uint32_t image_index)
 {
-	const Recon5t__V1__ScanHeader *request = job->call->header_message->header;
 	const float complex *gf = set->gfactor ? set->gfactor->data + (v->data - set->images->data) : NULL;
 	Recon5t__V1__Image img = RECON5T__V1__IMAGE__INIT;
 	Recon5t__V1__ReconEvent event = RECON5T__V1__RECON_EVENT__INIT;
@@ -111,17 +110,7 @@ static int send_image(r5_job *job, const r5_image_set *set, const volume *v, Rec
 	void *data = pixels(v, gf, kind, &bytes);
 	if (!data)
 		return 0;
-	img.format = request->format;
-	if (request->format == RECON5T__V1__IMAGE_FORMAT__FORMAT_DICOM) {
-		unsigned char *file = NULL;
-		size_t size = 0;
-		r5_status status = r5_dicom_out_encode(set, request, data, &img, &file, &size);
-		free(data);
-		if (status != R5_OK)
-			return 0;
-		data = file;
-		bytes = size;
-	}
+	img.format = RECON5T__V1__IMAGE_FORMAT__FORMAT_FLOAT32;
 	img.data.data = data;
 	img.data.len = bytes;
 	event.kind_case = RECON5T__V1__RECON_EVENT__KIND_IMAGE;
@@ -173,6 +162,14 @@ void r5_jobs_send_results(r5_job *job, const r5_image_set *set)
 	volume v = {.voxels = a->dims[0] * a->dims[1] * a->dims[2]};
 	long n_volumes = r5_array_size(a) / (v.voxels ? v.voxels : 1);
 	uint32_t n_images = 0;
+	if (request->format == RECON5T__V1__IMAGE_FORMAT__FORMAT_DICOM) {
+		r5_status status = r5_dicom_out_send(c, set, &n_images);
+		if (status != R5_OK) {
+			r5_call_fail(c, status, "dicom");
+			return;
+		}
+		n_kinds = 0;
+	}
 	for (size_t k = 0; k < n_kinds; k++) {
 		if (kinds[k] == RECON5T__V1__OUTPUT_KIND__OUTPUT_GFACTOR && !set->gfactor) {
 			r5_warn("job %s: a g-factor was asked for, pipeline %s made none", c->job_id, set->pipeline);

@@ -34,6 +34,10 @@ static r5_status read_request(r5_call *c, const Recon5t__V1__ScanHeader *h)
 	if (h->format == RECON5T__V1__IMAGE_FORMAT__FORMAT_DICOM && !r5_dicom_out_available())
 		return r5_set_error(R5_ENOTSUP, "ScanHeader.format = FORMAT_DICOM: DICOM output is not built into this "
 						"server; ask for FORMAT_FLOAT32");
+	for (size_t i = 0; i < h->n_outputs; i++)
+		if (h->format == RECON5T__V1__IMAGE_FORMAT__FORMAT_DICOM &&
+		    h->outputs[i] == RECON5T__V1__OUTPUT_KIND__OUTPUT_COMPLEX)
+			return r5_set_error(R5_EINVAL, "ScanHeader.outputs[%zu] = OUTPUT_COMPLEX cannot be sent as DICOM", i);
 	if (h->format != RECON5T__V1__IMAGE_FORMAT__FORMAT_DICOM && h->format != RECON5T__V1__IMAGE_FORMAT__FORMAT_FLOAT32)
 		return r5_set_error(R5_EINVAL, "ScanHeader.format = %d is not an ImageFormat", (int)h->format);
 	/* client ids go into logs: keep them short and printable */

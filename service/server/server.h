@@ -150,9 +150,8 @@ void r5_server_release(r5_server *s, long bytes);
 grpc_byte_buffer *r5_capabilities_reply(r5_server *s);
 grpc_byte_buffer *r5_health_reply(r5_server *s, const char *service, grpc_status_code *code);
 
-/* dicom_out.c: 1 when DICOM encoding is built in; encodes one image as a Part 10 file. */
+/* dicom_out.c: DICOM instances of the set as Image events (recon/io/dicom.h). */
 int r5_dicom_out_available(void);
-r5_status r5_dicom_out_encode(const r5_image_set *set, const Recon5t__V1__ScanHeader *request, const float *pixels,
-			      const Recon5t__V1__Image *geometry, unsigned char **bytes, size_t *size);
+r5_status r5_dicom_out_send(r5_call *c, const r5_image_set *set, uint32_t *n_images);
 
 #endif
