@@ -1,0 +1,66 @@
+/* Helpers shared by the recon5t subcommands (cli_util.h). */
+#include "cli_util.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "recon/io/cfl.h"
+#include "recon/io/ismrmrd_images.h"
+
+int r5_cli_fail(int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "recon5t ");
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, "\n");
+	va_end(ap);
+	return code;
+}
+
+int r5_cli_has_suffix(const char *text, const char *suffix)
+{
+	size_t n = strlen(text), m = strlen(suffix);
+	return n >= m && !strcmp(text + n - m, suffix);
+}
+
+r5_status r5_cli_read_image(const char *path, const char *const *vars, r5_array **out)
+{
+	*out = NULL;
+	if (r5_cli_has_suffix(path, ".cfl") || r5_cli_has_suffix(path, ".hdr"))
+		return r5_cfl_read(path, out);
+	char tried[256] = "";
+	for (int i = 0; vars[i]; i++) {
+		if (r5_ismrmrd_read_images(path, NULL, vars[i], out) == R5_OK)
+			return R5_OK;
+		strncat(tried, i ? ", " : "", sizeof tried - strlen(tried) - 1);
+		strncat(tried, vars[i], sizeof tried - strlen(tried) - 1);
+	}
+	return r5_set_error(R5_ENOTFOUND, "%s holds no image variable (looked for %s)", path, tried);
+}
+
+static void squeeze(const long in[R5_DIMS], long out[R5_DIMS])
+{
+	int k = 0;
+	r5_dims_ones(out);
+	for (int d = 0; d < R5_DIMS; d++)
+		if (in[d] > 1)
+			out[k++] = in[d];
+}
+
+r5_status r5_cli_squeeze_compare(const r5_array *ref, const r5_array *img, int scale, r5_quality *q)
+{
+	long rd[R5_DIMS], id[R5_DIMS];
+	squeeze(ref->dims, rd);
+	squeeze(img->dims, id);
+	r5_array *rv = NULL, *iv = NULL;
+	r5_status s = r5_array_view(R5_HOST, NULL, rd, ref->data, &rv);
+	if (s == R5_OK)
+		s = r5_array_view(R5_HOST, NULL, id, img->data, &iv);
+	if (s == R5_OK)
+		s = r5_quality_compare(rv, iv, scale, q);
+	r5_array_free(rv);
+	r5_array_free(iv);
+	return s;
+}

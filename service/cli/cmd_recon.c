@@ -1,0 +1,198 @@
+/* recon5t recon: offline reconstruction of an ISMRMRD HDF5 or BART .cfl scan.
+ *   recon5t recon IN(.h5|.cfl) --out OUT(.h5|.cfl) [--png DIR] [--dicom DIR] [--backend cpu|gpu|auto]
+ *                 [--pipeline auto|cartesian|sense|grappa] [--coils-virtual N] [--maps 1|2]
+ *                 [--iters N] [--lambda L] [--combine rss|adaptive] [--gfactor OUT] [--param k=v]
+ * Prints what ran (pipeline, back end, stage timings) and, when IN holds a phantom's ground
+ * truth, the image quality against it. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "cli_util.h"
+#include "recon/core/log.h"
+#include "recon/io/cfl.h"
+#include "recon/io/dicom.h"
+#include "recon/io/ismrmrd_images.h"
+#include "recon/io/png.h"
+#include "recon/pipeline/pipeline.h"
+#include "recon/pipeline/quality.h"
+
+struct recon_args {
+	const char *in, *out, *png, *dicom, *gfactor, *backend, *group;
+	int device, quiet;
+	r5_recon_params params;
+};
+
+static void recon_usage(FILE *f)
+{
+	fprintf(f, "usage: recon5t recon IN(.h5|.cfl) --out OUT(.h5|.cfl) [options]\n"
+		   "  --png DIR              PNG previews, one per image\n"
+		   "  --dicom DIR            DICOM MR Image Storage series (magnitude, phase, g-factor)\n"
+		   "  --backend B            cpu | gpu | auto (default auto)\n"
+		   "  --device N             CUDA device index\n"
+		   "  --group G              ISMRMRD dataset group (default dataset)\n"
+		   "  --pipeline P           auto | cartesian | sense | grappa\n"
+		   "  --combine C            rss | adaptive\n"
+		   "  --coils-virtual N      coil compression to N virtual coils\n"
+		   "  --maps 1|2             ESPIRiT map sets\n"
+		   "  --iters N --lambda L   CG-SENSE iterations and Tikhonov weight\n"
+		   "  --gfactor OUT          g-factor map (.h5 or .cfl)\n"
+		   "  --param KEY=VALUE      any reconstruction parameter\n"
+		   "  --quiet                no summary\n");
+}
+
+static int parse_recon_args(int argc, char **argv, struct recon_args *a)
+{
+	memset(a, 0, sizeof *a);
+	a->params = r5_recon_defaults;
+	a->backend = "auto";
+	static const char *const param_flags[][2] = {
+		{"--pipeline", "pipeline"}, {"--combine", "combine"}, {"--coils-virtual", "coils_virtual"},
+		{"--maps", "maps"}, {"--iters", "iters"}, {"--lambda", "lambda"}, {"--calib", "calib"},
+		{"--kernel", "kernel"}, {"--coil-energy", "coil_energy"},
+	};
+	for (int i = 1; i < argc; i++) {
+		const char *arg = argv[i];
+		if (!strcmp(arg, "-h") || !strcmp(arg, "--help")) {
+			recon_usage(stdout);
+			return 1;
+		}
+		if (arg[0] != '-') {
+			if (a->in)
+				return r5_cli_fail(2, "recon: more than one input ('%s' and '%s')", a->in, arg);
+			a->in = arg;
+			continue;
+		}
+		if (!strcmp(arg, "--quiet")) {
+			a->quiet = 1;
+			continue;
+		}
+		if (i + 1 >= argc)
+			return r5_cli_fail(2, "recon: %s needs a value", arg);
+		const char *value = argv[++i];
+		int done = 0;
+		for (size_t k = 0; k < sizeof param_flags / sizeof param_flags[0] && !done; k++)
+			if (!strcmp(arg, param_flags[k][0])) {
+				if (r5_recon_params_set(&a->params, param_flags[k][1], value) != R5_OK)
+					return r5_cli_fail(2, "recon: %s", r5_last_error());
+				done = 1;
+			}
+		if (done)
+			continue;
+		if (!strcmp(arg, "--out"))
+			a->out = value;
+		else if (!strcmp(arg, "--png"))
+			a->png = value;
+		else if (!strcmp(arg, "--dicom"))
+			a->dicom = value;
+		else if (!strcmp(arg, "--gfactor"))
+			a->gfactor = value, a->params.gfactor = 1;
+		else if (!strcmp(arg, "--backend"))
+			a->backend = value;
+		else if (!strcmp(arg, "--group"))
+			a->group = value;
+		else if (!strcmp(arg, "--device"))
+			a->device = atoi(value);
+		else if (!strcmp(arg, "--param")) {
+			char key[64];
+			const char *eq = strchr(value, '=');
+			if (!eq || eq == value || (size_t)(eq - value) >= sizeof key)
+				return r5_cli_fail(2, "recon: --param wants KEY=VALUE, got '%s'", value);
+			memcpy(key, value, (size_t)(eq - value));
+			key[eq - value] = '\0';
+			if (r5_recon_params_set(&a->params, key, eq + 1) != R5_OK)
+				return r5_cli_fail(2, "recon: %s", r5_last_error());
+		} else
+			return r5_cli_fail(2, "recon: unknown option '%s' (see recon5t recon --help)", arg);
+	}
+	if (!a->in)
+		return r5_cli_fail(2, "recon: no input file (see recon5t recon --help)");
+	if (!a->out && !a->png && !a->dicom)
+		return r5_cli_fail(2, "recon: nothing to write: give --out, --png or --dicom");
+	return 0;
+}
+
+static r5_status write_outputs(const struct recon_args *a, const r5_image_set *set)
+{
+	if (a->out) {
+		if (r5_cli_has_suffix(a->out, ".cfl"))
+			R5_TRY(r5_cfl_write(a->out, set->images));
+		else
+			R5_TRY(r5_ismrmrd_write_image_set(a->out, a->group, set));
+	}
+	if (a->gfactor) {
+		if (!set->gfactor)
+			return r5_set_error(R5_ENOTSUP, "pipeline %s computed no g-factor map", set->pipeline);
+		if (r5_cli_has_suffix(a->gfactor, ".cfl"))
+			R5_TRY(r5_cfl_write(a->gfactor, set->gfactor));
+		else
+			R5_TRY(r5_ismrmrd_write_array_images(a->gfactor, NULL, "gfactor", set->gfactor, set));
+	}
+	if (a->png)
+		R5_TRY(r5_png_write_set(a->png, set));
+	if (a->dicom) {
+		long n = 0;
+		unsigned kinds = R5_DICOM_KIND_FLAG(R5_DICOM_MAGNITUDE) | R5_DICOM_KIND_FLAG(R5_DICOM_PHASE) |
+				 (set->gfactor ? R5_DICOM_KIND_FLAG(R5_DICOM_GFACTOR) : 0);
+		/* a root-sum-of-squares image has no phase worth a series */
+		if (!strcmp(set->pipeline, "cartesian") && !strstr(set->parameters, "combine=adaptive"))
+			kinds &= ~R5_DICOM_KIND_FLAG(R5_DICOM_PHASE);
+		R5_TRY(r5_dicom_write_set(set, NULL, kinds, a->dicom, &n));
+		if (!a->quiet)
+			printf("dicom: %ld files in %s\n", n, a->dicom);
+	}
+	return R5_OK;
+}
+
+static void print_summary(const struct recon_args *a, const r5_image_set *set)
+{
+	char dims[128];
+	printf("recon: %s -> pipeline %s on %s, images %s\n", a->in, set->pipeline, set->backend,
+	       r5_dims_format(dims, sizeof dims, set->images->dims));
+	printf("timings:");
+	for (int i = 0; i < set->n_stages; i++)
+		printf(" %s=%.3fs", set->stages[i].name, set->stages[i].seconds);
+	printf("\n");
+	if (r5_cli_has_suffix(a->in, ".cfl"))
+		return;
+	r5_array *truth = NULL;
+	if (r5_ismrmrd_read_images(a->in, a->group, "ground_truth", &truth) != R5_OK)
+		return; /* not a phantom: nothing to compare against */
+	r5_quality q;
+	if (r5_cli_squeeze_compare(truth, set->images, 1, &q) == R5_OK)
+		printf("quality vs ground truth: nrmse=%.4f psnr=%.2f ssim=%.4f\n", q.nrmse, q.psnr, q.ssim);
+	r5_array_free(truth);
+}
+
+int r5_cli_recon(int argc, char **argv)
+{
+	struct recon_args a;
+	int rc = parse_recon_args(argc, argv, &a);
+	if (rc)
+		return rc == 1 ? 0 : rc;
+	r5_scan *scan = NULL;
+	r5_ctx *ctx = NULL;
+	r5_image_set *set = NULL;
+	r5_status s;
+	if (r5_cli_has_suffix(a.in, ".cfl") || r5_cli_has_suffix(a.in, ".hdr"))
+		s = r5_scan_from_cfl(a.in, &scan);
+	else
+		s = r5_scan_read_ismrmrd(a.in, a.group, NULL, &scan);
+	if (s == R5_OK)
+		s = r5_ctx_create(&ctx, a.backend, a.device);
+	if (s == R5_OK)
+		r5_info("back end: %s", r5_ctx_describe(ctx));
+	if (s == R5_OK)
+		s = r5_recon_run(ctx, scan, &a.params, NULL, &set);
+	if (s == R5_OK)
+		s = write_outputs(&a, set);
+	if (s == R5_OK && !a.quiet)
+		print_summary(&a, set);
+	if (s != R5_OK)
+		fprintf(stderr, "recon5t recon: %s: %s\n", a.in, r5_last_error());
+	r5_image_set_free(set);
+	r5_ctx_destroy(ctx);
+	r5_scan_free(scan);
+	return s == R5_OK ? 0 : 1;
+}
