@@ -1,0 +1,450 @@
+/* ESPIRiT maps (espirit.h). Threshold: the lead's pipeline default is 0.02 on singular values
+ * normalised by the largest; BART's ecalib uses 0.001 on the same scale, which keeps more of
+ * the noise subspace — both reproduce the maps on clean data. */
+#include "espirit.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/fft.h"
+#include "../core/log.h"
+#include "herm_eig.h"
+
+#define R5_PI 3.14159265358979323846
+
+const r5_espirit_conf r5_espirit_defaults = {.kernel = 6, .calib = 24, .threshold = 0.02f, .crop = 0.8f, .n_maps = 1};
+
+struct calib_geom {
+	long c[3];  /* ACS block used */
+	long kd[3]; /* kernel dims */
+	long n_coils, n_kernel_pos, n_rows, n_cols;
+};
+
+/* Host copy of the centred calibration block, capped at conf->calib per dimension. */
+static r5_status acs_block(r5_ctx *ctx, const r5_espirit_conf *conf, const r5_array *acs, struct calib_geom *g,
+			   float complex **block)
+{
+	r5_array *host = NULL;
+	R5_TRY(r5_array_to_host(ctx, acs, &host));
+	g->n_coils = acs->dims[R5_DIM_COIL];
+	for (int d = 0; d < 3; d++) {
+		long n = acs->dims[d];
+		g->c[d] = conf->calib > 0 && n > conf->calib ? conf->calib : n;
+		g->kd[d] = n > 1 ? conf->kernel : 1;
+	}
+	r5_status s = R5_OK;
+	for (int d = 0; d < 3 && s == R5_OK; d++)
+		if (g->c[d] < g->kd[d])
+			s = r5_set_error(R5_EINVAL,
+					 "ESPIRiT calibration: calibration region %ld x %ld x %ld is smaller than the "
+					 "kernel %d (dimension %d)", g->c[0], g->c[1], g->c[2], conf->kernel, d);
+	if (s == R5_OK && (g->n_coils < 1 || g->n_coils > 64))
+		s = r5_set_error(R5_EINVAL, "ESPIRiT calibration: %ld coils (1..64 supported; compress first)", g->n_coils);
+	long n = g->c[0] * g->c[1] * g->c[2] * g->n_coils;
+	*block = s == R5_OK ? malloc(sizeof **block * n) : NULL;
+	if (s == R5_OK && !*block)
+		s = r5_set_error(R5_ENOMEM, "ESPIRiT calibration block");
+	if (s == R5_OK) {
+		long o[3];
+		for (int d = 0; d < 3; d++)
+			o[d] = acs->dims[d] / 2 - g->c[d] / 2;
+		long i = 0;
+		for (long c = 0; c < g->n_coils; c++)
+			for (long z = 0; z < g->c[2]; z++)
+				for (long y = 0; y < g->c[1]; y++)
+					for (long x = 0; x < g->c[0]; x++)
+						(*block)[i++] = host->data[(o[0] + x) + acs->dims[0] * ((o[1] + y) + acs->dims[1] *
+							((o[2] + z) + acs->dims[2] * c))];
+	}
+	r5_array_free(host);
+	g->n_kernel_pos = g->kd[0] * g->kd[1] * g->kd[2];
+	g->n_rows = (g->c[0] - g->kd[0] + 1) * (g->c[1] - g->kd[1] + 1) * (g->c[2] - g->kd[2] + 1);
+	g->n_cols = g->n_kernel_pos * g->n_coils;
+	return s;
+}
+
+/* Gram matrix A^H A of the calibration matrix (rows = patches), on the back end; host double. */
+static r5_status gram(r5_ctx *ctx, const struct calib_geom *g, const float complex *block, double complex *gram_out)
+{
+	long dims[R5_DIMS];
+	r5_dims_ones(dims);
+	dims[0] = g->n_rows;
+	dims[1] = g->n_cols;
+	r5_array *a_host = NULL, *a = NULL, *gm = NULL, *g_host = NULL;
+	R5_TRY(r5_array_alloc_host(dims, &a_host));
+	long nr[3] = {g->c[0] - g->kd[0] + 1, g->c[1] - g->kd[1] + 1, g->c[2] - g->kd[2] + 1};
+	for (long c = 0; c < g->n_coils; c++)
+		for (long kz = 0; kz < g->kd[2]; kz++)
+			for (long ky = 0; ky < g->kd[1]; ky++)
+				for (long kx = 0; kx < g->kd[0]; kx++) {
+					long col = kx + g->kd[0] * (ky + g->kd[1] * kz) + g->n_kernel_pos * c;
+					float complex *dst = a_host->data + col * g->n_rows;
+					for (long z = 0; z < nr[2]; z++)
+						for (long y = 0; y < nr[1]; y++)
+							for (long x = 0; x < nr[0]; x++)
+								*dst++ = block[(x + kx) + g->c[0] * ((y + ky) + g->c[1] * ((z + kz) + g->c[2] * c))];
+				}
+	long gdims[R5_DIMS];
+	r5_dims_ones(gdims);
+	gdims[0] = gdims[1] = g->n_cols;
+	r5_status s = r5_array_to_work(ctx, a_host, &a);
+	if (s == R5_OK)
+		s = r5_array_alloc_work(ctx, gdims, &gm);
+	if (s == R5_OK)
+		s = r5_ctx_backend(ctx)->zgemm(r5_ctx_state(ctx), 1, g->n_cols, g->n_cols, g->n_rows, 1.0f, a->data,
+					       g->n_rows, a->data, g->n_rows, 0.0f, gm->data, g->n_cols);
+	if (s == R5_OK)
+		s = r5_array_to_host(ctx, gm, &g_host);
+	if (s == R5_OK) {
+		long n = g->n_cols;
+		for (long j = 0; j < n; j++)
+			for (long i = 0; i < n; i++) /* Hermitian part, in double */
+				gram_out[i + j * n] = 0.5 * ((double complex)g_host->data[i + j * n] + conj((double complex)g_host->data[j + i * n]));
+	}
+	r5_array_free(a_host);
+	r5_array_free(a);
+	r5_array_free(gm);
+	r5_array_free(g_host);
+	return s;
+}
+
+/* Steps 1-2: returns V (n_cols x n_cols, columns = right singular vectors, descending) and the
+ * number kept. */
+static r5_status calibrate(r5_ctx *ctx, const r5_espirit_conf *conf, const r5_array *acs, struct calib_geom *g,
+			   double complex **v_out, double **sv_out, int *n_kept)
+{
+	float complex *block = NULL;
+	*v_out = NULL;
+	*sv_out = NULL;
+	r5_status s = acs_block(ctx, conf, acs, g, &block);
+	long n = g->n_cols;
+	double complex *v = s == R5_OK ? malloc(sizeof *v * n * n) : NULL;
+	double *sv = s == R5_OK ? malloc(sizeof *sv * n) : NULL;
+	if (s == R5_OK && (!v || !sv))
+		s = r5_set_error(R5_ENOMEM, "ESPIRiT Gram matrix %ld x %ld", n, n);
+	if (s == R5_OK)
+		s = gram(ctx, g, block, v);
+	if (s == R5_OK)
+		s = r5_herm_eig((int)n, v, sv);
+	free(block);
+	if (s == R5_OK) {
+		for (long j = 0; j < n; j++)
+			sv[j] = sqrt(sv[j] > 0 ? sv[j] : 0);
+		if (!(sv[0] > 0))
+			s = r5_set_error(R5_EINVAL, "ESPIRiT calibration: the calibration region holds no signal");
+	}
+	if (s == R5_OK) {
+		int kept = 0;
+		for (long j = 0; j < n; j++) {
+			sv[j] /= sv[0] > 0 ? sv[0] : 1;
+			kept += sv[j] >= conf->threshold;
+		}
+		*n_kept = kept;
+	}
+	if (s != R5_OK) {
+		free(v);
+		free(sv);
+		return s;
+	}
+	*v_out = v;
+	*sv_out = sv;
+	return R5_OK;
+}
+
+r5_status r5_espirit_calibrate(r5_ctx *ctx, const r5_espirit_conf *conf, const r5_array *acs, int *n_kept,
+			       double **singular_values, int *n_values)
+{
+	struct calib_geom g;
+	double complex *v = NULL;
+	double *sv = NULL;
+	R5_TRY(calibrate(ctx, conf ? conf : &r5_espirit_defaults, acs, &g, &v, &sv, n_kept));
+	free(v);
+	if (n_values)
+		*n_values = (int)g.n_cols;
+	if (singular_values)
+		*singular_values = sv;
+	else
+		free(sv);
+	return R5_OK;
+}
+
+/* Step 3a: the kernel-offset sums G_delta = 1/K sum_{a - b = delta} P_ab, P = V_r V_r^H (on the
+ * back end), host double [Dx, Dy, Dz, C, C] with D = 2 kd - 1. */
+static r5_status kernel_offsets(r5_ctx *ctx, const struct calib_geom *g, const double complex *v, int kept,
+				double complex *gd)
+{
+	long n = g->n_cols, dims[R5_DIMS], hdims[R5_DIMS], pdims[R5_DIMS];
+	r5_dims_ones(dims);
+	dims[0] = n;
+	dims[1] = kept;
+	r5_dims_ones(hdims);
+	hdims[0] = kept;
+	hdims[1] = n;
+	r5_dims_ones(pdims);
+	pdims[0] = pdims[1] = n;
+	r5_array *vr = NULL, *vh = NULL, *vr_w = NULL, *vh_w = NULL, *p = NULL, *p_host = NULL;
+	r5_status s = r5_array_alloc_host(dims, &vr);
+	if (s == R5_OK)
+		s = r5_array_alloc_host(hdims, &vh);
+	if (s == R5_OK) {
+		for (long j = 0; j < kept; j++)
+			for (long i = 0; i < n; i++) {
+				vr->data[i + j * n] = (float complex)v[i + j * n];
+				vh->data[j + i * kept] = (float complex)conj(v[i + j * n]);
+			}
+		s = r5_array_to_work(ctx, vr, &vr_w);
+	}
+	if (s == R5_OK)
+		s = r5_array_to_work(ctx, vh, &vh_w);
+	if (s == R5_OK)
+		s = r5_array_alloc_work(ctx, pdims, &p);
+	if (s == R5_OK)
+		s = r5_ctx_backend(ctx)->zgemm(r5_ctx_state(ctx), 0, n, n, kept, 1.0f, vr_w->data, n, vh_w->data, kept, 0.0f,
+					       p->data, n);
+	if (s == R5_OK)
+		s = r5_array_to_host(ctx, p, &p_host);
+	if (s == R5_OK) {
+		long D[3], K = g->n_kernel_pos, C = g->n_coils;
+		for (int d = 0; d < 3; d++)
+			D[d] = 2 * g->kd[d] - 1;
+		long nd = D[0] * D[1] * D[2];
+		memset(gd, 0, sizeof *gd * nd * C * C);
+		for (long a = 0; a < K; a++)
+			for (long b = 0; b < K; b++) {
+				long ax = a % g->kd[0], ay = (a / g->kd[0]) % g->kd[1], az = a / (g->kd[0] * g->kd[1]);
+				long bx = b % g->kd[0], by = (b / g->kd[0]) % g->kd[1], bz = b / (g->kd[0] * g->kd[1]);
+				long delta = (ax - bx + g->kd[0] - 1) + D[0] * ((ay - by + g->kd[1] - 1) + D[1] * (az - bz + g->kd[2] - 1));
+				for (long c2 = 0; c2 < C; c2++)
+					for (long c1 = 0; c1 < C; c1++)
+						gd[delta + nd * (c1 + C * c2)] += conj((double complex)p_host->data[(a + K * c1) + n * (b + K * c2)]) / (double)K;
+			}
+	}
+	r5_array_free(vr);
+	r5_array_free(vh);
+	r5_array_free(vr_w);
+	r5_array_free(vh_w);
+	r5_array_free(p);
+	r5_array_free(p_host);
+	return s;
+}
+
+struct slab_job {
+	const struct calib_geom *g;
+	const double complex *gd;
+	const long *img; /* nx, ny, nz */
+	long x0, bx;
+};
+
+/* Step 3b: per-pixel matrices G(r) for readout positions x0 .. x0+bx-1, as a work array of
+ * [C*C, bx*ny*nz] (one column-major C x C matrix per pixel). */
+static r5_status slab_matrices(r5_ctx *ctx, const struct slab_job *job, r5_array *grid, r5_array *mats)
+{
+	const struct calib_geom *g = job->g;
+	long C = g->n_coils, CC = C * C, nx = job->img[0], ny = job->img[1], nz = job->img[2];
+	long D[3];
+	for (int d = 0; d < 3; d++)
+		D[d] = 2 * g->kd[d] - 1;
+	long nd = D[0] * D[1] * D[2];
+	r5_array *host = NULL;
+	R5_TRY(r5_array_zeros(NULL, R5_HOST, grid->dims, &host));
+	long npix = job->bx * ny * nz;
+	for (long xi = 0; xi < job->bx; xi++) {
+		double xr = (double)(job->x0 + xi - nx / 2) / (double)nx;
+		for (long dz = 0; dz < D[2]; dz++)
+			for (long dy = 0; dy < D[1]; dy++) {
+				long yy = ny / 2 + dy - (g->kd[1] - 1), zz = nz / 2 + dz - (g->kd[2] - 1);
+				for (long ch = 0; ch < CC; ch++) {
+					double complex sum = 0;
+					for (long dx = 0; dx < D[0]; dx++)
+						sum += job->gd[dx + D[0] * (dy + D[1] * dz) + nd * ch] *
+						       cexp(2.0 * R5_PI * I * (double)(dx - (g->kd[0] - 1)) * xr);
+					host->data[xi + job->bx * (yy + ny * zz) + npix * ch] = (float complex)sum;
+				}
+			}
+	}
+	r5_status s = r5_array_copy(ctx, grid, host);
+	r5_array_free(host);
+	unsigned long flags = (ny > 1 ? R5_FLAG(R5_DIM_Y) : 0) | (nz > 1 ? R5_FLAG(R5_DIM_Z) : 0);
+	if (s == R5_OK && flags)
+		s = r5_ifft(ctx, flags, grid, grid);
+	if (s == R5_OK)
+		s = r5_zscale(ctx, grid, (float)sqrt((double)(ny * nz)));
+	if (s == R5_OK) { /* transpose [pixels, C*C] -> [C*C, pixels] */
+		r5_array in = *grid;
+		r5_dims_ones(in.dims);
+		in.dims[0] = CC;
+		in.dims[1] = npix;
+		r5_dims_ones(in.strides);
+		in.strides[0] = npix;
+		in.strides[1] = 1;
+		s = r5_zresize_centered(ctx, mats, &in);
+	}
+	return s;
+}
+
+/* Step 4 for one slab: eigen-decomposition, map set m = eigenvector m, phase of coil 0 removed,
+ * zero where eigenvalue m < crop; copied into maps at readout offset x0. */
+static r5_status slab_maps(r5_ctx *ctx, const r5_espirit_conf *conf, const struct slab_job *job, r5_array *mats,
+			   r5_array *evals, r5_array *slab, r5_array *ref, r5_array *maps, float *eig_host)
+{
+	long C = job->g->n_coils, CC = C * C, npix = job->bx * job->img[1] * job->img[2];
+	R5_TRY(r5_ctx_backend(ctx)->zheev_batched(r5_ctx_state(ctx), npix, (int)C, mats->data, (float *)evals->data));
+	r5_array *ev_host = NULL, *mask = NULL;
+	R5_TRY(r5_array_to_host(ctx, evals, &ev_host));
+	const float *ev = (const float *)ev_host->data;
+	r5_status s = r5_array_alloc_host(ref->dims, &mask);
+	for (int m = 0; m < conf->n_maps && s == R5_OK; m++) {
+		r5_array in = *mats;
+		r5_dims_copy(in.dims, slab->dims);
+		r5_dims_ones(in.strides);
+		in.strides[0] = CC;
+		in.strides[1] = CC * job->bx;
+		in.strides[2] = CC * job->bx * job->img[1];
+		in.strides[3] = 1;
+		in.data = mats->data + C * m;
+		s = r5_zresize_centered(ctx, slab, &in);
+		for (long p = 0; p < npix && s == R5_OK; p++) {
+			float lambda = ev[p * C + m];
+			mask->data[p] = lambda >= conf->crop ? 1.0f : 0.0f;
+			long x = p % job->bx, rest = p / job->bx;
+			eig_host[(job->x0 + x) + job->img[0] * rest + job->img[0] * job->img[1] * job->img[2] * m] = lambda;
+		}
+		/* phase: conj(v_0) / |v_0| times the mask */
+		r5_array coil0 = *slab;
+		coil0.dims[R5_DIM_COIL] = 1;
+		r5_array *work_mask = NULL;
+		if (s == R5_OK)
+			s = r5_array_to_work(ctx, mask, &work_mask);
+		if (s == R5_OK)
+			s = r5_zunary(ctx, R5_UNARY_ABS, ref, &coil0);
+		if (s == R5_OK)
+			s = r5_zunary(ctx, R5_UNARY_RECIP, ref, ref);
+		if (s == R5_OK)
+			s = r5_zmul(ctx, ref, ref, work_mask, 0);
+		if (s == R5_OK)
+			s = r5_zmul(ctx, ref, ref, &coil0, R5_ZMUL_CONJ2);
+		if (s == R5_OK)
+			s = r5_zmul(ctx, slab, slab, ref, 0);
+		r5_array_free(work_mask);
+		if (s == R5_OK) {
+			r5_array out = *maps;
+			out.dims[R5_DIM_MAP] = 1;
+			out.dims[0] = job->bx;
+			out.data = maps->data + job->x0 + m * maps->strides[R5_DIM_MAP];
+			s = r5_zresize_centered(ctx, &out, slab);
+		}
+	}
+	r5_array_free(mask);
+	r5_array_free(ev_host);
+	return s;
+}
+
+static r5_status all_slabs(r5_ctx *ctx, const r5_espirit_conf *conf, const struct calib_geom *g,
+			   const double complex *gd, const long img[3], r5_array *maps, float *eig_host)
+{
+	long C = g->n_coils, CC = C * C, plane = img[1] * img[2];
+	/* slab of readout positions: at most ~64 Mi complex values of matrices per pass */
+	long bx = (64L << 20) / (plane * CC);
+	bx = bx < 1 ? 1 : bx > img[0] ? img[0] : bx;
+	while (img[0] % bx)
+		bx--;
+	long gdims[R5_DIMS], mdims[R5_DIMS], edims[R5_DIMS], sdims[R5_DIMS], rdims[R5_DIMS];
+	r5_dims_ones(gdims);
+	gdims[0] = bx;
+	gdims[1] = img[1];
+	gdims[2] = img[2];
+	r5_dims_copy(sdims, gdims);
+	r5_dims_copy(rdims, gdims);
+	gdims[3] = CC;
+	sdims[3] = C;
+	r5_dims_ones(mdims);
+	mdims[0] = CC;
+	mdims[1] = bx * plane;
+	r5_dims_ones(edims);
+	edims[0] = (bx * plane * C + 1) / 2; /* floats, packed into complex elements */
+	r5_array *grid = NULL, *mats = NULL, *evals = NULL, *slab = NULL, *ref = NULL;
+	r5_status s = r5_array_alloc_work(ctx, gdims, &grid);
+	if (s == R5_OK)
+		s = r5_array_alloc_work(ctx, mdims, &mats);
+	if (s == R5_OK)
+		s = r5_array_alloc_work(ctx, edims, &evals);
+	if (s == R5_OK)
+		s = r5_array_alloc_work(ctx, sdims, &slab);
+	if (s == R5_OK)
+		s = r5_array_alloc_work(ctx, rdims, &ref);
+	for (long x0 = 0; x0 < img[0] && s == R5_OK; x0 += bx) {
+		struct slab_job job = {.g = g, .gd = gd, .img = img, .x0 = x0, .bx = bx};
+		s = slab_matrices(ctx, &job, grid, mats);
+		if (s == R5_OK)
+			s = slab_maps(ctx, conf, &job, mats, evals, slab, ref, maps, eig_host);
+	}
+	r5_array_free(grid);
+	r5_array_free(mats);
+	r5_array_free(evals);
+	r5_array_free(slab);
+	r5_array_free(ref);
+	return s;
+}
+
+r5_status r5_espirit_maps(r5_ctx *ctx, const r5_espirit_conf *conf, const r5_array *acs, const long img_dims[3],
+			  r5_array **maps, r5_array **eigenvalues)
+{
+	*maps = NULL;
+	if (eigenvalues)
+		*eigenvalues = NULL;
+	if (!conf)
+		conf = &r5_espirit_defaults;
+	if (conf->n_maps < 1 || conf->n_maps > acs->dims[R5_DIM_COIL] || conf->n_maps > 2)
+		return r5_set_error(R5_EINVAL, "ESPIRiT: %d map sets requested (1 or 2, at most the %ld coils)",
+				    conf->n_maps, acs->dims[R5_DIM_COIL]);
+	struct calib_geom g;
+	double complex *v = NULL, *gd = NULL;
+	double *sv = NULL;
+	int kept = 0;
+	R5_TRY(calibrate(ctx, conf, acs, &g, &v, &sv, &kept));
+	r5_status s = R5_OK;
+	for (int d = 0; d < 3; d++)
+		if (img_dims[d] < 2 * g.kd[d] - 1 || img_dims[d] < acs->dims[d])
+			s = r5_set_error(R5_EINVAL, "ESPIRiT: image dimension %d (%ld) smaller than the kernel support or "
+					 "the calibration block", d, img_dims[d]);
+	long D = (2 * g.kd[0] - 1) * (2 * g.kd[1] - 1) * (2 * g.kd[2] - 1);
+	if (s == R5_OK && !(gd = malloc(sizeof *gd * D * g.n_coils * g.n_coils)))
+		s = r5_set_error(R5_ENOMEM, "ESPIRiT kernel offsets");
+	if (s == R5_OK)
+		s = kernel_offsets(ctx, &g, v, kept, gd);
+	free(v);
+	free(sv);
+	r5_debug("ESPIRiT: calibration %ldx%ldx%ld, kernel %ldx%ldx%ld, %d of %ld kernels kept", g.c[0], g.c[1], g.c[2],
+		 g.kd[0], g.kd[1], g.kd[2], kept, g.n_cols);
+	long mdims[R5_DIMS], edims[R5_DIMS];
+	r5_dims_ones(mdims);
+	for (int d = 0; d < 3; d++)
+		mdims[d] = img_dims[d];
+	r5_dims_copy(edims, mdims);
+	mdims[R5_DIM_COIL] = g.n_coils;
+	mdims[R5_DIM_MAP] = edims[R5_DIM_MAP] = conf->n_maps;
+	float *eig_host = NULL;
+	if (s == R5_OK)
+		s = r5_array_alloc_work(ctx, mdims, maps);
+	if (s == R5_OK && !(eig_host = malloc(sizeof *eig_host * r5_dims_size(edims))))
+		s = r5_set_error(R5_ENOMEM, "ESPIRiT eigenvalues");
+	if (s == R5_OK)
+		s = all_slabs(ctx, conf, &g, gd, img_dims, *maps, eig_host);
+	if (s == R5_OK && eigenvalues) {
+		r5_array *host = NULL;
+		s = r5_array_alloc_host(edims, &host);
+		for (long i = 0; s == R5_OK && i < r5_array_size(host); i++)
+			host->data[i] = eig_host[i];
+		if (s == R5_OK)
+			s = r5_array_to_work(ctx, host, eigenvalues);
+		r5_array_free(host);
+	}
+	free(gd);
+	free(eig_host);
+	if (s != R5_OK) {
+		r5_array_free(*maps);
+		*maps = NULL;
+	}
+	return s;
+}

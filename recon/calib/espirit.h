@@ -1,0 +1,42 @@
+/* ESPIRiT coil sensitivity maps (Uecker et al., "ESPIRiT — an eigenvalue approach to
+ * autocalibrating parallel MRI: where SENSE meets GRAPPA", MRM 71:990-1001, 2014).
+ *
+ *   1. calibration matrix: every kernel-sized patch of the ACS block, all coils, as a row
+ *   2. its right singular vectors (eigenvectors of the Gram A^H A, herm_eig.h on the host);
+ *      keep those with singular value >= threshold x the largest (the signal subspace V)
+ *   3. the image-space operator G(r) = 1/K sum_{a,b} P_ab e^{i 2 pi r.(a-b)}, P = V V^H, built
+ *      from the kernel-offset sums G_delta and sinc-interpolated to the image grid; the readout
+ *      direction is transformed first (explicit DFT over the 2k-1 offsets), then slabs of
+ *      readout positions are transformed over y-z: 3D is decoupled along the readout, 2D is
+ *      the one-slab case
+ *   4. per pixel, the eigenvectors of the C x C matrix G(r) (zheev_batched): map set m is the
+ *      m-th eigenvector, zero where its eigenvalue is below `crop`; phase relative to coil 0.
+ * Defaults follow BART's ecalib (src/calib/calib.c) except the threshold (see espirit.c). */
+#ifndef R5_CALIB_ESPIRIT_H
+#define R5_CALIB_ESPIRIT_H
+
+#include "../core/array.h"
+
+typedef struct r5_espirit_conf {
+	int kernel;      /* kernel width in each calibrated dimension (6) */
+	long calib;      /* cap on the ACS width per dimension, 0: all (24) */
+	float threshold; /* singular value threshold relative to the largest (0.001 .. 0.02) */
+	float crop;      /* eigenvalue mask threshold (0.8) */
+	int n_maps;      /* 1 or 2 */
+} r5_espirit_conf;
+
+extern const r5_espirit_conf r5_espirit_defaults;
+
+/* acs: host or work [cx, cy, cz, coil] fully sampled calibration k-space (centred block).
+ * img_dims: the image grid [nx, ny, nz]. maps: new work array [nx, ny, nz, coil, n_maps].
+ * eigenvalues: optional new work array [nx, ny, nz, 1, n_maps] (real parts). Errors: the ACS
+ * block smaller than the kernel, more than 64 coils, no signal. */
+r5_status r5_espirit_maps(r5_ctx *ctx, const r5_espirit_conf *conf, const r5_array *acs, const long img_dims[3],
+			  r5_array **maps, r5_array **eigenvalues);
+
+/* The calibration step alone (steps 1-2), exposed for tests: number of kernels kept and the
+ * normalised singular values (n_values = kernel^d x coils, may be NULL). */
+r5_status r5_espirit_calibrate(r5_ctx *ctx, const r5_espirit_conf *conf, const r5_array *acs, int *n_kept,
+			       double **singular_values, int *n_values);
+
+#endif

@@ -1,0 +1,17 @@
+/* Dense Hermitian eigen-decomposition on the host in double precision, for ESPIRiT's
+ * calibration Gram matrix (n = kernel positions x coils, a few hundred to ~2000): Householder
+ * reduction to tridiagonal form, a diagonal unitary scaling that makes the off-diagonal real,
+ * then implicit QL with Wilkinson shifts (Golub & Van Loan, Matrix Computations, 8.3; Numerical
+ * Recipes tred2/tqli). The per-pixel small problems use the back end's zheev_batched instead. */
+#ifndef R5_CALIB_HERM_EIG_H
+#define R5_CALIB_HERM_EIG_H
+
+#include <complex.h>
+
+#include "../core/status.h"
+
+/* a: n x n Hermitian, column-major (both triangles filled); replaced by the eigenvectors as
+ * columns; eigenvalues in w, descending. */
+r5_status r5_herm_eig(int n, double complex *a, double *w);
+
+#endif

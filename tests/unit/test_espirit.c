@@ -1,0 +1,168 @@
+/* ESPIRiT: the dense Hermitian eigensolver, maps from synthetic data whose projection
+ * reproduces the coil images, and bad input (calibration region smaller than the kernel). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "recon/calib/espirit.h"
+#include "recon/calib/herm_eig.h"
+#include "test_sense_synth.h"
+
+static r5_ctx *ctx;
+
+static int setup(void **state)
+{
+	(void)state;
+	return r5_ctx_create(&ctx, "cpu", 0) == R5_OK ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	r5_ctx_destroy(ctx);
+	return 0;
+}
+
+static void test_herm_eig(void **state)
+{
+	(void)state;
+	int n = 37;
+	double complex *a = malloc(sizeof *a * n * n), *v = malloc(sizeof *v * n * n);
+	double *w = malloc(sizeof *w * n);
+	srand(3);
+	for (int j = 0; j < n; j++)
+		for (int i = 0; i <= j; i++) {
+			double complex z = (rand() / (double)RAND_MAX - 0.5) + I * (i == j ? 0 : rand() / (double)RAND_MAX - 0.5);
+			a[i + j * n] = z;
+			a[j + i * n] = conj(z);
+		}
+	for (int i = 0; i < n * n; i++)
+		v[i] = a[i];
+	assert_int_equal(r5_herm_eig(n, v, w), R5_OK);
+	double err = 0, ref = 0;
+	for (int k = 0; k < n; k++) {
+		if (k)
+			assert_true(w[k] <= w[k - 1] + 1e-12);
+		for (int i = 0; i < n; i++) {
+			double complex av = 0;
+			for (int l = 0; l < n; l++)
+				av += a[i + l * n] * v[l + k * n];
+			err += pow(cabs(av - w[k] * v[i + k * n]), 2);
+			ref += pow(cabs(av), 2);
+		}
+	}
+	assert_true(sqrt(err / ref) < 1e-10);
+	free(a);
+	free(v);
+	free(w);
+}
+
+/* Fully sampled k-space of the synthetic coil images, cropped to a centred ACS block. */
+static r5_array *make_acs(const r5_array *coil_images, long calib)
+{
+	r5_array *k = NULL, *acs = NULL;
+	assert_int_equal(r5_array_to_work(ctx, coil_images, &k), R5_OK);
+	assert_int_equal(r5_fft(ctx, 7, k, k), R5_OK);
+	long dims[R5_DIMS];
+	r5_dims_copy(dims, k->dims);
+	for (int d = 0; d < 3; d++)
+		if (dims[d] > 1)
+			dims[d] = calib;
+	assert_int_equal(r5_array_alloc_work(ctx, dims, &acs), R5_OK);
+	assert_int_equal(r5_zresize_centered(ctx, acs, k), R5_OK);
+	r5_array_free(k);
+	return acs;
+}
+
+static void check_projection(long n, long nz, long coils)
+{
+	r5_array *coil_images, *maps_true, *object, *maps = NULL, *eig = NULL;
+	synth_make(n, nz, coils, &coil_images, &maps_true, &object);
+	r5_array *acs = make_acs(coil_images, 24);
+	long img[3] = {n, n, nz};
+	r5_espirit_conf conf = r5_espirit_defaults;
+	assert_int_equal(r5_espirit_maps(ctx, &conf, acs, img, &maps, &eig), R5_OK);
+	/* inside the object: m m^H y reproduces y */
+	long npix = n * n * nz;
+	double err = 0, ref = 0, inside = 0, inside_eig = 0;
+	for (long p = 0; p < npix; p++) {
+		if (cabsf(object->data[p]) < 0.5f)
+			continue;
+		double complex dot = 0;
+		for (long c = 0; c < coils; c++)
+			dot += conj(maps->data[p + npix * c]) * coil_images->data[p + npix * c];
+		for (long c = 0; c < coils; c++) {
+			err += pow(cabs(maps->data[p + npix * c] * dot - coil_images->data[p + npix * c]), 2);
+			ref += pow(cabsf(coil_images->data[p + npix * c]), 2);
+		}
+		inside += 1;
+		inside_eig += crealf(eig->data[p]) > 0.8f;
+	}
+	print_message("espirit %ldx%ldx%ld %ld coils: projection error %.4g, eigenvalue > 0.8 on %.1f%% of the object\n",
+		      n, n, nz, coils, sqrt(err / ref), 100 * inside_eig / inside);
+	/* the synthetic object has a sharp boundary: maps are smooth, so edge pixels keep a residual */
+	assert_true(sqrt(err / ref) < (nz > 1 ? 0.05 : 0.12));
+	assert_true(inside_eig / inside > 0.98);
+	r5_array_free(coil_images);
+	r5_array_free(maps_true);
+	r5_array_free(object);
+	r5_array_free(maps);
+	r5_array_free(eig);
+	r5_array_free(acs);
+}
+
+static void test_maps_2d(void **state)
+{
+	(void)state;
+	check_projection(64, 1, 8);
+}
+
+static void test_maps_3d(void **state)
+{
+	(void)state;
+	check_projection(32, 32, 4);
+}
+
+static void test_bad_input(void **state)
+{
+	(void)state;
+	r5_array *coil_images, *maps_true, *object, *maps = NULL;
+	synth_make(32, 1, 4, &coil_images, &maps_true, &object);
+	r5_array *acs = make_acs(coil_images, 4);
+	long img[3] = {32, 32, 1};
+	assert_int_equal(r5_espirit_maps(ctx, NULL, acs, img, &maps, NULL), R5_EINVAL);
+	assert_non_null(strstr(r5_last_error(), "smaller than the kernel"));
+	assert_null(maps);
+	r5_espirit_conf conf = r5_espirit_defaults;
+	conf.n_maps = 3;
+	assert_int_equal(r5_espirit_maps(ctx, &conf, acs, img, &maps, NULL), R5_EINVAL);
+	r5_array_free(acs);
+	r5_array *zero = NULL;
+	long zd[R5_DIMS];
+	r5_dims_ones(zd);
+	zd[0] = zd[1] = 24;
+	zd[3] = 4;
+	assert_int_equal(r5_array_zeros(ctx, R5_HOST, zd, &zero), R5_OK);
+	assert_int_equal(r5_espirit_maps(ctx, NULL, zero, img, &maps, NULL), R5_EINVAL);
+	assert_non_null(strstr(r5_last_error(), "no signal"));
+	r5_array_free(zero);
+	r5_array_free(coil_images);
+	r5_array_free(maps_true);
+	r5_array_free(object);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_herm_eig),
+		cmocka_unit_test(test_maps_2d),
+		cmocka_unit_test(test_maps_3d),
+		cmocka_unit_test(test_bad_input),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
