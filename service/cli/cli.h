@@ -7,5 +7,6 @@ int r5_cli_phantom(int argc, char **argv);
 int r5_cli_recon(int argc, char **argv);
 int r5_cli_compare(int argc, char **argv);
 int r5_cli_send(int argc, char **argv);
+int r5_cli_health(int argc, char **argv);
 
 #endif

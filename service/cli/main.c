@@ -2,7 +2,8 @@
  *   phantom  write a numerical phantom scan as ISMRMRD (phantoms/)
  *   recon    reconstruct an ISMRMRD or BART .cfl scan offline (recon/pipeline)
  *   compare  NRMSE / PSNR / SSIM of an image against a reference
- *   send     stream a scan to a recon5td server and save what comes back */
+ *   send     stream a scan to a recon5td server and save what comes back
+ *   health   ask a server whether it is serving (grpc.health.v1) */
 #include <stdio.h>
 #include <string.h>
 
@@ -17,6 +18,7 @@ static void usage(FILE *out)
 		"  recon    IN(.h5|.cfl) --out OUT(.h5|.cfl) [--png DIR] [--dicom DIR] [--backend cpu|gpu|auto]\n"
 		"  compare  REF IMG [--scale]\n"
 		"  send     SCAN.h5 --server HOST:PORT --out DIR\n"
+		"  health   [--server HOST:PORT]\n"
 		"Run 'recon5t <command> --help' for a command's options.\n",
 		R5_VERSION);
 }
@@ -31,6 +33,7 @@ int main(int argc, char **argv)
 		{"recon", r5_cli_recon},
 		{"compare", r5_cli_compare},
 		{"send", r5_cli_send},
+		{"health", r5_cli_health},
 	};
 	if (argc < 2) {
 		usage(stderr);
