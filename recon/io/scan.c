@@ -1,0 +1,497 @@
+/* The scan builder (scan.h): sorts ISMRMRD acquisitions into a k-space grid as they arrive.
+ *
+ * Decisions, so that every caller (service stream, HDF5 file) gets the same grid:
+ * - Readout oversampling. ISMRMRD convention: encodedSpace.matrixSize.x counts the acquired
+ *   readout samples including oversampling (512) and reconSpace x the image (256), with the
+ *   encoded FOV x twice the recon FOV. When encoded x == 2 * recon x (and the FOVs, if given,
+ *   agree to 1%) the readout is taken as 2x oversampled. Also, when the acquisitions carry
+ *   2 * encoded x samples (after discard_pre/post), they are taken as oversampled relative to
+ *   the header. Either way each line is inverse-FFT'd along the readout, the central half kept
+ *   and FFT'd back (centred unitary FFTs on a CPU r5_ctx, scaled by 1/sqrt(2) so that sample
+ *   amplitudes match a non-oversampled acquisition): k-space x = encoded x / 2 (first case) or
+ *   encoded x (second), readout_oversampling = 2, acq_dwell_us = 2 * sample_time_us.
+ *   The pipelines' grid FOV is enc_fov * kspace_x / enc_x, which is the recon FOV either way.
+ * - Asymmetric echo: fewer samples than the readout length are placed so that center_sample
+ *   lands at the readout centre; the rest stays 0.
+ * - Placement: y = k1 + (ny/2 - k1.center), z likewise for k2 (centre = n/2 when the limit is
+ *   absent); contrast -> dim 5, set -> dim 6, repetition -> 10, phase -> 11, slice -> 13,
+ *   average -> 14. Averages are kept apart in dim 14 (the pipelines average the complex images,
+ *   r5_pipeline_to_recon_matrix), so nothing is summed here. Segment is not a dimension.
+ * - Sizes of the outer dims come from encodingLimits (maximum + 1); absent limits mean 1.
+ * - A position that comes twice keeps the later line, except that a calibration-only line never
+ *   replaces an imaging line.
+ * - Reverse lines are flipped (sample order reversed) before anything else, as Gadgetron does.
+ * - Noise scans go to scan->noise [samples, coils] (raw samples, no oversampling removal).
+ *   Navigator, phase-correction, feedback, dummy and phase-stabilisation acquisitions are
+ *   counted and skipped.
+ * - k-space is allocated at the first imaging acquisition (the channel count and readout length
+ *   may come from the data); its size is checked against the budget before allocating, at
+ *   create time already when the header says enough. */
+#include "scan.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/fft.h"
+#include "../core/log.h"
+#include "scan_internal.h"
+
+struct r5_scan_builder {
+	r5_scan *scan;       /* header inside; kspace and masks once allocated */
+	long max_bytes;      /* k-space budget */
+	long dims[R5_DIMS];  /* k-space dims; dims[coil] 0 until known */
+	long readout_acq;    /* readout length in the acquisitions incl. oversampling; 0 until known */
+	int oversampling;    /* 1 or 2 (decided with readout_acq) */
+	int header_os;       /* the header alone says 2x oversampled */
+	long n_added, n_placed, n_imaging, n_skipped;
+	long mask_strides[R5_DIMS];
+	/* noise: chunks as they came (channel-major) */
+	float complex *noise;
+	long noise_len, noise_cap, noise_samples;
+	long *noise_chunks;
+	long n_noise_chunks, noise_chunks_cap;
+	int noise_coils;
+	/* oversampling removal */
+	r5_ctx *ctx;
+	r5_array *line_full, *line_half;
+};
+
+static int flag_set(uint64_t flags, int bit)
+{
+	return (int)((flags >> (bit - 1)) & 1u);
+}
+
+static long limit_size(const r5_limit *l)
+{
+	return l->present ? (long)l->max + 1 : 1;
+}
+
+r5_status r5_scan_check_budget(const long dims[R5_DIMS], long max_bytes, const char *what)
+{
+	long budget = max_bytes > 0 ? max_bytes : R5_ARRAY_MAX_BYTES;
+	double bytes = (double)sizeof(float complex), other = 1;
+	for (int d = 0; d < R5_DIMS; d++) {
+		bytes *= (double)(dims[d] > 0 ? dims[d] : 1);
+		if (d > 3)
+			other *= (double)dims[d];
+	}
+	if (bytes <= (double)budget)
+		return R5_OK;
+	char extra[64] = "";
+	if (other > 1)
+		snprintf(extra, sizeof extra, " (x %.0f contrasts/slices/repetitions/...)", other);
+	return r5_set_error(R5_ENOMEM, "%s: matrix %ldx%ldx%ld with %ld channels%s needs %.1f GiB, memory budget is %.1f GiB",
+			    what, dims[0], dims[1], dims[2], dims[3], extra, bytes / (1024.0 * 1024 * 1024),
+			    (double)budget / (1024.0 * 1024 * 1024));
+}
+
+/* Dims the header implies; x and coil may still be 0 (from the data). */
+static r5_status header_dims(r5_scan_builder *b)
+{
+	const r5_header *h = &b->scan->header;
+	long *dims = b->dims;
+	r5_dims_ones(dims);
+	long ex = h->enc_matrix[0], rx = h->recon_matrix[0];
+	int fov_agree = h->enc_fov_mm[0] <= 0 || h->recon_fov_mm[0] <= 0 ||
+			fabsf(h->enc_fov_mm[0] - 2 * h->recon_fov_mm[0]) <= 0.01f * h->enc_fov_mm[0];
+	b->header_os = ex > 0 && rx > 0 && ex == 2 * rx && fov_agree;
+	dims[R5_DIM_X] = b->header_os ? ex / 2 : ex;
+	dims[R5_DIM_Y] = h->enc_matrix[1] > 0 ? h->enc_matrix[1] : h->k1.present ? limit_size(&h->k1) : 0;
+	if (dims[R5_DIM_Y] == 0)
+		return r5_set_error(R5_EINVAL, "ISMRMRD header: encodedSpace/matrixSize/y and "
+						"encodingLimits/kspace_encoding_step_1 are both absent: k-space size unknown");
+	dims[R5_DIM_Z] = h->enc_matrix[2] > 0 ? h->enc_matrix[2] : limit_size(&h->k2);
+	dims[R5_DIM_COIL] = h->n_channels;
+	dims[R5_DIM_TE] = limit_size(&h->contrast);
+	dims[R5_DIM_COEFF] = limit_size(&h->set);
+	dims[R5_DIM_TIME] = limit_size(&h->repetition);
+	dims[R5_DIM_TIME2] = limit_size(&h->phase);
+	dims[R5_DIM_SLICE] = limit_size(&h->slice);
+	dims[R5_DIM_AVG] = limit_size(&h->average);
+	return R5_OK;
+}
+
+r5_status r5_scan_builder_create(const char *xml, size_t xml_length, const r5_scan_limits *limits,
+				 r5_scan_builder **out)
+{
+	*out = NULL;
+	r5_scan_builder *b = calloc(1, sizeof *b);
+	if (b)
+		b->scan = calloc(1, sizeof *b->scan);
+	if (!b || !b->scan) {
+		free(b);
+		return r5_set_error(R5_ENOMEM, "scan builder");
+	}
+	b->max_bytes = limits && limits->max_kspace_bytes > 0 ? limits->max_kspace_bytes : R5_ARRAY_MAX_BYTES;
+	r5_status s = r5_header_parse(xml, xml_length, &b->scan->header);
+	if (s == R5_OK)
+		s = header_dims(b);
+	if (s == R5_OK) {
+		/* early check with what the header says (unknown sizes count as 1) */
+		s = r5_scan_check_budget(b->dims, b->max_bytes, "k-space");
+	}
+	if (s != R5_OK) {
+		r5_scan_builder_destroy(b);
+		return s;
+	}
+	*out = b;
+	return R5_OK;
+}
+
+long r5_scan_builder_count(const r5_scan_builder *b)
+{
+	return b ? b->n_added : 0;
+}
+
+void r5_scan_builder_destroy(r5_scan_builder *b)
+{
+	if (!b)
+		return;
+	r5_scan_free(b->scan);
+	free(b->noise);
+	free(b->noise_chunks);
+	r5_array_free(b->line_full);
+	r5_array_free(b->line_half);
+	r5_ctx_destroy(b->ctx);
+	free(b);
+}
+
+#define ACQ_FMT "acquisition %ld (scan_counter %u)"
+
+/* First imaging acquisition: readout length, oversampling, channels; allocate k-space. */
+static r5_status allocate_kspace(r5_scan_builder *b, const ISMRMRD_AcquisitionHeader *head, long samples)
+{
+	const r5_header *h = &b->scan->header;
+	long ex = h->enc_matrix[0];
+	if (b->header_os) {
+		b->readout_acq = ex;
+		b->oversampling = 2;
+	} else if (ex > 0) {
+		b->oversampling = samples == 2 * ex ? 2 : 1;
+		b->readout_acq = b->oversampling * ex;
+	} else {
+		b->oversampling = h->recon_matrix[0] > 0 && samples == 2 * h->recon_matrix[0] && samples % 2 == 0 ? 2 : 1;
+		b->readout_acq = samples;
+	}
+	if (b->oversampling == 2 && b->readout_acq % 2)
+		return r5_set_error(R5_EINVAL, ACQ_FMT ": an oversampled readout of odd length %ld", b->n_added,
+				    head->scan_counter, b->readout_acq);
+	b->dims[R5_DIM_X] = b->readout_acq / b->oversampling;
+	if (b->dims[R5_DIM_COIL] == 0)
+		b->dims[R5_DIM_COIL] = head->active_channels;
+	R5_TRY(r5_scan_check_budget(b->dims, b->max_bytes, "k-space"));
+	r5_scan *scan = b->scan;
+	R5_TRY(r5_array_zeros(NULL, R5_HOST, b->dims, &scan->kspace));
+	r5_dims_copy(scan->mask_dims, b->dims);
+	scan->mask_dims[R5_DIM_X] = scan->mask_dims[R5_DIM_COIL] = 1;
+	r5_dims_strides(b->mask_strides, scan->mask_dims);
+	size_t n = (size_t)r5_dims_size(scan->mask_dims);
+	scan->sampled = calloc(n, 1);
+	scan->calib = calloc(n, 1);
+	scan->imaging = calloc(n, 1);
+	scan->n_slices = b->dims[R5_DIM_SLICE];
+	scan->geometry = calloc((size_t)scan->n_slices, sizeof *scan->geometry);
+	if (!scan->sampled || !scan->calib || !scan->imaging || !scan->geometry)
+		return r5_set_error(R5_ENOMEM, "k-space sampling masks (%zu lines)", n);
+	scan->readout_oversampling = b->oversampling;
+	scan->acq_dwell_us = head->sample_time_us * (float)b->oversampling;
+	if (b->oversampling == 2) {
+		long full[R5_DIMS], half[R5_DIMS];
+		r5_dims_ones(full);
+		full[R5_DIM_X] = b->readout_acq;
+		full[R5_DIM_COIL] = b->dims[R5_DIM_COIL];
+		r5_dims_copy(half, full);
+		half[R5_DIM_X] = b->readout_acq / 2;
+		R5_TRY(r5_ctx_create(&b->ctx, "cpu", 0));
+		R5_TRY(r5_array_alloc(b->ctx, R5_HOST, full, &b->line_full));
+		R5_TRY(r5_array_alloc(b->ctx, R5_HOST, half, &b->line_half));
+	}
+	r5_info("scan: k-space %ldx%ldx%ld, %ld channels, readout oversampling %d", b->dims[0], b->dims[1], b->dims[2],
+		b->dims[3], b->oversampling);
+	return R5_OK;
+}
+
+static r5_status add_noise(r5_scan_builder *b, const ISMRMRD_AcquisitionHeader *head, const float complex *data)
+{
+	long coils = head->active_channels, samples = head->number_of_samples;
+	long expected = b->noise_coils ? b->noise_coils : b->scan->header.n_channels;
+	if (expected > 0 && coils != expected)
+		return r5_set_error(R5_EINVAL, ACQ_FMT " (noise) has %ld channels, %s %ld", b->n_added, head->scan_counter,
+				    coils, b->noise_coils ? "earlier noise scans had" : "header says", expected);
+	b->noise_coils = (int)coils;
+	long n = coils * samples;
+	if ((double)(b->noise_len + n) * sizeof(float complex) > (double)b->max_bytes)
+		return r5_set_error(R5_ENOMEM, ACQ_FMT ": noise scans exceed the memory budget", b->n_added, head->scan_counter);
+	if (b->noise_len + n > b->noise_cap) {
+		long cap = 2 * (b->noise_len + n);
+		float complex *grown = realloc(b->noise, (size_t)cap * sizeof *grown);
+		if (!grown)
+			return r5_set_error(R5_ENOMEM, "noise scans (%ld samples)", cap);
+		b->noise = grown;
+		b->noise_cap = cap;
+	}
+	if (b->n_noise_chunks == b->noise_chunks_cap) {
+		long cap = b->noise_chunks_cap ? 2 * b->noise_chunks_cap : 16;
+		long *grown = realloc(b->noise_chunks, (size_t)cap * sizeof *grown);
+		if (!grown)
+			return r5_set_error(R5_ENOMEM, "noise scan list");
+		b->noise_chunks = grown;
+		b->noise_chunks_cap = cap;
+	}
+	if (n > 0)
+		memcpy(b->noise + b->noise_len, data, (size_t)n * sizeof *data);
+	b->noise_len += n;
+	b->noise_samples += samples;
+	b->noise_chunks[b->n_noise_chunks++] = samples;
+	b->scan->noise_dwell_us = head->sample_time_us;
+	return R5_OK;
+}
+
+static r5_status check_channels(const r5_scan_builder *b, const ISMRMRD_AcquisitionHeader *head)
+{
+	long coils = head->active_channels;
+	if (coils < 1)
+		return r5_set_error(R5_EINVAL, ACQ_FMT " has no active channels", b->n_added, head->scan_counter);
+	if (b->scan->header.n_channels > 0 && coils != b->scan->header.n_channels)
+		return r5_set_error(R5_EINVAL, ACQ_FMT " has %ld channels, header says %d", b->n_added, head->scan_counter,
+				    coils, b->scan->header.n_channels);
+	if (b->dims[R5_DIM_COIL] > 0 && coils != b->dims[R5_DIM_COIL])
+		return r5_set_error(R5_EINVAL, ACQ_FMT " has %ld channels, earlier acquisitions had %ld", b->n_added,
+				    head->scan_counter, coils, b->dims[R5_DIM_COIL]);
+	return R5_OK;
+}
+
+/* Row of a phase-encode counter after centring; an error naming the counter when outside. */
+static r5_status encode_row(const r5_scan_builder *b, const ISMRMRD_AcquisitionHeader *head, const char *name,
+			    long counter, const r5_limit *limit, long n, long *row)
+{
+	long centre = limit->present ? limit->center : n / 2;
+	*row = counter + n / 2 - centre;
+	if (*row >= 0 && *row < n)
+		return R5_OK;
+	if (*row == counter)
+		return r5_set_error(R5_EINVAL, ACQ_FMT ": %s = %ld outside encoded matrix %ld", b->n_added,
+				    head->scan_counter, name, counter, n);
+	return r5_set_error(R5_EINVAL, ACQ_FMT ": %s = %ld outside encoded matrix %ld (centre %ld puts it at %ld)",
+			    b->n_added, head->scan_counter, name, counter, n, centre, *row);
+}
+
+static r5_status positions(const r5_scan_builder *b, const ISMRMRD_AcquisitionHeader *head, long pos[R5_DIMS])
+{
+	const r5_header *h = &b->scan->header;
+	const ISMRMRD_EncodingCounters *idx = &head->idx;
+	for (int d = 0; d < R5_DIMS; d++)
+		pos[d] = 0;
+	R5_TRY(encode_row(b, head, "k1", idx->kspace_encode_step_1, &h->k1, b->dims[R5_DIM_Y], &pos[R5_DIM_Y]));
+	R5_TRY(encode_row(b, head, "k2", idx->kspace_encode_step_2, &h->k2, b->dims[R5_DIM_Z], &pos[R5_DIM_Z]));
+	const struct {
+		const char *name;
+		int dim;
+		long value;
+		const r5_limit *limit;
+	} counters[] = {
+		{"contrast", R5_DIM_TE, idx->contrast, &h->contrast},
+		{"set", R5_DIM_COEFF, idx->set, &h->set},
+		{"repetition", R5_DIM_TIME, idx->repetition, &h->repetition},
+		{"phase", R5_DIM_TIME2, idx->phase, &h->phase},
+		{"slice", R5_DIM_SLICE, idx->slice, &h->slice},
+		{"average", R5_DIM_AVG, idx->average, &h->average},
+	};
+	for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++) {
+		long v = counters[i].value, n = b->dims[counters[i].dim];
+		if (v >= n) {
+			if (counters[i].limit->present)
+				return r5_set_error(R5_EINVAL, ACQ_FMT ": %s %ld outside encodingLimits/%s %d..%d", b->n_added,
+						    head->scan_counter, counters[i].name, v, counters[i].name,
+						    counters[i].limit->min, counters[i].limit->max);
+			return r5_set_error(R5_EINVAL, ACQ_FMT ": %s %ld but the header has no encodingLimits/%s", b->n_added,
+					    head->scan_counter, counters[i].name, v, counters[i].name);
+		}
+		pos[counters[i].dim] = v;
+	}
+	return R5_OK;
+}
+
+/* Copies the kept samples of each channel into line [readout_acq, coils] (reversed when
+ * flagged, placed so that center_sample is at the readout centre), then removes oversampling.
+ * *result points at the line on the k-space x grid. */
+static r5_status assemble_line(r5_scan_builder *b, const ISMRMRD_AcquisitionHeader *head, const float complex *data,
+			       const r5_array **result)
+{
+	long ns = head->number_of_samples, pre = head->discard_pre, post = head->discard_post;
+	long kept = ns - pre - post, n = b->readout_acq;
+	int reverse = flag_set(head->flags, ISMRMRD_ACQ_IS_REVERSE);
+	long centre = (long)head->center_sample - pre;
+	if (reverse)
+		centre = kept - 1 - centre;
+	long offset = kept == n ? 0 : n / 2 - centre;
+	if (kept < 1 || offset < 0 || offset + kept > n) {
+		const r5_header *h = &b->scan->header;
+		return r5_set_error(R5_EINVAL,
+				    ACQ_FMT ": number_of_samples %ld (discard_pre %ld, discard_post %ld, center_sample %u) "
+					    "but the header encodes %ld readout samples (or %ld oversampled)",
+				    b->n_added, head->scan_counter, ns, pre, post, head->center_sample,
+				    h->enc_matrix[0] > 0 ? h->enc_matrix[0] : n, 2 * (h->enc_matrix[0] > 0 ? h->enc_matrix[0] : n));
+	}
+	r5_array *line = b->line_full;
+	memset(line->data, 0, (size_t)r5_array_size(line) * sizeof *line->data);
+	long coils = b->dims[R5_DIM_COIL];
+	for (long c = 0; c < coils; c++) {
+		const float complex *src = data + c * ns + pre;
+		float complex *dst = line->data + c * n + offset;
+		for (long j = 0; j < kept; j++)
+			dst[j] = src[reverse ? kept - 1 - j : j];
+	}
+	*result = line;
+	if (b->oversampling == 1)
+		return R5_OK;
+	/* to image space along the readout, keep the central half of the doubled FOV, back */
+	R5_TRY(r5_ifft(b->ctx, R5_FLAG(R5_DIM_X), line, line));
+	R5_TRY(r5_zresize_centered(b->ctx, b->line_half, line));
+	R5_TRY(r5_fft(b->ctx, R5_FLAG(R5_DIM_X), b->line_half, b->line_half));
+	R5_TRY(r5_zscale(b->ctx, b->line_half, (float)sqrt(0.5)));
+	*result = b->line_half;
+	return R5_OK;
+}
+
+static void store_line(r5_scan_builder *b, const ISMRMRD_AcquisitionHeader *head, const long pos[R5_DIMS],
+		       const r5_array *line)
+{
+	r5_scan *scan = b->scan;
+	long mask = 0, base = 0;
+	for (int d = 0; d < R5_DIMS; d++) {
+		mask += pos[d] * b->mask_strides[d];
+		base += pos[d] * scan->kspace->strides[d];
+	}
+	int calib_only = flag_set(head->flags, ISMRMRD_ACQ_IS_PARALLEL_CALIBRATION);
+	int calib = calib_only || flag_set(head->flags, ISMRMRD_ACQ_IS_PARALLEL_CALIBRATION_AND_IMAGING);
+	b->n_placed++;
+	if (calib_only && scan->imaging[mask])
+		return; /* a reference line never replaces image data */
+	long nx = b->dims[R5_DIM_X];
+	for (long c = 0; c < b->dims[R5_DIM_COIL]; c++)
+		memcpy(scan->kspace->data + base + c * scan->kspace->strides[R5_DIM_COIL], line->data + c * nx,
+		       (size_t)nx * sizeof *line->data);
+	scan->sampled[mask] = 1;
+	if (calib)
+		scan->calib[mask] = 1;
+	if (!calib_only) {
+		scan->imaging[mask] = 1;
+		b->n_imaging++;
+	}
+	r5_slice_geometry *g = &scan->geometry[pos[R5_DIM_SLICE]];
+	if (!g->present) {
+		memcpy(g->position, head->position, sizeof g->position);
+		memcpy(g->read_dir, head->read_dir, sizeof g->read_dir);
+		memcpy(g->phase_dir, head->phase_dir, sizeof g->phase_dir);
+		memcpy(g->slice_dir, head->slice_dir, sizeof g->slice_dir);
+		memcpy(g->table_position, head->patient_table_position, sizeof g->table_position);
+		g->present = 1;
+	}
+}
+
+static int skipped_kind(uint64_t flags)
+{
+	static const int kinds[] = {ISMRMRD_ACQ_IS_NAVIGATION_DATA, ISMRMRD_ACQ_IS_PHASECORR_DATA,
+				    ISMRMRD_ACQ_IS_HPFEEDBACK_DATA, ISMRMRD_ACQ_IS_DUMMYSCAN_DATA,
+				    ISMRMRD_ACQ_IS_RTFEEDBACK_DATA, ISMRMRD_ACQ_IS_SURFACECOILCORRECTIONSCAN_DATA,
+				    ISMRMRD_ACQ_IS_PHASE_STABILIZATION_REFERENCE, ISMRMRD_ACQ_IS_PHASE_STABILIZATION};
+	for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+		if (flag_set(flags, kinds[i]))
+			return 1;
+	return 0;
+}
+
+static r5_status add_imaging(r5_scan_builder *b, const ISMRMRD_AcquisitionHeader *head, const float complex *data)
+{
+	R5_TRY(check_channels(b, head));
+	long kept = (long)head->number_of_samples - head->discard_pre - head->discard_post;
+	if (kept < 1)
+		return r5_set_error(R5_EINVAL, ACQ_FMT ": number_of_samples %u leaves nothing after discard_pre %u + post %u",
+				    b->n_added, head->scan_counter, head->number_of_samples, head->discard_pre,
+				    head->discard_post);
+	if (!b->scan->kspace) {
+		r5_status s = allocate_kspace(b, head, kept);
+		if (s != R5_OK)
+			return s;
+		if (!b->line_full) {
+			long dims[R5_DIMS];
+			r5_dims_ones(dims);
+			dims[R5_DIM_X] = b->readout_acq;
+			dims[R5_DIM_COIL] = b->dims[R5_DIM_COIL];
+			R5_TRY(r5_array_alloc_host(dims, &b->line_full));
+		}
+	}
+	long pos[R5_DIMS];
+	R5_TRY(positions(b, head, pos));
+	const r5_array *line = NULL;
+	R5_TRY(assemble_line(b, head, data, &line));
+	store_line(b, head, pos, line);
+	return R5_OK;
+}
+
+r5_status r5_scan_builder_add(r5_scan_builder *b, const ISMRMRD_AcquisitionHeader *head, const float complex *data,
+			      const float *traj)
+{
+	(void)traj; /* Cartesian only: the trajectory is not needed on the grid */
+	if (!b || !head)
+		return r5_set_error(R5_EINVAL, "scan builder: no builder or acquisition header");
+	if (!data && head->number_of_samples > 0 && head->active_channels > 0)
+		return r5_set_error(R5_EINVAL, ACQ_FMT ": no data", b->n_added, head->scan_counter);
+	r5_status s = R5_OK;
+	if (flag_set(head->flags, ISMRMRD_ACQ_IS_NOISE_MEASUREMENT))
+		s = add_noise(b, head, data);
+	else if (skipped_kind(head->flags))
+		b->n_skipped++;
+	else
+		s = add_imaging(b, head, data);
+	b->n_added++;
+	return s;
+}
+
+/* Noise chunks [coil][sample] per acquisition -> one array [samples, coils]. */
+static r5_status gather_noise(r5_scan_builder *b)
+{
+	if (b->n_noise_chunks == 0 || b->noise_samples == 0)
+		return R5_OK;
+	long dims[R5_DIMS];
+	r5_dims_ones(dims);
+	dims[0] = b->noise_samples;
+	dims[R5_DIM_COIL] = b->noise_coils;
+	R5_TRY(r5_array_alloc_host(dims, &b->scan->noise));
+	float complex *out = b->scan->noise->data;
+	const float complex *in = b->noise;
+	long first = 0;
+	for (long k = 0; k < b->n_noise_chunks; k++) {
+		long ns = b->noise_chunks[k];
+		for (long c = 0; c < b->noise_coils; c++)
+			memcpy(out + c * b->noise_samples + first, in + c * ns, (size_t)ns * sizeof *out);
+		in += ns * b->noise_coils;
+		first += ns;
+	}
+	return R5_OK;
+}
+
+r5_status r5_scan_builder_finish(r5_scan_builder *b, r5_scan **out)
+{
+	*out = NULL;
+	if (!b)
+		return r5_set_error(R5_EINVAL, "scan builder: none to finish");
+	r5_status s = R5_OK;
+	if (b->n_imaging == 0)
+		s = r5_set_error(R5_EINVAL,
+				 "no imaging acquisition came (%ld acquisitions: %ld noise, %ld calibration-only, %ld skipped)",
+				 b->n_added, b->n_noise_chunks, b->n_placed - b->n_imaging, b->n_skipped);
+	if (s == R5_OK)
+		s = gather_noise(b);
+	if (s == R5_OK) {
+		b->scan->n_acquisitions = b->n_added - b->n_noise_chunks;
+		b->scan->n_noise_acquisitions = b->n_noise_chunks;
+		*out = b->scan;
+		b->scan = NULL;
+	}
+	r5_scan_builder_destroy(b);
+	return s;
+}
