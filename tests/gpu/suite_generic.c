@@ -1,0 +1,160 @@
+/* GPU suite, library level: the centred unitary r5_fft / r5_ifft and the r5_zmul / r5_zsum /
+ * r5_zrss wrappers on arrays (host data moved to each context with r5_array_to_work), and whole
+ * reconstructions (r5_recon_run) of phantom scans written as ISMRMRD and read back — the path a
+ * patient scan takes — on a CPU context and a GPU context. Iterative pipelines (sense) amplify
+ * rounding differences, so their tolerance is 1e-3 (stated in the row). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "phantoms/phantom.h"
+#include "recon/core/array.h"
+#include "recon/core/dims.h"
+#include "recon/core/fft.h"
+#include "recon/io/scan.h"
+#include "recon/pipeline/pipeline.h"
+
+#include "gpu_suite.h"
+
+#define TOL_ITERATIVE 1e-3
+
+typedef r5_status (*array_op)(r5_ctx *ctx, r5_array *out, const r5_array *in, int arg);
+
+static r5_status op_fft(r5_ctx *ctx, r5_array *out, const r5_array *in, int flags)
+{
+	return r5_fft(ctx, (unsigned long)flags, out, in);
+}
+
+static r5_status op_ifft(r5_ctx *ctx, r5_array *out, const r5_array *in, int flags)
+{
+	return r5_ifft(ctx, (unsigned long)flags, out, in);
+}
+
+static r5_status op_rss(r5_ctx *ctx, r5_array *out, const r5_array *in, int dim)
+{
+	return r5_zrss(ctx, out, in, dim);
+}
+
+static r5_status op_sum(r5_ctx *ctx, r5_array *out, const r5_array *in, int unused)
+{
+	return r5_zsum(ctx, out, in);
+}
+
+/* out = op(in) on ctx; host in, host result in *result. */
+static r5_status run_array_op(r5_ctx *ctx, array_op op, int arg, const r5_array *in_host, const long out_dims[R5_DIMS],
+			      r5_array **result)
+{
+	r5_array *in = NULL, *out = NULL, *poison = NULL;
+	r5_status st = r5_array_to_work(ctx, in_host, &in);
+	if (st == R5_OK)
+		st = r5_array_alloc_host(out_dims, &poison);
+	if (st == R5_OK) {
+		for (long i = 0; i < r5_array_size(poison); i++)
+			poison->data[i] = CMPLXF(NAN, NAN);
+		st = r5_array_to_work(ctx, poison, &out);
+	}
+	if (st == R5_OK)
+		st = op(ctx, out, in, arg);
+	if (st == R5_OK)
+		st = r5_array_to_host(ctx, out, result);
+	r5_array_free(in);
+	r5_array_free(out);
+	r5_array_free(poison);
+	return st;
+}
+
+static void array_case(struct pair *p, const char *name, array_op op, int arg, const long *dims4,
+		       const long *out_dims4, double tol)
+{
+	long dims[R5_DIMS], out_dims[R5_DIMS];
+	r5_dims_ones(dims);
+	r5_dims_ones(out_dims);
+	for (int d = 0; d < 4; d++)
+		dims[d] = dims4[d], out_dims[d] = out_dims4[d];
+	char shape[64];
+	int used = snprintf(shape, sizeof shape, "0x%x ", arg);
+	suite_shape(shape + used, sizeof shape - (size_t)used, dims4, 4);
+	r5_array *in = NULL, *cpu = NULL, *gpu = NULL;
+	if (r5_array_alloc_host(dims, &in) != R5_OK) {
+		suite_fail(name, shape, r5_last_error());
+		return;
+	}
+	for (long i = 0; i < r5_array_size(in); i++)
+		in->data[i] = suite_crand();
+	if (run_array_op(p->cpu, op, arg, in, out_dims, &cpu) != R5_OK ||
+	    run_array_op(p->gpu, op, arg, in, out_dims, &gpu) != R5_OK)
+		suite_fail(name, shape, r5_last_error());
+	else
+		suite_compare(name, shape, cpu->data, gpu->data, r5_array_size(cpu), 1, tol);
+	r5_array_free(in);
+	r5_array_free(cpu);
+	r5_array_free(gpu);
+}
+
+/* Writes the phantom to a temporary ISMRMRD file, reconstructs it on both contexts. */
+static void pipeline_case(struct pair *p, const char *name, const struct r5_phantom_params *params,
+			  const char *pipeline, double tol)
+{
+	char shape[64], path[] = "/tmp/r5_gpu_suite_XXXXXX";
+	snprintf(shape, sizeof shape, "%dx%dx%d, %d coils, R%d", params->matrix[0], params->matrix[1],
+		 params->matrix[2], params->n_coils, params->accel[0] * params->accel[1]);
+	int fd = mkstemp(path);
+	if (fd < 0) {
+		suite_fail(name, shape, "cannot make a temporary file");
+		return;
+	}
+	close(fd);
+	r5_scan *scan = NULL;
+	r5_image_set *cpu = NULL, *gpu = NULL;
+	r5_recon_params rp = r5_recon_defaults;
+	r5_status st = r5_recon_params_set(&rp, "pipeline", pipeline);
+	if (st == R5_OK)
+		st = r5_phantom_write(params, path, NULL);
+	if (st == R5_OK)
+		st = r5_scan_read_ismrmrd(path, NULL, NULL, &scan);
+	if (st == R5_OK)
+		st = r5_recon_run(p->cpu, scan, &rp, NULL, &cpu);
+	if (st == R5_OK)
+		st = r5_recon_run(p->gpu, scan, &rp, NULL, &gpu);
+	if (st != R5_OK)
+		suite_fail(name, shape, r5_last_error());
+	else if (!r5_dims_equal(cpu->images->dims, gpu->images->dims))
+		suite_fail(name, shape, "image dimensions differ");
+	else if (strcmp(gpu->backend, g_suite.selftest ? "cpu" : "cuda") != 0)
+		suite_fail(name, shape, "the GPU image set does not say it was made on cuda");
+	else
+		suite_compare(name, shape, cpu->images->data, gpu->images->data, r5_array_size(cpu->images), 1, tol);
+	r5_image_set_free(cpu);
+	r5_image_set_free(gpu);
+	r5_scan_free(scan);
+	unlink(path);
+}
+
+void suite_generic(struct pair *p)
+{
+	const long img[4] = {96, 80, 1, 6}, odd[4] = {35, 27, 9, 2}, big[4] = {256, 256, 1, 32};
+	array_case(p, "r5_fft centred", op_fft, 0x3, img, img, TOL);
+	array_case(p, "r5_ifft centred", op_ifft, 0x3, img, img, TOL);
+	array_case(p, "r5_fft centred", op_fft, 0x7, odd, odd, TOL);
+	array_case(p, "r5_ifft centred", op_ifft, 0x5, odd, odd, TOL);
+	array_case(p, "r5_ifft centred", op_ifft, 0x3, big, big, TOL_LOOSE);
+	const long summed[4] = {35, 1, 9, 1}, rss[4] = {96, 80, 1, 1};
+	array_case(p, "r5_zsum", op_sum, 0, odd, summed, TOL);
+	array_case(p, "r5_zrss", op_rss, R5_DIM_COIL, img, rss, TOL);
+
+	struct r5_phantom_params p2 = r5_phantom_defaults_2d;
+	p2.matrix[0] = p2.matrix[1] = 128;
+	p2.fov_mm[0] = p2.fov_mm[1] = 200;
+	p2.noise_sigma = 0.01;
+	pipeline_case(p, "recon cartesian 2D", &p2, "cartesian", TOL);
+	struct r5_phantom_params p3 = r5_phantom_defaults_3d;
+	p3.matrix[0] = 48, p3.matrix[1] = 40, p3.matrix[2] = 32;
+	p3.n_coils = 4;
+	pipeline_case(p, "recon cartesian 3D", &p3, "cartesian", TOL);
+	struct r5_phantom_params ps = p2;
+	ps.sampling = R5_SAMPLING_UNIFORM;
+	ps.accel[0] = 2;
+	pipeline_case(p, "recon sense 2D (1e-3)", &ps, "sense", TOL_ITERATIVE);
+}
