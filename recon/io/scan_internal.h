@@ -9,4 +9,8 @@
  * double precision so that absurd sizes cannot overflow. Dims <= 0 count as 1. */
 r5_status r5_scan_check_budget(const long dims[R5_DIMS], long max_bytes, const char *what);
 
+/* R5_OK when path is a regular file with the HDF5 signature; else a message naming it
+ * (R5_ENOTFOUND when missing). Checked before libhdf5 sees the file. */
+r5_status r5_io_check_hdf5_file(const char *path);
+
 #endif

@@ -46,7 +46,7 @@ long r5_scan_mask_index(const r5_scan *scan, const long pos[R5_DIMS])
 }
 
 /* HDF5 files start with this signature at offset 0, 512, 1024, ... (user block). */
-static r5_status check_hdf5_file(const char *path)
+r5_status r5_io_check_hdf5_file(const char *path)
 {
 	struct stat st;
 	if (stat(path, &st) != 0)
@@ -93,7 +93,7 @@ r5_status r5_scan_read_ismrmrd(const char *path, const char *group, const r5_sca
 	*out = NULL;
 	if (!path || !path[0])
 		return r5_set_error(R5_EINVAL, "ISMRMRD file: empty path");
-	R5_TRY(check_hdf5_file(path));
+	R5_TRY(r5_io_check_hdf5_file(path));
 	const char *name = group && group[0] ? group : "dataset";
 	ISMRMRD_Dataset dset;
 	if (ismrmrd_init_dataset(&dset, path, name) != ISMRMRD_NOERROR)
