@@ -115,8 +115,7 @@ r5_status r5_pacs_deliver(const r5_pacs_dest *dest, const char *spool_dir, const
 		return r5_set_error(R5_ENOMEM, "PACS deliver: %ld files", n);
 	r5_status s = r5_pacs_store_files(dest, paths, n, stored);
 	if (s != R5_OK)
-		r5_warn("PACS %s@%s:%d: %s; spooling what was not stored", dest ? dest->called_ae : "", dest ? dest->host : "",
-			dest ? dest->port : 0, r5_last_error());
+		r5_warn("%s; spooling what was not stored", r5_last_error());
 	r5_status spool_status = R5_OK;
 	double now_s = (double)time(NULL);
 	for (long i = 0; i < n; i++) {
