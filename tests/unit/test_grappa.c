@@ -182,6 +182,299 @@ static double pipeline_nrmse(long nx, long ny, long nz, long coils, int ry, int 
 
 /* --- tests ---------------------------------------------------------------------------------- */
 
+/* Calibrates a kernel for the phantom with mask (R = ry x rz). */
+static r5_grappa_kernel *calibrate(const struct phantom *ph, int ry, int rz, long acs_y, long acs_z)
+{
+	long calib[3] = {ph->n[0], acs_y, acs_z};
+	int accel[2] = {ry, rz};
+	r5_grappa_kernel *kernel = NULL;
+	r5_status s = r5_grappa_calibrate(ctx, ph->kspace, calib, accel, NULL, &kernel);
+	if (s != R5_OK)
+		fail_msg("calibrate: %s", r5_last_error());
+	return kernel;
+}
+
+/* zero-filled grid data (offset 0) and its coil images */
+static r5_array *grid_images(const struct phantom *ph, int ry, int rz, r5_array **zero_filled)
+{
+	r5_array *zf = NULL, *img = NULL;
+	assert_int_equal(r5_array_alloc_host(ph->kspace->dims, &zf), R5_OK);
+	assert_int_equal(r5_array_alloc_host(ph->kspace->dims, &img), R5_OK);
+	long nx = ph->n[0], ny = ph->n[1], nz = ph->n[2];
+	for (long i = 0; i < r5_array_size(zf); i++) {
+		long y = (i / nx) % ny, z = (i / (nx * ny)) % nz;
+		zf->data[i] = y % ry == 0 && z % rz == 0 ? ph->kspace->data[i] : 0;
+	}
+	unsigned long flags = R5_FLAG(0) | R5_FLAG(1) | (nz > 1 ? R5_FLAG(2) : 0);
+	assert_int_equal(r5_ifft(ctx, flags, img, zf), R5_OK);
+	if (zero_filled)
+		*zero_filled = zf;
+	else
+		r5_array_free(zf);
+	return img;
+}
+
+/* k_full(t) = sum_i weights[i] k_zf(t - (i - w/2)), circular, straight from the kernel */
+static void kspace_convolution(const r5_grappa_kernel *k, const r5_array *zf, float complex *out)
+{
+	const long *n = zf->dims, *w = k->width, C = k->n_coils;
+	long np = n[0] * n[1] * n[2], block = w[0] * w[1] * w[2];
+	for (long co = 0; co < C; co++)
+		for (long t = 0; t < np; t++) {
+			long tx = t % n[0], ty = (t / n[0]) % n[1], tz = t / (n[0] * n[1]);
+			double complex sum = 0;
+			for (long i = 0; i < block; i++) {
+				long ix = i % w[0], iy = (i / w[0]) % w[1], iz = i / (w[0] * w[1]);
+				long sx = (tx - (ix - w[0] / 2) + n[0]) % n[0], sy = (ty - (iy - w[1] / 2) + n[1]) % n[1];
+				long sz = (tz - (iz - w[2] / 2) + n[2]) % n[2];
+				long src = sx + n[0] * (sy + n[1] * sz);
+				for (long ci = 0; ci < C; ci++)
+					sum += k->weights->data[i + block * (ci + C * co)] * zf->data[src + np * ci];
+			}
+			out[t + np * co] = (float complex)sum;
+		}
+}
+
+static void test_image_space_equals_kspace_convolution(void **state)
+{
+	(void)state;
+	struct phantom ph;
+	phantom_make(&ph, 24, 32, 1, 4);
+	r5_grappa_kernel *kernel = calibrate(&ph, 3, 1, 20, 1);
+	r5_array *zf = NULL, *aliased = grid_images(&ph, 3, 1, &zf), *mixed = NULL, *kfull = NULL;
+	assert_int_equal(r5_array_alloc_host(zf->dims, &mixed), R5_OK);
+	assert_int_equal(r5_array_alloc_host(zf->dims, &kfull), R5_OK);
+	assert_int_equal(r5_grappa_apply(ctx, kernel, aliased, mixed, NULL, NULL), R5_OK);
+	assert_int_equal(r5_fft(ctx, R5_FLAG(0) | R5_FLAG(1), mixed, mixed), R5_OK);
+	float complex *ref = malloc(sizeof *ref * (size_t)r5_array_size(zf));
+	kspace_convolution(kernel, zf, ref);
+	double e = nrmse(mixed->data, ref, r5_array_size(zf));
+	print_message("image-space vs k-space convolution: %.2e\n", e);
+	assert_true(e < 1e-5);
+	/* sampled grid points pass through unchanged (identity at displacement 0) */
+	/* (away from the k-space edge, where the circular convolution wraps: 32 is no multiple of 3) */
+	double num = 0, den = 0;
+	for (long i = 0; i < r5_array_size(zf); i++)
+		if (zf->data[i] != 0 && (i / 24) % 32 >= kernel->width[1] / 2 && (i / 24) % 32 < 32 - kernel->width[1] / 2) {
+			num += pow(cabsf(mixed->data[i] - zf->data[i]), 2);
+			den += pow(cabsf(zf->data[i]), 2);
+		}
+	assert_true(sqrt(num / den) < 1e-5);
+	free(ref);
+	r5_array_free(zf);
+	r5_array_free(aliased);
+	r5_array_free(mixed);
+	r5_array_free(kfull);
+	r5_grappa_kernel_free(kernel);
+	phantom_free(&ph);
+}
+
+/* The filled k-space against the fully sampled one (not only the rss image). */
+static void test_fills_kspace(void **state)
+{
+	(void)state;
+	struct phantom ph;
+	phantom_make(&ph, 64, 80, 1, 8);
+	r5_grappa_kernel *kernel = calibrate(&ph, 2, 1, 24, 1);
+	r5_array *aliased = grid_images(&ph, 2, 1, NULL), *mixed = NULL;
+	assert_int_equal(r5_array_alloc_host(aliased->dims, &mixed), R5_OK);
+	assert_int_equal(r5_grappa_apply(ctx, kernel, aliased, mixed, NULL, NULL), R5_OK);
+	double e_img = nrmse(mixed->data, ph.coil_images->data, r5_array_size(mixed));
+	double e_alias = nrmse(aliased->data, ph.coil_images->data, r5_array_size(mixed));
+	assert_int_equal(r5_fft(ctx, R5_FLAG(0) | R5_FLAG(1), mixed, mixed), R5_OK);
+	double e_k = nrmse(mixed->data, ph.kspace->data, r5_array_size(mixed));
+	print_message("R=2: k-space NRMSE %.4f, coil images %.4f (zero-filled %.3f), fit residual %.4f\n", e_k,
+		      e_img, e_alias, kernel->residual);
+	assert_true(e_alias > 0.5);
+	assert_true(e_k < 0.01);
+	assert_true(e_img < 0.01);
+	r5_array_free(aliased);
+	r5_array_free(mixed);
+	r5_grappa_kernel_free(kernel);
+	phantom_free(&ph);
+}
+
+static void test_r1_unchanged(void **state)
+{
+	(void)state;
+	struct phantom ph;
+	phantom_make(&ph, 32, 40, 1, 4);
+	unsigned char *mask = make_mask(40, 1, 1, 1, 0, 0);
+	r5_scan *scan = make_scan(&ph, mask, 1, 1);
+	r5_status s;
+	r5_image_set *set = run_pipeline(scan, 1, &s);
+	assert_int_equal(s, R5_OK);
+	double e = nrmse(set->images->data, ph.rss->data, r5_array_size(ph.rss));
+	double g_err = 0;
+	for (long i = 0; i < r5_array_size(set->gfactor); i++)
+		g_err = fmax(g_err, cabsf(set->gfactor->data[i] - 1.0f));
+	print_message("R=1: image vs rss of the data %.2e, max |g - 1| %.2e\n", e, g_err);
+	assert_true(e < 1e-5);
+	assert_true(g_err < 1e-5);
+	r5_image_set_free(set);
+	r5_scan_free(scan);
+	free(mask);
+	phantom_free(&ph);
+	/* nothing to fill is an error for the calibration itself */
+	long calib[3] = {32, 40, 1};
+	int accel[2] = {1, 1};
+	r5_grappa_kernel *kernel = NULL;
+	assert_int_equal(r5_grappa_calibrate(ctx, ph.kspace, calib, accel, NULL, &kernel), R5_EINVAL);
+	assert_null(kernel);
+}
+
+/* mean over the object of |p^H W n|^2 / (sigma^2 R |p|^2) for noise n vs the mean of g^2 */
+static void check_gfactor_noise(const struct phantom *ph, const r5_grappa_kernel *kernel, const r5_array *weights,
+				const r5_array *gfactor)
+{
+	r5_array *noise = NULL, *aliased = NULL, *mixed = NULL;
+	assert_int_equal(r5_array_alloc_host(ph->kspace->dims, &noise), R5_OK);
+	assert_int_equal(r5_array_alloc_host(ph->kspace->dims, &aliased), R5_OK);
+	assert_int_equal(r5_array_alloc_host(ph->kspace->dims, &mixed), R5_OK);
+	long nx = ph->n[0], ny = ph->n[1], np = nx * ny, R = kernel->accel[0] * kernel->accel[1];
+	srand(7);
+	double mc = 0, an = 0, count = 0;
+	for (int rep = 0; rep < 8; rep++) {
+		for (long i = 0; i < r5_array_size(noise); i++) {
+			double u1 = (rand() + 1.0) / (RAND_MAX + 2.0), u2 = rand() / (RAND_MAX + 1.0);
+			double complex v = sqrt(-log(u1)) * cexp(2 * 3.14159265358979 * I * u2); /* E|v|^2 = 1 */
+			noise->data[i] = ((i / nx) % ny) % kernel->accel[0] == 0 ? (float complex)v : 0;
+		}
+		assert_int_equal(r5_ifft(ctx, R5_FLAG(0) | R5_FLAG(1), aliased, noise), R5_OK);
+		assert_int_equal(r5_grappa_apply(ctx, kernel, aliased, mixed, NULL, NULL), R5_OK);
+		for (long i = 0; i < np; i++) {
+			if (cabsf(ph->rss->data[i]) < 0.3f * 0.5f)
+				continue;
+			double complex comb = 0;
+			double p2 = 0;
+			for (long c = 0; c < ph->coils; c++) {
+				comb += conj(weights->data[i + np * c]) * mixed->data[i + np * c];
+				p2 += pow(cabsf(weights->data[i + np * c]), 2);
+			}
+			mc += pow(cabs(comb), 2) / (R * p2);
+			an += pow(crealf(gfactor->data[i]), 2);
+			count++;
+		}
+	}
+	print_message("g-factor: mean g^2 analytic %.3f, noise experiment %.3f\n", an / count, mc / count);
+	assert_true(fabs(mc / an - 1.0) < 0.1);
+	r5_array_free(noise);
+	r5_array_free(aliased);
+	r5_array_free(mixed);
+}
+
+static void test_gfactor(void **state)
+{
+	(void)state;
+	struct phantom ph;
+	phantom_make(&ph, 64, 64, 1, 8);
+	/* weights: the true coil sensitivities, normalised */
+	r5_array *weights = NULL, *gfactor = NULL, *mixed = NULL;
+	assert_int_equal(r5_array_alloc_host(ph.kspace->dims, &weights), R5_OK);
+	assert_int_equal(r5_array_alloc_host(ph.kspace->dims, &mixed), R5_OK);
+	assert_int_equal(r5_array_alloc_host(ph.rss->dims, &gfactor), R5_OK);
+	long np = 64 * 64;
+	for (long i = 0; i < np * 8; i++)
+		weights->data[i] = ph.rss->data[i % np] != 0 ? ph.coil_images->data[i] / ph.rss->data[i % np] : 0;
+	for (int R = 2; R <= 4; R++) {
+		r5_grappa_kernel *kernel = calibrate(&ph, R, 1, 24, 1);
+		r5_array *aliased = grid_images(&ph, R, 1, NULL);
+		assert_int_equal(r5_grappa_apply(ctx, kernel, aliased, mixed, weights, gfactor), R5_OK);
+		double g_min = 1e9, g_max = 0, g_mean = 0, n = 0;
+		for (long i = 0; i < np; i++) {
+			if (cabsf(ph.rss->data[i]) < 0.15f)
+				continue;
+			double g = crealf(gfactor->data[i]);
+			g_min = fmin(g_min, g);
+			g_max = fmax(g_max, g);
+			g_mean += g;
+			n++;
+		}
+		print_message("R=%d: g in object min %.3f mean %.3f max %.3f\n", R, g_min, g_mean / n, g_max);
+		assert_true(g_min > 0.9);
+		assert_true(g_max < 10);
+		if (R == 3)
+			check_gfactor_noise(&ph, kernel, weights, gfactor);
+		r5_array_free(aliased);
+		r5_grappa_kernel_free(kernel);
+	}
+	r5_array_free(weights);
+	r5_array_free(mixed);
+	r5_array_free(gfactor);
+	phantom_free(&ph);
+}
+
+static void test_pipeline_gfactor(void **state)
+{
+	(void)state;
+	struct phantom ph;
+	phantom_make(&ph, 64, 64, 1, 8);
+	unsigned char *mask = make_mask(64, 1, 3, 1, 24, 1);
+	r5_scan *scan = make_scan(&ph, mask, 3, 1);
+	r5_status s;
+	r5_image_set *set = run_pipeline(scan, 1, &s);
+	assert_int_equal(s, R5_OK);
+	assert_non_null(set->gfactor);
+	assert_true(r5_dims_equal(set->gfactor->dims, set->images->dims));
+	double g_min = 1e9, g_max = 0;
+	for (long i = 0; i < r5_array_size(ph.rss); i++)
+		if (cabsf(ph.rss->data[i]) > 0.15f) {
+			g_min = fmin(g_min, crealf(set->gfactor->data[i]));
+			g_max = fmax(g_max, crealf(set->gfactor->data[i]));
+		}
+	print_message("pipeline R=3: g in object %.3f .. %.3f\n", g_min, g_max);
+	assert_true(g_min > 0.9 && g_max < 10 && g_max > 1.01);
+	r5_image_set_free(set);
+	r5_scan_free(scan);
+	free(mask);
+	phantom_free(&ph);
+}
+
+static void expect_pipeline_error(r5_scan *scan, const char *needle)
+{
+	r5_status s;
+	r5_image_set *set = run_pipeline(scan, 0, &s);
+	print_message("expected error: %s\n", r5_last_error());
+	assert_int_equal(s, R5_EINVAL);
+	assert_non_null(strstr(r5_last_error(), needle));
+	assert_null(set->images);
+	r5_image_set_free(set);
+}
+
+static void test_bad_input(void **state)
+{
+	(void)state;
+	struct phantom ph;
+	phantom_make(&ph, 32, 64, 1, 4);
+	/* calibration region of 4 lines (5 with the grid line next to it): a 4-line R=2 kernel spans 7 */
+	unsigned char *mask = make_mask(64, 1, 2, 1, 4, 1);
+	r5_scan *scan = make_scan(&ph, mask, 2, 1);
+	expect_pipeline_error(scan, "calibration region is 5 wide along ky but the kernel (R=2, 4 source points) "
+				    "spans 7");
+	r5_scan_free(scan);
+	free(mask);
+	/* header says 3, lines spaced by 2 */
+	mask = make_mask(64, 1, 2, 1, 24, 1);
+	scan = make_scan(&ph, mask, 3, 1);
+	expect_pipeline_error(scan, "header says R=3 along ky but sampled lines outside the calibration region "
+				    "are spaced by 2");
+	r5_scan_free(scan);
+	/* non-uniform: a pseudo-random pattern outside the centre */
+	for (long y = 0; y < 64; y++)
+		mask[y] = (y * 7) % 5 < 2 || (y >= 20 && y < 44);
+	scan = make_scan(&ph, mask, 1, 1);
+	expect_pipeline_error(scan, "not uniformly undersampled");
+	r5_scan_free(scan);
+	/* k-space centre missing */
+	memset(mask, 0, 64);
+	mask[0] = mask[2] = 1;
+	scan = make_scan(&ph, mask, 1, 1);
+	expect_pipeline_error(scan, "centre");
+	r5_scan_free(scan);
+	free(mask);
+	phantom_free(&ph);
+}
+
 static void test_pipeline_1d(void **state)
 {
 	(void)state;
@@ -199,6 +492,12 @@ static void test_pipeline_2d_kykz(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_image_space_equals_kspace_convolution),
+		cmocka_unit_test(test_fills_kspace),
+		cmocka_unit_test(test_r1_unchanged),
+		cmocka_unit_test(test_gfactor),
+		cmocka_unit_test(test_pipeline_gfactor),
+		cmocka_unit_test(test_bad_input),
 		cmocka_unit_test(test_pipeline_1d),
 		cmocka_unit_test(test_pipeline_2d_kykz),
 	};
