@@ -1,0 +1,181 @@
+/* Phantom parameters, geometry, analytic coil k-space and ground truth (see phantom.h).
+ */
+#include "phantom.h"
+#include "spectrum.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PI 3.14159265358979323846
+
+const struct r5_phantom_params r5_phantom_defaults_2d = {
+	.kind = R5_PHANTOM_SHEPP_LOGAN,
+	.matrix = {256, 256, 1},
+	.fov_mm = {256, 256, 5},
+	.n_coils = 8,
+	.sampling = R5_SAMPLING_FULL,
+	.accel = {1, 1},
+	.calib = 24,
+	.noise_sigma = 0,
+	.noise_correlation = 0.2,
+	.n_noise_samples = 8192,
+	.oblique_count = 0,
+	.oblique_deg = {0, 0},
+	.position_mm = {10, -20, 30},
+	.readout_oversampling = 2,
+	.seed = 42,
+	.tr_ms = 10,
+	.te_ms = 4,
+	.flip_deg = 15,
+	.field_T = 5.0,
+};
+
+const struct r5_phantom_params r5_phantom_defaults_3d = {
+	.kind = R5_PHANTOM_SHEPP_LOGAN_3D,
+	.matrix = {128, 128, 128},
+	.fov_mm = {128, 128, 128},
+	.n_coils = 8,
+	.sampling = R5_SAMPLING_FULL,
+	.accel = {1, 1},
+	.calib = 24,
+	.noise_sigma = 0,
+	.noise_correlation = 0.2,
+	.n_noise_samples = 8192,
+	.oblique_count = 0,
+	.oblique_deg = {0, 0},
+	.position_mm = {10, -20, 30},
+	.readout_oversampling = 2,
+	.seed = 42,
+	.tr_ms = 8,
+	.te_ms = 3,
+	.flip_deg = 10,
+	.field_T = 5.0,
+};
+
+const char *r5_phantom_kind_name(r5_phantom_kind kind)
+{
+	return kind == R5_PHANTOM_SHEPP_LOGAN_3D ? "shepp-logan-3d" : "shepp-logan";
+}
+
+r5_status r5_phantom_kind_parse(const char *name, r5_phantom_kind *kind)
+{
+	if (name && !strcmp(name, "shepp-logan"))
+		*kind = R5_PHANTOM_SHEPP_LOGAN;
+	else if (name && !strcmp(name, "shepp-logan-3d"))
+		*kind = R5_PHANTOM_SHEPP_LOGAN_3D;
+	else
+		return r5_set_error(R5_EINVAL, "phantom kind '%s' is not shepp-logan or shepp-logan-3d",
+				    name ? name : "(null)");
+	return R5_OK;
+}
+
+r5_status r5_phantom_check(const struct r5_phantom_params *p)
+{
+	if (!p)
+		return r5_set_error(R5_EINVAL, "phantom: NULL parameters");
+	int three_d = p->kind == R5_PHANTOM_SHEPP_LOGAN_3D;
+	if (p->kind != R5_PHANTOM_SHEPP_LOGAN && !three_d)
+		return r5_set_error(R5_EINVAL, "phantom: unknown kind %d", (int)p->kind);
+	for (int d = 0; d < 3; d++) {
+		if (p->matrix[d] < 1 || p->matrix[d] > 4096)
+			return r5_set_error(R5_EINVAL, "phantom: matrix[%d] = %d (1..4096)", d, p->matrix[d]);
+		if (!(p->fov_mm[d] > 0 && p->fov_mm[d] < 1e4))
+			return r5_set_error(R5_EINVAL, "phantom: fov[%d] = %g mm must be positive", d, p->fov_mm[d]);
+	}
+	if (!three_d && p->matrix[2] != 1)
+		return r5_set_error(R5_EINVAL, "phantom: 2D shepp-logan needs matrix z = 1 (got %d)", p->matrix[2]);
+	if (p->matrix[0] < 4 || p->matrix[1] < 4 || (three_d && p->matrix[2] < 4))
+		return r5_set_error(R5_EINVAL, "phantom: matrix %d x %d x %d too small (>= 4 per encoded dimension)",
+				    p->matrix[0], p->matrix[1], p->matrix[2]);
+	if (p->readout_oversampling < 1 || p->readout_oversampling > 4 ||
+	    (long)p->readout_oversampling * p->matrix[0] > 65535)
+		return r5_set_error(R5_EINVAL, "phantom: readout oversampling %d (1..4, os*nx <= 65535)",
+				    p->readout_oversampling);
+	if (p->n_coils < 1 || p->n_coils > 128)
+		return r5_set_error(R5_EINVAL, "phantom: %d coils (1..128)", p->n_coils);
+	if (p->accel[0] < 1 || p->accel[1] < 1 || p->accel[0] > p->matrix[1] || p->accel[1] > p->matrix[2])
+		return r5_set_error(R5_EINVAL, "phantom: acceleration %d,%d does not fit matrix %d x %d", p->accel[0],
+				    p->accel[1], p->matrix[1], p->matrix[2]);
+	if (p->calib < 0 || p->calib > p->matrix[1])
+		return r5_set_error(R5_EINVAL, "phantom: calibration width %d (0..%d)", p->calib, p->matrix[1]);
+	if (!(p->noise_sigma >= 0) || !(p->noise_correlation >= 0 && p->noise_correlation < 0.9))
+		return r5_set_error(R5_EINVAL, "phantom: noise sigma %g (>= 0) / correlation %g ([0, 0.9))",
+				    p->noise_sigma, p->noise_correlation);
+	if (p->n_noise_samples < 0 || p->n_noise_samples > 1 << 24)
+		return r5_set_error(R5_EINVAL, "phantom: %d noise samples", p->n_noise_samples);
+	if (p->oblique_count < 0 || p->oblique_count > 2)
+		return r5_set_error(R5_EINVAL, "phantom: %d oblique angles (0..2)", p->oblique_count);
+	for (int i = 0; i < p->oblique_count; i++)
+		if (!(fabs(p->oblique_deg[i]) <= 360))
+			return r5_set_error(R5_EINVAL, "phantom: oblique angle %g deg", p->oblique_deg[i]);
+	for (int d = 0; d < 3; d++)
+		if (!(fabs(p->position_mm[d]) < 1e4))
+			return r5_set_error(R5_EINVAL, "phantom: position[%d] = %g mm", d, p->position_mm[d]);
+	return R5_OK;
+}
+
+void r5_phantom_directions(const struct r5_phantom_params *p, float read[3], float phase[3], float slice[3])
+{
+	double a = p->oblique_count > 0 ? p->oblique_deg[0] * PI / 180 : 0;
+	double b = p->oblique_count > 1 ? p->oblique_deg[1] * PI / 180 : 0;
+	/* about slice (z): read/phase turn in the transverse plane */
+	double r1[3] = {cos(a), sin(a), 0}, p1[3] = {-sin(a), cos(a), 0}, s1[3] = {0, 0, 1};
+	/* about the new read axis: phase and slice turn */
+	for (int i = 0; i < 3; i++) {
+		read[i] = (float)r1[i];
+		phase[i] = (float)(cos(b) * p1[i] + sin(b) * s1[i]);
+		slice[i] = (float)(-sin(b) * p1[i] + cos(b) * s1[i]);
+	}
+}
+
+r5_status r5_phantom_kspace(const struct r5_phantom_params *p, const r5_shape_set *object,
+			    const r5_coil_model *coils, float complex *out)
+{
+	R5_TRY(r5_phantom_check(p));
+	r5_spectrum t;
+	R5_TRY(r5_spectrum_make(p, object, coils, &t));
+	int ny = p->matrix[1], nz = p->matrix[2];
+	long per_coil = (long)t.nxo * ny * nz;
+	float complex *line = malloc(sizeof *line * (size_t)t.nxo * coils->n_coils);
+	if (!line) {
+		r5_spectrum_free(&t);
+		return r5_set_error(R5_ENOMEM, "phantom k-space line");
+	}
+	for (int iz = 0; iz < nz; iz++)
+		for (int iy = 0; iy < ny; iy++) {
+			r5_spectrum_line(&t, coils, iy, iz, line);
+			for (int c = 0; c < coils->n_coils; c++)
+				memcpy(out + c * per_coil + ((long)iz * ny + iy) * t.nxo, line + (long)c * t.nxo,
+				       sizeof *line * (size_t)t.nxo);
+		}
+	free(line);
+	r5_spectrum_free(&t);
+	return R5_OK;
+}
+
+r5_status r5_phantom_ground_truth(const struct r5_phantom_params *p, const r5_shape_set *object, float *out)
+{
+	R5_TRY(r5_phantom_check(p));
+	int three_d = p->kind == R5_PHANTOM_SHEPP_LOGAN_3D;
+	int nx = p->matrix[0], ny = p->matrix[1], nz = p->matrix[2], sub = three_d ? 2 : 4, subz = three_d ? 2 : 1;
+	double d[3] = {p->fov_mm[0] / nx, p->fov_mm[1] / ny, p->fov_mm[2] / nz};
+	long rows = (long)ny * nz;
+#pragma omp parallel for schedule(dynamic, 8)
+	for (long row = 0; row < rows; row++) {
+		int iy = (int)(row % ny), iz = (int)(row / ny);
+		for (int ix = 0; ix < nx; ix++) {
+			double sum = 0, r[3];
+			for (int sz = 0; sz < subz; sz++)
+				for (int sy = 0; sy < sub; sy++)
+					for (int sx = 0; sx < sub; sx++) {
+						r[0] = (ix - nx / 2 + (sx + 0.5) / sub - 0.5) * d[0];
+						r[1] = (iy - ny / 2 + (sy + 0.5) / sub - 0.5) * d[1];
+						r[2] = three_d ? (iz - nz / 2 + (sz + 0.5) / subz - 0.5) * d[2] : 0;
+						sum += r5_shapes_value(object, r);
+					}
+			out[row * nx + ix] = (float)(sum / (sub * sub * subz));
+		}
+	}
+	return R5_OK;
+}

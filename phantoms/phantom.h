@@ -1,0 +1,106 @@
+/* Numerical phantom scans written as ISMRMRD HDF5, the same data a scanner sends, plus the
+ * ground truth in the same file (image variable "ground_truth" in the dataset group).
+ *
+ * What is simulated:
+ *  - object: Shepp-Logan 2D / 3D with k-space from the closed-form Fourier transform of the
+ *    ellipses/ellipsoids (shepp_logan.h) — no inverse crime;
+ *  - receive coils: 1..128 coils whose sensitivities are low-order Fourier series, so each
+ *    coil's k-space is a weighted sum of shifted analytic spectra (coils.h);
+ *  - noise: complex Gaussian with a correlated coil covariance Psi (noise.h), also written as a
+ *    noise scan (ISMRMRD_ACQ_IS_NOISE_MEASUREMENT acquisitions, same dwell) before the data;
+ *  - sampling: full, uniform R with calibration lines, variable-density Poisson disc
+ *    (sampling.h); readout oversampling; oblique geometry.
+ *
+ * Conventions (what a reconstruction may rely on):
+ *  - Voxel (i, j, k) of the recon matrix N = (nx, ny, nz) sits at
+ *      position + (i - nx/2) dx read_dir + (j - ny/2) dy phase_dir [+ (k - nz/2) dz slice_dir]
+ *    (mm, LPS), d = fov/N; `position` is the point at index N/2 (the k-space centre convention),
+ *    the slice centre in 2D and the volume centre in 3D.
+ *  - k-space line ky (0..ny-1; kz likewise) holds spatial frequency (ky - ny/2)/fov_y; a readout
+ *    of os*nx samples holds (s - os*nx/2)/(os*fov_x), center_sample = os*nx/2.
+ *  - Scaling: k = F(k)/(dx dy [dz] sqrt(os nx ny [nz])) with F the continuous transform, so the
+ *    centred unitary inverse FFT (recon/core/fft.h) of the fully sampled k-space, cropped to the
+ *    central nx in x, gives the coil images S_c(r) f(r) in intensity units (the phantom's 1.0 is
+ *    the skull). The rss of the coil images ≈ the ground truth (Σ|S_c|² ≈ 1 over the object).
+ *  - noise_sigma: standard deviation of the complex noise per k-space sample (E|n|² = sigma² on
+ *    a coil with level 1) in those k-space units; after the unitary inverse FFT the image noise
+ *    has the same standard deviation per voxel.
+ *  - Ground truth: the phantom intensity averaged over each voxel (4 x 4 sub-samples in 2D,
+ *    2 x 2 x 2 in 3D),
+ *    float magnitude, one image per slice (2D) or one 3D image [nx, ny, nz].
+ */
+#ifndef R5_PHANTOMS_PHANTOM_H
+#define R5_PHANTOMS_PHANTOM_H
+
+#include <complex.h>
+#include <stdint.h>
+
+#include "../recon/core/status.h"
+#include "coils.h"
+#include "noise.h"
+#include "sampling.h"
+#include "shepp_logan.h"
+
+typedef enum r5_phantom_kind {
+	R5_PHANTOM_SHEPP_LOGAN = 0,    /* 2D, one slice */
+	R5_PHANTOM_SHEPP_LOGAN_3D = 1, /* 3D, ky-kz phase encoding */
+} r5_phantom_kind;
+
+struct r5_phantom_params {
+	r5_phantom_kind kind;
+	int matrix[3];          /* recon matrix nx, ny, nz (nz = 1 for 2D) */
+	double fov_mm[3];       /* recon FOV; 2D: fov_mm[2] = slice thickness */
+	int n_coils;            /* 1..128 */
+	r5_sampling sampling;
+	int accel[2];           /* R along ky, kz (uniform); their product (poisson) */
+	int calib;              /* width of the fully sampled centre (lines; 3D: calib x calib) */
+	double noise_sigma;     /* see above; 0 = no noise (the noise scan is then left out) */
+	double noise_correlation; /* neighbour-coil correlation of Psi, [0, 0.9) */
+	int n_noise_samples;    /* noise scan length in samples per coil (split into readouts) */
+	int oblique_count;      /* 0, 1 or 2 angles used */
+	double oblique_deg[2];  /* about the slice axis, then about the (new) read axis */
+	double position_mm[3];  /* LPS, slice / volume centre */
+	int readout_oversampling; /* >= 1, default 2 */
+	uint64_t seed;
+	double tr_ms, te_ms, flip_deg;
+	double field_T;         /* header only */
+};
+
+extern const struct r5_phantom_params r5_phantom_defaults_2d;
+extern const struct r5_phantom_params r5_phantom_defaults_3d;
+
+/* What was written. */
+struct r5_phantom_summary {
+	long n_lines_total, n_lines_sampled, n_calib_lines, n_noise_acquisitions;
+	double sampled_fraction;
+	double rss_min, rss_max; /* Σ|S_c|² range over the object (coil normalisation quality) */
+	double seconds;
+};
+
+/* Checks every field; the message names the first bad one. */
+r5_status r5_phantom_check(const struct r5_phantom_params *p);
+
+/* Scan geometry: direction cosines (LPS) of read, phase and slice after the oblique rotations
+ * of an axial base (read = +x, phase = +y, slice = +z). Orthonormal and right-handed. */
+void r5_phantom_directions(const struct r5_phantom_params *p, float read[3], float phase[3], float slice[3]);
+
+/* The analytic coil k-space on the full Cartesian grid, no noise: out holds
+ * [os*nx, ny, nz, n_coils] (x fastest), scaled as above. For tests and small matrices. */
+r5_status r5_phantom_kspace(const struct r5_phantom_params *p, const r5_shape_set *object,
+			    const r5_coil_model *coils, float complex *out);
+
+/* Ground truth [nx, ny, nz] (voxel averages of the object, see above). */
+r5_status r5_phantom_ground_truth(const struct r5_phantom_params *p, const r5_shape_set *object, float *out);
+
+/* Builds object, coils, mask and noise, and writes the ISMRMRD file `path` (replaced if it
+ * exists): header, noise scan, sampled acquisitions, then the ground-truth image. */
+r5_status r5_phantom_write(const struct r5_phantom_params *p, const char *path, struct r5_phantom_summary *summary);
+
+/* The ISMRMRD XML header for these parameters (malloc'd, caller frees). */
+r5_status r5_phantom_header_xml(const struct r5_phantom_params *p, char **xml);
+
+/* "shepp-logan" / "shepp-logan-3d" */
+const char *r5_phantom_kind_name(r5_phantom_kind kind);
+r5_status r5_phantom_kind_parse(const char *name, r5_phantom_kind *kind);
+
+#endif

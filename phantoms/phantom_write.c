@@ -1,0 +1,283 @@
+/* Writes a phantom scan as ISMRMRD HDF5 with libismrmrd's C API: XML header, the noise scan,
+ * the sampled lines (computed in parallel in blocks, written in order, each line with its own
+ * random stream so the file does not depend on the thread count), then the ground truth as the
+ * image variable "ground_truth". */
+#include "phantom.h"
+#include "spectrum.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <ismrmrd/dataset.h>
+#include <ismrmrd/ismrmrd.h>
+
+#define LINE_BLOCK 64
+
+/* Everything the writer works from, made once. */
+typedef struct phantom_job {
+	const struct r5_phantom_params *p;
+	r5_shape_set object;
+	r5_coil_model coils;
+	double complex *noise_lower; /* Cholesky factor of Psi, NULL without noise */
+	unsigned char *mask;
+	long n_sampled;
+	float read[3], phase[3], slice[3];
+	uint32_t scan_counter;
+} phantom_job;
+
+static void job_free(phantom_job *job)
+{
+	r5_coils_free(&job->coils);
+	free(job->noise_lower);
+	free(job->mask);
+}
+
+static r5_status job_make(const struct r5_phantom_params *p, phantom_job *job)
+{
+	memset(job, 0, sizeof *job);
+	job->p = p;
+	int three_d = p->kind == R5_PHANTOM_SHEPP_LOGAN_3D;
+	R5_TRY(r5_shepp_logan_make(three_d, p->fov_mm, &job->object));
+	double period_mm[3];
+	r5_spectrum_periods(p, period_mm);
+	R5_TRY(r5_coils_make(p->n_coils, three_d, p->fov_mm, period_mm, &job->object, &job->coils));
+	r5_phantom_directions(p, job->read, job->phase, job->slice);
+	job->mask = malloc((size_t)p->matrix[1] * p->matrix[2]);
+	if (!job->mask)
+		return r5_set_error(R5_ENOMEM, "phantom: sampling mask");
+	R5_TRY(r5_sampling_mask(p->sampling, p->matrix[1], p->matrix[2], p->accel, p->calib, p->seed, job->mask,
+				&job->n_sampled));
+	if (p->noise_sigma > 0) {
+		int n = p->n_coils;
+		double complex *psi = malloc(sizeof *psi * (size_t)n * n);
+		job->noise_lower = malloc(sizeof *job->noise_lower * (size_t)n * n);
+		r5_status s = !psi || !job->noise_lower ? r5_set_error(R5_ENOMEM, "phantom: noise covariance")
+							: r5_noise_covariance(n, p->noise_sigma, p->noise_correlation, psi);
+		if (s == R5_OK)
+			s = r5_cholesky(n, psi, job->noise_lower);
+		free(psi);
+		R5_TRY(s);
+	}
+	return R5_OK;
+}
+
+static void acquisition_head(const phantom_job *job, ISMRMRD_AcquisitionHeader *h, int n_samples)
+{
+	const struct r5_phantom_params *p = job->p;
+	ismrmrd_init_acquisition_header(h);
+	h->measurement_uid = (uint32_t)(p->seed * 2654435761u);
+	h->scan_counter = job->scan_counter;
+	h->acquisition_time_stamp = (uint32_t)(job->scan_counter * p->tr_ms / 2.5);
+	h->number_of_samples = (uint16_t)n_samples;
+	h->available_channels = h->active_channels = (uint16_t)p->n_coils;
+	for (int c = 0; c < p->n_coils; c++)
+		h->channel_mask[c / 64] |= 1ULL << (c % 64);
+	h->center_sample = (uint16_t)(n_samples / 2);
+	h->sample_time_us = (float)(5.0 / p->readout_oversampling);
+	for (int i = 0; i < 3; i++) {
+		h->position[i] = (float)p->position_mm[i];
+		h->read_dir[i] = job->read[i], h->phase_dir[i] = job->phase[i], h->slice_dir[i] = job->slice[i];
+	}
+}
+
+static r5_status append(const ISMRMRD_Dataset *dset, const ISMRMRD_AcquisitionHeader *head, const float complex *data)
+{
+	ISMRMRD_Acquisition acq;
+	ismrmrd_init_acquisition(&acq);
+	acq.head = *head;
+	if (ismrmrd_make_consistent_acquisition(&acq) != ISMRMRD_NOERROR) {
+		ismrmrd_cleanup_acquisition(&acq);
+		return r5_set_error(R5_ENOMEM, "phantom: acquisition %u", head->scan_counter);
+	}
+	memcpy(acq.data, data, sizeof *data * (size_t)head->number_of_samples * head->active_channels);
+	int rc = ismrmrd_append_acquisition(dset, &acq);
+	ismrmrd_cleanup_acquisition(&acq);
+	if (rc != ISMRMRD_NOERROR)
+		return r5_set_error(R5_EIO, "phantom: writing acquisition %u failed", head->scan_counter);
+	return R5_OK;
+}
+
+static r5_status write_noise(phantom_job *job, const ISMRMRD_Dataset *dset, long *n_written)
+{
+	const struct r5_phantom_params *p = job->p;
+	int ns = p->readout_oversampling * p->matrix[0], nc = p->n_coils;
+	long n_acq = job->noise_lower ? (p->n_noise_samples + ns - 1) / ns : 0;
+	float complex *data = malloc(sizeof *data * (size_t)ns * nc);
+	if (!data)
+		return r5_set_error(R5_ENOMEM, "phantom: noise scan");
+	for (long a = 0; a < n_acq; a++) {
+		r5_rng rng;
+		r5_rng_seed(&rng, p->seed, 0x4e015e0000ULL + (uint64_t)a);
+		memset(data, 0, sizeof *data * (size_t)ns * nc);
+		for (int s = 0; s < ns; s++)
+			r5_noise_add(nc, job->noise_lower, &rng, data + s, ns);
+		ISMRMRD_AcquisitionHeader h;
+		job->scan_counter++;
+		acquisition_head(job, &h, ns);
+		ismrmrd_set_flag(&h.flags, ISMRMRD_ACQ_IS_NOISE_MEASUREMENT);
+		r5_status s = append(dset, &h, data);
+		if (s != R5_OK) {
+			free(data);
+			return s;
+		}
+	}
+	free(data);
+	*n_written = n_acq;
+	return R5_OK;
+}
+
+/* Flags of one imaging line from its mask entry and its place in the scan. */
+static void line_flags(ISMRMRD_AcquisitionHeader *h, unsigned char mask, int first, int last)
+{
+	if (mask & R5_MASK_CALIB)
+		ismrmrd_set_flag(&h->flags, (mask & R5_MASK_IMAGING) ? ISMRMRD_ACQ_IS_PARALLEL_CALIBRATION_AND_IMAGING
+								      : ISMRMRD_ACQ_IS_PARALLEL_CALIBRATION);
+	if (first) {
+		ismrmrd_set_flag(&h->flags, ISMRMRD_ACQ_FIRST_IN_SLICE);
+		ismrmrd_set_flag(&h->flags, ISMRMRD_ACQ_FIRST_IN_REPETITION);
+	}
+	if (last) {
+		ismrmrd_set_flag(&h->flags, ISMRMRD_ACQ_LAST_IN_SLICE);
+		ismrmrd_set_flag(&h->flags, ISMRMRD_ACQ_LAST_IN_REPETITION);
+		ismrmrd_set_flag(&h->flags, ISMRMRD_ACQ_LAST_IN_MEASUREMENT);
+	}
+}
+
+/* Computes a block of sampled lines in parallel (k-space + noise) into data. */
+static void compute_block(const phantom_job *job, const r5_spectrum *table, const long *lines, int count,
+			  float complex *data)
+{
+	const struct r5_phantom_params *p = job->p;
+	int ns = table->nxo, nc = p->n_coils, ny = p->matrix[1];
+#pragma omp parallel for schedule(dynamic, 1)
+	for (int i = 0; i < count; i++) {
+		float complex *line = data + (long)i * ns * nc;
+		r5_spectrum_line(table, &job->coils, (int)(lines[i] % ny), (int)(lines[i] / ny), line);
+		if (!job->noise_lower)
+			continue;
+		r5_rng rng;
+		r5_rng_seed(&rng, p->seed, (uint64_t)lines[i]);
+		for (int s = 0; s < ns; s++)
+			r5_noise_add(nc, job->noise_lower, &rng, line + s, ns);
+	}
+}
+
+static r5_status write_lines(phantom_job *job, const r5_spectrum *table, const ISMRMRD_Dataset *dset)
+{
+	const struct r5_phantom_params *p = job->p;
+	int ns = table->nxo, nc = p->n_coils, ny = p->matrix[1];
+	long total = (long)ny * p->matrix[2], done = 0;
+	long lines[LINE_BLOCK];
+	float complex *data = malloc(sizeof *data * (size_t)LINE_BLOCK * ns * nc);
+	if (!data)
+		return r5_set_error(R5_ENOMEM, "phantom: line buffer");
+	r5_status status = R5_OK;
+	for (long next = 0; next < total && status == R5_OK;) {
+		int count = 0;
+		for (; next < total && count < LINE_BLOCK; next++)
+			if (job->mask[next])
+				lines[count++] = next;
+		compute_block(job, table, lines, count, data);
+		for (int i = 0; i < count && status == R5_OK; i++, done++) {
+			ISMRMRD_AcquisitionHeader h;
+			job->scan_counter++;
+			acquisition_head(job, &h, ns);
+			h.idx.kspace_encode_step_1 = (uint16_t)(lines[i] % ny);
+			h.idx.kspace_encode_step_2 = (uint16_t)(lines[i] / ny);
+			line_flags(&h, job->mask[lines[i]], done == 0, done == job->n_sampled - 1);
+			status = append(dset, &h, data + (long)i * ns * nc);
+		}
+	}
+	free(data);
+	return status;
+}
+
+static r5_status write_ground_truth(const phantom_job *job, const ISMRMRD_Dataset *dset)
+{
+	const struct r5_phantom_params *p = job->p;
+	ISMRMRD_Image image;
+	ismrmrd_init_image(&image);
+	image.head.data_type = ISMRMRD_FLOAT;
+	image.head.image_type = ISMRMRD_IMTYPE_MAGNITUDE;
+	image.head.channels = 1;
+	image.head.measurement_uid = (uint32_t)(p->seed * 2654435761u);
+	for (int i = 0; i < 3; i++) {
+		image.head.matrix_size[i] = (uint16_t)p->matrix[i];
+		image.head.field_of_view[i] = (float)p->fov_mm[i];
+		image.head.position[i] = (float)p->position_mm[i];
+		image.head.read_dir[i] = job->read[i], image.head.phase_dir[i] = job->phase[i];
+		image.head.slice_dir[i] = job->slice[i];
+	}
+	image.head.image_series_index = 0;
+	r5_status status = R5_OK;
+	if (ismrmrd_make_consistent_image(&image) != ISMRMRD_NOERROR)
+		status = r5_set_error(R5_ENOMEM, "phantom: ground-truth image");
+	else if ((status = r5_phantom_ground_truth(p, &job->object, image.data)) == R5_OK &&
+		 ismrmrd_append_image(dset, "ground_truth", &image) != ISMRMRD_NOERROR)
+		status = r5_set_error(R5_EIO, "phantom: writing the ground-truth image failed");
+	ismrmrd_cleanup_image(&image);
+	return status;
+}
+
+static r5_status write_file(phantom_job *job, const char *path, struct r5_phantom_summary *summary)
+{
+	char *xml = NULL;
+	R5_TRY(r5_phantom_header_xml(job->p, &xml));
+	remove(path); /* libismrmrd appends to an existing file */
+	ISMRMRD_Dataset dset;
+	if (ismrmrd_init_dataset(&dset, path, "/dataset") != ISMRMRD_NOERROR ||
+	    ismrmrd_open_dataset(&dset, true) != ISMRMRD_NOERROR) {
+		free(xml);
+		return r5_set_error(R5_EIO, "phantom: cannot create ISMRMRD file '%s'", path);
+	}
+	r5_spectrum table = {0};
+	r5_status status = ismrmrd_write_header(&dset, xml) == ISMRMRD_NOERROR
+				   ? R5_OK
+				   : r5_set_error(R5_EIO, "phantom: writing the header of '%s' failed", path);
+	free(xml);
+	if (status == R5_OK)
+		status = write_noise(job, &dset, &summary->n_noise_acquisitions);
+	if (status == R5_OK)
+		status = r5_spectrum_make(job->p, &job->object, &job->coils, &table);
+	if (status == R5_OK)
+		status = write_lines(job, &table, &dset);
+	r5_spectrum_free(&table);
+	if (status == R5_OK)
+		status = write_ground_truth(job, &dset);
+	if (ismrmrd_close_dataset(&dset) != ISMRMRD_NOERROR && status == R5_OK)
+		status = r5_set_error(R5_EIO, "phantom: closing '%s' failed", path);
+	return status;
+}
+
+r5_status r5_phantom_write(const struct r5_phantom_params *p, const char *path, struct r5_phantom_summary *summary)
+{
+	struct r5_phantom_summary local;
+	if (!summary)
+		summary = &local;
+	memset(summary, 0, sizeof *summary);
+	if (!path || !*path)
+		return r5_set_error(R5_EINVAL, "phantom: no output path");
+	R5_TRY(r5_phantom_check(p));
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	phantom_job job;
+	r5_status status = job_make(p, &job);
+	if (status == R5_OK)
+		status = write_file(&job, path, summary);
+	if (status == R5_OK) {
+		long total = (long)p->matrix[1] * p->matrix[2];
+		summary->n_lines_total = total;
+		summary->n_lines_sampled = job.n_sampled;
+		for (long i = 0; i < total; i++)
+			summary->n_calib_lines += (job.mask[i] & R5_MASK_CALIB) != 0;
+		summary->sampled_fraction = (double)job.n_sampled / total;
+		summary->rss_min = job.coils.rss_min, summary->rss_max = job.coils.rss_max;
+	}
+	job_free(&job);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	summary->seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+	return status == R5_OK ? R5_OK : r5_error_context(status, "phantom '%s'", path);
+}
