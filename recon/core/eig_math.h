@@ -10,7 +10,15 @@
  * Each rotation first removes the phase of a_pq (W = diag(1, e^{-i phi}) on index q) and then
  * applies the real Jacobi rotation of Numerical Recipes (theta = (a_qq - a_pp) / 2|a_pq|),
  * so J = W G with G = [[c, s], [-s, c]]: A <- J^H A J, V <- V J. Sweeps stop when the
- * off-diagonal energy falls below 1e-13 of the total, or after 40 sweeps. */
+ * off-diagonal energy falls below 1e-14 of the total (off-diagonal norm < 1e-7 of the norm), or
+ * after 40 sweeps.
+ *
+ * Unitarity of V rests on |e^{-i phi}| = 1, so the phase is normalised with hypotf on a copy
+ * scaled to max |a_ij| = 1 (eigenvalues scaled back at the end), and an off-diagonal element too
+ * small to change either diagonal entry in float (Numerical Recipes' test) is set to zero
+ * instead of rotated: rotating ever tinier elements, whose squared magnitudes underflow, built
+ * non-unitary rotations and wrecked the eigenvectors (|V^H V - I| up to 0.8 for n = 8 before the
+ * fix; tests/gpu/gpu_suite.c checks it on both back ends). */
 #ifndef R5_CORE_EIG_MATH_H
 #define R5_CORE_EIG_MATH_H
 
@@ -22,11 +30,16 @@
 R5_HD void r5_eig_rotate(int n, r5_cf *w, r5_cf *v, int p, int q)
 {
 	r5_cf b = w[p + q * n];
-	float bmag = r5_cf_abs(b);
-	if (bmag == 0.0f)
-		return;
-	r5_cf u_conj = r5_cf_make(r5_cf_re(b) / bmag, -r5_cf_im(b) / bmag); /* e^{-i phi} */
+	float bmag = hypotf(r5_cf_re(b), r5_cf_im(b));
 	float app = r5_cf_re(w[p + p * n]), aqq = r5_cf_re(w[q + q * n]);
+	/* negligible next to both diagonal entries (or below any meaning at unit scale): drop it */
+	float g = 100.0f * bmag;
+	if (bmag < 1e-30f || (fabsf(app) + g == fabsf(app) && fabsf(aqq) + g == fabsf(aqq))) {
+		w[p + q * n] = r5_cf_make(0.0f, 0.0f);
+		w[q + p * n] = r5_cf_make(0.0f, 0.0f);
+		return;
+	}
+	r5_cf u_conj = r5_cf_make(r5_cf_re(b) / bmag, -r5_cf_im(b) / bmag); /* e^{-i phi} */
 	float theta = (aqq - app) / (2.0f * bmag);
 	float t = (theta >= 0.0f ? 1.0f : -1.0f) / (fabsf(theta) + R5_SQRTF(theta * theta + 1.0f));
 	float c = 1.0f / R5_SQRTF(t * t + 1.0f), s = t * c;
@@ -55,10 +68,15 @@ R5_HD void r5_eig_rotate(int n, r5_cf *w, r5_cf *v, int p, int q)
 R5_HD void r5_eig_herm_jacobi(int n, r5_cf *a, float *evals, r5_cf *scratch)
 {
 	r5_cf *w = scratch;
-	float total = 0.0f;
+	float scale = 0.0f, total = 0.0f;
 	for (int i = 0; i < n * n; i++) {
-		w[i] = a[i];
-		total += r5_cf_abs2(a[i]);
+		float m = fmaxf(fabsf(r5_cf_re(a[i])), fabsf(r5_cf_im(a[i])));
+		scale = m > scale ? m : scale;
+	}
+	float inv_scale = scale > 0.0f ? 1.0f / scale : 0.0f;
+	for (int i = 0; i < n * n; i++) {
+		w[i] = r5_cf_scale(a[i], inv_scale);
+		total += r5_cf_abs2(w[i]);
 		a[i] = r5_cf_make((i % (n + 1)) == 0 ? 1.0f : 0.0f, 0.0f); /* a becomes V = I */
 	}
 	for (int sweep = 0; sweep < 40; sweep++) {
@@ -66,14 +84,14 @@ R5_HD void r5_eig_herm_jacobi(int n, r5_cf *a, float *evals, r5_cf *scratch)
 		for (int q = 1; q < n; q++)
 			for (int p = 0; p < q; p++)
 				off += 2.0f * r5_cf_abs2(w[p + q * n]);
-		if (off <= 1e-13f * total || total == 0.0f)
+		if (off <= 1e-14f * total || total == 0.0f)
 			break;
 		for (int q = 1; q < n; q++)
 			for (int p = 0; p < q; p++)
 				r5_eig_rotate(n, w, a, p, q);
 	}
 	for (int i = 0; i < n; i++)
-		evals[i] = r5_cf_re(w[i + i * n]);
+		evals[i] = r5_cf_re(w[i + i * n]) * scale;
 	for (int i = 0; i < n - 1; i++) { /* selection sort, descending, columns follow */
 		int best = i;
 		for (int j = i + 1; j < n; j++)
