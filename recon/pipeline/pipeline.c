@@ -10,8 +10,6 @@
 #include "../core/log.h"
 #include "pipelines.h"
 
-/* sense and grappa join the table when their modules land */
-#define R5_PIPELINE_TABLE_EXTRA
 
 r5_status r5_progress_check(const r5_progress *progress, const char *stage, double fraction)
 {
@@ -100,7 +98,8 @@ r5_status r5_recon_run(r5_ctx *ctx, const r5_scan *scan, const r5_recon_params *
 		r5_status (*run)(r5_ctx *, const r5_scan *, const r5_recon_params *, const r5_progress *, r5_image_set *);
 	} pipelines[] = {
 		{"cartesian", r5_pipeline_cartesian},
-		R5_PIPELINE_TABLE_EXTRA
+		{"sense", r5_pipeline_sense},
+		{"grappa", r5_pipeline_grappa},
 	};
 	size_t which = sizeof pipelines / sizeof pipelines[0];
 	for (size_t i = 0; i < sizeof pipelines / sizeof pipelines[0]; i++)

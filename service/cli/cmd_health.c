@@ -7,6 +7,7 @@
 
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
+#include <grpc/support/alloc.h>
 
 #include "cli.h"
 #include "cli_util.h"
