@@ -103,20 +103,26 @@ static void pump(r5_call *c)
 	c->out_head = o->next;
 	if (!c->out_head)
 		c->out_tail = NULL;
-	grpc_op op;
-	memset(&op, 0, sizeof op);
+	grpc_op ops[2];
+	size_t n = 0;
+	memset(ops, 0, sizeof ops);
+	if (!c->metadata_sent) { /* a call refused before any message: send headers with the status */
+		ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
+		c->metadata_sent = 1;
+	}
+	grpc_op *op = &ops[n++];
 	if (o->buffer) {
-		op.op = GRPC_OP_SEND_MESSAGE;
-		op.data.send_message.send_message = o->buffer;
+		op->op = GRPC_OP_SEND_MESSAGE;
+		op->data.send_message.send_message = o->buffer;
 		c->sending = o->buffer;
 	} else {
-		op.op = GRPC_OP_SEND_STATUS_FROM_SERVER;
-		op.data.send_status_from_server.status = o->code;
+		op->op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+		op->data.send_status_from_server.status = o->code;
 		c->status_details = grpc_slice_from_copied_string(o->message ? o->message : "");
 		c->status_details_set = 1;
-		op.data.send_status_from_server.status_details = &c->status_details;
+		op->data.send_status_from_server.status_details = &c->status_details;
 	}
-	c->send_in_flight = start_batch(c, &op, 1, &c->tag_send);
+	c->send_in_flight = start_batch(c, ops, n, &c->tag_send);
 	if (!c->send_in_flight && c->sending) {
 		grpc_byte_buffer_destroy(c->sending);
 		c->sending = NULL;
@@ -272,7 +278,7 @@ void r5_call_on_new(r5_call *c, int ok)
 		ops[1].op = GRPC_OP_RECV_MESSAGE;
 		ops[1].data.recv_message.recv_message = &c->recv_buffer;
 		pthread_mutex_lock(&c->lock);
-		start_batch(c, ops, 2, &c->tag_recv);
+		c->metadata_sent = start_batch(c, ops, 2, &c->tag_recv);
 		pthread_mutex_unlock(&c->lock);
 	}
 	r5_call_unref(c); /* the request's reference */

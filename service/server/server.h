@@ -59,7 +59,7 @@ struct r5_call {
 	int close_cancelled_out; /* written by RECV_CLOSE_ON_SERVER */
 	r5_outgoing *out_head, *out_tail;
 	grpc_byte_buffer *sending;
-	int send_in_flight, status_queued;
+	int send_in_flight, status_queued, metadata_sent;
 	grpc_slice status_details;
 	int status_details_set;
 
