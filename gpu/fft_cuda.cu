@@ -2,20 +2,15 @@
  * the 16 dimensions of a contiguous array, batched over the others (centring and 1/sqrt(N) are
  * added by recon/core/fft.c).
  *
- * Dimensions of size 1 are dropped. The flagged dimensions then form runs of neighbours; each
- * run, cut into pieces of at most three dimensions (cuFFT's largest rank), is one pass. A pass
- * over dimensions with `inner` elements below them (stride inner) and `outer` blocks above is
- * one cufftPlanMany64 layout:
- *   inner == 1: idist = N, batch = outer                     (one execution)
- *   otherwise : istride = inner and the larger of inner/outer is the batch (idist 1 or
- *               inner*N); the smaller one is a host loop of executions at pointer offsets.
- * Passes run in place on `out` (after one device copy when out != in), which leaves `in`
+ * The cutting into cuFFT advanced-layout passes is gpu/fft_layout.h (checked on the host by the
+ * GPU suite). Passes run in place on `out` (after one device copy when out != in), which leaves `in`
  * untouched whatever cuFFT does with out-of-place inputs. Plans are bound to the context's
  * stream; cuFFT allocates each plan's work area. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "cuda_common.h"
+#include "fft_layout.h"
 
 struct fft_pass {
 	cufftHandle handle;
@@ -31,37 +26,19 @@ struct cuda_fft_plan {
 	struct fft_pass passes[R5_DIMS];
 };
 
-/* Plans one pass over the squeezed dims [first, first + rank) of sizes[] (fastest first). */
-static r5_status plan_pass(struct r5_cuda_state *s, struct cuda_fft_plan *plan, const long *sizes, int n_sizes,
-			   int first, int rank)
+/* Makes the cuFFT plan of one pass; counts it in the plan once its handle exists. */
+static r5_status plan_pass(struct r5_cuda_state *s, struct cuda_fft_plan *plan, struct r5_fft_pass_layout *layout)
 {
 	struct fft_pass *pass = &plan->passes[plan->n_passes];
-	long long n[3], inner = 1, fft_n = 1, outer = 1;
-	for (int i = 0; i < first; i++)
-		inner *= sizes[i];
-	for (int j = 0; j < rank; j++) {
-		n[j] = sizes[first + rank - 1 - j]; /* cuFFT wants the slowest dimension first */
-		fft_n *= sizes[first + j];
-	}
-	for (int i = first + rank; i < n_sizes; i++)
-		outer *= sizes[i];
-	long long istride, idist, batch;
-	if (inner == 1) {
-		istride = 1, idist = fft_n, batch = outer;
-		pass->loops = 1, pass->loop_step = 0;
-	} else if (inner >= outer) {
-		istride = inner, idist = 1, batch = inner;
-		pass->loops = (long)outer, pass->loop_step = (long)(inner * fft_n);
-	} else {
-		istride = inner, idist = inner * fft_n, batch = outer;
-		pass->loops = (long)inner, pass->loop_step = 1;
-	}
+	pass->loops = layout->loops;
+	pass->loop_step = layout->loop_step;
 	size_t work = 0;
 	R5_TRY(r5_cufft_check(cufftCreate(&pass->handle), "cufftCreate"));
 	plan->n_passes++; /* from here on, destroying the plan releases this handle */
 	R5_TRY(r5_cufft_check(cufftSetStream(pass->handle, s->stream), "cufftSetStream"));
-	R5_TRY(r5_cufft_check(cufftMakePlanMany64(pass->handle, rank, n, n, istride, idist, n, istride, idist,
-						  CUFFT_C2C, batch, &work),
+	R5_TRY(r5_cufft_check(cufftMakePlanMany64(pass->handle, layout->rank, layout->n, layout->n, layout->istride,
+						  layout->idist, layout->n, layout->istride, layout->idist, CUFFT_C2C,
+						  layout->batch, &work),
 			      "cufftMakePlanMany64"));
 	return R5_OK;
 }
@@ -80,26 +57,10 @@ void r5_cuda_fft_plan_destroy(void *state, void *plan_ptr)
 
 static r5_status plan_passes(struct r5_cuda_state *s, struct cuda_fft_plan *plan)
 {
-	long sizes[R5_DIMS];
-	int flagged[R5_DIMS], n_sizes = 0;
-	for (int d = 0; d < R5_DIMS; d++) {
-		if (plan->dims[d] == 1)
-			continue;
-		sizes[n_sizes] = plan->dims[d];
-		flagged[n_sizes] = (plan->flags >> d) & 1UL;
-		n_sizes++;
-	}
-	for (int i = 0; i < n_sizes;) {
-		if (!flagged[i]) {
-			i++;
-			continue;
-		}
-		int run = 0;
-		while (i + run < n_sizes && flagged[i + run] && run < 3)
-			run++;
-		R5_TRY(plan_pass(s, plan, sizes, n_sizes, i, run));
-		i += run;
-	}
+	struct r5_fft_pass_layout layouts[R5_FFT_LAYOUT_DIMS];
+	int n_layouts = r5_fft_layout(plan->dims, plan->flags, layouts);
+	for (int p = 0; p < n_layouts; p++)
+		R5_TRY(plan_pass(s, plan, &layouts[p]));
 	return R5_OK;
 }
 

@@ -37,7 +37,7 @@ struct suite g_suite;
 
 /* --- random numbers (xorshift64*) --- */
 
-static uint64_t rng_state;
+static uint64_t rng_state = 0x9E3779B97F4A7C15ULL;
 
 void suite_seed(uint64_t seed) { rng_state = seed ? seed : 0x9E3779B97F4A7C15ULL; }
 
@@ -219,6 +219,8 @@ static int check_without_device(void)
 		printf("FAIL: CUDA back end is not named cuda / not device-resident\n");
 		bad = 1;
 	}
+	if (!suite_fft_layout_check())
+		bad = 1;
 	int count = r5_cuda_device_count();
 	r5_ctx *ctx = NULL;
 	r5_status st = r5_ctx_create(&ctx, "gpu", count); /* one past the last device */
@@ -233,6 +235,10 @@ static int check_without_device(void)
 int main(void)
 {
 	r5_log_set_level(R5_LOG_WARN);
+	const char *env = getenv("R5_GPU_SEED");
+	uint64_t seed = env ? strtoull(env, NULL, 0) : ((uint64_t)time(NULL) << 20) ^ (uint64_t)getpid();
+	printf("seed %llu (R5_GPU_SEED=%llu repeats this run)\n", (unsigned long long)seed, (unsigned long long)seed);
+	suite_seed(seed);
 	if (check_without_device()) {
 		printf("FAIL: checks without a device\n");
 		return 1;
@@ -245,11 +251,6 @@ int main(void)
 		printf("SKIP: no CUDA device (back-end table and ABI layout checked)\n");
 		return 77;
 	}
-	const char *env = getenv("R5_GPU_SEED");
-	uint64_t seed = env ? strtoull(env, NULL, 0) : ((uint64_t)time(NULL) << 20) ^ (uint64_t)getpid();
-	printf("seed %llu (R5_GPU_SEED=%llu repeats this run)\n", (unsigned long long)seed, (unsigned long long)seed);
-	suite_seed(seed);
-
 	struct pair p = {0};
 	if (r5_ctx_create(&p.cpu, "cpu", 0) != R5_OK || r5_ctx_create(&p.gpu, g_suite.selftest ? "cpu" : "gpu", 0) != R5_OK) {
 		printf("FAIL: context creation: %s\n", r5_last_error());

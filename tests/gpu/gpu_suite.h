@@ -75,6 +75,8 @@ void suite_shape(char *text, size_t size, const long *dims, int rank);
 void suite_elementwise(struct pair *p); /* suite_ops.c */
 void suite_strided(struct pair *p);     /* suite_ops.c */
 void suite_fft(struct pair *p);         /* suite_fft.c */
+/* Replays gpu/fft_layout.h with a naive DFT on the host against FFTW; 1 when all agree. */
+int suite_fft_layout_check(void);
 void suite_linalg(struct pair *p);      /* suite_linalg.c */
 void suite_generic(struct pair *p);     /* suite_generic.c: r5_fft/r5_ifft and the pipeline */
 
