@@ -92,6 +92,11 @@ r5_status r5_phantom_kspace(const struct r5_phantom_params *p, const r5_shape_se
 /* Ground truth [nx, ny, nz] (voxel averages of the object, see above). */
 r5_status r5_phantom_ground_truth(const struct r5_phantom_params *p, const r5_shape_set *object, float *out);
 
+/* The object band-limited to the encoded k-space extent [nx, ny, nz] (magnitude): the image an
+ * ideal reconstruction of fully sampled noise-free data gives. Written as "ground_truth";
+ * the voxel averages above are written as "object". */
+r5_status r5_phantom_bandlimited(const struct r5_phantom_params *p, const r5_shape_set *object, float *out);
+
 /* Builds object, coils, mask and noise, and writes the ISMRMRD file `path` (replaced if it
  * exists): header, noise scan, sampled acquisitions, then the ground-truth image. */
 r5_status r5_phantom_write(const struct r5_phantom_params *p, const char *path, struct r5_phantom_summary *summary);

@@ -1,7 +1,8 @@
 /* Writes a phantom scan as ISMRMRD HDF5 with libismrmrd's C API: XML header, the noise scan,
  * the sampled lines (computed in parallel in blocks, written in order, each line with its own
  * random stream so the file does not depend on the thread count), then the ground truth as the
- * image variable "ground_truth". */
+ * image variable "ground_truth" (the object band-limited to the encoded k-space extent: what an
+ * ideal reconstruction gives) and the voxel-averaged object as "object". */
 #include "phantom.h"
 #include "spectrum.h"
 
@@ -195,7 +196,7 @@ static r5_status write_lines(phantom_job *job, const r5_spectrum *table, const I
 	return status;
 }
 
-static r5_status write_ground_truth(const phantom_job *job, const ISMRMRD_Dataset *dset)
+static r5_status write_reference(const phantom_job *job, const ISMRMRD_Dataset *dset, int bandlimited)
 {
 	const struct r5_phantom_params *p = job->p;
 	ISMRMRD_Image image;
@@ -215,9 +216,11 @@ static r5_status write_ground_truth(const phantom_job *job, const ISMRMRD_Datase
 	r5_status status = R5_OK;
 	if (ismrmrd_make_consistent_image(&image) != ISMRMRD_NOERROR)
 		status = r5_set_error(R5_ENOMEM, "phantom: ground-truth image");
-	else if ((status = r5_phantom_ground_truth(p, &job->object, image.data)) == R5_OK &&
-		 ismrmrd_append_image(dset, "ground_truth", &image) != ISMRMRD_NOERROR)
-		status = r5_set_error(R5_EIO, "phantom: writing the ground-truth image failed");
+	else if ((status = bandlimited ? r5_phantom_bandlimited(p, &job->object, image.data)
+				       : r5_phantom_ground_truth(p, &job->object, image.data)) == R5_OK &&
+		 ismrmrd_append_image(dset, bandlimited ? "ground_truth" : "object", &image) != ISMRMRD_NOERROR)
+		status = r5_set_error(R5_EIO, "phantom: writing the %s image failed",
+				      bandlimited ? "ground-truth" : "object");
 	ismrmrd_cleanup_image(&image);
 	return status;
 }
@@ -246,7 +249,9 @@ static r5_status write_file(phantom_job *job, const char *path, struct r5_phanto
 		status = write_lines(job, &table, &dset);
 	r5_spectrum_free(&table);
 	if (status == R5_OK)
-		status = write_ground_truth(job, &dset);
+		status = write_reference(job, &dset, 1);
+	if (status == R5_OK)
+		status = write_reference(job, &dset, 0);
 	if (ismrmrd_close_dataset(&dset) != ISMRMRD_NOERROR && status == R5_OK)
 		status = r5_set_error(R5_EIO, "phantom: closing '%s' failed", path);
 	return status;

@@ -189,8 +189,9 @@ int r5_cli_recon(int argc, char **argv)
 		s = write_outputs(&a, set);
 	if (s == R5_OK && !a.quiet)
 		print_summary(&a, set);
-	if (s != R5_OK)
-		fprintf(stderr, "recon5t recon: %s: %s\n", a.in, r5_last_error());
+	if (s != R5_OK) /* name the input unless the message already does */
+		fprintf(stderr, "recon5t recon: %s%s%s\n", strstr(r5_last_error(), a.in) ? "" : a.in,
+			strstr(r5_last_error(), a.in) ? "" : ": ", r5_last_error());
 	r5_image_set_free(set);
 	r5_ctx_destroy(ctx);
 	r5_scan_free(scan);
