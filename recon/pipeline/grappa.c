@@ -130,10 +130,12 @@ static r5_status frame_calibrate(r5_ctx *ctx, const r5_scan *scan, const r5_reco
 	dims[R5_DIM_COIL] = f->n_coils;
 	r5_array *host = NULL;
 	R5_TRY(r5_array_view(R5_HOST, NULL, dims, scan->kspace->data + f->frame * r5_dims_size(dims), &host));
+	/* kernel_size and lambda are shared with ESPIRiT / CG-SENSE: their defaults there are not
+	 * GRAPPA's, so only a value the caller changed replaces the GRAPPA default */
 	r5_grappa_conf conf = r5_grappa_defaults;
-	if (p->kernel_size > 0)
+	if (p->kernel_size > 0 && p->kernel_size != r5_recon_defaults.kernel_size)
 		conf.kernel_x = p->kernel_size;
-	if (p->lambda > 0)
+	if (p->lambda > 0 && p->lambda != r5_recon_defaults.lambda)
 		conf.lambda = p->lambda;
 	double t = r5_pipeline_clock(ctx);
 	r5_status s = r5_grappa_calibrate(ctx, host, f->calib_block, f->accel, &conf, kernel);
