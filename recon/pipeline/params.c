@@ -22,6 +22,7 @@ const r5_recon_params r5_recon_defaults = {
 	.espirit_threshold = 0.02f,
 	.espirit_crop = 0.8f,
 	.gfactor = 0,
+	.cc_mode = "auto",
 };
 
 enum kind { K_STRING, K_INT, K_FLOAT, K_BOOL };
@@ -54,6 +55,8 @@ static const struct param_def {
 	{"espirit_crop", "crop", K_FLOAT, offsetof(r5_recon_params, espirit_crop), 0, 0, 1,
 	 "ESPIRiT eigenvalue mask threshold"},
 	{"gfactor", NULL, K_BOOL, offsetof(r5_recon_params, gfactor), 0, 0, 1, "compute a g-factor map (0|1)"},
+	{"cc_mode", "cc-mode", K_STRING, offsetof(r5_recon_params, cc_mode), sizeof(((r5_recon_params *)0)->cc_mode), 0, 0,
+	 "coil compression: auto | svd | geometric"},
 };
 
 static const struct param_def *find(const char *key)
@@ -68,7 +71,11 @@ static r5_status check_choice(const char *key, const char *value)
 {
 	static const char *const pipelines[] = {"auto", "cartesian", "sense", "grappa", NULL};
 	static const char *const combines[] = {"rss", "adaptive", NULL};
-	const char *const *choices = !strcmp(key, "pipeline") ? pipelines : !strcmp(key, "combine") ? combines : NULL;
+	static const char *const cc_modes[] = {"auto", "svd", "geometric", NULL};
+	const char *const *choices = !strcmp(key, "pipeline")  ? pipelines
+				     : !strcmp(key, "combine") ? combines
+				     : !strcmp(key, "cc_mode") ? cc_modes
+							       : NULL;
 	if (!choices)
 		return R5_OK;
 	for (int i = 0; choices[i]; i++)

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "../core/fft.h"
+#include "../calib/coil_compress.h"
 #include "../core/log.h"
 #include "pipelines.h"
 
@@ -112,8 +113,25 @@ r5_status r5_recon_run(r5_ctx *ctx, const r5_scan *scan, const r5_recon_params *
 	r5_info("reconstruction: pipeline %s on %s", name, r5_ctx_describe(ctx));
 	double t0 = r5_pipeline_clock(ctx);
 	r5_status s = r5_progress_check(progress, "start", 0.0);
+	/* prewhitening and coil compression on a shallow copy: the caller's scan stays untouched */
+	r5_cc_conf cc = r5_cc_defaults;
+	cc.n_virtual = p->n_virtual_coils;
+	cc.energy = p->n_virtual_coils > 0 ? 0.0f : p->coil_energy;
+	if (p->calib_size > 0)
+		cc.calib[0] = cc.calib[1] = p->calib_size;
 	if (s == R5_OK)
-		s = pipelines[which].run(ctx, scan, p, progress, set);
+		s = r5_cc_mode_parse(p->cc_mode, &cc.mode);
+	r5_scan work = *scan;
+	double prep_seconds[2] = {-1, -1};
+	if (s == R5_OK)
+		s = r5_coils_prepare(ctx, scan, p->prewhiten, &cc, &work, prep_seconds);
+	if (prep_seconds[0] >= 0)
+		r5_image_set_add_stage(set, "prewhiten", prep_seconds[0]);
+	if (prep_seconds[1] >= 0)
+		r5_image_set_add_stage(set, "coil-compress", prep_seconds[1]);
+	if (s == R5_OK)
+		s = pipelines[which].run(ctx, &work, p, progress, set);
+	r5_coils_release(&work, scan);
 	if (s == R5_OK && !set->images)
 		s = r5_set_error(R5_EINTERNAL, "pipeline %s returned no images", name);
 	if (s == R5_OK)

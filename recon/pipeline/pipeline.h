@@ -30,6 +30,7 @@ typedef struct r5_recon_params {
 	float espirit_threshold;/* ESPIRiT calibration matrix singular value threshold */
 	float espirit_crop;     /* ESPIRiT eigenvalue mask threshold */
 	int gfactor;            /* 1: compute a g-factor map */
+	char cc_mode[16];       /* coil compression: auto (geometric for 3D, else svd) | svd | geometric */
 } r5_recon_params;
 
 extern const r5_recon_params r5_recon_defaults;

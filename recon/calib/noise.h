@@ -1,0 +1,56 @@
+/* Noise prewhitening: the coil noise covariance Psi from the ISMRMRD noise scan, its Cholesky
+ * factor Psi = L L^H, and the whitening W = L^-1 applied to all k-space as a coil mixing, so
+ * that the noise of the data is white with unit variance per channel (Pruessmann et al., MRM
+ * 46:638, 2001, appendix; Kellman & McVeigh, "Image reconstruction in SNR units", MRM 54:1439,
+ * 2005). Every later step (ESPIRiT, SENSE, GRAPPA g-factors, coil compression) then assumes
+ * white noise.
+ *
+ * Bandwidth: the noise scan is sampled at noise_dwell_us with the receiver's full filter
+ * response, the imaging data at acq_dwell_us (recon5t's dwell after readout-oversampling
+ * removal, r5_scan). Noise variance per sample goes as 1/dwell; and when the readout was
+ * oversampled and cropped to the flat central half of the filter, the data lack the filter
+ * roll-off that the noise scan's variance includes — the header's relativeReceiverNoiseBandwidth
+ * b (0.793 when absent, as Gadgetron assumes). The data whitener is therefore
+ *     W_data = s L^-1,  s = sqrt(acq_dwell_us / noise_dwell_us * b)   (oversampled readout)
+ *                       s = sqrt(acq_dwell_us / noise_dwell_us)       (otherwise)
+ * For the 2x oversampled data Gadgetron is built for this is exactly its
+ * noise_bw_scale_factor = sqrt(2 * acquisition_dwell_time_us / noise_dwell_time_us *
+ * receiver_noise_bandwidth) with the raw (oversampled) acquisition dwell
+ * (gadgetron/gadgetron, gadgets/mri_core/NoiseAdjustGadget.cpp), which multiplies the
+ * prewhitening matrix inv(chol(Psi / (n - 1))) the same way. */
+#ifndef R5_CALIB_NOISE_H
+#define R5_CALIB_NOISE_H
+
+#include <complex.h>
+
+#include "../core/array.h"
+#include "../io/scan.h"
+
+/* Relative receiver noise bandwidth assumed when the header has none (Gadgetron's default). */
+#define R5_NOISE_DEFAULT_RELATIVE_BW 0.793
+
+/* psi[i + C j] = E[n_i conj(n_j)] = sum_s n_i(s) conj(n_j(s)) / (S - 1) from a noise array
+ * [S samples, 1, 1, C] (host or work), through the back end's zgemm. Needs S >= C. */
+r5_status r5_noise_estimate_covariance(r5_ctx *ctx, const r5_array *noise, double complex *psi);
+
+/* W = L^-1 (lower triangular, column-major w[i + C j]) with psi = L L^H. A channel with no noise
+ * or one that is a combination of the channels before it (dead, duplicated) is an R5_EINVAL
+ * naming the channel. */
+r5_status r5_noise_whitener(int n_coils, const double complex *psi, double complex *w);
+
+/* s above (1 when a dwell time is unknown). */
+double r5_noise_bandwidth_scale(const r5_scan *scan);
+
+/* The data whitener s L^-1 (column-major, C x C, C = the k-space's channels) and the noise
+ * whitener L^-1 (optional). R5_ENOTFOUND when the scan has no noise scan; R5_EINVAL when the
+ * noise has another channel count or fewer samples than channels, or Psi is singular. */
+r5_status r5_noise_whitening_matrices(r5_ctx *ctx, const r5_scan *scan, double complex *w_data,
+				      double complex *w_noise);
+
+/* Whitens kspace_inout [x, y, z, coil, ...] (host or work, C = the scan's channels) in place with
+ * the scan's noise; whitening_out (optional): a new host [C, C] array holding W_data column-major
+ * (for g-factor and noise maps). No noise scan: logs "prewhitening skipped: no noise scan" and
+ * returns R5_OK with kspace untouched (*whitening_out NULL). */
+r5_status r5_noise_prewhiten(r5_ctx *ctx, const r5_scan *scan, r5_array *kspace_inout, r5_array **whitening_out);
+
+#endif

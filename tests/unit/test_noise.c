@@ -1,0 +1,307 @@
+/* Noise prewhitening (recon/calib/noise.h) on phantom scans written and read through ISMRMRD:
+ * the whitened k-space noise (noisy scan minus the same scan without noise) has identity
+ * covariance, the bandwidth factor follows the dwell times, the recon still matches the ground
+ * truth and leaves the caller's scan untouched, and bad noise scans give clear errors. */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "phantoms/phantom.h"
+#include "recon/calib/noise.h"
+#include "recon/core/log.h"
+#include "recon/io/ismrmrd_images.h"
+#include "recon/pipeline/pipeline.h"
+#include "recon/pipeline/quality.h"
+
+#define N_COILS 16
+
+static char tmpdir[256];
+
+static r5_scan *phantom_scan(double sigma, double correlation, int oversampling, const char *name,
+			     r5_array **truth)
+{
+	struct r5_phantom_params p = r5_phantom_defaults_2d;
+	p.matrix[0] = p.matrix[1] = 128;
+	p.fov_mm[0] = p.fov_mm[1] = 200;
+	p.n_coils = N_COILS;
+	p.noise_sigma = sigma;
+	p.noise_correlation = correlation;
+	p.readout_oversampling = oversampling;
+	char path[512];
+	snprintf(path, sizeof path, "%s/%s.h5", tmpdir, name);
+	assert_int_equal(r5_phantom_write(&p, path, NULL), R5_OK);
+	r5_scan *scan = NULL;
+	assert_int_equal(r5_scan_read_ismrmrd(path, NULL, NULL, &scan), R5_OK);
+	if (truth)
+		assert_int_equal(r5_ismrmrd_read_images(path, NULL, "ground_truth", truth), R5_OK);
+	return scan;
+}
+
+/* k-space noise alone: noisy minus clean (same seed, analytic signal). */
+static r5_array *noise_only(const r5_scan *noisy, const r5_scan *clean)
+{
+	r5_array *diff = NULL;
+	assert_int_equal(r5_array_alloc_host(noisy->kspace->dims, &diff), R5_OK);
+	for (long i = 0; i < r5_array_size(diff); i++)
+		diff->data[i] = noisy->kspace->data[i] - clean->kspace->data[i];
+	return diff;
+}
+
+/* max |cov(x) - I| over the channels of x [x, y, z, coil] */
+static double identity_error(r5_ctx *ctx, const r5_array *x, double *mean_diag)
+{
+	long coils = x->dims[R5_DIM_COIL], dims[R5_DIMS];
+	r5_dims_ones(dims);
+	dims[0] = r5_array_size(x) / coils;
+	dims[R5_DIM_COIL] = coils;
+	r5_array *view = NULL;
+	assert_int_equal(r5_array_view(R5_HOST, NULL, dims, x->data, &view), R5_OK);
+	double complex *psi = malloc(sizeof *psi * (size_t)(coils * coils));
+	assert_int_equal(r5_noise_estimate_covariance(ctx, view, psi), R5_OK);
+	double worst = 0;
+	*mean_diag = 0;
+	for (long i = 0; i < coils; i++) {
+		*mean_diag += creal(psi[i + coils * i]) / (double)coils;
+		for (long j = 0; j < coils; j++) {
+			double e = cabs(psi[i + coils * j] - (i == j ? 1.0 : 0.0));
+			worst = e > worst ? e : worst;
+		}
+	}
+	free(psi);
+	r5_array_free(view);
+	return worst;
+}
+
+static void check_whitened_identity(int oversampling)
+{
+	r5_ctx *ctx = NULL;
+	assert_int_equal(r5_ctx_create(&ctx, "cpu", 0), R5_OK);
+	r5_scan *noisy = phantom_scan(0.01, 0.4, oversampling, "noisy", NULL);
+	r5_scan *clean = phantom_scan(0.0, 0.4, oversampling, "clean", NULL);
+	assert_non_null(noisy->noise);
+	assert_null(clean->noise);
+	r5_array *noise = noise_only(noisy, clean), *w = NULL;
+	double diag_before;
+	double before = identity_error(ctx, noise, &diag_before);
+	assert_int_equal(r5_noise_prewhiten(ctx, noisy, noise, &w), R5_OK);
+	assert_non_null(w);
+	assert_int_equal(w->dims[0], N_COILS);
+	double diag;
+	double after = identity_error(ctx, noise, &diag);
+	print_message("oversampling %d: |cov - I| max %.4f before, %.4f after whitening (mean variance %.4f)\n",
+		      oversampling, before, after, diag);
+	assert_true(before > 0.5); /* the phantom's noise is far from white... */
+	assert_true(after < 0.05);  /* ...and prewhitening makes it white with unit variance */
+	assert_true(fabs(diag - 1.0) < 0.03);
+	/* W is lower triangular (L^-1) */
+	for (long j = 1; j < N_COILS; j++)
+		assert_true(cabsf(w->data[0 + N_COILS * j]) == 0.0f);
+	r5_array_free(w);
+	r5_array_free(noise);
+	r5_scan_free(noisy);
+	r5_scan_free(clean);
+	r5_ctx_destroy(ctx);
+}
+
+static void test_whitened_noise_is_white(void **state)
+{
+	(void)state;
+	check_whitened_identity(2);
+	check_whitened_identity(1);
+}
+
+/* The factor itself (noise.h) and Gadgetron's form for 2x oversampled data. */
+static void test_bandwidth_scale(void **state)
+{
+	(void)state;
+	r5_scan scan;
+	memset(&scan, 0, sizeof scan);
+	scan.readout_oversampling = 2;
+	scan.noise_dwell_us = 2.5f;
+	scan.acq_dwell_us = 5.0f; /* raw sample time 2.5 us */
+	scan.header.relative_noise_bw = 0.793f;
+	double gadgetron = sqrt(2.0 * 2.5 / 2.5 * 0.793);
+	assert_true(fabs(r5_noise_bandwidth_scale(&scan) - gadgetron) < 1e-6);
+	scan.header.relative_noise_bw = 0; /* absent: Gadgetron's default */
+	assert_true(fabs(r5_noise_bandwidth_scale(&scan) - gadgetron) < 1e-6);
+	scan.readout_oversampling = 1;
+	scan.noise_dwell_us = 10.0f;
+	assert_true(fabs(r5_noise_bandwidth_scale(&scan) - sqrt(0.5)) < 1e-6);
+	scan.noise_dwell_us = 0;
+	assert_true(r5_noise_bandwidth_scale(&scan) == 1.0);
+}
+
+/* A noise scan at twice the dwell (half the bandwidth, half the variance per sample): whitened
+ * data must still have unit variance — only if the factor is applied, and in the right sense. */
+static void test_bandwidth_factor_applied(void **state)
+{
+	(void)state;
+	r5_ctx *ctx = NULL;
+	assert_int_equal(r5_ctx_create(&ctx, "cpu", 0), R5_OK);
+	r5_scan *noisy = phantom_scan(0.01, 0.4, 2, "noisy_bw", NULL);
+	r5_scan *clean = phantom_scan(0.0, 0.4, 2, "clean_bw", NULL);
+	r5_array *noise = noise_only(noisy, clean);
+	for (long i = 0; i < r5_array_size(noisy->noise); i++)
+		noisy->noise->data[i] *= (float)sqrt(0.5);
+	noisy->noise_dwell_us *= 2;
+	assert_int_equal(r5_noise_prewhiten(ctx, noisy, noise, NULL), R5_OK);
+	double diag;
+	double err = identity_error(ctx, noise, &diag);
+	print_message("noise scan at 2x dwell: |cov - I| max %.4f, mean variance %.4f\n", err, diag);
+	assert_true(err < 0.05);
+	assert_true(fabs(diag - 1.0) < 0.03);
+	r5_array_free(noise);
+	r5_scan_free(noisy);
+	r5_scan_free(clean);
+	r5_ctx_destroy(ctx);
+}
+
+static double recon_nrmse(r5_ctx *ctx, const r5_scan *scan, const r5_array *truth, int prewhiten,
+			  int *stage_found)
+{
+	r5_recon_params p = r5_recon_defaults;
+	snprintf(p.pipeline, sizeof p.pipeline, "cartesian");
+	p.prewhiten = prewhiten;
+	r5_image_set *set = NULL;
+	assert_int_equal(r5_recon_run(ctx, scan, &p, NULL, &set), R5_OK);
+	*stage_found = 0;
+	for (int i = 0; i < set->n_stages; i++)
+		*stage_found |= !strcmp(set->stages[i].name, "prewhiten");
+	long dims[R5_DIMS];
+	r5_dims_ones(dims);
+	dims[0] = truth->dims[0];
+	dims[1] = truth->dims[1];
+	r5_array *a = NULL, *b = NULL;
+	assert_int_equal(r5_array_view(R5_HOST, NULL, dims, truth->data, &a), R5_OK);
+	assert_int_equal(r5_array_view(R5_HOST, NULL, dims, set->images->data, &b), R5_OK);
+	r5_quality q;
+	assert_int_equal(r5_quality_compare(a, b, 1, &q), R5_OK);
+	r5_array_free(a);
+	r5_array_free(b);
+	r5_image_set_free(set);
+	return q.nrmse;
+}
+
+static void test_whitened_recon_matches_truth(void **state)
+{
+	(void)state;
+	r5_ctx *ctx = NULL;
+	assert_int_equal(r5_ctx_create(&ctx, "cpu", 0), R5_OK);
+	r5_array *truth = NULL;
+	r5_scan *scan = phantom_scan(0.002, 0.2, 2, "recon", &truth);
+	double checksum = 0;
+	for (long i = 0; i < r5_array_size(scan->kspace); i++)
+		checksum += cabsf(scan->kspace->data[i]);
+	int staged = 0;
+	double plain = recon_nrmse(ctx, scan, truth, 0, &staged);
+	assert_false(staged);
+	double white = recon_nrmse(ctx, scan, truth, 1, &staged);
+	assert_true(staged);
+	print_message("cartesian rss vs ground truth: nrmse %.4f without, %.4f with prewhitening\n", plain, white);
+	/* rss of whitened coils is |f(r)| |W s(r)|: the noise-normalised sensitivity norm varies
+	 * smoothly over the FOV (coil noise levels 0.8..1.2, correlation 0.2), measured 0.073 here,
+	 * against 0.018 for plain rss (the mixing itself is checked by the identity test above) */
+	assert_true(plain < 0.03);
+	assert_true(white < 0.09);
+	double after = 0;
+	for (long i = 0; i < r5_array_size(scan->kspace); i++)
+		after += cabsf(scan->kspace->data[i]);
+	assert_true(after == checksum); /* the caller's scan is untouched */
+	r5_array_free(truth);
+	r5_scan_free(scan);
+	r5_ctx_destroy(ctx);
+}
+
+static void expect_error(r5_ctx *ctx, const r5_scan *scan, const char *words)
+{
+	r5_array *k = NULL;
+	assert_int_equal(r5_array_alloc_host(scan->kspace->dims, &k), R5_OK);
+	assert_int_equal(r5_zfill(ctx, k, 0), R5_OK);
+	r5_status s = r5_noise_prewhiten(ctx, scan, k, NULL);
+	print_message("expected error: %s\n", r5_last_error());
+	assert_int_equal(s, R5_EINVAL);
+	assert_non_null(strstr(r5_last_error(), words));
+	r5_array_free(k);
+}
+
+static void test_bad_noise(void **state)
+{
+	(void)state;
+	r5_ctx *ctx = NULL;
+	assert_int_equal(r5_ctx_create(&ctx, "cpu", 0), R5_OK);
+	r5_scan *scan = phantom_scan(0.01, 0.4, 2, "bad", NULL);
+	r5_array *good = scan->noise, *other = NULL;
+	long samples = good->dims[0], dims[R5_DIMS];
+	/* a dead channel */
+	for (long i = 0; i < samples; i++)
+		good->data[i + samples * 5] = 0;
+	expect_error(ctx, scan, "channel 5 has no noise");
+	/* a duplicated channel */
+	for (long i = 0; i < samples; i++)
+		good->data[i + samples * 5] = good->data[i + samples * 2];
+	expect_error(ctx, scan, "channel 5 is a combination");
+	/* other channel count */
+	r5_dims_copy(dims, good->dims);
+	dims[R5_DIM_COIL] = N_COILS - 1;
+	assert_int_equal(r5_array_view(R5_HOST, NULL, dims, good->data, &other), R5_OK);
+	scan->noise = other;
+	expect_error(ctx, scan, "noise scan has 15 channels, k-space has 16");
+	r5_array_free(other);
+	/* fewer samples than channels */
+	r5_dims_copy(dims, good->dims);
+	dims[0] = N_COILS - 1;
+	assert_int_equal(r5_array_alloc_host(dims, &other), R5_OK);
+	for (long i = 0; i < r5_array_size(other); i++)
+		other->data[i] = good->data[i];
+	scan->noise = other;
+	expect_error(ctx, scan, "15 noise samples per channel, need at least 16");
+	r5_array_free(other);
+	/* no noise scan: skipped, k-space untouched */
+	scan->noise = NULL;
+	r5_array *k = NULL;
+	assert_int_equal(r5_array_to_host(ctx, scan->kspace, &k), R5_OK);
+	assert_int_equal(r5_noise_prewhiten(ctx, scan, k, NULL), R5_OK);
+	assert_memory_equal(k->data, scan->kspace->data, sizeof *k->data * (size_t)r5_array_size(k));
+	r5_array_free(k);
+	scan->noise = good;
+	r5_scan_free(scan);
+	r5_ctx_destroy(ctx);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(tmpdir, sizeof tmpdir, "/tmp/r5_test_noise_XXXXXX");
+	if (!mkdtemp(tmpdir))
+		return -1;
+	r5_log_set_level(R5_LOG_WARN);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	char cmd[300];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_bandwidth_scale),
+		cmocka_unit_test(test_whitened_noise_is_white),
+		cmocka_unit_test(test_bandwidth_factor_applied),
+		cmocka_unit_test(test_whitened_recon_matches_truth),
+		cmocka_unit_test(test_bad_noise),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
