@@ -233,6 +233,7 @@ static r5_status write_file(phantom_job *job, const char *path, struct r5_phanto
 	ISMRMRD_Dataset dset;
 	if (ismrmrd_init_dataset(&dset, path, "/dataset") != ISMRMRD_NOERROR ||
 	    ismrmrd_open_dataset(&dset, true) != ISMRMRD_NOERROR) {
+		ismrmrd_close_dataset(&dset); /* frees the names init_dataset allocated */
 		free(xml);
 		return r5_set_error(R5_EIO, "phantom: cannot create ISMRMRD file '%s'", path);
 	}

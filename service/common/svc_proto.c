@@ -18,12 +18,13 @@ static r5_status copy_u16(uint32_t value, uint16_t *out, const char *field, uint
 	return R5_OK;
 }
 
-static r5_status copy_floats(const float *src, size_t n, float *dst, size_t max, const char *field, uint32_t counter)
+/* dst points into ISMRMRD's packed acquisition header: 2-byte aligned, so memcpy, not a float store */
+static r5_status copy_floats(const float *src, size_t n, void *dst, size_t max, const char *field, uint32_t counter)
 {
 	if (n > max)
 		return r5_set_error(R5_EINVAL, "acquisition %u: %s has %zu values, at most %zu", counter, field, n, max);
-	for (size_t i = 0; i < n; i++)
-		dst[i] = src[i];
+	if (n)
+		memcpy(dst, src, n * sizeof *src);
 	return R5_OK;
 }
 
