@@ -146,8 +146,10 @@ static r5_status geom_make(const long n[3], long n_coils, const long calib[3], c
 	kx -= kx % 2 == 0;
 	if (kx > n[0])
 		kx = n[0] - (n[0] % 2 == 0); /* k-space with its readout transformed already: nx = 1 */
-	/* 2 x 2 source lines in ky-kz when the readout adds points, 4 (x 4) otherwise */
-	long src = conf->src_lines > 0 ? conf->src_lines : (n_accel > 1 && kx > 1 ? 2 : 4);
+	/* 4 source lines per accelerated dimension; in ky-kz with a readout 4 x 4 x kx x coils
+	 * unknowns grow fast (the A^H A build is rows x n^2), so 2 x 2 beyond ~800 of them */
+	long src = conf->src_lines > 0 ? conf->src_lines
+				       : (n_accel > 1 && kx > 1 && 16 * kx * n_coils > 800 ? 2 : 4);
 	src = src < 2 ? 2 : src - src % 2;
 	g->n_coils = n_coils;
 	g->n_src = 1;

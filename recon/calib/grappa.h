@@ -28,7 +28,8 @@
 
 typedef struct r5_grappa_conf {
 	int kernel_x;   /* readout width (odd: even is reduced by one; capped at nx); 0: 7 for ky, 5 for ky-kz */
-	int src_lines;  /* source lines per accelerated dimension (even); 0: 4, or 2 in ky-kz with a readout */
+	int src_lines;  /* source lines per accelerated dimension (even); 0: 4 (2 in ky-kz when
+			 * 16 kernel_x coils > 800) */
 	float lambda;   /* Tikhonov weight relative to trace(A^H A) / n */
 	long max_fits;  /* at most this many ACS fits (rows of A); 0: 6 x unknowns */
 } r5_grappa_conf;
