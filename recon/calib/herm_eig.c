@@ -30,11 +30,12 @@ static void householder_step(int n, double complex *a, int k, double complex *p,
 		x[i] *= scale; /* x now holds u */
 	double complex *b = a + (k + 1) + (long)(k + 1) * n;
 	double complex uhp = 0;
-	for (int i = 0; i < m; i++) {
-		double complex sum = 0;
-		for (int j = 0; j < m; j++)
-			sum += b[i + (long)j * n] * x[j];
-		p[i] = sum;
+	for (int i = 0; i < m; i++)
+		p[i] = 0;
+	for (int j = 0; j < m; j++) { /* p = B u, column by column (contiguous) */
+		const double complex *bj = b + (long)j * n, xj = x[j];
+		for (int i = 0; i < m; i++)
+			p[i] += bj[i] * xj;
 	}
 	for (int i = 0; i < m; i++)
 		uhp += conj(x[i]) * p[i];
@@ -50,7 +51,8 @@ static void householder_step(int n, double complex *a, int k, double complex *p,
 	e_abs[k] = cabs(alpha);
 }
 
-/* Implicit QL on the real tridiagonal (d, e), accumulating rotations into z (n x n, col-major). */
+/* Implicit QL on the real tridiagonal (d, e), accumulating rotations into z (n x n, col-major)
+ * unless z is NULL (eigenvalues only, O(n^2)). */
 static r5_status tql(int n, double *d, double *e, double *z)
 {
 	for (int l = 0; l < n; l++) {
@@ -83,6 +85,8 @@ static r5_status tql(int n, double *d, double *e, double *z)
 				r = (d[i] - g) * s + 2.0 * c * b;
 				d[i + 1] = g + (p = s * r);
 				g = c * r - b;
+				if (!z)
+					continue;
 				double *zi = z + (long)i * n, *zi1 = z + (long)(i + 1) * n;
 				for (int k = 0; k < n; k++) {
 					f = zi1[k];
@@ -100,16 +104,101 @@ static r5_status tql(int n, double *d, double *e, double *z)
 	return R5_OK;
 }
 
+/* Inverse iteration (Wilkinson; LAPACK dstein) for the eigenvector of the real tridiagonal
+ * (d, e) with eigenvalue lambda: LU of T - lambda I with partial pivoting (U has two
+ * super-diagonals), three solves, Gram-Schmidt against the previous vectors prev[0..n_prev-1]
+ * of the same cluster. work: 6 n doubles. */
+static void inverse_iteration(int n, const double *d, const double *e, double lambda, double tnorm, const double *prev,
+			      int n_prev, double *x, double *work)
+{
+	double *u0 = work, *u1 = work + n, *u2 = work + 2 * n, *l = work + 3 * n, *y = work + 4 * n, *sw = work + 5 * n;
+	double tiny = 1e-14 * tnorm, p0 = d[0] - lambda, p1 = n > 1 ? e[0] : 0, p2 = 0;
+	for (int i = 0; i + 1 < n; i++) {
+		double r0 = e[i], r1 = d[i + 1] - lambda, r2 = i + 2 < n ? e[i + 1] : 0, q0, q1, q2, o1, o2;
+		sw[i] = fabs(r0) > fabs(p0);
+		if (sw[i] != 0.0) {
+			q0 = r0, q1 = r1, q2 = r2, o1 = p1, o2 = p2;
+			l[i] = p0;
+		} else {
+			q0 = p0, q1 = p1, q2 = p2, o1 = r1, o2 = r2;
+			l[i] = r0;
+		}
+		if (fabs(q0) < tiny)
+			q0 = q0 < 0 ? -tiny : tiny;
+		l[i] /= q0;
+		u0[i] = q0, u1[i] = q1, u2[i] = q2;
+		p0 = o1 - l[i] * q1, p1 = o2 - l[i] * q2, p2 = 0;
+	}
+	u0[n - 1] = fabs(p0) < tiny ? tiny : p0;
+	for (int i = 0; i < n; i++)
+		x[i] = 1.0 + 0.01 * (double)((i * 7919) % 101);
+	for (int iter = 0; iter < 3; iter++) {
+		double c = x[0];
+		for (int i = 0; i + 1 < n; i++) {
+			double o = x[i + 1];
+			y[i] = sw[i] != 0.0 ? o : c;
+			c = (sw[i] != 0.0 ? c : o) - l[i] * y[i];
+		}
+		y[n - 1] = c;
+		for (int i = n - 1; i >= 0; i--) {
+			double v = y[i];
+			if (i + 1 < n)
+				v -= u1[i] * x[i + 1];
+			if (i + 2 < n)
+				v -= u2[i] * x[i + 2];
+			x[i] = v / u0[i];
+		}
+		for (int k = 0; k < n_prev; k++) {
+			const double *pk = prev + (long)k * n;
+			double dot = 0;
+			for (int i = 0; i < n; i++)
+				dot += pk[i] * x[i];
+			for (int i = 0; i < n; i++)
+				x[i] -= dot * pk[i];
+		}
+		double norm = 0;
+		for (int i = 0; i < n; i++)
+			norm += x[i] * x[i];
+		norm = norm > 0 ? 1.0 / sqrt(norm) : 0;
+		for (int i = 0; i < n; i++)
+			x[i] *= norm;
+	}
+}
+
+/* Eigenvectors of the tridiagonal for the n_out eigenvalues w_sorted (descending) into z
+ * (n x n_out); clusters (gap < 1e-3 ||T||) are orthogonalised. */
+static void tridiag_vectors(int n, const double *d, const double *e, const double *w_sorted, int n_out, double *z,
+			    double *work)
+{
+	double tnorm = 0;
+	for (int i = 0; i < n; i++)
+		tnorm = fmax(tnorm, fabs(d[i]) + (i > 0 ? e[i - 1] : 0) + (i + 1 < n ? e[i] : 0));
+	tnorm = tnorm > 0 ? tnorm : 1;
+	int first = 0; /* first vector of the current cluster */
+	for (int j = 0; j < n_out; j++) {
+		if (j > 0 && w_sorted[j - 1] - w_sorted[j] > 1e-3 * tnorm)
+			first = j;
+		inverse_iteration(n, d, e, w_sorted[j], tnorm, z + (long)first * n, j - first, z + (long)j * n, work);
+	}
+}
+
 r5_status r5_herm_eig(int n, double complex *a, double *w)
+{
+	int n_vectors = 0;
+	return r5_herm_eig_top(n, a, w, -1.0, &n_vectors);
+}
+
+r5_status r5_herm_eig_top(int n, double complex *a, double *w, double rel_min, int *n_vectors)
 {
 	if (n < 1)
 		return r5_set_error(R5_EINVAL, "eigen-decomposition: size %d", n);
 	double complex *p = malloc(sizeof *p * n), *e = calloc((size_t)n, sizeof *e), *q = calloc((size_t)n * n, sizeof *q);
 	double *e_abs = calloc((size_t)n, sizeof *e_abs), *z = calloc((size_t)n * n, sizeof *z);
+	double *tri = malloc(sizeof *tri * 8 * (size_t)n); /* copy of (d, e) and inverse-iteration work */
 	int *order = malloc(sizeof *order * n);
 	double complex *ph = malloc(sizeof *ph * n);
 	r5_status s = R5_OK;
-	if (!p || !e || !q || !e_abs || !z || !order || !ph) {
+	if (!p || !e || !q || !e_abs || !z || !order || !ph || !tri) {
 		s = r5_set_error(R5_ENOMEM, "eigen-decomposition of size %d", n);
 		goto done;
 	}
@@ -121,27 +210,16 @@ r5_status r5_herm_eig(int n, double complex *a, double *w)
 	}
 	for (int k = 0; k < n; k++)
 		w[k] = creal(a[k + (long)k * n]);
-	/* Q = H_0 ... H_{n-3}, applied backwards to I */
-	for (int k = 0; k < n; k++)
-		q[k + (long)k * n] = 1;
-	for (int k = n - 3; k >= 0; k--) {
-		const double complex *u = a + (k + 1) + (long)k * n;
-		int m = n - k - 1;
-		for (int j = k + 1; j < n; j++) {
-			double complex *qj = q + (k + 1) + (long)j * n, dot = 0;
-			for (int i = 0; i < m; i++)
-				dot += conj(u[i]) * qj[i];
-			for (int i = 0; i < m; i++)
-				qj[i] -= u[i] * dot;
-		}
-	}
 	ph[0] = 1;
 	for (int k = 0; k + 1 < n; k++)
 		ph[k + 1] = e_abs[k] > 0 ? ph[k] * e[k] / e_abs[k] : ph[k];
 	e_abs[n - 1] = 0;
-	for (int k = 0; k < n; k++)
+	int selective = rel_min >= 0; /* eigenvalues by QL, the wanted vectors by inverse iteration */
+	memcpy(tri, w, sizeof *tri * (size_t)n);
+	memcpy(tri + n, e_abs, sizeof *tri * (size_t)n);
+	for (int k = 0; k < n && !selective; k++)
 		z[k + (long)k * n] = 1;
-	s = tql(n, w, e_abs, z);
+	s = tql(n, w, e_abs, selective ? NULL : z);
 	if (s != R5_OK)
 		goto done;
 	for (int i = 0; i < n; i++)
@@ -154,24 +232,36 @@ r5_status r5_herm_eig(int n, double complex *a, double *w)
 		}
 		order[j] = v;
 	}
-	/* V = Q diag(ph) Z, columns in sorted order; a is free now */
-	for (int i = 0; i < n; i++)
-		for (int k = 0; k < n; k++)
-			q[i + (long)k * n] *= ph[k];
-	for (int jj = 0; jj < n; jj++) {
-		const double *zc = z + (long)order[jj] * n;
-		double complex *out = a + (long)jj * n;
+	/* V = Q diag(ph) Z, columns in sorted order, only those with w >= rel_min w_max */
+	int n_out = 0;
+	while (n_out < n && (rel_min < 0 || w[order[n_out]] >= rel_min * w[order[0]]))
+		n_out++;
+	*n_vectors = n_out;
+	if (selective) {
 		for (int i = 0; i < n; i++)
-			out[i] = 0;
-		for (int k = 0; k < n; k++) {
-			double zk = zc[k];
-			if (zk == 0.0)
-				continue;
-			const double complex *qk = q + (long)k * n;
-			for (int i = 0; i < n; i++)
-				out[i] += qk[i] * zk;
+			p[i] = w[order[i]];
+		for (int i = 0; i < n; i++) {
+			w[i] = creal(p[i]); /* sorted */
+			order[i] = i;
+		}
+		tridiag_vectors(n, tri, tri + n, w, n_out, z, tri + 2 * n);
+	}
+	for (int jj = 0; jj < n_out; jj++) { /* ph .* z, then H_{n-3} .. H_0 applied in turn */
+		const double *zc = z + (long)order[jj] * n;
+		double complex *out = q + (long)jj * n;
+		for (int i = 0; i < n; i++)
+			out[i] = ph[i] * zc[i];
+		for (int k = n - 3; k >= 0; k--) {
+			const double complex *u = a + (k + 1) + (long)k * n;
+			double complex *o = out + k + 1, dot = 0;
+			int m = n - k - 1;
+			for (int i = 0; i < m; i++)
+				dot += conj(u[i]) * o[i];
+			for (int i = 0; i < m; i++)
+				o[i] -= u[i] * dot;
 		}
 	}
+	memcpy(a, q, sizeof *a * (size_t)n * (size_t)n_out);
 	for (int i = 0; i < n; i++)
 		p[i] = w[order[i]];
 	for (int i = 0; i < n; i++)
@@ -184,5 +274,6 @@ done:
 	free(z);
 	free(order);
 	free(ph);
+	free(tri);
 	return s;
 }

@@ -14,4 +14,9 @@
  * columns; eigenvalues in w, descending. */
 r5_status r5_herm_eig(int n, double complex *a, double *w);
 
+/* As r5_herm_eig, but only the eigenvectors whose eigenvalue is >= rel_min x the largest are
+ * formed (columns 0 .. *n_vectors-1 of a; the rest of a is undefined); rel_min < 0: all. All
+ * eigenvalues are returned. Saves the O(n^3) back-transformation of unwanted vectors. */
+r5_status r5_herm_eig_top(int n, double complex *a, double *w, double rel_min, int *n_vectors);
+
 #endif

@@ -7,18 +7,21 @@
  * only. lambda is absolute: ESPIRiT maps have sum_c |s_c|^2 <= 1 and the FFT is unitary, so
  * the largest eigenvalue of E^H E is about 1 and lambda is relative to it. Two map sets are
  * combined by root-sum-of-squares (magnitude); one map set keeps the complex image. Maps are
- * computed once per slice (first frame of each slice) and reused over contrasts/repetitions. */
+ * computed once per slice (first frame of each slice) and reused over contrasts/repetitions.
+ * With p->gfactor the analytic SENSE g-factor (sense_gfactor.h) fills set->gfactor. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "../calib/calib_region.h"
 #include "../calib/espirit.h"
+#include "../calib/grappa.h"
 #include "../core/fft.h"
 #include "../core/log.h"
 #include "../linop/linop.h"
 #include "../solve/cg.h"
 #include "pipelines.h"
+#include "sense_gfactor.h"
 
 struct sense_frame {
 	r5_ctx *ctx;
@@ -70,6 +73,17 @@ static r5_status frame_mask(r5_ctx *ctx, const r5_scan *scan, long frame, r5_arr
 	return s;
 }
 
+/* Analytic g-factor of one frame into gout (work, [x, y, z]): acceleration from the mask. */
+static r5_status frame_gfactor(r5_ctx *ctx, const r5_scan *scan, long frame, const long calib[3], const r5_array *maps,
+			       r5_array *gout)
+{
+	long ny = scan->mask_dims[1], nz = scan->mask_dims[2], calib_yz[2] = {calib[1], calib[2]};
+	int accel[2], offset[2];
+	R5_TRY(r5_error_context(r5_grappa_sampling(scan->sampled + frame * ny * nz, ny, nz, calib_yz, scan->header.accel,
+						   accel, offset), "sense g-factor: frame %ld", frame));
+	return r5_sense_gfactor(ctx, maps, accel, gout);
+}
+
 /* Solve one frame: kspace (work, [x,y,z,C], hybrid: already inverse-transformed along x). */
 static r5_status solve_frame(r5_ctx *ctx, const r5_recon_params *p, struct sense_frame *f, const r5_array *maps,
 			     const r5_array *mask, r5_array *kspace, r5_array *image)
@@ -104,7 +118,7 @@ static r5_status solve_frame(r5_ctx *ctx, const r5_recon_params *p, struct sense
 }
 
 static r5_status sense_frames(r5_ctx *ctx, const r5_scan *scan, const r5_recon_params *p, const r5_progress *progress,
-			      r5_image_set *set, r5_array *images)
+			      r5_image_set *set, r5_array *images, r5_array *gfactor)
 {
 	const r5_array *k = scan->kspace;
 	long fdims[R5_DIMS], calib[3];
@@ -164,6 +178,10 @@ static r5_status sense_frames(r5_ctx *ctx, const r5_scan *scan, const r5_recon_p
 		out.data = images->data + frame * npix;
 		if (s == R5_OK)
 			s = solve_frame(ctx, p, &f, maps, mask, kspace, &out);
+		if (s == R5_OK && gfactor) {
+			out.data = gfactor->data + frame * npix;
+			s = frame_gfactor(ctx, scan, frame, calib, maps, &out);
+		}
 		t_cg += r5_pipeline_clock(ctx) - t;
 	}
 	r5_image_set_add_stage(set, "espirit", t_maps);
@@ -182,20 +200,23 @@ r5_status r5_pipeline_sense(r5_ctx *ctx, const r5_scan *scan, const r5_recon_par
 		return r5_set_error(R5_EINVAL, "sense: scan has no k-space or sampling mask");
 	if (p->n_maps < 1 || p->n_maps > 2)
 		return r5_set_error(R5_EINVAL, "sense: maps must be 1 or 2, got %d", p->n_maps);
-	if (p->gfactor)
-		r5_warn("sense: g-factor maps are not implemented yet; none written");
 	long dims[R5_DIMS];
 	r5_dims_copy(dims, scan->kspace->dims);
 	dims[R5_DIM_COIL] = 1;
-	r5_array *images = NULL;
+	r5_array *images = NULL, *gfactor = NULL;
 	R5_TRY(r5_array_alloc_work(ctx, dims, &images));
-	r5_status s = sense_frames(ctx, scan, p, progress, set, images);
+	r5_status s = p->gfactor ? r5_array_alloc_work(ctx, dims, &gfactor) : R5_OK;
+	if (s == R5_OK)
+		s = sense_frames(ctx, scan, p, progress, set, images, gfactor);
 	double t = r5_pipeline_clock(ctx);
 	if (s == R5_OK)
 		s = r5_progress_check(progress, "resize", 0.95);
 	if (s == R5_OK)
 		s = r5_pipeline_to_recon_matrix(ctx, scan, images, &set->images);
+	if (s == R5_OK && gfactor)
+		s = r5_pipeline_to_recon_matrix(ctx, scan, gfactor, &set->gfactor);
 	r5_image_set_add_stage(set, "resize", r5_pipeline_clock(ctx) - t);
 	r5_array_free(images);
+	r5_array_free(gfactor);
 	return s;
 }

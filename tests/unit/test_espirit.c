@@ -62,6 +62,56 @@ static void test_herm_eig(void **state)
 	free(w);
 }
 
+/* The selective solver (QL eigenvalues + inverse iteration for the wanted vectors): a
+ * Gram-like matrix with a decaying spectrum and a cluster of equal eigenvalues (the case that
+ * needs re-orthogonalisation): residual |A v - w v| and orthonormality of the kept vectors. */
+static void test_herm_eig_top(void **state)
+{
+	(void)state;
+	int n = 120, rank = 50;
+	double complex *b = malloc(sizeof *b * n * rank), *a = malloc(sizeof *a * n * n), *v = malloc(sizeof *v * n * n);
+	double *w = malloc(sizeof *w * n);
+	srand(5);
+	for (int i = 0; i < n * rank; i++)
+		b[i] = (rand() / (double)RAND_MAX - 0.5) + I * (rand() / (double)RAND_MAX - 0.5);
+	for (int j = 0; j < n; j++) /* A = B diag(s) B^H + 3 I(first 4 coordinates): decay + cluster */
+		for (int i = 0; i < n; i++) {
+			double complex sum = i == j && i < 4 ? 3.0 : 0.0;
+			for (int k = 0; k < rank; k++)
+				sum += b[i + k * n] * conj(b[j + k * n]) * exp(-0.15 * k);
+			a[i + j * n] = sum;
+		}
+	for (int i = 0; i < n * n; i++)
+		v[i] = a[i];
+	int kept = 0;
+	assert_int_equal(r5_herm_eig_top(n, v, w, 1e-3, &kept), R5_OK);
+	assert_true(kept > 10 && kept < n);
+	assert_true(w[kept - 1] >= 1e-3 * w[0] && w[kept] < 1e-3 * w[0]);
+	double err = 0, ref = 0, ortho = 0;
+	for (int k = 0; k < kept; k++) {
+		for (int i = 0; i < n; i++) {
+			double complex av = 0;
+			for (int l = 0; l < n; l++)
+				av += a[i + l * n] * v[l + k * n];
+			err += pow(cabs(av - w[k] * v[i + k * n]), 2);
+			ref += pow(cabs(av), 2);
+		}
+		for (int m = 0; m <= k; m++) {
+			double complex dot = 0;
+			for (int i = 0; i < n; i++)
+				dot += conj(v[i + m * n]) * v[i + k * n];
+			ortho = fmax(ortho, cabs(dot - (m == k ? 1.0 : 0.0)));
+		}
+	}
+	print_message("herm_eig_top: %d of %d vectors, residual %.2g, orthonormality %.2g\n", kept, n, sqrt(err / ref), ortho);
+	assert_true(sqrt(err / ref) < 1e-8);
+	assert_true(ortho < 1e-8);
+	free(a);
+	free(b);
+	free(v);
+	free(w);
+}
+
 /* Fully sampled k-space of the synthetic coil images, cropped to a centred ACS block. */
 static r5_array *make_acs(const r5_array *coil_images, long calib)
 {
@@ -160,6 +210,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_herm_eig),
+		cmocka_unit_test(test_herm_eig_top),
 		cmocka_unit_test(test_maps_2d),
 		cmocka_unit_test(test_maps_3d),
 		cmocka_unit_test(test_bad_input),

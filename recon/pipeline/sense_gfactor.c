@@ -1,0 +1,114 @@
+/* SENSE g-factor maps (sense_gfactor.h): small Hermitian solves per aliased pixel group, on
+ * the host in double (R <= 64 unknowns per group; a 256^2 image is 65536 / R groups). */
+#include "sense_gfactor.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define R5_GF_MAX 64
+
+/* In-place Cholesky of the m x m Hermitian a (column-major, lower); 0 on failure. */
+static int cholesky(int m, double complex *a)
+{
+	for (int j = 0; j < m; j++) {
+		double d = creal(a[j + j * m]);
+		for (int k = 0; k < j; k++)
+			d -= creal(a[j + k * m] * conj(a[j + k * m]));
+		if (!(d > 1e-12))
+			return 0;
+		d = sqrt(d);
+		a[j + j * m] = d;
+		for (int i = j + 1; i < m; i++) {
+			double complex v = a[i + j * m];
+			for (int k = 0; k < j; k++)
+				v -= a[i + k * m] * conj(a[j + k * m]);
+			a[i + j * m] = v / d;
+		}
+	}
+	return 1;
+}
+
+/* [(L L^H)^-1]_pp = |L^-1 e_p|^2 */
+static double inverse_diag(int m, const double complex *l, int p, double complex *y)
+{
+	double sum = 0;
+	for (int i = 0; i < m; i++) {
+		double complex v = i == p ? 1.0 : 0.0;
+		for (int k = 0; k < i; k++)
+			v -= l[i + k * m] * y[k];
+		y[i] = v / l[i + i * m];
+		sum += creal(y[i] * conj(y[i]));
+	}
+	return sum;
+}
+
+/* g of pixel idx[0] in its aliased group idx[0..r-1] (offsets into one coil's map plane). */
+static float pixel_gfactor(const float complex *maps, long coil_stride, long C, const long *idx, int r)
+{
+	double complex ehe[R5_GF_MAX * R5_GF_MAX], y[R5_GF_MAX];
+	long cols[R5_GF_MAX];
+	int m = 0;
+	double diag0 = 0;
+	for (int i = 0; i < r; i++) {
+		double norm = 0;
+		for (long c = 0; c < C; c++) {
+			float complex v = maps[idx[i] + c * coil_stride];
+			norm += (double)(crealf(v) * crealf(v) + cimagf(v) * cimagf(v));
+		}
+		if (i == 0)
+			diag0 = norm;
+		if (norm > 0)
+			cols[m++] = idx[i];
+		else if (i == 0)
+			return 0.0f;
+	}
+	for (int j = 0; j < m; j++)
+		for (int i = j; i < m; i++) {
+			double complex v = 0;
+			for (long c = 0; c < C; c++)
+				v += conj((double complex)maps[cols[i] + c * coil_stride]) * (double complex)maps[cols[j] + c * coil_stride];
+			ehe[i + j * m] = conj(v);
+			ehe[j + i * m] = v;
+		}
+	if (!cholesky(m, ehe))
+		return 0.0f;
+	return (float)sqrt(inverse_diag(m, ehe, 0, y) * diag0);
+}
+
+r5_status r5_sense_gfactor(r5_ctx *ctx, const r5_array *maps, const int accel[2], r5_array *gfactor)
+{
+	long nx = maps->dims[0], ny = maps->dims[1], nz = maps->dims[2], C = maps->dims[R5_DIM_COIL];
+	int ry = accel[0], rz = accel[1], r = ry * rz;
+	if (ry < 1 || rz < 1 || r > R5_GF_MAX || ry > ny || rz > nz)
+		return r5_set_error(R5_EINVAL, "SENSE g-factor: acceleration %dx%d on a %ldx%ld grid (at most %d in all)",
+				    ry, rz, ny, nz, R5_GF_MAX);
+	r5_array *host_maps = NULL, *host_g = NULL;
+	R5_TRY(r5_array_to_host(ctx, maps, &host_maps));
+	long gdims[R5_DIMS];
+	r5_dims_ones(gdims);
+	gdims[0] = nx;
+	gdims[1] = ny;
+	gdims[2] = nz;
+	r5_status s = r5_array_zeros(NULL, R5_HOST, gdims, &host_g);
+	long plane = nx * ny * nz;
+	if (s == R5_OK) {
+		/* pixel (y, z) folds onto (y + round(jy ny / Ry), z + round(jz nz / Rz)) mod n: exact when
+		 * R divides n, the nearest-pixel approximation otherwise */
+#pragma omp parallel for
+		for (long pixel = 0; pixel < plane; pixel++) {
+			long x = pixel % nx, y = (pixel / nx) % ny, z = pixel / (nx * ny), idx[R5_GF_MAX];
+			for (int jz = 0; jz < rz; jz++)
+				for (int jy = 0; jy < ry; jy++) {
+					long yy = (y + (long)floor((double)jy * ny / ry + 0.5)) % ny;
+					long zz = (z + (long)floor((double)jz * nz / rz + 0.5)) % nz;
+					idx[jy + ry * jz] = x + nx * (yy + ny * zz);
+				}
+			host_g->data[pixel] = pixel_gfactor(host_maps->data, plane, C, idx, r);
+		}
+		s = r5_array_copy(ctx, gfactor, host_g);
+	}
+	r5_array_free(host_maps);
+	r5_array_free(host_g);
+	return s;
+}
