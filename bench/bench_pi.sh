@@ -7,8 +7,9 @@
 #            from its stage report)
 # and prints: case | tool | ecalib s | SENSE s | total s | NRMSE (vs ground truth; the last
 # column of the recon5t row is the NRMSE between the two tools' images, --scale).
-# Wall-clock seconds; set OMP_NUM_THREADS for both (default: all cores). Other load on the
-# machine distorts wall time: user CPU seconds are printed too.
+# Wall-clock seconds; OMP_NUM_THREADS applies to both (default 1: on a shared 2-core machine
+# wall time with 2 threads measures the other load more than the tools), OMP_WAIT_POLICY
+# passive (spinning threads bill CPU time for waiting). User CPU seconds are printed too.
 # usage: bench/bench_pi.sh [BUILD_DIR] [cases...]   cases: 2d256 3d128 (default both)
 set -euo pipefail
 build=${1:-${R5_BIN:-build}}
@@ -20,16 +21,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 lambda=0.001 iters=30 threshold=0.02
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
+echo "threads: $OMP_NUM_THREADS, load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 field() { sed -n "s/.*$1=\([0-9.eE+-]*\).*/\1/p"; }
-# run CMD...: sets wall, user (s)
-timed() {
-	local t
-	t=$( { /usr/bin/time -f "%e %U" "$@" >"$work/out.log" 2>"$work/err.log"; } 2>&1; tail -1 "$work/err.log")
-	wall=$(tail -1 "$work/err.log" | cut -d' ' -f1)
-	user=$(tail -1 "$work/err.log" | cut -d' ' -f2)
-}
-
 printf '%-10s | %-7s | %9s | %9s | %9s | %8s | %s\n' case tool "ecalib s" "SENSE s" "total s" "user s" "NRMSE"
 for c in $cases; do
 	case $c in

@@ -345,13 +345,53 @@ static r5_status slab_matrices(r5_ctx *ctx, const struct slab_job *job, r5_array
 	return s;
 }
 
+/* Per-pixel eigen-decompositions of the C x C matrices (mats, [C*C, npix]; evals: npix x C
+ * floats, descending). Host arrays (CPU back end): Householder + QL eigenvalues + inverse
+ * iteration for only the n_maps leading vectors (herm_eig.h), in double, one pixel per
+ * OpenMP iteration: about C/3 x fewer operations than the back end's cyclic Jacobi, which
+ * computes all C vectors. Device arrays: the back end's batched solver. */
+static r5_status pixel_eigs(r5_ctx *ctx, long npix, long C, int n_maps, r5_array *mats, r5_array *evals)
+{
+	if (r5_ctx_residency(ctx) != R5_HOST)
+		return r5_ctx_backend(ctx)->zheev_batched(r5_ctx_state(ctx), npix, (int)C, mats->data, (float *)evals->data);
+	float *ev = (float *)evals->data;
+	int failed = 0;
+#pragma omp parallel reduction(| : failed)
+	{
+		double complex *a = malloc(sizeof *a * C * C);
+		double *w = malloc(sizeof *w * C);
+		failed = !a || !w;
+#pragma omp for schedule(static)
+		for (long p = 0; p < npix; p++) {
+			float complex *m = mats->data + p * C * C;
+			if (!a || !w)
+				continue;
+			for (long j = 0; j < C; j++)
+				for (long i = 0; i < C; i++)
+					a[i + j * C] = 0.5 * ((double complex)m[i + j * C] + conj((double complex)m[j + i * C]));
+			if (r5_herm_eig_first((int)C, a, w, n_maps) != R5_OK) {
+				failed = 1;
+				continue;
+			}
+			for (long j = 0; j < n_maps; j++)
+				for (long i = 0; i < C; i++)
+					m[i + j * C] = (float complex)a[i + j * C];
+			for (long j = 0; j < C; j++)
+				ev[p * C + j] = (float)w[j];
+		}
+		free(a);
+		free(w);
+	}
+	return failed ? r5_set_error(R5_EINTERNAL, "ESPIRiT: per-pixel eigen-decomposition failed") : R5_OK;
+}
+
 /* Step 4 for one slab: eigen-decomposition, map set m = eigenvector m, phase of coil 0 removed,
  * zero where eigenvalue m < crop; copied into maps at readout offset x0. */
 static r5_status slab_maps(r5_ctx *ctx, const r5_espirit_conf *conf, const struct slab_job *job, r5_array *mats,
 			   r5_array *evals, r5_array *slab, r5_array *ref, r5_array *maps, float *eig_host)
 {
 	long C = job->g->n_coils, CC = C * C, npix = job->bx * job->img[1] * job->img[2];
-	R5_TRY(r5_ctx_backend(ctx)->zheev_batched(r5_ctx_state(ctx), npix, (int)C, mats->data, (float *)evals->data));
+	R5_TRY(pixel_eigs(ctx, npix, C, conf->n_maps, mats, evals));
 	r5_array *ev_host = NULL, *mask = NULL;
 	R5_TRY(r5_array_to_host(ctx, evals, &ev_host));
 	const float *ev = (const float *)ev_host->data;

@@ -51,6 +51,13 @@ static void householder_step(int n, double complex *a, int k, double complex *p,
 	e_abs[k] = cabs(alpha);
 }
 
+/* sqrt(a^2 + b^2) without hypot's overflow guard (libm's hypot is ~10x slower; the Gram and
+ * per-pixel matrices are far from 1e150) */
+static double norm2(double a, double b)
+{
+	return sqrt(a * a + b * b);
+}
+
 /* Implicit QL on the real tridiagonal (d, e), accumulating rotations into z (n x n, col-major)
  * unless z is NULL (eigenvalues only, O(n^2)). */
 static r5_status tql(int n, double *d, double *e, double *z)
@@ -67,13 +74,13 @@ static r5_status tql(int n, double *d, double *e, double *z)
 				break;
 			if (iter++ == 100)
 				return r5_set_error(R5_EINTERNAL, "eigen-decomposition: QL did not converge");
-			double g = (d[l + 1] - d[l]) / (2.0 * e[l]), r = hypot(g, 1.0);
+			double g = (d[l + 1] - d[l]) / (2.0 * e[l]), r = norm2(g, 1.0);
 			g = d[m] - d[l] + e[l] / (g + copysign(r, g));
 			double s = 1.0, c = 1.0, p = 0.0;
 			int i;
 			for (i = m - 1; i >= l; i--) {
 				double f = s * e[i], b = c * e[i];
-				e[i + 1] = (r = hypot(f, g));
+				e[i + 1] = (r = norm2(f, g));
 				if (r == 0.0) {
 					d[i + 1] -= p;
 					e[m] = 0.0;
@@ -188,7 +195,20 @@ r5_status r5_herm_eig(int n, double complex *a, double *w)
 	return r5_herm_eig_top(n, a, w, -1.0, &n_vectors);
 }
 
+static r5_status herm_eig_select(int n, double complex *a, double *w, double rel_min, int max_vectors, int *n_vectors);
+
 r5_status r5_herm_eig_top(int n, double complex *a, double *w, double rel_min, int *n_vectors)
+{
+	return herm_eig_select(n, a, w, rel_min, n, n_vectors);
+}
+
+r5_status r5_herm_eig_first(int n, double complex *a, double *w, int k)
+{
+	int n_vectors = 0;
+	return herm_eig_select(n, a, w, -1.0, k < n ? k : n, &n_vectors);
+}
+
+static r5_status herm_eig_select(int n, double complex *a, double *w, double rel_min, int max_vectors, int *n_vectors)
 {
 	if (n < 1)
 		return r5_set_error(R5_EINVAL, "eigen-decomposition: size %d", n);
@@ -214,7 +234,7 @@ r5_status r5_herm_eig_top(int n, double complex *a, double *w, double rel_min, i
 	for (int k = 0; k + 1 < n; k++)
 		ph[k + 1] = e_abs[k] > 0 ? ph[k] * e[k] / e_abs[k] : ph[k];
 	e_abs[n - 1] = 0;
-	int selective = rel_min >= 0; /* eigenvalues by QL, the wanted vectors by inverse iteration */
+	int selective = rel_min >= 0 || max_vectors < n; /* eigenvalues by QL, the wanted vectors by inverse iteration */
 	memcpy(tri, w, sizeof *tri * (size_t)n);
 	memcpy(tri + n, e_abs, sizeof *tri * (size_t)n);
 	for (int k = 0; k < n && !selective; k++)
@@ -234,7 +254,7 @@ r5_status r5_herm_eig_top(int n, double complex *a, double *w, double rel_min, i
 	}
 	/* V = Q diag(ph) Z, columns in sorted order, only those with w >= rel_min w_max */
 	int n_out = 0;
-	while (n_out < n && (rel_min < 0 || w[order[n_out]] >= rel_min * w[order[0]]))
+	while (n_out < max_vectors && (rel_min < 0 || w[order[n_out]] >= rel_min * w[order[0]]))
 		n_out++;
 	*n_vectors = n_out;
 	if (selective) {

@@ -19,4 +19,7 @@ r5_status r5_herm_eig(int n, double complex *a, double *w);
  * eigenvalues are returned. Saves the O(n^3) back-transformation of unwanted vectors. */
 r5_status r5_herm_eig_top(int n, double complex *a, double *w, double rel_min, int *n_vectors);
 
+/* The k leading eigenvectors (columns 0 .. k-1 of a) and all eigenvalues (descending). */
+r5_status r5_herm_eig_first(int n, double complex *a, double *w, int k);
+
 #endif

@@ -4,7 +4,7 @@
  * (ny/Ry, nz/Rz) (rounded to the nearest pixel when R does not divide n); per group, E is the C x R matrix of the (first) map set's sensitivities and
  *     g_p = sqrt( [(E^H E)^-1]_pp [E^H E]_pp ),
  * assuming prewhitened (identity covariance) channels. Pixels whose map is zero (ESPIRiT
- * crop) are not unknowns and get g = 0. The calibration lines are ignored (the formula is
+ * crop) are not unknowns and get g = 0, as do groups the coils cannot separate (E^H E singular). The calibration lines are ignored (the formula is
  * for the pure uniform grid), so g is the worst case of the actual, slightly denser sampling.
  * Non-uniform sampling (Poisson disc) is not supported: r5_grappa_sampling rejects it. */
 #ifndef R5_PIPELINE_SENSE_GFACTOR_H
