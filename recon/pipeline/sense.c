@@ -84,6 +84,26 @@ static r5_status frame_gfactor(r5_ctx *ctx, const r5_scan *scan, long frame, con
 	return r5_sense_gfactor(ctx, maps, accel, gout);
 }
 
+/* Logs |y - E x| / |y|: how much of the measured data the model explains (one map set cannot
+ * explain two overlapping objects in a too-small FOV; two can). */
+static r5_status data_residual(r5_ctx *ctx, struct sense_frame *f, const r5_array *x, const r5_array *kspace)
+{
+	r5_array *predicted = NULL;
+	double norm_y = 0, norm_r = 0;
+	R5_TRY(r5_array_alloc_work(ctx, f->op->odims, &predicted));
+	r5_status s = r5_linop_forward(ctx, f->op, predicted, x);
+	if (s == R5_OK)
+		s = r5_zaxpby(ctx, -1.0f, kspace, 1.0f, predicted);
+	if (s == R5_OK)
+		s = r5_znorm(ctx, predicted, &norm_r);
+	if (s == R5_OK)
+		s = r5_znorm(ctx, kspace, &norm_y);
+	if (s == R5_OK)
+		r5_info("cg-sense frame %d: data residual |y - E x| / |y| = %.4f", f->frame, norm_y > 0 ? norm_r / norm_y : 0.0);
+	r5_array_free(predicted);
+	return s;
+}
+
 /* Solve one frame: kspace (work, [x,y,z,C], hybrid: already inverse-transformed along x). */
 static r5_status solve_frame(r5_ctx *ctx, const r5_recon_params *p, struct sense_frame *f, const r5_array *maps,
 			     const r5_array *mask, r5_array *kspace, r5_array *image)
@@ -108,6 +128,8 @@ static r5_status solve_frame(r5_ctx *ctx, const r5_recon_params *p, struct sense
 		s = r5_cg_solve(ctx, &conf, normal_cb, f, rhs, x, &info);
 	if (s == R5_OK)
 		r5_debug("cg-sense frame %d: %d iterations, relative residual %.3g", f->frame, info.iters, info.rel_residual);
+	if (s == R5_OK)
+		s = data_residual(ctx, f, x, kspace);
 	if (s == R5_OK)
 		s = idims[R5_DIM_MAP] > 1 ? r5_zrss(ctx, image, x, R5_DIM_MAP) : r5_array_copy(ctx, image, x);
 	r5_array_free(rhs);
