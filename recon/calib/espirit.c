@@ -1,6 +1,5 @@
-/* ESPIRiT maps (espirit.h). Threshold: the lead's pipeline default is 0.02 on singular values
- * normalised by the largest; BART's ecalib uses 0.001 on the same scale, which keeps more of
- * the noise subspace — both reproduce the maps on clean data. */
+/* ESPIRiT maps (espirit.h). Threshold: singular values normalised by the largest; the pipeline
+ * default is 0.02, BART's ecalib -t default 0.001 keeps more of the noise subspace. */
 #include "espirit.h"
 
 #include <math.h>

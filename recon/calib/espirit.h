@@ -2,14 +2,17 @@
  * autocalibrating parallel MRI: where SENSE meets GRAPPA", MRM 71:990-1001, 2014).
  *
  *   1. calibration matrix: every kernel-sized patch of the ACS block, all coils, as a row
- *   2. its right singular vectors (eigenvectors of the Gram A^H A, herm_eig.h on the host);
- *      keep those with singular value >= threshold x the largest (the signal subspace V)
+ *   2. its right singular vectors: the Gram A^H A built from summed-area tables of coil-pair
+ *      products (never forming A), then Householder + QL eigenvalues and inverse iteration for
+ *      the kept vectors only (herm_eig.h, host double); kept: singular value >= threshold x
+ *      the largest (the signal subspace V)
  *   3. the image-space operator G(r) = 1/K sum_{a,b} P_ab e^{i 2 pi r.(a-b)}, P = V V^H, built
  *      from the kernel-offset sums G_delta and sinc-interpolated to the image grid; the readout
  *      direction is transformed first (explicit DFT over the 2k-1 offsets), then slabs of
  *      readout positions are transformed over y-z: 3D is decoupled along the readout, 2D is
  *      the one-slab case
- *   4. per pixel, the eigenvectors of the C x C matrix G(r) (zheev_batched): map set m is the
+ *   4. per pixel, the leading eigenvectors of the C x C matrix G(r) (host arrays: herm_eig.h,
+ *      n_maps vectors only; device arrays: the back end's zheev_batched): map set m is the
  *      m-th eigenvector, zero where its eigenvalue is below `crop`; phase relative to coil 0.
  * Defaults follow BART's ecalib (src/calib/calib.c) except the threshold (see espirit.c). */
 #ifndef R5_CALIB_ESPIRIT_H
