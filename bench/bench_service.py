@@ -2,7 +2,7 @@
 """recon5td benchmark: k-space ingest throughput over loopback (MB/s) and end-to-end latency from
 the last acquisition sent to the last image received, per pipeline, printed as a table.
 
-usage: R5_BIN=build /usr/bin/python3 bench/bench_service.py [--matrix 256] [--coils 16] [--runs 3]
+usage: R5_BIN=build /usr/bin/python3 bench/bench_service.py [--matrix 128] [--coils 8] [--runs 3]
        [--pipelines cartesian,sense,grappa] [--backend cpu|gpu|auto] [--batch 32]
 
 Ingest MB/s = k-space bytes / (time from the first message to the End leaving the client),
@@ -50,8 +50,8 @@ def one_run(server, pb, xml, records, pipeline, batch, params):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--matrix", default="256")
-    ap.add_argument("--coils", type=int, default=16)
+    ap.add_argument("--matrix", default="128")
+    ap.add_argument("--coils", type=int, default=8)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--pipelines", default="cartesian,sense,grappa")
