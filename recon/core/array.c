@@ -39,7 +39,7 @@ r5_status r5_array_alloc(r5_ctx *ctx, r5_residency where, const long dims[R5_DIM
 	*out = NULL;
 	R5_TRY(check_dims(dims, &n, "array allocation"));
 	size_t bytes = (size_t)n * sizeof(float complex);
-	r5_array *a;
+	r5_array *a = NULL;
 	R5_TRY(new_descriptor(dims, where, where == R5_DEVICE ? ctx : NULL, &a));
 	if (where == R5_HOST) {
 		size_t rounded = (bytes + 63) / 64 * 64;
