@@ -38,6 +38,8 @@ static r5_status acs_block(r5_ctx *ctx, const r5_espirit_conf *conf, const r5_ar
 			s = r5_set_error(R5_EINVAL,
 					 "ESPIRiT calibration: calibration region %ld x %ld x %ld is smaller than the "
 					 "kernel %d (dimension %d)", g->c[0], g->c[1], g->c[2], conf->kernel, d);
+	if (s == R5_OK && (conf->kernel < 1 || conf->kernel > 32))
+		s = r5_set_error(R5_EINVAL, "ESPIRiT calibration: kernel width %d (1..32 supported)", conf->kernel);
 	if (s == R5_OK && (g->n_coils < 1 || g->n_coils > 64))
 		s = r5_set_error(R5_EINVAL, "ESPIRiT calibration: %ld coils (1..64 supported; compress first)", g->n_coils);
 	long n = g->c[0] * g->c[1] * g->c[2] * g->n_coils;
@@ -310,16 +312,18 @@ static r5_status slab_matrices(r5_ctx *ctx, const struct slab_job *job, r5_array
 	r5_array *host = NULL;
 	R5_TRY(r5_array_zeros(NULL, R5_HOST, grid->dims, &host));
 	long npix = job->bx * ny * nz;
+	double complex phase[64]; /* e^{i 2 pi dx x / nx} for the 2k-1 <= 63 readout offsets */
 	for (long xi = 0; xi < job->bx; xi++) {
 		double xr = (double)(job->x0 + xi - nx / 2) / (double)nx;
+		for (long dx = 0; dx < D[0] && dx < 64; dx++)
+			phase[dx] = cexp(2.0 * R5_PI * I * (double)(dx - (g->kd[0] - 1)) * xr);
 		for (long dz = 0; dz < D[2]; dz++)
 			for (long dy = 0; dy < D[1]; dy++) {
 				long yy = ny / 2 + dy - (g->kd[1] - 1), zz = nz / 2 + dz - (g->kd[2] - 1);
 				for (long ch = 0; ch < CC; ch++) {
 					double complex sum = 0;
 					for (long dx = 0; dx < D[0]; dx++)
-						sum += job->gd[dx + D[0] * (dy + D[1] * dz) + nd * ch] *
-						       cexp(2.0 * R5_PI * I * (double)(dx - (g->kd[0] - 1)) * xr);
+						sum += job->gd[dx + D[0] * (dy + D[1] * dz) + nd * ch] * phase[dx];
 					host->data[xi + job->bx * (yy + ny * zz) + npix * ch] = (float complex)sum;
 				}
 			}
