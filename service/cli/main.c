@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "recon/cpu/omp_env.h"
 
 static void usage(FILE *out)
 {
@@ -35,6 +36,7 @@ int main(int argc, char **argv)
 		{"send", r5_cli_send},
 		{"health", r5_cli_health},
 	};
+	r5_cpu_passive_wait_reexec(argv);
 	if (argc < 2) {
 		usage(stderr);
 		return 2;

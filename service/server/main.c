@@ -9,6 +9,7 @@
 
 #include <grpc/grpc.h>
 
+#include "recon/cpu/omp_env.h"
 #include "config.h"
 #include "recon/core/log.h"
 #include "server.h"
@@ -46,6 +47,7 @@ static void drain(r5_server *s, int signal_number)
 
 int main(int argc, char **argv)
 {
+	r5_cpu_passive_wait_reexec(argv); /* before anything loads OpenMP work: see omp_env.h */
 	r5_server_config config;
 	int help = 0;
 	if (r5_server_config_from_args(&config, argc, argv, &help) != R5_OK) {
