@@ -6,6 +6,7 @@
  *
  * One thread drives one gRPC C core call through a completion queue: one SEND_MESSAGE and one
  * RECV_MESSAGE in flight at a time, so images are received while acquisitions still go out. */
+#include <complex.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 
 #include "cli.h"
 #include "recon/io/header.h"
+#include "recon/io/ismrmrd_images.h"
 #include "service/common/svc_proto.h"
 
 #define MAX_PARAMS 64
@@ -31,7 +33,7 @@ typedef struct send_options {
 	Recon5t__V1__Parameter *param_pointers[MAX_PARAMS];
 	char *param_text[MAX_PARAMS];
 	int n_params;
-	int realtime, batch, research, dicom, quiet;
+	int realtime, batch, research, dicom, quiet, no_truth, no_pacs;
 	Recon5t__V1__OutputKind outputs[4];
 	int n_outputs;
 	double deadline_s;
@@ -41,6 +43,9 @@ typedef struct send_state {
 	send_options *opt;
 	ISMRMRD_Dataset dataset;
 	char *xml;
+	float *truth; /* the scan file's ground_truth image as float32 magnitude, or NULL */
+	uint32_t truth_dims[R5_DIMS];
+	size_t n_truth_dims, truth_voxels;
 	uint32_t n_acq, next_acq;
 	double tr_s, t0, t_last_acq, t_last_image;
 	int header_sent, end_sent, close_sent;
@@ -58,7 +63,10 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: recon5t send SCAN.h5 --server HOST:PORT --out DIR [--pipeline P] [--param k=v]...\n"
 		   "       [--pace realtime|fast] [--batch N] [--deadline S] [--job-id ID] [--priority console|research]\n"
-		   "       [--output magnitude|phase|complex|gfactor]... [--format float32|dicom] [--quiet]\n");
+		   "       [--output magnitude|phase|complex|gfactor]... [--format float32|dicom] [--quiet]\n"
+		   "       [--no-truth] [--no-pacs]\n"
+		   "A phantom's ground_truth image in SCAN.h5 is sent along (unless --no-truth) and the server\n"
+		   "returns nrmse/psnr/ssim against it; --no-pacs asks the server not to push this scan to its PACS.\n");
 }
 
 static int parse_output(send_options *o, const char *v)
@@ -85,6 +93,12 @@ static int parse_args(send_options *o, int argc, char **argv)
 			exit(0);
 		} else if (!strcmp(a, "--quiet")) {
 			o->quiet = 1;
+			takes = 0;
+		} else if (!strcmp(a, "--no-truth")) {
+			o->no_truth = 1;
+			takes = 0;
+		} else if (!strcmp(a, "--no-pacs")) {
+			o->no_pacs = 1;
 			takes = 0;
 		} else if (a[0] != '-') {
 			if (o->scan)
@@ -152,6 +166,15 @@ static grpc_byte_buffer *header_message(send_state *st)
 	send_options *o = st->opt;
 	Recon5t__V1__ScanHeader h = RECON5T__V1__SCAN_HEADER__INIT;
 	Recon5t__V1__ScanMessage m = RECON5T__V1__SCAN_MESSAGE__INIT;
+	Recon5t__V1__GroundTruth truth = RECON5T__V1__GROUND_TRUTH__INIT;
+	if (st->truth) {
+		truth.data.data = (uint8_t *)st->truth;
+		truth.data.len = st->truth_voxels * sizeof(float);
+		truth.n_dims = st->n_truth_dims;
+		truth.dims = st->truth_dims;
+		h.ground_truth = &truth;
+	}
+	h.skip_pacs = o->no_pacs;
 	h.ismrmrd_xml = st->xml;
 	h.pipeline = (char *)(o->pipeline ? o->pipeline : "");
 	h.n_parameters = (size_t)o->n_params;
@@ -291,6 +314,9 @@ static void print_completed(send_state *st, const Recon5t__V1__Completed *c)
 			fprintf(f, "  %-24s %9.4f s\n", c->timings[i]->stage, c->timings[i]->seconds);
 		for (size_t i = 0; i < c->n_quality; i++)
 			fprintf(f, "  quality %-16s %9.5g\n", c->quality[i]->key, c->quality[i]->value);
+		if (c->pacs_message && c->pacs_message[0])
+			fprintf(f, "  pacs stored %u spooled %u failed %u: %s\n", c->pacs_stored, c->pacs_spooled,
+				c->pacs_failed, c->pacs_message);
 		fprintf(f, "  %-24s %9.4f s\n", "last acquisition→last image",
 			st->t_last_image > st->t_last_acq ? st->t_last_image - st->t_last_acq : 0.0);
 	}
@@ -534,6 +560,41 @@ static int open_scan(send_state *st)
 	return 1;
 }
 
+/* The scan file's "ground_truth" image (phantoms write one) as float32 magnitude; a file
+ * without one sends none. Trailing size-1 dims are left out. */
+static int read_truth(send_state *st)
+{
+	r5_array *truth = NULL;
+	r5_status status = r5_ismrmrd_read_images(st->opt->scan, NULL, "ground_truth", &truth);
+	if (status == R5_ENOTFOUND) {
+		r5_clear_error();
+		return 1;
+	}
+	if (status != R5_OK) {
+		fprintf(stderr, "recon5t send: %s: ground truth: %s (use --no-truth to send without)\n", st->opt->scan,
+			r5_last_error());
+		return 0;
+	}
+	long n = r5_array_size(truth);
+	st->truth = malloc((size_t)(n ? n : 1) * sizeof(float));
+	if (!st->truth) {
+		r5_array_free(truth);
+		fprintf(stderr, "recon5t send: out of memory for the ground truth\n");
+		return 0;
+	}
+	for (long i = 0; i < n; i++)
+		st->truth[i] = cabsf(truth->data[i]);
+	st->truth_voxels = (size_t)n;
+	st->n_truth_dims = 1;
+	for (int d = 0; d < R5_DIMS; d++) {
+		st->truth_dims[d] = (uint32_t)truth->dims[d];
+		if (truth->dims[d] > 1)
+			st->n_truth_dims = (size_t)d + 1;
+	}
+	r5_array_free(truth);
+	return 1;
+}
+
 static grpc_channel *make_channel(const char *server)
 {
 	grpc_arg args[2];
@@ -562,8 +623,10 @@ int r5_cli_send(int argc, char **argv)
 		fprintf(stderr, "recon5t send: cannot create %s (%s)\n", opt.out, strerror(errno));
 		return 1;
 	}
-	if (!open_scan(&st))
+	if (!open_scan(&st) || (!opt.no_truth && !read_truth(&st))) {
+		free(st.truth);
 		return 1;
+	}
 	char path[4096];
 	snprintf(path, sizeof path, "%s/completed.txt", opt.out);
 	st.completed_file = fopen(path, "w");
@@ -605,6 +668,7 @@ int r5_cli_send(int argc, char **argv)
 	if (st.completed_file)
 		fclose(st.completed_file);
 	free(st.xml);
+	free(st.truth);
 	ismrmrd_close_dataset(&st.dataset);
 	for (int i = 0; i < opt.n_params; i++)
 		free(opt.param_text[i]);

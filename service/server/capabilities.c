@@ -5,23 +5,55 @@
 
 #include "server.h"
 
+/* Pipelines this build's parameter parser accepts (it lists what recon/pipeline registers). */
+static size_t built_pipelines(char **out, size_t max)
+{
+	static char *candidates[] = {"auto", "cartesian", "sense", "grappa", "cs3d", "radial_dynamic"};
+	size_t n = 0;
+	for (size_t i = 0; i < sizeof candidates / sizeof candidates[0] && n < max; i++) {
+		r5_recon_params p = r5_recon_defaults;
+		if (r5_recon_params_set(&p, "pipeline", candidates[i]) == R5_OK)
+			out[n++] = candidates[i];
+	}
+	r5_clear_error();
+	return n;
+}
+
+/* One entry per CUDA device: the description of the first worker context on it. */
+static size_t describe_gpus(r5_server *s, int gpus, Recon5t__V1__Gpu *list, Recon5t__V1__Gpu **pointers,
+			    char (*text)[160])
+{
+	int n = gpus < 16 ? gpus : 16;
+	int on_gpu = strcmp(s->worker_backend, "gpu") == 0;
+	pthread_mutex_lock(&s->lock);
+	for (int i = 0; i < n; i++) {
+		recon5t__v1__gpu__init(&list[i]);
+		list[i].index = i;
+		snprintf(text[i], sizeof text[i], "CUDA device %d (%s)", i, on_gpu ? "no worker" : "not used: backend = cpu");
+		for (int w = 0; on_gpu && w < s->n_workers && w < 16; w++) {
+			if (w % gpus != i)
+				continue;
+			if (list[i].workers == 0 && s->worker_describe[w][0])
+				snprintf(text[i], sizeof text[i], "%s", s->worker_describe[w]);
+			list[i].workers++;
+		}
+		list[i].description = text[i];
+		pointers[i] = &list[i];
+	}
+	pthread_mutex_unlock(&s->lock);
+	return (size_t)n;
+}
+
 grpc_byte_buffer *r5_capabilities_reply(r5_server *s)
 {
 	Recon5t__V1__CapabilitiesReply reply = RECON5T__V1__CAPABILITIES_REPLY__INIT;
 	Recon5t__V1__Limits limits = RECON5T__V1__LIMITS__INIT;
-	static char *pipelines[] = {"auto", "cartesian", "sense", "grappa"};
+	char *pipelines[8];
 	char *backends[2] = {"cpu", "cuda"};
 	int gpus = r5_cuda_device_count();
 	Recon5t__V1__Gpu gpu_list[16], *gpu_pointers[16];
-	char descriptions[16][96];
-	int n_gpus = gpus < 16 ? gpus : 16;
-	for (int i = 0; i < n_gpus; i++) {
-		recon5t__v1__gpu__init(&gpu_list[i]);
-		gpu_list[i].index = i;
-		snprintf(descriptions[i], sizeof descriptions[i], "CUDA device %d", i);
-		gpu_list[i].description = descriptions[i];
-		gpu_pointers[i] = &gpu_list[i];
-	}
+	char descriptions[16][160];
+	char *pacs[1] = {s->pacs_name};
 	Recon5t__V1__OutputKind outputs[] = {RECON5T__V1__OUTPUT_KIND__OUTPUT_MAGNITUDE,
 					     RECON5T__V1__OUTPUT_KIND__OUTPUT_PHASE,
 					     RECON5T__V1__OUTPUT_KIND__OUTPUT_COMPLEX,
@@ -31,9 +63,9 @@ grpc_byte_buffer *r5_capabilities_reply(r5_server *s)
 	reply.version = (char *)R5_VERSION;
 	reply.n_backends = (r5_backend_cuda() && gpus > 0) ? 2 : 1;
 	reply.backends = backends;
-	reply.n_gpus = (size_t)n_gpus;
+	reply.n_gpus = describe_gpus(s, gpus, gpu_list, gpu_pointers, descriptions);
 	reply.gpus = gpu_pointers;
-	reply.n_pipelines = sizeof pipelines / sizeof pipelines[0];
+	reply.n_pipelines = built_pipelines(pipelines, 8);
 	reply.pipelines = pipelines;
 	limits.max_message_bytes = (uint64_t)s->config.max_message_mb * 1024u * 1024u;
 	limits.max_streams = (uint32_t)s->config.max_streams;
@@ -45,6 +77,11 @@ grpc_byte_buffer *r5_capabilities_reply(r5_server *s)
 	reply.outputs = outputs;
 	reply.n_formats = r5_dicom_out_available() ? 2 : 1;
 	reply.formats = formats;
+	if (s->pacs_enabled) {
+		reply.n_pacs_destinations = 1;
+		reply.pacs_destinations = pacs;
+		reply.pacs_spooled = (uint32_t)r5_pacs_spool_count(s->pacs_spool);
+	}
 	return r5_svc_pack(&reply.base);
 }
 

@@ -24,6 +24,13 @@ const r5_server_config r5_server_config_defaults = {
 	.max_message_mb = 64,
 	.grace_s = 30.0,
 	.log_level = "info",
+	.pacs_host = "",
+	.pacs_port = 104,
+	.pacs_called_ae = "",
+	.pacs_calling_ae = "RECON5T",
+	.pacs_timeout_s = 10,
+	.pacs_retry_s = 2.0,
+	.spool_dir = "/var/tmp/recon5t-spool",
 };
 
 enum key_type { KEY_STRING, KEY_INT, KEY_LONG, KEY_DOUBLE };
@@ -49,6 +56,13 @@ static const struct config_key {
 	NUM(max_message_mb, KEY_LONG, 1, 2047, "largest message MiB (default 64)"),
 	NUM(grace_s, KEY_DOUBLE, 0, 86400, "seconds in-flight jobs may finish after SIGTERM (default 30)"),
 	STR(log_level, "debug | info | warn | error (default info)"),
+	STR(pacs_host, "PACS host for DICOM C-STORE of every job (default none: no push)"),
+	NUM(pacs_port, KEY_INT, 1, 65535, "PACS DICOM port (default 104)"),
+	STR(pacs_called_ae, "the PACS's AE title (required with pacs_host)"),
+	STR(pacs_calling_ae, "our AE title (default RECON5T)"),
+	NUM(pacs_timeout_s, KEY_INT, 1, 600, "PACS connect/association/DIMSE timeout s (default 10)"),
+	NUM(pacs_retry_s, KEY_DOUBLE, 0.1, 3600, "how often the spooler retries due instances, s (default 2)"),
+	STR(spool_dir, "DICOM files per job and the PACS spool (default /var/tmp/recon5t-spool)"),
 #undef STR
 #undef NUM
 };
@@ -77,6 +91,29 @@ static r5_status parse_number(const struct config_key *k, const char *value, con
 	return R5_OK;
 }
 
+/* PS3.5 AE VR: up to 16 characters of the default repertoire, no backslash or control codes
+ * ("" is allowed here: an unset called AE is reported when the PACS is checked). */
+static int ae_title_ok(const char *value)
+{
+	size_t n = strlen(value);
+	for (size_t i = 0; i < n; i++)
+		if (value[i] == '\\' || !isprint((unsigned char)value[i]))
+			return 0;
+	return n <= 16;
+}
+
+/* Whole-configuration checks that no single key can make. */
+r5_status r5_server_config_check(const r5_server_config *c)
+{
+	if (!c->pacs_host[0])
+		return R5_OK;
+	if (!c->pacs_called_ae[0])
+		return r5_set_error(R5_EINVAL, "pacs_host = %s needs pacs_called_ae (the PACS's AE title)", c->pacs_host);
+	if (!c->spool_dir[0])
+		return r5_set_error(R5_EINVAL, "pacs_host = %s needs a spool_dir", c->pacs_host);
+	return R5_OK;
+}
+
 static r5_status check_string(r5_server_config *c, const struct config_key *k, const char *value, const char *origin)
 {
 	if (strcmp(k->name, "backend") == 0 && strcmp(value, "auto") && strcmp(value, "cpu") && strcmp(value, "gpu") &&
@@ -86,6 +123,9 @@ static r5_status check_string(r5_server_config *c, const struct config_key *k, c
 		return r5_set_error(R5_EINVAL, "%s: log_level = \"%s\": expected debug, info, warn or error", origin, value);
 	if ((strcmp(k->name, "listen") == 0 || (strcmp(k->name, "health_listen") == 0 && *value)) && !strchr(value, ':'))
 		return r5_set_error(R5_EINVAL, "%s: %s = \"%s\": expected HOST:PORT", origin, k->name, value);
+	if ((strcmp(k->name, "pacs_called_ae") == 0 || strcmp(k->name, "pacs_calling_ae") == 0) && !ae_title_ok(value))
+		return r5_set_error(R5_EINVAL, "%s: %s = \"%s\": an AE title is 1-16 printable characters, no backslash",
+				    origin, k->name, value);
 	if (strlen(value) >= k->size)
 		return r5_set_error(R5_EINVAL, "%s: %s is longer than %zu characters", origin, k->name, k->size - 1);
 	(void)c;
@@ -223,7 +263,7 @@ r5_status r5_server_config_from_args(r5_server_config *c, int argc, char **argv,
 			return r5_set_error(R5_EINVAL, "unknown flag %s (see --help)", arg);
 		R5_TRY(r5_server_config_set(c, key, value, origin));
 	}
-	return R5_OK;
+	return r5_server_config_check(c);
 }
 
 void r5_server_config_usage(void)

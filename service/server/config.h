@@ -19,6 +19,14 @@ typedef struct r5_server_config {
 	long max_message_mb;     /* largest gRPC message accepted */
 	double grace_s;          /* SIGTERM: how long in-flight jobs may run before cancellation */
 	char log_level[8];
+	/* PACS push (C-STORE of every job's DICOM series); pacs_host "" = none configured */
+	char pacs_host[256];
+	int pacs_port;
+	char pacs_called_ae[17];
+	char pacs_calling_ae[17];
+	int pacs_timeout_s;    /* connect/association/DIMSE timeout */
+	double pacs_retry_s;   /* how often the spooler looks for due retries */
+	char spool_dir[1024];  /* per-job DICOM files and the spool of undelivered instances */
 } r5_server_config;
 
 extern const r5_server_config r5_server_config_defaults;
@@ -32,5 +40,7 @@ r5_status r5_server_config_load_env(r5_server_config *c);
 /* Full resolution from argv: --config first, then env, then flags. *show_help is set for -h. */
 r5_status r5_server_config_from_args(r5_server_config *c, int argc, char **argv, int *show_help);
 void r5_server_config_usage(void);
+/* Checks across keys (a PACS host needs a called AE title and a spool directory). */
+r5_status r5_server_config_check(const r5_server_config *c);
 
 #endif

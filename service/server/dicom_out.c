@@ -1,10 +1,14 @@
 /* DICOM output of recon5td: when the ScanHeader asks for FORMAT_DICOM, the image set goes
  * through recon/io's DICOM writer (MR Image Storage, one instance per 2D image, one series per
- * output kind) and every instance travels as one Image event holding its Part 10 bytes. The
+ * output kind) and every instance travels as one Image event holding its Part 10 bytes. When
+ * the job goes to a PACS, the same encoding (same UIDs) is also written to files for it. The
  * request's PatientStudy fields override the ISMRMRD header's; none of them is ever logged. */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "recon/io/dicom.h"
 #include "server.h"
@@ -60,18 +64,71 @@ static void send_instance(r5_call *c, Recon5t__V1__OutputKind kind, long index, 
 	r5_call_send_event(c, &event);
 }
 
-r5_status r5_dicom_out_send(r5_call *c, const r5_image_set *set, uint32_t *n_images)
+/* Writes bytes to dir/<kind>_IM_<index>.dcm (0600: patient data) and appends the path. */
+static r5_status write_instance(const char *dir, r5_dicom_kind kind, long index, const unsigned char *bytes,
+				size_t length, char **paths, long *n_paths)
+{
+	char path[1400];
+	snprintf(path, sizeof path, "%s/%s_IM_%05ld.dcm", dir, r5_dicom_kind_name(kind), index + 1);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0)
+		return r5_set_error(R5_EIO, "DICOM for the PACS: cannot create %s (%s)", path, strerror(errno));
+	size_t done = 0;
+	while (done < length) {
+		ssize_t n = write(fd, bytes + done, length - done);
+		if (n <= 0) {
+			close(fd);
+			return r5_set_error(R5_EIO, "DICOM for the PACS: cannot write %s (%s)", path, strerror(errno));
+		}
+		done += (size_t)n;
+	}
+	if (close(fd) != 0)
+		return r5_set_error(R5_EIO, "DICOM for the PACS: cannot write %s (%s)", path, strerror(errno));
+	paths[*n_paths] = strdup(path);
+	if (!paths[*n_paths])
+		return r5_set_error(R5_ENOMEM, "DICOM path");
+	(*n_paths)++;
+	return R5_OK;
+}
+
+void r5_dicom_out_free_paths(char **paths, long n)
+{
+	for (long i = 0; paths && i < n; i++)
+		free(paths[i]);
+	free(paths);
+}
+
+static long total_instances(const r5_dicom_writer *writer, const Recon5t__V1__OutputKind *kinds, size_t n_kinds)
+{
+	long total = 0;
+	for (size_t k = 0; k < n_kinds; k++) {
+		r5_dicom_kind kind;
+		if (dicom_kind(kinds[k], &kind))
+			total += r5_dicom_writer_count(writer, kind);
+	}
+	return total;
+}
+
+r5_status r5_dicom_out_run(r5_call *c, const r5_image_set *set, int send_events, const char *dir, char ***paths,
+			   long *n_paths, uint32_t *n_images)
 {
 	const Recon5t__V1__ScanHeader *h = c->header_message->header;
 	r5_dicom_request req;
 	request_from_proto(h, &req);
 	r5_dicom_writer *writer = NULL;
+	*n_images = 0;
+	*n_paths = 0;
+	*paths = NULL;
 	R5_TRY(r5_dicom_writer_create(set, &req, &writer));
 	Recon5t__V1__OutputKind magnitude = RECON5T__V1__OUTPUT_KIND__OUTPUT_MAGNITUDE;
 	const Recon5t__V1__OutputKind *kinds = h->n_outputs ? h->outputs : &magnitude;
 	size_t n_kinds = h->n_outputs ? h->n_outputs : 1;
 	r5_status status = R5_OK;
-	*n_images = 0;
+	if (dir) {
+		*paths = calloc((size_t)total_instances(writer, kinds, n_kinds) + 1, sizeof **paths);
+		if (!*paths)
+			status = r5_set_error(R5_ENOMEM, "DICOM paths");
+	}
 	for (size_t k = 0; k < n_kinds && status == R5_OK; k++) {
 		r5_dicom_kind kind;
 		if (!dicom_kind(kinds[k], &kind))
@@ -81,7 +138,9 @@ r5_status r5_dicom_out_send(r5_call *c, const r5_image_set *set, uint32_t *n_ima
 			unsigned char *bytes = NULL;
 			size_t length = 0;
 			status = r5_dicom_writer_encode(writer, kind, i, &bytes, &length);
-			if (status == R5_OK) {
+			if (status == R5_OK && dir)
+				status = write_instance(dir, kind, i, bytes, length, *paths, n_paths);
+			if (status == R5_OK && send_events) {
 				send_instance(c, kinds[k], i, set, bytes, length);
 				(*n_images)++;
 			}

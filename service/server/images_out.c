@@ -2,7 +2,9 @@
  * phase, slice, average) volume of the image set, with the ISMRMRD image header fields and
  * geometry; then Completed with the stage timings, then status OK. Float32 pixels are the
  * magnitude / phase / complex values of the set as they are (nothing rescaled), so that they
- * match the offline `recon5t recon` bit for bit; DICOM goes through dicom_out.c. */
+ * match the offline `recon5t recon` bit for bit; DICOM goes through dicom_out.c. Before the
+ * images: quality figures when a ground truth came (quality.c); after them: the PACS push when
+ * one is configured (pacs_out.c), whose counts go into Completed. */
 #include <complex.h>
 #include <math.h>
 #include <stdio.h>
@@ -120,8 +122,11 @@ static int send_image(r5_job *job, const r5_image_set *set, const volume *v, Rec
 	return 1;
 }
 
-static void send_completed(r5_job *job, const r5_image_set *set, uint32_t n_images)
+static void send_completed(r5_job *job, const r5_image_set *set, uint32_t n_images, const double *quality,
+			   const r5_pacs_outcome *pacs)
 {
+	static char *quality_names[4] = {"nrmse", "psnr", "ssim", "scale"};
+	Recon5t__V1__Completed__QualityEntry entries[4], *entry_pointers[4];
 	r5_call *c = job->call;
 	Recon5t__V1__Completed done = RECON5T__V1__COMPLETED__INIT;
 	Recon5t__V1__ReconEvent event = RECON5T__V1__RECON_EVENT__INIT;
@@ -141,9 +146,34 @@ static void send_completed(r5_job *job, const r5_image_set *set, uint32_t n_imag
 	done.parameters = (char *)set->parameters;
 	done.ingest_seconds = c->t_end - c->t_start;
 	done.queue_seconds = job->t_queued > 0 ? r5_svc_now() - job->t_queued : 0;
+	if (quality) {
+		for (int i = 0; i < 4; i++) {
+			recon5t__v1__completed__quality_entry__init(&entries[i]);
+			entries[i].key = quality_names[i];
+			entries[i].value = quality[i];
+			entry_pointers[i] = &entries[i];
+		}
+		done.n_quality = 4;
+		done.quality = entry_pointers;
+	}
+	if (pacs->attempted) {
+		done.pacs_stored = (uint32_t)pacs->result.n_stored;
+		done.pacs_spooled = (uint32_t)pacs->result.n_spooled;
+		done.pacs_failed = (uint32_t)pacs->result.n_failed;
+		done.pacs_message = (char *)pacs->message;
+	}
 	event.kind_case = RECON5T__V1__RECON_EVENT__KIND_COMPLETED;
 	event.completed = &done;
 	r5_call_send_event(c, &event);
+}
+
+static r5_status dicom_events_only(r5_call *c, const r5_image_set *set, uint32_t *n_images)
+{
+	char **paths = NULL;
+	long n_paths = 0;
+	r5_status status = r5_dicom_out_run(c, set, 1, NULL, &paths, &n_paths, n_images);
+	r5_dicom_out_free_paths(paths, n_paths);
+	return status;
 }
 
 void r5_jobs_send_results(r5_job *job, const r5_image_set *set)
@@ -162,8 +192,23 @@ void r5_jobs_send_results(r5_job *job, const r5_image_set *set)
 	volume v = {.voxels = a->dims[0] * a->dims[1] * a->dims[2]};
 	long n_volumes = r5_array_size(a) / (v.voxels ? v.voxels : 1);
 	uint32_t n_images = 0;
+	double quality[4];
+	r5_pacs_outcome pacs;
+	memset(&pacs, 0, sizeof pacs);
+	/* quality first: a ground truth that does not fit fails the job before any image goes out */
+	if (request->ground_truth) {
+		r5_status status = r5_quality_of_set(request->ground_truth, set, quality);
+		if (status != R5_OK) {
+			r5_call_fail(c, status, "quality");
+			return;
+		}
+		r5_info("job %s: nrmse %.4g psnr %.2f dB ssim %.4f against the ground truth", c->job_id, quality[0],
+			quality[1], quality[2]);
+	}
+	int to_pacs = r5_pacs_out_wanted(c);
 	if (request->format == RECON5T__V1__IMAGE_FORMAT__FORMAT_DICOM) {
-		r5_status status = r5_dicom_out_send(c, set, &n_images);
+		r5_status status = to_pacs ? r5_pacs_out_job(c, set, 1, &n_images, &pacs)
+					   : dicom_events_only(c, set, &n_images);
 		if (status != R5_OK) {
 			r5_call_fail(c, status, "dicom");
 			return;
@@ -191,6 +236,14 @@ void r5_jobs_send_results(r5_job *job, const r5_image_set *set)
 			n_images++;
 		}
 	}
-	send_completed(job, set, n_images);
+	if (to_pacs && request->format != RECON5T__V1__IMAGE_FORMAT__FORMAT_DICOM) {
+		uint32_t none = 0;
+		r5_status status = r5_pacs_out_job(c, set, 0, &none, &pacs);
+		if (status != R5_OK) {
+			r5_call_fail(c, status, "pacs");
+			return;
+		}
+	}
+	send_completed(job, set, n_images, request->ground_truth ? quality : NULL, &pacs);
 	r5_call_finish(c, GRPC_STATUS_OK, "");
 }

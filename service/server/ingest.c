@@ -40,6 +40,8 @@ static r5_status read_request(r5_call *c, const Recon5t__V1__ScanHeader *h)
 			return r5_set_error(R5_EINVAL, "ScanHeader.outputs[%zu] = OUTPUT_COMPLEX cannot be sent as DICOM", i);
 	if (h->format != RECON5T__V1__IMAGE_FORMAT__FORMAT_DICOM && h->format != RECON5T__V1__IMAGE_FORMAT__FORMAT_FLOAT32)
 		return r5_set_error(R5_EINVAL, "ScanHeader.format = %d is not an ImageFormat", (int)h->format);
+	if (h->ground_truth)
+		R5_TRY(r5_quality_check_truth(h->ground_truth));
 	/* client ids go into logs: keep them short and printable */
 	size_t n = 0;
 	for (const char *p = h->client_job_id ? h->client_job_id : ""; *p && n + 1 < sizeof c->client_job_id; p++)

@@ -161,7 +161,7 @@ static void run_job(r5_ctx *ctx, r5_job *job)
 
 typedef struct worker_arg {
 	r5_server *server;
-	int device;
+	int device, index;
 } worker_arg;
 
 static void *worker_main(void *arg)
@@ -174,6 +174,12 @@ static void *worker_main(void *arg)
 		r5_error("worker on %s device %d: %s; its jobs fail", s->worker_backend, w->device, r5_last_error());
 	else
 		r5_info("worker ready: %s", r5_ctx_describe(ctx));
+	if (w->index < 16) {
+		pthread_mutex_lock(&s->lock);
+		snprintf(s->worker_describe[w->index], sizeof s->worker_describe[w->index], "%s",
+			 made == R5_OK ? r5_ctx_describe(ctx) : "no back end");
+		pthread_mutex_unlock(&s->lock);
+	}
 	for (;;) {
 		r5_job *job = pop(s);
 		if (!job)
@@ -218,6 +224,7 @@ r5_status r5_jobs_start(r5_server *s)
 			return r5_set_error(R5_ENOMEM, "workers");
 		w->server = s;
 		w->device = use_gpu ? i % gpus : 0;
+		w->index = i;
 		pthread_create(&s->workers[i], NULL, worker_main, w);
 	}
 	r5_info("%d %s worker(s)%s", s->n_workers, use_gpu ? "GPU" : "CPU",

@@ -104,6 +104,7 @@ r5_status r5_server_start(r5_server *s, const r5_server_config *config)
 	atomic_init(&s->draining, 0);
 	atomic_init(&s->aborting, 0);
 	s->memory_budget = config->memory_budget_mb * 1024L * 1024L;
+	R5_TRY(r5_pacs_out_start(s));
 	R5_TRY(r5_jobs_start(s));
 	s->cq = grpc_completion_queue_create_for_next(NULL);
 	int max_message = (int)(config->max_message_mb * 1024L * 1024L);
@@ -156,6 +157,7 @@ void r5_server_stop(r5_server *s)
 		pthread_cond_wait(&s->changed, &s->lock);
 	pthread_mutex_unlock(&s->lock);
 	r5_jobs_stop(s);
+	r5_pacs_out_stop(s);
 	grpc_completion_queue_shutdown(s->cq);
 	for (int i = 0; i < s->n_cq_threads; i++)
 		pthread_join(s->cq_threads[i], NULL);

@@ -4,7 +4,9 @@
  *                   (header → scan builder → End → job), Capabilities, Health
  *   jobs.c          bounded priority queue and worker threads (one r5_ctx each), images out
  *   capabilities.c  Capabilities and health replies
- *   dicom_out.c     the seam where DICOM encoding plugs in
+ *   dicom_out.c     DICOM encoding: Image events and/or files for the PACS
+ *   pacs_out.c      PACS push: spool directories, delivery after a job, the spooler thread
+ *   quality.c       quality figures against a ground truth sent with the ScanHeader
  *   main.c          configuration, signals, drain
  * Completion-queue threads only move bytes and sort acquisitions into k-space; reconstruction
  * runs on workers. A call is reference counted: one reference per batch in flight plus one for
@@ -18,6 +20,7 @@
 #include <grpc/grpc.h>
 
 #include "config.h"
+#include "recon/io/pacs.h"
 #include "recon/io/scan.h"
 #include "recon/pipeline/pipeline.h"
 #include "service/common/svc_proto.h"
@@ -111,6 +114,15 @@ struct r5_server {
 	char worker_backend[16];
 	atomic_int draining; /* SIGTERM: refuse new streams, health NOT_SERVING */
 	atomic_int aborting; /* grace passed: stop in-flight jobs */
+	/* PACS (pacs_out.c); pacs_enabled 0 when none is configured */
+	int pacs_enabled;
+	r5_pacs_dest pacs_dest;
+	char pacs_name[300];    /* CALLED_AE@host:port */
+	char pacs_spool[1400];  /* spool of undelivered instances for pacs_dest */
+	char outbox_dir[1100];  /* per-job DICOM files while they are delivered */
+	r5_pacs_spooler *spooler;
+	/* what each worker's context says about its device (Capabilities) */
+	char worker_describe[16][160];
 	/* counters (for logs and Capabilities) */
 	long jobs_done, jobs_failed;
 };
@@ -150,8 +162,36 @@ void r5_server_release(r5_server *s, long bytes);
 grpc_byte_buffer *r5_capabilities_reply(r5_server *s);
 grpc_byte_buffer *r5_health_reply(r5_server *s, const char *service, grpc_status_code *code);
 
-/* dicom_out.c: DICOM instances of the set as Image events (recon/io/dicom.h). */
+/* dicom_out.c: the job's DICOM instances (recon/io/dicom.h), encoded once: as Image events
+ * when send_events, and as files under dir (NULL: none) for the PACS; *paths (n_paths
+ * entries, caller frees with r5_dicom_out_free_paths) names the files written. */
 int r5_dicom_out_available(void);
-r5_status r5_dicom_out_send(r5_call *c, const r5_image_set *set, uint32_t *n_images);
+r5_status r5_dicom_out_run(r5_call *c, const r5_image_set *set, int send_events, const char *dir, char ***paths,
+			   long *n_paths, uint32_t *n_images);
+void r5_dicom_out_free_paths(char **paths, long n);
+
+/* pacs_out.c */
+typedef struct r5_pacs_outcome {
+	int attempted;
+	r5_pacs_result result;
+	char message[512];
+} r5_pacs_outcome;
+/* Creates the spool directories and starts the spooler when a PACS is configured. */
+r5_status r5_pacs_out_start(r5_server *s);
+void r5_pacs_out_stop(r5_server *s);
+/* 1 when this job's series goes to the PACS (configured, not skipped by the ScanHeader). */
+int r5_pacs_out_wanted(const r5_call *c);
+/* Writes the set as DICOM into the job's outbox directory (sending Image events too when
+ * send_events), delivers it (what is not stored is spooled) and removes the outbox. A failure
+ * to write is returned; a PACS that is down is not a failure (outcome says spooled). */
+r5_status r5_pacs_out_job(r5_call *c, const r5_image_set *set, int send_events, uint32_t *n_images,
+			  r5_pacs_outcome *outcome);
+
+/* quality.c */
+/* Validates a ScanHeader.ground_truth (dims, byte count) with a message naming the field. */
+r5_status r5_quality_check_truth(const Recon5t__V1__GroundTruth *truth);
+/* nrmse/psnr/ssim/scale of the set's images (magnitude, least-squares scaled) against the
+ * truth, compared after squeezing size-1 dims; R5_EINVAL when the shapes differ. */
+r5_status r5_quality_of_set(const Recon5t__V1__GroundTruth *truth, const r5_image_set *set, double figures[4]);
 
 #endif

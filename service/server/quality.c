@@ -1,0 +1,99 @@
+/* Quality figures in Completed: when the ScanHeader carries a ground truth (a phantom's
+ * reference image, float32 magnitude), the reconstruction's magnitude is compared with it by
+ * recon/pipeline/quality.h (nrmse and psnr with least-squares scaling, ssim per x-y plane).
+ * Shapes are compared after dropping size-1 dims (the client may send [x, y] for an image set
+ * [x, y, 1, 1, ...]); when the images have more than the truth (e.g. two ESPIRiT maps) and
+ * their leading squeezed dims equal the truth's, the first truth-sized block is compared. */
+#include <complex.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "recon/pipeline/quality.h"
+#include "server.h"
+
+#define MAX_TRUTH_VOXELS (1L << 28) /* 1 GiB of float32: far beyond any protobuf message */
+
+r5_status r5_quality_check_truth(const Recon5t__V1__GroundTruth *truth)
+{
+	if (truth->n_dims == 0 || truth->n_dims > R5_DIMS)
+		return r5_set_error(R5_EINVAL, "ScanHeader.ground_truth.dims has %zu entries, expected 1 to %d",
+				    truth->n_dims, R5_DIMS);
+	long voxels = 1;
+	for (size_t i = 0; i < truth->n_dims; i++) {
+		if (truth->dims[i] == 0)
+			return r5_set_error(R5_EINVAL, "ScanHeader.ground_truth.dims[%zu] is 0", i);
+		voxels *= (long)truth->dims[i];
+		if (voxels > MAX_TRUTH_VOXELS)
+			return r5_set_error(R5_EINVAL, "ScanHeader.ground_truth is larger than %ld voxels", MAX_TRUTH_VOXELS);
+	}
+	if (truth->data.len != (size_t)voxels * sizeof(float))
+		return r5_set_error(R5_EINVAL,
+				    "ScanHeader.ground_truth.data has %zu bytes, its dims give %ld float32 values (%ld bytes)",
+				    truth->data.len, voxels, voxels * (long)sizeof(float));
+	return R5_OK;
+}
+
+/* Size>1 dims of `in` packed to the front; returns how many. */
+static int squeeze(const long *in, int n, long out[R5_DIMS])
+{
+	int k = 0;
+	for (int d = 0; d < R5_DIMS; d++)
+		out[d] = 1;
+	for (int d = 0; d < n; d++)
+		if (in[d] > 1)
+			out[k++] = in[d];
+	return k;
+}
+
+static r5_status matching_shape(const Recon5t__V1__GroundTruth *truth, const r5_array *images, long shape[R5_DIMS])
+{
+	long truth_dims[R5_DIMS], image_shape[R5_DIMS];
+	for (size_t i = 0; i < truth->n_dims; i++)
+		truth_dims[i] = (long)truth->dims[i];
+	int n_truth = squeeze(truth_dims, (int)truth->n_dims, shape);
+	int n_image = squeeze(images->dims, R5_DIMS, image_shape);
+	int same = n_image >= n_truth;
+	for (int d = 0; d < n_truth && same; d++)
+		same = shape[d] == image_shape[d];
+	if (!same)
+		return r5_set_error(R5_EINVAL,
+				    "ScanHeader.ground_truth: shape %ldx%ldx%ld does not match the reconstruction's "
+				    "%ldx%ldx%ld (after dropping size-1 dims)",
+				    shape[0], shape[1], shape[2], image_shape[0], image_shape[1], image_shape[2]);
+	return R5_OK;
+}
+
+r5_status r5_quality_of_set(const Recon5t__V1__GroundTruth *truth, const r5_image_set *set, double figures[4])
+{
+	const r5_array *images = set->images;
+	long shape[R5_DIMS];
+	R5_TRY(matching_shape(truth, images, shape));
+	long voxels = 1;
+	for (int d = 0; d < R5_DIMS; d++)
+		voxels *= shape[d];
+	float complex *reference = malloc((size_t)voxels * sizeof *reference);
+	if (!reference)
+		return r5_set_error(R5_ENOMEM, "ground truth: %ld voxels", voxels);
+	for (long i = 0; i < voxels; i++) {
+		float value;
+		memcpy(&value, truth->data.data + (size_t)i * sizeof value, sizeof value); /* little-endian host */
+		reference[i] = value;
+	}
+	r5_array *ref = NULL, *img = NULL;
+	r5_quality q;
+	r5_status s = r5_array_view(R5_HOST, NULL, shape, reference, &ref);
+	if (s == R5_OK)
+		s = r5_array_view(R5_HOST, NULL, shape, images->data, &img); /* first truth-sized block */
+	if (s == R5_OK)
+		s = r5_quality_compare(ref, img, 1, &q);
+	r5_array_free(ref);
+	r5_array_free(img);
+	free(reference);
+	if (s != R5_OK)
+		return r5_error_context(s, "ground truth comparison");
+	figures[0] = q.nrmse;
+	figures[1] = q.psnr;
+	figures[2] = q.ssim;
+	figures[3] = q.scale;
+	return R5_OK;
+}
