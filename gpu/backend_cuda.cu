@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "cuda_common.h"
+#include "../recon/core/loop_nest.h"
 
 /* --- errors --- */
 
@@ -375,48 +376,9 @@ static r5_status cuda_znorm2sq(void *state, long n, const r5_cf *x, double *resu
 
 /* --- strided loops --- */
 
-/* The loop nest of a strided operation: dimensions of size 1 dropped, neighbours merged where
- * every array is contiguous across them (same rule as the CPU back end). Passed by value. */
-struct loop_nest {
-	int rank;
-	long dims[R5_DIMS];
-	long str[3][R5_DIMS];
-};
-
-static long loop_nest_make(struct loop_nest *nest, const long dims[R5_DIMS], int n_arrays,
-			   const long *const strides[3])
-{
-	memset(nest, 0, sizeof *nest);
-	long total = 1;
-	for (int d = 0; d < R5_DIMS; d++) {
-		if (dims[d] <= 0)
-			return -1;
-		total *= dims[d];
-		if (dims[d] == 1)
-			continue;
-		int r = nest->rank;
-		int merge = r > 0;
-		for (int a = 0; a < n_arrays && merge; a++)
-			merge = strides[a][d] == nest->str[a][r - 1] * nest->dims[r - 1];
-		if (merge) {
-			nest->dims[r - 1] *= dims[d];
-			continue;
-		}
-		nest->dims[r] = dims[d];
-		for (int a = 0; a < n_arrays; a++)
-			nest->str[a][r] = strides[a][d];
-		nest->rank++;
-	}
-	if (nest->rank == 0) {
-		nest->rank = 1;
-		nest->dims[0] = 1;
-	}
-	return total;
-}
-
 /* Offsets of linear index i in arrays 0..N_ARRAYS-1 (x fastest). */
 template <int N_ARRAYS>
-__device__ void nest_offsets(const struct loop_nest &nest, long i, long off[3])
+__device__ void nest_offsets(const struct r5_loop_nest &nest, long i, long off[3])
 {
 	for (int a = 0; a < N_ARRAYS; a++)
 		off[a] = 0;
@@ -428,7 +390,7 @@ __device__ void nest_offsets(const struct loop_nest &nest, long i, long off[3])
 	}
 }
 
-__global__ void k_zmul_md(struct loop_nest nest, long total, r5_cf *out, const r5_cf *in1, const r5_cf *in2,
+__global__ void k_zmul_md(struct r5_loop_nest nest, long total, r5_cf *out, const r5_cf *in1, const r5_cf *in2,
 			  int conj, int accum)
 {
 	GRID_STRIDE(i, total)
@@ -441,7 +403,7 @@ __global__ void k_zmul_md(struct loop_nest nest, long total, r5_cf *out, const r
 	}
 }
 
-__global__ void k_zcopy_md(struct loop_nest nest, long total, r5_cf *out, const r5_cf *in)
+__global__ void k_zcopy_md(struct r5_loop_nest nest, long total, r5_cf *out, const r5_cf *in)
 {
 	GRID_STRIDE(i, total)
 	{
@@ -456,9 +418,9 @@ static r5_status cuda_zmul_md(void *state, const long dims[R5_DIMS], const long 
 			      const r5_cf *in2, int flags)
 {
 	struct r5_cuda_state *s = STATE(state);
-	struct loop_nest nest;
+	struct r5_loop_nest nest;
 	const long *const strides[3] = {out_str, in1_str, in2_str};
-	long total = loop_nest_make(&nest, dims, 3, strides);
+	long total = r5_loop_nest_make(&nest, dims, 3, strides);
 	if (total < 0)
 		return r5_set_error(R5_EINVAL, "cuda zmul_md: non-positive dimension");
 	R5_TRY(r5_cuda_activate(s));
@@ -471,9 +433,9 @@ static r5_status cuda_zcopy_md(void *state, const long dims[R5_DIMS], const long
 			       const long in_str[R5_DIMS], const r5_cf *in)
 {
 	struct r5_cuda_state *s = STATE(state);
-	struct loop_nest nest;
+	struct r5_loop_nest nest;
 	const long *const strides[3] = {out_str, in_str, NULL};
-	long total = loop_nest_make(&nest, dims, 2, strides);
+	long total = r5_loop_nest_make(&nest, dims, 2, strides);
 	if (total < 0)
 		return r5_set_error(R5_EINVAL, "cuda zcopy_md: non-positive dimension");
 	R5_TRY(r5_cuda_activate(s));

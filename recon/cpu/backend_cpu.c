@@ -19,6 +19,7 @@
 #include "../core/complex_math.h"
 #include "../core/eig_math.h"
 #include "../core/dims.h"
+#include "../core/loop_nest.h"
 
 struct cpu_state {
 	int threads;
@@ -143,55 +144,7 @@ static r5_status cpu_znorm2sq(void *state, long n, const float complex *x, doubl
 
 /* --- strided loops --- */
 
-/* Dimensions with size > 1, merged where every array is contiguous across the pair. */
-struct loop_nest {
-	int rank;
-	long dims[R5_DIMS];
-	long str[3][R5_DIMS];
-};
-
-static void loop_nest_make(struct loop_nest *nest, const long dims[R5_DIMS], int n_arrays,
-			   const long *const strides[3])
-{
-	nest->rank = 0;
-	for (int d = 0; d < R5_DIMS; d++) {
-		if (dims[d] == 1)
-			continue;
-		int r = nest->rank;
-		int merge = r > 0;
-		for (int a = 0; a < n_arrays && merge; a++)
-			merge = strides[a][d] == nest->str[a][r - 1] * nest->dims[r - 1];
-		if (merge) {
-			nest->dims[r - 1] *= dims[d];
-			continue;
-		}
-		nest->dims[r] = dims[d];
-		for (int a = 0; a < n_arrays; a++)
-			nest->str[a][r] = strides[a][d];
-		nest->rank++;
-	}
-	if (nest->rank == 0) {
-		nest->rank = 1;
-		nest->dims[0] = 1;
-		for (int a = 0; a < n_arrays; a++)
-			nest->str[a][0] = 0;
-	}
-}
-
-/* offsets of the outer index `o` (all dims but the innermost) */
-static void loop_nest_offsets(const struct loop_nest *nest, int n_arrays, long o, long off[3])
-{
-	for (int a = 0; a < n_arrays; a++)
-		off[a] = 0;
-	for (int r = 1; r < nest->rank; r++) {
-		long idx = o % nest->dims[r];
-		o /= nest->dims[r];
-		for (int a = 0; a < n_arrays; a++)
-			off[a] += idx * nest->str[a][r];
-	}
-}
-
-static long loop_nest_outer(const struct loop_nest *nest)
+static long loop_nest_outer(const struct r5_loop_nest *nest)
 {
 	long n = 1;
 	for (int r = 1; r < nest->rank; r++)
@@ -203,16 +156,16 @@ static r5_status cpu_zmul_md(void *state, const long dims[R5_DIMS], const long o
 			     const long in1_str[R5_DIMS], const float complex *in1, const long in2_str[R5_DIMS],
 			     const float complex *in2, int flags)
 {
-	struct loop_nest nest;
+	struct r5_loop_nest nest;
 	const long *const strides[3] = {out_str, in1_str, in2_str};
-	loop_nest_make(&nest, dims, 3, strides);
+	r5_loop_nest_make(&nest, dims, 3, strides);
 	long outer = loop_nest_outer(&nest), inner = nest.dims[0];
 	long so = nest.str[0][0], s1 = nest.str[1][0], s2 = nest.str[2][0];
 	int conj = flags & R5_ZMUL_CONJ2, accum = flags & R5_ZMUL_ACCUM;
 #pragma omp parallel for schedule(static) if (outer * inner > 32768)
 	for (long o = 0; o < outer; o++) {
 		long off[3];
-		loop_nest_offsets(&nest, 3, o, off);
+		r5_loop_nest_outer_offsets(&nest, 3, o, off);
 		float complex *po = out + off[0];
 		const float complex *p1 = in1 + off[1], *p2 = in2 + off[2];
 		for (long i = 0; i < inner; i++) {
@@ -226,15 +179,15 @@ static r5_status cpu_zmul_md(void *state, const long dims[R5_DIMS], const long o
 static r5_status cpu_zcopy_md(void *state, const long dims[R5_DIMS], const long out_str[R5_DIMS], float complex *out,
 			      const long in_str[R5_DIMS], const float complex *in)
 {
-	struct loop_nest nest;
+	struct r5_loop_nest nest;
 	const long *const strides[3] = {out_str, in_str, NULL};
-	loop_nest_make(&nest, dims, 2, strides);
+	r5_loop_nest_make(&nest, dims, 2, strides);
 	long outer = loop_nest_outer(&nest), inner = nest.dims[0];
 	long so = nest.str[0][0], si = nest.str[1][0];
 #pragma omp parallel for schedule(static) if (outer * inner > 32768)
 	for (long o = 0; o < outer; o++) {
 		long off[3];
-		loop_nest_offsets(&nest, 2, o, off);
+		r5_loop_nest_outer_offsets(&nest, 2, o, off);
 		float complex *po = out + off[0];
 		const float complex *pi = in + off[1];
 		if (so == 1 && si == 1)
