@@ -112,6 +112,10 @@ def main():
             caps = server.capabilities()
             assert caps.version and "cartesian" in caps.pipelines and "cpu" in caps.backends, caps
             assert caps.limits.max_message_bytes == 64 * 1024 * 1024, caps.limits
+            assert not caps.pacs_destinations and caps.pacs_spooled == 0, caps
+            # --backend cpu: GPUs (if any) are listed as not used; with CUDA workers each entry
+            # carries its worker context's line (device name, memory)
+            assert all(g.description and g.workers == 0 for g in caps.gpus), caps.gpus
             print("capabilities: version %s, backends %s, pipelines %s, workers %d" %
                   (caps.version, list(caps.backends), list(caps.pipelines), caps.workers))
 

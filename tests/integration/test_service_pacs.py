@@ -91,6 +91,20 @@ def spool_files(spool):
     return sorted(glob.glob(os.path.join(spool, "pacs", "*", "*.dcm")))
 
 
+def check_bad_config(work):
+    """A PACS without an AE title, a bad AE title and an unwritable spool stop the start with a
+    message naming the key."""
+    cases = [(["--pacs-host", "127.0.0.1"], "pacs_called_ae"),
+             (["--pacs-host", "127.0.0.1", "--pacs-called-ae", "A\\B"], "AE title"),
+             (["--pacs-host", "127.0.0.1", "--pacs-called-ae", "X", "--spool-dir", "/proc/r5-no-such/spool"],
+              "spool_dir")]
+    for extra, needle in cases:
+        r = subprocess.run([sc.RECON5TD, "--listen", "127.0.0.1:%d" % sc.free_port()] + extra,
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode != 0 and needle in r.stderr, (extra, r.returncode, r.stderr)
+    print("bad PACS configuration refused (%d cases)" % len(cases))
+
+
 def main():
     sc.require_binaries()
     if not os.access(ORTHANC, os.X_OK):
@@ -100,6 +114,7 @@ def main():
         sc.skip("recon5td built without dcmtk (no C-STORE)")
     with sc.tempdir() as work:
         pb, hpb = sc.load_protos(work)
+        check_bad_config(work)
         orthanc = Orthanc(work)
         if not orthanc.start():
             orthanc.stop()
