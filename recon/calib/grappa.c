@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/dense.h"
 #include "../core/fft.h"
 #include "../core/log.h"
 
@@ -257,47 +258,6 @@ static r5_status gram(r5_ctx *ctx, const r5_array *A, const r5_array *B, r5_arra
 	return s;
 }
 
-/* In-place Cholesky M = L L^H (lower, column-major, double); R5_EINVAL if not positive. */
-static r5_status cholesky(double complex *M, long n)
-{
-	for (long j = 0; j < n; j++) {
-		double d = creal(M[j + n * j]);
-		for (long k = 0; k < j; k++)
-			d -= creal(M[j + n * k] * conj(M[j + n * k]));
-		if (!(d > 0))
-			return r5_set_error(R5_EINVAL, "GRAPPA calibration: normal equations not positive definite "
-						       "(all-zero calibration data?)");
-		double l = sqrt(d);
-		M[j + n * j] = l;
-		for (long i = j + 1; i < n; i++) {
-			double complex v = M[i + n * j];
-			for (long k = 0; k < j; k++)
-				v -= M[i + n * k] * conj(M[j + n * k]);
-			M[i + n * j] = v / l;
-		}
-	}
-	return R5_OK;
-}
-
-/* Solves L L^H x = b in place for each of the m columns of B (n x m). */
-static void cholesky_solve(const double complex *L, long n, double complex *B, long m)
-{
-	for (long c = 0; c < m; c++) {
-		double complex *x = B + n * c;
-		for (long i = 0; i < n; i++) {
-			double complex v = x[i];
-			for (long k = 0; k < i; k++)
-				v -= L[i + n * k] * x[k];
-			x[i] = v / creal(L[i + n * i]);
-		}
-		for (long i = n - 1; i >= 0; i--) {
-			double complex v = x[i];
-			for (long k = i + 1; k < n; k++)
-				v -= conj(L[k + n * i]) * x[k];
-			x[i] = v / creal(L[i + n * i]);
-		}
-	}
-}
 
 /* X = (AhA + lambda trace/n I)^-1 AhT in double; returns the relative residual via the normal
  * equations: |AX - T|^2 = X^H AhA X - 2 Re X^H AhT + |T|^2. */
@@ -322,9 +282,12 @@ static r5_status solve_normal(const r5_array *AhA, const r5_array *AhT, double t
 		L[i + n * i] += reg;
 	for (long i = 0; i < n * m; i++)
 		X[i] = AhT->data[i];
-	r5_status s = cholesky(L, n);
+	r5_status s = R5_OK;
+	if (r5_dense_cholesky(n, L, 0, 0) >= 0)
+		s = r5_set_error(R5_EINVAL, "GRAPPA calibration: normal equations not positive definite "
+					    "(all-zero calibration data?)");
 	if (s == R5_OK) {
-		cholesky_solve(L, n, X, m);
+		r5_dense_cholesky_solve(n, L, m, X);
 		double r2 = t_norm2;
 		for (long c = 0; c < m; c++) {
 			const double complex *x = X + n * c;

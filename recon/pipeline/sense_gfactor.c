@@ -2,32 +2,14 @@
  * the host in double (R <= 64 unknowns per group; a 256^2 image is 65536 / R groups). */
 #include "sense_gfactor.h"
 
+#include "../core/dense.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define R5_GF_MAX 64
 
-/* In-place Cholesky of the m x m Hermitian a (column-major, lower); 0 on failure. */
-static int cholesky(int m, double complex *a)
-{
-	for (int j = 0; j < m; j++) {
-		double d = creal(a[j + j * m]);
-		for (int k = 0; k < j; k++)
-			d -= creal(a[j + k * m] * conj(a[j + k * m]));
-		if (!(d > 1e-12))
-			return 0;
-		d = sqrt(d);
-		a[j + j * m] = d;
-		for (int i = j + 1; i < m; i++) {
-			double complex v = a[i + j * m];
-			for (int k = 0; k < j; k++)
-				v -= a[i + k * m] * conj(a[j + k * m]);
-			a[i + j * m] = v / d;
-		}
-	}
-	return 1;
-}
 
 /* [(L L^H)^-1]_pp = |L^-1 e_p|^2 */
 static double inverse_diag(int m, const double complex *l, int p, double complex *y)
@@ -71,7 +53,7 @@ static float pixel_gfactor(const float complex *maps, long coil_stride, long C, 
 			ehe[i + j * m] = conj(v);
 			ehe[j + i * m] = v;
 		}
-	if (!cholesky(m, ehe))
+	if (r5_dense_cholesky(m, ehe, 0, 1e-12) >= 0)
 		return 0.0f;
 	return (float)sqrt(inverse_diag(m, ehe, 0, y) * diag0);
 }
