@@ -250,9 +250,10 @@ def check_order(kinds):
     return None
 
 
-def make_phantom(workdir, name="x.h5", matrix="128", coils=8, kind="shepp-logan"):
+def make_phantom(workdir, name="x.h5", matrix="128", coils=8, kind="shepp-logan", extra=()):
     path = os.path.join(workdir, name)
-    run([RECON5T, "phantom", "--kind", kind, "--matrix", str(matrix), "--coils", str(coils), "--out", path])
+    run([RECON5T, "phantom", "--kind", kind, "--matrix", str(matrix), "--coils", str(coils), "--out", path]
+        + list(extra))
     return path
 
 
