@@ -73,15 +73,25 @@ static r5_job *pop(r5_server *s)
 	return job;
 }
 
+/* How far ahead of our copy of the deadline a client-side expiry can arrive as a cancel. */
+#define R5_DEADLINE_SLACK_MS 250
+
 /* Why a job must stop now (R5_OK: go on), with the message set. */
 static r5_status stop_reason(r5_job *job)
 {
 	r5_call *c = job->call;
-	int past_deadline = gpr_time_cmp(gpr_now(GPR_CLOCK_MONOTONIC), c->deadline) >= 0;
-	if (past_deadline)
+	gpr_timespec now = gpr_now(GPR_CLOCK_MONOTONIC);
+	if (gpr_time_cmp(now, c->deadline) >= 0)
 		return r5_set_error(R5_ETIMEDOUT, "the call's deadline passed");
-	if (r5_call_is_cancelled(c))
+	if (r5_call_is_cancelled(c)) {
+		/* The client's own deadline timer fires first and cancels the call: our copy of the
+		 * deadline (arrival time + grpc-timeout) is later by the transit time. A cancel that
+		 * comes this close to the deadline is the deadline. */
+		gpr_timespec slack = gpr_time_from_millis(R5_DEADLINE_SLACK_MS, GPR_TIMESPAN);
+		if (gpr_time_cmp(gpr_time_add(now, slack), c->deadline) >= 0)
+			return r5_set_error(R5_ETIMEDOUT, "the call's deadline passed");
 		return r5_set_error(R5_ECANCELLED, "the client cancelled the call");
+	}
 	if (atomic_load(&c->server->aborting))
 		return r5_set_error(R5_ECANCELLED, "server shutting down: job cancelled after the %.0f s grace period",
 				    c->server->config.grace_s);
