@@ -4,6 +4,8 @@
  * Gadgetron reference are in noise.h. */
 #include "noise.h"
 
+#include "../core/dense.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,29 +59,22 @@ static r5_status cholesky_lower(int n, const double complex *psi, double complex
 			return r5_set_error(R5_EINVAL, "noise covariance: channel %d has a non-finite noise variance", j);
 		max_diag = d > max_diag ? d : max_diag;
 	}
-	memset(lower, 0, sizeof *lower * (size_t)n * (size_t)n);
 	for (int j = 0; j < n; j++) {
 		double var = creal(psi[j + n * j]);
 		if (!(var > 1e-12 * max_diag))
 			return r5_set_error(R5_EINVAL,
 					    "noise covariance is not positive definite: channel %d has no noise (variance %g, "
 					    "largest %g) — a dead channel?", j, var, max_diag);
-		double d = var;
-		for (int k = 0; k < j; k++)
-			d -= creal(lower[j + n * k] * conj(lower[j + n * k]));
-		if (!(d > 1e-9 * var))
-			return r5_set_error(R5_EINVAL,
-					    "noise covariance is not positive definite: channel %d is a combination of channels "
-					    "0..%d (a duplicated or dead channel?)", j, j - 1);
-		double ljj = sqrt(d);
-		lower[j + n * j] = ljj;
-		for (int i = j + 1; i < n; i++) {
-			double complex sum = psi[i + n * j];
-			for (int k = 0; k < j; k++)
-				sum -= lower[i + n * k] * conj(lower[j + n * k]);
-			lower[i + n * j] = sum / ljj;
-		}
 	}
+	memcpy(lower, psi, sizeof *lower * (size_t)n * (size_t)n);
+	long bad = r5_dense_cholesky(n, lower, 1e-9, 0);
+	if (bad >= 0)
+		return r5_set_error(R5_EINVAL,
+				    "noise covariance is not positive definite: channel %ld is a combination of channels "
+				    "0..%ld (a duplicated or dead channel?)", bad, bad - 1);
+	for (int j = 1; j < n; j++) /* keep L alone: clear the upper triangle */
+		for (int i = 0; i < j; i++)
+			lower[i + n * j] = 0;
 	return R5_OK;
 }
 
