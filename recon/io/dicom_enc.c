@@ -297,3 +297,127 @@ r5_status r5_dcm_encode(const r5_dcm_dataset *ds, const char *sop_class, const c
 	*length = total;
 	return R5_OK;
 }
+
+void r5_dcm_put_at(r5_dcm_dataset *ds, uint32_t tag, const uint32_t *tags, int n)
+{
+	unsigned char le[4 * 16];
+	if (n < 0 || n > 16) {
+		if (ds->error == R5_OK)
+			ds->error = r5_set_error(R5_EINTERNAL, "DICOM AT (%04X,%04X): %d values", tag >> 16, tag & 0xFFFF, n);
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		le[4 * i] = (unsigned char)(tags[i] >> 16);
+		le[4 * i + 1] = (unsigned char)(tags[i] >> 24);
+		le[4 * i + 2] = (unsigned char)(tags[i] & 0xFF);
+		le[4 * i + 3] = (unsigned char)(tags[i] >> 8);
+	}
+	put_raw(ds, tag, "AT", le, 4 * (size_t)n, 0);
+}
+
+/* Bytes of one item: (FFFE,E000) with its length, then the elements sorted by tag. */
+static size_t item_size(const r5_dcm_dataset *item)
+{
+	size_t size = 8;
+	for (size_t i = 0; i < item->n; i++)
+		size += element_size(&item->elements[i]);
+	return size;
+}
+
+static r5_status write_item(unsigned char *p, const r5_dcm_dataset *item, size_t size)
+{
+	const r5_dcm_element **order = malloc((item->n ? item->n : 1) * sizeof *order);
+	if (!order)
+		return r5_set_error(R5_ENOMEM, "DICOM sequence item: %zu elements", item->n);
+	for (size_t i = 0; i < item->n; i++)
+		order[i] = &item->elements[i];
+	qsort(order, item->n, sizeof *order, compare_tags);
+	static const unsigned char item_tag[4] = {0xFE, 0xFF, 0x00, 0xE0};
+	memcpy(p, item_tag, 4);
+	for (int i = 0; i < 4; i++)
+		p[4 + i] = (unsigned char)((size - 8) >> (8 * i));
+	p += 8;
+	for (size_t i = 0; i < item->n; i++)
+		p = write_element(p, order[i]);
+	free(order);
+	return R5_OK;
+}
+
+void r5_dcm_put_sequence(r5_dcm_dataset *ds, uint32_t tag, const r5_dcm_dataset *items, size_t n_items)
+{
+	if (ds->error != R5_OK)
+		return;
+	size_t total = 0;
+	for (size_t k = 0; k < n_items; k++) {
+		if (items[k].error != R5_OK) {
+			ds->error = items[k].error;
+			return;
+		}
+		total += item_size(&items[k]);
+	}
+	if (total > 0xFFFFFFFEu) {
+		ds->error = r5_set_error(R5_ERANGE, "DICOM sequence (%04X,%04X): %zu bytes", tag >> 16, tag & 0xFFFF, total);
+		return;
+	}
+	unsigned char *bytes = malloc(total ? total : 1);
+	if (!bytes) {
+		ds->error = r5_set_error(R5_ENOMEM, "DICOM sequence (%04X,%04X): %zu bytes", tag >> 16, tag & 0xFFFF, total);
+		return;
+	}
+	size_t at = 0;
+	for (size_t k = 0; k < n_items && ds->error == R5_OK; k++) {
+		size_t size = item_size(&items[k]);
+		r5_status s = write_item(bytes + at, &items[k], size);
+		if (s != R5_OK)
+			ds->error = s;
+		at += size;
+	}
+	put_raw(ds, tag, "SQ", bytes, total, 0);
+	free(bytes);
+}
+
+const r5_dcm_element *r5_dcm_find(const r5_dcm_dataset *ds, uint32_t tag)
+{
+	for (size_t i = 0; i < ds->n; i++)
+		if (ds->elements[i].tag == tag)
+			return &ds->elements[i];
+	return NULL;
+}
+
+void r5_dcm_copy(r5_dcm_dataset *ds, const r5_dcm_dataset *from, uint32_t tag)
+{
+	const r5_dcm_element *e = r5_dcm_find(from, tag);
+	if (e)
+		put_raw(ds, tag, e->vr, e->value, e->length, 0);
+}
+
+r5_status r5_dcm_decode(const unsigned char *bytes, size_t length, r5_dcm_dataset *ds)
+{
+	r5_dcm_init(ds);
+	if (length < 132 || memcmp(bytes + 128, "DICM", 4))
+		return r5_set_error(R5_EINVAL, "DICOM decode: no Part 10 preamble");
+	size_t p = 132;
+	while (p < length && ds->error == R5_OK) {
+		if (length - p < 8)
+			return r5_set_error(R5_EINVAL, "DICOM decode: truncated element header at byte %zu", p);
+		uint32_t tag = ((uint32_t)(bytes[p] | bytes[p + 1] << 8) << 16) | (uint32_t)(bytes[p + 2] | bytes[p + 3] << 8);
+		char vr[3] = {(char)bytes[p + 4], (char)bytes[p + 5], 0};
+		size_t value_length, header = 8;
+		if (vr_is_long(vr)) {
+			if (length - p < 12)
+				return r5_set_error(R5_EINVAL, "DICOM decode: truncated element header at byte %zu", p);
+			value_length = (size_t)bytes[p + 8] | (size_t)bytes[p + 9] << 8 | (size_t)bytes[p + 10] << 16 |
+				       (size_t)bytes[p + 11] << 24;
+			header = 12;
+		} else {
+			value_length = (size_t)bytes[p + 6] | (size_t)bytes[p + 7] << 8;
+		}
+		if (value_length == 0xFFFFFFFFu || value_length > length - p - header)
+			return r5_set_error(R5_EINVAL, "DICOM decode: element (%04X,%04X) at byte %zu: bad or undefined length",
+					    tag >> 16, tag & 0xFFFF, p);
+		if ((tag >> 16) != 0x0002)
+			put_raw(ds, tag, vr, bytes + p + header, value_length, 0);
+		p += header + value_length;
+	}
+	return ds->error;
+}

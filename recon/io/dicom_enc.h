@@ -2,8 +2,9 @@
  * is built element by element in any order, then serialised sorted by tag behind the 128-byte
  * preamble, "DICM" and the group 2 file meta information. Values are padded to even length
  * (UI with NUL, text with space, binary with 0); DS/IS values are formatted to fit their 16/12
- * byte limits. Internal to recon/io (dicom.c builds the MR Image IOD on top of it); no
- * sequences are needed by the classic MR Image Storage IOD that recon5t writes.
+ * byte limits. Internal to recon/io: dicom.c builds the MR Image IOD on top of it (no
+ * sequences), dicom_enhanced.c the Enhanced MR Image IOD (sequences with explicit lengths,
+ * PS3.5 §7.5.1, and AT values), reading the classic instances back with r5_dcm_decode.
  *
  * Errors are sticky: the first failed put (allocation, value too long for its VR) is kept in
  * the data set and returned by r5_dcm_encode, so builders can put many elements and check once. */
@@ -44,6 +45,23 @@ void r5_dcm_put_us(r5_dcm_dataset *ds, uint32_t tag, uint16_t value);
 void r5_dcm_put_ul(r5_dcm_dataset *ds, uint32_t tag, uint32_t value);
 /* Binary VRs (OB, OW): bytes copied (little-endian already), padded to even length. */
 void r5_dcm_put_bytes(r5_dcm_dataset *ds, uint32_t tag, const char *vr, const void *bytes, size_t length);
+
+/* AT (attribute tags) with n values, each written as group then element (PS3.5 §6.2). */
+void r5_dcm_put_at(r5_dcm_dataset *ds, uint32_t tag, const uint32_t *tags, int n);
+/* SQ of n_items items (n_items 0: an empty, Type 2 sequence). Each item is serialised now —
+ * elements sorted by tag, explicit item length (FFFE,E000) — so the items may be cleared or
+ * reused afterwards; an item's sticky error becomes the data set's. Nesting is by building the
+ * inner sequence into an item before putting the outer one. */
+void r5_dcm_put_sequence(r5_dcm_dataset *ds, uint32_t tag, const r5_dcm_dataset *items, size_t n_items);
+
+/* Reads a Part 10 file written by r5_dcm_encode (explicit VR little endian, defined lengths;
+ * sequences are kept as their raw item bytes) into ds without the group 2 elements. ds is
+ * initialised here; clear it after use, also on failure. */
+r5_status r5_dcm_decode(const unsigned char *bytes, size_t length, r5_dcm_dataset *ds);
+/* The element with this tag, or NULL. */
+const r5_dcm_element *r5_dcm_find(const r5_dcm_dataset *ds, uint32_t tag);
+/* Copies an element (tag, VR, value) from another data set; absent elements are skipped. */
+void r5_dcm_copy(r5_dcm_dataset *ds, const r5_dcm_dataset *from, uint32_t tag);
 
 /* Formats one DS value (PS3.5 §6.2: at most 16 bytes) into text[17]. */
 void r5_dcm_format_ds(double value, char text[17]);
