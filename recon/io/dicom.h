@@ -107,4 +107,28 @@ typedef struct r5_dicom_plane {
 /* Plane of the image at partition `partition` of slice `slice`. */
 r5_status r5_dicom_plane_of(const r5_image_set *set, long slice, long partition, r5_dicom_plane *out);
 
+/* --- Enhanced MR Image Storage (SOP class 1.2.840.10008.5.1.4.1.1.4.1, dicom_enhanced.c) ---
+ * The option of issue 4 §1: one multi-frame instance per 3D volume (frames = partitions) or per
+ * 2D slice stack (frames = slices), for each position of the other dimensions (contrast,
+ * repetition, ...), one series per kind. Every frame is the classic writer's instance for the
+ * same image read back (same pixels, scaling, window, identity, study and frame of reference);
+ * its ImagePositionPatient goes per frame (Plane Position), orientation and pixel measures are
+ * shared. The series are new (own SeriesInstanceUID, SeriesNumber = classic + 100). */
+typedef struct r5_dicom_enhanced r5_dicom_enhanced;
+
+r5_status r5_dicom_enhanced_create(const r5_image_set *set, const r5_dicom_request *req, r5_dicom_enhanced **out);
+void r5_dicom_enhanced_destroy(r5_dicom_enhanced *e); /* NULL is harmless */
+/* Instances of a kind (0 for a g-factor series when the set has none), frames per instance. */
+long r5_dicom_enhanced_count(const r5_dicom_enhanced *e, r5_dicom_kind kind);
+long r5_dicom_enhanced_frames(const r5_dicom_enhanced *e);
+/* One multi-frame instance's Part 10 bytes (index < count); caller frees. */
+r5_status r5_dicom_enhanced_encode(r5_dicom_enhanced *e, r5_dicom_kind kind, long index, unsigned char **bytes,
+				   size_t *length);
+const char *r5_dicom_enhanced_series_uid(const r5_dicom_enhanced *e, r5_dicom_kind kind);
+/* File name relative to the output directory: "<kind>/MF_00001.dcm". */
+void r5_dicom_enhanced_path(r5_dicom_kind kind, long index, char *path, size_t size);
+/* Writes every Enhanced MR instance of the kinds in kinds_mask under dir/<kind>/. */
+r5_status r5_dicom_write_enhanced(const r5_image_set *set, const r5_dicom_request *req, unsigned kinds_mask,
+				  const char *dir, long *n_written);
+
 #endif

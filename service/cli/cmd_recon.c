@@ -1,5 +1,6 @@
 /* recon5t recon: offline reconstruction of an ISMRMRD HDF5 or BART .cfl scan.
- *   recon5t recon IN(.h5|.cfl) --out OUT(.h5|.cfl) [--png DIR] [--dicom DIR] [--backend cpu|gpu|auto]
+ *   recon5t recon IN(.h5|.cfl) --out OUT(.h5|.cfl) [--png DIR] [--dicom DIR] [--dicom-enhanced DIR]
+ *                 [--backend cpu|gpu|auto]
  *                 [--pipeline auto|cartesian|sense|grappa] [--coils-virtual N] [--maps 1|2]
  *                 [--iters N] [--lambda L] [--combine rss|adaptive] [--gfactor OUT] [--param k=v]
  * Prints what ran (pipeline, back end, stage timings) and, when IN holds a phantom's ground
@@ -19,7 +20,7 @@
 #include "recon/pipeline/quality.h"
 
 struct recon_args {
-	const char *in, *out, *png, *dicom, *gfactor, *backend, *group;
+	const char *in, *out, *png, *dicom, *dicom_enhanced, *gfactor, *backend, *group;
 	int device, quiet;
 	r5_recon_params params;
 };
@@ -29,6 +30,7 @@ static void recon_usage(FILE *f)
 	fprintf(f, "usage: recon5t recon IN(.h5|.cfl) --out OUT(.h5|.cfl) [options]\n"
 		   "  --png DIR              PNG previews, one per image\n"
 		   "  --dicom DIR            DICOM MR Image Storage series (magnitude, phase, g-factor)\n"
+		   "  --dicom-enhanced DIR   DICOM Enhanced MR series: one multi-frame file per volume\n"
 		   "  --backend B            cpu | gpu | auto (default auto)\n"
 		   "  --device N             CUDA device index\n"
 		   "  --group G              ISMRMRD dataset group (default dataset)\n"
@@ -86,6 +88,8 @@ static int parse_recon_args(int argc, char **argv, struct recon_args *a)
 			a->png = value;
 		else if (!strcmp(arg, "--dicom"))
 			a->dicom = value;
+		else if (!strcmp(arg, "--dicom-enhanced"))
+			a->dicom_enhanced = value;
 		else if (!strcmp(arg, "--gfactor"))
 			a->gfactor = value, a->params.gfactor = 1;
 		else if (!strcmp(arg, "--backend"))
@@ -108,8 +112,8 @@ static int parse_recon_args(int argc, char **argv, struct recon_args *a)
 	}
 	if (!a->in)
 		return r5_cli_fail(2, "recon: no input file (see recon5t recon --help)");
-	if (!a->out && !a->png && !a->dicom)
-		return r5_cli_fail(2, "recon: nothing to write: give --out, --png or --dicom");
+	if (!a->out && !a->png && !a->dicom && !a->dicom_enhanced)
+		return r5_cli_fail(2, "recon: nothing to write: give --out, --png, --dicom or --dicom-enhanced");
 	return 0;
 }
 
@@ -131,16 +135,25 @@ static r5_status write_outputs(const struct recon_args *a, const r5_image_set *s
 	}
 	if (a->png)
 		R5_TRY(r5_png_write_set(a->png, set));
-	if (a->dicom) {
-		long n = 0;
-		unsigned kinds = R5_DICOM_KIND_FLAG(R5_DICOM_MAGNITUDE) | R5_DICOM_KIND_FLAG(R5_DICOM_PHASE) |
-				 (set->gfactor ? R5_DICOM_KIND_FLAG(R5_DICOM_GFACTOR) : 0);
+	unsigned kinds = 0;
+	if (a->dicom || a->dicom_enhanced) {
+		kinds = R5_DICOM_KIND_FLAG(R5_DICOM_MAGNITUDE) | R5_DICOM_KIND_FLAG(R5_DICOM_PHASE) |
+			(set->gfactor ? R5_DICOM_KIND_FLAG(R5_DICOM_GFACTOR) : 0);
 		/* a root-sum-of-squares image has no phase worth a series */
 		if (!strcmp(set->pipeline, "cartesian") && !strstr(set->parameters, "combine=adaptive"))
 			kinds &= ~R5_DICOM_KIND_FLAG(R5_DICOM_PHASE);
+	}
+	if (a->dicom) {
+		long n = 0;
 		R5_TRY(r5_dicom_write_set(set, NULL, kinds, a->dicom, &n));
 		if (!a->quiet)
 			printf("dicom: %ld files in %s\n", n, a->dicom);
+	}
+	if (a->dicom_enhanced) {
+		long n = 0;
+		R5_TRY(r5_dicom_write_enhanced(set, NULL, kinds, a->dicom_enhanced, &n));
+		if (!a->quiet)
+			printf("dicom enhanced: %ld files in %s\n", n, a->dicom_enhanced);
 	}
 	return R5_OK;
 }

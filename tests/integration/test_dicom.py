@@ -5,7 +5,8 @@ across a series, the patient coordinates of chosen voxels computed from IPP/IOP/
 the physical coordinates from the phantom's ISMRMRD acquisition headers (position = slice/slab
 centre, voxel i at (i - N/2) * FOV/N) within 0.1 voxel, slices sort by position in partition
 order, and the stored pixels match the phantom's ground truth in orientation (no flip or
-transpose). SKIP (77) when recon5t or the DICOM tools are absent."""
+transpose). Enhanced MR (--dicom-enhanced) on a 3D oblique and a 2D oblique phantom: dciodvfy,
+dcentvfy with the classic series, and per-frame positions and pixels equal to the classic ones. SKIP (77) when recon5t or the DICOM tools are absent."""
 import glob
 import os
 import shutil
@@ -154,9 +155,86 @@ def check_geometry(name, h5, mags):
           "%s: pixels match ground truth orientation (r=%.3f, flipped/transposed max %.3f)" % (name, direct, max(others)))
 
 
+def check_enhanced_case(name, phantom_args, recon_args):
+    """--dicom-enhanced (Enhanced MR Image Storage, one multi-frame instance per volume) next to
+    --dicom: dciodvfy without errors, dcentvfy consistent with the classic series, pydicom reads
+    it, one frame per partition/slice, each frame's ImagePositionPatient (Plane Position, per
+    frame) and pixels equal the classic instance's of the same partition, shared orientation and
+    spacing equal the classic ones, voxel positions match the phantom's geometry."""
+    work = tempfile.mkdtemp(prefix="r5-dicom-enh-")
+    try:
+        h5 = os.path.join(work, "p.h5")
+        classic_dir, enhanced_dir = os.path.join(work, "classic"), os.path.join(work, "enhanced")
+        run("phantom", *phantom_args, "--out", h5)
+        run("recon", h5, "--dicom", classic_dir, "--dicom-enhanced", enhanced_dir, "--backend", "cpu", "--quiet",
+            *recon_args)
+        files = sorted(glob.glob(os.path.join(enhanced_dir, "*", "*.dcm")))
+        classic_files = sorted(glob.glob(os.path.join(classic_dir, "*", "*.dcm")))
+        kinds = sorted({os.path.basename(os.path.dirname(f)) for f in classic_files})
+        check(len(files) == len(kinds), "%s enhanced: %d files for kinds %s" % (name, len(files), kinds))
+        errors, warnings = [], []
+        for f in files:
+            r = subprocess.run(["dciodvfy", f], capture_output=True, text=True)
+            lines = (r.stdout + r.stderr).splitlines()
+            errors += [f + ": " + l for l in lines if l.startswith("Error")]
+            warnings += [l for l in lines if l.startswith("Warning")]
+        check(not errors, "%s enhanced: dciodvfy no errors on %d instances (%d warnings %s) %s"
+              % (name, len(files), len(warnings), warnings[:3], errors[:3]))
+        r = subprocess.run(["dcentvfy"] + classic_files + files, capture_output=True, text=True)
+        bad = [l for l in (r.stdout + r.stderr).splitlines() if "Error" in l]
+        check(r.returncode == 0 and not bad, "%s enhanced: dcentvfy consistent with the classic series %s" % (name, bad[:3]))
+        g, matrix, fov, truth = phantom_geometry(h5)
+        n_frames = matrix[2] if matrix[2] > 1 else 1
+        for kind in kinds:
+            en = pydicom.dcmread(os.path.join(enhanced_dir, kind, "MF_00001.dcm"))
+            cl = sorted((pydicom.dcmread(f) for f in glob.glob(os.path.join(classic_dir, kind, "*.dcm"))),
+                        key=lambda d: int(d.InstanceNumber))
+            pixels = en.pixel_array.reshape(int(en.NumberOfFrames), int(en.Rows), int(en.Columns))
+            check(en.SOPClassUID == "1.2.840.10008.5.1.4.1.1.4.1" and int(en.NumberOfFrames) == n_frames == len(cl),
+                  "%s enhanced %s: SOP class, %s frames (want %d)" % (name, kind, en.NumberOfFrames, n_frames))
+            check(en.StudyInstanceUID == cl[0].StudyInstanceUID and en.FrameOfReferenceUID == cl[0].FrameOfReferenceUID
+                  and en.SeriesInstanceUID != cl[0].SeriesInstanceUID,
+                  "%s enhanced %s: classic study and frame of reference, own series" % (name, kind))
+            shared = en.SharedFunctionalGroupsSequence[0]
+            iop = shared.PlaneOrientationSequence[0].ImageOrientationPatient
+            spacing = shared.PixelMeasuresSequence[0].PixelSpacing
+            same_plane = all(list(iop) == list(c.ImageOrientationPatient) and list(spacing) == list(c.PixelSpacing)
+                             for c in cl)
+            frames = en.PerFrameFunctionalGroupsSequence
+            worst_ipp = max(float(np.abs(np.array(fg.PlanePositionSequence[0].ImagePositionPatient, float) -
+                                         np.array(c.ImagePositionPatient, float)).max()) for fg, c in zip(frames, cl))
+            same_text = all([str(v) for v in fg.PlanePositionSequence[0].ImagePositionPatient] ==
+                            [str(v) for v in c.ImagePositionPatient] for fg, c in zip(frames, cl))
+            check(len(frames) == n_frames and same_text and worst_ipp == 0.0 and same_plane,
+                  "%s enhanced %s: per-frame IPP equals the classic IPP of the same partition (max diff %.1e mm), "
+                  "shared IOP/PixelSpacing equal" % (name, kind, worst_ipp))
+            same_pixels = all(np.array_equal(pixels[k], c.pixel_array) for k, c in enumerate(cl))
+            check(same_pixels, "%s enhanced %s: frames' pixels equal the classic instances'" % (name, kind))
+        nx, ny, nz = matrix
+        d = [fov[0] / nx, fov[1] / ny, fov[2] / nz if nz > 1 else 0.0]
+        en = pydicom.dcmread(os.path.join(enhanced_dir, "magnitude", "MF_00001.dcm"))
+        iop = np.array(en.SharedFunctionalGroupsSequence[0].PlaneOrientationSequence[0].ImageOrientationPatient, float)
+        dr, dc = (float(v) for v in en.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0].PixelSpacing)
+        worst = 0.0
+        for k, fg in enumerate(en.PerFrameFunctionalGroupsSequence):
+            ipp = np.array(fg.PlanePositionSequence[0].ImagePositionPatient, float)
+            for i, j in [(0, 0), (nx - 1, ny - 1), (nx // 3, 2 * ny // 3)]:
+                truth_mm = (g["position"] + (i - nx // 2) * d[0] * g["read_dir"] + (j - ny // 2) * d[1] * g["phase_dir"] +
+                            ((k - nz // 2) * d[2] * g["slice_dir"] if nz > 1 else 0))
+                worst = max(worst, float(np.linalg.norm(ipp + iop[:3] * dc * i + iop[3:] * dr * j - truth_mm)))
+        voxel = min(d[0], d[1], d[2] if nz > 1 else d[0])
+        check(worst < 0.1 * voxel, "%s enhanced: voxel positions within %.2e voxel (limit 0.1)" % (name, worst / voxel))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 check_case("2D axial", ["--kind", "shepp-logan", "--matrix", "64,48", "--fov", "240,180,5", "--coils", "4"])
 check_case("2D double-oblique 20,15", ["--kind", "shepp-logan", "--matrix", "64", "--coils", "4", "--oblique", "20,15"])
 check_case("3D oblique 20,15", ["--kind", "shepp-logan-3d", "--matrix", "32,32,16", "--fov", "192,192,64", "--coils", "4",
                                 "--oblique", "20,15"])
+check_enhanced_case("3D oblique 20,15", ["--kind", "shepp-logan-3d", "--matrix", "64,64,16", "--coils", "8",
+                                         "--oblique", "20,15"], ["--combine", "adaptive"])
+check_enhanced_case("2D double-oblique 20,15", ["--kind", "shepp-logan", "--matrix", "64", "--coils", "4",
+                                                "--oblique", "20,15"], [])
 print("%d failure(s)" % len(failures))
 sys.exit(1 if failures else 0)

@@ -554,6 +554,236 @@ static void test_write_set_files(void **state)
 	free_set(t);
 }
 
+/* --- Enhanced MR (dicom_enhanced.c) and the encoder's sequences --- */
+
+/* One level of explicit VR LE elements in [p, p + length): value offset and length of tag. */
+static int element_in(const unsigned char *p, size_t length, uint32_t tag, size_t *value_offset, size_t *value_length)
+{
+	size_t at = 0;
+	while (at + 8 <= length) {
+		uint32_t t = ((uint32_t)(p[at] | p[at + 1] << 8) << 16) | (uint32_t)(p[at + 2] | p[at + 3] << 8);
+		char vr[3] = {(char)p[at + 4], (char)p[at + 5], 0};
+		size_t header = long_vr(vr) || !strcmp(vr, "UC") || !strcmp(vr, "UR") ? 12 : 8;
+		size_t n = header == 12 ? (size_t)(p[at + 8] | p[at + 9] << 8 | p[at + 10] << 16 | (size_t)p[at + 11] << 24)
+					: (size_t)(p[at + 6] | p[at + 7] << 8);
+		if (t == tag) {
+			*value_offset = at + header;
+			*value_length = n;
+			return 1;
+		}
+		at += header + n;
+	}
+	return 0;
+}
+
+/* Item k of a sequence value (explicit item lengths): offset and length of its elements. */
+static int item_in(const unsigned char *sq, size_t length, long k, size_t *offset, size_t *item_length)
+{
+	size_t at = 0;
+	for (long i = 0; at + 8 <= length; i++) {
+		assert_int_equal(sq[at] | sq[at + 1] << 8 | sq[at + 2] << 16 | (uint32_t)sq[at + 3] << 24, 0xE000FFFEu);
+		size_t n = sq[at + 4] | sq[at + 5] << 8 | sq[at + 6] << 16 | (size_t)sq[at + 7] << 24;
+		if (i == k) {
+			*offset = at + 8;
+			*item_length = n;
+			return 1;
+		}
+		at += 8 + n;
+	}
+	return 0;
+}
+
+/* Text of `tag` inside sequence `outer` (item 0 unless per-frame) -> group sequence -> item 0. */
+static void group_text(const r5_dcm_dataset *ds, uint32_t outer, long frame, uint32_t group, uint32_t tag, char *text,
+		       size_t size)
+{
+	const r5_dcm_element *sq = r5_dcm_find(ds, outer);
+	assert_non_null(sq);
+	size_t item, item_length, g, g_length, inner, inner_length, v, v_length;
+	assert_true(item_in(sq->value, sq->length, frame, &item, &item_length));
+	assert_true(element_in(sq->value + item, item_length, group, &g, &g_length));
+	const unsigned char *group_value = sq->value + item + g;
+	assert_true(item_in(group_value, g_length, 0, &inner, &inner_length));
+	assert_true(element_in(group_value + inner, inner_length, tag, &v, &v_length));
+	size_t n = v_length < size - 1 ? v_length : size - 1;
+	memcpy(text, group_value + inner + v, n);
+	while (n > 0 && (text[n - 1] == ' ' || text[n - 1] == 0))
+		n--;
+	text[n] = 0;
+}
+
+static void test_sequence_encoding(void **state)
+{
+	r5_dcm_dataset ds, items[2], inner;
+	r5_dcm_init(&ds);
+	r5_dcm_init(&items[0]);
+	r5_dcm_init(&items[1]);
+	r5_dcm_init(&inner);
+	r5_dcm_put_text(&inner, R5_DCM_TAG(0x0008, 0x0100), "SH", "123");
+	r5_dcm_put_sequence(&items[0], R5_DCM_TAG(0x0008, 0x2218), &inner, 1);
+	r5_dcm_put_text(&items[0], R5_DCM_TAG(0x0020, 0x9072), "CS", "U"); /* after the SQ: sorted on output */
+	const uint32_t pointer = R5_DCM_TAG(0x0020, 0x9057);
+	r5_dcm_put_at(&items[1], R5_DCM_TAG(0x0020, 0x9165), &pointer, 1);
+	r5_dcm_put_sequence(&ds, R5_DCM_TAG(0x5200, 0x9229), items, 2);
+	r5_dcm_put_sequence(&ds, R5_DCM_TAG(0x0040, 0x0555), NULL, 0);
+	r5_dcm_put_us(&ds, R5_DCM_TAG(0x0028, 0x0010), 7);
+	unsigned char *bytes;
+	size_t length;
+	assert_int_equal(r5_dcm_encode(&ds, "1.2.3", "1.2.3.4", &bytes, &length), R5_OK);
+	r5_dcm_dataset back;
+	assert_int_equal(r5_dcm_decode(bytes, length, &back), R5_OK);
+	assert_int_equal(back.n, 3);
+	assert_null(r5_dcm_find(&back, R5_DCM_TAG(0x0002, 0x0010))); /* group 2 left out */
+	assert_int_equal(r5_dcm_find(&back, R5_DCM_TAG(0x0040, 0x0555))->length, 0);
+	const r5_dcm_element *sq = r5_dcm_find(&back, R5_DCM_TAG(0x5200, 0x9229));
+	assert_string_equal(sq->vr, "SQ");
+	/* item 0: (0008,2218) SQ [ item [ (0008,0100) SH "123 " ] ] then (0020,9072) CS "U " */
+	assert_int_equal(sq->length, (8 + (12 + 8 + 8 + 4) + (8 + 2)) + (8 + 12));
+	size_t item, item_length, v, v_length;
+	assert_true(item_in(sq->value, sq->length, 0, &item, &item_length));
+	assert_int_equal(item_length, 12 + 8 + 8 + 4 + 8 + 2);
+	assert_true(element_in(sq->value + item, item_length, R5_DCM_TAG(0x0008, 0x2218), &v, &v_length));
+	assert_int_equal(v, 12); /* (0008,2218) sorts first: its value follows a 12-byte header at 0 */
+	assert_true(element_in(sq->value + item, item_length, R5_DCM_TAG(0x0020, 0x9072), &v, &v_length));
+	assert_memory_equal(sq->value + item + v, "U ", 2);
+	assert_true(item_in(sq->value, sq->length, 1, &item, &item_length));
+	assert_true(element_in(sq->value + item, item_length, R5_DCM_TAG(0x0020, 0x9165), &v, &v_length));
+	const unsigned char at_bytes[4] = {0x20, 0x00, 0x57, 0x90}; /* group, element, little endian */
+	assert_memory_equal(sq->value + item + v, at_bytes, 4);
+	const r5_dcm_element *rows = r5_dcm_find(&back, R5_DCM_TAG(0x0028, 0x0010));
+	assert_int_equal(rows->value[0] | rows->value[1] << 8, 7);
+	free(bytes);
+	r5_dcm_clear(&back);
+	/* a failed item fails the sequence; a file that is not Part 10 is refused */
+	r5_dcm_put_text(&inner, R5_DCM_TAG(0x0008, 0x0100), "SH", "much more than sixteen characters");
+	r5_dcm_put_sequence(&ds, R5_DCM_TAG(0x0008, 0x2218), &inner, 1);
+	assert_int_equal(ds.error, R5_ERANGE);
+	const unsigned char junk[200] = {0};
+	assert_int_equal(r5_dcm_decode(junk, sizeof junk, &back), R5_EINVAL);
+	r5_dcm_clear(&back);
+	r5_dcm_clear(&ds);
+	r5_dcm_clear(&items[0]);
+	r5_dcm_clear(&items[1]);
+	r5_dcm_clear(&inner);
+}
+
+/* Encodes enhanced instance `index`, checks frames against the classic writer's instances of
+ * the same images: per-frame ImagePositionPatient text, pixels, shared orientation. Returns the
+ * In-Stack Position Numbers. */
+static void check_enhanced(const test_set *t, long index, long n_frames, const long *classic_indices, long *stack_positions)
+{
+	r5_dicom_enhanced *e;
+	r5_dicom_writer *w;
+	assert_int_equal(r5_dicom_enhanced_create(&t->set, NULL, &e), R5_OK);
+	assert_int_equal(r5_dicom_writer_create(&t->set, NULL, &w), R5_OK);
+	assert_int_equal(r5_dicom_enhanced_frames(e), n_frames);
+	unsigned char *bytes;
+	size_t length;
+	assert_int_equal(r5_dicom_enhanced_encode(e, R5_DICOM_MAGNITUDE, index, &bytes, &length), R5_OK);
+	r5_dcm_dataset ds;
+	assert_int_equal(r5_dcm_decode(bytes, length, &ds), R5_OK);
+	char text[256], want[256];
+	const r5_dcm_element *sop = r5_dcm_find(&ds, R5_DCM_TAG(0x0008, 0x0016));
+	assert_memory_equal(sop->value, "1.2.840.10008.5.1.4.1.1.4.1", 27);
+	const r5_dcm_element *frames = r5_dcm_find(&ds, R5_DCM_TAG(0x0028, 0x0008));
+	snprintf(want, sizeof want, "%ld", n_frames);
+	assert_memory_equal(frames->value, want, strlen(want));
+	const r5_dcm_element *pixels = r5_dcm_find(&ds, 0x7FE00010);
+	size_t frame_bytes = (size_t)(t->set.images->dims[0] * t->set.images->dims[1] * 2);
+	assert_int_equal(pixels->length, frame_bytes * (size_t)n_frames);
+	for (long f = 0; f < n_frames; f++) {
+		unsigned char *classic;
+		size_t classic_length;
+		parsed d;
+		encode(w, R5_DICOM_MAGNITUDE, classic_indices[f], &classic, &classic_length, &d);
+		group_text(&ds, R5_DCM_TAG(0x5200, 0x9230), f, R5_DCM_TAG(0x0020, 0x9113), R5_DCM_TAG(0x0020, 0x0032), text,
+			   sizeof text);
+		assert_string_equal(text, text_of(&d, 0x00200032, want, sizeof want));
+		group_text(&ds, R5_DCM_TAG(0x5200, 0x9229), 0, R5_DCM_TAG(0x0020, 0x9116), R5_DCM_TAG(0x0020, 0x0037), text,
+			   sizeof text);
+		assert_string_equal(text, text_of(&d, 0x00200037, want, sizeof want));
+		assert_memory_equal(pixels->value + (size_t)f * frame_bytes, classic + find(&d, 0x7FE00010)->offset, frame_bytes);
+		group_text(&ds, R5_DCM_TAG(0x5200, 0x9230), f, R5_DCM_TAG(0x0020, 0x9111), R5_DCM_TAG(0x0020, 0x9057), text,
+			   sizeof text);
+		stack_positions[f] = (long)((unsigned char)text[0] | (unsigned char)text[1] << 8);
+		free(classic);
+	}
+	group_text(&ds, R5_DCM_TAG(0x5200, 0x9229), 0, R5_DCM_TAG(0x0028, 0x9110), R5_DCM_TAG(0x0028, 0x0030), text,
+		   sizeof text);
+	r5_dicom_plane plane;
+	assert_int_equal(r5_dicom_plane_of(&t->set, 0, 0, &plane), R5_OK);
+	assert_true(fabs(strtod(text, NULL) - plane.spacing[0]) < 1e-9);
+	free(bytes);
+	r5_dcm_clear(&ds);
+	assert_int_equal(r5_dicom_enhanced_encode(e, R5_DICOM_MAGNITUDE, r5_dicom_enhanced_count(e, R5_DICOM_MAGNITUDE),
+						  &bytes, &length),
+			 R5_EINVAL);
+	assert_int_equal(r5_dicom_enhanced_count(e, R5_DICOM_GFACTOR), 0);
+	r5_dicom_writer_destroy(w);
+	r5_dicom_enhanced_destroy(e);
+}
+
+static void test_enhanced_3d(void **state)
+{
+	/* oblique 3D slab, two contrasts: two instances of 6 frames; frames of instance 1 are the
+	 * classic instances 6..11 (partition fastest) */
+	const double offsets[] = {0};
+	const double centre[3] = {4, -8, 15};
+	const float fov[3] = {160, 100, 24};
+	test_set *t = make_set(16, 10, 6, 1, offsets, centre, fov);
+	long dims[R5_DIMS];
+	memcpy(dims, t->set.images->dims, sizeof dims);
+	dims[R5_DIM_TE] = 2;
+	r5_array_free(t->set.images);
+	assert_int_equal(r5_array_alloc_host(dims, &t->set.images), R5_OK);
+	for (long i = 0; i < r5_array_size(t->set.images); i++)
+		t->set.images->data[i] = (float)(1 + i % 11) * cexpf(I * 0.2f * (float)(i % 5));
+	r5_dicom_enhanced *e;
+	assert_int_equal(r5_dicom_enhanced_create(&t->set, NULL, &e), R5_OK);
+	assert_int_equal(r5_dicom_enhanced_count(e, R5_DICOM_MAGNITUDE), 2);
+	r5_dicom_enhanced_destroy(e);
+	const long classic[6] = {6, 7, 8, 9, 10, 11};
+	long positions[6];
+	check_enhanced(t, 1, 6, classic, positions);
+	for (long f = 0; f < 6; f++)
+		assert_int_equal(positions[f], f + 1); /* slice_dir = read x phase: partitions in order */
+	free_set(t);
+	r5_dicom_enhanced_destroy(NULL);
+}
+
+static void test_enhanced_2d_stack(void **state)
+{
+	/* three oblique slices acquired out of order: frames keep the slice order, In-Stack
+	 * Position Numbers rank them along the normal */
+	const double offsets[] = {5, -5, 0};
+	const double centre[3] = {10, -20, 30};
+	const float fov[3] = {120, 96, 3};
+	test_set *t = make_set(12, 8, 1, 3, offsets, centre, fov);
+	const long classic[3] = {0, 1, 2};
+	long positions[3];
+	check_enhanced(t, 0, 3, classic, positions);
+	assert_int_equal(positions[0], 3);
+	assert_int_equal(positions[1], 1);
+	assert_int_equal(positions[2], 2);
+	char dir[] = "/tmp/r5-test-dicom-enh-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	long n = 0;
+	assert_int_equal(r5_dicom_write_enhanced(&t->set, NULL, R5_DICOM_KIND_FLAG(R5_DICOM_MAGNITUDE), dir, &n), R5_OK);
+	assert_int_equal(n, 1);
+	char name[64], path[256];
+	r5_dicom_enhanced_path(R5_DICOM_MAGNITUDE, 0, name, sizeof name);
+	assert_string_equal(name, "magnitude/MF_00001.dcm");
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	assert_int_equal(unlink(path), 0);
+	snprintf(path, sizeof path, "%s/magnitude", dir);
+	rmdir(path);
+	rmdir(dir);
+	assert_int_equal(r5_dicom_write_enhanced(&t->set, NULL, R5_DICOM_KIND_FLAG(R5_DICOM_MAGNITUDE),
+						 "/proc/no/such/place", &n),
+			 R5_EIO);
+	free_set(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -561,6 +791,8 @@ int main(void)
 		cmocka_unit_test(test_structure),           cmocka_unit_test(test_geometry_oblique_2d),
 		cmocka_unit_test(test_geometry_oblique_3d), cmocka_unit_test(test_request_and_cleanup),
 		cmocka_unit_test(test_bad_input),           cmocka_unit_test(test_write_set_files),
+		cmocka_unit_test(test_sequence_encoding),   cmocka_unit_test(test_enhanced_3d),
+		cmocka_unit_test(test_enhanced_2d_stack),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
