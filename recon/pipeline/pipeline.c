@@ -83,6 +83,27 @@ static r5_status make_image_set(r5_ctx *ctx, const r5_scan *scan, const r5_recon
 	return R5_OK;
 }
 
+/* A BART 2D k-space [1, ny, nz] (x of size 1: the readout was transformed away) reconstructs in
+ * that layout, which keeps the ky-kz sampling mask exact; the images are then presented as
+ * ny x nz (the same memory, dimensions shifted down) so that DICOM and viewers see one 2D image
+ * rather than nz images one pixel wide. */
+static void present_yz_as_xy(r5_image_set *set)
+{
+	const r5_array *img = set->images;
+	if (img->dims[0] != 1 || img->dims[1] == 1 || !r5_array_is_contiguous(img))
+		return;
+	r5_array *arrays[2] = {set->images, set->gfactor};
+	for (int i = 0; i < 2; i++) {
+		r5_array *a = arrays[i];
+		if (!a)
+			continue;
+		a->dims[0] = a->dims[1], a->dims[1] = a->dims[2], a->dims[2] = 1;
+		r5_dims_strides(a->strides, a->dims);
+	}
+	float fov_x = set->fov_mm[0];
+	set->fov_mm[0] = set->fov_mm[1], set->fov_mm[1] = set->fov_mm[2], set->fov_mm[2] = fov_x;
+}
+
 r5_status r5_recon_run(r5_ctx *ctx, const r5_scan *scan, const r5_recon_params *params, const r5_progress *progress,
 		       r5_image_set **out)
 {
@@ -141,6 +162,7 @@ r5_status r5_recon_run(r5_ctx *ctx, const r5_scan *scan, const r5_recon_params *
 		return s;
 	}
 	r5_image_set_add_stage(set, "total", r5_pipeline_clock(ctx) - t0);
+	present_yz_as_xy(set);
 	*out = set;
 	return R5_OK;
 }

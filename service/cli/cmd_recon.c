@@ -143,15 +143,22 @@ static r5_status write_outputs(const struct recon_args *a, const r5_image_set *s
 		if (!strcmp(set->pipeline, "cartesian") && !strstr(set->parameters, "combine=adaptive"))
 			kinds &= ~R5_DICOM_KIND_FLAG(R5_DICOM_PHASE);
 	}
+	/* one study for both forms: the header's study UID, else one made here for both writers */
+	r5_dicom_request req = {0};
+	char study_uid[65] = "";
+	if (!set->header.study_uid[0] && a->dicom && a->dicom_enhanced) {
+		R5_TRY(r5_dicom_uid_generate(study_uid));
+		req.study_uid = study_uid;
+	}
 	if (a->dicom) {
 		long n = 0;
-		R5_TRY(r5_dicom_write_set(set, NULL, kinds, a->dicom, &n));
+		R5_TRY(r5_dicom_write_set(set, &req, kinds, a->dicom, &n));
 		if (!a->quiet)
 			printf("dicom: %ld files in %s\n", n, a->dicom);
 	}
 	if (a->dicom_enhanced) {
 		long n = 0;
-		R5_TRY(r5_dicom_write_enhanced(set, NULL, kinds, a->dicom_enhanced, &n));
+		R5_TRY(r5_dicom_write_enhanced(set, &req, kinds, a->dicom_enhanced, &n));
 		if (!a->quiet)
 			printf("dicom enhanced: %ld files in %s\n", n, a->dicom_enhanced);
 	}
