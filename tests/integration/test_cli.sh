@@ -47,6 +47,21 @@ else
 	bad "3D phantom pipeline failed"
 fi
 
+# 3b. the header drives it: noise scan + embedded calibration at R=3, no flags given
+if "$R5" phantom --kind shepp-logan --matrix 128 --coils 16 --sampling uniform --accel 3 --calib 24 \
+	--noise 0.001 --out "$work/r3.h5" >/dev/null &&
+	"$R5" recon "$work/r3.h5" --out "$work/r3r.h5" --backend cpu >"$work/r3.log" 2>&1; then
+	line=$("$R5" compare "$work/r3.h5" "$work/r3r.h5" --scale)
+	n=$(echo "$line" | field nrmse)
+	if grep -q "pipeline sense" "$work/r3.log" && grep -q "prewhitening: 16 channels" "$work/r3.log" && below "$n" 0.10; then
+		ok "header-driven R=3 with noise scan: sense + prewhitening, $line"
+	else
+		bad "header-driven R=3: $line; $(grep -E 'pipeline|prewhiten' "$work/r3.log" | head -3)"
+	fi
+else
+	bad "header-driven R=3 recon failed: $(tail -3 "$work/r3.log")"
+fi
+
 # 4. real data: full.cfl (8-coil brain) reconstructs to a brain image
 full=${R5_SHARED:-/nonexistent}/data/espirit-matlab-examples/full
 if [ -f "$full.cfl" ]; then
