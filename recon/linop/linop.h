@@ -50,6 +50,10 @@ r5_status r5_linop_sample(r5_ctx *ctx, const long dims[R5_DIMS], const r5_array 
  * forward: image [x, y, z, 1, n_maps] -> coil images [x, y, z, coil, 1] = sum_m map_m image_m;
  * adjoint: coil images -> sum_c conj(map_cm) coil_c. */
 r5_status r5_linop_maps(r5_ctx *ctx, const r5_array *maps, r5_linop **out);
+/* M F over the flagged dimensions (forward: mask after the centred FFT), with the normal
+ * F^H M' F / N on raw FFTs (see ops.c). r5_linop_sense is maps chained with this. */
+r5_status r5_linop_fft_sample(r5_ctx *ctx, const long dims[R5_DIMS], unsigned long flags, const r5_array *mask,
+			      r5_linop **out);
 /* The SENSE encoding E = M F S for Cartesian sampling: maps, FFT over fft_flags, mask. */
 r5_status r5_linop_sense(r5_ctx *ctx, const r5_array *maps, const r5_array *mask, unsigned long fft_flags,
 			 r5_linop **out);
