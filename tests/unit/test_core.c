@@ -16,20 +16,7 @@
 #include "recon/core/fft.h"
 #include "recon/core/hd.h"
 
-static r5_ctx *ctx;
-
-static int setup(void **state)
-{
-	(void)state;
-	return r5_ctx_create(&ctx, "cpu", 0) == R5_OK ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	r5_ctx_destroy(ctx);
-	return 0;
-}
+#include "cpu_fixture.h"
 
 static float frand(void) { return (float)rand() / RAND_MAX * 2.0f - 1.0f; }
 

@@ -13,20 +13,7 @@
 #include "recon/calib/herm_eig.h"
 #include "test_sense_synth.h"
 
-static r5_ctx *ctx;
-
-static int setup(void **state)
-{
-	(void)state;
-	return r5_ctx_create(&ctx, "cpu", 0) == R5_OK ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	r5_ctx_destroy(ctx);
-	return 0;
-}
+#include "cpu_fixture.h"
 
 static void test_herm_eig(void **state)
 {

@@ -14,20 +14,7 @@
 #include "recon/linop/linop.h"
 #include "recon/solve/cg.h"
 
-static r5_ctx *ctx;
-
-static int setup(void **state)
-{
-	(void)state;
-	return r5_ctx_create(&ctx, "cpu", 0) == R5_OK ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	r5_ctx_destroy(ctx);
-	return 0;
-}
+#include "cpu_fixture.h"
 
 static r5_array *random_work(const long dims[R5_DIMS], int binary)
 {

@@ -14,20 +14,7 @@
 #include "recon/core/ctx.h"
 #include "recon/pipeline/sense_gfactor.h"
 
-static r5_ctx *ctx;
-
-static int setup(void **state)
-{
-	(void)state;
-	return r5_ctx_create(&ctx, "cpu", 0) == R5_OK ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	r5_ctx_destroy(ctx);
-	return 0;
-}
+#include "cpu_fixture.h"
 
 /* maps [nx=3, ny=8, 1, 2 coils]: rows y < 4 get (1, 0), rows y >= 4 get (cos t, sin t) */
 static r5_array *two_coil_maps(double t)
