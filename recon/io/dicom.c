@@ -544,50 +544,18 @@ r5_status r5_dicom_writer_encode(r5_dicom_writer *w, r5_dicom_kind kind, long in
 	return R5_OK;
 }
 
-/* mkdir -p */
-static r5_status make_directory(const char *path)
-{
-	char partial[4096];
-	size_t n = strlen(path);
-	if (n == 0 || n >= sizeof partial)
-		return r5_set_error(R5_EINVAL, "DICOM output directory '%s': bad path", path);
-	memcpy(partial, path, n + 1);
-	for (size_t i = 1; i <= n; i++) {
-		if (partial[i] != '/' && partial[i] != 0)
-			continue;
-		char saved = partial[i];
-		partial[i] = 0;
-		if (mkdir(partial, 0755) != 0 && errno != EEXIST)
-			return r5_set_error(R5_EIO, "DICOM output directory '%s': %s", partial, strerror(errno));
-		partial[i] = saved;
-	}
-	return R5_OK;
-}
-
-static r5_status write_file(const char *path, const unsigned char *bytes, size_t length)
-{
-	FILE *f = fopen(path, "wb");
-	if (!f)
-		return r5_set_error(R5_EIO, "DICOM file '%s': %s", path, strerror(errno));
-	size_t written = fwrite(bytes, 1, length, f);
-	int closed = fclose(f);
-	if (written != length || closed != 0)
-		return r5_set_error(R5_EIO, "DICOM file '%s': write failed", path);
-	return R5_OK;
-}
-
 static r5_status write_kind(r5_dicom_writer *w, r5_dicom_kind kind, const char *dir, long *n_written)
 {
 	char path[4096], name[64];
 	snprintf(path, sizeof path, "%s/%s", dir, r5_dicom_kind_name(kind));
-	R5_TRY(make_directory(path));
+	R5_TRY(r5_dcm_make_directory(path));
 	for (long i = 0; i < r5_dicom_writer_count(w, kind); i++) {
 		unsigned char *bytes;
 		size_t length;
 		R5_TRY(r5_dicom_writer_encode(w, kind, i, &bytes, &length));
 		r5_dicom_instance_path(kind, i, name, sizeof name);
 		snprintf(path, sizeof path, "%s/%s", dir, name);
-		r5_status s = write_file(path, bytes, length);
+		r5_status s = r5_dcm_write_file(path, bytes, length);
 		free(bytes);
 		R5_TRY(s);
 		(*n_written)++;
@@ -605,7 +573,7 @@ r5_status r5_dicom_write_set(const r5_image_set *set, const r5_dicom_request *re
 		return r5_set_error(R5_EINVAL, "DICOM: no output directory");
 	r5_dicom_writer *w;
 	R5_TRY(r5_dicom_writer_create(set, req, &w));
-	r5_status s = make_directory(dir);
+	r5_status s = r5_dcm_make_directory(dir);
 	for (int k = 0; k < R5_DICOM_N_KINDS && s == R5_OK; k++)
 		if ((kinds_mask & R5_DICOM_KIND_FLAG(k)) && r5_dicom_writer_count(w, (r5_dicom_kind)k) > 0)
 			s = write_kind(w, (r5_dicom_kind)k, dir, &written);

@@ -3,6 +3,10 @@
  * See dicom_enc.h. */
 #include "dicom_enc.h"
 
+#include <sys/stat.h>
+
+#include <errno.h>
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -420,4 +424,37 @@ r5_status r5_dcm_decode(const unsigned char *bytes, size_t length, r5_dcm_datase
 		p += header + value_length;
 	}
 	return ds->error;
+}
+
+/* --- files --- */
+
+r5_status r5_dcm_make_directory(const char *path)
+{
+	char partial[4096];
+	size_t n = strlen(path);
+	if (n == 0 || n >= sizeof partial)
+		return r5_set_error(R5_EINVAL, "DICOM output directory '%s': bad path", path);
+	memcpy(partial, path, n + 1);
+	for (size_t i = 1; i <= n; i++) {
+		if (partial[i] != '/' && partial[i] != 0)
+			continue;
+		char saved = partial[i];
+		partial[i] = 0;
+		if (mkdir(partial, 0755) != 0 && errno != EEXIST)
+			return r5_set_error(R5_EIO, "DICOM output directory '%s': %s", partial, strerror(errno));
+		partial[i] = saved;
+	}
+	return R5_OK;
+}
+
+r5_status r5_dcm_write_file(const char *path, const unsigned char *bytes, size_t length)
+{
+	FILE *f = fopen(path, "wb");
+	if (!f)
+		return r5_set_error(R5_EIO, "DICOM file '%s': %s", path, strerror(errno));
+	size_t written = fwrite(bytes, 1, length, f);
+	int closed = fclose(f);
+	if (written != length || closed != 0)
+		return r5_set_error(R5_EIO, "DICOM file '%s': write failed", path);
+	return R5_OK;
 }

@@ -76,4 +76,9 @@ r5_status r5_dcm_encode(const r5_dcm_dataset *ds, const char *sop_class, const c
 #define R5_DCM_IMPLEMENTATION_UID "2.25.186903624915731286214391706153574437641"
 #define R5_DCM_TRANSFER_SYNTAX_EXPLICIT_LE "1.2.840.10008.1.2.1"
 
+/* mkdir -p for the output folders of the writers; errors name the path. */
+r5_status r5_dcm_make_directory(const char *path);
+/* Writes one Part 10 file; errors name the path. */
+r5_status r5_dcm_write_file(const char *path, const unsigned char *bytes, size_t length);
+
 #endif

@@ -420,26 +420,6 @@ r5_status r5_dicom_enhanced_encode(r5_dicom_enhanced *e, r5_dicom_kind kind, lon
 	return R5_OK;
 }
 
-/* mkdir -p (the classic writer's is private to dicom.c) */
-static r5_status make_directory(const char *path)
-{
-	char partial[4096];
-	size_t n = strlen(path);
-	if (n == 0 || n >= sizeof partial)
-		return r5_set_error(R5_EINVAL, "DICOM output directory '%s': bad path", path);
-	memcpy(partial, path, n + 1);
-	for (size_t i = 1; i <= n; i++) {
-		if (partial[i] != '/' && partial[i] != 0)
-			continue;
-		char saved = partial[i];
-		partial[i] = 0;
-		if (mkdir(partial, 0755) != 0 && errno != EEXIST)
-			return r5_set_error(R5_EIO, "DICOM output directory '%s': %s", partial, strerror(errno));
-		partial[i] = saved;
-	}
-	return R5_OK;
-}
-
 static r5_status write_instance(r5_dicom_enhanced *e, r5_dicom_kind kind, long index, const char *dir)
 {
 	char path[4096], name[64];
@@ -448,13 +428,9 @@ static r5_status write_instance(r5_dicom_enhanced *e, r5_dicom_kind kind, long i
 	R5_TRY(r5_dicom_enhanced_encode(e, kind, index, &bytes, &length));
 	r5_dicom_enhanced_path(kind, index, name, sizeof name);
 	snprintf(path, sizeof path, "%s/%s", dir, name);
-	FILE *file = fopen(path, "wb");
-	size_t written = file ? fwrite(bytes, 1, length, file) : 0;
-	int closed = file ? fclose(file) : EOF;
+	r5_status s = r5_dcm_write_file(path, bytes, length);
 	free(bytes);
-	if (!file || written != length || closed != 0)
-		return r5_set_error(R5_EIO, "DICOM file '%s': %s", path, file ? "write failed" : strerror(errno));
-	return R5_OK;
+	return s;
 }
 
 r5_status r5_dicom_write_enhanced(const r5_image_set *set, const r5_dicom_request *req, unsigned kinds_mask,
@@ -473,7 +449,7 @@ r5_status r5_dicom_write_enhanced(const r5_image_set *set, const r5_dicom_reques
 			continue;
 		char path[4096];
 		snprintf(path, sizeof path, "%s/%s", dir, r5_dicom_kind_name((r5_dicom_kind)k));
-		s = make_directory(path);
+		s = r5_dcm_make_directory(path);
 		for (long i = 0; i < r5_dicom_enhanced_count(e, (r5_dicom_kind)k) && s == R5_OK; i++)
 			if ((s = write_instance(e, (r5_dicom_kind)k, i, dir)) == R5_OK)
 				written++;
