@@ -9,18 +9,14 @@
 #include "dims.h"
 #include "log.h"
 
-struct fft_plan_entry {
+/* One cache entry per FFT shape: the back end's plan and the centring ramps of fft.c, each made
+ * on first use. */
+struct fft_entry {
 	long dims[R5_DIMS];
 	unsigned long flags;
 	void *plan;
-	struct fft_plan_entry *next;
-};
-
-struct fft_ramp_entry {
-	long dims[R5_DIMS];
-	unsigned long flags;
 	r5_array *pre, *post;
-	struct fft_ramp_entry *next;
+	struct fft_entry *next;
 };
 
 struct r5_ctx {
@@ -28,8 +24,7 @@ struct r5_ctx {
 	void *state;
 	int device;
 	char description[256];
-	struct fft_plan_entry *plans;
-	struct fft_ramp_entry *ramps;
+	struct fft_entry *ffts;
 };
 
 #ifndef R5_HAVE_CUDA
@@ -121,20 +116,15 @@ void r5_ctx_destroy(r5_ctx *ctx)
 {
 	if (!ctx)
 		return;
-	struct fft_plan_entry *e = ctx->plans;
+	struct fft_entry *e = ctx->ffts;
 	while (e) {
-		struct fft_plan_entry *next = e->next;
-		ctx->backend->fft_plan_destroy(ctx->state, e->plan);
+		struct fft_entry *next = e->next;
+		if (e->plan)
+			ctx->backend->fft_plan_destroy(ctx->state, e->plan);
+		r5_array_free(e->pre);
+		r5_array_free(e->post);
 		free(e);
 		e = next;
-	}
-	struct fft_ramp_entry *r = ctx->ramps;
-	while (r) {
-		struct fft_ramp_entry *next = r->next;
-		r5_array_free(r->pre);
-		r5_array_free(r->post);
-		free(r);
-		r = next;
 	}
 	ctx->backend->state_destroy(ctx->state);
 	free(ctx);
@@ -147,26 +137,31 @@ r5_residency r5_ctx_residency(const r5_ctx *ctx) { return ctx->backend->residenc
 int r5_ctx_device(const r5_ctx *ctx) { return ctx->device; }
 const char *r5_ctx_describe(const r5_ctx *ctx) { return ctx->description; }
 
-r5_status r5_ctx_fft_plan(r5_ctx *ctx, const long dims[R5_DIMS], unsigned long flags, void **plan)
+static r5_status fft_entry(r5_ctx *ctx, const long dims[R5_DIMS], unsigned long flags, struct fft_entry **out)
 {
-	for (struct fft_plan_entry *e = ctx->plans; e; e = e->next) {
+	for (struct fft_entry *e = ctx->ffts; e; e = e->next) {
 		if (e->flags == flags && r5_dims_equal(e->dims, dims)) {
-			*plan = e->plan;
+			*out = e;
 			return R5_OK;
 		}
 	}
-	struct fft_plan_entry *e = calloc(1, sizeof *e);
+	struct fft_entry *e = calloc(1, sizeof *e);
 	if (!e)
-		return r5_set_error(R5_ENOMEM, "FFT plan cache entry");
-	r5_status st = ctx->backend->fft_plan_make(ctx->state, &e->plan, dims, flags);
-	if (st != R5_OK) {
-		free(e);
-		return st;
-	}
+		return r5_set_error(R5_ENOMEM, "FFT cache entry");
 	r5_dims_copy(e->dims, dims);
 	e->flags = flags;
-	e->next = ctx->plans;
-	ctx->plans = e;
+	e->next = ctx->ffts;
+	ctx->ffts = e;
+	*out = e;
+	return R5_OK;
+}
+
+r5_status r5_ctx_fft_plan(r5_ctx *ctx, const long dims[R5_DIMS], unsigned long flags, void **plan)
+{
+	struct fft_entry *e = NULL;
+	R5_TRY(fft_entry(ctx, dims, flags, &e));
+	if (!e->plan)
+		R5_TRY(ctx->backend->fft_plan_make(ctx->state, &e->plan, dims, flags));
 	*plan = e->plan;
 	return R5_OK;
 }
@@ -174,25 +169,10 @@ r5_status r5_ctx_fft_plan(r5_ctx *ctx, const long dims[R5_DIMS], unsigned long f
 r5_status r5_ctx_fft_ramps(r5_ctx *ctx, const long dims[R5_DIMS], unsigned long flags, r5_fft_ramp_make make,
 			   r5_array **pre, r5_array **post)
 {
-	for (struct fft_ramp_entry *e = ctx->ramps; e; e = e->next) {
-		if (e->flags == flags && r5_dims_equal(e->dims, dims)) {
-			*pre = e->pre;
-			*post = e->post;
-			return R5_OK;
-		}
-	}
-	struct fft_ramp_entry *e = calloc(1, sizeof *e);
-	if (!e)
-		return r5_set_error(R5_ENOMEM, "FFT ramp cache entry");
-	r5_status st = make(ctx, dims, flags, &e->pre, &e->post);
-	if (st != R5_OK) {
-		free(e);
-		return st;
-	}
-	r5_dims_copy(e->dims, dims);
-	e->flags = flags;
-	e->next = ctx->ramps;
-	ctx->ramps = e;
+	struct fft_entry *e = NULL;
+	R5_TRY(fft_entry(ctx, dims, flags, &e));
+	if (!e->pre)
+		R5_TRY(make(ctx, dims, flags, &e->pre, &e->post));
 	*pre = e->pre;
 	*post = e->post;
 	return R5_OK;
