@@ -14,6 +14,9 @@
 
 #include <cmocka.h>
 
+#define R5_FIXTURE_PREFIX "cc"
+#include "phantom_fixture.h"
+
 #include "phantoms/phantom.h"
 #include "recon/calib/coil_compress.h"
 #include "recon/core/fft.h"
@@ -22,7 +25,6 @@
 #include "recon/pipeline/pipeline.h"
 #include "recon/pipeline/quality.h"
 
-static char tmpdir[256];
 
 static r5_scan *phantom_scan(int three_d, int matrix, int coils, double sigma, r5_array **truth)
 {
@@ -33,14 +35,9 @@ static r5_scan *phantom_scan(int three_d, int matrix, int coils, double sigma, r
 		p.fov_mm[d] = 200;
 	p.n_coils = coils;
 	p.noise_sigma = sigma;
-	char path[512];
-	snprintf(path, sizeof path, "%s/p%d_%d_%d.h5", tmpdir, three_d, matrix, coils);
-	assert_int_equal(r5_phantom_write(&p, path, NULL), R5_OK);
-	r5_scan *scan = NULL;
-	assert_int_equal(r5_scan_read_ismrmrd(path, NULL, NULL, &scan), R5_OK);
-	if (truth)
-		assert_int_equal(r5_ismrmrd_read_images(path, NULL, "ground_truth", truth), R5_OK);
-	return scan;
+	char name[64];
+	snprintf(name, sizeof name, "p%d_%d_%d", three_d, matrix, coils);
+	return phantom_file_scan(&p, name, truth);
 }
 
 static double energy(const r5_array *a)
@@ -211,24 +208,6 @@ static void test_too_many_virtual_coils(void **state)
 	assert_int_equal(r5_recon_params_set(&p, "cc_mode", "geometric"), R5_OK);
 	r5_scan_free(scan);
 	r5_ctx_destroy(ctx);
-}
-
-static int setup(void **state)
-{
-	(void)state;
-	snprintf(tmpdir, sizeof tmpdir, "/tmp/r5_test_cc_XXXXXX");
-	if (!mkdtemp(tmpdir))
-		return -1;
-	r5_log_set_level(R5_LOG_WARN);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	char cmd[300];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-	return system(cmd) == 0 ? 0 : -1;
 }
 
 int main(void)

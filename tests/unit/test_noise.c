@@ -14,6 +14,9 @@
 
 #include <cmocka.h>
 
+#define R5_FIXTURE_PREFIX "noise"
+#include "phantom_fixture.h"
+
 #include "phantoms/phantom.h"
 #include "recon/calib/noise.h"
 #include "recon/core/log.h"
@@ -23,7 +26,6 @@
 
 #define N_COILS 16
 
-static char tmpdir[256];
 
 static r5_scan *phantom_scan(double sigma, double correlation, int oversampling, const char *name,
 			     r5_array **truth)
@@ -35,14 +37,7 @@ static r5_scan *phantom_scan(double sigma, double correlation, int oversampling,
 	p.noise_sigma = sigma;
 	p.noise_correlation = correlation;
 	p.readout_oversampling = oversampling;
-	char path[512];
-	snprintf(path, sizeof path, "%s/%s.h5", tmpdir, name);
-	assert_int_equal(r5_phantom_write(&p, path, NULL), R5_OK);
-	r5_scan *scan = NULL;
-	assert_int_equal(r5_scan_read_ismrmrd(path, NULL, NULL, &scan), R5_OK);
-	if (truth)
-		assert_int_equal(r5_ismrmrd_read_images(path, NULL, "ground_truth", truth), R5_OK);
-	return scan;
+	return phantom_file_scan(&p, name, truth);
 }
 
 /* k-space noise alone: noisy minus clean (same seed, analytic signal). */
@@ -274,24 +269,6 @@ static void test_bad_noise(void **state)
 	scan->noise = good;
 	r5_scan_free(scan);
 	r5_ctx_destroy(ctx);
-}
-
-static int setup(void **state)
-{
-	(void)state;
-	snprintf(tmpdir, sizeof tmpdir, "/tmp/r5_test_noise_XXXXXX");
-	if (!mkdtemp(tmpdir))
-		return -1;
-	r5_log_set_level(R5_LOG_WARN);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	char cmd[300];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-	return system(cmd) == 0 ? 0 : -1;
 }
 
 int main(void)
