@@ -25,7 +25,6 @@
 #include "recon/pipeline/pipeline.h"
 #include "recon/pipeline/quality.h"
 
-
 static r5_scan *phantom_scan(int three_d, int matrix, int coils, double sigma, r5_array **truth)
 {
 	struct r5_phantom_params p = three_d ? r5_phantom_defaults_3d : r5_phantom_defaults_2d;

@@ -26,7 +26,6 @@
 
 #define N_COILS 16
 
-
 static r5_scan *phantom_scan(double sigma, double correlation, int oversampling, const char *name,
 			     r5_array **truth)
 {
