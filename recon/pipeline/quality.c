@@ -108,3 +108,38 @@ r5_status r5_quality_compare(const r5_array *ref, const r5_array *img, int least
 	free(a), free(b), free(work);
 	return R5_OK;
 }
+
+static int squeeze(const long in[R5_DIMS], long out[R5_DIMS])
+{
+	int k = 0;
+	r5_dims_ones(out);
+	for (int d = 0; d < R5_DIMS; d++)
+		if (in[d] > 1)
+			out[k++] = in[d];
+	return k;
+}
+
+r5_status r5_quality_compare_squeezed(const r5_array *ref, const r5_array *img, int least_squares_scale,
+				      int leading_block, r5_quality *q)
+{
+	long rd[R5_DIMS], id[R5_DIMS];
+	int n_ref = squeeze(ref->dims, rd), n_img = squeeze(img->dims, id);
+	int same = leading_block ? n_img >= n_ref : n_img == n_ref;
+	for (int d = 0; d < n_ref && same; d++)
+		same = rd[d] == id[d];
+	if (!same) {
+		char a[128], b[128];
+		return r5_set_error(R5_EINVAL, "reference shape %s does not match the reconstruction's %s "
+					       "(after dropping size-1 dims)",
+				    r5_dims_format(a, sizeof a, rd), r5_dims_format(b, sizeof b, id));
+	}
+	r5_array *rv = NULL, *iv = NULL;
+	r5_status s = r5_array_view(R5_HOST, NULL, rd, ref->data, &rv);
+	if (s == R5_OK) /* the first ref-sized block of img */
+		s = r5_array_view(R5_HOST, NULL, rd, img->data, &iv);
+	if (s == R5_OK)
+		s = r5_quality_compare(rv, iv, least_squares_scale, q);
+	r5_array_free(rv);
+	r5_array_free(iv);
+	return s;
+}

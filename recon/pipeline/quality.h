@@ -16,4 +16,11 @@ typedef struct r5_quality {
 
 r5_status r5_quality_compare(const r5_array *ref, const r5_array *img, int least_squares_scale, r5_quality *q);
 
+/* The same after dropping size-1 dimensions from both shapes, so that layouts from different
+ * tools line up (a BART [1 230 180] image against an ISMRMRD [230 180] one). With
+ * leading_block, img may have further dimensions after ref's and its first ref-sized block is
+ * compared (map 0 of two ESPIRiT map sets); otherwise the squeezed shapes must be equal. */
+r5_status r5_quality_compare_squeezed(const r5_array *ref, const r5_array *img, int least_squares_scale,
+				      int leading_block, r5_quality *q);
+
 #endif

@@ -39,28 +39,3 @@ r5_status r5_cli_read_image(const char *path, const char *const *vars, r5_array 
 	}
 	return r5_set_error(R5_ENOTFOUND, "%s holds no image variable (looked for %s)", path, tried);
 }
-
-static void squeeze(const long in[R5_DIMS], long out[R5_DIMS])
-{
-	int k = 0;
-	r5_dims_ones(out);
-	for (int d = 0; d < R5_DIMS; d++)
-		if (in[d] > 1)
-			out[k++] = in[d];
-}
-
-r5_status r5_cli_squeeze_compare(const r5_array *ref, const r5_array *img, int scale, r5_quality *q)
-{
-	long rd[R5_DIMS], id[R5_DIMS];
-	squeeze(ref->dims, rd);
-	squeeze(img->dims, id);
-	r5_array *rv = NULL, *iv = NULL;
-	r5_status s = r5_array_view(R5_HOST, NULL, rd, ref->data, &rv);
-	if (s == R5_OK)
-		s = r5_array_view(R5_HOST, NULL, id, img->data, &iv);
-	if (s == R5_OK)
-		s = r5_quality_compare(rv, iv, scale, q);
-	r5_array_free(rv);
-	r5_array_free(iv);
-	return s;
-}

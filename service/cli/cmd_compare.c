@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "cli_util.h"
+#include "recon/pipeline/quality.h"
 
 int r5_cli_compare(int argc, char **argv)
 {
@@ -45,7 +46,7 @@ int r5_cli_compare(int argc, char **argv)
 	if (s == R5_OK)
 		s = r5_cli_read_image(paths[1], img_vars, &img);
 	if (s == R5_OK)
-		s = r5_cli_squeeze_compare(ref, img, scale, &q);
+		s = r5_quality_compare_squeezed(ref, img, scale, 0, &q);
 	if (s == R5_OK)
 		printf("nrmse=%.6f psnr=%.3f ssim=%.6f\n", q.nrmse, q.psnr, q.ssim);
 	else

@@ -180,7 +180,7 @@ static void print_summary(const struct recon_args *a, const r5_image_set *set)
 	if (r5_ismrmrd_read_images(a->in, a->group, "ground_truth", &truth) != R5_OK)
 		return; /* not a phantom: nothing to compare against */
 	r5_quality q;
-	if (r5_cli_squeeze_compare(truth, set->images, 1, &q) == R5_OK)
+	if (r5_quality_compare_squeezed(truth, set->images, 1, 0, &q) == R5_OK)
 		printf("quality vs ground truth: nrmse=%.4f psnr=%.2f ssim=%.4f\n", q.nrmse, q.psnr, q.ssim);
 	r5_array_free(truth);
 }

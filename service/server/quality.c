@@ -34,63 +34,25 @@ r5_status r5_quality_check_truth(const Recon5t__V1__GroundTruth *truth)
 }
 
 /* Size>1 dims of `in` packed to the front; returns how many. */
-static int squeeze(const long *in, int n, long out[R5_DIMS])
-{
-	int k = 0;
-	for (int d = 0; d < R5_DIMS; d++)
-		out[d] = 1;
-	for (int d = 0; d < n; d++)
-		if (in[d] > 1)
-			out[k++] = in[d];
-	return k;
-}
-
-static r5_status matching_shape(const Recon5t__V1__GroundTruth *truth, const r5_array *images, long shape[R5_DIMS])
-{
-	long truth_dims[R5_DIMS], image_shape[R5_DIMS];
-	for (size_t i = 0; i < truth->n_dims; i++)
-		truth_dims[i] = (long)truth->dims[i];
-	int n_truth = squeeze(truth_dims, (int)truth->n_dims, shape);
-	int n_image = squeeze(images->dims, R5_DIMS, image_shape);
-	int same = n_image >= n_truth;
-	for (int d = 0; d < n_truth && same; d++)
-		same = shape[d] == image_shape[d];
-	if (!same)
-		return r5_set_error(R5_EINVAL,
-				    "ScanHeader.ground_truth: shape %ldx%ldx%ld does not match the reconstruction's "
-				    "%ldx%ldx%ld (after dropping size-1 dims)",
-				    shape[0], shape[1], shape[2], image_shape[0], image_shape[1], image_shape[2]);
-	return R5_OK;
-}
-
 r5_status r5_quality_of_set(const Recon5t__V1__GroundTruth *truth, const r5_image_set *set, double figures[4])
 {
-	const r5_array *images = set->images;
-	long shape[R5_DIMS];
-	R5_TRY(matching_shape(truth, images, shape));
-	long voxels = 1;
-	for (int d = 0; d < R5_DIMS; d++)
-		voxels *= shape[d];
-	float complex *reference = malloc((size_t)voxels * sizeof *reference);
-	if (!reference)
-		return r5_set_error(R5_ENOMEM, "ground truth: %ld voxels", voxels);
+	long dims[R5_DIMS];
+	r5_dims_ones(dims);
+	for (size_t i = 0; i < truth->n_dims; i++)
+		dims[i] = (long)truth->dims[i];
+	r5_array *ref = NULL;
+	R5_TRY(r5_array_alloc_host(dims, &ref));
+	long voxels = r5_array_size(ref);
 	for (long i = 0; i < voxels; i++) {
 		float value;
 		memcpy(&value, truth->data.data + (size_t)i * sizeof value, sizeof value); /* little-endian host */
-		reference[i] = value;
+		ref->data[i] = value;
 	}
-	r5_array *ref = NULL, *img = NULL;
 	r5_quality q;
-	r5_status s = r5_array_view(R5_HOST, NULL, shape, reference, &ref);
-	if (s == R5_OK)
-		s = r5_array_view(R5_HOST, NULL, shape, images->data, &img); /* first truth-sized block */
-	if (s == R5_OK)
-		s = r5_quality_compare(ref, img, 1, &q);
+	r5_status s = r5_quality_compare_squeezed(ref, set->images, 1, 1, &q);
 	r5_array_free(ref);
-	r5_array_free(img);
-	free(reference);
 	if (s != R5_OK)
-		return r5_error_context(s, "ground truth comparison");
+		return r5_error_context(s, "ScanHeader.ground_truth");
 	figures[0] = q.nrmse;
 	figures[1] = q.psnr;
 	figures[2] = q.ssim;
