@@ -2,19 +2,7 @@
 # The recon5t command line end to end: phantoms reconstruct to their ground truth, the real
 # ESPIRiT example k-space reconstructs to a brain image that matches an independent numpy
 # reconstruction, and bad input gets a clear message and a non-zero exit (never a crash).
-set -uo pipefail
-R5=${R5_BIN:?}/service/recon5t
-PY=${PYTHON:-/usr/bin/python3}
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-passed=0 failed=0
-ok() { echo "PASS: $*"; passed=$((passed + 1)); }
-bad() { echo "FAIL: $*"; failed=$((failed + 1)); }
-
-# value of key=... in a compare line
-field() { sed -n "s/.*$1=\([0-9.eE+-]*\).*/\1/p"; }
-below() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 <= b + 0) }'; }
-above() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 >= b + 0) }'; }
+. "$(dirname "$0")/lib.sh"
 
 # 1. fully sampled 2D phantom (readout oversampling, 8 coils, oblique): NRMSE <= 0.05 scaled
 if "$R5" phantom --kind shepp-logan --matrix 128 --coils 8 --oblique 20 --out "$work/p2.h5" >/dev/null &&
@@ -89,18 +77,6 @@ else
 	echo "SKIP: ../shared/data/espirit-matlab-examples absent (real-data check)"
 fi
 
-# 5. bad input: clear message, non-zero exit, no crash (exit codes >= 128 are signals)
-expect_error() {
-	local what=$1 pattern=$2
-	shift 2
-	"$@" >"$work/out.txt" 2>&1
-	local rc=$?
-	if [ $rc -ne 0 ] && [ $rc -lt 128 ] && grep -qiE "$pattern" "$work/out.txt"; then
-		ok "$what: $(head -c 200 "$work/out.txt" | tr '\n' ' ')"
-	else
-		bad "$what (rc=$rc): $(head -c 300 "$work/out.txt")"
-	fi
-}
 expect_error "missing file" "nosuch" "$R5" recon "$work/nosuch.h5" --out "$work/x.h5"
 head -c 100000 /dev/urandom >"$work/corrupt.h5"
 expect_error "corrupt file" "corrupt.h5" "$R5" recon "$work/corrupt.h5" --out "$work/x.h5"
@@ -127,5 +103,4 @@ PY
 	expect_error "header contradicts channels" "channel" "$R5" recon "$work/lie.h5" --out "$work/x.h5"
 fi
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+r5_finish

@@ -5,16 +5,7 @@
 # found from the data) matches full.cfl's rss image far better than zero filling does; and bad
 # input (calibration region smaller than the kernel, a header acceleration that contradicts the
 # sampled lines) fails with a clear message, never a crash.
-set -uo pipefail
-R5=${R5_BIN:?}/service/recon5t
-PY=${PYTHON:-/usr/bin/python3}
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-passed=0 failed=0
-ok() { echo "PASS: $*"; passed=$((passed + 1)); }
-bad() { echo "FAIL: $*"; failed=$((failed + 1)); }
-field() { sed -n "s/.*$1=\([0-9.eE+-]*\).*/\1/p"; }
-below() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 <= b + 0) }'; }
+. "$(dirname "$0")/lib.sh"
 
 # NRMSE of a GRAPPA recon against the ground truth, and of the fully sampled cartesian recon
 # (the floor: the phantom's ground truth is the object, not the coil-combined image)
@@ -93,18 +84,6 @@ else
 	echo "SKIP: $data absent (real-data check)"
 fi
 
-# bad input: clear message, non-zero exit, no crash (exit codes >= 128 are signals)
-expect_error() {
-	local what=$1 pattern=$2
-	shift 2
-	"$@" >"$work/out.txt" 2>&1
-	local rc=$?
-	if [ $rc -ne 0 ] && [ $rc -lt 128 ] && grep -qiE "$pattern" "$work/out.txt"; then
-		ok "$what: $(grep -iE "$pattern" "$work/out.txt" | head -1 | cut -c1-240)"
-	else
-		bad "$what (rc=$rc): $(head -c 300 "$work/out.txt")"
-	fi
-}
 if "$R5" phantom --matrix 64 --coils 4 --sampling uniform --accel 2 --calib 4 --out "$work/small.h5" >/dev/null; then
 	expect_error "calibration region smaller than the kernel" "calibration region is [0-9]+ wide along ky" \
 		"$R5" recon "$work/small.h5" --pipeline grappa --out "$work/x.h5"
@@ -126,5 +105,4 @@ PY
 		"$R5" recon "$work/lie.h5" --pipeline grappa --out "$work/x.h5"
 fi
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+r5_finish

@@ -6,19 +6,10 @@
 #   real data (R5_SHARED/data/espirit-matlab-examples): und2x2 SENSE vs the fully sampled SENSE
 #   image; smallfov: two map sets explain the data (|y - E x| / |y|) clearly better than one.
 # Real data are skipped (SKIP line) when the shared folder is absent; the phantom part always runs.
-set -uo pipefail
-R5=${R5_BIN:?}/service/recon5t
+. "$(dirname "$0")/lib.sh"
 R5_SOURCE=${R5_SOURCE:-$(cd "$(dirname "$0")/../.." && pwd)}
-PY=${PYTHON:-/usr/bin/python3}
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
-passed=0 failed=0
-ok() { echo "PASS: $*"; passed=$((passed + 1)); }
-bad() { echo "FAIL: $*"; failed=$((failed + 1)); }
-field() { sed -n "s/.*$1=\([0-9.eE+-]*\).*/\1/p"; }
 residual() { sed -n 's/.*data residual .* = \([0-9.eE+-]*\).*/\1/p' | tail -1; }
-below() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 <= b + 0) }'; }
 
 # phantom NAME MAX_NRMSE PHANTOM_ARGS... -- RECON_ARGS...
 phantom_case() {
