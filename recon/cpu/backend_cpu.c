@@ -1,8 +1,13 @@
 /* The CPU back end: OpenMP loops over the shared per-element math (complex_math.h, eig_math.h)
  * and FFTW3 single precision, multithreaded. Fills every slot of struct r5_backend.
  *
- * FFTW's planner is process-wide and not thread-safe, so plan creation is serialised by
- * fftwf_make_planner_thread_safe(); execution with the new-array interface is thread-safe.
+ * FFTW's planner is process-wide and not thread-safe: every planner call (plan creation,
+ * fftwf_plan_with_nthreads, which sets the planner's process-global thread count, and plan
+ * destruction) goes through planner_lock below, in this file only. fftwf_make_planner_thread_safe()
+ * cannot be relied on: in the OpenMP build we link (libfftw3f_omp 3.3.10, Debian 12) the hook
+ * it installs, fftwf_threads_register_planner_hooks, is an empty function, so two threads
+ * planning at once (recon5td's completion-queue threads and workers) corrupted the heap
+ * (tests/unit/test_fft_threads.c). Execution with the new-array interface is thread-safe.
  * A plan object holds up to eight FFTW plans made lazily: forward/inverse x in/out of place x
  * SIMD-aligned or not, because FFTW's new-array execute requires the planned alignment and
  * placement. */
@@ -26,11 +31,13 @@ struct cpu_state {
 };
 
 static pthread_once_t fftw_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t planner_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void fftw_setup(void)
 {
+	pthread_mutex_lock(&planner_lock);
 	fftwf_init_threads();
-	fftwf_make_planner_thread_safe();
+	pthread_mutex_unlock(&planner_lock);
 }
 
 static r5_status cpu_state_create(void **state, int device)
@@ -266,11 +273,13 @@ static fftwf_plan cpu_fft_plan_variant(struct cpu_state *s, struct cpu_fft_plan 
 				bdims[nb++] = io;
 		}
 		long n = r5_dims_size(p->dims);
-		fftwf_plan_with_nthreads(n > 16384 ? s->threads : 1);
 		unsigned fl = FFTW_ESTIMATE | (unaligned ? FFTW_UNALIGNED : 0);
 		/* FFTW_ESTIMATE does not touch the arrays, so planning on the caller's arrays is safe */
+		pthread_mutex_lock(&planner_lock);
+		fftwf_plan_with_nthreads(n > 16384 ? s->threads : 1);
 		p->plans[v] = fftwf_plan_guru64_dft(nf, fdims, nb, bdims, (fftwf_complex *)in, (fftwf_complex *)out,
 						    inverse ? FFTW_BACKWARD : FFTW_FORWARD, fl);
+		pthread_mutex_unlock(&planner_lock);
 	}
 	fftwf_plan plan = p->plans[v];
 	pthread_mutex_unlock(&p->lock);
@@ -298,9 +307,11 @@ static void cpu_fft_plan_destroy(void *state, void *plan)
 	struct cpu_fft_plan *p = plan;
 	if (!p)
 		return;
+	pthread_mutex_lock(&planner_lock);
 	for (int v = 0; v < 8; v++)
 		if (p->plans[v])
 			fftwf_destroy_plan(p->plans[v]);
+	pthread_mutex_unlock(&planner_lock);
 	pthread_mutex_destroy(&p->lock);
 	free(p);
 }
