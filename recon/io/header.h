@@ -49,9 +49,17 @@ typedef struct r5_header {
 	char interleaving_dim[32];
 } r5_header;
 
-/* Parses ISMRMRD XML. Errors name the missing element or bad value ("encodedSpace/matrixSize/x
- * is 0"); the result is cleared on failure. */
+/* The largest header r5_header_parse accepts, in bytes. */
+#define R5_HEADER_MAX_BYTES_DEFAULT (1 << 20)
+
+/* Parses ISMRMRD XML of at most R5_HEADER_MAX_BYTES_DEFAULT bytes. Refused (R5_EINVAL): a
+ * larger header, any DOCTYPE (so no entity is declared, expanded or loaded), malformed XML.
+ * Errors name the element path, the line and column, or the size and the limit, and never
+ * quote the header's text (it may hold patient data); the result is cleared on failure. */
 r5_status r5_header_parse(const char *xml, size_t length, r5_header *out);
+/* The same with the caller's size limit in bytes (0: R5_HEADER_MAX_BYTES_DEFAULT; at most
+ * INT_MAX, libxml2's limit). */
+r5_status r5_header_parse_limited(const char *xml, size_t length, size_t max_bytes, r5_header *out);
 /* Deep copy (duplicates xml). */
 r5_status r5_header_copy(r5_header *dst, const r5_header *src);
 void r5_header_clear(r5_header *h); /* frees xml, zeroes fields */

@@ -1,6 +1,7 @@
 /* ISMRMRD image variables: writer and reader (ismrmrd_images.h). libismrmrd does the HDF5
  * layout; plain HDF5 calls only check whether a variable exists (so that a missing one is a
- * clean R5_ENOTFOUND instead of an HDF5 error stack) and remove one before it is rewritten. */
+ * clean R5_ENOTFOUND instead of an HDF5 error stack) and remove one before it is rewritten.
+ * The reader opens the file read-only (r5_ismrmrd_open_readonly), so many can read at once. */
 #include "ismrmrd_images.h"
 
 #include <errno.h>
@@ -248,17 +249,24 @@ r5_status r5_ismrmrd_read_images(const char *path, const char *group, const char
 	*out = NULL;
 	if (!path || !var)
 		return r5_set_error(R5_EINVAL, "ISMRMRD images: need a path and a variable name");
-	R5_TRY(r5_io_check_hdf5_file(path));
+	R5_TRY(r5_io_check_hdf5_file(path)); /* so that R5_ENOTFOUND below means "no group" */
 	const char *name = group && group[0] ? group : "dataset";
-	int exists = variable_exists(path, name, var, 0);
-	if (exists < 0)
-		return r5_set_error(R5_EIO, "%s: cannot open the HDF5 file", path);
-	if (!exists)
-		return r5_set_error(R5_ENOTFOUND, "%s has no image variable %s/%s", path, name, var);
 	ISMRMRD_Dataset dset;
-	if (ismrmrd_init_dataset(&dset, path, name) != ISMRMRD_NOERROR || ismrmrd_open_dataset(&dset, false) != ISMRMRD_NOERROR) {
+	r5_status opened = r5_ismrmrd_open_readonly(path, name, &dset);
+	if (opened == R5_ENOTFOUND) /* no group: no such variable either */
+		return r5_set_error(R5_ENOTFOUND, "%s has no image variable %s/%s", path, name, var);
+	R5_TRY(opened);
+	char link[512];
+	snprintf(link, sizeof link, "%s/%s", name, var);
+	htri_t exists = 0;
+	H5E_BEGIN_TRY
+	{
+		exists = H5Lexists(dset.fileid, link, H5P_DEFAULT);
+	}
+	H5E_END_TRY
+	if (exists <= 0) {
 		ismrmrd_close_dataset(&dset);
-		return r5_set_error(R5_EIO, "%s: cannot open ISMRMRD group '%s'", path, name);
+		return r5_set_error(R5_ENOTFOUND, "%s has no image variable %s/%s", path, name, var);
 	}
 	uint32_t n = ismrmrd_get_number_of_images(&dset, var);
 	r5_status s = R5_OK;

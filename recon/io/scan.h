@@ -61,6 +61,15 @@ long r5_scan_builder_count(const r5_scan_builder *b);
 r5_status r5_scan_builder_finish(r5_scan_builder *b, r5_scan **out);
 void r5_scan_builder_destroy(r5_scan_builder *b); /* NULL is harmless */
 
+/* Opens an ISMRMRD HDF5 file for reading only (ismrmrd_init_dataset, then H5Fopen read-only):
+ * libismrmrd's ismrmrd_open_dataset opens read-write, which takes HDF5's exclusive file lock (a
+ * second reader of the same scan fails) and creates a missing group. Every path that only reads
+ * a file opens it here. group NULL or "": "dataset". Errors name the path: missing
+ * (R5_ENOTFOUND), not an HDF5 file (R5_EINVAL), unreadable (R5_EIO), no such group
+ * (R5_ENOTFOUND). Success: close with ismrmrd_close_dataset; failure: *dset holds nothing. */
+struct ISMRMRD_Dataset;
+r5_status r5_ismrmrd_open_readonly(const char *path, const char *group, struct ISMRMRD_Dataset *dset);
+
 /* ISMRMRD HDF5 file, dataset group (NULL: "dataset"). */
 r5_status r5_scan_read_ismrmrd(const char *path, const char *group, const r5_scan_limits *limits, r5_scan **out);
 /* BART .cfl k-space [x y z coil ...]: unsampled points are zeros; the sampling mask is found

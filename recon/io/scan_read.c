@@ -1,5 +1,5 @@
-/* Scans from files (scan.h): ISMRMRD HDF5 through the scan builder, BART .cfl k-space with a
- * made-up minimal header; and the scan's destructor and mask indexing.
+/* Scans from files (scan.h): ISMRMRD HDF5 (opened read-only) through the scan builder, BART
+ * .cfl k-space with a made-up minimal header; and the scan's destructor and mask indexing.
  *
  * .cfl convention: the array is taken as [x y z coil ...] as it stands. BART k-spaces whose
  * first dimension is 1 (the ESPIRiT and pics examples: 1 x 230 x 180 x 8) have their readout
@@ -71,6 +71,42 @@ r5_status r5_io_check_hdf5_file(const char *path)
 	return R5_OK;
 }
 
+r5_status r5_ismrmrd_open_readonly(const char *path, const char *group, ISMRMRD_Dataset *dset)
+{
+	memset(dset, 0, sizeof *dset);
+	if (!path || !path[0])
+		return r5_set_error(R5_EINVAL, "ISMRMRD file: empty path");
+	R5_TRY(r5_io_check_hdf5_file(path));
+	const char *name = group && group[0] ? group : "dataset";
+	if (ismrmrd_init_dataset(dset, path, name) != ISMRMRD_NOERROR) {
+		ismrmrd_close_dataset(dset);
+		return r5_set_error(R5_ENOMEM, "%s: cannot initialise the ISMRMRD dataset", path);
+	}
+	hid_t file = -1, group_id = -1;
+	H5E_BEGIN_TRY
+	{
+		file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+		if (file >= 0)
+			group_id = H5Gopen2(file, name, H5P_DEFAULT);
+	}
+	H5E_END_TRY
+	r5_status s = R5_OK;
+	if (file < 0)
+		s = r5_set_error(R5_EIO, "%s: HDF5 cannot open the file read-only", path);
+	else if (group_id < 0)
+		s = r5_set_error(R5_ENOTFOUND, "%s has no ISMRMRD group '%s' (not an ISMRMRD file?)", path, name);
+	if (group_id >= 0)
+		H5Gclose(group_id);
+	if (s != R5_OK) {
+		if (file >= 0)
+			H5Fclose(file);
+		ismrmrd_close_dataset(dset);
+		return s;
+	}
+	dset->fileid = file; /* ismrmrd_close_dataset closes it */
+	return R5_OK;
+}
+
 static r5_status read_acquisitions(ISMRMRD_Dataset *dset, const char *path, r5_scan_builder *b)
 {
 	uint32_t n = ismrmrd_get_number_of_acquisitions(dset);
@@ -93,15 +129,9 @@ r5_status r5_scan_read_ismrmrd(const char *path, const char *group, const r5_sca
 	*out = NULL;
 	if (!path || !path[0])
 		return r5_set_error(R5_EINVAL, "ISMRMRD file: empty path");
-	R5_TRY(r5_io_check_hdf5_file(path));
 	const char *name = group && group[0] ? group : "dataset";
 	ISMRMRD_Dataset dset;
-	if (ismrmrd_init_dataset(&dset, path, name) != ISMRMRD_NOERROR)
-		return r5_set_error(R5_EIO, "%s: cannot initialise the ISMRMRD dataset", path);
-	if (ismrmrd_open_dataset(&dset, false) != ISMRMRD_NOERROR) {
-		ismrmrd_close_dataset(&dset);
-		return r5_set_error(R5_EIO, "%s: cannot open ISMRMRD group '%s' (not an ISMRMRD file?)", path, name);
-	}
+	R5_TRY(r5_ismrmrd_open_readonly(path, name, &dset));
 	char *xml = ismrmrd_read_header(&dset);
 	r5_status s = R5_OK;
 	r5_scan_builder *b = NULL;

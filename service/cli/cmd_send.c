@@ -23,6 +23,7 @@
 #include "cli.h"
 #include "recon/io/header.h"
 #include "recon/io/ismrmrd_images.h"
+#include "recon/io/scan.h"
 #include "service/common/svc_proto.h"
 
 #define MAX_PARAMS 64
@@ -540,9 +541,9 @@ static int run_call(send_state *st, call_io *io)
 
 static int open_scan(send_state *st)
 {
-	if (ismrmrd_init_dataset(&st->dataset, st->opt->scan, "/dataset") != ISMRMRD_NOERROR ||
-	    ismrmrd_open_dataset(&st->dataset, false) != ISMRMRD_NOERROR) {
-		fprintf(stderr, "recon5t send: %s: cannot open as an ISMRMRD file (group /dataset)\n", st->opt->scan);
+	/* read-only: many sends of one scan at once must not fight over HDF5's file lock */
+	if (r5_ismrmrd_open_readonly(st->opt->scan, "/dataset", &st->dataset) != R5_OK) {
+		fprintf(stderr, "recon5t send: %s\n", r5_last_error());
 		return 0;
 	}
 	st->xml = ismrmrd_read_header(&st->dataset);
