@@ -12,6 +12,7 @@ extern "C" {
 #include <mutex>
 #include <set>
 #include <string>
+#include <vector>
 
 #ifdef R5_HAVE_DCMTK
 #include "dcmtk/config/osconfig.h"
@@ -50,13 +51,24 @@ void quiet_dcmtk_logs()
 r5_status store(const r5_pacs_dest *dest, const char *const *paths, long n, unsigned char *stored)
 {
 	quiet_dcmtk_logs();
+	/* a file that is not readable DICOM is reported, not sent; it must not keep the others
+	 * (a whole spool batch) from the PACS */
 	std::set<std::string> classes;
-	std::string sop, ts;
+	std::vector<std::string> sops((size_t)n), syntaxes_of((size_t)n);
+	std::vector<bool> readable((size_t)n);
+	long n_readable = 0;
+	std::string first_failure;
 	for (long i = 0; i < n; i++) {
-		if (!file_syntaxes(paths[i], sop, ts))
-			return r5_set_error(R5_EINVAL, "PACS store: '%s' is not a readable DICOM file", paths[i]);
-		classes.insert(sop);
+		readable[(size_t)i] = file_syntaxes(paths[i], sops[(size_t)i], syntaxes_of[(size_t)i]);
+		if (readable[(size_t)i]) {
+			classes.insert(sops[(size_t)i]);
+			n_readable++;
+		} else if (first_failure.empty()) {
+			first_failure = std::string("'") + paths[i] + "' is not a readable DICOM file";
+		}
 	}
+	if (n_readable == 0)
+		return r5_set_error(R5_EINVAL, "PACS store: %s", first_failure.c_str());
 	int timeout = dest->timeout_s > 0 ? dest->timeout_s : 10;
 	DcmSCU scu;
 	scu.setAETitle(dest->calling_ae[0] ? dest->calling_ae : "RECON5T");
@@ -79,10 +91,11 @@ r5_status store(const r5_pacs_dest *dest, const char *const *paths, long n, unsi
 		return r5_set_error(R5_EIO, "PACS %s@%s:%d: association failed: %s", dest->called_ae, dest->host, dest->port,
 				    cond.text());
 	long n_stored = 0;
-	std::string first_failure;
 	for (long i = 0; i < n; i++) {
-		file_syntaxes(paths[i], sop, ts);
-		T_ASC_PresentationContextID id = scu.findAnyPresentationContextID(sop.c_str(), ts.c_str());
+		if (!readable[(size_t)i])
+			continue;
+		T_ASC_PresentationContextID id =
+			scu.findAnyPresentationContextID(sops[(size_t)i].c_str(), syntaxes_of[(size_t)i].c_str());
 		Uint16 status = 0xFFFF;
 		cond = id ? scu.sendSTORERequest(id, paths[i], NULL, status) : OFCondition(EC_IllegalCall);
 		bool ok = cond.good() && (status == 0x0000 || (status & 0xF000) == 0xB000);

@@ -2,7 +2,9 @@
  * through recon/io's DICOM writer (MR Image Storage, one instance per 2D image, one series per
  * output kind) and every instance travels as one Image event holding its Part 10 bytes. When
  * the job goes to a PACS, the same encoding (same UIDs) is also written to files for it. The
- * request's PatientStudy fields override the ISMRMRD header's; none of them is ever logged. */
+ * request's PatientStudy fields override the ISMRMRD header's; none of them is ever logged.
+ * A file that cannot be written (disk full) never costs the client an image: the events go on
+ * and the files missing are counted for Completed. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -64,30 +66,48 @@ static void send_instance(r5_call *c, Recon5t__V1__OutputKind kind, long index, 
 	r5_call_send_event(c, &event);
 }
 
-/* Writes bytes to dir/<kind>_IM_<index>.dcm (0600: patient data) and appends the path. */
-static r5_status write_instance(const char *dir, r5_dicom_kind kind, long index, const unsigned char *bytes,
-				size_t length, char **paths, long *n_paths)
+/* Writes bytes to <kind>_IM_<index>.dcm in the files' directory: ".<name>.tmp" created 0600
+ * (patient data) with O_EXCL and O_NOFOLLOW relative to the checked directory, written,
+ * fsynced, renamed into place; on any failure nothing is left behind. The path goes to
+ * files->paths. */
+static r5_status write_instance(r5_dicom_files *files, r5_dicom_kind kind, long index, const unsigned char *bytes,
+				size_t length)
 {
-	char path[1400];
-	snprintf(path, sizeof path, "%s/%s_IM_%05ld.dcm", dir, r5_dicom_kind_name(kind), index + 1);
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	char name[96], tmp[112];
+	snprintf(name, sizeof name, "%s_IM_%05ld.dcm", r5_dicom_kind_name(kind), index + 1);
+	snprintf(tmp, sizeof tmp, ".%s.tmp", name);
+	int fd = openat(files->dir_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
-		return r5_set_error(R5_EIO, "DICOM for the PACS: cannot create %s (%s)", path, strerror(errno));
+		return r5_set_error(R5_EIO, "outbox %s: cannot create %s (%s)", files->dir, name, strerror(errno));
+	int error = 0;
 	size_t done = 0;
-	while (done < length) {
+	while (done < length && !error) {
 		ssize_t n = write(fd, bytes + done, length - done);
-		if (n <= 0) {
-			close(fd);
-			return r5_set_error(R5_EIO, "DICOM for the PACS: cannot write %s (%s)", path, strerror(errno));
-		}
-		done += (size_t)n;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			error = n < 0 ? errno : EIO;
+		else
+			done += (size_t)n;
 	}
-	if (close(fd) != 0)
-		return r5_set_error(R5_EIO, "DICOM for the PACS: cannot write %s (%s)", path, strerror(errno));
-	paths[*n_paths] = strdup(path);
-	if (!paths[*n_paths])
+	if (!error && fsync(fd) != 0)
+		error = errno;
+	if (close(fd) != 0 && !error)
+		error = errno;
+	if (!error && renameat(files->dir_fd, tmp, files->dir_fd, name) != 0)
+		error = errno;
+	if (error) {
+		unlinkat(files->dir_fd, tmp, 0);
+		return r5_set_error(R5_EIO, "outbox %s: cannot write %s (%s)", files->dir, name, strerror(error));
+	}
+	char path[1400];
+	snprintf(path, sizeof path, "%s/%s", files->dir, name);
+	files->paths[files->n_paths] = strdup(path);
+	if (!files->paths[files->n_paths]) {
+		unlinkat(files->dir_fd, name, 0);
 		return r5_set_error(R5_ENOMEM, "DICOM path");
-	(*n_paths)++;
+	}
+	files->n_paths++;
 	return R5_OK;
 }
 
@@ -109,26 +129,30 @@ static long total_instances(const r5_dicom_writer *writer, const Recon5t__V1__Ou
 	return total;
 }
 
-r5_status r5_dicom_out_run(r5_call *c, const r5_image_set *set, int send_events, const char *dir, char ***paths,
-			   long *n_paths, uint32_t *n_images)
+r5_status r5_dicom_out_run(r5_call *c, const r5_image_set *set, int send_events, r5_dicom_files *files,
+			   uint32_t *n_images)
 {
 	const Recon5t__V1__ScanHeader *h = c->header_message->header;
 	r5_dicom_request req;
 	request_from_proto(h, &req);
 	r5_dicom_writer *writer = NULL;
 	*n_images = 0;
-	*n_paths = 0;
-	*paths = NULL;
 	R5_TRY(r5_dicom_writer_create(set, &req, &writer));
 	Recon5t__V1__OutputKind magnitude = RECON5T__V1__OUTPUT_KIND__OUTPUT_MAGNITUDE;
 	const Recon5t__V1__OutputKind *kinds = h->n_outputs ? h->outputs : &magnitude;
 	size_t n_kinds = h->n_outputs ? h->n_outputs : 1;
-	r5_status status = R5_OK;
-	if (dir) {
-		*paths = calloc((size_t)total_instances(writer, kinds, n_kinds) + 1, sizeof **paths);
-		if (!*paths)
-			status = r5_set_error(R5_ENOMEM, "DICOM paths");
+	/* writing: 0 after the first failure (the rest is counted, not tried), or from the start
+	 * when the caller could not open a directory (dir_fd < 0, failure says why) */
+	int writing = files && files->dir_fd >= 0;
+	if (writing) {
+		files->n_paths = files->n_unwritten = 0;
+		files->paths = calloc((size_t)total_instances(writer, kinds, n_kinds) + 1, sizeof *files->paths);
+		if (!files->paths) {
+			snprintf(files->failure, sizeof files->failure, "outbox: out of memory for the file list");
+			writing = 0;
+		}
 	}
+	r5_status status = R5_OK;
 	for (size_t k = 0; k < n_kinds && status == R5_OK; k++) {
 		r5_dicom_kind kind;
 		if (!dicom_kind(kinds[k], &kind))
@@ -138,9 +162,15 @@ r5_status r5_dicom_out_run(r5_call *c, const r5_image_set *set, int send_events,
 			unsigned char *bytes = NULL;
 			size_t length = 0;
 			status = r5_dicom_writer_encode(writer, kind, i, &bytes, &length);
-			if (status == R5_OK && dir)
-				status = write_instance(dir, kind, i, bytes, length, *paths, n_paths);
-			if (status == R5_OK && send_events) {
+			if (status != R5_OK)
+				break;
+			if (writing && write_instance(files, kind, i, bytes, length) != R5_OK) {
+				snprintf(files->failure, sizeof files->failure, "%s", r5_last_error());
+				writing = 0;
+			}
+			if (files && !writing)
+				files->n_unwritten++;
+			if (send_events) {
 				send_instance(c, kinds[k], i, set, bytes, length);
 				(*n_images)++;
 			}
@@ -148,5 +178,7 @@ r5_status r5_dicom_out_run(r5_call *c, const r5_image_set *set, int send_events,
 		}
 	}
 	r5_dicom_writer_destroy(writer);
+	if (files && files->dir_fd >= 0 && files->n_paths > 0)
+		fsync(files->dir_fd); /* the names, for a recovery after a crash */
 	return status;
 }

@@ -4,7 +4,8 @@
  * magnitude / phase / complex values of the set as they are (nothing rescaled), so that they
  * match the offline `recon5t recon` bit for bit; DICOM goes through dicom_out.c. Before the
  * images: quality figures when a ground truth came (quality.c); after them: the PACS push when
- * one is configured (pacs_out.c), whose counts go into Completed. */
+ * one is configured (pacs_out.c), whose counts and reasons go into Completed: a spool or PACS
+ * failure (disk full, PACS down) never turns a job whose images went out into an error. */
 #include <complex.h>
 #include <math.h>
 #include <stdio.h>
@@ -169,11 +170,7 @@ static void send_completed(r5_job *job, const r5_image_set *set, uint32_t n_imag
 
 static r5_status dicom_events_only(r5_call *c, const r5_image_set *set, uint32_t *n_images)
 {
-	char **paths = NULL;
-	long n_paths = 0;
-	r5_status status = r5_dicom_out_run(c, set, 1, NULL, &paths, &n_paths, n_images);
-	r5_dicom_out_free_paths(paths, n_paths);
-	return status;
+	return r5_dicom_out_run(c, set, 1, NULL, n_images);
 }
 
 void r5_jobs_send_results(r5_job *job, const r5_image_set *set)
@@ -237,12 +234,10 @@ void r5_jobs_send_results(r5_job *job, const r5_image_set *set)
 		}
 	}
 	if (to_pacs && request->format != RECON5T__V1__IMAGE_FORMAT__FORMAT_DICOM) {
+		/* the client has its images: whatever happens on the way to the PACS (disk full, PACS
+		 * down, even an encoding failure) is told in Completed, the status stays OK */
 		uint32_t none = 0;
-		r5_status status = r5_pacs_out_job(c, set, 0, &none, &pacs);
-		if (status != R5_OK) {
-			r5_call_fail(c, status, "pacs");
-			return;
-		}
+		r5_pacs_out_job(c, set, 0, &none, &pacs);
 	}
 	send_completed(job, set, n_images, request->ground_truth ? quality : NULL, &pacs);
 	r5_call_finish(c, GRPC_STATUS_OK, "");

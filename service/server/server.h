@@ -121,6 +121,8 @@ struct r5_server {
 	char pacs_spool[1400];  /* spool of undelivered instances for pacs_dest */
 	char outbox_dir[1100];  /* per-job DICOM files while they are delivered */
 	r5_pacs_spooler *spooler;
+	int spool_lock_fd;     /* lock file of the private spool folder, held while running */
+	char job_id_run[12];   /* job_ids.c: this run's part of every job id ("" until the first) */
 	/* what each worker's context says about its device (Capabilities) */
 	char worker_describe[16][160];
 	/* counters (for logs and Capabilities) */
@@ -166,8 +168,20 @@ grpc_byte_buffer *r5_health_reply(r5_server *s, const char *service, grpc_status
  * when send_events, and as files under dir (NULL: none) for the PACS; *paths (n_paths
  * entries, caller frees with r5_dicom_out_free_paths) names the files written. */
 int r5_dicom_out_available(void);
-r5_status r5_dicom_out_run(r5_call *c, const r5_image_set *set, int send_events, const char *dir, char ***paths,
-			   long *n_paths, uint32_t *n_images);
+typedef struct r5_dicom_files {
+	int dir_fd;        /* the directory written into (from r5_pacs_private_dir) */
+	const char *dir;   /* its path */
+	char **paths;      /* n_paths files written (complete: temporary name, fsync, rename) */
+	long n_paths;
+	long n_unwritten;  /* instances that could not be written (disk full, ...): none is partial */
+	char failure[256]; /* the first write failure, "" when none */
+} r5_dicom_files;
+/* Encodes the set; a file that cannot be written stops the writing, never the events (the
+ * client gets its images whatever the disk says), and is counted in files->n_unwritten.
+ * files NULL: events only; dir_fd < 0: nothing written, all counted (failure set by the
+ * caller). Returns an error only when encoding fails. */
+r5_status r5_dicom_out_run(r5_call *c, const r5_image_set *set, int send_events, r5_dicom_files *files,
+			   uint32_t *n_images);
 void r5_dicom_out_free_paths(char **paths, long n);
 
 /* pacs_out.c */
@@ -182,10 +196,17 @@ void r5_pacs_out_stop(r5_server *s);
 /* 1 when this job's series goes to the PACS (configured, not skipped by the ScanHeader). */
 int r5_pacs_out_wanted(const r5_call *c);
 /* Writes the set as DICOM into the job's outbox directory (sending Image events too when
- * send_events), delivers it (what is not stored is spooled) and removes the outbox. A failure
- * to write is returned; a PACS that is down is not a failure (outcome says spooled). */
+ * send_events), delivers it (what is not stored is moved into the spool) and removes the
+ * outbox. Neither a full disk nor a PACS that is down fails the job: outcome counts stored,
+ * spooled and failed instances and says why. An encoding failure is returned. */
 r5_status r5_pacs_out_job(r5_call *c, const r5_image_set *set, int send_events, uint32_t *n_images,
 			  r5_pacs_outcome *outcome);
+
+/* job_ids.c */
+/* The next job id into id: "j" + the time of this run's first id (ms since the epoch, base
+ * 36) + "-" + the run's counter, e.g. "jm5x1c2k9-0001"; unique across restarts. Server lock
+ * held. */
+void r5_job_id_next(r5_server *s, char *id, size_t size);
 
 /* quality.c */
 /* Validates a ScanHeader.ground_truth (dims, byte count) with a message naming the field. */

@@ -88,7 +88,7 @@ def completed(events):
 
 
 def spool_files(spool):
-    return sorted(glob.glob(os.path.join(spool, "pacs", "*", "*.dcm")))
+    return sorted(glob.glob(os.path.join(spool, "recon5t", "pacs", "*", "*.dcm")))
 
 
 def check_bad_config(work):
@@ -129,7 +129,8 @@ def main():
                                                "--pacs-timeout-s", "5"])
             caps = server.capabilities()
             assert list(caps.pacs_destinations) == ["R5PACS@127.0.0.1:%d" % orthanc.dicom], caps
-            assert os.path.isdir(os.path.join(spool, "outbox")), os.listdir(spool)
+            outbox = os.path.join(spool, "recon5t", "outbox")
+            assert os.path.isdir(outbox), os.listdir(spool)
 
             # 1. delivered: DICOM events and the PACS copy carry the same series UIDs
             events, code, details = server.reconstruct(scan_header_messages(pb, scan, "pacs-1", dicom=True),
@@ -153,7 +154,7 @@ def main():
             assert pacs_series == event_series, (pacs_series, event_series)
             tags = orthanc.get("/instances/%s/simplified-tags" % instances[0])
             assert tags["PatientID"] == PATIENT_ID and tags["Modality"] == "MR", (tags["PatientID"], tags["Modality"])
-            assert not os.listdir(os.path.join(spool, "outbox")), "outbox not cleaned"
+            assert not os.listdir(outbox), "outbox not cleaned"
             assert PATIENT_ID not in server.log_text(), "patient id in the server log"
             print("PACS up: %d instances stored in 2 series (PatientID, Modality MR, series UIDs as in the events)" % n)
 

@@ -3,7 +3,11 @@
  * and checks Orthanc's REST API lists every instance, the series count and their UIDs; then
  * stops Orthanc, delivers again (every file lands in the spool, none lost), checks the backoff
  * (no retry before it is due), starts Orthanc again and lets r5_pacs_spool_retry and the
- * spooler thread deliver the waiting files. SKIP (77) when Orthanc is not installed. */
+ * spooler thread deliver the waiting files. Issue 11: spool files are 0600 in a 0700
+ * directory; a spool that is a symbolic link, world-writable or owned by another user is
+ * refused; a file moved into the spool leaves its source; files adopted from a crashed run's
+ * outbox are delivered (partial ".tmp" files removed); an unreadable entry does not keep the
+ * others from the PACS. SKIP (77) when Orthanc is not installed. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -266,7 +270,7 @@ static void test_store_spool_retry(void **state)
 	for (int i = 0; i < 9; i++)
 		list[i] = paths[i];
 	r5_pacs_result result;
-	assert_int_equal(r5_pacs_deliver(&dest, spool, list, 9, &result), R5_OK);
+	assert_int_equal(r5_pacs_deliver(&dest, spool, list, 9, R5_PACS_COPY, &result), R5_OK);
 	assert_int_equal(result.n_stored, 9);
 	assert_int_equal(result.n_spooled, 0);
 	assert_int_equal(orthanc_count("/instances"), 9);
@@ -291,7 +295,7 @@ static void test_store_spool_retry(void **state)
 	stop_orthanc();
 	snprintf(dir, sizeof dir, "%s/second", work);
 	write_files(dir, paths, uids);
-	assert_int_equal(r5_pacs_deliver(&dest, spool, list, 9, &result), R5_OK);
+	assert_int_equal(r5_pacs_deliver(&dest, spool, list, 9, R5_PACS_COPY, &result), R5_OK);
 	assert_int_equal(result.n_stored, 0);
 	assert_int_equal(result.n_spooled, 9);
 	assert_int_equal(r5_pacs_spool_count(spool), 9);
@@ -332,7 +336,7 @@ static void test_spooler_thread(void **state)
 		list[i] = paths[i];
 	stop_orthanc();
 	r5_pacs_result result;
-	assert_int_equal(r5_pacs_deliver(&dest, spool, list, 9, &result), R5_OK);
+	assert_int_equal(r5_pacs_deliver(&dest, spool, list, 9, R5_PACS_COPY, &result), R5_OK);
 	assert_int_equal(result.n_spooled, 9);
 	r5_pacs_spooler *spooler;
 	assert_int_equal(r5_pacs_spooler_start(spool, &dest, 0.5, &spooler), R5_OK);
@@ -360,8 +364,153 @@ static void test_bad_destination(void **state)
 	snprintf(path, sizeof path, "%s/first/magnitude/IM_00001.dcm", work);
 	const char *one[] = {path};
 	r5_pacs_result result;
-	assert_int_not_equal(r5_pacs_deliver(&down, "/proc/no-spool-here", one, 1, &result), R5_OK);
+	assert_int_not_equal(r5_pacs_deliver(&down, "/proc/no-spool-here", one, 1, R5_PACS_COPY, &result), R5_OK);
 	assert_int_equal(result.n_failed, 1);
+}
+
+/* mode bits of path (lstat), -1 when missing */
+static int mode_of(const char *path)
+{
+	struct stat st;
+	return lstat(path, &st) == 0 ? (int)(st.st_mode & 07777) : -1;
+}
+
+static void copy_file(const char *from, const char *to)
+{
+	char command[1400];
+	snprintf(command, sizeof command, "cp '%s' '%s'", from, to);
+	assert_int_equal(system(command), 0);
+}
+
+/* Every file and directory under dir: files 0600, directories 0700; returns the file count. */
+static long check_private_tree(const char *dir)
+{
+	char command[800], line[1200];
+	snprintf(command, sizeof command, "find '%s' -mindepth 1 -printf '%%m %%y %%p\\n'", dir);
+	FILE *p = popen(command, "r");
+	assert_non_null(p);
+	long files = 0;
+	while (fgets(line, sizeof line, p)) {
+		unsigned mode;
+		char type;
+		assert_int_equal(sscanf(line, "%o %c", &mode, &type), 2);
+		if (type == 'f') {
+			files++;
+			if (mode != 0600)
+				fail_msg("file not 0600: %s", line);
+		} else if (type == 'd') {
+			if (mode != 0700)
+				fail_msg("directory not 0700: %s", line);
+		} else {
+			fail_msg("neither file nor directory in the spool: %s", line);
+		}
+	}
+	pclose(p);
+	return files;
+}
+
+static void test_spool_private(void **state)
+{
+	r5_pacs_dest down = destination();
+	down.port = free_port();
+	char dir[600], spool[600], paths[9][512], uids[3][65];
+	const char *list[9];
+	snprintf(dir, sizeof dir, "%s/private-src", work);
+	write_files(dir, paths, uids);
+	for (int i = 0; i < 9; i++)
+		list[i] = paths[i];
+	mode_t old_mask = umask(022); /* what a service usually runs with */
+	snprintf(spool, sizeof spool, "%s/private-spool", work);
+	r5_pacs_result result;
+	assert_int_equal(r5_pacs_deliver(&down, spool, list, 9, R5_PACS_COPY, &result), R5_OK);
+	assert_int_equal(result.n_spooled, 9);
+	assert_non_null(strstr(result.store_error, "association failed"));
+	assert_int_equal(mode_of(spool), 0700);
+	assert_int_equal(check_private_tree(spool), 18); /* 9 .dcm + 9 .meta, all 0600 */
+
+	/* wider permissions, a symbolic link, another owner: refused, the message says which */
+	assert_int_equal(chmod(spool, 0777), 0);
+	assert_int_not_equal(r5_pacs_deliver(&down, spool, list, 1, R5_PACS_COPY, &result), R5_OK);
+	assert_int_equal(result.n_failed, 1);
+	assert_non_null(strstr(result.spool_error, "mode 0777"));
+	assert_non_null(strstr(result.spool_error, spool));
+	assert_int_equal(r5_pacs_spool_count(spool), 0); /* nor is it read */
+	assert_int_equal(chmod(spool, 0700), 0);
+	char link[600];
+	snprintf(link, sizeof link, "%s/private-link", work);
+	assert_int_equal(symlink(spool, link), 0);
+	assert_int_not_equal(r5_pacs_deliver(&down, link, list, 1, R5_PACS_COPY, &result), R5_OK);
+	assert_non_null(strstr(result.spool_error, "symbolic link"));
+	r5_pacs_spooler *spooler = NULL;
+	assert_int_not_equal(r5_pacs_spooler_start(link, &down, 1, &spooler), R5_OK);
+	assert_null(spooler);
+	if (geteuid() == 0) {
+		assert_int_equal(chown(spool, 65534, 65534), 0);
+		assert_int_not_equal(r5_pacs_deliver(&down, spool, list, 1, R5_PACS_COPY, &result), R5_OK);
+		assert_non_null(strstr(result.spool_error, "owned by uid 65534"));
+		assert_int_equal(chown(spool, 0, 0), 0);
+	}
+	umask(old_mask);
+	assert_int_equal(r5_pacs_spool_count(spool), 9);
+}
+
+static void test_move_adopt_unreadable(void **state)
+{
+	r5_pacs_dest dest = destination();
+	r5_pacs_dest down = dest;
+	down.port = free_port();
+	char dir[600], spool[600], orphan[600], path[1200], paths[9][512], uids[3][65];
+	const char *list[9];
+	snprintf(dir, sizeof dir, "%s/move-src", work);
+	write_files(dir, paths, uids);
+	for (int i = 0; i < 9; i++)
+		list[i] = paths[i];
+	snprintf(spool, sizeof spool, "%s/move-spool", work);
+	/* moved: the source files become the spool entries */
+	r5_pacs_result result;
+	assert_int_equal(r5_pacs_deliver(&down, spool, list, 3, R5_PACS_MOVE, &result), R5_OK);
+	assert_int_equal(result.n_spooled, 3);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(mode_of(paths[i]), -1);
+	/* an outbox a killed run left: complete files, one partial .tmp; adopted, due at once */
+	snprintf(orphan, sizeof orphan, "%s/orphan", work);
+	assert_int_equal(mkdir(orphan, 0700), 0);
+	for (int i = 3; i < 9; i++) {
+		snprintf(path, sizeof path, "%s/IM_%d.dcm", orphan, i);
+		copy_file(paths[i], path);
+	}
+	snprintf(path, sizeof path, "%s/.IM_9.dcm.tmp", orphan);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("partial", f);
+	fclose(f);
+	snprintf(path, sizeof path, "%s/IM_3.meta", orphan); /* as in a spool of an older version */
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("attempts 4\nnext_s 0\nsource \n", f);
+	fclose(f);
+	long moved = 0;
+	assert_int_equal(r5_pacs_spool_adopt(spool, orphan, &moved), R5_OK);
+	assert_int_equal(moved, 6);
+	assert_int_equal(mode_of(orphan), -1); /* removed, .tmp and .meta included */
+	assert_int_equal(r5_pacs_spool_count(spool), 9);
+	/* a spool entry that is not DICOM backs off; it must not keep the others from the PACS */
+	snprintf(path, sizeof path, "%s/0-0-0.dcm", spool);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("not dicom", f);
+	fclose(f);
+	long before = orthanc_count("/instances");
+	double now = (double)time(NULL);
+	assert_int_equal(r5_pacs_spool_retry(spool, &dest, now, &result), R5_OK);
+	/* the adopted six were due now; the three moved ones are due in 5 s */
+	assert_int_equal(result.n_stored, 6);
+	assert_int_equal(result.n_spooled, 4);
+	assert_int_equal(r5_pacs_spool_retry(spool, &dest, now + 1000, &result), R5_OK);
+	assert_int_equal(result.n_stored, 3);
+	assert_int_equal(result.n_spooled, 1);
+	assert_int_equal(orthanc_count("/instances"), before + 9);
+	assert_int_not_equal(mode_of(path), -1); /* the unreadable one still waits: nothing is dropped */
 }
 
 int main(void)
@@ -385,6 +534,8 @@ int main(void)
 		cmocka_unit_test(test_store_spool_retry),
 		cmocka_unit_test(test_spooler_thread),
 		cmocka_unit_test(test_bad_destination),
+		cmocka_unit_test(test_spool_private),
+		cmocka_unit_test(test_move_adopt_unreadable),
 	};
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
 	stop_orthanc();
