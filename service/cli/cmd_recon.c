@@ -3,11 +3,31 @@
  *                 [--backend cpu|gpu|auto]
  *                 [--pipeline auto|cartesian|sense|grappa] [--coils-virtual N] [--maps 1|2]
  *                 [--iters N] [--lambda L] [--combine rss|adaptive] [--gfactor OUT] [--param k=v]
+ *                 [--memory-report]
  * Prints what ran (pipeline, back end, stage timings) and, when IN holds a phantom's ground
- * truth, the image quality against it. */
+ * truth, the image quality against it.
+ *
+ * --memory-report checks r5_recon_memory_estimate against what the process really held: it
+ * prints "memory: estimate_mib=E peak_rss_delta_mib=D" with E the estimate for the scan and
+ * parameters, and D = VmHWM - VmRSS (/proc/self/status) in MiB:
+ *   VmRSS  read just before the scan is read, after a warm-up read of the same file that is
+ *          freed at once: the libraries are mapped from exec (this is the process after main's
+ *          OpenMP re-exec, and VmHWM starts afresh at exec) and the reader's code pages and
+ *          HDF5's free lists are resident by then, so they are not counted as the job's;
+ *   VmHWM  read as soon as r5_recon_run returns, before any output is written.
+ * D is thus the resident peak of reading the scan, creating the context and reconstructing,
+ * the images out included, plus code pages first touched by the reconstruction (FFTW, OpenMP)
+ * and OpenMP's thread stacks. So that D counts what was held rather than what glibc kept for
+ * reuse, the report fixes glibc's mmap threshold at its default 128 KiB (glibc otherwise raises
+ * it as big blocks are freed, and FFTW's per-thread buffers then pile up in per-thread arenas,
+ * ~2 MiB a thread), and hands freed heap back (malloc_trim) before the baseline and again
+ * before the reconstruction. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "cli.h"
 #include "cli_util.h"
@@ -16,12 +36,13 @@
 #include "recon/io/dicom.h"
 #include "recon/io/ismrmrd_images.h"
 #include "recon/io/png.h"
+#include "recon/pipeline/memory_estimate.h"
 #include "recon/pipeline/pipeline.h"
 #include "recon/pipeline/quality.h"
 
 struct recon_args {
 	const char *in, *out, *png, *dicom, *dicom_enhanced, *gfactor, *backend, *group;
-	int device, quiet;
+	int device, quiet, memory_report;
 	r5_recon_params params;
 };
 
@@ -41,6 +62,7 @@ static void recon_usage(FILE *f)
 		   "  --iters N --lambda L   CG-SENSE iterations and Tikhonov weight\n"
 		   "  --gfactor OUT          g-factor map (.h5 or .cfl)\n"
 		   "  --param KEY=VALUE      any reconstruction parameter\n"
+		   "  --memory-report        estimated vs measured peak memory of the reconstruction\n"
 		   "  --quiet                no summary\n");
 }
 
@@ -68,6 +90,10 @@ static int parse_recon_args(int argc, char **argv, struct recon_args *a)
 		}
 		if (!strcmp(arg, "--quiet")) {
 			a->quiet = 1;
+			continue;
+		}
+		if (!strcmp(arg, "--memory-report")) {
+			a->memory_report = 1;
 			continue;
 		}
 		if (i + 1 >= argc)
@@ -185,6 +211,67 @@ static void print_summary(const struct recon_args *a, const r5_image_set *set)
 	r5_array_free(truth);
 }
 
+/* A "Key:   N kB" line of /proc/self/status in bytes; -1 when it cannot be read. */
+static double proc_status_bytes(const char *key)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	if (!f)
+		return -1;
+	char line[256];
+	double bytes = -1;
+	size_t n = strlen(key);
+	while (fgets(line, sizeof line, f))
+		if (!strncmp(line, key, n) && line[n] == ':') {
+			bytes = 1024.0 * strtod(line + n + 1, NULL);
+			break;
+		}
+	fclose(f);
+	return bytes;
+}
+
+static void print_memory_report(const r5_scan *scan, const r5_recon_params *params, double rss_before)
+{
+	double peak = proc_status_bytes("VmHWM"), estimate = 0;
+	if (r5_recon_memory_estimate(scan, params, &estimate) != R5_OK) {
+		fprintf(stderr, "recon5t recon: memory estimate: %s\n", r5_last_error());
+		return;
+	}
+	if (peak < 0 || rss_before < 0) {
+		fprintf(stderr, "recon5t recon: memory report: /proc/self/status is not readable\n");
+		return;
+	}
+	printf("memory: estimate_mib=%.1f peak_rss_delta_mib=%.1f\n", estimate / 1048576.0,
+	       (peak - rss_before) / 1048576.0);
+}
+
+static r5_status read_scan(const struct recon_args *a, r5_scan **scan)
+{
+	if (r5_cli_has_suffix(a->in, ".cfl") || r5_cli_has_suffix(a->in, ".hdr"))
+		return r5_scan_from_cfl(a->in, scan);
+	return r5_scan_read_ismrmrd(a->in, a->group, NULL, scan);
+}
+
+static void return_freed_heap(void)
+{
+#ifdef __GLIBC__
+	malloc_trim(0);
+#endif
+}
+
+/* VmRSS before the scan is read, the reader warmed up (see the top of this file). */
+static double memory_baseline(const struct recon_args *a)
+{
+#ifdef __GLIBC__
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+#endif
+	r5_scan *warm_up = NULL;
+	if (read_scan(a, &warm_up) == R5_OK)
+		r5_scan_free(warm_up);
+	r5_clear_error();
+	return_freed_heap();
+	return proc_status_bytes("VmRSS");
+}
+
 int r5_cli_recon(int argc, char **argv)
 {
 	struct recon_args a;
@@ -195,16 +282,18 @@ int r5_cli_recon(int argc, char **argv)
 	r5_ctx *ctx = NULL;
 	r5_image_set *set = NULL;
 	r5_status s;
-	if (r5_cli_has_suffix(a.in, ".cfl") || r5_cli_has_suffix(a.in, ".hdr"))
-		s = r5_scan_from_cfl(a.in, &scan);
-	else
-		s = r5_scan_read_ismrmrd(a.in, a.group, NULL, &scan);
+	double rss_before = a.memory_report ? memory_baseline(&a) : -1;
+	s = read_scan(&a, &scan);
+	if (a.memory_report)
+		return_freed_heap();
 	if (s == R5_OK)
 		s = r5_ctx_create(&ctx, a.backend, a.device);
 	if (s == R5_OK)
 		r5_info("back end: %s", r5_ctx_describe(ctx));
 	if (s == R5_OK)
 		s = r5_recon_run(ctx, scan, &a.params, NULL, &set);
+	if (s == R5_OK && a.memory_report)
+		print_memory_report(scan, &a.params, rss_before);
 	if (s == R5_OK)
 		s = write_outputs(&a, set);
 	if (s == R5_OK && !a.quiet)
