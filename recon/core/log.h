@@ -3,6 +3,8 @@
 #ifndef R5_CORE_LOG_H
 #define R5_CORE_LOG_H
 
+#include <stddef.h>
+
 typedef enum r5_log_level { R5_LOG_DEBUG = 0, R5_LOG_INFO = 1, R5_LOG_WARN = 2, R5_LOG_ERROR = 3 } r5_log_level;
 
 void r5_log_set_level(r5_log_level level);
@@ -14,6 +16,13 @@ void r5_log(r5_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)))
 #endif
 	;
+
+/* Copies `in` into out (size bytes, always terminated) as one line of valid UTF-8 that cannot
+ * forge log records or break a protobuf string: bytes that are not part of a well-formed UTF-8
+ * sequence become '?', control characters (newline, CR, tab, ESC, DEL, ...) become \n, \r, \t
+ * or \xNN. r5_log applies it to every record; the service applies it to every status message.
+ * Returns the length written. */
+size_t r5_text_escape(char *out, size_t size, const char *in);
 
 #define r5_debug(...) r5_log(R5_LOG_DEBUG, __VA_ARGS__)
 #define r5_info(...) r5_log(R5_LOG_INFO, __VA_ARGS__)

@@ -46,6 +46,7 @@ struct r5_scan_builder {
 	int oversampling;    /* 1 or 2 (decided with readout_acq) */
 	int header_os;       /* the header alone says 2x oversampled */
 	long n_added, n_placed, n_imaging, n_skipped;
+	long n_lines; /* distinct (ky, kz, frame) positions filled */
 	long mask_strides[R5_DIMS];
 	/* noise: chunks as they came (channel-major) */
 	float complex *noise;
@@ -125,7 +126,8 @@ r5_status r5_scan_builder_create(const char *xml, size_t xml_length, const r5_sc
 		return r5_set_error(R5_ENOMEM, "scan builder");
 	}
 	b->max_bytes = limits && limits->max_kspace_bytes > 0 ? limits->max_kspace_bytes : R5_ARRAY_MAX_BYTES;
-	r5_status s = r5_header_parse(xml, xml_length, &b->scan->header);
+	size_t max_header = limits && limits->max_header_bytes > 0 ? (size_t)limits->max_header_bytes : 0;
+	r5_status s = r5_header_parse_limited(xml, xml_length, max_header, &b->scan->header);
 	if (s == R5_OK)
 		s = header_dims(b);
 	if (s == R5_OK) {
@@ -374,6 +376,7 @@ static void store_line(r5_scan_builder *b, const ISMRMRD_AcquisitionHeader *head
 	for (long c = 0; c < b->dims[R5_DIM_COIL]; c++)
 		memcpy(scan->kspace->data + base + c * scan->kspace->strides[R5_DIM_COIL], line->data + c * nx,
 		       (size_t)nx * sizeof *line->data);
+	b->n_lines += !scan->sampled[mask];
 	scan->sampled[mask] = 1;
 	if (calib)
 		scan->calib[mask] = 1;
@@ -451,6 +454,49 @@ r5_status r5_scan_builder_add(r5_scan_builder *b, const ISMRMRD_AcquisitionHeade
 	return s;
 }
 
+long r5_scan_builder_bytes(const r5_scan_builder *b)
+{
+	if (!b)
+		return 0;
+	const long page = 4096;
+	double bytes = (double)b->noise_cap * sizeof(float complex) + (double)b->noise_chunks_cap * sizeof(long);
+	if (b->scan && b->scan->kspace) {
+		const r5_array *k = b->scan->kspace;
+		double full = (double)r5_array_size(k) * sizeof(float complex);
+		/* a line is one readout per coil, each in its own run of pages of the calloc'd grid */
+		double run = (double)((b->dims[R5_DIM_X] * (long)sizeof(float complex) + page - 1) / page * page);
+		double touched = (double)b->n_lines * (double)b->dims[R5_DIM_COIL] * run;
+		bytes += touched < full ? touched : full;
+		bytes += 3.0 * (double)r5_dims_size(b->scan->mask_dims) + (double)b->scan->n_slices * sizeof(r5_slice_geometry);
+	}
+	if (b->line_full)
+		bytes += (double)r5_array_size(b->line_full) * sizeof(float complex);
+	if (b->line_half)
+		bytes += (double)r5_array_size(b->line_half) * sizeof(float complex);
+	return (long)bytes;
+}
+
+/* The grid the header's matrix and encodingLimits imply against the lines that came: a header
+ * claiming 65,536 contrasts or 32,768 partitions for a few dozen lines would make the worker
+ * reconstruct (and hold) a mostly empty grid. Legitimate undersampling (R = 12 in 3D, half the
+ * frames empty) stays far from the limit. */
+#define R5_SCAN_MAX_EMPTY_RATIO 256.0
+#define R5_SCAN_SMALL_GRID 4096
+
+static r5_status check_proportion(const r5_scan_builder *b)
+{
+	const r5_scan *scan = b->scan;
+	double positions = (double)r5_dims_size(scan->mask_dims);
+	if (positions <= R5_SCAN_SMALL_GRID || (double)b->n_lines * R5_SCAN_MAX_EMPTY_RATIO >= positions)
+		return R5_OK;
+	double frames = positions / (double)(b->dims[R5_DIM_Y] * b->dims[R5_DIM_Z]);
+	return r5_set_error(R5_EINVAL,
+			    "the header's matrix and encodingLimits make a grid of %.0f k-space lines (%ldx%ld phase "
+			    "encodes x %.0f contrasts/sets/repetitions/phases/slices/averages) but only %ld lines came: "
+			    "more than %.0f times the data, refused",
+			    positions, b->dims[R5_DIM_Y], b->dims[R5_DIM_Z], frames, b->n_lines, R5_SCAN_MAX_EMPTY_RATIO);
+}
+
 /* Noise chunks [coil][sample] per acquisition -> one array [samples, coils]. */
 static r5_status gather_noise(r5_scan_builder *b)
 {
@@ -484,6 +530,8 @@ r5_status r5_scan_builder_finish(r5_scan_builder *b, r5_scan **out)
 		s = r5_set_error(R5_EINVAL,
 				 "no imaging acquisition came (%ld acquisitions: %ld noise, %ld calibration-only, %ld skipped)",
 				 b->n_added, b->n_noise_chunks, b->n_placed - b->n_imaging, b->n_skipped);
+	if (s == R5_OK)
+		s = check_proportion(b);
 	if (s == R5_OK)
 		s = gather_noise(b);
 	if (s == R5_OK) {

@@ -43,6 +43,7 @@ typedef struct r5_scan {
 
 typedef struct r5_scan_limits {
 	long max_kspace_bytes; /* 0: R5_ARRAY_MAX_BYTES */
+	long max_header_bytes; /* 0: R5_HEADER_MAX_BYTES_DEFAULT */
 } r5_scan_limits;
 
 typedef struct r5_scan_builder r5_scan_builder;
@@ -57,7 +58,12 @@ r5_status r5_scan_builder_create(const char *xml, size_t xml_length, const r5_sc
 r5_status r5_scan_builder_add(r5_scan_builder *b, const ISMRMRD_AcquisitionHeader *head, const float complex *data,
 			      const float *traj);
 long r5_scan_builder_count(const r5_scan_builder *b);
-/* Hands the assembled scan over (and destroys the builder). Fails when no imaging data came. */
+/* Bytes the builder holds now: the k-space pages the lines that came have touched (the grid is
+ * allocated zeroed, so untouched pages cost nothing), noise scans, masks, line buffers. The
+ * service reserves memory as this grows. */
+long r5_scan_builder_bytes(const r5_scan_builder *b);
+/* Hands the assembled scan over (and destroys the builder). Fails when no imaging data came,
+ * or when the grid the header implies is more than 256 times the lines that came. */
 r5_status r5_scan_builder_finish(r5_scan_builder *b, r5_scan **out);
 void r5_scan_builder_destroy(r5_scan_builder *b); /* NULL is harmless */
 
