@@ -16,10 +16,10 @@ echo "== tests (release) =="
 if [ "${R5_SKIP_SANITIZE:-0}" != 1 ]; then
 	echo "== build (ASan + UBSan) =="
 	R5_BUILD_DIR=$top/build-asan R5_BUILD_TYPE=Debug bash "$top/scripts/build.sh" -DR5_SANITIZE=ON
-	echo "== tests (ASan + UBSan): unit tests, the command line, the server's end-to-end and bad-input tests =="
+	echo "== tests (ASan + UBSan): unit tests, the command line, the server's end-to-end, bad-input, hardening, concurrency and stress tests =="
 	# (the load test measures RSS, which ASan's quarantine keeps high by design: release run only)
 	export ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 	(cd "$top/build-asan" && ctest --output-on-failure -j "$jobs" --timeout 900 \
-		-R '^unit\.|integration\.test_cli$|integration\.test_service_e2e$|integration\.test_service_bad_input$') || status=1
+		-R '^unit\.|integration\.test_cli$|integration\.test_service_(e2e|bad_input|hardening|concurrency|stress)$') || status=1
 fi
 exit $status

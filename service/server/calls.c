@@ -54,6 +54,7 @@ static void call_destroy(r5_call *c)
 	pthread_mutex_destroy(&c->lock);
 	if (c->counted) {
 		pthread_mutex_lock(&s->lock);
+		r5_admission_unlist(c);
 		s->active_streams--;
 		pthread_cond_broadcast(&s->changed);
 		pthread_mutex_unlock(&s->lock);
@@ -167,24 +168,29 @@ void r5_call_send_event(r5_call *c, const Recon5t__V1__ReconEvent *event)
 	r5_call_send(c, r5_svc_pack(&event->base));
 }
 
+/* Status messages are valid UTF-8 on one line whatever the input echoed into them (a client's
+ * deserializer refuses invalid UTF-8 and would hide the error behind its own). */
 void r5_call_finish(r5_call *c, grpc_status_code code, const char *message)
 {
+	char clean[1024];
+	r5_text_escape(clean, sizeof clean, message);
 	if (code != GRPC_STATUS_OK)
-		r5_info("job %s: %s: %s", c->job_id[0] ? c->job_id : "-", r5_svc_grpc_code_name(code), message);
-	enqueue(c, NULL, code, message);
+		r5_info("job %s: %s: %s", c->job_id[0] ? c->job_id : "-", r5_svc_grpc_code_name(code), clean);
+	enqueue(c, NULL, code, clean);
 }
 
 void r5_call_fail(r5_call *c, r5_status status, const char *stage)
 {
 	grpc_status_code code = r5_status_grpc_code(status);
-	char message[1024];
+	char raw[1024], message[1024];
 	const char *text = r5_last_error();
 	if (!text || !*text)
 		text = r5_status_name(status);
 	if (stage && strncmp(text, "stage ", 6) != 0)
-		snprintf(message, sizeof message, "stage %s: %s", stage, text);
+		snprintf(raw, sizeof raw, "stage %s: %s", stage, text);
 	else
-		snprintf(message, sizeof message, "%s", text);
+		snprintf(raw, sizeof raw, "%s", text);
+	r5_text_escape(message, sizeof message, raw);
 	if (c->kind == CALL_RECONSTRUCT) {
 		Recon5t__V1__Error error = RECON5T__V1__ERROR__INIT;
 		Recon5t__V1__ReconEvent event = RECON5T__V1__RECON_EVENT__INIT;
@@ -226,32 +232,6 @@ static enum r5_call_kind route(r5_call *c)
 	return CALL_UNKNOWN;
 }
 
-/* Admission of a Reconstruct stream: draining and max_streams. */
-static int admit(r5_call *c)
-{
-	r5_server *s = c->server;
-	if (atomic_load(&s->draining)) {
-		r5_call_finish(c, GRPC_STATUS_UNAVAILABLE, "server is draining (shutting down): no new scans accepted");
-		return 0;
-	}
-	pthread_mutex_lock(&s->lock);
-	int ok = s->active_streams < s->config.max_streams;
-	if (ok) {
-		s->active_streams++;
-		c->counted = 1;
-		snprintf(c->job_id, sizeof c->job_id, "j%06ld", ++s->next_job);
-	}
-	int active = s->active_streams;
-	pthread_mutex_unlock(&s->lock);
-	if (!ok) {
-		char message[160];
-		snprintf(message, sizeof message, "too many concurrent streams: %d open, limit max_streams = %d", active,
-			 s->config.max_streams);
-		r5_call_finish(c, GRPC_STATUS_RESOURCE_EXHAUSTED, message);
-	}
-	return ok;
-}
-
 void r5_call_on_new(r5_call *c, int ok)
 {
 	r5_server *s = c->server;
@@ -272,7 +252,7 @@ void r5_call_on_new(r5_call *c, int ok)
 	pthread_mutex_unlock(&c->lock);
 	if (c->kind == CALL_UNKNOWN) {
 		r5_call_finish(c, GRPC_STATUS_UNIMPLEMENTED, "unknown method on this port");
-	} else if (c->kind != CALL_RECONSTRUCT || admit(c)) {
+	} else if (c->kind != CALL_RECONSTRUCT || r5_admission_admit(c)) {
 		memset(ops, 0, sizeof ops);
 		ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
 		ops[1].op = GRPC_OP_RECV_MESSAGE;
@@ -383,6 +363,13 @@ static int on_scan_message(r5_call *c, grpc_byte_buffer *buffer)
 
 static void on_stream_closed(r5_call *c, int ok)
 {
+	if (atomic_load(&c->idle_expired)) { /* the reaper ended it, with its own status */
+		r5_call_release_memory(c);
+		r5_set_error(R5_ETIMEDOUT, "no message for %.1f s after %ld acquisitions (ingest_idle_s)",
+			     c->server->config.ingest_idle_s, c->n_acquisitions);
+		r5_call_fail(c, R5_ETIMEDOUT, "ingest");
+		return;
+	}
 	if (!ok || grpc_call_failed_before_recv_message(c->call) || r5_call_is_cancelled(c)) {
 		r5_call_release_memory(c);
 		r5_set_error(R5_ECANCELLED, "the client cancelled the stream after %ld acquisitions", c->n_acquisitions);
@@ -402,6 +389,11 @@ void r5_call_on_recv(r5_call *c, int ok)
 	pthread_mutex_lock(&c->lock);
 	int finished = c->status_queued;
 	pthread_mutex_unlock(&c->lock);
+	if (!finished && c->kind == CALL_RECONSTRUCT && ok && buffer) {
+		r5_admission_touch(c);
+		r5_ingest_submit(c, buffer); /* the ingest thread arms the next receive */
+		return;
+	}
 	if (finished) {
 		/* nothing to do: a late message after an error or the status */
 	} else if (c->kind != CALL_RECONSTRUCT) {
@@ -409,15 +401,36 @@ void r5_call_on_recv(r5_call *c, int ok)
 			on_unary(c, buffer);
 		else
 			r5_call_finish(c, GRPC_STATUS_CANCELLED, "request missing");
-	} else if (!ok || !buffer) {
+	} else {
 		on_stream_closed(c, ok);
+		atomic_store(&c->ingesting, 0);
+	}
+	if (buffer)
+		grpc_byte_buffer_destroy(buffer);
+	r5_call_unref(c);
+}
+
+void r5_call_on_message(r5_call *c, grpc_byte_buffer *buffer)
+{
+	pthread_mutex_lock(&c->lock);
+	int finished = c->status_queued;
+	pthread_mutex_unlock(&c->lock);
+	if (finished || atomic_load(&c->idle_expired)) {
+		/* a message after an error or the status, or the reaper ended the stream */
+		if (!finished)
+			on_stream_closed(c, 0);
 	} else if (atomic_load(&c->server->aborting)) {
 		r5_call_release_memory(c);
 		r5_call_finish(c, GRPC_STATUS_UNAVAILABLE, "server shutting down: scan not completed");
 	} else if (on_scan_message(c, buffer)) {
+		r5_admission_touch(c);
 		arm_recv(c);
 	}
-	if (buffer)
-		grpc_byte_buffer_destroy(buffer);
+	pthread_mutex_lock(&c->lock);
+	finished = c->status_queued;
+	pthread_mutex_unlock(&c->lock);
+	if (finished || c->got_end)
+		atomic_store(&c->ingesting, 0);
+	grpc_byte_buffer_destroy(buffer);
 	r5_call_unref(c);
 }

@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,11 @@ const r5_server_config r5_server_config_defaults = {
 	.cq_threads = 2,
 	.max_queue = 32,
 	.max_streams = 64,
+	.max_streams_per_peer = 32,
+	.ingest_threads = 2,
+	.ingest_idle_s = 30.0,
+	.max_header_kb = 1024,
+	.keepalive_s = 30.0,
 	.memory_budget_mb = 4096,
 	.max_message_mb = 64,
 	.grace_s = 30.0,
@@ -52,6 +58,11 @@ static const struct config_key {
 	NUM(cq_threads, KEY_INT, 1, 64, "completion-queue threads (default 2)"),
 	NUM(max_queue, KEY_INT, 1, 100000, "jobs waiting for a worker (default 32)"),
 	NUM(max_streams, KEY_INT, 1, 100000, "concurrent Reconstruct streams (default 64)"),
+	NUM(max_streams_per_peer, KEY_INT, 1, 100000, "concurrent streams from one client address (default 32)"),
+	NUM(ingest_threads, KEY_INT, 1, 64, "threads sorting acquisitions into k-space (default 2)"),
+	NUM(ingest_idle_s, KEY_DOUBLE, 0.1, 86400, "end a stream with no message for this many s (default 30)"),
+	NUM(max_header_kb, KEY_LONG, 1, 65536, "largest ISMRMRD XML header, KiB (default 1024)"),
+	NUM(keepalive_s, KEY_DOUBLE, 1, 86400, "HTTP/2 ping interval s to detect vanished clients (default 30)"),
 	NUM(memory_budget_mb, KEY_LONG, 1, 1e9, "k-space MiB across jobs in flight (default 4096)"),
 	NUM(max_message_mb, KEY_LONG, 1, 2047, "largest message MiB (default 64)"),
 	NUM(grace_s, KEY_DOUBLE, 0, 86400, "seconds in-flight jobs may finish after SIGTERM (default 30)"),
@@ -81,8 +92,8 @@ static r5_status parse_number(const struct config_key *k, const char *value, con
 	char *end = NULL;
 	errno = 0;
 	double v = strtod(value, &end);
-	if (errno || end == value || *end != '\0')
-		return r5_set_error(R5_EINVAL, "%s: %s = \"%s\" is not a number", origin, k->name, value);
+	if (errno || end == value || *end != '\0' || !isfinite(v))
+		return r5_set_error(R5_EINVAL, "%s: %s = \"%s\" is not a finite number", origin, k->name, value);
 	if (k->type != KEY_DOUBLE && v != (double)(long)v)
 		return r5_set_error(R5_EINVAL, "%s: %s = \"%s\" is not an integer", origin, k->name, value);
 	if (v < k->min || v > k->max)
@@ -143,7 +154,7 @@ r5_status r5_server_config_set(r5_server_config *c, const char *key, const char 
 		snprintf(field, k->size, "%s", value);
 		return R5_OK;
 	}
-	double v;
+	double v = 0;
 	R5_TRY(parse_number(k, value, origin, &v));
 	if (k->type == KEY_INT)
 		*(int *)(void *)field = (int)v;

@@ -15,6 +15,11 @@ typedef struct r5_server_config {
 	int cq_threads;          /* completion-queue threads (move bytes only) */
 	int max_queue;           /* queued jobs (not yet running) before RESOURCE_EXHAUSTED */
 	int max_streams;         /* concurrent Reconstruct streams */
+	int max_streams_per_peer; /* concurrent Reconstruct streams from one client address */
+	int ingest_threads;      /* threads that sort received acquisitions into k-space */
+	double ingest_idle_s;    /* a stream with no message for this long is ended */
+	long max_header_kb;      /* largest ISMRMRD XML header accepted */
+	double keepalive_s;      /* HTTP/2 pings to find clients that vanished without a reset */
 	long memory_budget_mb;   /* k-space of all jobs in flight */
 	long max_message_mb;     /* largest gRPC message accepted */
 	double grace_s;          /* SIGTERM: how long in-flight jobs may run before cancellation */

@@ -1,7 +1,13 @@
-/* Reconstruct ingest, on completion-queue threads: the ScanHeader reserves k-space memory from
- * the budget and makes the scan builder; every acquisition is sorted into k-space as it arrives
- * (a copy, no computation); End finishes the scan and queues the job. Errors name the
- * acquisition (by scan_counter) or the header element at fault. */
+/* Reconstruct ingest, on the ingest threads (completion-queue threads only hand messages over,
+ * r5_ingest_submit): the ScanHeader is checked (size, XML, the k-space it implies against the
+ * whole budget) and makes the scan builder; every acquisition is sorted into k-space as it
+ * arrives (readout oversampling removed per line); End finishes the scan and queues the job.
+ * Memory is reserved from the budget as data arrives (r5_scan_builder_bytes after each batch),
+ * not from what a header claims, so a header that claims 2048 slices and sends nothing holds
+ * nothing. Errors name the acquisition (by scan_counter) or the header element at fault.
+ * Threads: ingest threads block only on the ingest queue; one message per stream is in
+ * flight (the next receive is armed after this one is processed), so a stream's messages are
+ * handled in order and never concurrently. */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +15,7 @@
 
 #include "recon/core/log.h"
 #include "server.h"
+#include "recon/pipeline/memory_estimate.h"
 
 r5_status r5_ingest_header(r5_call *c, const Recon5t__V1__ScanHeader *header);
 r5_status r5_ingest_batch(r5_call *c, const Recon5t__V1__AcquisitionBatch *batch);
@@ -65,7 +72,9 @@ static double kspace_bytes(const r5_header *h, double *voxels)
 	return *voxels * coils * outer * 8.0;
 }
 
-static r5_status reserve_memory(r5_call *c, const r5_header *h)
+/* The header alone: a scan whose k-space could never fit the whole budget is refused now.
+ * Nothing is reserved yet (reservations follow the data, grow_reservation). */
+static r5_status check_header_size(r5_call *c, const r5_header *h)
 {
 	r5_server *s = c->server;
 	double voxels, need = kspace_bytes(h, &voxels);
@@ -76,13 +85,27 @@ static r5_status reserve_memory(r5_call *c, const r5_header *h)
 				    "memory budget of %.0f MiB",
 				    h->enc_matrix[0], h->enc_matrix[1], h->enc_matrix[2], h->n_channels, need / mib,
 				    (double)s->memory_budget / mib);
-	long got = r5_server_reserve(s, (long)need);
-	if (got < 0)
+	return R5_OK;
+}
+
+/* Reserves what the builder holds now beyond what the stream already reserved. */
+static r5_status grow_reservation(r5_call *c)
+{
+	r5_server *s = c->server;
+	long held = r5_scan_builder_bytes(c->builder);
+	if (held <= c->reserved_bytes)
+		return R5_OK;
+	long delta = held - c->reserved_bytes;
+	long got = r5_server_reserve(s, delta);
+	if (got < 0) {
+		const double mib = 1024.0 * 1024.0;
 		return r5_set_error(R5_EBUSY,
-				    "memory budget: this scan needs %.0f MiB of k-space and other jobs hold %.0f of "
-				    "%.0f MiB; retry later",
-				    need / mib, (double)(-got) / mib, (double)s->memory_budget / mib);
-	c->reserved_bytes = got;
+				    "memory budget: this scan holds %.0f MiB after %ld acquisitions and other jobs hold "
+				    "%.0f of %.0f MiB; retry later",
+				    (double)held / mib, c->n_acquisitions, (double)(-got - c->reserved_bytes) / mib,
+				    (double)s->memory_budget / mib);
+	}
+	c->reserved_bytes += got;
 	return R5_OK;
 }
 
@@ -108,14 +131,19 @@ r5_status r5_ingest_header(r5_call *c, const Recon5t__V1__ScanHeader *h)
 		return r5_set_error(R5_EINVAL, "a second ScanHeader after %ld acquisitions", c->n_acquisitions);
 	R5_TRY(read_request(c, h));
 	const char *xml = h->ismrmrd_xml ? h->ismrmrd_xml : "";
+	size_t xml_length = strlen(xml);
+	long max_header = c->server->config.max_header_kb * 1024L;
+	if ((double)xml_length > (double)max_header)
+		return r5_set_error(R5_EINVAL, "ScanHeader.ismrmrd_xml is %zu bytes, more than max_header_kb = %ld KiB",
+				    xml_length, c->server->config.max_header_kb);
 	r5_header header;
 	memset(&header, 0, sizeof header);
-	if (r5_header_parse(xml, strlen(xml), &header) != R5_OK)
-		return r5_error_context(R5_EINVAL, "ScanHeader.ismrmrd_xml (%zu bytes)", strlen(xml));
-	r5_status status = reserve_memory(c, &header);
+	if (r5_header_parse_limited(xml, xml_length, (size_t)max_header, &header) != R5_OK)
+		return r5_error_context(R5_EINVAL, "ScanHeader.ismrmrd_xml (%zu bytes)", xml_length);
+	r5_status status = check_header_size(c, &header);
 	if (status == R5_OK) {
-		r5_scan_limits limits = {.max_kspace_bytes = c->server->memory_budget};
-		status = r5_scan_builder_create(xml, strlen(xml), &limits, &c->builder);
+		r5_scan_limits limits = {.max_kspace_bytes = c->server->memory_budget, .max_header_bytes = max_header};
+		status = r5_scan_builder_create(xml, xml_length, &limits, &c->builder);
 		if (status != R5_OK)
 			r5_error_context(status, "header");
 	}
@@ -152,7 +180,7 @@ r5_status r5_ingest_batch(r5_call *c, const Recon5t__V1__AcquisitionBatch *batch
 		c->n_acquisitions++;
 		c->bytes_in += (long)batch->acquisitions[i]->data.len;
 	}
-	return R5_OK;
+	return grow_reservation(c);
 }
 
 r5_status r5_ingest_end(r5_call *c)
@@ -164,6 +192,17 @@ r5_status r5_ingest_end(r5_call *c)
 	r5_scan_builder *builder = c->builder;
 	c->builder = NULL; /* finish hands the scan over and destroys the builder */
 	R5_TRY(r5_scan_builder_finish(builder, &scan));
+	double need = 0;
+	r5_status estimated = r5_recon_memory_estimate(scan, &c->params, &need);
+	if (estimated == R5_OK && need > (double)s->memory_budget)
+		estimated = r5_set_error(R5_ENOMEM,
+					 "End: the %s reconstruction of this scan needs an estimated %.0f MiB, more than the "
+					 "memory budget of %.0f MiB",
+					 c->params.pipeline, need / 1048576.0, (double)s->memory_budget / 1048576.0);
+	if (estimated != R5_OK) {
+		r5_scan_free(scan);
+		return estimated;
+	}
 	r5_job *job = calloc(1, sizeof *job);
 	if (!job) {
 		r5_scan_free(scan);
@@ -171,6 +210,7 @@ r5_status r5_ingest_end(r5_call *c)
 	}
 	job->call = c;
 	job->scan = scan;
+	job->need_bytes = (long)need;
 	job->priority = c->header_message->header->priority == RECON5T__V1__PRIORITY__PRIORITY_RESEARCH ? 1 : 0;
 	job->t_queued = c->t_end = r5_svc_now();
 	r5_call_ref(c);
@@ -187,4 +227,86 @@ r5_status r5_ingest_end(r5_call *c)
 	r5_info("job %s: %ld acquisitions, %.1f MiB in %.3f s; queued at position %d", c->job_id, c->n_acquisitions,
 		(double)c->bytes_in / 1048576.0, c->t_end - c->t_start, position);
 	return R5_OK;
+}
+
+/* ---------------------------------------------------------------- the ingest pool */
+
+typedef struct r5_ingest_item {
+	r5_call *call;
+	grpc_byte_buffer *buffer;
+	struct r5_ingest_item *next;
+} r5_ingest_item;
+
+void r5_ingest_submit(r5_call *c, grpc_byte_buffer *buffer)
+{
+	r5_server *s = c->server;
+	r5_ingest_item *item = malloc(sizeof *item);
+	pthread_mutex_lock(&s->ingest_lock);
+	int inline_ = !item || s->stop_ingest || s->n_ingest_threads == 0;
+	if (!inline_) {
+		*item = (r5_ingest_item){c, buffer, NULL};
+		if (s->ingest_tail)
+			s->ingest_tail->next = item;
+		else
+			s->ingest_head = item;
+		s->ingest_tail = item;
+		pthread_cond_signal(&s->ingest_changed);
+	}
+	pthread_mutex_unlock(&s->ingest_lock);
+	if (inline_) { /* stopping (or out of memory): process it here rather than lose it */
+		free(item);
+		r5_call_on_message(c, buffer);
+	}
+}
+
+static void *ingest_main(void *arg)
+{
+	r5_server *s = arg;
+	pthread_mutex_lock(&s->ingest_lock);
+	for (;;) {
+		while (!s->ingest_head && !s->stop_ingest)
+			pthread_cond_wait(&s->ingest_changed, &s->ingest_lock);
+		r5_ingest_item *item = s->ingest_head;
+		if (!item)
+			break; /* stopping and nothing left */
+		s->ingest_head = item->next;
+		if (!s->ingest_head)
+			s->ingest_tail = NULL;
+		pthread_mutex_unlock(&s->ingest_lock);
+		r5_call_on_message(item->call, item->buffer);
+		free(item);
+		pthread_mutex_lock(&s->ingest_lock);
+	}
+	pthread_mutex_unlock(&s->ingest_lock);
+	return NULL;
+}
+
+r5_status r5_ingest_start(r5_server *s)
+{
+	pthread_mutex_init(&s->ingest_lock, NULL);
+	pthread_cond_init(&s->ingest_changed, NULL);
+	s->ingest_threads = calloc((size_t)s->config.ingest_threads, sizeof *s->ingest_threads);
+	if (!s->ingest_threads)
+		return r5_set_error(R5_ENOMEM, "ingest threads");
+	for (int i = 0; i < s->config.ingest_threads; i++) {
+		if (pthread_create(&s->ingest_threads[i], NULL, ingest_main, s) != 0) {
+			r5_ingest_stop(s);
+			return r5_set_error(R5_ENOMEM, "cannot start ingest thread %d of %d", i + 1, s->config.ingest_threads);
+		}
+		s->n_ingest_threads = i + 1;
+	}
+	return R5_OK;
+}
+
+void r5_ingest_stop(r5_server *s)
+{
+	pthread_mutex_lock(&s->ingest_lock);
+	s->stop_ingest = 1;
+	pthread_cond_broadcast(&s->ingest_changed);
+	pthread_mutex_unlock(&s->ingest_lock);
+	for (int i = 0; i < s->n_ingest_threads; i++)
+		pthread_join(s->ingest_threads[i], NULL);
+	s->n_ingest_threads = 0;
+	free(s->ingest_threads);
+	s->ingest_threads = NULL;
 }

@@ -30,6 +30,7 @@ void r5_server_release(r5_server *s, long bytes)
 {
 	pthread_mutex_lock(&s->lock);
 	s->memory_in_use -= bytes;
+	pthread_cond_broadcast(&s->changed); /* a worker may be waiting for memory */
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -131,10 +132,50 @@ static int progress_hook(void *user, const char *stage, double fraction, r5_stat
 	return 0;
 }
 
+/* Reserves the rest of the job's estimated peak (its k-space is reserved already), waiting
+ * while other jobs and streams hold the budget; the wait ends with the call's deadline, a
+ * cancel or the drain grace. */
+static r5_status reserve_for_job(r5_job *job)
+{
+	r5_call *c = job->call;
+	r5_server *s = c->server;
+	long extra = job->need_bytes - c->reserved_bytes;
+	if (extra <= 0)
+		return R5_OK;
+	int told = 0;
+	r5_status status = R5_OK;
+	pthread_mutex_lock(&s->lock);
+	while (s->memory_in_use + extra > s->memory_budget) {
+		if ((status = stop_reason(job)) != R5_OK)
+			break;
+		if (!told) {
+			pthread_mutex_unlock(&s->lock);
+			r5_info("job %s: waits for memory: needs %.0f MiB more, %.0f of %.0f MiB in use", c->job_id,
+				(double)extra / 1048576.0, (double)s->memory_in_use / 1048576.0,
+				(double)s->memory_budget / 1048576.0);
+			send_progress(job, "waiting for memory", 0.0);
+			told = 1;
+			pthread_mutex_lock(&s->lock);
+			continue;
+		}
+		gpr_timespec wake = gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_millis(200, GPR_TIMESPAN));
+		struct timespec until = {.tv_sec = wake.tv_sec, .tv_nsec = wake.tv_nsec};
+		pthread_cond_timedwait(&s->changed, &s->lock, &until);
+	}
+	if (status == R5_OK) {
+		s->memory_in_use += extra;
+		c->reserved_bytes += extra;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return status;
+}
+
 static void run_job(r5_ctx *ctx, r5_job *job)
 {
 	r5_call *c = job->call;
 	r5_status status = stop_reason(job);
+	if (status == R5_OK)
+		status = reserve_for_job(job);
 	r5_image_set *set = NULL;
 	double t_start = r5_svc_now();
 	if (status == R5_OK) {

@@ -1,6 +1,7 @@
 /* recon5td's gRPC plumbing: the main server (and an optional separate health server) on one
  * completion queue, a few threads draining it and dispatching each tag to the call's state
- * machine (calls.c). Nothing here blocks: heavy work is the workers' (jobs.c). */
+ * machine (calls.c). Nothing here blocks: parsing and sorting acquisitions is the ingest
+ * threads' (ingest.c), reconstruction the workers' (jobs.c). */
 #include "server.h"
 
 #include <stdio.h>
@@ -72,7 +73,10 @@ void r5_server_request_call(r5_server *s, grpc_server *on, int health_port)
 
 static grpc_server *make_server(r5_server *s, const char *address, int *port, int max_message_bytes)
 {
-	grpc_arg args[3];
+	/* keepalive pings find a client whose host vanished without a reset (power, network): its
+	 * calls are cancelled after keepalive_s + 10 s, which stops its job and frees its slot */
+	int keepalive_ms = (int)(s->config.keepalive_s * 1000.0);
+	grpc_arg args[6];
 	args[0].type = GRPC_ARG_INTEGER;
 	args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
 	args[0].value.integer = max_message_bytes;
@@ -82,7 +86,16 @@ static grpc_server *make_server(r5_server *s, const char *address, int *port, in
 	args[2].type = GRPC_ARG_INTEGER;
 	args[2].key = GRPC_ARG_ALLOW_REUSEPORT;
 	args[2].value.integer = 0;
-	grpc_channel_args channel_args = {3, args};
+	args[3].type = GRPC_ARG_INTEGER;
+	args[3].key = GRPC_ARG_KEEPALIVE_TIME_MS;
+	args[3].value.integer = keepalive_ms;
+	args[4].type = GRPC_ARG_INTEGER;
+	args[4].key = GRPC_ARG_KEEPALIVE_TIMEOUT_MS;
+	args[4].value.integer = 10000;
+	args[5].type = GRPC_ARG_INTEGER;
+	args[5].key = GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA;
+	args[5].value.integer = 0; /* keep pinging while a long reconstruction sends nothing */
+	grpc_channel_args channel_args = {6, args};
 	grpc_server *server = grpc_server_create(&channel_args, NULL);
 	grpc_server_register_completion_queue(server, s->cq, NULL);
 	grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
@@ -106,6 +119,8 @@ r5_status r5_server_start(r5_server *s, const r5_server_config *config)
 	s->memory_budget = config->memory_budget_mb * 1024L * 1024L;
 	R5_TRY(r5_pacs_out_start(s));
 	R5_TRY(r5_jobs_start(s));
+	R5_TRY(r5_ingest_start(s));
+	R5_TRY(r5_admission_start(s));
 	s->cq = grpc_completion_queue_create_for_next(NULL);
 	int max_message = (int)(config->max_message_mb * 1024L * 1024L);
 	s->main_server = make_server(s, config->listen, &s->main_port, max_message);
@@ -121,7 +136,11 @@ r5_status r5_server_start(r5_server *s, const r5_server_config *config)
 	if (!s->cq_threads)
 		return r5_set_error(R5_ENOMEM, "cq threads");
 	for (int i = 0; i < s->n_cq_threads; i++)
-		pthread_create(&s->cq_threads[i], NULL, cq_thread, s);
+		if (pthread_create(&s->cq_threads[i], NULL, cq_thread, s) != 0) {
+			int wanted = s->n_cq_threads;
+			s->n_cq_threads = i;
+			return r5_set_error(R5_ENOMEM, "cannot start completion-queue thread %d of %d", i + 1, wanted);
+		}
 	/* A few requests armed per server so that bursts of new calls do not wait on each other. */
 	for (int i = 0; i < 4; i++) {
 		r5_server_request_call(s, s->main_server, 0);
@@ -156,6 +175,8 @@ void r5_server_stop(r5_server *s)
 	while (s->shutdowns_pending > 0)
 		pthread_cond_wait(&s->changed, &s->lock);
 	pthread_mutex_unlock(&s->lock);
+	r5_ingest_stop(s);
+	r5_admission_stop(s);
 	r5_jobs_stop(s);
 	r5_pacs_out_stop(s);
 	grpc_completion_queue_shutdown(s->cq);

@@ -3,13 +3,19 @@
  *   calls.c         the per-call state machine: outgoing event queue, Reconstruct ingest
  *                   (header → scan builder → End → job), Capabilities, Health
  *   jobs.c          bounded priority queue and worker threads (one r5_ctx each), images out
+ *   admission.c     admission of Reconstruct streams (draining, max_streams, per client
+ *                   address), the list of open streams and the ingest idle reaper
+ *   ingest.c        the ingest pool: threads that parse messages and sort acquisitions into
+ *                   k-space, memory reserved as data arrives
  *   capabilities.c  Capabilities and health replies
  *   dicom_out.c     DICOM encoding: Image events and/or files for the PACS
  *   pacs_out.c      PACS push: spool directories, delivery after a job, the spooler thread
  *   quality.c       quality figures against a ground truth sent with the ScanHeader
  *   main.c          configuration, signals, drain
- * Completion-queue threads only move bytes and sort acquisitions into k-space; reconstruction
- * runs on workers. A call is reference counted: one reference per batch in flight plus one for
+ * Completion-queue threads only move bytes: a received message goes to the ingest pool, which
+ * parses it, sorts its acquisitions into k-space (readout oversampling removal included) and
+ * only then arms the next receive, so one stream has one message in flight and a slow stream
+ * is held back by HTTP/2 flow control. Reconstruction runs on workers. A call is reference counted: one reference per batch in flight plus one for
  * a job that holds it; the last one frees it. */
 #ifndef R5_SERVER_SERVER_H
 #define R5_SERVER_SERVER_H
@@ -67,7 +73,13 @@ struct r5_call {
 	int status_details_set;
 
 	/* Reconstruct */
-	int counted; /* counts against max_streams */
+	int counted; /* counts against max_streams, listed in the server's open streams */
+	r5_call *open_prev, *open_next;
+	char peer[64];             /* client address without the port (per-peer limit) */
+	atomic_long last_message_ms; /* monotonic ms of the last message (ingest idle timeout) */
+	atomic_int ingesting;      /* between admission and End (or the end of the stream) */
+	atomic_int idle_expired;   /* ended by the idle reaper */
+	long reserve_cap;          /* the most this stream may reserve: the job's estimate */
 	Recon5t__V1__ScanMessage *header_message; /* keeps the ScanHeader (patient data, outputs) */
 	r5_scan_builder *builder;
 	r5_recon_params params;
@@ -84,6 +96,7 @@ struct r5_job {
 	r5_call *call;
 	r5_scan *scan;
 	int priority; /* 0 console, 1 research */
+	long need_bytes; /* estimated peak of the reconstruction, k-space included */
 	double t_queued;
 	r5_job *next;
 	/* progress throttling */
@@ -105,6 +118,16 @@ struct r5_server {
 	r5_job *queue_head[2], *queue_tail[2];
 	int queued, running, active_streams, shutdowns_pending;
 	long memory_in_use, memory_budget;
+	/* admission.c: open Reconstruct streams (under lock) and the idle reaper */
+	r5_call *open_head;
+	pthread_t reaper;
+	int reaper_started, stop_reaper;
+	/* ingest.c: messages waiting for an ingest thread */
+	struct r5_ingest_item *ingest_head, *ingest_tail;
+	pthread_mutex_t ingest_lock;
+	pthread_cond_t ingest_changed;
+	pthread_t *ingest_threads;
+	int n_ingest_threads, stop_ingest;
 	long next_job;
 	int stop_workers;
 	pthread_t *workers;
@@ -159,6 +182,27 @@ void r5_jobs_stop(r5_server *s);
 r5_status r5_jobs_submit(r5_server *s, r5_job *job, int *position);
 long r5_server_reserve(r5_server *s, long bytes); /* returns 0 or bytes reserved; <0 over budget */
 void r5_server_release(r5_server *s, long bytes);
+
+/* Parses one received ScanMessage and acts on it, arms the next receive; takes the buffer
+ * and the reference the receive held (ingest threads). */
+void r5_call_on_message(r5_call *c, grpc_byte_buffer *buffer);
+
+/* admission.c */
+/* Admits a Reconstruct stream (draining, max_streams, max_streams_per_peer) and lists it; on
+ * refusal finishes the call with the status and returns 0. */
+int r5_admission_admit(r5_call *c);
+/* Unlists the call (call_destroy, server lock held). */
+void r5_admission_unlist(r5_call *c);
+void r5_admission_touch(r5_call *c); /* a message arrived */
+r5_status r5_admission_start(r5_server *s);
+void r5_admission_stop(r5_server *s);
+
+/* ingest.c */
+r5_status r5_ingest_start(r5_server *s);
+/* Processes what is queued, then stops the ingest threads. */
+void r5_ingest_stop(r5_server *s);
+/* Queues a received message (takes the buffer and the receive's reference). */
+void r5_ingest_submit(r5_call *c, grpc_byte_buffer *buffer);
 
 /* capabilities.c */
 grpc_byte_buffer *r5_capabilities_reply(r5_server *s);

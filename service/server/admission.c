@@ -1,0 +1,172 @@
+/* Admission of Reconstruct streams and the ingest idle reaper: the one place that decides
+ * whether a stream may start and how long it may hold its slot without sending anything.
+ *
+ * - draining: refused UNAVAILABLE; max_streams and max_streams_per_peer (the client address
+ *   without its port): refused RESOURCE_EXHAUSTED, so that one host opening streams and
+ *   sending nothing cannot lock the others out.
+ * - Every admitted stream is listed (server lock) until its call is destroyed. The reaper
+ *   thread wakes every quarter of ingest_idle_s (at most once a second) and ends streams that
+ *   are still ingesting and have sent no message for ingest_idle_s: grpc_call_cancel_with_status
+ *   with DEADLINE_EXCEEDED and a message naming the timeout; the pending receive then
+ *   completes and calls.c frees the scan builder and the memory it held.
+ * Threads: admit on completion-queue threads; touch on completion-queue threads; the reaper
+ * is its own thread and blocks only on the server lock. Lock order: server lock, then a call's
+ * lock (never the other way). */
+#include "server.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <grpc/support/alloc.h>
+#include <grpc/support/time.h>
+
+#include "recon/core/log.h"
+
+static long now_ms(void)
+{
+	gpr_timespec t = gpr_now(GPR_CLOCK_MONOTONIC);
+	return (long)t.tv_sec * 1000L + t.tv_nsec / 1000000L;
+}
+
+/* "ipv4:127.0.0.1:5432" -> "ipv4:127.0.0.1"; "ipv6:[::1]:5432" -> "ipv6:[::1]". */
+static void peer_address(grpc_call *call, char *out, size_t size)
+{
+	char *peer = call ? grpc_call_get_peer(call) : NULL;
+	snprintf(out, size, "%s", peer ? peer : "unknown");
+	if (peer)
+		gpr_free(peer);
+	char *colon = strrchr(out, ':');
+	char *bracket = strrchr(out, ']');
+	if (colon && (!bracket || colon > bracket) && colon != strchr(out, ':'))
+		*colon = '\0';
+}
+
+void r5_admission_touch(r5_call *c) { atomic_store(&c->last_message_ms, now_ms()); }
+
+int r5_admission_admit(r5_call *c)
+{
+	r5_server *s = c->server;
+	if (atomic_load(&s->draining)) {
+		r5_call_finish(c, GRPC_STATUS_UNAVAILABLE, "server is draining (shutting down): no new scans accepted");
+		return 0;
+	}
+	peer_address(c->call, c->peer, sizeof c->peer);
+	char message[200] = "";
+	pthread_mutex_lock(&s->lock);
+	int from_peer = 0;
+	for (r5_call *o = s->open_head; o; o = o->open_next)
+		from_peer += strcmp(o->peer, c->peer) == 0;
+	if (s->active_streams >= s->config.max_streams)
+		snprintf(message, sizeof message, "too many concurrent streams: %d open, limit max_streams = %d",
+			 s->active_streams, s->config.max_streams);
+	else if (from_peer >= s->config.max_streams_per_peer)
+		snprintf(message, sizeof message,
+			 "too many concurrent streams from this client address: %d open, limit max_streams_per_peer = %d",
+			 from_peer, s->config.max_streams_per_peer);
+	if (!message[0]) {
+		s->active_streams++;
+		c->counted = 1;
+		r5_job_id_next(s, c->job_id, sizeof c->job_id); /* unique across restarts (job_ids.c) */
+		c->open_next = s->open_head;
+		if (s->open_head)
+			s->open_head->open_prev = c;
+		s->open_head = c;
+		atomic_store(&c->ingesting, 1);
+		atomic_store(&c->last_message_ms, now_ms());
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (message[0]) {
+		r5_call_finish(c, GRPC_STATUS_RESOURCE_EXHAUSTED, message);
+		return 0;
+	}
+	return 1;
+}
+
+void r5_admission_unlist(r5_call *c)
+{
+	r5_server *s = c->server;
+	if (c->open_prev)
+		c->open_prev->open_next = c->open_next;
+	else if (s->open_head == c)
+		s->open_head = c->open_next;
+	if (c->open_next)
+		c->open_next->open_prev = c->open_prev;
+	c->open_prev = c->open_next = NULL;
+}
+
+/* A reference on a listed call, unless its last one is already gone (call_destroy is waiting
+ * for the server lock that the caller holds). */
+static int try_ref(r5_call *c)
+{
+	pthread_mutex_lock(&c->lock);
+	int alive = c->refs > 0;
+	if (alive)
+		c->refs++;
+	pthread_mutex_unlock(&c->lock);
+	return alive;
+}
+
+#define REAP_BATCH 64
+
+static void *reaper_main(void *arg)
+{
+	r5_server *s = arg;
+	double idle_s = s->config.ingest_idle_s;
+	long period_ms = (long)(idle_s * 250.0);
+	if (period_ms > 1000)
+		period_ms = 1000;
+	if (period_ms < 20)
+		period_ms = 20;
+	pthread_mutex_lock(&s->lock);
+	while (!s->stop_reaper) {
+		gpr_timespec wake = gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_millis(period_ms, GPR_TIMESPAN));
+		struct timespec until = {.tv_sec = wake.tv_sec, .tv_nsec = wake.tv_nsec};
+		pthread_cond_timedwait(&s->changed, &s->lock, &until);
+		if (s->stop_reaper)
+			break;
+		r5_call *expired[REAP_BATCH];
+		int n = 0;
+		long now = now_ms(), limit = (long)(idle_s * 1000.0);
+		for (r5_call *c = s->open_head; c && n < REAP_BATCH; c = c->open_next)
+			if (atomic_load(&c->ingesting) && !atomic_load(&c->idle_expired) &&
+			    now - atomic_load(&c->last_message_ms) > limit && try_ref(c)) {
+				atomic_store(&c->idle_expired, 1);
+				expired[n++] = c;
+			}
+		pthread_mutex_unlock(&s->lock);
+		for (int i = 0; i < n; i++) {
+			char message[160];
+			snprintf(message, sizeof message,
+				 "stage ingest: no message for %.1f s (server ingest_idle_s = %.1f); the stream was ended",
+				 idle_s, idle_s);
+			r5_info("job %s: ingest idle for %.1f s: ending the stream", expired[i]->job_id, idle_s);
+			grpc_call_cancel_with_status(expired[i]->call, GRPC_STATUS_DEADLINE_EXCEEDED, message, NULL);
+			r5_call_unref(expired[i]);
+		}
+		pthread_mutex_lock(&s->lock);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+r5_status r5_admission_start(r5_server *s)
+{
+	s->stop_reaper = 0;
+	if (pthread_create(&s->reaper, NULL, reaper_main, s) != 0)
+		return r5_set_error(R5_ENOMEM, "cannot start the ingest idle reaper thread");
+	s->reaper_started = 1;
+	return R5_OK;
+}
+
+void r5_admission_stop(r5_server *s)
+{
+	if (!s->reaper_started)
+		return;
+	pthread_mutex_lock(&s->lock);
+	s->stop_reaper = 1;
+	pthread_cond_broadcast(&s->changed);
+	pthread_mutex_unlock(&s->lock);
+	pthread_join(s->reaper, NULL);
+	s->reaper_started = 0;
+}
