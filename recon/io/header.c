@@ -19,6 +19,7 @@
 #include "header.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -366,9 +367,16 @@ static r5_status parse_error(xmlParserCtxtPtr parser)
 }
 
 /* Parses the text into a document; a message naming the position, never the content. */
+/* libxml2's global state is made on first use and that is not thread-safe (two ingest threads
+ * parsing their first headers at once: ThreadSanitizer saw the race in xmlInitializeGlobalState):
+ * initialised once here, the one place recon5t parses XML. */
+static pthread_once_t xml_once = PTHREAD_ONCE_INIT;
+static void xml_init(void) { xmlInitParser(); }
+
 static r5_status parse_document(const char *xml, size_t length, size_t max_bytes, xmlDocPtr *doc,
 				const char **prefix)
 {
+	pthread_once(&xml_once, xml_init);
 	*doc = NULL;
 	if (!xml || length == 0)
 		return r5_set_error(R5_EINVAL, "header is not ISMRMRD XML: the header is empty");

@@ -86,6 +86,7 @@ void r5_call_release_memory(r5_call *c)
 /* Starts a batch holding a reference (lock held). */
 static int start_batch(r5_call *c, const grpc_op *ops, size_t n, r5_tag *tag)
 {
+	R5_TAG_RELEASE(tag);
 	grpc_call_error err = grpc_call_start_batch(c->call, ops, n, tag, NULL);
 	if (err != GRPC_CALL_OK) {
 		r5_error("job %s: grpc_call_start_batch failed (%d)", c->job_id, (int)err);
@@ -415,6 +416,7 @@ void r5_call_on_message(r5_call *c, grpc_byte_buffer *buffer)
 	pthread_mutex_lock(&c->lock);
 	int finished = c->status_queued;
 	pthread_mutex_unlock(&c->lock);
+	int more = 0;
 	if (finished || atomic_load(&c->idle_expired)) {
 		/* a message after an error or the status, or the reaper ended the stream */
 		if (!finished)
@@ -422,15 +424,17 @@ void r5_call_on_message(r5_call *c, grpc_byte_buffer *buffer)
 	} else if (atomic_load(&c->server->aborting)) {
 		r5_call_release_memory(c);
 		r5_call_finish(c, GRPC_STATUS_UNAVAILABLE, "server shutting down: scan not completed");
-	} else if (on_scan_message(c, buffer)) {
+	} else {
+		more = on_scan_message(c, buffer);
+	}
+	grpc_byte_buffer_destroy(buffer);
+	if (more) {
+		/* once the next receive is armed, its message may be processed on another ingest
+		 * thread at once: nothing of the call's ingest state is touched here after it */
 		r5_admission_touch(c);
 		arm_recv(c);
-	}
-	pthread_mutex_lock(&c->lock);
-	finished = c->status_queued;
-	pthread_mutex_unlock(&c->lock);
-	if (finished || c->got_end)
+	} else {
 		atomic_store(&c->ingesting, 0);
-	grpc_byte_buffer_destroy(buffer);
+	}
 	r5_call_unref(c);
 }

@@ -23,6 +23,7 @@ static void *cq_thread(void *arg)
 		if (ev.type != GRPC_OP_COMPLETE)
 			continue;
 		r5_tag *tag = ev.tag;
+		R5_TAG_ACQUIRE(tag);
 		switch (tag->kind) {
 		case TAG_NEW: r5_call_on_new(tag->call, ev.success); break;
 		case TAG_RECV: r5_call_on_recv(tag->call, ev.success); break;
@@ -60,6 +61,7 @@ void r5_server_request_call(r5_server *s, grpc_server *on, int health_port)
 	c->tag_send = (r5_tag){TAG_SEND, c, s};
 	c->tag_close = (r5_tag){TAG_CLOSE, c, s};
 	c->refs = 1; /* the pending request */
+	R5_TAG_RELEASE(&c->tag_new);
 	grpc_call_error err = grpc_server_request_call(on, &c->call, &c->details, &c->request_metadata, s->cq, s->cq,
 						       &c->tag_new);
 	if (err != GRPC_CALL_OK) {
@@ -158,6 +160,7 @@ static void shutdown_server(r5_server *s, grpc_server *server)
 	pthread_mutex_lock(&s->lock);
 	s->shutdowns_pending++;
 	pthread_mutex_unlock(&s->lock);
+	R5_TAG_RELEASE(tag);
 	grpc_server_shutdown_and_notify(server, s->cq, tag);
 }
 
