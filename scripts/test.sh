@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: builds (CUDA included when nvcc is present), runs the whole ctest suite,
 # then builds again with AddressSanitizer + UndefinedBehaviorSanitizer (CPU only) and runs the
-# unit tests and the service's end-to-end and bad-input tests under it.
+# unit tests and the service's end-to-end, bad-input, hardening, concurrency and stress tests under
+# it, then with ThreadSanitizer for the server's threaded paths.
 # Tests that need what this machine lacks (a GPU, ../shared) report SKIP.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,5 +22,16 @@ if [ "${R5_SKIP_SANITIZE:-0}" != 1 ]; then
 	export ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 	(cd "$top/build-asan" && ctest --output-on-failure -j "$jobs" --timeout 900 \
 		-R '^unit\.|integration\.test_cli$|integration\.test_service_(e2e|bad_input|hardening|concurrency|stress)$') || status=1
+fi
+if [ "${R5_SKIP_TSAN:-0}" != 1 ]; then
+	echo "== build (ThreadSanitizer, CPU only) =="
+	R5_BUILD_DIR=$top/build-tsan R5_BUILD_TYPE=Debug bash "$top/scripts/build.sh" -DR5_SANITIZE_THREAD=ON
+	echo "== tests (ThreadSanitizer): the server under concurrent, hostile and vanishing clients =="
+	# one OpenMP thread: libgomp is not instrumented; tests/tsan.supp names the other
+	# uninstrumented libraries (gRPC, abseil) whose internal synchronisation TSan cannot see
+	(cd "$top/build-tsan" && OMP_NUM_THREADS=1 ASAN_OPTIONS= UBSAN_OPTIONS= \
+		TSAN_OPTIONS="halt_on_error=1 report_signal_unsafe=0 suppressions=$top/tests/tsan.supp" \
+		ctest --output-on-failure -j "$jobs" --timeout 900 \
+		-R '^unit\.test_fft_threads$|integration\.test_service_(e2e|bad_input|hardening|concurrency|stress)$') || status=1
 fi
 exit $status
