@@ -2,6 +2,7 @@
  * file < R5_* environment < flags), starts the gRPC service and the workers, and on SIGTERM or
  * SIGINT drains: new streams are refused (UNAVAILABLE) and health says NOT_SERVING, in-flight
  * jobs may finish for grace_s seconds, then they are cancelled with a status; exit 0. */
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -59,6 +60,12 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	r5_log_set_level((r5_log_level)r5_log_level_parse(config.log_level));
+#ifdef __GLIBC__
+	/* A fixed mmap threshold: glibc otherwise raises it after each large free (up to 32 MiB), so
+	 * later k-space and images come from the heap arenas and stay resident after the job; the
+	 * memory budget's accounting (and the RSS back near baseline) assumes they are returned. */
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+#endif
 	/* Signals are taken synchronously by this thread only: block them before threads start. */
 	sigset_t signals;
 	sigemptyset(&signals);
