@@ -73,7 +73,8 @@ static r5_status to_residency_of(r5_ctx *ctx, const r5_array *like, r5_array **a
 	return s;
 }
 
-r5_status r5_coil_mix(r5_ctx *ctx, const r5_array *in, const double complex *matrix, int n_out, r5_array **out)
+r5_status r5_coil_mix(r5_ctx *ctx, const r5_array *in, const double complex *matrix, int n_out,
+		      const r5_progress *progress, const char *stage, r5_array **out)
 {
 	*out = NULL;
 	long coils = in->dims[R5_DIM_COIL], voxels = in->dims[0] * in->dims[1] * in->dims[2];
@@ -90,9 +91,17 @@ r5_status r5_coil_mix(r5_ctx *ctx, const r5_array *in, const double complex *mat
 	if (s == R5_OK)
 		s = r5_array_alloc_work(ctx, dims, &mixed);
 	const struct r5_backend *be = r5_ctx_backend(ctx);
+	long block = R5_PROGRESS_CHUNK_MACS / (coils * n_out); /* voxels per zgemm */
+	block = block < 1024 ? 1024 : block;
 	for (long f = 0; s == R5_OK && f < frames; f++)
-		s = be->zgemm(r5_ctx_state(ctx), 0, voxels, n_out, coils, 1.0f, src->data + f * voxels * coils, voxels,
-			      mat->data, coils, 0.0f, mixed->data + f * voxels * n_out, voxels);
+		for (long v0 = 0; s == R5_OK && v0 < voxels; v0 += block) {
+			long nv = v0 + block < voxels ? block : voxels - v0;
+			s = be->zgemm(r5_ctx_state(ctx), 0, nv, n_out, coils, 1.0f, src->data + f * voxels * coils + v0, voxels,
+				      mat->data, coils, 0.0f, mixed->data + f * voxels * n_out + v0, voxels);
+			if (s == R5_OK)
+				s = r5_progress_check(progress, stage ? stage : "coil mixing",
+						      ((double)f + (double)(v0 + nv) / (double)voxels) / (double)frames);
+		}
 	if (s == R5_OK)
 		s = to_residency_of(ctx, in, &mixed);
 	r5_array_free(in_copy);
@@ -274,6 +283,7 @@ static r5_status permute3(r5_ctx *ctx, const long n[3], float complex *out, cons
  * calibration block [nx, cy, cz, C] (transformed to x-ky-kz in place). */
 static r5_status geo_matrices(r5_ctx *ctx, r5_array *block, const r5_cc_conf *conf, int *n, double complex **mats)
 {
+	const char *stage = "coil compression matrices";
 	long nx = block->dims[0], rows = block->dims[1] * block->dims[2], coils = block->dims[R5_DIM_COIL];
 	size_t cc = (size_t)(coils * coils);
 	double complex *grams = malloc(sizeof *grams * cc * (size_t)(nx + 1));
@@ -293,6 +303,8 @@ static r5_status geo_matrices(r5_ctx *ctx, r5_array *block, const r5_cc_conf *co
 		s = permute3(ctx, n3, perm->data, out_str, block->data, in_str);
 	if (s == R5_OK)
 		s = gram_batch(ctx, perm->data, rows, coils, nx, grams);
+	if (s == R5_OK)
+		s = r5_progress_check(conf->progress, stage, 0.05);
 	/* the number of virtual coils from the summed Gram: by Parseval it is k-space's */
 	double complex *total = grams + cc * (size_t)nx;
 	for (size_t i = 0; s == R5_OK && i < cc; i++) {
@@ -306,6 +318,8 @@ static r5_status geo_matrices(r5_ctx *ctx, r5_array *block, const r5_cc_conf *co
 		s = choose_n(conf, w, coils, n);
 	for (long x = 0; s == R5_OK && x < nx; x++)
 		s = eig_top(coils, grams + cc * (size_t)x, *n, *mats + (size_t)(coils * *n * x), w);
+	if (s == R5_OK)
+		s = r5_progress_check(conf->progress, stage, 0.1);
 	size_t stride = (size_t)(coils * *n);
 	for (long x = nx / 2 + 1; s == R5_OK && x < nx; x++)
 		s = align_to(coils, *n, *mats + stride * (size_t)x, *mats + stride * (size_t)(x - 1));
@@ -317,53 +331,123 @@ static r5_status geo_matrices(r5_ctx *ctx, r5_array *block, const r5_cc_conf *co
 	return s;
 }
 
+struct geo_frame {
+	long nx, rows, coils, n;  /* readout, y z positions, coils in and out */
+	long group, group_out;    /* coils per FFT/transpose chunk, in and out */
+	long x_block;             /* readout positions per chunk of zgemms */
+	r5_array *mat, *hybrid, *perm, *operm;
+	const r5_progress *progress;
+	double lo, hi;            /* fractions of this frame */
+};
+
+/* Coils c0 .. c0+nc-1 of kin's frame (at `frame`): inverse FFT along x into hybrid, transposed
+ * into perm [y z, coil, x]. */
+static r5_status geo_forward_group(r5_ctx *ctx, const r5_array *kin, float complex *frame, struct geo_frame *g,
+				   long c0, long nc)
+{
+	long dims[R5_DIMS], vox = g->nx * g->rows;
+	r5_dims_ones(dims);
+	for (int d = 0; d < 3; d++)
+		dims[d] = kin->dims[d];
+	dims[R5_DIM_COIL] = nc;
+	r5_array *in = NULL, *hy = NULL;
+	r5_status s = r5_array_view(kin->where, kin->ctx, dims, frame + vox * c0, &in);
+	if (s == R5_OK)
+		s = r5_array_view(g->hybrid->where, g->hybrid->ctx, dims, g->hybrid->data + vox * c0, &hy);
+	if (s == R5_OK)
+		s = r5_ifft(ctx, 1UL, hy, in);
+	const long n3[3] = {g->nx, g->rows, nc}, h_str[3] = {1, g->nx, vox}, p_str[3] = {g->rows * g->coils, 1, g->rows};
+	if (s == R5_OK)
+		s = permute3(ctx, n3, g->perm->data + g->rows * c0, p_str, hy->data, h_str);
+	r5_array_free(in);
+	r5_array_free(hy);
+	return s;
+}
+
+/* Output coils c0 .. c0+nc-1: operm [y z, coil, x] transposed back into oframe, FFT along x. */
+static r5_status geo_back_group(r5_ctx *ctx, const r5_array *out, float complex *oframe, struct geo_frame *g, long c0,
+				long nc)
+{
+	long dims[R5_DIMS], vox = g->nx * g->rows;
+	r5_dims_ones(dims);
+	for (int d = 0; d < 3; d++)
+		dims[d] = out->dims[d];
+	dims[R5_DIM_COIL] = nc;
+	const long m3[3] = {g->nx, g->rows, nc}, o_str[3] = {1, g->nx, vox}, q_str[3] = {g->rows * g->n, 1, g->rows};
+	r5_array *view = NULL;
+	r5_status s = permute3(ctx, m3, oframe + vox * c0, o_str, g->operm->data + g->rows * c0, q_str);
+	if (s == R5_OK)
+		s = r5_array_view(out->where, out->ctx, dims, oframe + vox * c0, &view);
+	if (s == R5_OK)
+		s = r5_fft(ctx, 1UL, view, view);
+	r5_array_free(view);
+	return s;
+}
+
+/* One frame, in chunks (groups of coils for the FFTs and transposes, blocks of readout
+ * positions for the zgemms) with a stop check after each. */
+static r5_status geo_frame_apply(r5_ctx *ctx, const r5_array *kin, long f, struct geo_frame *g, r5_array *out)
+{
+	const char *stage = "coil compression";
+	long vox = g->nx * g->rows;
+	float complex *frame = kin->data + f * vox * g->coils, *oframe = out->data + f * vox * g->n;
+	double span = g->hi - g->lo;
+	r5_status s = R5_OK;
+	for (long c0 = 0; c0 < g->coils && s == R5_OK; c0 += g->group) {
+		long nc = c0 + g->group < g->coils ? g->group : g->coils - c0;
+		s = geo_forward_group(ctx, kin, frame, g, c0, nc);
+		if (s == R5_OK)
+			s = r5_progress_check(g->progress, stage, g->lo + span * 0.4 * (double)(c0 + nc) / (double)g->coils);
+	}
+	const struct r5_backend *be = r5_ctx_backend(ctx);
+	long rows = g->rows, coils = g->coils, n = g->n;
+	for (long x = 0; s == R5_OK && x < g->nx; x++) {
+		s = be->zgemm(r5_ctx_state(ctx), 0, rows, n, coils, 1.0f, g->perm->data + x * rows * coils, rows,
+			      g->mat->data + x * coils * n, coils, 0.0f, g->operm->data + x * rows * n, rows);
+		if (s == R5_OK && (x + 1) % g->x_block == 0)
+			s = r5_progress_check(g->progress, stage, g->lo + span * (0.4 + 0.3 * (double)(x + 1) / (double)g->nx));
+	}
+	for (long c0 = 0; c0 < n && s == R5_OK; c0 += g->group_out) {
+		long nc = c0 + g->group_out < n ? g->group_out : n - c0;
+		s = geo_back_group(ctx, out, oframe, g, c0, nc);
+		if (s == R5_OK)
+			s = r5_progress_check(g->progress, stage, g->lo + span * (0.7 + 0.3 * (double)(c0 + nc) / (double)n));
+	}
+	return s;
+}
+
 /* out (work, coils n) = per-x compression of kin (work): frame by frame, inverse FFT along x,
  * transpose to [y z, coil, x], one zgemm per x, transpose back, FFT along x. */
-static r5_status geo_apply(r5_ctx *ctx, const r5_array *kin, const double complex *mats, int n, r5_array *out)
+static r5_status geo_apply(r5_ctx *ctx, const r5_array *kin, const double complex *mats, int n,
+			   const r5_progress *progress, r5_array *out)
 {
-	long nx = kin->dims[0], rows = kin->dims[1] * kin->dims[2], coils = kin->dims[R5_DIM_COIL];
-	long frames = r5_array_size(kin) / (nx * rows * coils), fdims[R5_DIMS], odims[R5_DIMS], pdims[R5_DIMS];
+	struct geo_frame g = {.nx = kin->dims[0], .rows = kin->dims[1] * kin->dims[2], .coils = kin->dims[R5_DIM_COIL],
+			      .n = n, .progress = progress};
+	long vox = g.nx * g.rows, frames = r5_array_size(kin) / (vox * g.coils), fdims[R5_DIMS], pdims[R5_DIMS];
+	g.group = R5_PROGRESS_CHUNK_VALUES / vox;
+	g.group = g.group < 1 ? 1 : g.group;
+	g.group_out = g.group;
+	g.x_block = R5_PROGRESS_CHUNK_MACS / (g.rows * n * g.coils);
+	g.x_block = g.x_block < 1 ? 1 : g.x_block;
 	r5_dims_ones(fdims);
 	for (int d = 0; d < 4; d++)
 		fdims[d] = kin->dims[d];
-	r5_dims_copy(odims, fdims);
-	odims[R5_DIM_COIL] = n;
 	r5_dims_ones(pdims);
-	pdims[0] = nx * rows * coils;
-	r5_array *mat = NULL, *hybrid = NULL, *perm = NULL, *operm = NULL, *view = NULL;
-	r5_status s = upload_matrix(ctx, mats, coils, n, nx, &mat);
+	pdims[0] = vox * g.coils;
+	r5_status s = upload_matrix(ctx, mats, g.coils, n, g.nx, &g.mat);
 	if (s == R5_OK)
-		s = r5_array_alloc_work(ctx, fdims, &hybrid);
+		s = r5_array_alloc_work(ctx, fdims, &g.hybrid);
 	if (s == R5_OK)
-		s = r5_array_alloc_work(ctx, pdims, &perm);
-	pdims[0] = nx * rows * n;
+		s = r5_array_alloc_work(ctx, pdims, &g.perm);
+	pdims[0] = vox * n;
 	if (s == R5_OK)
-		s = r5_array_alloc_work(ctx, pdims, &operm);
-	const struct r5_backend *be = r5_ctx_backend(ctx);
+		s = r5_array_alloc_work(ctx, pdims, &g.operm);
 	for (long f = 0; s == R5_OK && f < frames; f++) {
-		s = r5_array_view(kin->where, kin->ctx, fdims, kin->data + f * nx * rows * coils, &view);
-		if (s == R5_OK)
-			s = r5_ifft(ctx, 1UL, hybrid, view);
-		r5_array_free(view);
-		view = NULL;
-		const long n3[3] = {nx, rows, coils}, h_str[3] = {1, nx, nx * rows}, p_str[3] = {rows * coils, 1, rows};
-		if (s == R5_OK)
-			s = permute3(ctx, n3, perm->data, p_str, hybrid->data, h_str);
-		for (long x = 0; s == R5_OK && x < nx; x++)
-			s = be->zgemm(r5_ctx_state(ctx), 0, rows, n, coils, 1.0f, perm->data + x * rows * coils, rows,
-				      mat->data + x * coils * n, coils, 0.0f, operm->data + x * rows * n, rows);
-		float complex *oframe = out->data + f * nx * rows * n;
-		const long m3[3] = {nx, rows, n}, o_str[3] = {1, nx, nx * rows}, q_str[3] = {rows * n, 1, rows};
-		if (s == R5_OK)
-			s = permute3(ctx, m3, oframe, o_str, operm->data, q_str);
-		if (s == R5_OK)
-			s = r5_array_view(out->where, out->ctx, odims, oframe, &view);
-		if (s == R5_OK)
-			s = r5_fft(ctx, 1UL, view, view);
-		r5_array_free(view);
-		view = NULL;
+		g.lo = 0.1 + 0.9 * (double)f / (double)frames;
+		g.hi = 0.1 + 0.9 * (double)(f + 1) / (double)frames;
+		s = geo_frame_apply(ctx, kin, f, &g, out);
 	}
-	r5_array_free(mat), r5_array_free(hybrid), r5_array_free(perm), r5_array_free(operm);
+	r5_array_free(g.mat), r5_array_free(g.hybrid), r5_array_free(g.perm), r5_array_free(g.operm);
 	return s;
 }
 
@@ -417,8 +501,10 @@ r5_status r5_coil_compress_to(r5_ctx *ctx, const r5_array *kspace, const r5_cc_c
 		s = calib_block(ctx, src, conf->calib, &block);
 	if (s == R5_OK && mode == R5_CC_SVD) {
 		s = svd_matrix(ctx, block, conf, &n, &matrix);
+		r5_progress_part part;
 		if (s == R5_OK)
-			s = r5_coil_mix(ctx, src, matrix, n, &result);
+			s = r5_coil_mix(ctx, src, matrix, n, r5_progress_part_init(&part, conf->progress, 0.1, 1, NULL),
+					"coil compression", &result);
 	} else if (s == R5_OK) {
 		s = geo_matrices(ctx, block, conf, &n, &matrix);
 		r5_dims_copy(dims, kspace->dims);
@@ -426,7 +512,7 @@ r5_status r5_coil_compress_to(r5_ctx *ctx, const r5_array *kspace, const r5_cc_c
 		if (s == R5_OK)
 			s = r5_array_alloc_work(ctx, dims, &result);
 		if (s == R5_OK)
-			s = geo_apply(ctx, src, matrix, n, result);
+			s = geo_apply(ctx, src, matrix, n, conf->progress, result);
 	}
 	if (s == R5_OK)
 		s = to_residency_of(ctx, kspace, &result);
@@ -475,7 +561,7 @@ static void replace(r5_array **slot, r5_array *fresh, const r5_array *original)
 	*slot = fresh;
 }
 
-static r5_status prewhiten_work(r5_ctx *ctx, const r5_scan *scan, r5_scan *work)
+static r5_status prewhiten_work(r5_ctx *ctx, const r5_scan *scan, const r5_progress *progress, r5_scan *work)
 {
 	long coils = scan->kspace->dims[R5_DIM_COIL];
 	size_t cc = (size_t)(coils * coils);
@@ -484,16 +570,19 @@ static r5_status prewhiten_work(r5_ctx *ctx, const r5_scan *scan, r5_scan *work)
 		return r5_set_error(R5_ENOMEM, "prewhitening (%ld channels)", coils);
 	double complex *w_noise = w + cc, *mix = w + 2 * cc, *mix_noise = w + 3 * cc;
 	r5_array *kspace = NULL, *noise = NULL;
-	r5_status s = r5_noise_whitening_matrices(ctx, scan, w, w_noise);
+	r5_progress_part part;
+	r5_status s = r5_noise_whitening_matrices(ctx, scan, w, w_noise, r5_progress_part_init(&part, progress, 0, 0.1, NULL));
 	for (long i = 0; s == R5_OK && i < coils; i++)
 		for (long j = 0; j < coils; j++) {
 			mix[j + coils * i] = w[i + coils * j];
 			mix_noise[j + coils * i] = w_noise[i + coils * j];
 		}
 	if (s == R5_OK)
-		s = r5_coil_mix(ctx, scan->kspace, mix, (int)coils, &kspace);
+		s = r5_coil_mix(ctx, scan->kspace, mix, (int)coils, r5_progress_part_init(&part, progress, 0.1, 0.95, NULL),
+				"prewhitening", &kspace);
 	if (s == R5_OK)
-		s = r5_coil_mix(ctx, scan->noise, mix_noise, (int)coils, &noise);
+		s = r5_coil_mix(ctx, scan->noise, mix_noise, (int)coils, r5_progress_part_init(&part, progress, 0.95, 1, NULL),
+				"prewhitening", &noise);
 	free(w);
 	if (s != R5_OK) {
 		r5_array_free(kspace);
@@ -504,18 +593,21 @@ static r5_status prewhiten_work(r5_ctx *ctx, const r5_scan *scan, r5_scan *work)
 	return R5_OK;
 }
 
-static r5_status compress_work(r5_ctx *ctx, const r5_scan *scan, const r5_cc_conf *cc, r5_scan *work)
+static r5_status compress_work(r5_ctx *ctx, const r5_scan *scan, const r5_cc_conf *cc, const r5_progress *progress,
+			       r5_scan *work)
 {
 	r5_array *kspace = NULL, *matrix = NULL, *noise = NULL;
 	int n = 0;
-	R5_TRY(r5_coil_compress_to(ctx, work->kspace, cc, &kspace, &n, &matrix));
+	r5_cc_conf conf = *cc;
+	conf.progress = progress;
+	R5_TRY(r5_coil_compress_to(ctx, work->kspace, &conf, &kspace, &n, &matrix));
 	long coils = matrix->dims[0];
 	double complex *m = malloc(sizeof *m * (size_t)(coils * n));
 	r5_status s = m ? R5_OK : r5_set_error(R5_ENOMEM, "coil compression of the noise scan");
 	for (long i = 0; s == R5_OK && i < coils * n; i++)
 		m[i] = matrix->data[i];
 	if (s == R5_OK && work->noise)
-		s = r5_coil_mix(ctx, work->noise, m, n, &noise);
+		s = r5_coil_mix(ctx, work->noise, m, n, progress, "coil compression", &noise);
 	free(m);
 	r5_array_free(matrix);
 	if (s != R5_OK) {
@@ -529,22 +621,26 @@ static r5_status compress_work(r5_ctx *ctx, const r5_scan *scan, const r5_cc_con
 	return R5_OK;
 }
 
-r5_status r5_coils_prepare(r5_ctx *ctx, const r5_scan *scan, int prewhiten, const r5_cc_conf *cc, r5_scan *work,
-			   double seconds[2])
+r5_status r5_coils_prepare(r5_ctx *ctx, const r5_scan *scan, int prewhiten, const r5_cc_conf *cc,
+			   const r5_progress *progress, r5_scan *work, double seconds[2])
 {
 	*work = *scan;
 	seconds[0] = seconds[1] = -1;
 	r5_status s = R5_OK;
+	int compress = cc && (cc->n_virtual > 0 || cc->energy > 0);
+	r5_progress_part part;
 	if (prewhiten && !scan->noise)
 		r5_info("prewhitening skipped: no noise scan");
 	if (prewhiten && scan->noise) {
 		double t0 = seconds_now(ctx);
-		s = prewhiten_work(ctx, scan, work);
+		s = prewhiten_work(ctx, scan, r5_progress_part_init(&part, progress, 0, compress ? 0.5 : 1, "prewhitening"),
+				   work);
 		seconds[0] = seconds_now(ctx) - t0;
 	}
-	if (s == R5_OK && cc && (cc->n_virtual > 0 || cc->energy > 0)) {
+	if (s == R5_OK && compress) {
 		double t0 = seconds_now(ctx);
-		s = compress_work(ctx, scan, cc, work);
+		s = compress_work(ctx, scan, cc, r5_progress_part_init(&part, progress, seconds[0] >= 0 ? 0.5 : 0, 1,
+									  "coil compression"), work);
 		seconds[1] = seconds_now(ctx) - t0;
 	}
 	if (s != R5_OK) {

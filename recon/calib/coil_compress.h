@@ -22,6 +22,7 @@
 #include <complex.h>
 
 #include "../core/array.h"
+#include "../core/progress.h"
 #include "../io/scan.h"
 
 typedef enum r5_cc_mode { R5_CC_AUTO = 0, R5_CC_SVD = 1, R5_CC_GEOMETRIC = 2 } r5_cc_mode;
@@ -31,6 +32,9 @@ typedef struct r5_cc_conf {
 	float energy;    /* (0, 1]: else keep the fewest that hold this fraction of the calibration energy */
 	r5_cc_mode mode;
 	long calib[2];   /* ky, kz widths of the central block the covariance comes from; 0: all */
+	/* stop hook (NULL: never stop): checked between chunks of the mixing (blocks of voxels;
+	 * geometric: groups of coils and of readout positions), stage "coil compression" */
+	const r5_progress *progress;
 } r5_cc_conf;
 
 /* n_virtual 0, energy 0.95, auto, calibration block 24 x 24 (BART's cc default). */
@@ -40,9 +44,12 @@ extern const r5_cc_conf r5_cc_defaults;
 r5_status r5_cc_mode_parse(const char *name, r5_cc_mode *mode);
 
 /* out[.., c_out, ..] = sum_c in[.., c, ..] matrix[c + C * c_out]: a coil mixing of an array
- * [x, y, z, coil, ...] (contiguous) by a host C x n_out column-major matrix, one zgemm per frame
- * of the dims after coil. *out is new, with n_out coils, in the residency of `in`. */
-r5_status r5_coil_mix(r5_ctx *ctx, const r5_array *in, const double complex *matrix, int n_out, r5_array **out);
+ * [x, y, z, coil, ...] (contiguous) by a host C x n_out column-major matrix, zgemms over blocks
+ * of voxels of each frame (about R5_PROGRESS_CHUNK_MACS each) with a check of progress (NULL:
+ * never stop; stage `stage`) after each. *out is new, with n_out coils, in the residency of
+ * `in`; nothing is left allocated when the hook stops it. */
+r5_status r5_coil_mix(r5_ctx *ctx, const r5_array *in, const double complex *matrix, int n_out,
+		      const r5_progress *progress, const char *stage, r5_array **out);
 
 /* Compresses kspace [x, y, z, coil, ...] (host or work) into *out (new, residency of kspace),
  * n_out virtual coils. matrix_out (optional): a host [C, n_out] array of the compression
@@ -58,9 +65,11 @@ r5_status r5_coil_compress(r5_ctx *ctx, r5_array **kspace_inout, int n_virtual, 
 /* What r5_recon_run does before calibration: a shallow copy `work` of scan whose kspace (and
  * noise) are new arrays when prewhitening and/or compression happened. Seconds spent go to
  * seconds[0] (prewhitening) and seconds[1] (compression), -1 when that step did not run.
- * cc == NULL or (n_virtual 0 and energy 0): no compression. Free with r5_coils_release. */
-r5_status r5_coils_prepare(r5_ctx *ctx, const r5_scan *scan, int prewhiten, const r5_cc_conf *cc, r5_scan *work,
-			   double seconds[2]);
+ * cc == NULL or (n_virtual 0 and energy 0): no compression. Free with r5_coils_release.
+ * progress (NULL: never stop) is checked inside both steps (stages "prewhitening" and "coil
+ * compression"; cc->progress is not used here). */
+r5_status r5_coils_prepare(r5_ctx *ctx, const r5_scan *scan, int prewhiten, const r5_cc_conf *cc,
+			   const r5_progress *progress, r5_scan *work, double seconds[2]);
 /* Frees the arrays of work that are not the scan's own. */
 void r5_coils_release(r5_scan *work, const r5_scan *scan);
 

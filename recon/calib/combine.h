@@ -9,7 +9,11 @@
 #define R5_CALIB_COMBINE_H
 
 #include "../core/array.h"
+#include "../core/progress.h"
 
-r5_status r5_coil_combine(r5_ctx *ctx, const char *method, const r5_array *coil_images, r5_array *out);
+/* progress (NULL: never stop): checked per volume, and for adaptive inside it (per coil of the
+ * covariance, per chunk of the block eigenproblems), stage "coil combination". */
+r5_status r5_coil_combine(r5_ctx *ctx, const char *method, const r5_array *coil_images, r5_array *out,
+			  const r5_progress *progress);
 
 #endif

@@ -6,6 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #include "../core/fft.h"
 #include "../core/log.h"
 #include "herm_eig.h"
@@ -115,8 +119,10 @@ static double complex box_sum(const long c[3], const double complex *sat, const 
 	       sat[sat_index(c, x1, y0, z0)] - sat[sat_index(c, x0, y0, z0)];
 }
 
-/* All entries with coils (c1, c2), c1 <= c2, and their Hermitian mirrors. */
-static void gram_coil_pair(const struct gram_job *job, long c1, long c2, double complex *sat)
+/* All entries with coils (c1, c2), c1 <= c2, and kernel offsets d with d_z = dz - (k_z - 1), and
+ * their Hermitian mirrors. For c1 == c2 the offsets d and -d give the same entries (mirrored),
+ * so only d >= 0 (lexicographically, z first) is computed: every entry is written by one call. */
+static void gram_coil_pair(const struct gram_job *job, long c1, long c2, long dz, double complex *sat)
 {
 	const struct calib_geom *g = job->g;
 	long n = g->n_cols, K = g->n_kernel_pos, D[3], nr[3];
@@ -124,55 +130,80 @@ static void gram_coil_pair(const struct gram_job *job, long c1, long c2, double 
 		D[k] = 2 * g->kd[k] - 1;
 		nr[k] = g->c[k] - g->kd[k] + 1;
 	}
-	for (long dz = 0; dz < D[2]; dz++)
-		for (long dy = 0; dy < D[1]; dy++)
-			for (long dx = 0; dx < D[0]; dx++) {
-				long d[3] = {dx - (g->kd[0] - 1), dy - (g->kd[1] - 1), dz - (g->kd[2] - 1)};
-				gram_table(job, c1, c2, d, sat);
-				for (long a = 0; a < K; a++) {
-					long av[3] = {a % g->kd[0], (a / g->kd[0]) % g->kd[1], a / (g->kd[0] * g->kd[1])};
-					long bv[3] = {av[0] + d[0], av[1] + d[1], av[2] + d[2]};
-					if (bv[0] < 0 || bv[0] >= g->kd[0] || bv[1] < 0 || bv[1] >= g->kd[1] || bv[2] < 0 ||
-					    bv[2] >= g->kd[2])
-						continue;
-					long b = bv[0] + g->kd[0] * (bv[1] + g->kd[1] * bv[2]);
-					double complex v = box_sum(g->c, sat, av, nr);
-					long i = a + K * c1, j = b + K * c2;
-					job->out[i + j * n] = v;
-					job->out[j + i * n] = conj(v);
-				}
+	for (long dy = 0; dy < D[1]; dy++)
+		for (long dx = 0; dx < D[0]; dx++) {
+			long d[3] = {dx - (g->kd[0] - 1), dy - (g->kd[1] - 1), dz - (g->kd[2] - 1)};
+			if (c1 == c2 && (d[2] < 0 || (d[2] == 0 && (d[1] < 0 || (d[1] == 0 && d[0] < 0)))))
+				continue;
+			gram_table(job, c1, c2, d, sat);
+			for (long a = 0; a < K; a++) {
+				long av[3] = {a % g->kd[0], (a / g->kd[0]) % g->kd[1], a / (g->kd[0] * g->kd[1])};
+				long bv[3] = {av[0] + d[0], av[1] + d[1], av[2] + d[2]};
+				if (bv[0] < 0 || bv[0] >= g->kd[0] || bv[1] < 0 || bv[1] >= g->kd[1] || bv[2] < 0 ||
+				    bv[2] >= g->kd[2])
+					continue;
+				long b = bv[0] + g->kd[0] * (bv[1] + g->kd[1] * bv[2]);
+				double complex v = box_sum(g->c, sat, av, nr);
+				long i = a + K * c1, j = b + K * c2;
+				job->out[i + j * n] = v;
+				job->out[j + i * n] = conj(v);
 			}
+		}
 }
 
-static r5_status gram(const struct calib_geom *g, const float complex *block, double complex *gram_out)
+static int max_threads(void)
+{
+#ifdef _OPENMP
+	return omp_get_max_threads();
+#else
+	return 1;
+#endif
+}
+
+/* Work items (coil pair, z offset) go in chunks of four per thread, with a stop check between
+ * chunks (an item is 2k-1 x 2k-1 tables of the ACS block: ~30 ms for 24^3, k = 6). */
+static r5_status gram(const struct calib_geom *g, const float complex *block, double complex *gram_out,
+		      const r5_progress *progress)
 {
 	struct gram_job job = {.g = g, .block = block, .out = gram_out};
-	long C = g->n_coils, n_pairs = C * (C + 1) / 2;
+	long C = g->n_coils, n_pairs = C * (C + 1) / 2, nz = 2 * g->kd[2] - 1, n_items = n_pairs * nz;
+	long chunk = progress ? 4L * max_threads() : n_items;
 	size_t sat_size = (size_t)(g->c[0] + 1) * (size_t)(g->c[1] + 1) * (size_t)(g->c[2] + 1);
 	int failed = 0;
+	r5_status s = R5_OK;
+	for (long first = 0; first < n_items && !failed && s == R5_OK; first += chunk) {
+		long last = first + chunk < n_items ? first + chunk : n_items;
 #pragma omp parallel reduction(| : failed)
-	{
-		double complex *sat = malloc(sizeof *sat * sat_size);
-		failed = !sat;
+		{
+			double complex *sat = malloc(sizeof *sat * sat_size);
+			failed = !sat;
 #pragma omp for schedule(dynamic)
-		for (long pair = 0; pair < n_pairs; pair++) {
-			long c1 = 0, rest = pair; /* pair -> (c1 <= c2) */
-			while (rest >= C - c1) {
-				rest -= C - c1;
-				c1++;
+			for (long item = first; item < last; item++) {
+				long c1 = 0, rest = item / nz; /* pair -> (c1 <= c2) */
+				while (rest >= C - c1) {
+					rest -= C - c1;
+					c1++;
+				}
+				if (sat)
+					gram_coil_pair(&job, c1, c1 + rest, item % nz, sat);
 			}
-			if (sat)
-				gram_coil_pair(&job, c1, c1 + rest, sat);
+			free(sat);
 		}
-		free(sat);
+		s = r5_progress_check(progress, "espirit calibration matrix", 0.3 * (double)last / (double)n_items);
 	}
-	return failed ? r5_set_error(R5_ENOMEM, "ESPIRiT Gram matrix tables") : R5_OK;
+	return failed ? r5_set_error(R5_ENOMEM, "ESPIRiT Gram matrix tables") : s;
 }
 
-/* Steps 1-2: returns V (n_cols x n_cols, columns = right singular vectors, descending) and the
+/* A stop status gets the step's name in front ("ESPIRiT maps: stage eigen-decomposition: ..."). */
+static r5_status stopped_context(r5_status s, const char *step)
+{
+	return s == R5_ECANCELLED || s == R5_ETIMEDOUT ? r5_error_context(s, "%s", step) : s;
+}
+
+/* Steps 1-2 (progress: fractions 0..1 of this step): returns V (n_cols x n_cols, columns = right singular vectors, descending) and the
  * number kept. */
 static r5_status calibrate(r5_ctx *ctx, const r5_espirit_conf *conf, const r5_array *acs, struct calib_geom *g,
-			   double complex **v_out, double **sv_out, int *n_kept)
+			   const r5_progress *progress, double complex **v_out, double **sv_out, int *n_kept)
 {
 	float complex *block = NULL;
 	*v_out = NULL;
@@ -184,11 +215,12 @@ static r5_status calibrate(r5_ctx *ctx, const r5_espirit_conf *conf, const r5_ar
 	if (s == R5_OK && (!v || !sv))
 		s = r5_set_error(R5_ENOMEM, "ESPIRiT Gram matrix %ld x %ld", n, n);
 	if (s == R5_OK)
-		s = gram(g, block, v);
+		s = gram(g, block, v, progress);
 	int n_vectors = 0; /* only the signal subspace's vectors are formed */
 	double rel_min = (double)conf->threshold * conf->threshold * 0.999;
+	r5_progress_part eig;
 	if (s == R5_OK)
-		s = r5_herm_eig_top((int)n, v, sv, rel_min, &n_vectors);
+		s = r5_herm_eig_top((int)n, v, sv, rel_min, &n_vectors, r5_progress_part_init(&eig, progress, 0.3, 1.0, NULL));
 	free(block);
 	if (s == R5_OK) {
 		for (long j = 0; j < n; j++)
@@ -221,7 +253,10 @@ r5_status r5_espirit_calibrate(r5_ctx *ctx, const r5_espirit_conf *conf, const r
 	struct calib_geom g;
 	double complex *v = NULL;
 	double *sv = NULL;
-	R5_TRY(calibrate(ctx, conf ? conf : &r5_espirit_defaults, acs, &g, &v, &sv, n_kept));
+	conf = conf ? conf : &r5_espirit_defaults;
+	r5_progress_part whole;
+	const r5_progress *progress = r5_progress_part_init(&whole, conf->progress, 0, 0.5, "espirit");
+	R5_TRY(stopped_context(calibrate(ctx, conf, acs, &g, progress, &v, &sv, n_kept), "ESPIRiT calibration"));
 	free(v);
 	if (n_values)
 		*n_values = (int)g.n_cols;
@@ -235,7 +270,7 @@ r5_status r5_espirit_calibrate(r5_ctx *ctx, const r5_espirit_conf *conf, const r
 /* Step 3a: the kernel-offset sums G_delta = 1/K sum_{a - b = delta} P_ab, P = V_r V_r^H (on the
  * back end), host double [Dx, Dy, Dz, C, C] with D = 2 kd - 1. */
 static r5_status kernel_offsets(r5_ctx *ctx, const struct calib_geom *g, const double complex *v, int kept,
-				double complex *gd)
+				double complex *gd, const r5_progress *progress)
 {
 	long n = g->n_cols, dims[R5_DIMS], hdims[R5_DIMS], pdims[R5_DIMS];
 	r5_dims_ones(dims);
@@ -262,9 +297,16 @@ static r5_status kernel_offsets(r5_ctx *ctx, const struct calib_geom *g, const d
 		s = r5_array_to_work(ctx, vh, &vh_w);
 	if (s == R5_OK)
 		s = r5_array_alloc_work(ctx, pdims, &p);
-	if (s == R5_OK)
-		s = r5_ctx_backend(ctx)->zgemm(r5_ctx_state(ctx), 0, n, n, kept, 1.0f, vr_w->data, n, vh_w->data, kept, 0.0f,
-					       p->data, n);
+	/* P by blocks of columns, a stop check between them (n = 1728, kept ~ 500: ~1.5 G MACs) */
+	long cols = R5_PROGRESS_CHUNK_MACS / (n * (kept > 0 ? kept : 1));
+	cols = cols < 1 ? 1 : cols;
+	for (long j0 = 0; j0 < n && s == R5_OK; j0 += cols) {
+		long nc = j0 + cols < n ? cols : n - j0;
+		s = r5_ctx_backend(ctx)->zgemm(r5_ctx_state(ctx), 0, n, nc, kept, 1.0f, vr_w->data, n,
+					       vh_w->data + j0 * kept, kept, 0.0f, p->data + j0 * n, n);
+		if (s == R5_OK)
+			s = r5_progress_check(progress, "espirit kernel offsets", 0.8 * (double)(j0 + nc) / (double)n);
+	}
 	if (s == R5_OK)
 		s = r5_array_to_host(ctx, p, &p_host);
 	if (s == R5_OK) {
@@ -273,7 +315,10 @@ static r5_status kernel_offsets(r5_ctx *ctx, const struct calib_geom *g, const d
 			D[d] = 2 * g->kd[d] - 1;
 		long nd = D[0] * D[1] * D[2];
 		memset(gd, 0, sizeof *gd * nd * C * C);
-		for (long a = 0; a < K; a++)
+		long per_check = R5_PROGRESS_CHUNK_VALUES / (K * C * C) + 1; /* rows a between checks */
+		for (long a = 0; a < K && s == R5_OK; a++) {
+			if (a % per_check == per_check - 1)
+				s = r5_progress_check(progress, "espirit kernel offsets", 0.8 + 0.2 * (double)a / (double)K);
 			for (long b = 0; b < K; b++) {
 				long ax = a % g->kd[0], ay = (a / g->kd[0]) % g->kd[1], az = a / (g->kd[0] * g->kd[1]);
 				long bx = b % g->kd[0], by = (b / g->kd[0]) % g->kd[1], bz = b / (g->kd[0] * g->kd[1]);
@@ -282,6 +327,7 @@ static r5_status kernel_offsets(r5_ctx *ctx, const struct calib_geom *g, const d
 					for (long c1 = 0; c1 < C; c1++)
 						gd[delta + nd * (c1 + C * c2)] += conj((double complex)p_host->data[(a + K * c1) + n * (b + K * c2)]) / (double)K;
 			}
+		}
 	}
 	r5_array_free(vr);
 	r5_array_free(vh);
@@ -297,6 +343,8 @@ struct slab_job {
 	const double complex *gd;
 	const long *img; /* nx, ny, nz */
 	long x0, bx;
+	const r5_progress *progress; /* checked inside the slab's per-pixel step, fractions lo..hi */
+	double lo, hi;
 };
 
 /* Step 3b: per-pixel matrices G(r) for readout positions x0 .. x0+bx-1, as a work array of
@@ -353,11 +401,8 @@ static r5_status slab_matrices(r5_ctx *ctx, const struct slab_job *job, r5_array
  * iteration for only the n_maps leading vectors (herm_eig.h), in double, one pixel per
  * OpenMP iteration: about C/3 x fewer operations than the back end's cyclic Jacobi, which
  * computes all C vectors. Device arrays: the back end's batched solver. */
-static r5_status pixel_eigs(r5_ctx *ctx, long npix, long C, int n_maps, r5_array *mats, r5_array *evals)
+static r5_status pixel_eigs_host(long npix, long C, int n_maps, float complex *mats, float *ev)
 {
-	if (r5_ctx_residency(ctx) != R5_HOST)
-		return r5_ctx_backend(ctx)->zheev_batched(r5_ctx_state(ctx), npix, (int)C, mats->data, (float *)evals->data);
-	float *ev = (float *)evals->data;
 	int failed = 0;
 #pragma omp parallel reduction(| : failed)
 	{
@@ -366,7 +411,7 @@ static r5_status pixel_eigs(r5_ctx *ctx, long npix, long C, int n_maps, r5_array
 		failed = !a || !w;
 #pragma omp for schedule(static)
 		for (long p = 0; p < npix; p++) {
-			float complex *m = mats->data + p * C * C;
+			float complex *m = mats + p * C * C;
 			if (!a || !w)
 				continue;
 			for (long j = 0; j < C; j++)
@@ -388,13 +433,36 @@ static r5_status pixel_eigs(r5_ctx *ctx, long npix, long C, int n_maps, r5_array
 	return failed ? r5_set_error(R5_EINTERNAL, "ESPIRiT: per-pixel eigen-decomposition failed") : R5_OK;
 }
 
+/* With a hook, in chunks of R5_PROGRESS_CHUNK_MACS / C^3 pixels (32 Ki at C = 8, 1 Ki at C = 32:
+ * ~50-100 ms on 2 cores), a stop check after each; fractions lo..hi. */
+static r5_status pixel_eigs(r5_ctx *ctx, long npix, long C, int n_maps, r5_array *mats, r5_array *evals,
+			    const r5_progress *progress, double lo, double hi)
+{
+	long chunk = progress ? R5_PROGRESS_CHUNK_MACS / (C * C * C) : npix;
+	chunk = chunk < 1 ? 1 : chunk;
+	float *ev = (float *)evals->data;
+	r5_status s = R5_OK;
+	for (long p0 = 0; p0 < npix && s == R5_OK; p0 += chunk) {
+		long np = p0 + chunk < npix ? chunk : npix - p0;
+		float complex *m = mats->data + p0 * C * C;
+		if (r5_ctx_residency(ctx) != R5_HOST)
+			s = r5_ctx_backend(ctx)->zheev_batched(r5_ctx_state(ctx), np, (int)C, m, ev + p0 * C);
+		else
+			s = pixel_eigs_host(np, C, n_maps, m, ev + p0 * C);
+		if (s == R5_OK)
+			s = r5_progress_check(progress, "espirit per-pixel eigenvectors",
+					      lo + (hi - lo) * (double)(p0 + np) / (double)npix);
+	}
+	return s;
+}
+
 /* Step 4 for one slab: eigen-decomposition, map set m = eigenvector m, phase of coil 0 removed,
  * zero where eigenvalue m < crop; copied into maps at readout offset x0. */
 static r5_status slab_maps(r5_ctx *ctx, const r5_espirit_conf *conf, const struct slab_job *job, r5_array *mats,
 			   r5_array *evals, r5_array *slab, r5_array *ref, r5_array *maps, float *eig_host)
 {
 	long C = job->g->n_coils, CC = C * C, npix = job->bx * job->img[1] * job->img[2];
-	R5_TRY(pixel_eigs(ctx, npix, C, conf->n_maps, mats, evals));
+	R5_TRY(pixel_eigs(ctx, npix, C, conf->n_maps, mats, evals, job->progress, job->lo, job->hi));
 	r5_array *ev_host = NULL, *mask = NULL;
 	R5_TRY(r5_array_to_host(ctx, evals, &ev_host));
 	const float *ev = (const float *)ev_host->data;
@@ -445,12 +513,15 @@ static r5_status slab_maps(r5_ctx *ctx, const r5_espirit_conf *conf, const struc
 	return s;
 }
 
+/* Slabs of readout positions sized so that one holds about R5_PROGRESS_CHUNK_VALUES complex
+ * values of matrices (8 x-positions of 128^2 x 8 coils, one of 128^2 x 32 coils): a slab's FFTs
+ * and copies stay well inside the stop-check budget, with a check before each slab. */
 static r5_status all_slabs(r5_ctx *ctx, const r5_espirit_conf *conf, const struct calib_geom *g,
-			   const double complex *gd, const long img[3], r5_array *maps, float *eig_host)
+			   const double complex *gd, const long img[3], r5_array *maps, float *eig_host,
+			   const r5_progress *progress)
 {
 	long C = g->n_coils, CC = C * C, plane = img[1] * img[2];
-	/* slab of readout positions: at most ~64 Mi complex values of matrices per pass */
-	long bx = (64L << 20) / (plane * CC);
+	long bx = R5_PROGRESS_CHUNK_VALUES / (plane * CC);
 	bx = bx < 1 ? 1 : bx > img[0] ? img[0] : bx;
 	while (img[0] % bx)
 		bx--;
@@ -479,8 +550,14 @@ static r5_status all_slabs(r5_ctx *ctx, const r5_espirit_conf *conf, const struc
 	if (s == R5_OK)
 		s = r5_array_alloc_work(ctx, rdims, &ref);
 	for (long x0 = 0; x0 < img[0] && s == R5_OK; x0 += bx) {
-		struct slab_job job = {.g = g, .gd = gd, .img = img, .x0 = x0, .bx = bx};
-		s = slab_matrices(ctx, &job, grid, mats);
+		double lo = (double)x0 / (double)img[0], hi = (double)(x0 + bx) / (double)img[0];
+		struct slab_job job = {.g = g, .gd = gd, .img = img, .x0 = x0, .bx = bx, .progress = progress,
+				       .lo = lo + 0.3 * (hi - lo), .hi = hi};
+		s = r5_progress_check(progress, "espirit slab", lo);
+		if (s == R5_OK)
+			s = slab_matrices(ctx, &job, grid, mats);
+		if (s == R5_OK)
+			s = r5_progress_check(progress, "espirit slab", job.lo);
 		if (s == R5_OK)
 			s = slab_maps(ctx, conf, &job, mats, evals, slab, ref, maps, eig_host);
 	}
@@ -507,7 +584,10 @@ r5_status r5_espirit_maps(r5_ctx *ctx, const r5_espirit_conf *conf, const r5_arr
 	double complex *v = NULL, *gd = NULL;
 	double *sv = NULL;
 	int kept = 0;
-	R5_TRY(calibrate(ctx, conf, acs, &g, &v, &sv, &kept));
+	r5_progress_part whole, calib_part, offsets_part, slabs_part;
+	const r5_progress *progress = r5_progress_part_init(&whole, conf->progress, 0, 1, "espirit");
+	R5_TRY(stopped_context(calibrate(ctx, conf, acs, &g, r5_progress_part_init(&calib_part, progress, 0, 0.45, NULL),
+					 &v, &sv, &kept), "ESPIRiT maps"));
 	r5_status s = R5_OK;
 	for (int d = 0; d < 3; d++)
 		if (img_dims[d] < 2 * g.kd[d] - 1 || img_dims[d] < acs->dims[d])
@@ -517,7 +597,7 @@ r5_status r5_espirit_maps(r5_ctx *ctx, const r5_espirit_conf *conf, const r5_arr
 	if (s == R5_OK && !(gd = malloc(sizeof *gd * D * g.n_coils * g.n_coils)))
 		s = r5_set_error(R5_ENOMEM, "ESPIRiT kernel offsets");
 	if (s == R5_OK)
-		s = kernel_offsets(ctx, &g, v, kept, gd);
+		s = kernel_offsets(ctx, &g, v, kept, gd, r5_progress_part_init(&offsets_part, progress, 0.45, 0.5, NULL));
 	free(v);
 	free(sv);
 	r5_debug("ESPIRiT: calibration %ldx%ldx%ld, kernel %ldx%ldx%ld, %d of %ld kernels kept", g.c[0], g.c[1], g.c[2],
@@ -535,11 +615,12 @@ r5_status r5_espirit_maps(r5_ctx *ctx, const r5_espirit_conf *conf, const r5_arr
 	if (s == R5_OK && !(eig_host = malloc(sizeof *eig_host * r5_dims_size(edims))))
 		s = r5_set_error(R5_ENOMEM, "ESPIRiT eigenvalues");
 	if (s == R5_OK)
-		s = all_slabs(ctx, conf, &g, gd, img_dims, *maps, eig_host);
+		s = all_slabs(ctx, conf, &g, gd, img_dims, *maps, eig_host,
+			      r5_progress_part_init(&slabs_part, progress, 0.5, 1, NULL));
 	if (s == R5_OK && eigenvalues) {
 		r5_array *host = NULL;
 		s = r5_array_alloc_host(edims, &host);
-		for (long i = 0; s == R5_OK && i < r5_array_size(host); i++)
+		for (long i = 0, n = s == R5_OK ? r5_array_size(host) : 0; i < n; i++)
 			host->data[i] = eig_host[i];
 		if (s == R5_OK)
 			s = r5_array_to_work(ctx, host, eigenvalues);
@@ -551,5 +632,5 @@ r5_status r5_espirit_maps(r5_ctx *ctx, const r5_espirit_conf *conf, const r5_arr
 		r5_array_free(*maps);
 		*maps = NULL;
 	}
-	return s;
+	return stopped_context(s, "ESPIRiT maps");
 }

@@ -19,6 +19,7 @@
 #define R5_CALIB_ESPIRIT_H
 
 #include "../core/array.h"
+#include "../core/progress.h"
 
 typedef struct r5_espirit_conf {
 	int kernel;      /* kernel width in each calibrated dimension (6) */
@@ -26,6 +27,10 @@ typedef struct r5_espirit_conf {
 	float threshold; /* singular value threshold relative to the largest (0.001 .. 0.02) */
 	float crop;      /* eigenvalue mask threshold (0.8) */
 	int n_maps;      /* 1 or 2 */
+	/* stop hook (NULL: never stop), checked between chunks of every step (Gram tables by coil
+	 * pairs, the eigen-decomposition, P by columns, slabs and per-pixel chunks); reports stage
+	 * "espirit" with fractions 0..1 of this call */
+	const r5_progress *progress;
 } r5_espirit_conf;
 
 extern const r5_espirit_conf r5_espirit_defaults;
@@ -33,7 +38,8 @@ extern const r5_espirit_conf r5_espirit_defaults;
 /* acs: host or work [cx, cy, cz, coil] fully sampled calibration k-space (centred block).
  * img_dims: the image grid [nx, ny, nz]. maps: new work array [nx, ny, nz, coil, n_maps].
  * eigenvalues: optional new work array [nx, ny, nz, 1, n_maps] (real parts). Errors: the ACS
- * block smaller than the kernel, more than 64 coils, no signal. */
+ * block smaller than the kernel, more than 64 coils, no signal; the hook's status when it says
+ * stop ("ESPIRiT maps: stage ...: cancelled by the caller"), with nothing allocated left. */
 r5_status r5_espirit_maps(r5_ctx *ctx, const r5_espirit_conf *conf, const r5_array *acs, const long img_dims[3],
 			  r5_array **maps, r5_array **eigenvalues);
 

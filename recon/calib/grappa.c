@@ -233,8 +233,11 @@ static void fill_system(const struct geom *g, const float complex *k, long rows,
 	(void)nz;
 }
 
-/* C = A^H B on the context (A rows x m, B rows x n, column-major, host in and out). */
-static r5_status gram(r5_ctx *ctx, const r5_array *A, const r5_array *B, r5_array **out)
+/* C = A^H B on the context (A rows x m, B rows x n, column-major, host in and out), summed over
+ * blocks of rows of about R5_PROGRESS_CHUNK_MACS multiply-adds with a stop check after each;
+ * fractions lo..hi. */
+static r5_status gram(r5_ctx *ctx, const r5_array *A, const r5_array *B, const r5_progress *progress, double lo,
+		      double hi, r5_array **out)
 {
 	r5_array *a = NULL, *b = NULL, *c = NULL;
 	long rows = A->dims[0], m = A->dims[1], n = B->dims[1];
@@ -247,9 +250,15 @@ static r5_status gram(r5_ctx *ctx, const r5_array *A, const r5_array *B, r5_arra
 		s = A == B ? R5_OK : r5_array_to_work(ctx, B, &b);
 	if (s == R5_OK)
 		s = r5_array_alloc_work(ctx, cdims, &c);
-	if (s == R5_OK)
-		s = r5_ctx_backend(ctx)->zgemm(r5_ctx_state(ctx), 1, m, n, rows, 1.0f, a->data, rows,
-					       (b ? b : a)->data, rows, 0.0f, c->data, m);
+	long block = R5_PROGRESS_CHUNK_MACS / (m * n);
+	block = block < 1 ? 1 : block;
+	for (long r0 = 0; r0 < rows && s == R5_OK; r0 += block) {
+		long nr = r0 + block < rows ? block : rows - r0;
+		s = r5_ctx_backend(ctx)->zgemm(r5_ctx_state(ctx), 1, m, n, nr, 1.0f, a->data + r0, rows,
+					       (b ? b : a)->data + r0, rows, r0 ? 1.0f : 0.0f, c->data, m);
+		if (s == R5_OK)
+			s = r5_progress_check(progress, "grappa calibration", lo + (hi - lo) * (double)(r0 + nr) / (double)rows);
+	}
 	if (s == R5_OK)
 		s = r5_array_to_host(ctx, c, out);
 	r5_array_free(a);
@@ -257,7 +266,6 @@ static r5_status gram(r5_ctx *ctx, const r5_array *A, const r5_array *B, r5_arra
 	r5_array_free(c);
 	return s;
 }
-
 
 /* X = (AhA + lambda trace/n I)^-1 AhT in double; returns the relative residual via the normal
  * equations: |AX - T|^2 = X^H AhA X - 2 Re X^H AhT + |T|^2. */
@@ -404,14 +412,16 @@ r5_status r5_grappa_calibrate(r5_ctx *ctx, const r5_array *kspace, const long ca
 		fill_system(&g, kspace->data, rows, A->data, T->data);
 		for (long i = 0; i < rows * m; i++)
 			t_norm2 += (double)crealf(T->data[i] * conjf(T->data[i]));
-		s = gram(ctx, A, A, &AhA);
+		s = gram(ctx, A, A, conf->progress, 0.0, 0.8, &AhA);
 	}
 	if (s == R5_OK)
-		s = gram(ctx, A, T, &AhT);
+		s = gram(ctx, A, T, conf->progress, 0.8, 0.9, &AhT);
 	r5_array_free(A);
 	r5_array_free(T);
 	if (s == R5_OK)
 		s = solve_normal(AhA, AhT, t_norm2, conf->lambda, &X, &residual);
+	if (s == R5_OK)
+		s = r5_progress_check(conf->progress, "grappa calibration", 1.0);
 	r5_array_free(AhA);
 	r5_array_free(AhT);
 	r5_grappa_kernel *k = NULL;
@@ -426,20 +436,22 @@ r5_status r5_grappa_calibrate(r5_ctx *ctx, const r5_array *kspace, const long ca
 		*out = k;
 	}
 	free(X);
+	if (s == R5_ECANCELLED || s == R5_ETIMEDOUT)
+		return r5_error_context(s, "GRAPPA calibration");
 	return s;
 }
 
 /* --- application ---------------------------------------------------------------------------- */
 
 struct apply_work {
-	r5_array *small, *mix, *prod, *q, *q_rss, *p_rss;
+	r5_array *small, *mix, *q, *q_rss, *p_rss;
+	long group; /* input coils per mixing group */
 };
 
 static void apply_work_free(struct apply_work *w)
 {
 	r5_array_free(w->small);
 	r5_array_free(w->mix);
-	r5_array_free(w->prod);
 	r5_array_free(w->q);
 	r5_array_free(w->q_rss);
 	r5_array_free(w->p_rss);
@@ -465,15 +477,20 @@ static r5_status apply_check(const r5_grappa_kernel *kernel, const r5_array *ali
 	return R5_OK;
 }
 
+/* small: one group's kernel row [wx, wy, wz, group]; mix: its image-space version on the grid. */
 static r5_status apply_alloc(r5_ctx *ctx, const r5_grappa_kernel *kernel, const r5_array *aliased, int with_g,
 			     struct apply_work *w)
 {
-	long dims[R5_DIMS];
+	long voxels = aliased->dims[0] * aliased->dims[1] * aliased->dims[2], dims[R5_DIMS];
+	w->group = R5_PROGRESS_CHUNK_VALUES / voxels;
+	w->group = w->group < 1 ? 1 : w->group > kernel->n_coils ? kernel->n_coils : w->group;
 	r5_dims_copy(dims, kernel->weights->dims);
+	dims[3] = w->group;
 	dims[4] = 1;
 	R5_TRY(r5_array_alloc_work(ctx, dims, &w->small));
-	R5_TRY(r5_array_alloc_work(ctx, aliased->dims, &w->mix));
-	R5_TRY(r5_array_alloc_work(ctx, aliased->dims, &w->prod));
+	r5_dims_copy(dims, aliased->dims);
+	dims[R5_DIM_COIL] = w->group;
+	R5_TRY(r5_array_alloc_work(ctx, dims, &w->mix));
 	if (!with_g)
 		return R5_OK;
 	R5_TRY(r5_array_zeros(ctx, r5_ctx_residency(ctx), aliased->dims, &w->q));
@@ -483,38 +500,46 @@ static r5_status apply_alloc(r5_ctx *ctx, const r5_grappa_kernel *kernel, const 
 	return r5_array_alloc_work(ctx, dims, &w->p_rss);
 }
 
-/* mix = W[cout, :] over the grid: the flipped kernel row zero-padded, IFFT, times sqrt(N). */
-static r5_status mixing_row(r5_ctx *ctx, const r5_grappa_kernel *kernel, long cout, struct apply_work *w)
-{
-	long block = r5_array_size(w->small);
-	r5_array *row = NULL;
-	R5_TRY(r5_array_view(R5_HOST, NULL, w->small->dims, kernel->weights->data + block * cout, &row));
-	r5_status s = r5_array_copy(ctx, w->small, row);
-	r5_array_free(row);
-	if (s == R5_OK)
-		s = r5_zresize_centered(ctx, w->mix, w->small);
-	unsigned long flags = 0;
-	double n = 1;
-	for (int d = 0; d < 3; d++) {
-		if (w->mix->dims[d] > 1)
-			flags |= R5_FLAG(d);
-		n *= (double)w->mix->dims[d];
-	}
-	if (s == R5_OK)
-		s = r5_ifft(ctx, flags, w->mix, w->mix);
-	if (s == R5_OK)
-		s = r5_zscale(ctx, w->mix, (float)sqrt(n));
-	return s;
-}
-
-/* View of coil c of a [x, y, z, coils] work array. */
-static r5_status coil_view(r5_ctx *ctx, const r5_array *a, long c, r5_array **out)
+/* View of coils c0 .. c0+n-1 of a contiguous [x, y, z, coils] array. */
+static r5_status coil_view(r5_ctx *ctx, const r5_array *a, long c0, long n, r5_array **out)
 {
 	long dims[R5_DIMS];
 	r5_dims_copy(dims, a->dims);
-	dims[R5_DIM_COIL] = 1;
-	long n = dims[0] * dims[1] * dims[2];
-	return r5_array_view(a->where, ctx, dims, a->data + n * c, out);
+	dims[R5_DIM_COIL] = n;
+	long voxels = dims[0] * dims[1] * dims[2];
+	return r5_array_view(a->where, a->ctx ? a->ctx : ctx, dims, a->data + voxels * c0, out);
+}
+
+/* *mix = W[cout, cin0 .. cin0+n-1] over the grid: those kernel rows zero-padded, IFFT, times
+ * sqrt(N); *mix is a view of w->mix with n coils. */
+static r5_status mixing_rows(r5_ctx *ctx, const r5_grappa_kernel *kernel, long cout, long cin0, long n,
+			     struct apply_work *w, r5_array **mix)
+{
+	long block = kernel->width[0] * kernel->width[1] * kernel->width[2];
+	r5_array *row = NULL, *small = NULL;
+	R5_TRY(coil_view(ctx, w->small, 0, n, &small));
+	r5_status s = r5_array_view(R5_HOST, NULL, small->dims, kernel->weights->data + block * (cin0 + kernel->n_coils * cout),
+				    &row);
+	if (s == R5_OK)
+		s = r5_array_copy(ctx, small, row);
+	r5_array_free(row);
+	if (s == R5_OK)
+		s = coil_view(ctx, w->mix, 0, n, mix);
+	if (s == R5_OK)
+		s = r5_zresize_centered(ctx, *mix, small);
+	r5_array_free(small);
+	unsigned long flags = 0;
+	double n_grid = 1;
+	for (int d = 0; d < 3; d++) {
+		if (w->mix->dims[d] > 1)
+			flags |= R5_FLAG(d);
+		n_grid *= (double)w->mix->dims[d];
+	}
+	if (s == R5_OK)
+		s = r5_ifft(ctx, flags, *mix, *mix);
+	if (s == R5_OK)
+		s = r5_zscale(ctx, *mix, (float)sqrt(n_grid));
+	return s;
 }
 
 /* g = |q| / (R |p|) */
@@ -528,26 +553,53 @@ static r5_status gfactor_finish(r5_ctx *ctx, const r5_grappa_kernel *kernel, con
 	return r5_zscale(ctx, gfactor, 1.0f / (float)(kernel->accel[0] * kernel->accel[1]));
 }
 
+/* out_c (+)= sum over the group's input coils of mix_cin a_cin; q[cin] += mix_cin conj(p_c). */
+static r5_status mix_group(r5_ctx *ctx, const r5_array *mix, const r5_array *aliased, long cin0, r5_array *out_c,
+			   const r5_array *p_c, struct apply_work *w)
+{
+	r5_status s = R5_OK;
+	for (long i = 0; i < mix->dims[R5_DIM_COIL] && s == R5_OK; i++) {
+		r5_array *m = NULL, *a = NULL, *q = NULL;
+		s = coil_view(ctx, mix, i, 1, &m);
+		if (s == R5_OK)
+			s = coil_view(ctx, aliased, cin0 + i, 1, &a);
+		if (s == R5_OK)
+			s = r5_zmul(ctx, out_c, m, a, cin0 + i ? R5_ZMUL_ACCUM : 0);
+		/* q[cin] += W[c, cin] conj(p[c]): |q| = |W^H p| */
+		if (s == R5_OK && p_c)
+			s = coil_view(ctx, w->q, cin0 + i, 1, &q);
+		if (s == R5_OK && p_c)
+			s = r5_zmul(ctx, q, m, p_c, R5_ZMUL_CONJ2 | R5_ZMUL_ACCUM);
+		r5_array_free(m);
+		r5_array_free(a);
+		r5_array_free(q);
+	}
+	return s;
+}
+
 r5_status r5_grappa_apply(r5_ctx *ctx, const r5_grappa_kernel *kernel, const r5_array *aliased,
-			  r5_array *coil_images, const r5_array *weights, r5_array *gfactor)
+			  r5_array *coil_images, const r5_array *weights, r5_array *gfactor,
+			  const r5_progress *progress)
 {
 	R5_TRY(apply_check(kernel, aliased, coil_images, weights, gfactor));
 	struct apply_work w = {0};
 	r5_status s = apply_alloc(ctx, kernel, aliased, gfactor != NULL, &w);
-	for (long c = 0; s == R5_OK && c < kernel->n_coils; c++) {
+	long C = kernel->n_coils;
+	for (long c = 0; s == R5_OK && c < C; c++) {
 		r5_array *out_c = NULL, *p_c = NULL;
-		s = mixing_row(ctx, kernel, c, &w);
-		if (s == R5_OK)
-			s = r5_zmul(ctx, w.prod, w.mix, aliased, 0);
-		if (s == R5_OK)
-			s = coil_view(ctx, coil_images, c, &out_c);
-		if (s == R5_OK)
-			s = r5_zsum(ctx, out_c, w.prod);
-		/* q[cin] += W[c, cin] conj(p[c]): |q| = |W^H p| */
+		s = coil_view(ctx, coil_images, c, 1, &out_c);
 		if (s == R5_OK && gfactor)
-			s = coil_view(ctx, weights, c, &p_c);
-		if (s == R5_OK && gfactor)
-			s = r5_zmul(ctx, w.q, w.mix, p_c, R5_ZMUL_CONJ2 | R5_ZMUL_ACCUM);
+			s = coil_view(ctx, weights, c, 1, &p_c);
+		for (long cin0 = 0; cin0 < C && s == R5_OK; cin0 += w.group) {
+			long n = cin0 + w.group < C ? w.group : C - cin0;
+			r5_array *mix = NULL;
+			s = mixing_rows(ctx, kernel, c, cin0, n, &w, &mix);
+			if (s == R5_OK)
+				s = mix_group(ctx, mix, aliased, cin0, out_c, p_c, &w);
+			r5_array_free(mix);
+			if (s == R5_OK)
+				s = r5_progress_check(progress, "grappa apply", ((double)c + (double)(cin0 + n) / C) / C);
+		}
 		r5_array_free(out_c);
 		r5_array_free(p_c);
 	}

@@ -15,7 +15,8 @@
  *   k_full(t) = sum_d K(d) k_zf(t + d)
  * and in image space the convolution becomes per-pixel coil mixing u(r) = W(r) a(r) with a the
  * zero-filled coil images and W = sqrt(N) IFFT(K flipped, zero-padded) (centred, unitary).
- * W is made one output coil at a time (memory N x coils), so 3D and 32 coils fit.
+ * W is made one output coil and one group of input coils at a time (memory N x group), so 3D
+ * and 32 coils fit.
  *
  * g-factor: with combination weights p (per pixel, over coils) and white noise (prewhitened
  * data), the noise of p^H W a relative to the fully sampled p^H x is
@@ -25,6 +26,7 @@
 #define R5_CALIB_GRAPPA_H
 
 #include "../core/array.h"
+#include "../core/progress.h"
 
 typedef struct r5_grappa_conf {
 	int kernel_x;   /* readout width (odd: even is reduced by one; capped at nx); 0: 7 for ky, 5 for ky-kz */
@@ -32,6 +34,9 @@ typedef struct r5_grappa_conf {
 			 * 16 kernel_x coils > 800) */
 	float lambda;   /* Tikhonov weight relative to trace(A^H A) / n */
 	long max_fits;  /* at most this many ACS fits (rows of A); 0: 6 x unknowns */
+	/* stop hook (NULL: never stop), checked between blocks of ACS fits of the A^H A product
+	 * (3D 2x2, 8 coils: 640 unknowns, 3840 fits, ~1 s in one piece) and around the solve */
+	const r5_progress *progress;
 } r5_grappa_conf;
 
 extern const r5_grappa_conf r5_grappa_defaults;
@@ -59,15 +64,20 @@ r5_status r5_grappa_sampling(const unsigned char *mask, long ny, long nz, const 
 			     const int header_accel[2], int accel[2], int offset[2]);
 
 /* Calibrates from kspace (host, [nx, ny, nz, coils], fully sampled in the centred block
- * calib[0..2] = x, y, z widths). R5_EINVAL naming the widths when the block is too small. */
+ * calib[0..2] = x, y, z widths). R5_EINVAL naming the widths when the block is too small; the
+ * hook's status ("GRAPPA calibration: stage ...") when conf->progress says stop. */
 r5_status r5_grappa_calibrate(r5_ctx *ctx, const r5_array *kspace, const long calib[3], const int accel[2],
 			      const r5_grappa_conf *conf, r5_grappa_kernel **out);
 
 /* Image-space application: aliased = centred unitary IFFT of the zero-filled grid data (work,
  * [nx, ny, nz, coils]); coil_images (work, same dims) receives W a. When gfactor (work,
  * [nx, ny, nz, 1]) is given, weights (work, [nx, ny, nz, coils]: coil combination weights p)
- * must be too, and gfactor receives |W^H p| / (R |p|) (real, 0 where p = 0). */
+ * must be too, and gfactor receives |W^H p| / (R |p|) (real, 0 where p = 0).
+ * The mixing runs per output coil and per group of input coils (about R5_PROGRESS_CHUNK_VALUES
+ * grid values at a time: one group holds the IFFT of that many kernel values), with a check
+ * of progress (NULL: never stop) after each group. */
 r5_status r5_grappa_apply(r5_ctx *ctx, const r5_grappa_kernel *kernel, const r5_array *aliased,
-			  r5_array *coil_images, const r5_array *weights, r5_array *gfactor);
+			  r5_array *coil_images, const r5_array *weights, r5_array *gfactor,
+			  const r5_progress *progress);
 
 #endif

@@ -172,10 +172,44 @@ static void inverse_iteration(int n, const double *d, const double *e, double la
 	}
 }
 
+r5_status r5_herm_eig(int n, double complex *a, double *w)
+{
+	int n_vectors = 0;
+	return r5_herm_eig_top(n, a, w, -1.0, &n_vectors, NULL);
+}
+
+static r5_status herm_eig_select(int n, double complex *a, double *w, double rel_min, int max_vectors, int *n_vectors,
+				 const r5_progress *progress);
+
+r5_status r5_herm_eig_top(int n, double complex *a, double *w, double rel_min, int *n_vectors,
+			  const r5_progress *progress)
+{
+	return herm_eig_select(n, a, w, rel_min, n, n_vectors, progress);
+}
+
+r5_status r5_herm_eig_first(int n, double complex *a, double *w, int k)
+{
+	int n_vectors = 0;
+	return herm_eig_select(n, a, w, -1.0, k < n ? k : n, &n_vectors, NULL);
+}
+
+/* Stop check once about R5_PROGRESS_CHUNK_MACS / 2 multiply-adds (this code is single-threaded)
+ * have been done since the last one; *work counts them. */
+static r5_status check_work(const r5_progress *progress, double *work, double add, double fraction)
+{
+	if (!progress)
+		return R5_OK;
+	*work += add;
+	if (*work < (double)(R5_PROGRESS_CHUNK_MACS / 2))
+		return R5_OK;
+	*work = 0;
+	return r5_progress_check(progress, "eigen-decomposition", fraction);
+}
+
 /* Eigenvectors of the tridiagonal for the n_out eigenvalues w_sorted (descending) into z
  * (n x n_out); clusters (gap < 1e-3 ||T||) are orthogonalised. */
-static void tridiag_vectors(int n, const double *d, const double *e, const double *w_sorted, int n_out, double *z,
-			    double *work)
+static r5_status tridiag_vectors(int n, const double *d, const double *e, const double *w_sorted, int n_out,
+				 double *z, double *work, const r5_progress *progress, double *done)
 {
 	double tnorm = 0;
 	for (int i = 0; i < n; i++)
@@ -186,29 +220,13 @@ static void tridiag_vectors(int n, const double *d, const double *e, const doubl
 		if (j > 0 && w_sorted[j - 1] - w_sorted[j] > 1e-3 * tnorm)
 			first = j;
 		inverse_iteration(n, d, e, w_sorted[j], tnorm, z + (long)first * n, j - first, z + (long)j * n, work);
+		R5_TRY(check_work(progress, done, 6.0 * n * (double)(j - first + 2), 0.8));
 	}
+	return R5_OK;
 }
 
-r5_status r5_herm_eig(int n, double complex *a, double *w)
-{
-	int n_vectors = 0;
-	return r5_herm_eig_top(n, a, w, -1.0, &n_vectors);
-}
-
-static r5_status herm_eig_select(int n, double complex *a, double *w, double rel_min, int max_vectors, int *n_vectors);
-
-r5_status r5_herm_eig_top(int n, double complex *a, double *w, double rel_min, int *n_vectors)
-{
-	return herm_eig_select(n, a, w, rel_min, n, n_vectors);
-}
-
-r5_status r5_herm_eig_first(int n, double complex *a, double *w, int k)
-{
-	int n_vectors = 0;
-	return herm_eig_select(n, a, w, -1.0, k < n ? k : n, &n_vectors);
-}
-
-static r5_status herm_eig_select(int n, double complex *a, double *w, double rel_min, int max_vectors, int *n_vectors)
+static r5_status herm_eig_select(int n, double complex *a, double *w, double rel_min, int max_vectors, int *n_vectors,
+				 const r5_progress *progress)
 {
 	if (n < 1)
 		return r5_set_error(R5_EINVAL, "eigen-decomposition: size %d", n);
@@ -222,8 +240,13 @@ static r5_status herm_eig_select(int n, double complex *a, double *w, double rel
 		s = r5_set_error(R5_ENOMEM, "eigen-decomposition of size %d", n);
 		goto done;
 	}
-	for (int k = 0; k < n - 2; k++)
+	double work = 0;
+	for (int k = 0; k < n - 2 && s == R5_OK; k++) {
 		householder_step(n, a, k, p, e_abs, e);
+		s = check_work(progress, &work, 3.0 * (double)(n - k) * (double)(n - k), 0.8 * k / n);
+	}
+	if (s != R5_OK)
+		goto done;
 	if (n >= 2) {
 		e[n - 2] = a[(n - 1) + (long)(n - 2) * n];
 		e_abs[n - 2] = cabs(e[n - 2]);
@@ -264,9 +287,9 @@ static r5_status herm_eig_select(int n, double complex *a, double *w, double rel
 			w[i] = creal(p[i]); /* sorted */
 			order[i] = i;
 		}
-		tridiag_vectors(n, tri, tri + n, w, n_out, z, tri + 2 * n);
+		s = tridiag_vectors(n, tri, tri + n, w, n_out, z, tri + 2 * n, progress, &work);
 	}
-	for (int jj = 0; jj < n_out; jj++) { /* ph .* z, then H_{n-3} .. H_0 applied in turn */
+	for (int jj = 0; jj < n_out && s == R5_OK; jj++) { /* ph .* z, then H_{n-3} .. H_0 applied in turn */
 		const double *zc = z + (long)order[jj] * n;
 		double complex *out = q + (long)jj * n;
 		for (int i = 0; i < n; i++)
@@ -280,7 +303,10 @@ static r5_status herm_eig_select(int n, double complex *a, double *w, double rel
 			for (int i = 0; i < m; i++)
 				o[i] -= u[i] * dot;
 		}
+		s = check_work(progress, &work, (double)n * (double)n, 0.8 + 0.2 * jj / (n_out ? n_out : 1));
 	}
+	if (s != R5_OK)
+		goto done;
 	memcpy(a, q, sizeof *a * (size_t)n * (size_t)n_out);
 	for (int i = 0; i < n; i++)
 		p[i] = w[order[i]];

@@ -13,7 +13,8 @@
 #include "../core/log.h"
 #include "coil_compress.h"
 
-r5_status r5_noise_estimate_covariance(r5_ctx *ctx, const r5_array *noise, double complex *psi)
+r5_status r5_noise_estimate_covariance(r5_ctx *ctx, const r5_array *noise, double complex *psi,
+				       const r5_progress *progress)
 {
 	long samples = noise->dims[0], coils = noise->dims[R5_DIM_COIL];
 	if (r5_array_size(noise) != samples * coils || !r5_array_is_contiguous(noise))
@@ -35,9 +36,15 @@ r5_status r5_noise_estimate_covariance(r5_ctx *ctx, const r5_array *noise, doubl
 	if (s == R5_OK)
 		s = r5_array_alloc_work(ctx, gdims, &gram);
 	/* G = N^H N: G[i, j] = sum_s conj(n_i(s)) n_j(s) = conj(Psi_ij) (S - 1) */
-	if (s == R5_OK)
-		s = r5_ctx_backend(ctx)->zgemm(r5_ctx_state(ctx), 1, coils, coils, samples, 1.0f, in->data, samples,
-					       in->data, samples, 0.0f, gram->data, coils);
+	long block = R5_PROGRESS_CHUNK_MACS / (coils * coils); /* samples per zgemm */
+	block = block < 1024 ? 1024 : block;
+	for (long s0 = 0; s0 < samples && s == R5_OK; s0 += block) {
+		long ns = s0 + block < samples ? block : samples - s0;
+		s = r5_ctx_backend(ctx)->zgemm(r5_ctx_state(ctx), 1, coils, coils, ns, 1.0f, in->data + s0, samples,
+					       in->data + s0, samples, s0 ? 1.0f : 0.0f, gram->data, coils);
+		if (s == R5_OK)
+			s = r5_progress_check(progress, "noise covariance", (double)(s0 + ns) / (double)samples);
+	}
 	if (s == R5_OK)
 		s = r5_array_to_host(ctx, gram, &gram_host);
 	if (s == R5_OK)
@@ -117,7 +124,7 @@ double r5_noise_bandwidth_scale(const r5_scan *scan)
 }
 
 r5_status r5_noise_whitening_matrices(r5_ctx *ctx, const r5_scan *scan, double complex *w_data,
-				      double complex *w_noise)
+				      double complex *w_noise, const r5_progress *progress)
 {
 	if (!scan->noise)
 		return r5_set_error(R5_ENOTFOUND, "prewhitening: no noise scan");
@@ -129,7 +136,7 @@ r5_status r5_noise_whitening_matrices(r5_ctx *ctx, const r5_scan *scan, double c
 	double complex *psi = malloc(sizeof *psi * n * n);
 	if (!psi)
 		return r5_set_error(R5_ENOMEM, "prewhitening: noise covariance (%ld channels)", coils);
-	r5_status s = r5_noise_estimate_covariance(ctx, scan->noise, psi);
+	r5_status s = r5_noise_estimate_covariance(ctx, scan->noise, psi, progress);
 	if (s == R5_OK)
 		s = r5_noise_whitener((int)coils, psi, w_data);
 	free(psi);
@@ -153,7 +160,8 @@ static void transpose(long n, const double complex *w, double complex *out)
 			out[j + n * i] = w[i + n * j];
 }
 
-r5_status r5_noise_prewhiten(r5_ctx *ctx, const r5_scan *scan, r5_array *kspace_inout, r5_array **whitening_out)
+r5_status r5_noise_prewhiten(r5_ctx *ctx, const r5_scan *scan, r5_array *kspace_inout, r5_array **whitening_out,
+			     const r5_progress *progress)
 {
 	if (whitening_out)
 		*whitening_out = NULL;
@@ -171,10 +179,12 @@ r5_status r5_noise_prewhiten(r5_ctx *ctx, const r5_scan *scan, r5_array *kspace_
 		return r5_set_error(R5_ENOMEM, "prewhitening (%ld channels)", coils);
 	double complex *mix = w + n * n;
 	r5_array *white = NULL;
-	r5_status s = r5_noise_whitening_matrices(ctx, scan, w, NULL);
+	r5_progress_part part;
+	r5_status s = r5_noise_whitening_matrices(ctx, scan, w, NULL, r5_progress_part_init(&part, progress, 0, 0.1, NULL));
 	if (s == R5_OK) {
 		transpose(coils, w, mix);
-		s = r5_coil_mix(ctx, kspace_inout, mix, (int)coils, &white);
+		s = r5_coil_mix(ctx, kspace_inout, mix, (int)coils, r5_progress_part_init(&part, progress, 0.1, 0.9, NULL),
+				"prewhitening", &white);
 	}
 	if (s == R5_OK)
 		s = r5_array_copy(ctx, kspace_inout, white);

@@ -24,14 +24,17 @@
 #include <complex.h>
 
 #include "../core/array.h"
+#include "../core/progress.h"
 #include "../io/scan.h"
 
 /* Relative receiver noise bandwidth assumed when the header has none (Gadgetron's default). */
 #define R5_NOISE_DEFAULT_RELATIVE_BW 0.793
 
 /* psi[i + C j] = E[n_i conj(n_j)] = sum_s n_i(s) conj(n_j(s)) / (S - 1) from a noise array
- * [S samples, 1, 1, C] (host or work), through the back end's zgemm. Needs S >= C. */
-r5_status r5_noise_estimate_covariance(r5_ctx *ctx, const r5_array *noise, double complex *psi);
+ * [S samples, 1, 1, C] (host or work), through the back end's zgemm over blocks of samples,
+ * with a check of progress (NULL: never stop; stage "noise covariance") after each. Needs S >= C. */
+r5_status r5_noise_estimate_covariance(r5_ctx *ctx, const r5_array *noise, double complex *psi,
+				       const r5_progress *progress);
 
 /* W = L^-1 (lower triangular, column-major w[i + C j]) with psi = L L^H. A channel with no noise
  * or one that is a combination of the channels before it (dead, duplicated) is an R5_EINVAL
@@ -43,14 +46,18 @@ double r5_noise_bandwidth_scale(const r5_scan *scan);
 
 /* The data whitener s L^-1 (column-major, C x C, C = the k-space's channels) and the noise
  * whitener L^-1 (optional). R5_ENOTFOUND when the scan has no noise scan; R5_EINVAL when the
- * noise has another channel count or fewer samples than channels, or Psi is singular. */
+ * noise has another channel count or fewer samples than channels, or Psi is singular; the
+ * hook's status when progress (NULL: never stop) says stop. */
 r5_status r5_noise_whitening_matrices(r5_ctx *ctx, const r5_scan *scan, double complex *w_data,
-				      double complex *w_noise);
+				      double complex *w_noise, const r5_progress *progress);
 
 /* Whitens kspace_inout [x, y, z, coil, ...] (host or work, C = the scan's channels) in place with
  * the scan's noise; whitening_out (optional): a new host [C, C] array holding W_data column-major
  * (for g-factor and noise maps). No noise scan: logs "prewhitening skipped: no noise scan" and
- * returns R5_OK with kspace untouched (*whitening_out NULL). */
-r5_status r5_noise_prewhiten(r5_ctx *ctx, const r5_scan *scan, r5_array *kspace_inout, r5_array **whitening_out);
+ * returns R5_OK with kspace untouched (*whitening_out NULL). progress (NULL: never stop) is
+ * checked between blocks of the covariance and of the mixing (stage "prewhitening"); when it
+ * says stop, kspace_inout is untouched and its status is returned. */
+r5_status r5_noise_prewhiten(r5_ctx *ctx, const r5_scan *scan, r5_array *kspace_inout, r5_array **whitening_out,
+			     const r5_progress *progress);
 
 #endif

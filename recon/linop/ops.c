@@ -219,3 +219,158 @@ r5_status r5_linop_sense(r5_ctx *ctx, const r5_array *maps, const r5_array *mask
 	}
 	return r5_linop_chain(ctx, s_op, fm_op, out);
 }
+
+/* --- SENSE by groups of coils --- */
+
+struct sense_group {
+	r5_linop *op;
+	r5_array *maps; /* the group's maps: a view (one map set) or a contiguous copy */
+	long c0, n;     /* coils c0 .. c0+n-1 */
+};
+
+struct sense_groups_data {
+	struct sense_group *groups;
+	long n_groups;
+	r5_array *sum; /* idims: one group's adjoint / normal before it is added */
+	const r5_progress *progress;
+	const char *stage;
+};
+
+static void sense_groups_destroy(void *data)
+{
+	struct sense_groups_data *d = data;
+	for (long g = 0; d->groups && g < d->n_groups; g++) {
+		r5_linop_free(d->groups[g].op);
+		r5_array_free(d->groups[g].maps);
+	}
+	free(d->groups);
+	r5_array_free(d->sum);
+	free(d);
+}
+
+/* Coils c0 .. c0+n-1 of a contiguous [x, y, z, coil, 1, ...] array as a view. */
+static r5_status coil_range(const r5_array *a, long c0, long n, r5_array **out)
+{
+	long dims[R5_DIMS];
+	r5_dims_copy(dims, a->dims);
+	dims[R5_DIM_COIL] = n;
+	return r5_array_view(a->where, a->ctx, dims, a->data + c0 * a->strides[R5_DIM_COIL], out);
+}
+
+static r5_status groups_check(const struct sense_groups_data *d, long g)
+{
+	return r5_progress_check(d->progress, d->stage, (double)(g + 1) / (double)d->n_groups);
+}
+
+static r5_status sense_groups_forward(r5_ctx *ctx, void *data, r5_array *out, const r5_array *in)
+{
+	struct sense_groups_data *d = data;
+	r5_status s = R5_OK;
+	for (long g = 0; g < d->n_groups && s == R5_OK; g++) {
+		r5_array *part = NULL;
+		s = coil_range(out, d->groups[g].c0, d->groups[g].n, &part);
+		if (s == R5_OK)
+			s = r5_linop_forward(ctx, d->groups[g].op, part, in);
+		r5_array_free(part);
+		if (s == R5_OK)
+			s = groups_check(d, g);
+	}
+	return s;
+}
+
+/* out = sum over groups of adjoint (normal = 0) or normal (1) of the group. */
+static r5_status sense_groups_sum(r5_ctx *ctx, struct sense_groups_data *d, int normal, r5_array *out,
+				  const r5_array *in)
+{
+	r5_status s = R5_OK;
+	for (long g = 0; g < d->n_groups && s == R5_OK; g++) {
+		r5_array *part = NULL, *dst = g ? d->sum : out;
+		if (normal) {
+			s = r5_linop_normal(ctx, d->groups[g].op, dst, in);
+		} else {
+			s = coil_range(in, d->groups[g].c0, d->groups[g].n, &part);
+			if (s == R5_OK)
+				s = r5_linop_adjoint(ctx, d->groups[g].op, dst, part);
+			r5_array_free(part);
+		}
+		if (s == R5_OK && g)
+			s = r5_zaxpy(ctx, out, 1.0f, d->sum);
+		if (s == R5_OK)
+			s = groups_check(d, g);
+	}
+	return s;
+}
+
+static r5_status sense_groups_adjoint(r5_ctx *ctx, void *data, r5_array *out, const r5_array *in)
+{
+	return sense_groups_sum(ctx, data, 0, out, in);
+}
+
+static r5_status sense_groups_normal(r5_ctx *ctx, void *data, r5_array *out, const r5_array *in)
+{
+	return sense_groups_sum(ctx, data, 1, out, in);
+}
+
+/* Group g's maps and operator. */
+static r5_status sense_group_make(r5_ctx *ctx, const r5_array *maps, const r5_array *mask, unsigned long fft_flags,
+				  struct sense_group *group)
+{
+	r5_array strided = *maps;
+	strided.owns = 0;
+	strided.dims[R5_DIM_COIL] = group->n;
+	strided.data = maps->data + group->c0 * maps->strides[R5_DIM_COIL];
+	r5_status s = R5_OK;
+	if (maps->dims[R5_DIM_MAP] == 1) {
+		s = r5_array_view(maps->where, maps->ctx, strided.dims, strided.data, &group->maps);
+	} else {
+		s = r5_array_alloc_work(ctx, strided.dims, &group->maps);
+		if (s == R5_OK)
+			s = r5_zresize_centered(ctx, group->maps, &strided);
+	}
+	if (s == R5_OK)
+		s = r5_linop_sense(ctx, group->maps, mask, fft_flags, &group->op);
+	return s;
+}
+
+r5_status r5_linop_sense_grouped(r5_ctx *ctx, const r5_array *maps, const r5_array *mask, unsigned long fft_flags,
+				 long coils_per_group, const r5_progress *progress, const char *stage,
+				 r5_linop **out)
+{
+	long coils = maps->dims[R5_DIM_COIL];
+	*out = NULL;
+	if (coils_per_group <= 0 || coils_per_group >= coils)
+		return r5_linop_sense(ctx, maps, mask, fft_flags, out);
+	if (!r5_array_is_contiguous(maps))
+		return r5_set_error(R5_EINVAL, "operator sense-grouped: maps must be contiguous");
+	struct sense_groups_data *d = calloc(1, sizeof *d);
+	long n_groups = (coils + coils_per_group - 1) / coils_per_group;
+	if (d)
+		d->groups = calloc((size_t)n_groups, sizeof *d->groups);
+	if (!d || !d->groups) {
+		if (d)
+			sense_groups_destroy(d);
+		return r5_set_error(R5_ENOMEM, "operator sense-grouped (%ld groups)", n_groups);
+	}
+	d->n_groups = n_groups;
+	d->progress = progress;
+	d->stage = stage ? stage : "sense operator";
+	r5_status s = R5_OK;
+	for (long g = 0; g < n_groups && s == R5_OK; g++) {
+		d->groups[g].c0 = g * coils_per_group;
+		d->groups[g].n = g + 1 < n_groups ? coils_per_group : coils - g * coils_per_group;
+		s = sense_group_make(ctx, maps, mask, fft_flags, &d->groups[g]);
+	}
+	long idims[R5_DIMS], odims[R5_DIMS];
+	r5_dims_copy(odims, maps->dims);
+	odims[R5_DIM_MAP] = 1;
+	r5_dims_copy(idims, maps->dims);
+	idims[R5_DIM_COIL] = 1;
+	if (s == R5_OK)
+		s = r5_array_alloc_work(ctx, idims, &d->sum);
+	if (s != R5_OK) {
+		sense_groups_destroy(d);
+		return r5_error_context(s, "operator sense-grouped");
+	}
+	return r5_linop_create(ctx, "sense-grouped", idims, odims, sense_groups_forward, sense_groups_adjoint,
+			       sense_groups_normal, d, sense_groups_destroy, out);
+}

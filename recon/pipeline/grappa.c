@@ -22,6 +22,9 @@ struct grappa_frame {
 	long calib_block[3];
 	int accel[2], offset[2];
 	double t_calibrate, t_apply, t_combine;
+	const r5_progress *progress; /* this frame's share of the run's hook (NULL: none) */
+	long n_done, n_large_residual; /* frames reconstructed, of them with a large calibration residual */
+	double max_residual;
 };
 
 static unsigned long grid_flags(const long n[3])
@@ -67,6 +70,14 @@ static r5_status make_mask(r5_ctx *ctx, const struct grappa_frame *f, enum mask_
 	return s;
 }
 
+/* The frame's (i)FFT over the grid, by groups of coils with a stop check after each (reported
+ * at `fraction` of the frame). */
+static r5_status frame_fft(r5_ctx *ctx, const struct grappa_frame *f, int inverse, r5_array *out, const r5_array *in,
+			   double fraction)
+{
+	return r5_pipeline_fft_checked(ctx, grid_flags(f->n), inverse, out, in, f->progress, "grappa fft", fraction);
+}
+
 /* out = ifft(kspace * mask) */
 static r5_status masked_images(r5_ctx *ctx, const struct grappa_frame *f, const r5_array *kspace,
 			       enum mask_kind kind, r5_array *out)
@@ -76,7 +87,7 @@ static r5_status masked_images(r5_ctx *ctx, const struct grappa_frame *f, const 
 	r5_status s = r5_zmul(ctx, out, kspace, mask, 0);
 	r5_array_free(mask);
 	if (s == R5_OK)
-		s = r5_ifft(ctx, grid_flags(f->n), out, out);
+		s = frame_fft(ctx, f, 1, out, out, 0.3);
 	return s;
 }
 
@@ -103,10 +114,9 @@ static r5_status combination_weights(r5_ctx *ctx, const struct grappa_frame *f, 
 static r5_status fill_and_restore(r5_ctx *ctx, const struct grappa_frame *f, const r5_array *kspace,
 				  r5_array *coil_images, r5_array *scratch)
 {
-	unsigned long flags = grid_flags(f->n);
 	r5_array *keep = NULL;
 	R5_TRY(make_mask(ctx, f, MASK_KEEP, &keep));
-	r5_status s = r5_fft(ctx, flags, coil_images, coil_images);
+	r5_status s = frame_fft(ctx, f, 0, coil_images, coil_images, 0.9);
 	/* k = k - k keep + acquired keep */
 	if (s == R5_OK)
 		s = r5_zmul(ctx, scratch, coil_images, keep, 0);
@@ -116,7 +126,9 @@ static r5_status fill_and_restore(r5_ctx *ctx, const struct grappa_frame *f, con
 		s = r5_zmul(ctx, coil_images, kspace, keep, R5_ZMUL_ACCUM);
 	r5_array_free(keep);
 	if (s == R5_OK)
-		s = r5_ifft(ctx, flags, coil_images, coil_images);
+		s = r5_progress_check(f->progress, "grappa restore", 0.95);
+	if (s == R5_OK)
+		s = frame_fft(ctx, f, 1, coil_images, coil_images, 0.95);
 	return s;
 }
 
@@ -137,13 +149,18 @@ static r5_status frame_calibrate(r5_ctx *ctx, const r5_scan *scan, const r5_reco
 		conf.kernel_x = p->kernel_size;
 	if (p->lambda > 0 && p->lambda != r5_recon_defaults.lambda)
 		conf.lambda = p->lambda;
+	r5_progress_part part;
+	conf.progress = r5_progress_part_init(&part, f->progress, 0, 0.3, NULL);
 	double t = r5_pipeline_clock(ctx);
 	r5_status s = r5_grappa_calibrate(ctx, host, f->calib_block, f->accel, &conf, kernel);
 	f->t_calibrate += r5_pipeline_clock(ctx) - t;
 	r5_array_free(host);
-	if (s == R5_OK && (*kernel)->residual > 0.5)
-		r5_warn("GRAPPA frame %ld: calibration residual %.2f is large (calibration region %ldx%ld)", f->frame,
-			(*kernel)->residual, f->calib_block[1], f->calib_block[2]);
+	if (s == R5_OK && (*kernel)->residual > 0.5) {
+		r5_debug("GRAPPA frame %ld: calibration residual %.2f is large (calibration region %ldx%ld)", f->frame,
+			 (*kernel)->residual, f->calib_block[1], f->calib_block[2]);
+		f->n_large_residual++;
+		f->max_residual = (*kernel)->residual > f->max_residual ? (*kernel)->residual : f->max_residual;
+	}
 	return s;
 }
 
@@ -152,10 +169,11 @@ static r5_status frame_images(r5_ctx *ctx, const r5_scan *scan, const r5_recon_p
 			      const r5_array *kspace, r5_array *coil_images, r5_array *scratch, r5_array *gfactor)
 {
 	if (f->accel[0] == 1 && f->accel[1] == 1) {
-		r5_status s = r5_ifft(ctx, grid_flags(f->n), coil_images, kspace);
+		r5_status s = frame_fft(ctx, f, 1, coil_images, kspace, 0.5);
 		return s == R5_OK && gfactor ? r5_zfill(ctx, gfactor, 1.0f) : s;
 	}
 	r5_grappa_kernel *kernel = NULL;
+	r5_progress_part part;
 	R5_TRY(frame_calibrate(ctx, scan, p, f, &kernel));
 	double t = r5_pipeline_clock(ctx);
 	r5_status s = masked_images(ctx, f, kspace, MASK_SOURCES, scratch);
@@ -165,7 +183,8 @@ static r5_status frame_images(r5_ctx *ctx, const r5_scan *scan, const r5_recon_p
 	if (s == R5_OK && gfactor)
 		s = combination_weights(ctx, f, kspace, weights);
 	if (s == R5_OK)
-		s = r5_grappa_apply(ctx, kernel, scratch, coil_images, weights, gfactor);
+		s = r5_grappa_apply(ctx, kernel, scratch, coil_images, weights, gfactor,
+				    r5_progress_part_init(&part, f->progress, 0.3, 0.9, NULL));
 	r5_array_free(weights);
 	r5_grappa_kernel_free(kernel);
 	if (s == R5_OK)
@@ -183,24 +202,28 @@ static r5_status frame_sampling(const r5_scan *scan, const r5_recon_params *p, s
 	f->imaging = scan->imaging ? scan->imaging + plane * f->frame : NULL;
 	long yz[2];
 	R5_TRY(r5_calib_region_find_mask(f->sampled, f->n[1], f->n[2], yz));
+	/* the sampling grid from the lines outside the whole fully sampled block; calib_size caps
+	 * only the block the kernels are calibrated on */
+	R5_TRY(r5_grappa_sampling(f->sampled, f->n[1], f->n[2], yz, scan->header.accel, f->accel, f->offset));
 	for (int d = 0; d < 2; d++)
 		if (p->calib_size > 0 && yz[d] > p->calib_size)
 			yz[d] = p->calib_size;
 	f->calib_block[0] = f->n[0];
 	f->calib_block[1] = yz[0];
 	f->calib_block[2] = yz[1];
-	return r5_grappa_sampling(f->sampled, f->n[1], f->n[2], yz, scan->header.accel, f->accel, f->offset);
+	return R5_OK;
 }
 
 struct grappa_run {
 	r5_array *kspace, *coil_images, *scratch, *combined, *gfactor;
-	long frame_size, image_size, n_frames;
+	long frame_size, image_size, n_frames, n_data;
 };
 
 static r5_status run_frame(r5_ctx *ctx, const r5_scan *scan, const r5_recon_params *p, struct grappa_run *r,
 			   struct grappa_frame *f)
 {
 	r5_array *kspace = NULL, *combined = NULL, *gfactor = NULL;
+	r5_progress_part part;
 	long dims[R5_DIMS];
 	r5_dims_copy(dims, r->coil_images->dims);
 	r5_status s = r5_array_view(r->kspace->where, ctx, dims, r->kspace->data + f->frame * r->frame_size, &kspace);
@@ -211,15 +234,17 @@ static r5_status run_frame(r5_ctx *ctx, const r5_scan *scan, const r5_recon_para
 		s = r5_array_view(r->gfactor->where, ctx, dims, r->gfactor->data + f->frame * r->image_size, &gfactor);
 	if (s == R5_OK)
 		s = frame_sampling(scan, p, f);
-	if (s == R5_OK && f->frame == 0)
-		r5_info("GRAPPA: R=%dx%d, calibration block %ldx%ld, %ld coils, %ld frame(s)", f->accel[0], f->accel[1],
-			f->calib_block[1], f->calib_block[2], f->n_coils, r->n_frames);
+	if (s == R5_OK && f->n_done == 0)
+		r5_info("GRAPPA: R=%dx%d, calibration block %ldx%ld, %ld coils, %ld of %ld frame(s) with data", f->accel[0],
+			f->accel[1], f->calib_block[1], f->calib_block[2], f->n_coils, r->n_data, r->n_frames);
 	if (s == R5_OK)
 		s = frame_images(ctx, scan, p, f, kspace, r->coil_images, r->scratch, gfactor);
 	double t = r5_pipeline_clock(ctx);
 	if (s == R5_OK)
-		s = r5_coil_combine(ctx, p->combine, r->coil_images, combined);
+		s = r5_coil_combine(ctx, p->combine, r->coil_images, combined,
+				    r5_progress_part_init(&part, f->progress, 0.95, 1, NULL));
 	f->t_combine += r5_pipeline_clock(ctx) - t;
+	f->n_done += s == R5_OK;
 	r5_array_free(kspace);
 	r5_array_free(combined);
 	r5_array_free(gfactor);
@@ -240,9 +265,11 @@ static r5_status run_alloc(r5_ctx *ctx, const r5_scan *scan, const r5_recon_para
 	R5_TRY(r5_array_alloc_work(ctx, dims, &r->scratch));
 	r5_dims_copy(dims, kd);
 	dims[R5_DIM_COIL] = 1;
-	R5_TRY(r5_array_alloc_work(ctx, dims, &r->combined));
+	/* zeros: frames without data are not reconstructed */
+	R5_TRY(r5_array_zeros(ctx, r5_ctx_residency(ctx), dims, &r->combined));
 	if (p->gfactor)
-		R5_TRY(r5_array_alloc_work(ctx, dims, &r->gfactor));
+		R5_TRY(r5_array_zeros(ctx, r5_ctx_residency(ctx), dims, &r->gfactor));
+	r->n_data = r5_pipeline_frames_with_data(scan);
 	return R5_OK;
 }
 
@@ -286,11 +313,21 @@ r5_status r5_pipeline_grappa(r5_ctx *ctx, const r5_scan *scan, const r5_recon_pa
 		s = run_alloc(ctx, scan, p, &r);
 	r5_image_set_add_stage(set, "upload", r5_pipeline_clock(ctx) - t);
 	for (long i = 0; s == R5_OK && i < r.n_frames; i++) {
-		s = r5_progress_check(progress, "grappa", 0.1 + 0.8 * (double)i / (double)r.n_frames);
+		if (!r5_pipeline_frame_has_data(scan, i))
+			continue;
+		double lo = 0.1 + 0.8 * (double)f.n_done / (double)r.n_data;
+		r5_progress_part part;
+		f.progress = r5_progress_part_init(&part, progress, lo, lo + 0.8 / (double)r.n_data, "grappa");
+		s = r5_progress_check(f.progress, "grappa", 0);
 		f.frame = i;
 		if (s == R5_OK)
 			s = run_frame(ctx, scan, p, &r, &f);
 	}
+	if (s == R5_OK && f.n_large_residual)
+		r5_warn("GRAPPA: %ld of %ld frame(s) have a large calibration residual (up to %.2f; calibration region "
+			"%ldx%ld)", f.n_large_residual, f.n_done, f.max_residual, f.calib_block[1], f.calib_block[2]);
+	if (s == R5_OK && r.n_data < r.n_frames)
+		r5_info("GRAPPA: %ld frame(s) without data skipped", r.n_frames - r.n_data);
 	r5_image_set_add_stage(set, "calibrate", f.t_calibrate);
 	r5_image_set_add_stage(set, "grappa", f.t_apply);
 	r5_image_set_add_stage(set, "combine", f.t_combine);
@@ -298,9 +335,9 @@ r5_status r5_pipeline_grappa(r5_ctx *ctx, const r5_scan *scan, const r5_recon_pa
 		s = r5_progress_check(progress, "resize", 0.9);
 	t = r5_pipeline_clock(ctx);
 	if (s == R5_OK)
-		s = r5_pipeline_to_recon_matrix(ctx, scan, r.combined, &set->images);
+		s = r5_pipeline_to_recon_matrix(ctx, scan, r.combined, progress, &set->images);
 	if (s == R5_OK && r.gfactor)
-		s = r5_pipeline_to_recon_matrix(ctx, scan, r.gfactor, &set->gfactor);
+		s = r5_pipeline_to_recon_matrix(ctx, scan, r.gfactor, progress, &set->gfactor);
 	r5_image_set_add_stage(set, "resize", r5_pipeline_clock(ctx) - t);
 	run_free(&r);
 	return s;

@@ -12,12 +12,14 @@
  *   sense       images (and g-factor) K/C; per frame: the frame, the ACS block, ESPIRiT
  *               (Gram n x n double, its eigenvectors, P = V V^H, then per slab of readout
  *               positions the grid of C x C matrices three times: grid, its host copy and the
- *               transposed matrices), maps V C M, the SENSE operator (maps scratch and chain
- *               buffer, V C each), CG vectors (5 x V M), the residual check (V C)
+ *               transposed matrices), maps V C M, the SENSE operator by coil groups (maps
+ *               scratch and chain buffer, V C each over the groups; a group sum V M and, with
+ *               two map sets, the maps copied per group), CG vectors (5 x V M), the residual
+ *               check (V C)
  *   grappa      a copy of K, coil images and scratch (V C each), combined (and g-factor) K/C;
  *               per frame: calibration matrices A, T (and their copies for the zgemm), the
- *               kernel, and in image space the mixing row and product (V C each; the g-factor
- *               adds weights and q, V C each)
+ *               kernel, and in image space the mixing rows of one group of input coils (V G;
+ *               the g-factor adds weights and q, V C each)
  *   images out  r5_pipeline_to_recon_matrix: a copy, crop and resize, the host result (kept)
  *
  * A CUDA context keeps the work arrays on the device: host memory is then the scan, the host
@@ -40,6 +42,7 @@
 #include "../calib/coil_compress.h"
 #include "../calib/espirit.h"
 #include "../calib/grappa.h"
+#include "pipelines.h"
 
 /* What the process holds besides the arrays: FFTW plans and twiddles, OpenMP thread stacks,
  * code pages first touched, small descriptors (2 to 4 MiB measured with `recon5t recon
@@ -348,7 +351,7 @@ static void espirit_calibrate(struct ledger *l, const r5_espirit_conf *conf, con
 static void espirit_slabs(struct ledger *l, long C, const long img[3])
 {
 	long CC = C * C, plane = img[1] * img[2];
-	long bx = (64L << 20) / (plane * CC);
+	long bx = R5_PROGRESS_CHUNK_VALUES / (plane * CC); /* as all_slabs in espirit.c */
 	bx = bx < 1 ? 1 : bx > img[0] ? img[0] : bx;
 	while (img[0] % bx)
 		bx--;
@@ -392,9 +395,18 @@ static void sense_solve(struct ledger *l, const long fdims[R5_DIMS], int n_maps)
 	dims_with(coil_images, fdims, R5_DIM_MAP, 1);
 	dims_with(image, fdims, R5_DIM_COIL, 1);
 	image[R5_DIM_MAP] = n_maps;
-	/* r5_linop_sense: the maps operator's scratch and the chain's middle buffer (coil images each),
-	 * the shifted mask of fft-sample (made from host copies) */
-	double op = 2 * dims_bytes(coil_images) + elements(plane);
+	/* r5_linop_sense_grouped (coil groups of R5_PROGRESS_CHUNK_VALUES / V coils, as sense.c):
+	 * per group the maps operator's scratch and the chain's middle buffer (coil images of the
+	 * group each: coil images over all groups), a shifted mask per group (made from host
+	 * copies); with more than one group, the sum of a group's output (one image) and, with two
+	 * map sets, contiguous copies of the maps per group */
+	long C = fdims[R5_DIM_COIL], volume = fdims[0] * fdims[1] * fdims[2];
+	long group = R5_PROGRESS_CHUNK_VALUES / volume, n_groups = 1;
+	if (group >= 1 && group < C)
+		n_groups = (C + group - 1) / group;
+	double op = 2 * dims_bytes(coil_images) + elements(plane) * n_groups;
+	if (n_groups > 1)
+		op += dims_bytes(image) + (n_maps > 1 ? dims_bytes(fdims) * n_maps : 0);
 	hold(l, op + 2 * elements(plane));
 	drop(l, 2 * elements(plane));
 	hold(l, 2 * dims_bytes(image)); /* rhs, x */
@@ -529,10 +541,13 @@ static r5_status grappa_frame(struct ledger *l, const r5_scan *work, const r5_re
 	grappa_calibrate(l, &g);
 	mask_upload(l, plane);
 	drop(l, elements(plane));
-	/* g-factor: combination weights (coil images) and their rss; apply: the kernel row, the
-	 * mixing row and product (coil images each), q and two rss images with the g-factor */
+	/* g-factor: combination weights (coil images) and their rss; apply (r5_grappa_apply, one
+	 * group of R5_PROGRESS_CHUNK_VALUES / V input coils at a time): the group's kernel rows and
+	 * mixing rows, q (coil images) and two rss images with the g-factor */
 	double weights = p->gfactor ? dims_bytes(fdims) : 0;
-	double apply = elements(g.kernel / C) + 2 * dims_bytes(fdims) +
+	long group = R5_PROGRESS_CHUNK_VALUES / volume;
+	group = group < 1 ? 1 : group > C ? C : group;
+	double apply = elements(g.kernel / C / C * group) + elements(volume * group) +
 		       (p->gfactor ? dims_bytes(fdims) + 2 * elements(volume) : 0);
 	hold(l, weights);
 	if (p->gfactor) { /* weights / rss(weights) */
@@ -606,6 +621,12 @@ r5_status r5_recon_memory_estimate(const r5_scan *scan, const r5_recon_params *p
 	longest = longest > k[2] ? longest : k[2];
 	double fftw_buffers = elements(R5_EST_FFTW_ROWS * (longest + R5_EST_FFTW_SKEW)) * threads();
 	hold(&l, R5_EST_RUNTIME_BYTES + fftw_buffers + scan_bytes(scan));
+	/* r5_pipeline_drop_empty: outer indices without data dropped into a compacted copy, held to
+	 * the end (the pipeline's own arrays are estimated on the whole scan: an upper bound) */
+	long frames = r5_dims_size(scan->kspace->dims) / (k[0] * k[1] * k[2] * k[3]);
+	long kept = scan->sampled ? r5_pipeline_kept_frames(scan) : frames;
+	double compacted = kept >= 0 && kept < frames ? scan_bytes(scan) * (double)kept / (double)frames : 0;
+	hold(&l, compacted);
 	struct work_scan w;
 	R5_TRY(prepare(&l, scan, p, &w));
 	/* the pipeline sees the work scan: k-space (and noise) after r5_coils_prepare, the scan's
@@ -617,6 +638,7 @@ r5_status r5_recon_memory_estimate(const r5_scan *scan, const r5_recon_params *p
 	else
 		R5_TRY(grappa(&l, scan, p, w.kdims));
 	drop(&l, w.owned); /* r5_coils_release */
+	drop(&l, compacted);
 	*bytes = l.peak;
 	return R5_OK;
 }

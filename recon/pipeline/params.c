@@ -1,6 +1,7 @@
 /* Reconstruction parameters: defaults, setting by name (unknown keys are errors), formatting
  * for provenance (pipeline.h). One table describes every key once. */
 #include <errno.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,6 +85,16 @@ static r5_status check_choice(const char *key, const char *value)
 	return r5_set_error(R5_EINVAL, "parameter %s: unknown value '%s'", key, value);
 }
 
+/* v (finite) against the key's range and kind; text is the value as given, for the message. */
+static r5_status check_range(const struct param_def *d, double v, const char *text)
+{
+	if (v < d->min || v > d->max)
+		return r5_set_error(R5_EINVAL, "parameter %s: %s outside [%g, %g]", d->key, text, d->min, d->max);
+	if (d->kind != K_FLOAT && v != floor(v))
+		return r5_set_error(R5_EINVAL, "parameter %s: '%s' is not an integer", d->key, text);
+	return R5_OK;
+}
+
 r5_status r5_recon_params_set(r5_recon_params *p, const char *key, const char *value)
 {
 	const struct param_def *d = find(key);
@@ -105,16 +116,37 @@ r5_status r5_recon_params_set(r5_recon_params *p, const char *key, const char *v
 	}
 	errno = 0;
 	double v = strtod(value, &end);
+	/* the whole string, and a finite number: comparisons with NaN are false, so "nan" would pass
+	 * any range check below */
 	if (errno || end == value || *end != '\0')
 		return r5_set_error(R5_EINVAL, "parameter %s: '%s' is not a number", key, value);
-	if (v < d->min || v > d->max)
-		return r5_set_error(R5_EINVAL, "parameter %s: %s outside [%g, %g]", key, value, d->min, d->max);
-	if (d->kind == K_FLOAT) {
+	if (!isfinite(v))
+		return r5_set_error(R5_EINVAL, "parameter %s: '%s' is not a finite number", key, value);
+	R5_TRY(check_range(d, v, value));
+	if (d->kind == K_FLOAT)
 		*(float *)base = (float)v;
-	} else {
-		if (v != (double)(long)v)
-			return r5_set_error(R5_EINVAL, "parameter %s: '%s' is not an integer", key, value);
+	else
 		*(int *)base = (int)v;
+	return R5_OK;
+}
+
+r5_status r5_recon_params_check(const r5_recon_params *p)
+{
+	for (size_t i = 0; i < sizeof defs / sizeof defs[0]; i++) {
+		const struct param_def *d = &defs[i];
+		const char *base = (const char *)p + d->offset;
+		char text[32];
+		if (d->kind == K_STRING) {
+			if (!memchr(base, '\0', d->size))
+				return r5_set_error(R5_EINVAL, "parameter %s: value not terminated", d->key);
+			R5_TRY(check_choice(d->key, base));
+			continue;
+		}
+		double v = d->kind == K_FLOAT ? (double)*(const float *)base : (double)*(const int *)base;
+		snprintf(text, sizeof text, "%g", v);
+		if (!isfinite(v))
+			return r5_set_error(R5_EINVAL, "parameter %s: '%s' is not a finite number", d->key, text);
+		R5_TRY(check_range(d, v, text));
 	}
 	return R5_OK;
 }

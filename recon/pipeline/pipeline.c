@@ -1,5 +1,7 @@
-/* r5_recon_run: choose the pipeline, prepare the image set (header, geometry, provenance),
- * run the pipeline, and the shared step from the k-space grid to the recon matrix. */
+/* r5_recon_run: check the parameters and the input (non-finite samples are refused), drop the
+ * outer indices without data, choose the pipeline, prepare the image set (header, geometry,
+ * provenance), run the pipeline, check its output is finite; and the helpers the pipelines
+ * share (frames with data, FFTs in checked groups, the step to the recon matrix). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,16 +14,57 @@
 #include "pipelines.h"
 
 
-r5_status r5_progress_check(const r5_progress *progress, const char *stage, double fraction)
+int r5_pipeline_frame_has_data(const r5_scan *scan, long frame)
 {
-	if (!progress || !progress->report)
-		return R5_OK;
-	r5_status stop = R5_ECANCELLED;
-	if (progress->report(progress->user, stage, fraction, &stop)) {
-		if (stop == R5_OK)
-			stop = R5_ECANCELLED;
-		return r5_set_error(stop, "stage %s: %s", stage,
-				    stop == R5_ETIMEDOUT ? "deadline exceeded" : "cancelled by the caller");
+	long plane = scan->mask_dims[1] * scan->mask_dims[2];
+	const unsigned char *m = scan->sampled + frame * plane;
+	for (long i = 0; i < plane; i++)
+		if (m[i])
+			return 1;
+	return 0;
+}
+
+static long mask_frames(const r5_scan *scan)
+{
+	long n = 1;
+	for (int d = R5_DIM_COIL + 1; d < R5_DIMS; d++)
+		n *= scan->mask_dims[d];
+	return n;
+}
+
+long r5_pipeline_frames_with_data(const r5_scan *scan)
+{
+	long n = mask_frames(scan), with_data = 0;
+	for (long f = 0; f < n; f++)
+		with_data += r5_pipeline_frame_has_data(scan, f);
+	return with_data;
+}
+
+r5_status r5_pipeline_fft_checked(r5_ctx *ctx, unsigned long flags, int inverse, r5_array *out, const r5_array *in,
+				  const r5_progress *progress, const char *stage, double fraction)
+{
+	if (!r5_dims_equal(out->dims, in->dims) || !r5_array_is_contiguous(out) || !r5_array_is_contiguous(in) ||
+	    (flags & ~7UL))
+		return inverse ? r5_ifft(ctx, flags, out, in) : r5_fft(ctx, flags, out, in);
+	long vol = in->dims[0] * in->dims[1] * in->dims[2], rest = r5_array_size(in) / vol;
+	long group = R5_PROGRESS_CHUNK_VALUES / vol;
+	group = group < 1 ? 1 : group;
+	for (long g0 = 0; g0 < rest; g0 += group) {
+		long n = g0 + group < rest ? group : rest - g0, dims[R5_DIMS];
+		r5_dims_ones(dims);
+		for (int d = 0; d < 3; d++)
+			dims[d] = in->dims[d];
+		dims[3] = n;
+		r5_array *vi = NULL, *vo = NULL;
+		r5_status s = r5_array_view(in->where, in->ctx ? in->ctx : ctx, dims, in->data + g0 * vol, &vi);
+		if (s == R5_OK)
+			s = r5_array_view(out->where, out->ctx ? out->ctx : ctx, dims, out->data + g0 * vol, &vo);
+		if (s == R5_OK)
+			s = inverse ? r5_ifft(ctx, flags, vo, vi) : r5_fft(ctx, flags, vo, vi);
+		r5_array_free(vi);
+		r5_array_free(vo);
+		R5_TRY(s);
+		R5_TRY(r5_progress_check(progress, stage, fraction));
 	}
 	return R5_OK;
 }
@@ -104,57 +147,81 @@ static void present_yz_as_xy(r5_image_set *set)
 	set->fov_mm[0] = set->fov_mm[1], set->fov_mm[1] = set->fov_mm[2], set->fov_mm[2] = fov_x;
 }
 
-r5_status r5_recon_run(r5_ctx *ctx, const r5_scan *scan, const r5_recon_params *params, const r5_progress *progress,
-		       r5_image_set **out)
+typedef r5_status (*pipeline_fn)(r5_ctx *, const r5_scan *, const r5_recon_params *, const r5_progress *,
+				  r5_image_set *);
+
+static pipeline_fn find_pipeline(const char *name)
 {
-	*out = NULL;
-	const r5_recon_params *p = params ? params : &r5_recon_defaults;
-	if (!scan || !scan->kspace)
-		return r5_set_error(R5_EINVAL, "reconstruction: no k-space");
-	if (scan->header.trajectory[0] && strcmp(scan->header.trajectory, "cartesian"))
-		return r5_set_error(R5_ENOTSUP, "reconstruction: trajectory '%s' is not supported yet (cartesian only)",
-				    scan->header.trajectory);
-	const char *name = strcmp(p->pipeline, "auto") ? p->pipeline : auto_pipeline(scan);
 	static const struct {
 		const char *name;
-		r5_status (*run)(r5_ctx *, const r5_scan *, const r5_recon_params *, const r5_progress *, r5_image_set *);
+		pipeline_fn run;
 	} pipelines[] = {
 		{"cartesian", r5_pipeline_cartesian},
 		{"sense", r5_pipeline_sense},
 		{"grappa", r5_pipeline_grappa},
 	};
-	size_t which = sizeof pipelines / sizeof pipelines[0];
 	for (size_t i = 0; i < sizeof pipelines / sizeof pipelines[0]; i++)
 		if (!strcmp(pipelines[i].name, name))
-			which = i;
-	if (which == sizeof pipelines / sizeof pipelines[0])
-		return r5_set_error(R5_ENOTSUP, "pipeline '%s' is not built in", name);
-	r5_image_set *set = NULL;
-	R5_TRY(make_image_set(ctx, scan, p, name, &set));
-	r5_info("reconstruction: pipeline %s on %s", name, r5_ctx_describe(ctx));
-	double t0 = r5_pipeline_clock(ctx);
-	r5_status s = r5_progress_check(progress, "start", 0.0);
-	/* prewhitening and coil compression on a shallow copy: the caller's scan stays untouched */
+			return pipelines[i].run;
+	return NULL;
+}
+
+/* Prewhitening and coil compression on a shallow copy (the caller's scan stays untouched), then
+ * the pipeline. */
+static r5_status prepare_and_run(r5_ctx *ctx, const r5_scan *scan, const r5_recon_params *p, pipeline_fn run,
+				 const r5_progress *progress, r5_image_set *set)
+{
 	r5_cc_conf cc = r5_cc_defaults;
 	cc.n_virtual = p->n_virtual_coils;
 	cc.energy = p->n_virtual_coils > 0 ? 0.0f : p->coil_energy;
 	if (p->calib_size > 0)
 		cc.calib[0] = cc.calib[1] = p->calib_size;
-	if (s == R5_OK)
-		s = r5_cc_mode_parse(p->cc_mode, &cc.mode);
+	r5_status s = r5_cc_mode_parse(p->cc_mode, &cc.mode);
 	r5_scan work = *scan;
 	double prep_seconds[2] = {-1, -1};
 	if (s == R5_OK)
-		s = r5_coils_prepare(ctx, scan, p->prewhiten, &cc, &work, prep_seconds);
+		s = r5_coils_prepare(ctx, scan, p->prewhiten, &cc, progress, &work, prep_seconds);
 	if (prep_seconds[0] >= 0)
 		r5_image_set_add_stage(set, "prewhiten", prep_seconds[0]);
 	if (prep_seconds[1] >= 0)
 		r5_image_set_add_stage(set, "coil-compress", prep_seconds[1]);
 	if (s == R5_OK)
-		s = pipelines[which].run(ctx, &work, p, progress, set);
+		s = run(ctx, &work, p, progress, set);
 	r5_coils_release(&work, scan);
 	if (s == R5_OK && !set->images)
-		s = r5_set_error(R5_EINTERNAL, "pipeline %s returned no images", name);
+		s = r5_set_error(R5_EINTERNAL, "pipeline %s returned no images", set->pipeline);
+	if (s == R5_OK)
+		s = r5_pipeline_check_output(set);
+	return s;
+}
+
+r5_status r5_recon_run(r5_ctx *ctx, const r5_scan *scan, const r5_recon_params *params, const r5_progress *progress,
+		       r5_image_set **out)
+{
+	*out = NULL;
+	const r5_recon_params *p = params ? params : &r5_recon_defaults;
+	if (!scan || !scan->kspace || !scan->sampled)
+		return r5_set_error(R5_EINVAL, "reconstruction: no k-space or no sampling mask");
+	if (scan->header.trajectory[0] && strcmp(scan->header.trajectory, "cartesian"))
+		return r5_set_error(R5_ENOTSUP, "reconstruction: trajectory '%s' is not supported yet (cartesian only)",
+				    scan->header.trajectory);
+	R5_TRY(r5_recon_params_check(p));
+	double t0 = r5_pipeline_clock(ctx);
+	R5_TRY(r5_progress_check(progress, "start", 0.0));
+	R5_TRY(r5_pipeline_check_input(scan, p->prewhiten, progress));
+	r5_scan kept;
+	R5_TRY(r5_pipeline_drop_empty(scan, progress, &kept));
+	const char *name = strcmp(p->pipeline, "auto") ? p->pipeline : auto_pipeline(&kept);
+	pipeline_fn run = find_pipeline(name);
+	r5_image_set *set = NULL;
+	r5_status s = run ? R5_OK : r5_set_error(R5_ENOTSUP, "pipeline '%s' is not built in", name);
+	if (s == R5_OK)
+		s = make_image_set(ctx, &kept, p, name, &set);
+	if (s == R5_OK) {
+		r5_info("reconstruction: pipeline %s on %s", name, r5_ctx_describe(ctx));
+		s = prepare_and_run(ctx, &kept, p, run, progress, set);
+	}
+	r5_pipeline_drop_empty_release(&kept, scan);
 	if (s == R5_OK)
 		s = r5_progress_check(progress, "done", 1.0);
 	if (s != R5_OK) {
@@ -168,7 +235,8 @@ r5_status r5_recon_run(r5_ctx *ctx, const r5_scan *scan, const r5_recon_params *
 }
 
 /* Crop about the centre, or transform and zero-pad / crop k-space about the centre. */
-static r5_status resize_dims(r5_ctx *ctx, r5_array **img, const long target[R5_DIMS], int in_kspace)
+static r5_status resize_dims(r5_ctx *ctx, r5_array **img, const long target[R5_DIMS], int in_kspace,
+			     const r5_progress *progress)
 {
 	if (r5_dims_equal((*img)->dims, target))
 		return R5_OK;
@@ -184,11 +252,11 @@ static r5_status resize_dims(r5_ctx *ctx, r5_array **img, const long target[R5_D
 	R5_TRY(r5_array_alloc_work(ctx, target, &next));
 	r5_status s = R5_OK;
 	if (in_kspace) {
-		s = r5_fft(ctx, flags, *img, *img);
+		s = r5_pipeline_fft_checked(ctx, flags, 0, *img, *img, progress, "resize", 0.95);
 		if (s == R5_OK)
 			s = r5_zresize_centered(ctx, next, *img);
 		if (s == R5_OK)
-			s = r5_ifft(ctx, flags, next, next);
+			s = r5_pipeline_fft_checked(ctx, flags, 1, next, next, progress, "resize", 0.97);
 		/* unitary transforms of different sizes: keep the voxel intensities */
 		if (s == R5_OK)
 			s = r5_zscale(ctx, next, (float)sqrt(scale));
@@ -200,7 +268,8 @@ static r5_status resize_dims(r5_ctx *ctx, r5_array **img, const long target[R5_D
 	return s;
 }
 
-r5_status r5_pipeline_to_recon_matrix(r5_ctx *ctx, const r5_scan *scan, const r5_array *images, r5_array **out)
+r5_status r5_pipeline_to_recon_matrix(r5_ctx *ctx, const r5_scan *scan, const r5_array *images,
+				      const r5_progress *progress, r5_array **out)
 {
 	const r5_header *h = &scan->header;
 	long crop[R5_DIMS], target[R5_DIMS];
@@ -222,9 +291,9 @@ r5_status r5_pipeline_to_recon_matrix(r5_ctx *ctx, const r5_scan *scan, const r5
 	R5_TRY(r5_array_alloc_work(ctx, images->dims, &img));
 	r5_status s = r5_array_copy(ctx, img, images);
 	if (s == R5_OK)
-		s = resize_dims(ctx, &img, crop, 0);
+		s = resize_dims(ctx, &img, crop, 0, progress);
 	if (s == R5_OK)
-		s = resize_dims(ctx, &img, target, 1);
+		s = resize_dims(ctx, &img, target, 1, progress);
 	if (s == R5_OK && img->dims[R5_DIM_AVG] > 1) {
 		long mean_dims[R5_DIMS];
 		r5_dims_copy(mean_dims, img->dims);

@@ -7,12 +7,21 @@
  *              when calibrationMode says so is not implied: auto picks sense), else cartesian
  *
  * Parameters are a struct with exported defaults; r5_recon_params_set takes "key", "value"
- * strings (command line, service requests) and rejects unknown keys. Progress reports and
- * cancellation go through one hook called between stages and inside iterative loops. */
+ * strings (command line, service requests) and rejects unknown keys and non-finite numbers.
+ * Progress reports and cancellation go through one hook (core/progress.h) that every stage
+ * checks at least every ~0.5 s of work, down to calibration, operators and solver iterations.
+ *
+ * Frames (the outer dims: contrast, set, repetition, phase, slice, average, ...) without any
+ * sampled line are not reconstructed: an outer index that holds no data in any frame is dropped
+ * (images exist only for the indices with data, in order; one log line says what was dropped),
+ * and a remaining frame without data keeps a zero image. Input k-space (and the noise scan,
+ * with prewhitening) with a NaN or Inf is refused (R5_EINVAL); a run that returns R5_OK returns
+ * only finite pixels (else R5_EINTERNAL). */
 #ifndef R5_PIPELINE_PIPELINE_H
 #define R5_PIPELINE_PIPELINE_H
 
 #include "../core/ctx.h"
+#include "../core/progress.h"
 #include "../io/images.h"
 #include "../io/scan.h"
 
@@ -35,20 +44,17 @@ typedef struct r5_recon_params {
 
 extern const r5_recon_params r5_recon_defaults;
 
-/* Sets one parameter by name; unknown keys and bad values are R5_EINVAL naming them. */
+/* Sets one parameter by name; unknown keys and bad values (not the whole string a number, not
+ * finite — "nan", "inf" —, out of range, not an integer where one is wanted) are R5_EINVAL
+ * naming the key. */
 r5_status r5_recon_params_set(r5_recon_params *p, const char *key, const char *value);
+/* Checks a filled-in struct the same way (r5_recon_run calls it first): R5_EINVAL naming the key. */
+r5_status r5_recon_params_check(const r5_recon_params *p);
 /* "pipeline=sense coils_virtual=8 ..." (for provenance) */
 void r5_recon_params_format(const r5_recon_params *p, char *text, size_t size);
 
-/* Progress and cancellation hook: return non-zero to stop (the run returns R5_ECANCELLED, or
- * whatever status *stop_status was set to, e.g. R5_ETIMEDOUT). fraction in [0, 1]. */
-typedef struct r5_progress {
-	int (*report)(void *user, const char *stage, double fraction, r5_status *stop_status);
-	void *user;
-} r5_progress;
-
-/* Calls the hook (if any); returns R5_OK or the stop status with a message. */
-r5_status r5_progress_check(const r5_progress *progress, const char *stage, double fraction);
+/* The progress and cancellation hook, r5_progress and r5_progress_check, live in
+ * core/progress.h so that calibration, operators and solvers take it too. */
 
 r5_status r5_recon_run(r5_ctx *ctx, const r5_scan *scan, const r5_recon_params *params, const r5_progress *progress,
 		       r5_image_set **out);

@@ -1,9 +1,11 @@
 /* The named pipelines behind r5_recon_run (pipeline.h), and helpers they share.
  *
- * Each pipeline gets a scan (after prewhitening and coil compression, which r5_recon_run does
- * first) and an image set with header, geometry and FOV already filled; it fills set->images
+ * Each pipeline gets a scan (outer indices without data removed, after prewhitening and coil
+ * compression, which r5_recon_run does first) and an image set with header, geometry and FOV already filled; it fills set->images
  * (host, [x, y, z, 1, 1, contrast, ..., repetition(10), phase(11), ..., slice(13)], complex, on
- * the recon matrix), set->gfactor when asked, and its stage timings. */
+ * the recon matrix), set->gfactor when asked, and its stage timings. Every loop over frames,
+ * coils or iterations checks `progress` at least every ~0.5 s of work (core/progress.h) and
+ * hands it (as an r5_progress_part) to the calibration, operators and solver it calls. */
 #ifndef R5_PIPELINE_PIPELINES_H
 #define R5_PIPELINE_PIPELINES_H
 
@@ -20,10 +22,41 @@ r5_status r5_pipeline_grappa(r5_ctx *ctx, const r5_scan *scan, const r5_recon_pa
  * k-space after oversampling removal) to the recon matrix and FOV of the header: crops the
  * image to the recon FOV, then resizes by zero-padding/cropping k-space when the recon matrix
  * differs, and copies the result to the host into *out. Sums dimension R5_DIM_AVG (averages)
- * into their mean. */
-r5_status r5_pipeline_to_recon_matrix(r5_ctx *ctx, const r5_scan *scan, const r5_array *images, r5_array **out);
+ * into their mean. progress (NULL: never stop) is checked between groups of the FFTs. */
+r5_status r5_pipeline_to_recon_matrix(r5_ctx *ctx, const r5_scan *scan, const r5_array *images,
+				      const r5_progress *progress, r5_array **out);
 
 /* Seconds on a monotonic clock, after synchronising the context's device. */
 double r5_pipeline_clock(r5_ctx *ctx);
+
+/* Frames are the k-space blocks [x, y, z, coil] indexed by the dims after coil (contrast, ...,
+ * repetition, phase, slice, average), in memory order. A frame has data when its ky-kz sampling
+ * mask has a sampled point; pipelines reconstruct only those (the others keep zero images, and
+ * r5_recon_run has already removed the outer indices that hold no data at all, see pipeline.h). */
+int r5_pipeline_frame_has_data(const r5_scan *scan, long frame);
+long r5_pipeline_frames_with_data(const r5_scan *scan);
+
+/* out = centred unitary FFT (inverse: IFFT) over flags (x, y, z only) of in — contiguous, same
+ * dims, in == out allowed — in groups of the dims after z (coils, frames) of about
+ * R5_PROGRESS_CHUNK_VALUES values, with a check of progress (NULL: never stop; reported as
+ * `stage` at `fraction`) after each group. */
+r5_status r5_pipeline_fft_checked(r5_ctx *ctx, unsigned long flags, int inverse, r5_array *out, const r5_array *in,
+				  const r5_progress *progress, const char *stage, double fraction);
+
+/* r5_recon_run's checks (scan_prepare.c). Input: R5_EINVAL "k-space contains N non-finite
+ * samples (NaN or Inf; first at readout sample x, ky y, ...)" (and the noise scan's, when
+ * with_noise). Output: R5_EINTERNAL naming the pipeline when images or g-factor hold a NaN/Inf. */
+r5_status r5_pipeline_check_input(const r5_scan *scan, int with_noise, const r5_progress *progress);
+r5_status r5_pipeline_check_output(const r5_image_set *set);
+
+/* *out = a shallow copy of scan without the outer indices (dims after coil) that hold no sampled
+ * line in any frame: new k-space, masks and per-slice geometry when something is dropped (one
+ * log line says what), the scan's own arrays otherwise. Images then exist only for the kept
+ * indices, in order (the image set's contrast 1 is the second contrast that has data). Free
+ * with r5_pipeline_drop_empty_release (also after a failure). */
+r5_status r5_pipeline_drop_empty(const r5_scan *scan, const r5_progress *progress, r5_scan *out);
+/* Frames r5_pipeline_drop_empty keeps (all of them when nothing is dropped; -1: out of memory). */
+long r5_pipeline_kept_frames(const r5_scan *scan);
+void r5_pipeline_drop_empty_release(r5_scan *out, const r5_scan *scan);
 
 #endif

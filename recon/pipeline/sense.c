@@ -25,9 +25,12 @@
 
 struct sense_frame {
 	r5_ctx *ctx;
-	const r5_progress *progress;
+	const r5_progress *progress; /* the run's hook */
+	r5_progress_part part;       /* this frame's share of it (CG iterations move lo, hi) */
 	r5_linop *op;
-	int frame, n_frames;
+	int frame;
+	double lo, hi; /* this frame's CG share of the run's fraction */
+	double residual; /* |y - E x| / |y| after the solve */
 };
 
 static r5_status normal_cb(r5_ctx *ctx, void *user, r5_array *out, const r5_array *in)
@@ -36,11 +39,15 @@ static r5_status normal_cb(r5_ctx *ctx, void *user, r5_array *out, const r5_arra
 	return r5_linop_normal(ctx, f->op, out, in);
 }
 
+/* After iteration iter: the stop check, and the operator's own checks (between coil groups)
+ * report inside the next iteration's share. */
 static r5_status cg_hook(void *user, int iter, int max_iters, double rel_residual)
 {
 	struct sense_frame *f = user;
 	(void)rel_residual;
-	double fraction = 0.3 + 0.6 * ((double)f->frame + (double)iter / max_iters) / f->n_frames;
+	double step = (f->hi - f->lo) / (double)(max_iters > 0 ? max_iters : 1), fraction = f->lo + step * iter;
+	f->part.lo = fraction;
+	f->part.hi = fraction + step;
 	return r5_progress_check(f->progress, "cg-sense", fraction);
 }
 
@@ -75,13 +82,13 @@ static r5_status frame_mask(r5_ctx *ctx, const r5_scan *scan, long frame, r5_arr
 
 /* Analytic g-factor of one frame into gout (work, [x, y, z]): acceleration from the mask. */
 static r5_status frame_gfactor(r5_ctx *ctx, const r5_scan *scan, long frame, const long calib[3], const r5_array *maps,
-			       r5_array *gout)
+			       r5_array *gout, const r5_progress *progress)
 {
 	long ny = scan->mask_dims[1], nz = scan->mask_dims[2], calib_yz[2] = {calib[1], calib[2]};
 	int accel[2], offset[2];
 	R5_TRY(r5_error_context(r5_grappa_sampling(scan->sampled + frame * ny * nz, ny, nz, calib_yz, scan->header.accel,
 						   accel, offset), "sense g-factor: frame %ld", frame));
-	return r5_sense_gfactor(ctx, maps, accel, gout);
+	return r5_sense_gfactor_checked(ctx, maps, accel, gout, progress);
 }
 
 /* Logs |y - E x| / |y|: how much of the measured data the model explains (one map set cannot
@@ -98,8 +105,9 @@ static r5_status data_residual(r5_ctx *ctx, struct sense_frame *f, const r5_arra
 		s = r5_znorm(ctx, predicted, &norm_r);
 	if (s == R5_OK)
 		s = r5_znorm(ctx, kspace, &norm_y);
+	f->residual = norm_y > 0 ? norm_r / norm_y : 0.0;
 	if (s == R5_OK)
-		r5_info("cg-sense frame %d: data residual |y - E x| / |y| = %.4f", f->frame, norm_y > 0 ? norm_r / norm_y : 0.0);
+		r5_debug("cg-sense frame %d: data residual |y - E x| / |y| = %.4f", f->frame, f->residual);
 	r5_array_free(predicted);
 	return s;
 }
@@ -108,9 +116,15 @@ static r5_status data_residual(r5_ctx *ctx, struct sense_frame *f, const r5_arra
 static r5_status solve_frame(r5_ctx *ctx, const r5_recon_params *p, struct sense_frame *f, const r5_array *maps,
 			     const r5_array *mask, r5_array *kspace, r5_array *image)
 {
-	long idims[R5_DIMS];
+	long idims[R5_DIMS], voxels = kspace->dims[0] * kspace->dims[1] * kspace->dims[2];
 	unsigned long flags = R5_FLAG(R5_DIM_Y) | (kspace->dims[2] > 1 ? R5_FLAG(R5_DIM_Z) : 0);
-	R5_TRY(r5_linop_sense(ctx, maps, mask, flags, &f->op));
+	/* coil groups of about R5_PROGRESS_CHUNK_VALUES values: one iteration of 128^3 x 32 coils
+	 * is 8 groups of ~0.2 s, each followed by a stop check */
+	long group = R5_PROGRESS_CHUNK_VALUES / voxels;
+	f->part.lo = f->lo;
+	f->part.hi = f->lo + (f->hi - f->lo) / (p->iters > 0 ? p->iters : 1);
+	const r5_progress *hook = r5_progress_part_init(&f->part, f->progress, f->part.lo, f->part.hi, "cg-sense");
+	R5_TRY(r5_linop_sense_grouped(ctx, maps, mask, flags, group < 1 ? 1 : group, hook, "cg-sense operator", &f->op));
 	r5_dims_copy(idims, f->op->idims);
 	r5_array *rhs = NULL, *x = NULL;
 	r5_status s = r5_array_alloc_work(ctx, idims, &rhs);
@@ -139,79 +153,124 @@ static r5_status solve_frame(r5_ctx *ctx, const r5_recon_params *p, struct sense
 	return s;
 }
 
+struct sense_run {
+	long fdims[R5_DIMS], frame_size, npix, n_frames, per_slice, calib[3], cap;
+	long n_data;        /* frames with sampled data */
+	r5_espirit_conf ec;
+	double t_maps, t_cg, residual_sum, residual_max;
+};
+
+static void frame_view(const r5_array *a, const long dims[R5_DIMS], long offset, r5_array *view)
+{
+	*view = *a;
+	r5_dims_copy(view->dims, dims);
+	r5_dims_strides(view->strides, dims);
+	view->owns = 0;
+	view->data = a->data + offset;
+}
+
+/* ESPIRiT maps of frame `frame` (the first frame with data of its slice), fractions lo..hi. */
+static r5_status slice_maps(r5_ctx *ctx, struct sense_run *r, const r5_array *kspace, const r5_progress *progress,
+			    double lo, double hi, long slice, r5_array **maps)
+{
+	r5_array *acs = NULL;
+	long img[3] = {kspace->dims[0], kspace->dims[1], kspace->dims[2]};
+	r5_progress_part part;
+	r5_espirit_conf ec = r->ec;
+	ec.progress = r5_progress_part_init(&part, progress, lo, hi, NULL);
+	r5_status s = frame_acs(ctx, kspace, r->calib, r->cap, &acs);
+	if (s == R5_OK)
+		s = r5_espirit_maps(ctx, &ec, acs, img, maps, NULL);
+	r5_array_free(acs);
+	return s == R5_OK ? R5_OK : r5_error_context(s, "sense: slice %ld", slice);
+}
+
+/* One frame with data: maps when its slice has none yet, then CG-SENSE (and the g-factor). */
+static r5_status sense_frame_run(r5_ctx *ctx, const r5_scan *scan, const r5_recon_params *p,
+				 const r5_progress *progress, struct sense_run *r, long frame, long index,
+				 r5_array **maps, long *maps_slice, r5_array *images, r5_array *gfactor)
+{
+	r5_array host, out, *kspace = NULL, *mask = NULL;
+	frame_view(scan->kspace, r->fdims, frame * r->frame_size, &host);
+	r5_status s = r5_array_to_work(ctx, &host, &kspace);
+	long slice = frame / r->per_slice;
+	double lo = 0.05 + 0.9 * (double)index / (double)r->n_data, hi = 0.05 + 0.9 * (double)(index + 1) / (double)r->n_data;
+	double t = r5_pipeline_clock(ctx);
+	if (s == R5_OK && slice != *maps_slice) {
+		double mid = lo + 0.5 * (hi - lo);
+		r5_array_free(*maps);
+		*maps = NULL;
+		s = slice_maps(ctx, r, kspace, progress, lo, mid, slice, maps);
+		*maps_slice = slice;
+		lo = mid;
+	}
+	r->t_maps += r5_pipeline_clock(ctx) - t;
+	t = r5_pipeline_clock(ctx);
+	if (s == R5_OK)
+		s = frame_mask(ctx, scan, frame, &mask);
+	if (s == R5_OK)
+		s = r5_pipeline_fft_checked(ctx, R5_FLAG(R5_DIM_X), 1, kspace, kspace, progress, "cg-sense", lo);
+	struct sense_frame f = {.ctx = ctx, .progress = progress, .frame = (int)frame, .lo = lo, .hi = hi};
+	long odims[R5_DIMS];
+	r5_dims_copy(odims, r->fdims);
+	odims[R5_DIM_COIL] = 1;
+	frame_view(images, odims, frame * r->npix, &out);
+	if (s == R5_OK)
+		s = solve_frame(ctx, p, &f, *maps, mask, kspace, &out);
+	if (s == R5_OK) {
+		r->residual_sum += f.residual;
+		r->residual_max = f.residual > r->residual_max ? f.residual : r->residual_max;
+	}
+	if (s == R5_OK && gfactor) {
+		r5_progress_part part;
+		frame_view(gfactor, odims, frame * r->npix, &out);
+		s = frame_gfactor(ctx, scan, frame, r->calib, *maps, &out, r5_progress_part_init(&part, progress, hi, hi, NULL));
+	}
+	r->t_cg += r5_pipeline_clock(ctx) - t;
+	r5_array_free(kspace);
+	r5_array_free(mask);
+	return s;
+}
+
+/* Frames without sampled data are not reconstructed (their images stay zero; r5_recon_run has
+ * already dropped the outer indices that hold no data at all). */
 static r5_status sense_frames(r5_ctx *ctx, const r5_scan *scan, const r5_recon_params *p, const r5_progress *progress,
 			      r5_image_set *set, r5_array *images, r5_array *gfactor)
 {
 	const r5_array *k = scan->kspace;
-	long fdims[R5_DIMS], calib[3];
-	r5_dims_ones(fdims);
+	struct sense_run r = {.ec = r5_espirit_defaults};
+	r5_dims_ones(r.fdims);
 	for (int d = 0; d < 4; d++)
-		fdims[d] = k->dims[d];
-	long frame_size = r5_dims_size(fdims), npix = frame_size / k->dims[R5_DIM_COIL];
-	long n_frames = r5_array_size(k) / frame_size, per_slice = 1;
+		r.fdims[d] = k->dims[d];
+	r.frame_size = r5_dims_size(r.fdims);
+	r.npix = r.frame_size / k->dims[R5_DIM_COIL];
+	r.n_frames = r5_array_size(k) / r.frame_size;
+	r.per_slice = 1;
 	for (int d = R5_DIM_MAP; d < R5_DIM_SLICE; d++)
-		per_slice *= k->dims[d];
-	R5_TRY(r5_calib_region_find(scan, calib));
-	long cap = p->calib_size > 0 ? p->calib_size : 24;
-	r5_espirit_conf ec = r5_espirit_defaults;
-	ec.kernel = p->kernel_size;
-	ec.threshold = p->espirit_threshold;
-	ec.crop = p->espirit_crop;
-	ec.n_maps = p->n_maps;
-	ec.calib = cap;
-	long img[3] = {k->dims[0], k->dims[1], k->dims[2]};
-	r5_array *maps = NULL, *kspace = NULL, *mask = NULL, *acs = NULL;
+		r.per_slice *= k->dims[d];
+	r.n_data = r5_pipeline_frames_with_data(scan);
+	R5_TRY(r5_calib_region_find(scan, r.calib));
+	r.cap = p->calib_size > 0 ? p->calib_size : 24;
+	r.ec.kernel = p->kernel_size;
+	r.ec.threshold = p->espirit_threshold;
+	r.ec.crop = p->espirit_crop;
+	r.ec.n_maps = p->n_maps;
+	r.ec.calib = r.cap;
+	r5_array *maps = NULL;
 	r5_status s = R5_OK;
-	double t_maps = 0, t_cg = 0;
-	long maps_slice = -1;
-	for (long frame = 0; frame < n_frames && s == R5_OK; frame++) {
-		r5_array host = *k;
-		r5_dims_copy(host.dims, fdims);
-		host.owns = 0;
-		host.data = k->data + frame * frame_size;
-		r5_array_free(kspace);
-		kspace = NULL;
-		s = r5_array_to_work(ctx, &host, &kspace);
-		long slice = frame / per_slice;
-		double t = r5_pipeline_clock(ctx);
-		if (s == R5_OK && slice != maps_slice) {
-			r5_array_free(maps);
-			r5_array_free(acs);
-			maps = acs = NULL;
-			s = frame_acs(ctx, kspace, calib, cap, &acs);
-			if (s == R5_OK)
-				s = r5_espirit_maps(ctx, &ec, acs, img, &maps, NULL);
-			if (s != R5_OK)
-				s = r5_error_context(s, "sense: slice %ld", slice);
-			maps_slice = slice;
-		}
-		t_maps += r5_pipeline_clock(ctx) - t;
-		t = r5_pipeline_clock(ctx);
-		r5_array_free(mask);
-		mask = NULL;
-		if (s == R5_OK)
-			s = frame_mask(ctx, scan, frame, &mask);
-		if (s == R5_OK)
-			s = r5_ifft(ctx, R5_FLAG(R5_DIM_X), kspace, kspace);
-		struct sense_frame f = {.ctx = ctx, .progress = progress, .frame = (int)frame, .n_frames = (int)n_frames};
-		r5_array out = *images;
-		r5_dims_copy(out.dims, fdims);
-		out.dims[R5_DIM_COIL] = 1;
-		out.data = images->data + frame * npix;
-		if (s == R5_OK)
-			s = solve_frame(ctx, p, &f, maps, mask, kspace, &out);
-		if (s == R5_OK && gfactor) {
-			out.data = gfactor->data + frame * npix;
-			s = frame_gfactor(ctx, scan, frame, calib, maps, &out);
-		}
-		t_cg += r5_pipeline_clock(ctx) - t;
+	long maps_slice = -1, index = 0;
+	for (long frame = 0; frame < r.n_frames && s == R5_OK; frame++) {
+		if (!r5_pipeline_frame_has_data(scan, frame))
+			continue;
+		s = sense_frame_run(ctx, scan, p, progress, &r, frame, index++, &maps, &maps_slice, images, gfactor);
 	}
-	r5_image_set_add_stage(set, "espirit", t_maps);
-	r5_image_set_add_stage(set, "cg-sense", t_cg);
+	if (s == R5_OK)
+		r5_info("cg-sense: %ld frame(s) reconstructed (%ld without data skipped); data residual |y - E x| / |y| = "
+			"%.4f (mean over the frames; max %.4f)", index, r.n_frames - index,
+			index ? r.residual_sum / (double)index : 0.0, r.residual_max);
+	r5_image_set_add_stage(set, "espirit", r.t_maps);
+	r5_image_set_add_stage(set, "cg-sense", r.t_cg);
 	r5_array_free(maps);
-	r5_array_free(acs);
-	r5_array_free(kspace);
-	r5_array_free(mask);
 	return s;
 }
 
@@ -226,17 +285,17 @@ r5_status r5_pipeline_sense(r5_ctx *ctx, const r5_scan *scan, const r5_recon_par
 	r5_dims_copy(dims, scan->kspace->dims);
 	dims[R5_DIM_COIL] = 1;
 	r5_array *images = NULL, *gfactor = NULL;
-	R5_TRY(r5_array_alloc_work(ctx, dims, &images));
-	r5_status s = p->gfactor ? r5_array_alloc_work(ctx, dims, &gfactor) : R5_OK;
+	R5_TRY(r5_array_zeros(ctx, r5_ctx_residency(ctx), dims, &images));
+	r5_status s = p->gfactor ? r5_array_zeros(ctx, r5_ctx_residency(ctx), dims, &gfactor) : R5_OK;
 	if (s == R5_OK)
 		s = sense_frames(ctx, scan, p, progress, set, images, gfactor);
 	double t = r5_pipeline_clock(ctx);
 	if (s == R5_OK)
 		s = r5_progress_check(progress, "resize", 0.95);
 	if (s == R5_OK)
-		s = r5_pipeline_to_recon_matrix(ctx, scan, images, &set->images);
+		s = r5_pipeline_to_recon_matrix(ctx, scan, images, progress, &set->images);
 	if (s == R5_OK && gfactor)
-		s = r5_pipeline_to_recon_matrix(ctx, scan, gfactor, &set->gfactor);
+		s = r5_pipeline_to_recon_matrix(ctx, scan, gfactor, progress, &set->gfactor);
 	r5_image_set_add_stage(set, "resize", r5_pipeline_clock(ctx) - t);
 	r5_array_free(images);
 	r5_array_free(gfactor);

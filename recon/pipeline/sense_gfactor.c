@@ -60,6 +60,31 @@ static float pixel_gfactor(const float complex *maps, long coil_stride, long C, 
 
 r5_status r5_sense_gfactor(r5_ctx *ctx, const r5_array *maps, const int accel[2], r5_array *gfactor)
 {
+	return r5_sense_gfactor_checked(ctx, maps, accel, gfactor, NULL);
+}
+
+/* pixel (y, z) folds onto (y + round(jy ny / Ry), z + round(jz nz / Rz)) mod n: exact when R
+ * divides n, the nearest-pixel approximation otherwise */
+static void gfactor_pixels(const r5_array *maps, int ry, int rz, long p0, long p1, float complex *g)
+{
+	long nx = maps->dims[0], ny = maps->dims[1], nz = maps->dims[2], C = maps->dims[R5_DIM_COIL];
+	long plane = nx * ny * nz;
+#pragma omp parallel for
+	for (long pixel = p0; pixel < p1; pixel++) {
+		long x = pixel % nx, y = (pixel / nx) % ny, z = pixel / (nx * ny), idx[R5_GF_MAX];
+		for (int jz = 0; jz < rz; jz++)
+			for (int jy = 0; jy < ry; jy++) {
+				long yy = (y + (long)floor((double)jy * ny / ry + 0.5)) % ny;
+				long zz = (z + (long)floor((double)jz * nz / rz + 0.5)) % nz;
+				idx[jy + ry * jz] = x + nx * (yy + ny * zz);
+			}
+		g[pixel] = pixel_gfactor(maps->data, plane, C, idx, ry * rz);
+	}
+}
+
+r5_status r5_sense_gfactor_checked(r5_ctx *ctx, const r5_array *maps, const int accel[2], r5_array *gfactor,
+				   const r5_progress *progress)
+{
 	long nx = maps->dims[0], ny = maps->dims[1], nz = maps->dims[2], C = maps->dims[R5_DIM_COIL];
 	int ry = accel[0], rz = accel[1], r = ry * rz;
 	if (ry < 1 || rz < 1 || r > R5_GF_MAX || ry > ny || rz > nz)
@@ -74,22 +99,16 @@ r5_status r5_sense_gfactor(r5_ctx *ctx, const r5_array *maps, const int accel[2]
 	gdims[2] = nz;
 	r5_status s = r5_array_zeros(NULL, R5_HOST, gdims, &host_g);
 	long plane = nx * ny * nz;
-	if (s == R5_OK) {
-		/* pixel (y, z) folds onto (y + round(jy ny / Ry), z + round(jz nz / Rz)) mod n: exact when
-		 * R divides n, the nearest-pixel approximation otherwise */
-#pragma omp parallel for
-		for (long pixel = 0; pixel < plane; pixel++) {
-			long x = pixel % nx, y = (pixel / nx) % ny, z = pixel / (nx * ny), idx[R5_GF_MAX];
-			for (int jz = 0; jz < rz; jz++)
-				for (int jy = 0; jy < ry; jy++) {
-					long yy = (y + (long)floor((double)jy * ny / ry + 0.5)) % ny;
-					long zz = (z + (long)floor((double)jz * nz / rz + 0.5)) % nz;
-					idx[jy + ry * jz] = x + nx * (yy + ny * zz);
-				}
-			host_g->data[pixel] = pixel_gfactor(host_maps->data, plane, C, idx, r);
-		}
-		s = r5_array_copy(ctx, gfactor, host_g);
+	/* per pixel about R^2 C + R^3 multiply-adds */
+	long chunk = progress ? R5_PROGRESS_CHUNK_MACS / (long)(r * r * (C + r)) : plane;
+	chunk = chunk < 1 ? 1 : chunk;
+	for (long p0 = 0; p0 < plane && s == R5_OK; p0 += chunk) {
+		long p1 = p0 + chunk < plane ? p0 + chunk : plane;
+		gfactor_pixels(host_maps, ry, rz, p0, p1, host_g->data);
+		s = r5_progress_check(progress, "sense g-factor", (double)p1 / (double)plane);
 	}
+	if (s == R5_OK)
+		s = r5_array_copy(ctx, gfactor, host_g);
 	r5_array_free(host_maps);
 	r5_array_free(host_g);
 	return s;

@@ -71,7 +71,7 @@ static void test_herm_eig_top(void **state)
 	for (int i = 0; i < n * n; i++)
 		v[i] = a[i];
 	int kept = 0;
-	assert_int_equal(r5_herm_eig_top(n, v, w, 1e-3, &kept), R5_OK);
+	assert_int_equal(r5_herm_eig_top(n, v, w, 1e-3, &kept, NULL), R5_OK);
 	assert_true(kept > 10 && kept < n);
 	assert_true(w[kept - 1] >= 1e-3 * w[0] && w[kept] < 1e-3 * w[0]);
 	double err = 0, ref = 0, ortho = 0;

@@ -244,7 +244,7 @@ static void test_image_space_equals_kspace_convolution(void **state)
 	r5_array *zf = NULL, *aliased = grid_images(&ph, 3, 1, &zf), *mixed = NULL, *kfull = NULL;
 	assert_int_equal(r5_array_alloc_host(zf->dims, &mixed), R5_OK);
 	assert_int_equal(r5_array_alloc_host(zf->dims, &kfull), R5_OK);
-	assert_int_equal(r5_grappa_apply(ctx, kernel, aliased, mixed, NULL, NULL), R5_OK);
+	assert_int_equal(r5_grappa_apply(ctx, kernel, aliased, mixed, NULL, NULL, NULL), R5_OK);
 	assert_int_equal(r5_fft(ctx, R5_FLAG(0) | R5_FLAG(1), mixed, mixed), R5_OK);
 	float complex *ref = malloc(sizeof *ref * (size_t)r5_array_size(zf));
 	kspace_convolution(kernel, zf, ref);
@@ -278,7 +278,7 @@ static void test_fills_kspace(void **state)
 	r5_grappa_kernel *kernel = calibrate(&ph, 2, 1, 24, 1);
 	r5_array *aliased = grid_images(&ph, 2, 1, NULL), *mixed = NULL;
 	assert_int_equal(r5_array_alloc_host(aliased->dims, &mixed), R5_OK);
-	assert_int_equal(r5_grappa_apply(ctx, kernel, aliased, mixed, NULL, NULL), R5_OK);
+	assert_int_equal(r5_grappa_apply(ctx, kernel, aliased, mixed, NULL, NULL, NULL), R5_OK);
 	double e_img = nrmse(mixed->data, ph.coil_images->data, r5_array_size(mixed));
 	double e_alias = nrmse(aliased->data, ph.coil_images->data, r5_array_size(mixed));
 	assert_int_equal(r5_fft(ctx, R5_FLAG(0) | R5_FLAG(1), mixed, mixed), R5_OK);
@@ -341,7 +341,7 @@ static void check_gfactor_noise(const struct phantom *ph, const r5_grappa_kernel
 			noise->data[i] = ((i / nx) % ny) % kernel->accel[0] == 0 ? (float complex)v : 0;
 		}
 		assert_int_equal(r5_ifft(ctx, R5_FLAG(0) | R5_FLAG(1), aliased, noise), R5_OK);
-		assert_int_equal(r5_grappa_apply(ctx, kernel, aliased, mixed, NULL, NULL), R5_OK);
+		assert_int_equal(r5_grappa_apply(ctx, kernel, aliased, mixed, NULL, NULL, NULL), R5_OK);
 		for (long i = 0; i < np; i++) {
 			if (cabsf(ph->rss->data[i]) < 0.3f * 0.5f)
 				continue;
@@ -379,7 +379,7 @@ static void test_gfactor(void **state)
 	for (int R = 2; R <= 4; R++) {
 		r5_grappa_kernel *kernel = calibrate(&ph, R, 1, 24, 1);
 		r5_array *aliased = grid_images(&ph, R, 1, NULL);
-		assert_int_equal(r5_grappa_apply(ctx, kernel, aliased, mixed, weights, gfactor), R5_OK);
+		assert_int_equal(r5_grappa_apply(ctx, kernel, aliased, mixed, weights, gfactor, NULL), R5_OK);
 		double g_min = 1e9, g_max = 0, g_mean = 0, n = 0;
 		for (long i = 0; i < np; i++) {
 			if (cabsf(ph.rss->data[i]) < 0.15f)

@@ -59,7 +59,7 @@ static double identity_error(r5_ctx *ctx, const r5_array *x, double *mean_diag)
 	r5_array *view = NULL;
 	assert_int_equal(r5_array_view(R5_HOST, NULL, dims, x->data, &view), R5_OK);
 	double complex *psi = malloc(sizeof *psi * (size_t)(coils * coils));
-	assert_int_equal(r5_noise_estimate_covariance(ctx, view, psi), R5_OK);
+	assert_int_equal(r5_noise_estimate_covariance(ctx, view, psi, NULL), R5_OK);
 	double worst = 0;
 	*mean_diag = 0;
 	for (long i = 0; i < coils; i++) {
@@ -85,7 +85,7 @@ static void check_whitened_identity(int oversampling)
 	r5_array *noise = noise_only(noisy, clean), *w = NULL;
 	double diag_before;
 	double before = identity_error(ctx, noise, &diag_before);
-	assert_int_equal(r5_noise_prewhiten(ctx, noisy, noise, &w), R5_OK);
+	assert_int_equal(r5_noise_prewhiten(ctx, noisy, noise, &w, NULL), R5_OK);
 	assert_non_null(w);
 	assert_int_equal(w->dims[0], N_COILS);
 	double diag;
@@ -146,7 +146,7 @@ static void test_bandwidth_factor_applied(void **state)
 	for (long i = 0; i < r5_array_size(noisy->noise); i++)
 		noisy->noise->data[i] *= (float)sqrt(0.5);
 	noisy->noise_dwell_us *= 2;
-	assert_int_equal(r5_noise_prewhiten(ctx, noisy, noise, NULL), R5_OK);
+	assert_int_equal(r5_noise_prewhiten(ctx, noisy, noise, NULL, NULL), R5_OK);
 	double diag;
 	double err = identity_error(ctx, noise, &diag);
 	print_message("noise scan at 2x dwell: |cov - I| max %.4f, mean variance %.4f\n", err, diag);
@@ -210,7 +210,7 @@ static void expect_error(r5_ctx *ctx, const r5_scan *scan, const char *words)
 	r5_array *k = NULL;
 	assert_int_equal(r5_array_alloc_host(scan->kspace->dims, &k), R5_OK);
 	assert_int_equal(r5_zfill(ctx, k, 0), R5_OK);
-	r5_status s = r5_noise_prewhiten(ctx, scan, k, NULL);
+	r5_status s = r5_noise_prewhiten(ctx, scan, k, NULL, NULL);
 	print_message("expected error: %s\n", r5_last_error());
 	assert_int_equal(s, R5_EINVAL);
 	assert_non_null(strstr(r5_last_error(), words));
@@ -253,7 +253,7 @@ static void test_bad_noise(void **state)
 	scan->noise = NULL;
 	r5_array *k = NULL;
 	assert_int_equal(r5_array_to_host(ctx, scan->kspace, &k), R5_OK);
-	assert_int_equal(r5_noise_prewhiten(ctx, scan, k, NULL), R5_OK);
+	assert_int_equal(r5_noise_prewhiten(ctx, scan, k, NULL, NULL), R5_OK);
 	assert_memory_equal(k->data, scan->kspace->data, sizeof *k->data * (size_t)r5_array_size(k));
 	r5_array_free(k);
 	scan->noise = good;

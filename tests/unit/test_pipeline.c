@@ -19,10 +19,12 @@
 #include "recon/core/fft.h"
 #include "recon/core/hd.h"
 #include "recon/pipeline/pipeline.h"
+#include "recon/pipeline/pipelines.h"
+#include <time.h>
 
 enum { NX = 32, NY_ENC = 48, NY_REC = 32, K1_MAX = 35, K1_CENTER = 12, COILS = 4, SLICES = 2, CONTRASTS = 2 };
 
-static char *header_xml(void)
+static char *header_xml(int contrast_max)
 {
 	char *xml = malloc(4096);
 	snprintf(xml, 4096,
@@ -36,26 +38,27 @@ static char *header_xml(void)
 		 "</kspace_encoding_step_1><slice><minimum>0</minimum><maximum>%d</maximum><center>0</center></slice>"
 		 "<contrast><minimum>0</minimum><maximum>%d</maximum><center>0</center></contrast></encodingLimits>"
 		 "<trajectory>cartesian</trajectory></encoding></ismrmrdHeader>",
-		 COILS, NX, NY_ENC, NX, NY_REC, K1_MAX, K1_CENTER, SLICES - 1, CONTRASTS - 1);
+		 COILS, NX, NY_ENC, NX, NY_REC, K1_MAX, K1_CENTER, SLICES - 1, contrast_max);
 	return xml;
 }
 
 static float frand(void) { return (float)rand() / RAND_MAX - 0.5f; }
 
-/* Every acquired line (k1 = 0..K1_MAX) of every slice and contrast, random samples. */
-static r5_scan *build_scan(float complex **lines_out)
+/* Every acquired line (k1 = 0..K1_MAX) of every slice and of the contrasts listed (the header
+ * allows contrasts 0..contrast_max), random samples. */
+static r5_scan *build_scan_contrasts(int contrast_max, const int *contrasts, int n_contrasts, float complex **lines_out)
 {
-	char *xml = header_xml();
+	char *xml = header_xml(contrast_max);
 	r5_scan_builder *b = NULL;
 	assert_int_equal(r5_scan_builder_create(xml, strlen(xml), NULL, &b), R5_OK);
 	free(xml);
-	long n_lines = (K1_MAX + 1) * SLICES * CONTRASTS;
+	long n_lines = (K1_MAX + 1) * SLICES * n_contrasts;
 	float complex *lines = malloc(sizeof *lines * n_lines * COILS * NX);
 	for (long i = 0; i < n_lines * COILS * NX; i++)
 		lines[i] = frand() + I * frand();
 	long l = 0;
 	for (int s = 0; s < SLICES; s++)
-		for (int c = 0; c < CONTRASTS; c++)
+		for (int c = 0; c < n_contrasts; c++)
 			for (int k1 = 0; k1 <= K1_MAX; k1++, l++) {
 				ISMRMRD_AcquisitionHeader h;
 				ismrmrd_init_acquisition_header(&h);
@@ -67,7 +70,7 @@ static r5_scan *build_scan(float complex **lines_out)
 				h.position[2] = (float)(10 * s);
 				h.idx.kspace_encode_step_1 = (uint16_t)k1;
 				h.idx.slice = (uint16_t)s;
-				h.idx.contrast = (uint16_t)c;
+				h.idx.contrast = (uint16_t)contrasts[c];
 				h.scan_counter = (uint32_t)l;
 				assert_int_equal(r5_scan_builder_add(b, &h, lines + l * COILS * NX, NULL), R5_OK);
 			}
@@ -75,6 +78,12 @@ static r5_scan *build_scan(float complex **lines_out)
 	assert_int_equal(r5_scan_builder_finish(b, &scan), R5_OK);
 	*lines_out = lines;
 	return scan;
+}
+
+static r5_scan *build_scan(float complex **lines_out)
+{
+	static const int contrasts[CONTRASTS] = {0, 1};
+	return build_scan_contrasts(CONTRASTS - 1, contrasts, CONTRASTS, lines_out);
 }
 
 static void test_partial_fourier_slices_contrasts(void **state)
@@ -168,15 +177,15 @@ static void test_adaptive_matches_rss_on_one_pattern(void **state)
 				double m = ((x - N / 2) * (x - N / 2) + (y - N / 2) * (y - N / 2) < 25 * 25) ? 1.0 + 0.5 * (x > N / 2) : 0.05;
 				coils->data[(long)c * N * N + y * N + x] = (float complex)(s * m);
 			}
-	assert_int_equal(r5_coil_combine(ctx, "rss", coils, rss), R5_OK);
-	assert_int_equal(r5_coil_combine(ctx, "adaptive", coils, ada), R5_OK);
+	assert_int_equal(r5_coil_combine(ctx, "rss", coils, rss, NULL), R5_OK);
+	assert_int_equal(r5_coil_combine(ctx, "adaptive", coils, ada, NULL), R5_OK);
 	double num = 0, den = 0;
 	for (long i = 0; i < N * N; i++) {
 		num += pow(cabsf(ada->data[i]) - crealf(rss->data[i]), 2);
 		den += pow(crealf(rss->data[i]), 2);
 	}
 	assert_true(sqrt(num / den) < 0.02);
-	assert_int_equal(r5_coil_combine(ctx, "median", coils, ada), R5_EINVAL);
+	assert_int_equal(r5_coil_combine(ctx, "median", coils, ada, NULL), R5_EINVAL);
 	r5_array_free(coils);
 	r5_array_free(rss);
 	r5_array_free(ada);
@@ -235,6 +244,146 @@ static void test_cancel_and_deadline(void **state)
 	free(lines);
 }
 
+static double seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* NaN and Inf pass every range check (comparisons with NaN are false): refused by name. */
+static void test_params_non_finite(void **state)
+{
+	(void)state;
+	static const char *const keys[] = {"lambda", "espirit_crop", "espirit_threshold", "coil_energy", "iters",
+					   "maps", "kernel", "calib", "coils_virtual", "prewhiten", "gfactor"};
+	static const char *const values[] = {"nan", "NaN", "-nan", "inf", "-inf", "infinity", "1e999", "nan(0x1)",
+					     "0.5x", "", " "};
+	for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
+		for (size_t v = 0; v < sizeof values / sizeof values[0]; v++) {
+			r5_recon_params p = r5_recon_defaults;
+			assert_int_equal(r5_recon_params_set(&p, keys[k], values[v]), R5_EINVAL);
+			assert_non_null(strstr(r5_last_error(), keys[k]));
+			assert_memory_equal(&p, &r5_recon_defaults, sizeof p);
+		}
+	/* a struct filled in directly is checked by r5_recon_run */
+	r5_recon_params p = r5_recon_defaults;
+	assert_int_equal(r5_recon_params_check(&p), R5_OK);
+	p.lambda = NAN;
+	assert_int_equal(r5_recon_params_check(&p), R5_EINVAL);
+	assert_non_null(strstr(r5_last_error(), "lambda"));
+	float complex *lines = NULL;
+	r5_scan *scan = build_scan(&lines);
+	r5_ctx *ctx = NULL;
+	assert_int_equal(r5_ctx_create(&ctx, "cpu", 0), R5_OK);
+	r5_image_set *set = NULL;
+	assert_int_equal(r5_recon_run(ctx, scan, &p, NULL, &set), R5_EINVAL);
+	assert_null(set);
+	p = r5_recon_defaults;
+	p.espirit_crop = INFINITY;
+	assert_int_equal(r5_recon_run(ctx, scan, &p, NULL, &set), R5_EINVAL);
+	assert_non_null(strstr(r5_last_error(), "espirit_crop"));
+	r5_ctx_destroy(ctx);
+	r5_scan_free(scan);
+	free(lines);
+}
+
+/* A NaN sample in k-space is refused with its position, never reconstructed into NaN images. */
+static void test_non_finite_kspace(void **state)
+{
+	(void)state;
+	float complex *lines = NULL;
+	r5_scan *scan = build_scan(&lines);
+	r5_ctx *ctx = NULL;
+	assert_int_equal(r5_ctx_create(&ctx, "cpu", 0), R5_OK);
+	const r5_array *k = scan->kspace;
+	long at = 3 + 20 * k->strides[1] + 2 * k->strides[R5_DIM_COIL] + k->strides[R5_DIM_SLICE];
+	k->data[at] = NAN;
+	k->data[at + 1] = INFINITY * I;
+	static const char *const pipelines[] = {"cartesian", "sense", "grappa"};
+	for (int i = 0; i < 3; i++) {
+		r5_recon_params p = r5_recon_defaults;
+		assert_int_equal(r5_recon_params_set(&p, "pipeline", pipelines[i]), R5_OK);
+		r5_image_set *set = NULL;
+		assert_int_equal(r5_recon_run(ctx, scan, &p, NULL, &set), R5_EINVAL);
+		assert_null(set);
+		assert_non_null(strstr(r5_last_error(), "k-space contains 2 non-finite samples"));
+		assert_non_null(strstr(r5_last_error(), "readout sample 3, ky 20, kz 0, coil 2"));
+		assert_non_null(strstr(r5_last_error(), "slice 1"));
+	}
+	r5_ctx_destroy(ctx);
+	r5_scan_free(scan);
+	free(lines);
+}
+
+/* What r5_recon_run checks last: images or a g-factor with a NaN are an internal error. */
+static void test_non_finite_output(void **state)
+{
+	(void)state;
+	r5_image_set set;
+	memset(&set, 0, sizeof set);
+	snprintf(set.pipeline, sizeof set.pipeline, "sense");
+	long dims[R5_DIMS];
+	r5_dims_ones(dims);
+	dims[0] = dims[1] = 8;
+	assert_int_equal(r5_array_alloc_host(dims, &set.images), R5_OK);
+	for (long i = 0; i < 64; i++)
+		set.images->data[i] = (float)i;
+	assert_int_equal(r5_pipeline_check_output(&set), R5_OK);
+	set.images->data[8 * 5 + 2] = NAN;
+	assert_int_equal(r5_pipeline_check_output(&set), R5_EINTERNAL);
+	assert_non_null(strstr(r5_last_error(), "pipeline sense produced 1 non-finite"));
+	r5_array_free(set.images);
+}
+
+/* encodingLimits promise 100 contrasts, data came in two of them: two frames are reconstructed
+ * (the others are dropped, not reconstructed as zeros), and they equal the reconstruction of the
+ * same data under honest limits. Contrasts 0 and 57 of 100: the same two images. */
+static void test_frames_without_data(void **state)
+{
+	(void)state;
+	static const int honest[2] = {0, 1}, sparse[2] = {0, 57};
+	r5_ctx *ctx = NULL;
+	assert_int_equal(r5_ctx_create(&ctx, "cpu", 0), R5_OK);
+	r5_image_set *ref = NULL;
+	srand(11);
+	float complex *lines = NULL;
+	r5_scan *scan = build_scan_contrasts(1, honest, 2, &lines);
+	r5_recon_params p = r5_recon_defaults;
+	assert_int_equal(r5_recon_run(ctx, scan, &p, NULL, &ref), R5_OK);
+	r5_scan_free(scan);
+	free(lines);
+	const int *cases[2] = {honest, sparse};
+	for (int c = 0; c < 2; c++) {
+		srand(11);
+		scan = build_scan_contrasts(99, cases[c], 2, &lines);
+		assert_int_equal(scan->kspace->dims[R5_DIM_TE], 100);
+		static const char *const pipelines[] = {"auto", "cartesian", "sense", "grappa"};
+		for (int i = 0; i < 4; i++) {
+			assert_int_equal(r5_recon_params_set(&p, "pipeline", pipelines[i]), R5_OK);
+			r5_image_set *set = NULL;
+			double t = seconds();
+			assert_int_equal(r5_recon_run(ctx, scan, &p, NULL, &set), R5_OK);
+			t = seconds() - t;
+			assert_int_equal(set->images->dims[R5_DIM_TE], 2);
+			assert_int_equal(set->images->dims[R5_DIM_SLICE], SLICES);
+			assert_int_equal(set->n_slices, SLICES);
+			assert_true(t < 2.0);
+			if (i == 0) { /* auto: the two frames are fully sampled, so cartesian, as for the reference */
+				assert_string_equal(set->pipeline, "cartesian");
+				assert_true(r5_dims_equal(set->images->dims, ref->images->dims));
+				for (long j = 0; j < r5_array_size(ref->images); j++)
+					assert_true(cabsf(set->images->data[j] - ref->images->data[j]) <= 1e-6f * (1 + cabsf(ref->images->data[j])));
+			}
+			r5_image_set_free(set);
+		}
+		r5_scan_free(scan);
+		free(lines);
+	}
+	r5_image_set_free(ref);
+	r5_ctx_destroy(ctx);
+}
+
 int main(void)
 {
 	srand(7);
@@ -243,6 +392,10 @@ int main(void)
 		cmocka_unit_test(test_adaptive_matches_rss_on_one_pattern),
 		cmocka_unit_test(test_params),
 		cmocka_unit_test(test_cancel_and_deadline),
+		cmocka_unit_test(test_params_non_finite),
+		cmocka_unit_test(test_non_finite_kspace),
+		cmocka_unit_test(test_non_finite_output),
+		cmocka_unit_test(test_frames_without_data),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
