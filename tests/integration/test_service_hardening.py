@@ -260,7 +260,8 @@ for event in stream(sc.scan_messages(pb, xml, records, pipeline="sense"), timeou
 
 
 def vanished_client_case(work, pb, hpb, xml, records):
-    big = sc.make_phantom(work, name="long.h5", kind="shepp-logan-3d", matrix="64,64,64", coils=8,
+    big = sc.make_phantom(work, name="long.h5", kind="shepp-logan-3d",
+                          matrix="40,40,40" if sc.SANITIZE else "64,64,64", coils=8,
                           extra=["--sampling", "uniform", "--accel", "2,2", "--calib", "16"])
     server = sc.Server(work, pb, hpb, ["--workers", "1"])
     try:
