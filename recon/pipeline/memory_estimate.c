@@ -190,21 +190,8 @@ static void resize(struct ledger *l, long img[R5_DIMS], const long target[R5_DIM
 
 static void to_recon_matrix(struct ledger *l, const r5_scan *scan, const long in_dims[R5_DIMS])
 {
-	const r5_header *h = &scan->header;
 	long crop[R5_DIMS], target[R5_DIMS], img[R5_DIMS];
-	r5_dims_copy(crop, in_dims);
-	for (int d = 0; d < 3; d++) {
-		long n = in_dims[d];
-		double fov = h->enc_matrix[d] > 0 ? h->enc_fov_mm[d] * (double)n / (double)h->enc_matrix[d] : 0;
-		if (fov > 0 && h->recon_fov_mm[d] > 0 && h->recon_fov_mm[d] < fov) {
-			long c = lround(n * h->recon_fov_mm[d] / fov);
-			crop[d] = c < 1 ? 1 : c > n ? n : c;
-		}
-	}
-	r5_dims_copy(target, crop);
-	for (int d = 0; d < 3; d++)
-		if (h->recon_matrix[d] > 0 && !(d == 2 && in_dims[2] == 1))
-			target[d] = h->recon_matrix[d];
+	r5_pipeline_recon_matrix_dims(&scan->header, in_dims, crop, target);
 	r5_dims_copy(img, in_dims);
 	hold(l, dims_bytes(img));
 	resize(l, img, crop, 0);

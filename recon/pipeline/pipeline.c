@@ -268,14 +268,12 @@ static r5_status resize_dims(r5_ctx *ctx, r5_array **img, const long target[R5_D
 	return s;
 }
 
-r5_status r5_pipeline_to_recon_matrix(r5_ctx *ctx, const r5_scan *scan, const r5_array *images,
-				      const r5_progress *progress, r5_array **out)
+void r5_pipeline_recon_matrix_dims(const r5_header *h, const long grid[R5_DIMS], long crop[R5_DIMS],
+				   long target[R5_DIMS])
 {
-	const r5_header *h = &scan->header;
-	long crop[R5_DIMS], target[R5_DIMS];
-	r5_dims_copy(crop, images->dims);
+	r5_dims_copy(crop, grid);
 	for (int d = 0; d < 3; d++) {
-		long n = images->dims[d];
+		long n = grid[d];
 		/* FOV of the grid the images are on (readout oversampling already removed) */
 		double fov = h->enc_matrix[d] > 0 ? h->enc_fov_mm[d] * (double)n / (double)h->enc_matrix[d] : 0;
 		if (fov > 0 && h->recon_fov_mm[d] > 0 && h->recon_fov_mm[d] < fov) {
@@ -285,8 +283,15 @@ r5_status r5_pipeline_to_recon_matrix(r5_ctx *ctx, const r5_scan *scan, const r5
 	}
 	r5_dims_copy(target, crop);
 	for (int d = 0; d < 3; d++)
-		if (h->recon_matrix[d] > 0 && !(d == 2 && images->dims[2] == 1))
+		if (h->recon_matrix[d] > 0 && !(d == 2 && grid[2] == 1))
 			target[d] = h->recon_matrix[d];
+}
+
+r5_status r5_pipeline_to_recon_matrix(r5_ctx *ctx, const r5_scan *scan, const r5_array *images,
+				      const r5_progress *progress, r5_array **out)
+{
+	long crop[R5_DIMS], target[R5_DIMS];
+	r5_pipeline_recon_matrix_dims(&scan->header, images->dims, crop, target);
 	r5_array *img = NULL;
 	R5_TRY(r5_array_alloc_work(ctx, images->dims, &img));
 	r5_status s = r5_array_copy(ctx, img, images);

@@ -25,6 +25,10 @@ r5_status r5_pipeline_grappa(r5_ctx *ctx, const r5_scan *scan, const r5_recon_pa
  * into their mean. progress (NULL: never stop) is checked between groups of the FFTs. */
 r5_status r5_pipeline_to_recon_matrix(r5_ctx *ctx, const r5_scan *scan, const r5_array *images,
 				      const r5_progress *progress, r5_array **out);
+/* The two steps' shapes for images on `grid`: crop = the recon FOV on the k-space grid's voxels,
+ * target = the recon matrix (the memory estimate replays the same steps). */
+void r5_pipeline_recon_matrix_dims(const r5_header *h, const long grid[R5_DIMS], long crop[R5_DIMS],
+				   long target[R5_DIMS]);
 
 /* Seconds on a monotonic clock, after synchronising the context's device. */
 double r5_pipeline_clock(r5_ctx *ctx);
