@@ -60,16 +60,19 @@ static r5_status read_request(r5_call *c, const Recon5t__V1__ScanHeader *h)
 static long limit_count(const r5_limit *l) { return l->present && l->max >= 0 ? (long)l->max + 1 : 1; }
 
 /* Bytes of k-space the builder will allocate for this header (x after oversampling removal). */
-static double kspace_bytes(const r5_header *h, double *voxels)
+static double kspace_bytes(const r5_header *h, long *readout)
 {
-	double x = (double)h->enc_matrix[0], y = (double)(h->enc_matrix[1] > 0 ? h->enc_matrix[1] : 1);
+	/* the scan builder keeps the readout without its 2x oversampling (recon/io/scan.c) */
+	long ex = h->enc_matrix[0];
+	*readout = ex > 0 && ex == 2 * h->recon_matrix[0] ? ex / 2 : ex;
+	double x = (double)*readout;
+	double y = (double)(h->enc_matrix[1] > 0 ? h->enc_matrix[1] : 1);
 	double z = (double)(h->enc_matrix[2] > 0 ? h->enc_matrix[2] : 1);
 	double coils = h->n_channels > 0 ? h->n_channels : 1;
-	double outer = (double)limit_count(&h->contrast) * (double)limit_count(&h->repetition) *
-		       (double)limit_count(&h->phase) * (double)limit_count(&h->slice) *
-		       (double)limit_count(&h->average);
-	*voxels = x * y * z;
-	return *voxels * coils * outer * 8.0;
+	double outer = (double)limit_count(&h->contrast) * (double)limit_count(&h->set) *
+		       (double)limit_count(&h->repetition) * (double)limit_count(&h->phase) *
+		       (double)limit_count(&h->slice) * (double)limit_count(&h->average);
+	return x * y * z * coils * outer * 8.0;
 }
 
 /* The header alone: a scan whose k-space could never fit the whole budget is refused now.
@@ -77,13 +80,14 @@ static double kspace_bytes(const r5_header *h, double *voxels)
 static r5_status check_header_size(r5_call *c, const r5_header *h)
 {
 	r5_server *s = c->server;
-	double voxels, need = kspace_bytes(h, &voxels);
+	long readout = 0;
+	double need = kspace_bytes(h, &readout);
 	const double mib = 1024.0 * 1024.0;
 	if (need > (double)s->memory_budget)
 		return r5_set_error(R5_ENOMEM,
 				    "header: matrix %ldx%ldx%ld with %d coils needs %.0f MiB of k-space, more than the "
 				    "memory budget of %.0f MiB",
-				    h->enc_matrix[0], h->enc_matrix[1], h->enc_matrix[2], h->n_channels, need / mib,
+				    readout, h->enc_matrix[1], h->enc_matrix[2], h->n_channels, need / mib,
 				    (double)s->memory_budget / mib);
 	return R5_OK;
 }

@@ -209,6 +209,10 @@ def memory_cases(work, pb, hpb, xml, records):
         check("a header claiming 400 slices holds no budget", code == grpc.StatusCode.OK and images > 0,
               "%s %s" % (code.name, details[:100]))
         holder.release()
+        sets = set_limit(xml, "set", 1023)  # 1024 sets of 128 KiB: 128 MiB, over the whole budget
+        result = server.reconstruct(sc.scan_messages(pb, sets, records, end=False, stop_after=0), timeout=30)
+        expect("encodingLimits/set counted against the budget", result, grpc.StatusCode.RESOURCE_EXHAUSTED,
+               "memory budget")
         # 16 MiB of k-space per stream without receiverChannels: 6 streams do not fit in 64 MiB
         scan = sc.make_phantom(work, name="big.h5", matrix="256", coils=32, extra=["--oversampling", "1"])
         bxml, brecords = sc.read_scan(scan)
