@@ -168,14 +168,7 @@ def run(streams, seconds, seed, quiet=False):
                     peak[0] = max(peak[0], server.rss_kb())
                     time.sleep(0.1)
 
-            start = time.time()
-            threads = [threading.Thread(target=mutator, args=(i,)) for i in range(2)]
-            threads += [threading.Thread(target=legitimate), threading.Thread(target=sampler)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            elapsed = time.time() - start
+            elapsed = sc.run_threads([lambda: mutator(0), lambda: mutator(1), legitimate, sampler])
             alive = server.proc.poll() is None
             time.sleep(2.5)  # idle reaper ends any stream left open
             after = server.rss_kb() if alive else -1

@@ -263,5 +263,17 @@ def offline_recon(workdir, scan, name="y.h5", extra=()):
     return out
 
 
+def run_threads(targets):
+    """Runs each callable on its own thread, all at once; returns the seconds until the last ended."""
+    import threading
+    start = time.time()
+    threads = [threading.Thread(target=t) for t in targets]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.time() - start
+
+
 def tempdir():
     return tempfile.TemporaryDirectory(prefix="r5svc-")

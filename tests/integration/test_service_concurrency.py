@@ -65,13 +65,7 @@ def main():
                         done[i] += 1
 
         try:
-            start = time.time()
-            threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            elapsed = time.time() - start
+            elapsed = sc.run_threads([lambda i=i: client(i) for i in range(clients)])
             alive = server.proc.poll() is None
             print("%d clients, %.1f s: %d streams completed, %d failed; server %s" %
                   (clients, elapsed, sum(done), len(failures), "serving" if alive else

@@ -25,7 +25,6 @@ import threading
 import time
 
 import grpc
-import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import svc_common as sc  # noqa: E402

@@ -13,7 +13,6 @@ SKIP (77) when Orthanc is not installed or recon5td was built without dcmtk."""
 import glob
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
