@@ -35,7 +35,13 @@
 #include "cpu_fixture.h"
 
 #define T0 0.3            /* s after the start when the hook starts saying stop */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) || !defined(__OPTIMIZE__)
+/* unoptimised sanitizer builds run the same chunks 5-20x slower: there the test checks that
+ * every stage stops, frees what it held (LeakSanitizer) and names itself, not the timing */
+#define LATENCY_LIMIT 30.0
+#else
 #define LATENCY_LIMIT 1.5 /* s; the target is 0.5 */
+#endif
 
 static double now(void)
 {
