@@ -132,9 +132,14 @@ static int progress_hook(void *user, const char *stage, double fraction, r5_stat
 	return 0;
 }
 
+/* How long a job waits for memory while no other job runs: then only streams still ingesting
+ * and queued jobs hold the budget, and queued jobs cannot free it before this one ends. */
+#define R5_MEMORY_WAIT_ALONE_S 10.0
+
 /* Reserves the rest of the job's estimated peak (its k-space is reserved already), waiting
  * while other jobs and streams hold the budget; the wait ends with the call's deadline, a
- * cancel or the drain grace. */
+ * cancel, the drain grace, or R5_MEMORY_WAIT_ALONE_S without another job running
+ * (RESOURCE_EXHAUSTED: retry later). */
 static r5_status reserve_for_job(r5_job *job)
 {
 	r5_call *c = job->call;
@@ -144,10 +149,24 @@ static r5_status reserve_for_job(r5_job *job)
 		return R5_OK;
 	int told = 0;
 	r5_status status = R5_OK;
+	double alone_since = 0;
 	pthread_mutex_lock(&s->lock);
 	while (s->memory_in_use + extra > s->memory_budget) {
 		if ((status = stop_reason(job)) != R5_OK)
 			break;
+		double now = r5_svc_now();
+		if (s->running > 1)
+			alone_since = 0;
+		else if (alone_since == 0)
+			alone_since = now;
+		else if (now - alone_since > R5_MEMORY_WAIT_ALONE_S) {
+			status = r5_set_error(R5_EBUSY,
+					      "memory budget: the %s reconstruction needs %.0f MiB more and streaming or "
+					      "queued scans hold %.0f of %.0f MiB; retry later",
+					      c->params.pipeline, (double)extra / 1048576.0,
+					      (double)s->memory_in_use / 1048576.0, (double)s->memory_budget / 1048576.0);
+			break;
+		}
 		if (!told) {
 			pthread_mutex_unlock(&s->lock);
 			r5_info("job %s: waits for memory: needs %.0f MiB more, %.0f of %.0f MiB in use", c->job_id,

@@ -225,6 +225,30 @@ def memory_cases(work, pb, hpb, xml, records):
               "%d refused: %s" % (len(refused), refused[0].result[2][:90] if refused else ""))
         for s in streams:
             s.release()
+        # a job whose estimated peak does not fit beside two streams' data waits for memory
+        holders = [Held(server, pb, sc.scan_messages(pb, bxml, brecords, end=False, batch=32)) for _ in range(2)]
+        for h in holders:
+            h.sent.wait(60)
+        time.sleep(0.5)
+        mid = sc.make_phantom(work, name="mid.h5", matrix="128", coils=8)
+        mxml, mrecords = sc.read_scan(mid)
+        waiting = []
+
+        def later_release():
+            time.sleep(2.0)
+            holders[0].release()
+        releaser = threading.Thread(target=later_release)
+        releaser.start()
+        t = time.time()
+        events, code, details = server.reconstruct(sc.scan_messages(pb, mxml, mrecords, pipeline="sense"), timeout=60)
+        took = time.time() - t
+        releaser.join()
+        waiting = [e for e in events if e.WhichOneof("kind") == "progress" and e.progress.stage == "waiting for memory"]
+        check("a SENSE job (37 MiB estimated) beside 32 MiB of streaming data waits, then runs",
+              code == grpc.StatusCode.OK and waiting and took >= 1.5, "%s after %.2f s, %d waiting events %s" %
+              (code.name, took, len(waiting), details[:80]))
+        for h in holders:
+            h.release()
         # noise scans: 3 streams x 30 MiB of noise (64 KiB per acquisition: 256 samples x 32 coils)
         nxml, nrecords = sc.read_scan(scan)
         noise = []
