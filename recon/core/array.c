@@ -1,10 +1,13 @@
 /* r5_array allocation, copies between residencies, and the checked wrappers over the back
  * end (array.h). Every wrapper names the operation and the shapes in its error message. */
+/* MAP_ANONYMOUS is not in POSIX.1-2008 */
+#define _DEFAULT_SOURCE
 #include "array.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <math.h>
 
 static r5_status check_dims(const long dims[R5_DIMS], long *n, const char *what)
@@ -103,11 +106,38 @@ r5_status r5_array_view(r5_residency where, r5_ctx *ctx, const long dims[R5_DIMS
 	return R5_OK;
 }
 
+/* Anonymous mappings are zero and cost nothing until a page is written. Huge pages are turned
+ * off for the mapping: with transparent huge pages one written line would make 2 MiB resident,
+ * and callers that count written pages (the scan builder's memory reservation) would undercount. */
+r5_status r5_array_zeros_lazy(const long dims[R5_DIMS], r5_array **out)
+{
+	long n;
+	*out = NULL;
+	R5_TRY(check_dims(dims, &n, "array allocation"));
+	size_t bytes = (size_t)n * sizeof(float complex);
+	void *ptr = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (ptr == MAP_FAILED)
+		return r5_set_error(R5_ENOMEM, "host mapping of %.1f MiB failed", (double)bytes / 1048576.0);
+#ifdef MADV_NOHUGEPAGE
+	madvise(ptr, bytes, MADV_NOHUGEPAGE);
+#endif
+	r5_status st = new_descriptor(dims, R5_HOST, NULL, out);
+	if (st != R5_OK) {
+		munmap(ptr, bytes);
+		return st;
+	}
+	(*out)->data = ptr;
+	(*out)->owns = R5_ARRAY_OWNS_MAPPING;
+	return R5_OK;
+}
+
 void r5_array_free(r5_array *a)
 {
 	if (!a)
 		return;
-	if (a->owns && a->data) {
+	if (a->owns == R5_ARRAY_OWNS_MAPPING && a->data)
+		munmap(a->data, (size_t)r5_array_size(a) * sizeof(float complex));
+	else if (a->owns && a->data) {
 		if (a->where == R5_HOST)
 			free(a->data);
 		else

@@ -20,7 +20,7 @@ typedef struct r5_array {
 	float complex *data;
 	r5_residency where;
 	r5_ctx *ctx; /* context whose back end allocated device memory; NULL for host memory */
-	int owns;    /* frees data on r5_array_free */
+	int owns;    /* frees data on r5_array_free (R5_ARRAY_OWNS_MAPPING: munmap) */
 } r5_array;
 
 /* Allocates a contiguous array where `where` says: host memory (64-byte aligned) or the
@@ -29,6 +29,11 @@ typedef struct r5_array {
 r5_status r5_array_alloc(r5_ctx *ctx, r5_residency where, const long dims[R5_DIMS], r5_array **out);
 /* Same, zero-filled. */
 r5_status r5_array_zeros(r5_ctx *ctx, r5_residency where, const long dims[R5_DIMS], r5_array **out);
+/* Host array of zeros whose pages become resident only when written (an anonymous mapping,
+ * page-aligned, no transparent huge pages): a k-space grid filled as acquisitions arrive
+ * costs the lines that came. Freed by r5_array_free like any other. */
+#define R5_ARRAY_OWNS_MAPPING 2
+r5_status r5_array_zeros_lazy(const long dims[R5_DIMS], r5_array **out);
 /* Host array without a context (I/O, phantoms). */
 r5_status r5_array_alloc_host(const long dims[R5_DIMS], r5_array **out);
 /* Allocates where the context computes (host for CPU, device for CUDA). */

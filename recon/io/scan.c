@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../core/fft.h"
 #include "../core/log.h"
@@ -185,7 +186,7 @@ static r5_status allocate_kspace(r5_scan_builder *b, const ISMRMRD_AcquisitionHe
 		b->dims[R5_DIM_COIL] = head->active_channels;
 	R5_TRY(r5_scan_check_budget(b->dims, b->max_bytes, "k-space"));
 	r5_scan *scan = b->scan;
-	R5_TRY(r5_array_zeros(NULL, R5_HOST, b->dims, &scan->kspace));
+	R5_TRY(r5_array_zeros_lazy(b->dims, &scan->kspace)); /* resident as lines arrive */
 	r5_dims_copy(scan->mask_dims, b->dims);
 	scan->mask_dims[R5_DIM_X] = scan->mask_dims[R5_DIM_COIL] = 1;
 	r5_dims_strides(b->mask_strides, scan->mask_dims);
@@ -458,12 +459,15 @@ long r5_scan_builder_bytes(const r5_scan_builder *b)
 {
 	if (!b)
 		return 0;
-	const long page = 4096;
+	long page = sysconf(_SC_PAGESIZE);
+	if (page <= 0)
+		page = 4096;
 	double bytes = (double)b->noise_cap * sizeof(float complex) + (double)b->noise_chunks_cap * sizeof(long);
 	if (b->scan && b->scan->kspace) {
 		const r5_array *k = b->scan->kspace;
 		double full = (double)r5_array_size(k) * sizeof(float complex);
-		/* a line is one readout per coil, each in its own run of pages of the calloc'd grid */
+		/* a line is one readout per coil, each in its own run of pages of the lazily zeroed
+		 * grid (r5_array_zeros_lazy: no huge pages) */
 		double run = (double)((b->dims[R5_DIM_X] * (long)sizeof(float complex) + page - 1) / page * page);
 		double touched = (double)b->n_lines * (double)b->dims[R5_DIM_COIL] * run;
 		bytes += touched < full ? touched : full;

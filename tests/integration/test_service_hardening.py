@@ -208,6 +208,15 @@ def memory_cases(work, pb, hpb, xml, records):
         check("a header claiming 400 slices holds no budget", code == grpc.StatusCode.OK and images > 0,
               "%s %s" % (code.name, details[:100]))
         holder.release()
+        rss0 = server.rss_kb()
+        holder = Held(server, pb, sc.scan_messages(pb, claim, records, end=False, stop_after=16, batch=16))
+        holder.sent.wait(30)
+        time.sleep(0.5)
+        grew = (server.rss_kb() - rss0) / 1024.0
+        code, details, images = good_scan(server, pb, xml, records, "beside-claim-lines")
+        check("... and 16 lines of it hold 16 lines: RSS +%.1f MB (grid 50 MiB), a good scan beside it" % grew,
+              (grew < 10 or sc.SANITIZE) and code == grpc.StatusCode.OK, "%s %s" % (code.name, details[:100]))
+        holder.release()
         sets = set_limit(xml, "set", 1023)  # 1024 sets of 128 KiB: 128 MiB, over the whole budget
         result = server.reconstruct(sc.scan_messages(pb, sets, records, end=False, stop_after=0), timeout=30)
         expect("encodingLimits/set counted against the budget", result, grpc.StatusCode.RESOURCE_EXHAUSTED,

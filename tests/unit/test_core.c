@@ -9,6 +9,7 @@
 
 #include <complex.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -358,6 +359,43 @@ static void test_backend_table_and_errors(void **state)
 	assert_int_equal(r5_array_alloc_host(dims, &a), R5_ERANGE);
 }
 
+static long rss_kb(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	long kb = -1;
+	while (f && fgets(line, sizeof line, f))
+		if (strncmp(line, "VmRSS:", 6) == 0)
+			kb = strtol(line + 6, NULL, 10);
+	if (f)
+		fclose(f);
+	return kb;
+}
+
+/* A lazily zeroed grid: zero everywhere, and only written pages become resident (the scan
+ * builder reserves memory by the lines written, so a 256 MiB grid with 4 lines must cost a few
+ * pages, not 256 MiB). */
+static void test_zeros_lazy(void **state)
+{
+	(void)state;
+	long dims[R5_DIMS];
+	r5_dims_ones(dims);
+	dims[0] = 256, dims[1] = 256, dims[2] = 64, dims[3] = 8; /* 256 MiB */
+	long before = rss_kb();
+	r5_array *a = NULL;
+	assert_int_equal(r5_array_zeros_lazy(dims, &a), R5_OK);
+	assert_int_equal((uintptr_t)a->data % 64, 0);
+	for (long line = 0; line < 4; line++)
+		a->data[line * 256 * 256 * 17] = 1.0f + (float)line * I;
+	long grown = rss_kb() - before;
+	assert_true(grown >= 0 && grown < 4096); /* kB */
+	assert_true(a->data[256 * 256 * 17] == 1.0f + 1.0f * I);
+	assert_true(a->data[12345] == 0.0f);
+	r5_array_free(a);
+	dims[0] = -1;
+	assert_int_not_equal(r5_array_zeros_lazy(dims, &a), R5_OK);
+}
+
 int main(void)
 {
 	srand(1234);
@@ -370,6 +408,7 @@ int main(void)
 		cmocka_unit_test(test_eig),
 		cmocka_unit_test(test_elementwise),
 		cmocka_unit_test(test_backend_table_and_errors),
+		cmocka_unit_test(test_zeros_lazy),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
