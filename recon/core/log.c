@@ -46,7 +46,13 @@ size_t r5_text_escape(char *out, size_t size, const char *in)
 		const char *piece = esc;
 		size_t len;
 		int n = utf8_sequence(p);
-		if (n == 1 && (*p < 0x20 || *p == 0x7F)) {
+		/* C1 controls (U+0080-U+009F: NEL is a line break to some readers), LINE and PARAGRAPH
+		 * SEPARATOR (U+2028, U+2029) are escaped like the C0 ones */
+		unsigned c1 = n == 2 && p[0] == 0xC2 && p[1] < 0xA0 ? p[1] : 0;
+		unsigned sep = n == 3 && p[0] == 0xE2 && p[1] == 0x80 && (p[2] == 0xA8 || p[2] == 0xA9) ? 0x2000u + p[2] - 0x80u : 0;
+		if (c1 || sep) {
+			len = (size_t)snprintf(esc, sizeof esc, "\\u%04x", c1 ? c1 : sep);
+		} else if (n == 1 && (*p < 0x20 || *p == 0x7F)) {
 			if (*p == '\n')
 				len = (size_t)snprintf(esc, sizeof esc, "\\n");
 			else if (*p == '\r')

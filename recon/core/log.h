@@ -19,9 +19,10 @@ void r5_log(r5_log_level level, const char *fmt, ...)
 
 /* Copies `in` into out (size bytes, always terminated) as one line of valid UTF-8 that cannot
  * forge log records or break a protobuf string: bytes that are not part of a well-formed UTF-8
- * sequence become '?', control characters (newline, CR, tab, ESC, DEL, ...) become \n, \r, \t
- * or \xNN. r5_log applies it to every record; the service applies it to every status message.
- * Returns the length written. */
+ * sequence become '?'; control characters (newline, CR, tab, ESC, DEL, ...) become \n, \r, \t
+ * or \xNN; the C1 controls and U+2028/U+2029 (line breaks to some readers) become \uNNNN. A
+ * sequence is never cut in half at the end. r5_log applies it to every record; the service
+ * applies it to every status message. Returns the length written. */
 size_t r5_text_escape(char *out, size_t size, const char *in);
 
 #define r5_debug(...) r5_log(R5_LOG_DEBUG, __VA_ARGS__)

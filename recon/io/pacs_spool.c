@@ -173,8 +173,9 @@ static int put_instance(int dir, const char *name, int src_at, const char *src, 
 				fchmod(fd, 0600); /* a file of an older version may be 0644 */
 				close(fd);
 			}
+			fsync(dir); /* the new name is durable before the old one goes */
 			unlinkat(src_at, src, 0);
-			fsync(dir);
+			fsync(src_at);
 			return 0;
 		}
 		if (errno == EEXIST)
@@ -186,8 +187,10 @@ static int put_instance(int dir, const char *name, int src_at, const char *src, 
 		return errno;
 	int error = write_file_at(dir, name, in, NULL, 0);
 	close(in);
-	if (!error && mode == R5_PACS_MOVE)
+	if (!error && mode == R5_PACS_MOVE) {
 		unlinkat(src_at, src, 0);
+		fsync(src_at);
+	}
 	return error;
 }
 

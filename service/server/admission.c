@@ -14,6 +14,7 @@
  * lock (never the other way). */
 #include "server.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,11 @@ static void peer_address(grpc_call *call, char *out, size_t size)
 }
 
 void r5_admission_touch(r5_call *c) { atomic_store(&c->last_message_ms, now_ms()); }
+
+/* From a message's arrival until the next receive is armed the stream is not idle: queued for
+ * an ingest thread or being sorted into k-space. (A message still in transit is invisible to
+ * us: ingest_idle_s must exceed the time one message of max_message_mb takes on the link.) */
+void r5_admission_busy(r5_call *c) { atomic_store(&c->last_message_ms, LONG_MAX / 2); }
 
 int r5_admission_admit(r5_call *c)
 {

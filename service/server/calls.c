@@ -51,14 +51,14 @@ static void call_destroy(r5_call *c)
 		grpc_call_unref(c->call);
 	grpc_call_details_destroy(&c->details);
 	grpc_metadata_array_destroy(&c->request_metadata);
-	pthread_mutex_destroy(&c->lock);
-	if (c->counted) {
+	if (c->counted) { /* unlisted before its lock goes: the reaper may still look at it until then */
 		pthread_mutex_lock(&s->lock);
 		r5_admission_unlist(c);
 		s->active_streams--;
 		pthread_cond_broadcast(&s->changed);
 		pthread_mutex_unlock(&s->lock);
 	}
+	pthread_mutex_destroy(&c->lock);
 	free(c);
 }
 
@@ -391,10 +391,12 @@ void r5_call_on_recv(r5_call *c, int ok)
 	int finished = c->status_queued;
 	pthread_mutex_unlock(&c->lock);
 	if (!finished && c->kind == CALL_RECONSTRUCT && ok && buffer) {
-		r5_admission_touch(c);
+		r5_admission_busy(c); /* not idle while the message waits and is processed */
 		r5_ingest_submit(c, buffer); /* the ingest thread arms the next receive */
 		return;
 	}
+	if (c->kind == CALL_RECONSTRUCT)
+		atomic_store(&c->ingesting, 0);
 	if (finished) {
 		/* nothing to do: a late message after an error or the status */
 	} else if (c->kind != CALL_RECONSTRUCT) {
@@ -404,7 +406,6 @@ void r5_call_on_recv(r5_call *c, int ok)
 			r5_call_finish(c, GRPC_STATUS_CANCELLED, "request missing");
 	} else {
 		on_stream_closed(c, ok);
-		atomic_store(&c->ingesting, 0);
 	}
 	if (buffer)
 		grpc_byte_buffer_destroy(buffer);

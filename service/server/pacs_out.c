@@ -326,6 +326,7 @@ r5_status r5_pacs_out_job(r5_call *c, const r5_image_set *set, int send_events, 
 	double t0 = r5_svc_now();
 	r5_status status = r5_dicom_out_run(c, set, send_events, &files, n_images);
 	r5_pacs_result *r = &outcome->result;
+	long n_written = files.n_paths; /* the path strings to free, whatever is counted below */
 	if (status != R5_OK) {
 		/* encoding failed: with DICOM events the job fails; else the client has its images */
 		snprintf(files.failure, sizeof files.failure, "DICOM encoding: %s", r5_last_error());
@@ -347,6 +348,6 @@ r5_status r5_pacs_out_job(r5_call *c, const r5_image_set *set, int send_events, 
 		r5_info("job %s: %s", c->job_id, outcome->message);
 	if (files.dir_fd >= 0)
 		close(files.dir_fd);
-	r5_dicom_out_free_paths(files.paths, files.n_paths);
+	r5_dicom_out_free_paths(files.paths, n_written);
 	return send_events ? status : R5_OK;
 }

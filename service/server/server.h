@@ -207,7 +207,8 @@ void r5_call_on_message(r5_call *c, grpc_byte_buffer *buffer);
 int r5_admission_admit(r5_call *c);
 /* Unlists the call (call_destroy, server lock held). */
 void r5_admission_unlist(r5_call *c);
-void r5_admission_touch(r5_call *c); /* a message arrived */
+void r5_admission_touch(r5_call *c); /* the next receive is armed: idle time counts from now */
+void r5_admission_busy(r5_call *c);  /* a message arrived: not idle until touched again */
 r5_status r5_admission_start(r5_server *s);
 void r5_admission_stop(r5_server *s);
 

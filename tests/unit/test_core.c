@@ -16,6 +16,7 @@
 #include "recon/core/array.h"
 #include "recon/core/fft.h"
 #include "recon/core/hd.h"
+#include "recon/core/log.h"
 
 #include "cpu_fixture.h"
 
@@ -396,6 +397,41 @@ static void test_zeros_lazy(void **state)
 	assert_int_not_equal(r5_array_zeros_lazy(dims, &a), R5_OK);
 }
 
+/* Log records and status messages: one line of valid UTF-8 whatever the input. */
+static void test_text_escape(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+		{"plain", "plain"},
+		{"a\nb\rc\td", "a\\nb\\rc\\td"},
+		{"esc\x1b[31m del\x7f", "esc\\x1b[31m del\\x7f"},
+		{"caf\xc3\xa9 \xf0\x9f\x98\x80", "caf\xc3\xa9 \xf0\x9f\x98\x80"},    /* 2- and 4-byte sequences kept */
+		{"bad \xff\xfe end", "bad ?? end"},                                    /* not UTF-8 */
+		{"over \xc0\x80 long", "over ?? long"},                                /* overlong NUL */
+		{"surr \xed\xa0\x80", "surr ???"},                                     /* UTF-16 surrogate */
+		{"cut \xc3", "cut ?"},                                                 /* truncated at the end */
+		{"nel \xc2\x85 ls \xe2\x80\xa8 ps \xe2\x80\xa9", "nel \\u0085 ls \\u2028 ps \\u2029"},
+		{"2026-01-01T00:00:00Z recon5t INFO x\n2026 forged", "2026-01-01T00:00:00Z recon5t INFO x\\n2026 forged"},
+	};
+	char out[128];
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		size_t n = r5_text_escape(out, sizeof out, cases[i].in);
+		assert_string_equal(out, cases[i].out);
+		assert_int_equal(n, strlen(cases[i].out));
+	}
+	/* the end of a small buffer never splits a character or an escape */
+	r5_text_escape(out, 6, "ab\xc3\xa9\xc3\xa9");
+	assert_string_equal(out, "ab\xc3\xa9");
+	r5_text_escape(out, 4, "a\nb");
+	assert_string_equal(out, "a\\n");
+	r5_text_escape(out, 3, "a\nb");
+	assert_string_equal(out, "a");
+	r5_text_escape(out, sizeof out, NULL);
+	assert_string_equal(out, "");
+}
+
 int main(void)
 {
 	srand(1234);
@@ -409,6 +445,7 @@ int main(void)
 		cmocka_unit_test(test_elementwise),
 		cmocka_unit_test(test_backend_table_and_errors),
 		cmocka_unit_test(test_zeros_lazy),
+		cmocka_unit_test(test_text_escape),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
