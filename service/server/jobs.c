@@ -3,6 +3,7 @@
  * runs r5_recon_run with a progress hook that sends Progress events and stops the run when the
  * client cancelled (R5_ECANCELLED), the call's deadline passed (R5_ETIMEDOUT) or the server's
  * drain grace ran out; then it streams the images back (images_out.c) and ends the call. */
+#include <errno.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -284,18 +285,26 @@ r5_status r5_jobs_start(r5_server *s)
 		return r5_set_error(R5_ENOTSUP, "backend = gpu but no CUDA device is usable (%s)",
 				    r5_backend_cuda() ? "no device or driver" : "built without CUDA");
 	snprintf(s->worker_backend, sizeof s->worker_backend, "%s", use_gpu ? "gpu" : "cpu");
-	s->n_workers = cfg->workers > 0 ? cfg->workers : use_gpu ? gpus : cfg->cpu_workers;
-	s->workers = calloc((size_t)s->n_workers, sizeof *s->workers);
+	int wanted = cfg->workers > 0 ? cfg->workers : use_gpu ? gpus : cfg->cpu_workers;
+	s->n_workers = 0; /* counts the threads started: r5_jobs_stop joins exactly those */
+	s->workers = calloc((size_t)wanted, sizeof *s->workers);
 	if (!s->workers)
 		return r5_set_error(R5_ENOMEM, "workers");
-	for (int i = 0; i < s->n_workers; i++) {
+	for (int i = 0; i < wanted; i++) {
 		worker_arg *w = malloc(sizeof *w);
-		if (!w)
-			return r5_set_error(R5_ENOMEM, "workers");
-		w->server = s;
-		w->device = use_gpu ? i % gpus : 0;
-		w->index = i;
-		pthread_create(&s->workers[i], NULL, worker_main, w);
+		int error = w ? 0 : ENOMEM;
+		if (w) {
+			w->server = s;
+			w->device = use_gpu ? i % gpus : 0;
+			w->index = i;
+			error = pthread_create(&s->workers[i], NULL, worker_main, w);
+		}
+		if (error) {
+			free(w);
+			r5_jobs_stop(s); /* the workers already started end and are joined */
+			return r5_set_error(R5_ENOMEM, "cannot start worker %d of %d (%s)", i + 1, wanted, strerror(error));
+		}
+		s->n_workers = i + 1;
 	}
 	r5_info("%d %s worker(s)%s", s->n_workers, use_gpu ? "GPU" : "CPU",
 		use_gpu ? "" : gpus == 0 ? " (no usable GPU)" : " (backend = cpu)");
