@@ -146,6 +146,20 @@ void r5_array_free(r5_array *a)
 	free(a);
 }
 
+r5_array r5_array_view_strided(const r5_array *base, const long dims[R5_DIMS], const long strides[R5_DIMS],
+			       long offset)
+{
+	r5_array v;
+	memset(&v, 0, sizeof v);
+	r5_dims_copy(v.dims, dims);
+	r5_dims_copy(v.strides, strides ? strides : base->strides);
+	v.data = base->data + offset;
+	v.where = base->where;
+	v.ctx = base->ctx;
+	v.owns = 0;
+	return v;
+}
+
 long r5_array_size(const r5_array *a)
 {
 	return r5_dims_size(a->dims);

@@ -42,6 +42,12 @@ r5_status r5_array_alloc_work(r5_ctx *ctx, const long dims[R5_DIMS], r5_array **
 r5_status r5_array_view(r5_residency where, r5_ctx *ctx, const long dims[R5_DIMS], float complex *data,
 			r5_array **out);
 void r5_array_free(r5_array *a); /* NULL is harmless */
+/* A view of part of base's memory, by value: `dims` and `strides` (NULL: base's strides),
+ * starting `offset` elements into base's data, same residency and context. It never owns
+ * (owns = 0): nothing to free, and it must not outlive base. Views are made only this way,
+ * never by copying a descriptor that may own its buffer. */
+r5_array r5_array_view_strided(const r5_array *base, const long dims[R5_DIMS], const long strides[R5_DIMS],
+			       long offset);
 
 long r5_array_size(const r5_array *a);
 int r5_array_is_contiguous(const r5_array *a);

@@ -84,11 +84,10 @@ r5_status r5_linop_normal(r5_ctx *ctx, r5_linop *op, r5_array *out, const r5_arr
 
 r5_array r5_linop_slice(const r5_array *a, int dim, long index)
 {
-	r5_array v = *a;
-	v.owns = 0;
-	v.data = a->data + index * a->strides[dim];
-	v.dims[dim] = 1;
-	return v;
+	long dims[R5_DIMS];
+	r5_dims_copy(dims, a->dims);
+	dims[dim] = 1;
+	return r5_array_view_strided(a, dims, NULL, index * a->strides[dim]);
 }
 
 /* --- chain --- */

@@ -315,10 +315,10 @@ static r5_status sense_groups_normal(r5_ctx *ctx, void *data, r5_array *out, con
 static r5_status sense_group_make(r5_ctx *ctx, const r5_array *maps, const r5_array *mask, unsigned long fft_flags,
 				  struct sense_group *group)
 {
-	r5_array strided = *maps;
-	strided.owns = 0;
-	strided.dims[R5_DIM_COIL] = group->n;
-	strided.data = maps->data + group->c0 * maps->strides[R5_DIM_COIL];
+	long dims[R5_DIMS];
+	r5_dims_copy(dims, maps->dims);
+	dims[R5_DIM_COIL] = group->n;
+	r5_array strided = r5_array_view_strided(maps, dims, NULL, group->c0 * maps->strides[R5_DIM_COIL]);
 	r5_status s = R5_OK;
 	if (maps->dims[R5_DIM_MAP] == 1) {
 		s = r5_array_view(maps->where, maps->ctx, strided.dims, strided.data, &group->maps);

@@ -432,6 +432,41 @@ static void test_text_escape(void **state)
 	assert_string_equal(out, "");
 }
 
+/* Views never own: a view of an owning array, freed through a heap descriptor copy of it,
+ * leaves the base intact (ASan would report the double free a copied owns = 1 caused). */
+static void test_view_strided(void **state)
+{
+	(void)state;
+	long dims[R5_DIMS];
+	r5_dims_ones(dims);
+	dims[0] = 4, dims[1] = 3, dims[3] = 2;
+	r5_array *base = NULL;
+	assert_int_equal(r5_array_alloc_host(dims, &base), R5_OK);
+	for (long i = 0; i < r5_array_size(base); i++)
+		base->data[i] = (float)i;
+	long vd[R5_DIMS];
+	r5_dims_copy(vd, dims);
+	vd[R5_DIM_COIL] = 1;
+	r5_array v = r5_array_view_strided(base, vd, NULL, base->strides[R5_DIM_COIL]);
+	assert_int_equal(v.owns, 0);
+	assert_int_equal(v.where, base->where);
+	assert_true(v.data == base->data + 12);
+	assert_int_equal(v.strides[1], base->strides[1]);
+	long tr[R5_DIMS];
+	r5_dims_ones(tr);
+	tr[0] = 4, tr[1] = 1; /* the 4x3 base transposed */
+	long td[R5_DIMS];
+	r5_dims_ones(td);
+	td[0] = 3, td[1] = 4;
+	r5_array t = r5_array_view_strided(base, td, tr, 0);
+	assert_true(t.data[1 * t.strides[0] + 2 * t.strides[1]] == base->data[2 + 4 * 1]);
+	r5_array *heap = malloc(sizeof *heap);
+	*heap = v;
+	r5_array_free(heap); /* frees the descriptor only */
+	assert_true(base->data[13] == 13.0f);
+	r5_array_free(base);
+}
+
 int main(void)
 {
 	srand(1234);
@@ -446,6 +481,7 @@ int main(void)
 		cmocka_unit_test(test_backend_table_and_errors),
 		cmocka_unit_test(test_zeros_lazy),
 		cmocka_unit_test(test_text_escape),
+		cmocka_unit_test(test_view_strided),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
