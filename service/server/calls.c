@@ -73,14 +73,19 @@ void r5_call_unref(r5_call *c)
 
 int r5_call_is_cancelled(r5_call *c) { return atomic_load(&c->cancelled); }
 
+/* Safe from any thread, any number of times: what the call holds is taken under its lock and
+ * freed outside it (the server lock is never taken inside a call's lock). */
 void r5_call_release_memory(r5_call *c)
 {
-	r5_scan_builder_destroy(c->builder);
+	pthread_mutex_lock(&c->lock);
+	r5_scan_builder *builder = c->builder;
+	long bytes = c->reserved_bytes;
 	c->builder = NULL;
-	if (c->reserved_bytes) {
-		r5_server_release(c->server, c->reserved_bytes);
-		c->reserved_bytes = 0;
-	}
+	c->reserved_bytes = 0;
+	pthread_mutex_unlock(&c->lock);
+	r5_scan_builder_destroy(builder);
+	if (bytes)
+		r5_server_release(c->server, bytes);
 }
 
 /* Starts a batch holding a reference (lock held). */
