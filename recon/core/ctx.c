@@ -1,6 +1,7 @@
 /* r5_ctx: back end + per-context state + FFT plan cache (ctx.h), and the back-end registry. */
 #include "ctx.h"
 
+#include <complex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,8 +25,10 @@ struct r5_ctx {
 	void *state;
 	int device;
 	char description[256];
-	struct fft_entry *ffts;
+	struct fft_entry *ffts; /* most recently used first */
 };
+
+static void entry_free(r5_ctx *ctx, struct fft_entry *e);
 
 #ifndef R5_HAVE_CUDA
 const struct r5_backend *r5_backend_cuda(void) { return NULL; }
@@ -119,11 +122,7 @@ void r5_ctx_destroy(r5_ctx *ctx)
 	struct fft_entry *e = ctx->ffts;
 	while (e) {
 		struct fft_entry *next = e->next;
-		if (e->plan)
-			ctx->backend->fft_plan_destroy(ctx->state, e->plan);
-		r5_array_free(e->pre);
-		r5_array_free(e->post);
-		free(e);
+		entry_free(ctx, e);
 		e = next;
 	}
 	ctx->backend->state_destroy(ctx->state);
@@ -137,10 +136,65 @@ r5_residency r5_ctx_residency(const r5_ctx *ctx) { return ctx->backend->residenc
 int r5_ctx_device(const r5_ctx *ctx) { return ctx->device; }
 const char *r5_ctx_describe(const r5_ctx *ctx) { return ctx->description; }
 
+static long entry_bytes(const struct fft_entry *e)
+{
+	long n = 0;
+	if (e->pre)
+		n += r5_array_size(e->pre) * (long)sizeof(float complex);
+	if (e->post)
+		n += r5_array_size(e->post) * (long)sizeof(float complex);
+	return n;
+}
+
+static void entry_free(r5_ctx *ctx, struct fft_entry *e)
+{
+	if (e->plan) {
+		ctx->backend->sync(ctx->state); /* the plan may still be queued on the stream */
+		ctx->backend->fft_plan_destroy(ctx->state, e->plan);
+	}
+	r5_array_free(e->pre);
+	r5_array_free(e->post);
+	free(e);
+}
+
+void r5_ctx_fft_cache_usage(const r5_ctx *ctx, long *entries, long *bytes)
+{
+	*entries = *bytes = 0;
+	for (const struct fft_entry *e = ctx->ffts; e; e = e->next) {
+		(*entries)++;
+		*bytes += entry_bytes(e);
+	}
+}
+
+/* Drops least recently used entries (the list is kept most recent first) beyond the bounds;
+ * the head, the shape being looked up, always stays. */
+static void evict(r5_ctx *ctx)
+{
+	long entries = 0, bytes = 0;
+	struct fft_entry **link = &ctx->ffts;
+	while (*link) {
+		struct fft_entry *e = *link;
+		entries++;
+		bytes += entry_bytes(e);
+		if (e != ctx->ffts && (entries > R5_CTX_FFT_CACHE_ENTRIES || bytes > R5_CTX_FFT_CACHE_BYTES)) {
+			*link = e->next;
+			entries--;
+			bytes -= entry_bytes(e);
+			entry_free(ctx, e);
+		} else {
+			link = &e->next;
+		}
+	}
+}
+
 static r5_status fft_entry(r5_ctx *ctx, const long dims[R5_DIMS], unsigned long flags, struct fft_entry **out)
 {
-	for (struct fft_entry *e = ctx->ffts; e; e = e->next) {
+	for (struct fft_entry **link = &ctx->ffts; *link; link = &(*link)->next) {
+		struct fft_entry *e = *link;
 		if (e->flags == flags && r5_dims_equal(e->dims, dims)) {
+			*link = e->next; /* to the front: most recently used */
+			e->next = ctx->ffts;
+			ctx->ffts = e;
 			*out = e;
 			return R5_OK;
 		}
@@ -152,6 +206,7 @@ static r5_status fft_entry(r5_ctx *ctx, const long dims[R5_DIMS], unsigned long 
 	e->flags = flags;
 	e->next = ctx->ffts;
 	ctx->ffts = e;
+	evict(ctx);
 	*out = e;
 	return R5_OK;
 }

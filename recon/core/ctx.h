@@ -22,7 +22,16 @@ int r5_ctx_device(const r5_ctx *ctx);
 /* One line describing the back end (device name, memory, threads). */
 const char *r5_ctx_describe(const r5_ctx *ctx);
 
-/* FFT plan cache, used by fft.c: returns a plan for (dims, flags), making it on first use. */
+/* FFT plan cache, used by fft.c: returns a plan for (dims, flags), making it on first use.
+ * The cache is bounded, least recently used first out: at most R5_CTX_FFT_CACHE_ENTRIES shapes
+ * and R5_CTX_FFT_CACHE_BYTES of ramps (the shape in use is always kept), so that a server
+ * reconstructing many matrix sizes plateaus instead of growing. An evicted plan is destroyed
+ * after the back end is synchronised (its stream may still use it). The pointers returned stay
+ * valid until the next lookup of another shape. */
+#define R5_CTX_FFT_CACHE_ENTRIES 16
+#define R5_CTX_FFT_CACHE_BYTES (128L << 20)
+/* Shapes cached now and the bytes their ramps hold (tests, Capabilities). */
+void r5_ctx_fft_cache_usage(const r5_ctx *ctx, long *entries, long *bytes);
 r5_status r5_ctx_fft_plan(r5_ctx *ctx, const long dims[R5_DIMS], unsigned long flags, void **plan);
 
 /* Cached companions of a plan: the centring phase ramps of fft.c (arrays where the context

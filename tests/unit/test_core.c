@@ -467,6 +467,47 @@ static void test_view_strided(void **state)
 	r5_array_free(base);
 }
 
+/* A context that transforms many shapes keeps at most R5_CTX_FFT_CACHE_ENTRIES of them (and
+ * their ramps within R5_CTX_FFT_CACHE_BYTES, plus the shape in use), and a shape that was
+ * evicted and comes back transforms correctly. */
+static void test_fft_cache_bounded(void **state)
+{
+	(void)state;
+	r5_ctx *c = NULL;
+	assert_int_equal(r5_ctx_create(&c, "cpu", 0), R5_OK);
+	long max_entries = 0, max_bytes = 0;
+	for (int round = 0; round < 2; round++)
+		for (int k = 0; k < 40; k++) {
+			long dims[R5_DIMS];
+			r5_dims_ones(dims);
+			dims[0] = 16 + k, dims[1] = 12 + (k % 7), dims[2] = k % 3 ? 1 : 8;
+			r5_array *x = NULL, *y = NULL;
+			assert_int_equal(r5_array_alloc_host(dims, &x), R5_OK);
+			assert_int_equal(r5_array_alloc_host(dims, &y), R5_OK);
+			long n = r5_array_size(x);
+			for (long i = 0; i < n; i++)
+				x->data[i] = (float)((i * 7919 + k) % 101) / 50.0f - 1.0f + I * (float)(i % 13);
+			unsigned long flags = dims[2] > 1 ? 7UL : 3UL;
+			assert_int_equal(r5_fft(c, flags, y, x), R5_OK);
+			assert_int_equal(r5_ifft(c, flags, y, y), R5_OK);
+			double err = 0, norm = 0;
+			for (long i = 0; i < n; i++) {
+				err += pow(cabsf(y->data[i] - x->data[i]), 2);
+				norm += pow(cabsf(x->data[i]), 2);
+			}
+			assert_true(sqrt(err / norm) < 1e-5);
+			long entries, bytes;
+			r5_ctx_fft_cache_usage(c, &entries, &bytes);
+			max_entries = entries > max_entries ? entries : max_entries;
+			max_bytes = bytes > max_bytes ? bytes : max_bytes;
+			r5_array_free(x);
+			r5_array_free(y);
+		}
+	assert_int_equal(max_entries, R5_CTX_FFT_CACHE_ENTRIES);
+	assert_true(max_bytes <= R5_CTX_FFT_CACHE_BYTES);
+	r5_ctx_destroy(c);
+}
+
 int main(void)
 {
 	srand(1234);
@@ -482,6 +523,7 @@ int main(void)
 		cmocka_unit_test(test_zeros_lazy),
 		cmocka_unit_test(test_text_escape),
 		cmocka_unit_test(test_view_strided),
+		cmocka_unit_test(test_fft_cache_bounded),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
