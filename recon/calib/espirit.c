@@ -384,13 +384,14 @@ static r5_status slab_matrices(r5_ctx *ctx, const struct slab_job *job, r5_array
 	if (s == R5_OK)
 		s = r5_zscale(ctx, grid, (float)sqrt((double)(ny * nz)));
 	if (s == R5_OK) { /* transpose [pixels, C*C] -> [C*C, pixels] */
-		r5_array in = *grid;
-		r5_dims_ones(in.dims);
-		in.dims[0] = CC;
-		in.dims[1] = npix;
-		r5_dims_ones(in.strides);
-		in.strides[0] = npix;
-		in.strides[1] = 1;
+		long tdims[R5_DIMS], tstrides[R5_DIMS];
+		r5_dims_ones(tdims);
+		tdims[0] = CC;
+		tdims[1] = npix;
+		r5_dims_ones(tstrides);
+		tstrides[0] = npix;
+		tstrides[1] = 1;
+		r5_array in = r5_array_view_strided(grid, tdims, tstrides, 0);
 		s = r5_zresize_centered(ctx, mats, &in);
 	}
 	return s;
@@ -468,14 +469,13 @@ static r5_status slab_maps(r5_ctx *ctx, const r5_espirit_conf *conf, const struc
 	const float *ev = (const float *)ev_host->data;
 	r5_status s = r5_array_alloc_host(ref->dims, &mask);
 	for (int m = 0; m < conf->n_maps && s == R5_OK; m++) {
-		r5_array in = *mats;
-		r5_dims_copy(in.dims, slab->dims);
-		r5_dims_ones(in.strides);
-		in.strides[0] = CC;
-		in.strides[1] = CC * job->bx;
-		in.strides[2] = CC * job->bx * job->img[1];
-		in.strides[3] = 1;
-		in.data = mats->data + C * m;
+		long vstrides[R5_DIMS];
+		r5_dims_ones(vstrides);
+		vstrides[0] = CC;
+		vstrides[1] = CC * job->bx;
+		vstrides[2] = CC * job->bx * job->img[1];
+		vstrides[3] = 1;
+		r5_array in = r5_array_view_strided(mats, slab->dims, vstrides, C * m);
 		s = r5_zresize_centered(ctx, slab, &in);
 		for (long p = 0; p < npix && s == R5_OK; p++) {
 			float lambda = ev[p * C + m];
@@ -484,8 +484,10 @@ static r5_status slab_maps(r5_ctx *ctx, const r5_espirit_conf *conf, const struc
 			eig_host[(job->x0 + x) + job->img[0] * rest + job->img[0] * job->img[1] * job->img[2] * m] = lambda;
 		}
 		/* phase: conj(v_0) / |v_0| times the mask */
-		r5_array coil0 = *slab;
-		coil0.dims[R5_DIM_COIL] = 1;
+		long cdims[R5_DIMS];
+		r5_dims_copy(cdims, slab->dims);
+		cdims[R5_DIM_COIL] = 1;
+		r5_array coil0 = r5_array_view_strided(slab, cdims, NULL, 0);
 		r5_array *work_mask = NULL;
 		if (s == R5_OK)
 			s = r5_array_to_work(ctx, mask, &work_mask);
@@ -501,10 +503,11 @@ static r5_status slab_maps(r5_ctx *ctx, const r5_espirit_conf *conf, const struc
 			s = r5_zmul(ctx, slab, slab, ref, 0);
 		r5_array_free(work_mask);
 		if (s == R5_OK) {
-			r5_array out = *maps;
-			out.dims[R5_DIM_MAP] = 1;
-			out.dims[0] = job->bx;
-			out.data = maps->data + job->x0 + m * maps->strides[R5_DIM_MAP];
+			long odims[R5_DIMS];
+			r5_dims_copy(odims, maps->dims);
+			odims[R5_DIM_MAP] = 1;
+			odims[0] = job->bx;
+			r5_array out = r5_array_view_strided(maps, odims, NULL, job->x0 + m * maps->strides[R5_DIM_MAP]);
 			s = r5_zresize_centered(ctx, &out, slab);
 		}
 	}
