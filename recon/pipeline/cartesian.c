@@ -36,7 +36,7 @@ static r5_status cartesian_frame(r5_ctx *ctx, const r5_recon_params *p, const r5
 	if (s == R5_OK)
 		s = r5_progress_check(progress, "combine", mid);
 	if (s == R5_OK)
-		s = r5_coil_combine(ctx, p->combine, k, c, r5_progress_part_init(&part, progress, mid, hi, "combine"));
+		s = r5_coil_combine(ctx, p->cartesian.combine, k, c, r5_progress_part_init(&part, progress, mid, hi, "combine"));
 	seconds[1] += r5_pipeline_clock(ctx) - t;
 	r5_array_free(k);
 	r5_array_free(c);

@@ -142,13 +142,11 @@ static r5_status frame_calibrate(r5_ctx *ctx, const r5_scan *scan, const r5_reco
 	dims[R5_DIM_COIL] = f->n_coils;
 	r5_array *host = NULL;
 	R5_TRY(r5_array_view(R5_HOST, NULL, dims, scan->kspace->data + f->frame * r5_dims_size(dims), &host));
-	/* kernel_size and lambda are shared with ESPIRiT / CG-SENSE: their defaults there are not
-	 * GRAPPA's, so only a value the caller changed replaces the GRAPPA default */
+	/* GRAPPA's own parameters (r5_grappa_params_defaults = r5_grappa_defaults: kernel width 0,
+	 * chosen by geometry) */
 	r5_grappa_conf conf = r5_grappa_defaults;
-	if (p->kernel_size > 0 && p->kernel_size != r5_recon_defaults.kernel_size)
-		conf.kernel_x = p->kernel_size;
-	if (p->lambda > 0 && p->lambda != r5_recon_defaults.lambda)
-		conf.lambda = p->lambda;
+	conf.kernel_x = p->grappa.kernel_size;
+	conf.lambda = p->grappa.lambda;
 	r5_progress_part part;
 	conf.progress = r5_progress_part_init(&part, f->progress, 0, 0.3, NULL);
 	double t = r5_pipeline_clock(ctx);
@@ -241,7 +239,7 @@ static r5_status run_frame(r5_ctx *ctx, const r5_scan *scan, const r5_recon_para
 		s = frame_images(ctx, scan, p, f, kspace, r->coil_images, r->scratch, gfactor);
 	double t = r5_pipeline_clock(ctx);
 	if (s == R5_OK)
-		s = r5_coil_combine(ctx, p->combine, r->coil_images, combined,
+		s = r5_coil_combine(ctx, p->grappa.combine, r->coil_images, combined,
 				    r5_progress_part_init(&part, f->progress, 0.95, 1, NULL));
 	f->t_combine += r5_pipeline_clock(ctx) - t;
 	f->n_done += s == R5_OK;

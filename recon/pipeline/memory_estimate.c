@@ -291,7 +291,7 @@ static void cartesian(struct ledger *l, const r5_scan *work, const r5_recon_para
 	hold(l, dims_bytes(kdims)); /* k-space copied where the context computes, transformed in place */
 	fft_ramps(l, kdims, R5_FLAG(R5_DIM_X) | R5_FLAG(R5_DIM_Y) | R5_FLAG(R5_DIM_Z));
 	hold(l, dims_bytes(combined));
-	combine(l, p->combine, kdims);
+	combine(l, p->cartesian.combine, kdims);
 	drop(l, dims_bytes(kdims));
 	to_recon_matrix(l, work, combined);
 	drop(l, dims_bytes(combined));
@@ -427,8 +427,8 @@ static void sense(struct ledger *l, const r5_scan *work, const r5_recon_params *
 		acs[d] = c > cap ? cap : c;
 	}
 	r5_espirit_conf ec = r5_espirit_defaults;
-	ec.kernel = p->kernel_size;
-	ec.n_maps = p->n_maps;
+	ec.kernel = p->sense.kernel_size;
+	ec.n_maps = p->sense.n_maps;
 	ec.calib = cap;
 	long img[3] = {kdims[0], kdims[1], kdims[2]}, plane = kdims[1] * kdims[2], npix = img[0] * img[1] * img[2];
 	double maps = 0;
@@ -437,7 +437,7 @@ static void sense(struct ledger *l, const r5_scan *work, const r5_recon_params *
 	espirit(l, &ec, acs, img, &maps);
 	mask_upload(l, plane);
 	fft_ramps(l, fdims, R5_FLAG(R5_DIM_X));
-	sense_solve(l, fdims, p->n_maps);
+	sense_solve(l, fdims, p->sense.n_maps);
 	if (p->gfactor) { /* r5_sense_gfactor: the maps and the g-factor on the host */
 		hold(l, maps + elements(npix));
 		drop(l, maps + elements(npix));
@@ -522,7 +522,7 @@ static r5_status grappa_frame(struct ledger *l, const r5_scan *work, const r5_re
 	if (accel[0] == 1 && accel[1] == 1)
 		return R5_OK;
 	long calib[3] = {n[0], yz[0], yz[1]};
-	int kernel_x = p->kernel_size > 0 && p->kernel_size != r5_recon_defaults.kernel_size ? p->kernel_size : 0;
+	int kernel_x = p->grappa.kernel_size;
 	struct grappa_size g;
 	grappa_size(n, C, calib, accel, kernel_x, &g);
 	grappa_calibrate(l, &g);
@@ -562,7 +562,7 @@ static r5_status grappa(struct ledger *l, const r5_scan *work, const r5_recon_pa
 	double run = dims_bytes(kdims) + 2 * dims_bytes(fdims) + dims_bytes(combined) * (p->gfactor ? 2 : 1);
 	hold(l, run);
 	R5_TRY(grappa_frame(l, work, p, fdims));
-	combine(l, p->combine, fdims);
+	combine(l, p->grappa.combine, fdims);
 	to_recon_matrix(l, work, combined);
 	if (p->gfactor)
 		to_recon_matrix(l, work, combined);

@@ -1,5 +1,6 @@
 /* Reconstruction parameters: defaults, setting by name (unknown keys are errors), formatting
- * for provenance (pipeline.h). One table describes every key once. */
+ * for provenance, which keys apply to which pipeline (pipeline.h). One table describes every
+ * key once per pipeline that reads it. */
 #include <errno.h>
 #include <math.h>
 #include <stddef.h>
@@ -9,63 +10,96 @@
 
 #include "pipeline.h"
 
+/* one place for each pipeline's defaults: the exported structs and r5_recon_defaults */
+#define CARTESIAN_DEFAULTS {.combine = "rss"}
+#define SENSE_DEFAULTS                                                                              \
+	{.n_maps = 1, .iters = 30, .lambda = 0.001f, .kernel_size = 6, .espirit_threshold = 0.02f,      \
+	 .espirit_crop = 0.8f}
+/* GRAPPA's own: r5_grappa_defaults (calib/grappa.h) — kernel width by geometry, lambda 1e-3 */
+#define GRAPPA_DEFAULTS {.combine = "rss", .kernel_size = 0, .lambda = 1e-3f}
+
+const r5_cartesian_params r5_cartesian_params_defaults = CARTESIAN_DEFAULTS;
+const r5_sense_params r5_sense_params_defaults = SENSE_DEFAULTS;
+const r5_grappa_params r5_grappa_params_defaults = GRAPPA_DEFAULTS;
+
 const r5_recon_params r5_recon_defaults = {
 	.pipeline = "auto",
-	.combine = "rss",
 	.prewhiten = 1,
 	.n_virtual_coils = 0,
 	.coil_energy = 0.0f,
-	.n_maps = 1,
-	.iters = 30,
-	.lambda = 0.001f,
 	.calib_size = 0,
-	.kernel_size = 6,
-	.espirit_threshold = 0.02f,
-	.espirit_crop = 0.8f,
 	.gfactor = 0,
 	.cc_mode = "auto",
+	.cartesian = CARTESIAN_DEFAULTS,
+	.sense = SENSE_DEFAULTS,
+	.grappa = GRAPPA_DEFAULTS,
+	.explicit_keys = 0,
 };
 
 enum kind { K_STRING, K_INT, K_FLOAT, K_BOOL };
+/* which pipeline reads a key (COMMON: all of them) */
+enum scope { COMMON, CARTESIAN, SENSE, GRAPPA };
+static const char *const scope_names[] = {"", "cartesian", "sense", "grappa"};
 
+#define FIELD(f) offsetof(r5_recon_params, f), sizeof(((r5_recon_params *)0)->f)
+
+/* One row per (key, pipeline); a key several pipelines have has a row in each. Row i is bit i of
+ * explicit_keys. */
 static const struct param_def {
 	const char *key;
 	const char *alias;
+	enum scope scope;
 	enum kind kind;
 	size_t offset, size;
 	double min, max;
 	const char *help;
 } defs[] = {
-	{"pipeline", NULL, K_STRING, offsetof(r5_recon_params, pipeline), sizeof(((r5_recon_params *)0)->pipeline), 0, 0,
-	 "auto | cartesian | sense | grappa"},
-	{"combine", NULL, K_STRING, offsetof(r5_recon_params, combine), sizeof(((r5_recon_params *)0)->combine), 0, 0,
-	 "rss | adaptive"},
-	{"prewhiten", NULL, K_BOOL, offsetof(r5_recon_params, prewhiten), 0, 0, 1, "noise prewhitening (0|1)"},
-	{"coils_virtual", "coils-virtual", K_INT, offsetof(r5_recon_params, n_virtual_coils), 0, 0, 1024,
+	{"pipeline", NULL, COMMON, K_STRING, FIELD(pipeline), 0, 0, "auto | cartesian | sense | grappa"},
+	{"prewhiten", NULL, COMMON, K_BOOL, FIELD(prewhiten), 0, 1, "noise prewhitening (0|1)"},
+	{"coils_virtual", "coils-virtual", COMMON, K_INT, FIELD(n_virtual_coils), 0, 1024,
 	 "virtual coils after compression (0: none)"},
-	{"coil_energy", "coil-energy", K_FLOAT, offsetof(r5_recon_params, coil_energy), 0, 0, 1,
-	 "keep this fraction of energy (0: off)"},
-	{"maps", NULL, K_INT, offsetof(r5_recon_params, n_maps), 0, 1, 2, "ESPIRiT map sets (1|2)"},
-	{"iters", NULL, K_INT, offsetof(r5_recon_params, iters), 0, 1, 10000, "CG iterations"},
-	{"lambda", NULL, K_FLOAT, offsetof(r5_recon_params, lambda), 0, 0, 1e6, "Tikhonov weight"},
-	{"calib", "calib_size", K_INT, offsetof(r5_recon_params, calib_size), 0, 0, 4096,
-	 "calibration region width (0: all found)"},
-	{"kernel", "kernel_size", K_INT, offsetof(r5_recon_params, kernel_size), 0, 2, 16, "kernel width"},
-	{"espirit_threshold", "threshold", K_FLOAT, offsetof(r5_recon_params, espirit_threshold), 0, 0, 1,
+	{"coil_energy", "coil-energy", COMMON, K_FLOAT, FIELD(coil_energy), 0, 1, "keep this fraction of energy (0: off)"},
+	{"calib", "calib_size", COMMON, K_INT, FIELD(calib_size), 0, 4096, "calibration region width (0: all found)"},
+	{"gfactor", NULL, COMMON, K_BOOL, FIELD(gfactor), 0, 1, "compute a g-factor map (0|1)"},
+	{"cc_mode", "cc-mode", COMMON, K_STRING, FIELD(cc_mode), 0, 0, "coil compression: auto | svd | geometric"},
+	{"combine", NULL, CARTESIAN, K_STRING, FIELD(cartesian.combine), 0, 0, "rss | adaptive"},
+	{"maps", NULL, SENSE, K_INT, FIELD(sense.n_maps), 1, 2, "ESPIRiT map sets (1|2)"},
+	{"iters", NULL, SENSE, K_INT, FIELD(sense.iters), 1, 10000, "CG iterations"},
+	{"lambda", NULL, SENSE, K_FLOAT, FIELD(sense.lambda), 0, 1e6, "Tikhonov weight"},
+	{"kernel", "kernel_size", SENSE, K_INT, FIELD(sense.kernel_size), 2, 16, "ESPIRiT kernel width"},
+	{"espirit_threshold", "threshold", SENSE, K_FLOAT, FIELD(sense.espirit_threshold), 0, 1,
 	 "ESPIRiT singular value threshold"},
-	{"espirit_crop", "crop", K_FLOAT, offsetof(r5_recon_params, espirit_crop), 0, 0, 1,
-	 "ESPIRiT eigenvalue mask threshold"},
-	{"gfactor", NULL, K_BOOL, offsetof(r5_recon_params, gfactor), 0, 0, 1, "compute a g-factor map (0|1)"},
-	{"cc_mode", "cc-mode", K_STRING, offsetof(r5_recon_params, cc_mode), sizeof(((r5_recon_params *)0)->cc_mode), 0, 0,
-	 "coil compression: auto | svd | geometric"},
+	{"espirit_crop", "crop", SENSE, K_FLOAT, FIELD(sense.espirit_crop), 0, 1, "ESPIRiT eigenvalue mask threshold"},
+	{"combine", NULL, GRAPPA, K_STRING, FIELD(grappa.combine), 0, 0, "rss | adaptive"},
+	/* 0 (the default: by geometry) is a stored value; a bare "kernel" must also suit SENSE */
+	{"kernel", "kernel_size", GRAPPA, K_INT, FIELD(grappa.kernel_size), 0, 16, "GRAPPA readout kernel width"},
+	{"lambda", NULL, GRAPPA, K_FLOAT, FIELD(grappa.lambda), 0, 1e6, "Tikhonov weight (relative)"},
 };
+#define N_DEFS (sizeof defs / sizeof defs[0])
+_Static_assert(N_DEFS <= 64, "explicit_keys holds one bit per row");
 
-static const struct param_def *find(const char *key)
+static int matches(const struct param_def *d, const char *key)
 {
-	for (size_t i = 0; i < sizeof defs / sizeof defs[0]; i++)
-		if (!strcmp(key, defs[i].key) || (defs[i].alias && !strcmp(key, defs[i].alias)))
-			return &defs[i];
-	return NULL;
+	return !strcmp(key, d->key) || (d->alias && !strcmp(key, d->alias));
+}
+
+/* The rows `key` names: "kernel" every pipeline's, "grappa.kernel" one; *n = 0 when none. */
+static void find(const char *key, size_t rows[N_DEFS], size_t *n)
+{
+	const char *dot = strchr(key, '.');
+	int scope = -1;
+	*n = 0;
+	if (dot) {
+		for (int s = CARTESIAN; s <= GRAPPA; s++)
+			if ((size_t)(dot - key) == strlen(scope_names[s]) && !strncmp(key, scope_names[s], (size_t)(dot - key)))
+				scope = s;
+		if (scope < 0)
+			return;
+		key = dot + 1;
+	}
+	for (size_t i = 0; i < N_DEFS; i++)
+		if (matches(&defs[i], key) && (scope < 0 || (int)defs[i].scope == scope))
+			rows[(*n)++] = i;
 }
 
 static r5_status check_choice(const char *key, const char *value)
@@ -95,44 +129,66 @@ static r5_status check_range(const struct param_def *d, double v, const char *te
 	return R5_OK;
 }
 
-r5_status r5_recon_params_set(r5_recon_params *p, const char *key, const char *value)
+/* Checks value for row d; *number = the parsed number (not for strings). */
+static r5_status parse_value(const struct param_def *d, const char *value, double *number)
 {
-	const struct param_def *d = find(key);
-	if (!d) {
-		char known[512] = "";
-		for (size_t i = 0; i < sizeof defs / sizeof defs[0]; i++) {
-			strncat(known, i ? ", " : "", sizeof known - strlen(known) - 1);
-			strncat(known, defs[i].key, sizeof known - strlen(known) - 1);
-		}
-		return r5_set_error(R5_EINVAL, "unknown parameter '%s' (known: %s)", key, known);
-	}
-	char *base = (char *)p + d->offset, *end = NULL;
+	char *end = NULL;
 	if (d->kind == K_STRING) {
 		if (strlen(value) >= d->size)
-			return r5_set_error(R5_EINVAL, "parameter %s: value too long", key);
-		R5_TRY(check_choice(d->key, value));
-		strcpy(base, value);
-		return R5_OK;
+			return r5_set_error(R5_EINVAL, "parameter %s: value too long", d->key);
+		return check_choice(d->key, value);
 	}
 	errno = 0;
 	double v = strtod(value, &end);
 	/* the whole string, and a finite number: comparisons with NaN are false, so "nan" would pass
 	 * any range check below */
 	if (errno || end == value || *end != '\0')
-		return r5_set_error(R5_EINVAL, "parameter %s: '%s' is not a number", key, value);
+		return r5_set_error(R5_EINVAL, "parameter %s: '%s' is not a number", d->key, value);
 	if (!isfinite(v))
-		return r5_set_error(R5_EINVAL, "parameter %s: '%s' is not a finite number", key, value);
-	R5_TRY(check_range(d, v, value));
-	if (d->kind == K_FLOAT)
-		*(float *)base = (float)v;
-	else
-		*(int *)base = (int)v;
+		return r5_set_error(R5_EINVAL, "parameter %s: '%s' is not a finite number", d->key, value);
+	*number = v;
+	return check_range(d, v, value);
+}
+
+r5_status r5_recon_params_set(r5_recon_params *p, const char *key, const char *value)
+{
+	size_t rows[N_DEFS], n;
+	double v[N_DEFS];
+	find(key, rows, &n);
+	if (!n) {
+		char known[512] = "";
+		for (size_t i = 0; i < N_DEFS; i++) {
+			int seen = 0;
+			for (size_t j = 0; j < i; j++)
+				seen |= !strcmp(defs[j].key, defs[i].key);
+			if (seen)
+				continue;
+			strncat(known, known[0] ? ", " : "", sizeof known - strlen(known) - 1);
+			strncat(known, defs[i].key, sizeof known - strlen(known) - 1);
+		}
+		return r5_set_error(R5_EINVAL, "unknown parameter '%s' (known: %s; a pipeline's own: grappa.kernel, ...)",
+				    key, known);
+	}
+	/* every row first, so that a refused value changes nothing */
+	for (size_t i = 0; i < n; i++)
+		R5_TRY(parse_value(&defs[rows[i]], value, &v[i]));
+	for (size_t i = 0; i < n; i++) {
+		const struct param_def *d = &defs[rows[i]];
+		char *base = (char *)p + d->offset;
+		if (d->kind == K_STRING)
+			strcpy(base, value);
+		else if (d->kind == K_FLOAT)
+			*(float *)base = (float)v[i];
+		else
+			*(int *)base = (int)v[i];
+		p->explicit_keys |= 1ULL << rows[i];
+	}
 	return R5_OK;
 }
 
 r5_status r5_recon_params_check(const r5_recon_params *p)
 {
-	for (size_t i = 0; i < sizeof defs / sizeof defs[0]; i++) {
+	for (size_t i = 0; i < N_DEFS; i++) {
 		const struct param_def *d = &defs[i];
 		const char *base = (const char *)p + d->offset;
 		char text[32];
@@ -151,20 +207,59 @@ r5_status r5_recon_params_check(const r5_recon_params *p)
 	return R5_OK;
 }
 
+static int scope_of(const char *pipeline)
+{
+	for (int s = CARTESIAN; s <= GRAPPA; s++)
+		if (!strcmp(pipeline, scope_names[s]))
+			return s;
+	return -1;
+}
+
+r5_status r5_recon_params_check_applies(const r5_recon_params *p, const char *pipeline)
+{
+	int run = scope_of(pipeline);
+	for (size_t i = 0; i < N_DEFS; i++) {
+		const struct param_def *d = &defs[i];
+		if (!(p->explicit_keys >> i & 1) || d->scope == COMMON || (int)d->scope == run)
+			continue;
+		/* the running pipeline's row of the same key: set too (a bare key sets both) is fine;
+		 * not set means this row was set as "sense.kernel" */
+		int has = 0, set = 0;
+		for (size_t j = 0; j < N_DEFS; j++)
+			if ((int)defs[j].scope == run && !strcmp(defs[j].key, d->key)) {
+				has = 1;
+				set = (int)(p->explicit_keys >> j & 1);
+			}
+		if (set)
+			continue;
+		if (has)
+			return r5_set_error(R5_EINVAL, "parameter %s.%s does not apply to pipeline %s", scope_names[d->scope],
+					    d->key, pipeline);
+		return r5_set_error(R5_EINVAL, "parameter %s does not apply to pipeline %s", d->key, pipeline);
+	}
+	return R5_OK;
+}
+
 void r5_recon_params_format(const r5_recon_params *p, char *text, size_t size)
 {
 	size_t used = 0;
+	int run = scope_of(p->pipeline);
 	text[0] = '\0';
-	for (size_t i = 0; i < sizeof defs / sizeof defs[0] && used < size; i++) {
-		const char *base = (const char *)p + defs[i].offset;
-		const char *sep = i ? " " : "";
+	for (size_t i = 0; i < N_DEFS && used < size; i++) {
+		const struct param_def *d = &defs[i];
+		if (run >= 0 && d->scope != COMMON && (int)d->scope != run)
+			continue;
+		const char *base = (const char *)p + d->offset;
+		const char *sep = used ? " " : "";
+		const char *scope = run < 0 && d->scope != COMMON ? scope_names[d->scope] : "";
+		const char *dot = scope[0] ? "." : "";
 		int n;
-		if (defs[i].kind == K_STRING)
-			n = snprintf(text + used, size - used, "%s%s=%s", sep, defs[i].key, base);
-		else if (defs[i].kind == K_FLOAT)
-			n = snprintf(text + used, size - used, "%s%s=%g", sep, defs[i].key, *(const float *)base);
+		if (d->kind == K_STRING)
+			n = snprintf(text + used, size - used, "%s%s%s%s=%s", sep, scope, dot, d->key, base);
+		else if (d->kind == K_FLOAT)
+			n = snprintf(text + used, size - used, "%s%s%s%s=%g", sep, scope, dot, d->key, *(const float *)base);
 		else
-			n = snprintf(text + used, size - used, "%s%s=%d", sep, defs[i].key, *(const int *)base);
+			n = snprintf(text + used, size - used, "%s%s%s%s=%d", sep, scope, dot, d->key, *(const int *)base);
 		if (n < 0)
 			break;
 		used += (size_t)n;

@@ -215,6 +215,9 @@ r5_status r5_recon_run(r5_ctx *ctx, const r5_scan *scan, const r5_recon_params *
 	pipeline_fn run = find_pipeline(name);
 	r5_image_set *set = NULL;
 	r5_status s = run ? R5_OK : r5_set_error(R5_ENOTSUP, "pipeline '%s' is not built in", name);
+	/* a key set by name that the chosen pipeline does not read would be silently ignored */
+	if (s == R5_OK)
+		s = r5_recon_params_check_applies(p, name);
 	if (s == R5_OK)
 		s = make_image_set(ctx, &kept, p, name, &set);
 	if (s == R5_OK) {

@@ -25,32 +25,67 @@
 #include "../io/images.h"
 #include "../io/scan.h"
 
+/* Keys of one pipeline only. */
+typedef struct r5_cartesian_params {
+	char combine[16];       /* rss | adaptive */
+} r5_cartesian_params;
+
+typedef struct r5_sense_params {
+	int n_maps;             /* ESPIRiT map sets: 1 or 2 */
+	int iters;              /* CG iterations */
+	float lambda;           /* Tikhonov weight, absolute (ESPIRiT maps and the FFT make |E^H E| ~ 1) */
+	int kernel_size;        /* ESPIRiT kernel width */
+	float espirit_threshold;/* ESPIRiT calibration matrix singular value threshold */
+	float espirit_crop;     /* ESPIRiT eigenvalue mask threshold */
+} r5_sense_params;
+
+typedef struct r5_grappa_params {
+	char combine[16];       /* rss | adaptive */
+	int kernel_size;        /* readout kernel width (even: one less); 0: 7 for ky, 5 for ky-kz (calib/grappa.h) */
+	float lambda;           /* Tikhonov weight relative to trace(A^H A) / n (calib/grappa.h) */
+} r5_grappa_params;
+
+/* The common keys, then one sub-struct per pipeline; only the one that runs is read.
+ *
+ * Keys by name (r5_recon_params_set): a bare key that several pipelines have ("kernel",
+ * "lambda", "combine") sets it in each of them, so it applies to whichever runs; "grappa.kernel"
+ * sets only that pipeline's. Every key set by name is recorded in explicit_keys, and r5_recon_run,
+ * once `auto` has chosen, refuses (R5_EINVAL) a recorded key that the chosen pipeline does not
+ * use: "parameter maps does not apply to pipeline grappa". Fields assigned directly are not
+ * recorded (a program that fills the struct knows which sub-struct it fills). */
 typedef struct r5_recon_params {
 	char pipeline[16];      /* auto | cartesian | sense | grappa */
-	char combine[16];       /* rss | adaptive */
 	int prewhiten;          /* 1: noise prewhitening when a noise scan came */
 	int n_virtual_coils;    /* 0: no compression */
 	float coil_energy;      /* keep this fraction of energy when > 0 (and n_virtual_coils == 0) */
-	int n_maps;             /* ESPIRiT map sets: 1 or 2 */
-	int iters;              /* CG iterations */
-	float lambda;           /* Tikhonov weight (CG-SENSE) */
-	int calib_size;         /* 0: take the whole calibration region found */
-	int kernel_size;        /* ESPIRiT / GRAPPA kernel width */
-	float espirit_threshold;/* ESPIRiT calibration matrix singular value threshold */
-	float espirit_crop;     /* ESPIRiT eigenvalue mask threshold */
-	int gfactor;            /* 1: compute a g-factor map */
+	/* calibration region width (coil compression and the pipeline's calibration); 0: the
+	 * whole region found (SENSE caps it at 24) */
+	int calib_size;
+	int gfactor;            /* 1: compute a g-factor map (sense, grappa) */
 	char cc_mode[16];       /* coil compression: auto (geometric for 3D, else svd) | svd | geometric */
+	r5_cartesian_params cartesian;
+	r5_sense_params sense;
+	r5_grappa_params grappa;
+	unsigned long long explicit_keys; /* which keys r5_recon_params_set set (params.c's table order) */
 } r5_recon_params;
 
-extern const r5_recon_params r5_recon_defaults;
+extern const r5_cartesian_params r5_cartesian_params_defaults;
+extern const r5_sense_params r5_sense_params_defaults;
+extern const r5_grappa_params r5_grappa_params_defaults; /* = what calib/grappa.h does unset */
+extern const r5_recon_params r5_recon_defaults;          /* holds the three above, nothing recorded */
 
-/* Sets one parameter by name; unknown keys and bad values (not the whole string a number, not
- * finite — "nan", "inf" —, out of range, not an integer where one is wanted) are R5_EINVAL
- * naming the key. */
+/* Sets one parameter by name ("kernel", or "grappa.kernel" for one pipeline's); unknown keys and
+ * bad values (not the whole string a number, not finite — "nan", "inf" —, out of range, not an
+ * integer where one is wanted; a bare key's value must suit every pipeline that has the key) are
+ * R5_EINVAL naming the key, and leave *p untouched. */
 r5_status r5_recon_params_set(r5_recon_params *p, const char *key, const char *value);
 /* Checks a filled-in struct the same way (r5_recon_run calls it first): R5_EINVAL naming the key. */
 r5_status r5_recon_params_check(const r5_recon_params *p);
-/* "pipeline=sense coils_virtual=8 ..." (for provenance) */
+/* R5_EINVAL "parameter maps does not apply to pipeline grappa" when a key recorded in
+ * p->explicit_keys is not used by `pipeline` (a concrete name, after `auto` has chosen). */
+r5_status r5_recon_params_check_applies(const r5_recon_params *p, const char *pipeline);
+/* "pipeline=sense coils_virtual=8 ... iters=30 ..." (for provenance): the common keys and those
+ * of p->pipeline; with pipeline=auto every pipeline's, qualified ("sense.iters=30"). */
 void r5_recon_params_format(const r5_recon_params *p, char *text, size_t size);
 
 /* The progress and cancellation hook, r5_progress and r5_progress_check, live in

@@ -122,7 +122,7 @@ static r5_status solve_frame(r5_ctx *ctx, const r5_recon_params *p, struct sense
 	 * is 8 groups of ~0.2 s, each followed by a stop check */
 	long group = R5_PROGRESS_CHUNK_VALUES / voxels;
 	f->part.lo = f->lo;
-	f->part.hi = f->lo + (f->hi - f->lo) / (p->iters > 0 ? p->iters : 1);
+	f->part.hi = f->lo + (f->hi - f->lo) / (p->sense.iters > 0 ? p->sense.iters : 1);
 	const r5_progress *hook = r5_progress_part_init(&f->part, f->progress, f->part.lo, f->part.hi, "cg-sense");
 	R5_TRY(r5_linop_sense_grouped(ctx, maps, mask, flags, group < 1 ? 1 : group, hook, "cg-sense operator", &f->op));
 	r5_dims_copy(idims, f->op->idims);
@@ -133,8 +133,8 @@ static r5_status solve_frame(r5_ctx *ctx, const r5_recon_params *p, struct sense
 	if (s == R5_OK)
 		s = r5_linop_adjoint(ctx, f->op, rhs, kspace);
 	r5_cg_conf conf = r5_cg_defaults;
-	conf.max_iters = p->iters;
-	conf.lambda = p->lambda;
+	conf.max_iters = p->sense.iters;
+	conf.lambda = p->sense.lambda;
 	conf.hook = cg_hook;
 	conf.hook_user = f;
 	r5_cg_info info = {0};
@@ -251,10 +251,10 @@ static r5_status sense_frames(r5_ctx *ctx, const r5_scan *scan, const r5_recon_p
 	r.n_data = r5_pipeline_frames_with_data(scan);
 	R5_TRY(r5_calib_region_find(scan, r.calib));
 	r.cap = p->calib_size > 0 ? p->calib_size : 24;
-	r.ec.kernel = p->kernel_size;
-	r.ec.threshold = p->espirit_threshold;
-	r.ec.crop = p->espirit_crop;
-	r.ec.n_maps = p->n_maps;
+	r.ec.kernel = p->sense.kernel_size;
+	r.ec.threshold = p->sense.espirit_threshold;
+	r.ec.crop = p->sense.espirit_crop;
+	r.ec.n_maps = p->sense.n_maps;
 	r.ec.calib = r.cap;
 	r5_array *maps = NULL;
 	r5_status s = R5_OK;
@@ -279,8 +279,8 @@ r5_status r5_pipeline_sense(r5_ctx *ctx, const r5_scan *scan, const r5_recon_par
 {
 	if (!scan || !scan->kspace || !scan->sampled)
 		return r5_set_error(R5_EINVAL, "sense: scan has no k-space or sampling mask");
-	if (p->n_maps < 1 || p->n_maps > 2)
-		return r5_set_error(R5_EINVAL, "sense: maps must be 1 or 2, got %d", p->n_maps);
+	if (p->sense.n_maps < 1 || p->sense.n_maps > 2)
+		return r5_set_error(R5_EINVAL, "sense: maps must be 1 or 2, got %d", p->sense.n_maps);
 	long dims[R5_DIMS];
 	r5_dims_copy(dims, scan->kspace->dims);
 	dims[R5_DIM_COIL] = 1;

@@ -56,12 +56,13 @@ static void recon_usage(FILE *f)
 		   "  --device N             CUDA device index\n"
 		   "  --group G              ISMRMRD dataset group (default dataset)\n"
 		   "  --pipeline P           auto | cartesian | sense | grappa\n"
-		   "  --combine C            rss | adaptive\n"
+		   "  --combine C            rss | adaptive (cartesian, grappa)\n"
 		   "  --coils-virtual N      coil compression to N virtual coils\n"
-		   "  --maps 1|2             ESPIRiT map sets\n"
-		   "  --iters N --lambda L   CG-SENSE iterations and Tikhonov weight\n"
+		   "  --maps 1|2             ESPIRiT map sets (sense)\n"
+		   "  --iters N --lambda L   CG-SENSE iterations and Tikhonov weight (lambda: grappa's too)\n"
 		   "  --gfactor OUT          g-factor map (.h5 or .cfl)\n"
-		   "  --param KEY=VALUE      any reconstruction parameter\n"
+		   "  --param KEY=VALUE      any reconstruction parameter (grappa.kernel=7: one pipeline's);\n"
+		   "                         one the pipeline that runs does not use is an error\n"
 		   "  --memory-report        estimated vs measured peak memory of the reconstruction\n"
 		   "  --quiet                no summary\n");
 }

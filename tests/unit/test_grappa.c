@@ -511,7 +511,7 @@ static void test_pipeline_frames(void **state)
 	scan->header = one->header;
 	memset(&one->header, 0, sizeof one->header);
 	r5_recon_params p = r5_recon_defaults;
-	snprintf(p.combine, sizeof p.combine, "adaptive");
+	snprintf(p.grappa.combine, sizeof p.grappa.combine, "adaptive");
 	r5_image_set *set = calloc(1, sizeof *set);
 	assert_int_equal(r5_pipeline_grappa(ctx, scan, &p, NULL, set), R5_OK);
 	assert_int_equal(set->images->dims[R5_DIM_SLICE], 2);
@@ -547,6 +547,52 @@ static void test_pipeline_1d(void **state)
 	assert_true(pipeline_nrmse(64, 72, 1, 8, 4, 1, 24) < 0.08);
 }
 
+/* GRAPPA's kernel width, set by name, one image per setting (kernel_size NULL: unset). */
+static r5_image_set *pipeline_with_kernel(const r5_scan *scan, const char *kernel_size)
+{
+	r5_recon_params p = r5_recon_defaults;
+	assert_int_equal(r5_recon_params_set(&p, "pipeline", "grappa"), R5_OK);
+	if (kernel_size)
+		assert_int_equal(r5_recon_params_set(&p, "kernel_size", kernel_size), R5_OK);
+	r5_image_set *set = calloc(1, sizeof *set);
+	assert_non_null(set);
+	if (r5_pipeline_grappa(ctx, scan, &p, NULL, set) != R5_OK)
+		fail_msg("GRAPPA kernel_size %s: %s", kernel_size ? kernel_size : "unset", r5_last_error());
+	return set;
+}
+
+static double image_difference(const r5_image_set *a, const r5_image_set *b)
+{
+	assert_int_equal(r5_array_size(a->images), r5_array_size(b->images));
+	return nrmse(a->images->data, b->images->data, r5_array_size(a->images));
+}
+
+/* Issue 12: kernel_size 6 (the old shared default, ESPIRiT's) was dropped as "not set", so GRAPPA
+ * ran its own width 7. Now 6 is honoured: GRAPPA reduces an even width by one, so 6 gives the
+ * image of 5, and unset (7 in ky) a different one. */
+static void test_pipeline_kernel_size_honoured(void **state)
+{
+	(void)state;
+	struct phantom ph;
+	phantom_make(&ph, 64, 72, 1, 8);
+	unsigned char *mask = make_mask(72, 1, 3, 1, 24, 1);
+	r5_scan *scan = make_scan(&ph, mask, 3, 1);
+	r5_image_set *unset = pipeline_with_kernel(scan, NULL), *k5 = pipeline_with_kernel(scan, "5"),
+		     *k6 = pipeline_with_kernel(scan, "6"), *k7 = pipeline_with_kernel(scan, "7");
+	double d65 = image_difference(k6, k5), d6u = image_difference(k6, unset), d7u = image_difference(k7, unset);
+	print_message("GRAPPA kernel 6 vs 5: %.2e, 6 vs unset: %.2e, 7 vs unset: %.2e\n", d65, d6u, d7u);
+	assert_true(d65 < 1e-6);
+	assert_true(d6u > 1e-5);
+	assert_true(d7u < 1e-6); /* GRAPPA's own default in ky: 7 */
+	r5_image_set_free(unset);
+	r5_image_set_free(k5);
+	r5_image_set_free(k6);
+	r5_image_set_free(k7);
+	r5_scan_free(scan);
+	free(mask);
+	phantom_free(&ph);
+}
+
 static void test_pipeline_2d_kykz(void **state)
 {
 	(void)state;
@@ -565,6 +611,7 @@ int main(void)
 		cmocka_unit_test(test_pipeline_frames),
 		cmocka_unit_test(test_pipeline_1d),
 		cmocka_unit_test(test_pipeline_2d_kykz),
+		cmocka_unit_test(test_pipeline_kernel_size_honoured),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

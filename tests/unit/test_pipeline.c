@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "recon/calib/combine.h"
+#include "recon/calib/grappa.h"
 #include "recon/core/fft.h"
 #include "recon/core/hd.h"
 #include "recon/pipeline/pipeline.h"
@@ -197,7 +198,7 @@ static void test_params(void **state)
 	(void)state;
 	r5_recon_params p = r5_recon_defaults;
 	assert_int_equal(r5_recon_params_set(&p, "iters", "12"), R5_OK);
-	assert_int_equal(p.iters, 12);
+	assert_int_equal(p.sense.iters, 12);
 	assert_int_equal(r5_recon_params_set(&p, "coils-virtual", "8"), R5_OK);
 	assert_int_equal(p.n_virtual_coils, 8);
 	assert_int_equal(r5_recon_params_set(&p, "iterz", "12"), R5_EINVAL);
@@ -210,6 +211,92 @@ static void test_params(void **state)
 	r5_recon_params_format(&p, text, sizeof text);
 	assert_non_null(strstr(text, "iters=12"));
 	assert_non_null(strstr(text, "coils_virtual=8"));
+	assert_non_null(strstr(text, "sense.iters=12")); /* pipeline auto: every pipeline's, qualified */
+
+	/* a bare key that several pipelines have sets each; "grappa.kernel" only GRAPPA's */
+	p = r5_recon_defaults;
+	assert_int_equal(r5_recon_params_set(&p, "kernel_size", "6"), R5_OK);
+	assert_int_equal(p.sense.kernel_size, 6);
+	assert_int_equal(p.grappa.kernel_size, 6);
+	assert_int_equal(r5_recon_params_set(&p, "grappa.kernel", "7"), R5_OK);
+	assert_int_equal(p.sense.kernel_size, 6);
+	assert_int_equal(p.grappa.kernel_size, 7);
+	assert_int_equal(r5_recon_params_set(&p, "grappa.lambda", "0.05"), R5_OK);
+	assert_true(p.grappa.lambda == 0.05f && p.sense.lambda == r5_sense_params_defaults.lambda);
+	assert_int_equal(r5_recon_params_set(&p, "combine", "adaptive"), R5_OK);
+	assert_string_equal(p.cartesian.combine, "adaptive");
+	assert_string_equal(p.grappa.combine, "adaptive");
+	/* refused: an unknown pipeline or a key that pipeline has not; nothing changes */
+	r5_recon_params before = p;
+	assert_int_equal(r5_recon_params_set(&p, "radial.kernel", "5"), R5_EINVAL);
+	assert_int_equal(r5_recon_params_set(&p, "grappa.maps", "2"), R5_EINVAL);
+	assert_non_null(strstr(r5_last_error(), "grappa.maps"));
+	assert_int_equal(r5_recon_params_set(&p, "kernel", "1"), R5_EINVAL);
+	assert_memory_equal(&p, &before, sizeof p);
+	/* defaults: GRAPPA's own are calib/grappa.h's, not SENSE's */
+	assert_int_equal(r5_recon_defaults.grappa.kernel_size, r5_grappa_defaults.kernel_x);
+	assert_true(r5_recon_defaults.grappa.lambda == r5_grappa_defaults.lambda);
+	assert_int_equal(r5_recon_defaults.sense.kernel_size, r5_sense_params_defaults.kernel_size);
+	/* provenance of a concrete pipeline: the common keys and its own, bare */
+	assert_int_equal(r5_recon_params_set(&p, "pipeline", "grappa"), R5_OK);
+	r5_recon_params_format(&p, text, sizeof text);
+	assert_non_null(strstr(text, " kernel=7"));
+	assert_non_null(strstr(text, " lambda=0.05"));
+	assert_null(strstr(text, "maps="));
+	assert_null(strstr(text, "iters="));
+	assert_int_equal(r5_recon_params_check(&r5_recon_defaults), R5_OK);
+}
+
+/* Issue 12: a key set by name that the pipeline which runs (after auto has chosen) does not read
+ * is refused, naming key and pipeline; a key several pipelines share applies to the one that runs. */
+static void test_params_apply_to_pipeline(void **state)
+{
+	(void)state;
+	float complex *lines = NULL;
+	r5_scan *scan = build_scan(&lines);
+	r5_ctx *ctx = NULL;
+	assert_int_equal(r5_ctx_create(&ctx, "cpu", 0), R5_OK);
+	static const struct {
+		const char *pipeline, *key, *value, *error; /* error NULL: runs */
+	} cases[] = {
+		{"grappa", "maps", "2", "parameter maps does not apply to pipeline grappa"},
+		{"auto", "iters", "10", "parameter iters does not apply to pipeline cartesian"},
+		{"cartesian", "espirit_crop", "0.5", "parameter espirit_crop does not apply to pipeline cartesian"},
+		{"sense", "combine", "adaptive", "parameter combine does not apply to pipeline sense"},
+		{"sense", "grappa.kernel", "7", "parameter grappa.kernel does not apply to pipeline sense"},
+		{"grappa", "kernel", "5", NULL},
+		{"grappa", "lambda", "0.01", NULL},
+		{"grappa", "combine", "adaptive", NULL},
+		{"sense", "kernel", "5", NULL},
+		{"auto", "combine", "adaptive", NULL},
+		{"cartesian", "calib", "16", NULL},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		r5_recon_params p = r5_recon_defaults;
+		assert_int_equal(r5_recon_params_set(&p, "pipeline", cases[i].pipeline), R5_OK);
+		assert_int_equal(r5_recon_params_set(&p, cases[i].key, cases[i].value), R5_OK);
+		if (!strcmp(cases[i].pipeline, "sense"))
+			assert_int_equal(r5_recon_params_set(&p, "iters", "3"), R5_OK);
+		r5_image_set *set = NULL;
+		r5_status s = r5_recon_run(ctx, scan, &p, NULL, &set);
+		print_message("%s %s=%s: %s\n", cases[i].pipeline, cases[i].key, cases[i].value,
+			      s == R5_OK ? set->parameters : r5_last_error());
+		if (cases[i].error) {
+			assert_int_equal(s, R5_EINVAL);
+			assert_null(set);
+			assert_non_null(strstr(r5_last_error(), cases[i].error));
+		} else {
+			assert_int_equal(s, R5_OK);
+			char want[64];
+			snprintf(want, sizeof want, "%s=%s", strchr(cases[i].key, '.') ? strchr(cases[i].key, '.') + 1 : cases[i].key,
+				 cases[i].value);
+			assert_non_null(strstr(set->parameters, want));
+		}
+		r5_image_set_free(set);
+	}
+	r5_ctx_destroy(ctx);
+	r5_scan_free(scan);
+	free(lines);
 }
 
 static int stop_at(void *user, const char *stage, double fraction, r5_status *stop)
@@ -269,7 +356,7 @@ static void test_params_non_finite(void **state)
 	/* a struct filled in directly is checked by r5_recon_run */
 	r5_recon_params p = r5_recon_defaults;
 	assert_int_equal(r5_recon_params_check(&p), R5_OK);
-	p.lambda = NAN;
+	p.sense.lambda = NAN;
 	assert_int_equal(r5_recon_params_check(&p), R5_EINVAL);
 	assert_non_null(strstr(r5_last_error(), "lambda"));
 	float complex *lines = NULL;
@@ -280,7 +367,7 @@ static void test_params_non_finite(void **state)
 	assert_int_equal(r5_recon_run(ctx, scan, &p, NULL, &set), R5_EINVAL);
 	assert_null(set);
 	p = r5_recon_defaults;
-	p.espirit_crop = INFINITY;
+	p.sense.espirit_crop = INFINITY;
 	assert_int_equal(r5_recon_run(ctx, scan, &p, NULL, &set), R5_EINVAL);
 	assert_non_null(strstr(r5_last_error(), "espirit_crop"));
 	r5_ctx_destroy(ctx);
@@ -391,6 +478,7 @@ int main(void)
 		cmocka_unit_test(test_partial_fourier_slices_contrasts),
 		cmocka_unit_test(test_adaptive_matches_rss_on_one_pattern),
 		cmocka_unit_test(test_params),
+		cmocka_unit_test(test_params_apply_to_pipeline),
 		cmocka_unit_test(test_cancel_and_deadline),
 		cmocka_unit_test(test_params_non_finite),
 		cmocka_unit_test(test_non_finite_kspace),
