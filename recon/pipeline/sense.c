@@ -162,11 +162,9 @@ struct sense_run {
 
 static void frame_view(const r5_array *a, const long dims[R5_DIMS], long offset, r5_array *view)
 {
-	*view = *a;
-	r5_dims_copy(view->dims, dims);
-	r5_dims_strides(view->strides, dims);
-	view->owns = 0;
-	view->data = a->data + offset;
+	long strides[R5_DIMS];
+	r5_dims_strides(strides, dims); /* a frame is contiguous */
+	*view = r5_array_view_strided(a, dims, strides, offset);
 }
 
 /* ESPIRiT maps of frame `frame` (the first frame with data of its slice), fractions lo..hi. */
