@@ -478,34 +478,21 @@ static r5_status cuda_zsum_dim(void *state, const long dims[R5_DIMS], int dim, r
 
 /* --- the table --- */
 
+/* The table, generated from the slot list (backend.h) in its order (nvcc compiles C++, which has
+ * no designated initialisers before C++20): every slot is cuda_<slot>; the FFT and dense linear
+ * algebra slots live in fft_cuda.cu and the linear-algebra file under their r5_cuda_ names. */
+#define cuda_fft_plan_make r5_cuda_fft_plan_make
+#define cuda_fft_exec r5_cuda_fft_exec
+#define cuda_fft_plan_destroy r5_cuda_fft_plan_destroy
+#define cuda_zgemm r5_cuda_zgemm
+#define cuda_zheev_batched r5_cuda_zheev_batched
+#define R5_CUDA_SLOT(ret, slot, params) cuda_##slot,
 static const struct r5_backend cuda_backend = {
 	"cuda",
 	R5_DEVICE,
-	cuda_state_create,
-	cuda_state_destroy,
-	cuda_describe,
-	cuda_alloc,
-	cuda_free,
-	cuda_upload,
-	cuda_download,
-	cuda_copy,
-	cuda_sync,
-	cuda_zfill,
-	cuda_zscale,
-	cuda_zaxpby,
-	cuda_zunary,
-	cuda_zsoftthresh,
-	cuda_zdot,
-	cuda_znorm2sq,
-	cuda_zmul_md,
-	cuda_zcopy_md,
-	cuda_zsum_dim,
-	r5_cuda_fft_plan_make,
-	r5_cuda_fft_exec,
-	r5_cuda_fft_plan_destroy,
-	r5_cuda_zgemm,
-	r5_cuda_zheev_batched,
+	R5_BACKEND_SLOTS(R5_CUDA_SLOT)
 };
+#undef R5_CUDA_SLOT
 
 extern "C" const struct r5_backend *r5_backend_cuda(void)
 {

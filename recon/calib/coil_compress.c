@@ -128,8 +128,8 @@ static r5_status gram_batch(r5_ctx *ctx, const float complex *a, long rows, long
 	R5_TRY(r5_array_alloc_work(ctx, dims, &g));
 	r5_status s = R5_OK;
 	for (long b = 0; s == R5_OK && b < batch; b++)
-		s = r5_ctx_backend(ctx)->zgemm(r5_ctx_state(ctx), 1, coils, coils, rows, 1.0f, a + b * rows * coils, rows,
-					       a + b * rows * coils, rows, 0.0f, g->data + b * coils * coils, coils);
+		s = r5_zgemm(ctx, 1, coils, coils, rows, 1.0f, a + b * rows * coils, rows,
+			     a + b * rows * coils, rows, 0.0f, g->data + b * coils * coils, coils);
 	if (s == R5_OK)
 		s = r5_array_to_host(ctx, g, &host);
 	for (long i = 0; s == R5_OK && i < coils * coils * batch; i++)
@@ -276,7 +276,7 @@ static r5_status permute3(r5_ctx *ctx, const long n[3], float complex *out, cons
 		os[d] = out_str[d];
 		is[d] = in_str[d];
 	}
-	return r5_ctx_backend(ctx)->zcopy_md(r5_ctx_state(ctx), dims, os, out, is, in);
+	return r5_zcopy_strided(ctx, dims, os, out, is, in);
 }
 
 /* Per-readout-position compression matrices (C x n each, nx of them, aligned) from the
@@ -547,7 +547,7 @@ r5_status r5_coil_compress(r5_ctx *ctx, r5_array **kspace_inout, int n_virtual, 
 
 static double seconds_now(r5_ctx *ctx)
 {
-	r5_ctx_backend(ctx)->sync(r5_ctx_state(ctx));
+	r5_ctx_sync(ctx);
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;

@@ -42,8 +42,8 @@ static r5_status walsh_eigs(r5_ctx *ctx, struct walsh *w)
 	float *ev = (float *)w->evals->data;
 	for (long p0 = 0; p0 < w->P; p0 += chunk) {
 		long np = p0 + chunk < w->P ? chunk : w->P - p0;
-		R5_TRY(r5_ctx_backend(ctx)->zheev_batched(r5_ctx_state(ctx), np, (int)w->C, w->mats->data + p0 * CC,
-							  ev + p0 * w->C));
+		R5_TRY(r5_zheev_batched(ctx, np, (int)w->C, w->mats->data + p0 * CC,
+					ev + p0 * w->C));
 		R5_TRY(r5_progress_check(w->progress, stage, w->lo + (w->hi - w->lo) * (0.5 + 0.4 * (double)(p0 + np) / (double)w->P)));
 	}
 	return R5_OK;

@@ -302,8 +302,8 @@ static r5_status kernel_offsets(r5_ctx *ctx, const struct calib_geom *g, const d
 	cols = cols < 1 ? 1 : cols;
 	for (long j0 = 0; j0 < n && s == R5_OK; j0 += cols) {
 		long nc = j0 + cols < n ? cols : n - j0;
-		s = r5_ctx_backend(ctx)->zgemm(r5_ctx_state(ctx), 0, n, nc, kept, 1.0f, vr_w->data, n,
-					       vh_w->data + j0 * kept, kept, 0.0f, p->data + j0 * n, n);
+		s = r5_zgemm(ctx, 0, n, nc, kept, 1.0f, vr_w->data, n,
+			     vh_w->data + j0 * kept, kept, 0.0f, p->data + j0 * n, n);
 		if (s == R5_OK)
 			s = r5_progress_check(progress, "espirit kernel offsets", 0.8 * (double)(j0 + nc) / (double)n);
 	}
@@ -447,7 +447,7 @@ static r5_status pixel_eigs(r5_ctx *ctx, long npix, long C, int n_maps, r5_array
 		long np = p0 + chunk < npix ? chunk : npix - p0;
 		float complex *m = mats->data + p0 * C * C;
 		if (r5_ctx_residency(ctx) != R5_HOST)
-			s = r5_ctx_backend(ctx)->zheev_batched(r5_ctx_state(ctx), np, (int)C, m, ev + p0 * C);
+			s = r5_zheev_batched(ctx, np, (int)C, m, ev + p0 * C);
 		else
 			s = pixel_eigs_host(np, C, n_maps, m, ev + p0 * C);
 		if (s == R5_OK)

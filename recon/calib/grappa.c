@@ -254,8 +254,8 @@ static r5_status gram(r5_ctx *ctx, const r5_array *A, const r5_array *B, const r
 	block = block < 1 ? 1 : block;
 	for (long r0 = 0; r0 < rows && s == R5_OK; r0 += block) {
 		long nr = r0 + block < rows ? block : rows - r0;
-		s = r5_ctx_backend(ctx)->zgemm(r5_ctx_state(ctx), 1, m, n, nr, 1.0f, a->data + r0, rows,
-					       (b ? b : a)->data + r0, rows, r0 ? 1.0f : 0.0f, c->data, m);
+		s = r5_zgemm(ctx, 1, m, n, nr, 1.0f, a->data + r0, rows,
+			     (b ? b : a)->data + r0, rows, r0 ? 1.0f : 0.0f, c->data, m);
 		if (s == R5_OK)
 			s = r5_progress_check(progress, "grappa calibration", lo + (hi - lo) * (double)(r0 + nr) / (double)rows);
 	}

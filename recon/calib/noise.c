@@ -40,8 +40,8 @@ r5_status r5_noise_estimate_covariance(r5_ctx *ctx, const r5_array *noise, doubl
 	block = block < 1024 ? 1024 : block;
 	for (long s0 = 0; s0 < samples && s == R5_OK; s0 += block) {
 		long ns = s0 + block < samples ? block : samples - s0;
-		s = r5_ctx_backend(ctx)->zgemm(r5_ctx_state(ctx), 1, coils, coils, ns, 1.0f, in->data + s0, samples,
-					       in->data + s0, samples, s0 ? 1.0f : 0.0f, gram->data, coils);
+		s = r5_zgemm(ctx, 1, coils, coils, ns, 1.0f, in->data + s0, samples,
+			     in->data + s0, samples, s0 ? 1.0f : 0.0f, gram->data, coils);
 		if (s == R5_OK)
 			s = r5_progress_check(progress, "noise covariance", (double)(s0 + ns) / (double)samples);
 	}

@@ -423,3 +423,47 @@ r5_status r5_zrss(r5_ctx *ctx, r5_array *out, const r5_array *in, int dim)
 	r5_array_free(sq);
 	return st;
 }
+
+r5_status r5_zgemm(r5_ctx *ctx, int trans_a, long m, long n, long k, float complex alpha, const float complex *a,
+		   long lda, const float complex *b, long ldb, float complex beta, float complex *c, long ldc)
+{
+	long a_rows = trans_a ? k : m;
+	if (m < 0 || n < 0 || k < 0 || (trans_a != 0 && trans_a != 1))
+		return r5_set_error(R5_EINVAL, "zgemm: m %ld, n %ld, k %ld, trans_a %d", m, n, k, trans_a);
+	if (lda < (a_rows > 1 ? a_rows : 1) || ldb < (k > 1 ? k : 1) || ldc < (m > 1 ? m : 1))
+		return r5_set_error(R5_EINVAL, "zgemm: leading dimensions %ld, %ld, %ld too small for %ldx%ld x %ldx%ld",
+				    lda, ldb, ldc, m, k, k, n);
+	if (m == 0 || n == 0)
+		return R5_OK;
+	if (!a || !b || !c)
+		return r5_set_error(R5_EINVAL, "zgemm: no matrix");
+	return r5_ctx_backend(ctx)->zgemm(r5_ctx_state(ctx), trans_a, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+r5_status r5_zheev_batched(r5_ctx *ctx, long batch, int n, float complex *matrices, float *eigenvalues)
+{
+	if (batch < 0 || n < 1 || n > 1024)
+		return r5_set_error(R5_EINVAL, "zheev: %ld matrices of %d x %d (1..1024)", batch, n, n);
+	if (batch == 0)
+		return R5_OK;
+	if (!matrices || !eigenvalues)
+		return r5_set_error(R5_EINVAL, "zheev: no matrices");
+	return r5_ctx_backend(ctx)->zheev_batched(r5_ctx_state(ctx), batch, n, matrices, eigenvalues);
+}
+
+r5_status r5_zcopy_strided(r5_ctx *ctx, const long dims[R5_DIMS], const long out_strides[R5_DIMS], float complex *out,
+			   const long in_strides[R5_DIMS], const float complex *in)
+{
+	for (int d = 0; d < R5_DIMS; d++)
+		if (dims[d] < 1 || (dims[d] > 1 && out_strides[d] == 0))
+			return r5_set_error(R5_EINVAL, "strided copy: dimension %d has size %ld and output stride %ld", d,
+					    dims[d], out_strides[d]);
+	if (!out || !in)
+		return r5_set_error(R5_EINVAL, "strided copy: no data");
+	return r5_ctx_backend(ctx)->zcopy_md(r5_ctx_state(ctx), dims, out_strides, out, in_strides, in);
+}
+
+r5_status r5_ctx_sync(r5_ctx *ctx)
+{
+	return r5_ctx_backend(ctx)->sync(r5_ctx_state(ctx));
+}

@@ -81,4 +81,20 @@ r5_status r5_zresize_centered(r5_ctx *ctx, r5_array *out, const r5_array *in);
 /* rss over dimension dim: out = sqrt(sum |in|^2) */
 r5_status r5_zrss(r5_ctx *ctx, r5_array *out, const r5_array *in, int dim);
 
+/* Raw-pointer wrappers for the slots that work on parts of arrays (offsets into a buffer):
+ * pointers where the context computes; sizes checked (non-negative, leading dimensions large
+ * enough) with a message naming the operation. Algorithms call the back end only through
+ * these and the array wrappers above. */
+/* C = alpha op(A) B + beta C, column-major; op(A) = A (trans_a 0, m x k) or A^H (trans_a 1,
+ * A is k x m); B k x n; C m x n. */
+r5_status r5_zgemm(r5_ctx *ctx, int trans_a, long m, long n, long k, float complex alpha, const float complex *a,
+		   long lda, const float complex *b, long ldb, float complex beta, float complex *c, long ldc);
+/* `batch` Hermitian n x n matrices replaced by their eigenvectors, eigenvalues descending. */
+r5_status r5_zheev_batched(r5_ctx *ctx, long batch, int n, float complex *matrices, float *eigenvalues);
+/* out = in over dims with element strides (crop, pad, transpose, shifts by offset pointers). */
+r5_status r5_zcopy_strided(r5_ctx *ctx, const long dims[R5_DIMS], const long out_strides[R5_DIMS], float complex *out,
+			   const long in_strides[R5_DIMS], const float complex *in);
+/* Waits for the context's queued work (timings; a no-op on the CPU). */
+r5_status r5_ctx_sync(r5_ctx *ctx);
+
 #endif

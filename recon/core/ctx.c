@@ -39,27 +39,13 @@ r5_status r5_backend_check(const struct r5_backend *b)
 {
 	if (!b)
 		return r5_set_error(R5_ENOTSUP, "back end not built in");
-	/* every slot after name/residency is a function pointer: none may be empty */
-	typedef void (*any_fn)(void);
-	const any_fn slots[] = {
-		(any_fn)b->state_create, (any_fn)b->state_destroy, (any_fn)b->describe,
-		(any_fn)b->alloc, (any_fn)b->free, (any_fn)b->upload, (any_fn)b->download,
-		(any_fn)b->copy, (any_fn)b->sync, (any_fn)b->zfill, (any_fn)b->zscale,
-		(any_fn)b->zaxpby, (any_fn)b->zunary, (any_fn)b->zsoftthresh, (any_fn)b->zdot,
-		(any_fn)b->znorm2sq, (any_fn)b->zmul_md, (any_fn)b->zcopy_md, (any_fn)b->zsum_dim,
-		(any_fn)b->fft_plan_make, (any_fn)b->fft_exec, (any_fn)b->fft_plan_destroy,
-		(any_fn)b->zgemm, (any_fn)b->zheev_batched,
-	};
-	static const char *const names[] = {"state_create", "state_destroy", "describe", "alloc", "free",
-		"upload", "download", "copy", "sync", "zfill", "zscale", "zaxpby", "zunary", "zsoftthresh", "zdot",
-		"znorm2sq", "zmul_md", "zcopy_md", "zsum_dim", "fft_plan_make", "fft_exec", "fft_plan_destroy",
-		"zgemm", "zheev_batched"};
-	_Static_assert(sizeof slots / sizeof slots[0] == sizeof names / sizeof names[0], "slot names");
 	if (!b->name)
 		return r5_set_error(R5_EINTERNAL, "back end without a name");
-	for (size_t i = 0; i < sizeof slots / sizeof slots[0]; i++)
-		if (!slots[i])
-			return r5_set_error(R5_EINTERNAL, "back end %s: slot %s is empty", b->name, names[i]);
+#define R5_CHECK_SLOT(ret, slot, params) \
+	if (!b->slot) \
+		return r5_set_error(R5_EINTERNAL, "back end %s: slot %s is empty", b->name, #slot);
+	R5_BACKEND_SLOTS(R5_CHECK_SLOT)
+#undef R5_CHECK_SLOT
 	return R5_OK;
 }
 

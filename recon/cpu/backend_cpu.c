@@ -378,34 +378,17 @@ static r5_status cpu_zheev_batched(void *state, long batch, int n, float complex
 	return R5_OK;
 }
 
+/* The table, generated from the slot list (backend.h): every slot is cpu_<slot>. Host memory is
+ * where the CPU computes, so moving data in or out is a copy. */
+#define cpu_upload cpu_copy
+#define cpu_download cpu_copy
+#define R5_CPU_SLOT(ret, slot, params) .slot = cpu_##slot,
 static const struct r5_backend cpu_backend = {
 	.name = "cpu",
 	.residency = R5_HOST,
-	.state_create = cpu_state_create,
-	.state_destroy = cpu_state_destroy,
-	.describe = cpu_describe,
-	.alloc = cpu_alloc,
-	.free = cpu_free,
-	.upload = cpu_copy,
-	.download = cpu_copy,
-	.copy = cpu_copy,
-	.sync = cpu_sync,
-	.zfill = cpu_zfill,
-	.zscale = cpu_zscale,
-	.zaxpby = cpu_zaxpby,
-	.zunary = cpu_zunary,
-	.zsoftthresh = cpu_zsoftthresh,
-	.zdot = cpu_zdot,
-	.znorm2sq = cpu_znorm2sq,
-	.zmul_md = cpu_zmul_md,
-	.zcopy_md = cpu_zcopy_md,
-	.zsum_dim = cpu_zsum_dim,
-	.fft_plan_make = cpu_fft_plan_make,
-	.fft_exec = cpu_fft_exec,
-	.fft_plan_destroy = cpu_fft_plan_destroy,
-	.zgemm = cpu_zgemm,
-	.zheev_batched = cpu_zheev_batched,
+	R5_BACKEND_SLOTS(R5_CPU_SLOT)
 };
+#undef R5_CPU_SLOT
 
 const struct r5_backend *r5_backend_cpu(void)
 {

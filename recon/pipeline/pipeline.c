@@ -72,7 +72,7 @@ r5_status r5_pipeline_fft_checked(r5_ctx *ctx, unsigned long flags, int inverse,
 double r5_pipeline_clock(r5_ctx *ctx)
 {
 	if (ctx)
-		r5_ctx_backend(ctx)->sync(r5_ctx_state(ctx));
+		r5_ctx_sync(ctx);
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;

@@ -508,6 +508,37 @@ static void test_fft_cache_bounded(void **state)
 	r5_ctx_destroy(c);
 }
 
+/* The raw-pointer wrappers compute what the slot computes and refuse sizes that would make a
+ * back end read or write outside the buffers. */
+static void test_raw_wrappers(void **state)
+{
+	(void)state;
+	float complex a[6] = {1, 2, 3, 4 * I, 5, 6}, b[2] = {1, I}, c[3] = {0, 0, 0};
+	/* C (3x1) = A (3x2) B (2x1) */
+	assert_int_equal(r5_zgemm(ctx, 0, 3, 1, 2, 1.0f, a, 3, b, 2, 0.0f, c, 3), R5_OK);
+	assert_true(cabsf(c[0] - (1 + 4 * I * I)) < 1e-6f && cabsf(c[1] - (2 + 5 * I)) < 1e-6f);
+	assert_int_equal(r5_zgemm(ctx, 0, 3, 1, 2, 1.0f, a, 2, b, 2, 0.0f, c, 3), R5_EINVAL); /* lda < m */
+	assert_int_equal(r5_zgemm(ctx, 1, 2, 1, 3, 1.0f, a, 2, b, 3, 0.0f, c, 2), R5_EINVAL); /* lda < k */
+	assert_int_equal(r5_zgemm(ctx, 0, -1, 1, 2, 1.0f, a, 3, b, 2, 0.0f, c, 3), R5_EINVAL);
+	float complex m[4] = {2, 0, 0, 1};
+	float ev[2];
+	assert_int_equal(r5_zheev_batched(ctx, 1, 2, m, ev), R5_OK);
+	assert_true(fabsf(ev[0] - 2.0f) < 1e-5f && fabsf(ev[1] - 1.0f) < 1e-5f);
+	assert_int_equal(r5_zheev_batched(ctx, 1, 0, m, ev), R5_EINVAL);
+	long dims[R5_DIMS], os[R5_DIMS], is[R5_DIMS];
+	r5_dims_ones(dims);
+	dims[0] = 2;
+	r5_dims_ones(os);
+	r5_dims_ones(is);
+	is[0] = 2; /* every second element */
+	float complex out[2];
+	assert_int_equal(r5_zcopy_strided(ctx, dims, os, out, is, a), R5_OK);
+	assert_true(out[0] == a[0] && out[1] == a[2]);
+	os[0] = 0;
+	assert_int_equal(r5_zcopy_strided(ctx, dims, os, out, is, a), R5_EINVAL);
+	assert_int_equal(r5_ctx_sync(ctx), R5_OK);
+}
+
 int main(void)
 {
 	srand(1234);
@@ -524,6 +555,7 @@ int main(void)
 		cmocka_unit_test(test_text_escape),
 		cmocka_unit_test(test_view_strided),
 		cmocka_unit_test(test_fft_cache_bounded),
+		cmocka_unit_test(test_raw_wrappers),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,63 @@
+/* The back-end slot list, declared once as (return type, name, parameters), shared by C
+ * (recon/core/backend.h, where R5_CF is `float complex` and R5_DC `double complex`) and C++
+ * (gpu/cuda_abi.h, where they are the layout-identical r5_cf and r5_dc). Everything that lists
+ * the slots is generated from it: struct r5_backend on both sides, the empty-slot check and the
+ * slot names (ctx.c), the CPU table (backend_cpu.c) and the CUDA table (gpu/backend_cuda.cu).
+ * A slot cannot be added to one and forgotten in another: a back end that lacks
+ * <prefix>_<slot> does not compile. The including file defines R5_CF, R5_DC, R5_DIMS,
+ * r5_status and r5_unary_op first; the comments in the list say what each slot does. */
+#ifndef R5_CORE_BACKEND_SLOTS_H
+#define R5_CORE_BACKEND_SLOTS_H
+
+#define R5_BACKEND_SLOTS(X) \
+	X(r5_status, state_create, (void **state, int device)) \
+	X(void, state_destroy, (void *state)) \
+	/* one line: device name, memory, threads */ \
+	X(r5_status, describe, (void *state, char *text, size_t text_size)) \
+	/* memory */ \
+	X(r5_status, alloc, (void *state, void **ptr, size_t bytes)) \
+	X(void, free, (void *state, void *ptr)) \
+	X(r5_status, upload, (void *state, void *dst, const void *host_src, size_t bytes)) \
+	X(r5_status, download, (void *state, void *host_dst, const void *src, size_t bytes)) \
+	X(r5_status, copy, (void *state, void *dst, const void *src, size_t bytes)) \
+	X(r5_status, sync, (void *state)) \
+	/* element-wise, n complex values */ \
+	X(r5_status, zfill, (void *state, long n, R5_CF *x, R5_CF value)) \
+	X(r5_status, zscale, (void *state, long n, R5_CF *x, R5_CF alpha)) \
+	/* y = alpha x + beta y */ \
+	X(r5_status, zaxpby, (void *state, long n, R5_CF alpha, const R5_CF *x, R5_CF beta, \
+			      R5_CF *y)) \
+	X(r5_status, zunary, (void *state, r5_unary_op op, long n, R5_CF *out, const R5_CF *in)) \
+	X(r5_status, zsoftthresh, (void *state, long n, float lambda, R5_CF *out, const R5_CF *in)) \
+	/* sum_i conj(x_i) y_i, accumulated in double */ \
+	X(r5_status, zdot, (void *state, long n, const R5_CF *x, const R5_CF *y, R5_DC *result)) \
+	/* sum_i |x_i|^2 in double (the squared 2-norm) */ \
+	X(r5_status, znorm2sq, (void *state, long n, const R5_CF *x, double *result)) \
+	/* strided, R5_DIMS dimensions: out = in1 * in2 (or in1 * conj(in2), or accumulated), with \
+	 * broadcasting strides */ \
+	X(r5_status, zmul_md, (void *state, const long dims[R5_DIMS], const long out_str[R5_DIMS], R5_CF *out, \
+			       const long in1_str[R5_DIMS], const R5_CF *in1, const long in2_str[R5_DIMS], \
+			       const R5_CF *in2, int flags)) \
+	/* out = in, strided (crop, pad, transpose, circular shift by offset pointers) */ \
+	X(r5_status, zcopy_md, (void *state, const long dims[R5_DIMS], const long out_str[R5_DIMS], R5_CF *out, \
+				const long in_str[R5_DIMS], const R5_CF *in)) \
+	/* out[.., 1, ..] = sum over dimension `dim` of in; both contiguous, out has dims[dim] = 1 */ \
+	X(r5_status, zsum_dim, (void *state, const long dims[R5_DIMS], int dim, R5_CF *out, \
+				const R5_CF *in)) \
+	/* FFT: unnormalised, uncentred, in place or out of place, over the dimensions whose bit is \
+	 * set in `flags`, batched over the others; arrays contiguous with dims `dims`. The centring \
+	 * and the 1/sqrt(N) scaling are added by the generic layer (fft.h). */ \
+	X(r5_status, fft_plan_make, (void *state, void **plan, const long dims[R5_DIMS], unsigned long flags)) \
+	X(r5_status, fft_exec, (void *state, void *plan, R5_CF *out, const R5_CF *in, int inverse)) \
+	X(void, fft_plan_destroy, (void *state, void *plan)) \
+	/* dense linear algebra, column-major: C = alpha op(A) B + beta C with op(A) = A (trans_a 0) \
+	 * or A^H (trans_a 1); A is m x k (or k x m when trans_a), B k x n, C m x n */ \
+	X(r5_status, zgemm, (void *state, int trans_a, long m, long n, long k, R5_CF alpha, \
+			     const R5_CF *a, long lda, const R5_CF *b, long ldb, R5_CF beta, \
+			     R5_CF *c, long ldc)) \
+	/* `batch` Hermitian n x n matrices (column-major, one after the other) are replaced by their \
+	 * eigenvectors (columns), eigenvalues in descending order into `eigenvalues` (n per matrix); \
+	 * used for ESPIRiT's and Walsh's per-pixel problems */ \
+	X(r5_status, zheev_batched, (void *state, long batch, int n, R5_CF *matrices, float *eigenvalues))
+
+#endif
