@@ -199,7 +199,7 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
     result = run(args.streams, args.seconds, args.seed)
-    ok = result["alive"] and result["exit"] == 0 and result["valid"]["failed"] == 0
+    ok = result["alive"] and result["exit"] == 0 and result["valid"]["failed"] == 0 and not result["suspicious"]
     sys.exit(0 if ok else 1)
 
 

@@ -15,7 +15,8 @@
  * sampled line are not reconstructed: an outer index that holds no data in any frame is dropped
  * (images exist only for the indices with data, in order; one log line says what was dropped),
  * and a remaining frame without data keeps a zero image. Input k-space (and the noise scan,
- * with prewhitening) with a NaN or Inf is refused (R5_EINVAL); a run that returns R5_OK returns
+ * with prewhitening) with a NaN or Inf, or a sample above 1e12 in magnitude (|x|^2 and sums
+ * would overflow single precision), is refused (R5_EINVAL); a run that returns R5_OK returns
  * only finite pixels (else R5_EINTERNAL). */
 #ifndef R5_PIPELINE_PIPELINE_H
 #define R5_PIPELINE_PIPELINE_H

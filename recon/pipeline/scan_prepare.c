@@ -34,46 +34,85 @@ static void describe_position(const long dims[R5_DIMS], long i, int with_x, char
 	}
 }
 
-/* Non-finite values of a host array: how many, and the first one's index (-1: none), in chunks
- * with a stop check after each. */
-static r5_status count_non_finite(const r5_array *a, const r5_progress *progress, long *count, long *first)
+/* Input samples beyond this magnitude are refused although finite: |x|^2 (coil combination,
+ * norms) overflows single precision at 1.8e19, and sums over 1e8 values must stay below 3.4e38.
+ * Raw data of any scanner is many orders of magnitude below it. */
+#define R5_SAMPLE_MAX 1e12f
+
+/* What one pass over a host array found: non-finite values and (limit > 0) finite ones larger
+ * than limit in magnitude, each with how many and the first one's index (-1: none). */
+struct bad_values {
+	long non_finite, first_non_finite, huge, first_huge;
+};
+
+/* One pass in chunks, with a stop check after each. */
+static r5_status count_bad(const r5_array *a, float limit, const r5_progress *progress, struct bad_values *b)
 {
 	long n = r5_array_size(a);
-	*count = 0;
-	*first = -1;
+	*b = (struct bad_values){0, -1, 0, -1};
 	for (long i0 = 0; i0 < n; i0 += R5_PROGRESS_CHUNK_VALUES) {
-		long i1 = i0 + R5_PROGRESS_CHUNK_VALUES < n ? i0 + R5_PROGRESS_CHUNK_VALUES : n, bad = 0;
-		for (long i = i0; i < i1; i++)
-			bad += !isfinite(crealf(a->data[i])) || !isfinite(cimagf(a->data[i]));
-		if (bad && *first < 0)
-			for (long i = i0; i < i1 && *first < 0; i++)
-				if (!isfinite(crealf(a->data[i])) || !isfinite(cimagf(a->data[i])))
-					*first = i;
-		*count += bad;
+		long i1 = i0 + R5_PROGRESS_CHUNK_VALUES < n ? i0 + R5_PROGRESS_CHUNK_VALUES : n;
+		for (long i = i0; i < i1; i++) {
+			float re = crealf(a->data[i]), im = cimagf(a->data[i]);
+			if (!isfinite(re) || !isfinite(im)) {
+				if (b->non_finite++ == 0)
+					b->first_non_finite = i;
+			} else if (limit > 0 && (fabsf(re) > limit || fabsf(im) > limit)) {
+				if (b->huge++ == 0)
+					b->first_huge = i;
+			}
+		}
 		R5_TRY(r5_progress_check(progress, "input check", 0.0));
+	}
+	return R5_OK;
+}
+
+static r5_status count_non_finite(const r5_array *a, const r5_progress *progress, long *count, long *first)
+{
+	struct bad_values b;
+	R5_TRY(count_bad(a, 0, progress, &b));
+	*count = b.non_finite;
+	*first = b.first_non_finite;
+	return R5_OK;
+}
+
+/* Where index i of a (k-space or the noise scan [samples, coils]) is, for a message. */
+static void input_position(const r5_array *a, int is_noise, long i, char *where, size_t size)
+{
+	if (is_noise)
+		snprintf(where, size, "sample %ld, coil %ld", i % a->dims[0], i / a->dims[0]);
+	else
+		describe_position(a->dims, i, 1, where, size);
+}
+
+/* R5_EINVAL naming what is wrong with an input array, or R5_OK. */
+static r5_status check_array(const r5_array *a, const char *what, int is_noise, const r5_progress *progress)
+{
+	struct bad_values b;
+	char where[256];
+	R5_TRY(count_bad(a, R5_SAMPLE_MAX, progress, &b));
+	if (b.non_finite) {
+		input_position(a, is_noise, b.first_non_finite, where, sizeof where);
+		return r5_set_error(R5_EINVAL, "%s contains %ld non-finite samples (NaN or Inf; first at %s)", what,
+				    b.non_finite, where);
+	}
+	if (b.huge) {
+		input_position(a, is_noise, b.first_huge, where, sizeof where);
+		return r5_set_error(R5_EINVAL,
+				    "%s contains %ld samples larger than %.0e in magnitude (first %.3g at %s): beyond "
+				    "what a single-precision reconstruction can carry; check the scaling of the raw data",
+				    what, b.huge, (double)R5_SAMPLE_MAX, (double)cabsf(a->data[b.first_huge]), where);
 	}
 	return R5_OK;
 }
 
 r5_status r5_pipeline_check_input(const r5_scan *scan, int with_noise, const r5_progress *progress)
 {
-	long count = 0, first = -1;
-	char where[256];
 	if (scan->kspace->where != R5_HOST || !r5_array_is_contiguous(scan->kspace))
 		return R5_OK; /* the scan builder and readers make contiguous host k-space */
-	R5_TRY(count_non_finite(scan->kspace, progress, &count, &first));
-	if (count) {
-		describe_position(scan->kspace->dims, first, 1, where, sizeof where);
-		return r5_set_error(R5_EINVAL, "k-space contains %ld non-finite samples (NaN or Inf; first at %s)", count,
-				    where);
-	}
-	if (with_noise && scan->noise && scan->noise->where == R5_HOST && r5_array_is_contiguous(scan->noise)) {
-		R5_TRY(count_non_finite(scan->noise, progress, &count, &first));
-		if (count)
-			return r5_set_error(R5_EINVAL,
-					    "the noise scan contains %ld non-finite samples (NaN or Inf; first at sample %ld, "
-					    "coil %ld)", count, first % scan->noise->dims[0], first / scan->noise->dims[0]);
-	}
+	R5_TRY(check_array(scan->kspace, "k-space", 0, progress));
+	if (with_noise && scan->noise && scan->noise->where == R5_HOST && r5_array_is_contiguous(scan->noise))
+		R5_TRY(check_array(scan->noise, "the noise scan", 1, progress));
 	return R5_OK;
 }
 

@@ -1,7 +1,8 @@
 """Short version of bench/bench_stress.py for the suite: two mutating clients send 600 broken
 streams (300 under the sanitizer build) beside a client sending a valid scan; recon5td must not
-crash, must answer every valid scan with images, must still be serving, and its resident memory
-must come back to within 30 MB of the baseline. Bounded to 120 s."""
+crash, must answer every broken stream with a status that names bad input (never INTERNAL or
+UNKNOWN), must answer every valid scan with images, must still be serving, and its resident
+memory must come back to within 30 MB of the baseline. Bounded to 120 s."""
 import os
 import sys
 
@@ -20,6 +21,8 @@ def main():
         problems.append("recon5td died or stopped serving")
     if result["exit"] != 0:
         problems.append("recon5td exited %s on SIGTERM" % result["exit"])
+    if result["suspicious"]:
+        problems.append("INTERNAL/UNKNOWN answers (a bug, not bad input): " + "; ".join(result["suspicious"][:3]))
     if result["valid"]["failed"] or not result["valid"]["ok"]:
         problems.append("valid scans: %(ok)d OK, %(failed)d failed" % result["valid"])
     if not sc.SANITIZE and result["after"] - result["baseline"] > 30 * 1024:

@@ -398,6 +398,19 @@ static void test_non_finite_kspace(void **state)
 		assert_non_null(strstr(r5_last_error(), "readout sample 3, ky 20, kz 0, coil 2"));
 		assert_non_null(strstr(r5_last_error(), "slice 1"));
 	}
+	/* finite but absurd: |x|^2 would overflow single precision (a flipped exponent bit in the
+	 * stream gave all-NaN images that came back as INTERNAL) */
+	k->data[at] = 0;
+	k->data[at + 1] = 3e37f;
+	for (int i = 0; i < 3; i++) {
+		r5_recon_params p = r5_recon_defaults;
+		assert_int_equal(r5_recon_params_set(&p, "pipeline", pipelines[i]), R5_OK);
+		r5_image_set *set = NULL;
+		assert_int_equal(r5_recon_run(ctx, scan, &p, NULL, &set), R5_EINVAL);
+		assert_null(set);
+		assert_non_null(strstr(r5_last_error(), "k-space contains 1 samples larger than"));
+		assert_non_null(strstr(r5_last_error(), "readout sample 4, ky 20, kz 0, coil 2"));
+	}
 	r5_ctx_destroy(ctx);
 	r5_scan_free(scan);
 	free(lines);
