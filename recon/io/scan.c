@@ -84,9 +84,11 @@ r5_status r5_scan_check_budget(const long dims[R5_DIMS], long max_bytes, const c
 	char extra[64] = "";
 	if (other > 1)
 		snprintf(extra, sizeof extra, " (x %.0f contrasts/slices/repetitions/...)", other);
-	return r5_set_error(R5_ENOMEM, "%s: matrix %ldx%ldx%ld with %ld channels%s needs %.1f GiB, memory budget is %.1f GiB",
-			    what, dims[0], dims[1], dims[2], dims[3], extra, bytes / (1024.0 * 1024 * 1024),
-			    (double)budget / (1024.0 * 1024 * 1024));
+	/* GiB for budgets of 1 GiB and more, MiB below (a 64 MiB budget is not "0.1 GiB") */
+	double unit = budget >= (1L << 30) ? 1024.0 * 1024 * 1024 : 1024.0 * 1024;
+	const char *name = budget >= (1L << 30) ? "GiB" : "MiB";
+	return r5_set_error(R5_ENOMEM, "%s: matrix %ldx%ldx%ld with %ld channels%s needs %.1f %s, memory budget is %.1f %s",
+			    what, dims[0], dims[1], dims[2], dims[3], extra, bytes / unit, name, (double)budget / unit, name);
 }
 
 /* Dims the header implies; x and coil may still be 0 (from the data). */
@@ -142,6 +144,8 @@ r5_status r5_scan_builder_create(const char *xml, size_t xml_length, const r5_sc
 	*out = b;
 	return R5_OK;
 }
+
+const r5_header *r5_scan_builder_header(const r5_scan_builder *b) { return &b->scan->header; }
 
 long r5_scan_builder_count(const r5_scan_builder *b)
 {

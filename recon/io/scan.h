@@ -58,6 +58,8 @@ r5_status r5_scan_builder_create(const char *xml, size_t xml_length, const r5_sc
 r5_status r5_scan_builder_add(r5_scan_builder *b, const ISMRMRD_AcquisitionHeader *head, const float complex *data,
 			      const float *traj);
 long r5_scan_builder_count(const r5_scan_builder *b);
+/* The parsed header (valid until finish or destroy). */
+const r5_header *r5_scan_builder_header(const r5_scan_builder *b);
 /* Bytes the builder holds now: the k-space pages the lines that came have touched (the grid is
  * allocated zeroed, so untouched pages cost nothing), noise scans, masks, line buffers. The
  * service reserves memory as this grows. */

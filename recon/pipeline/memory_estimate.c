@@ -572,17 +572,9 @@ static r5_status grappa(struct ledger *l, const r5_scan *work, const r5_recon_pa
 
 /* --- r5_recon_run (pipeline.c) --- */
 
-/* auto_pipeline of pipeline.c: accelerated by the header, or fewer than half the lines sampled. */
 static const char *resolve_pipeline(const r5_scan *scan, const r5_recon_params *p)
 {
-	if (strcmp(p->pipeline, "auto"))
-		return p->pipeline;
-	if (scan->header.accel[0] > 1 || scan->header.accel[1] > 1)
-		return "sense";
-	long n = r5_dims_size(scan->mask_dims), sampled = 0;
-	for (long i = 0; scan->sampled && i < n; i++)
-		sampled += scan->sampled[i] != 0;
-	return n > 0 && sampled < 0.5 * n ? "sense" : "cartesian";
+	return strcmp(p->pipeline, "auto") ? p->pipeline : r5_pipeline_auto_choice(scan);
 }
 
 static double scan_bytes(const r5_scan *scan)

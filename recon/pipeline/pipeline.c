@@ -80,7 +80,7 @@ double r5_pipeline_clock(r5_ctx *ctx)
 
 /* Which pipeline "auto" means for this scan: parallel imaging when the header says the scan is
  * accelerated, or (for .cfl input, which has no such header) when lines are missing. */
-static const char *auto_pipeline(const r5_scan *scan)
+const char *r5_pipeline_auto_choice(const r5_scan *scan)
 {
 	const r5_header *h = &scan->header;
 	if (h->accel[0] > 1 || h->accel[1] > 1)
@@ -211,7 +211,7 @@ r5_status r5_recon_run(r5_ctx *ctx, const r5_scan *scan, const r5_recon_params *
 	R5_TRY(r5_pipeline_check_input(scan, p->prewhiten, progress));
 	r5_scan kept;
 	R5_TRY(r5_pipeline_drop_empty(scan, progress, &kept));
-	const char *name = strcmp(p->pipeline, "auto") ? p->pipeline : auto_pipeline(&kept);
+	const char *name = strcmp(p->pipeline, "auto") ? p->pipeline : r5_pipeline_auto_choice(&kept);
 	pipeline_fn run = find_pipeline(name);
 	r5_image_set *set = NULL;
 	r5_status s = run ? R5_OK : r5_set_error(R5_ENOTSUP, "pipeline '%s' is not built in", name);

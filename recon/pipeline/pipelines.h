@@ -30,6 +30,9 @@ r5_status r5_pipeline_to_recon_matrix(r5_ctx *ctx, const r5_scan *scan, const r5
 void r5_pipeline_recon_matrix_dims(const r5_header *h, const long grid[R5_DIMS], long crop[R5_DIMS],
 				   long target[R5_DIMS]);
 
+/* Which pipeline "auto" runs for this scan (r5_recon_run, the memory estimate). */
+const char *r5_pipeline_auto_choice(const r5_scan *scan);
+
 /* Seconds on a monotonic clock, after synchronising the context's device. */
 double r5_pipeline_clock(r5_ctx *ctx);
 

@@ -176,13 +176,18 @@ void r5_call_send_event(r5_call *c, const Recon5t__V1__ReconEvent *event)
 
 /* Status messages are valid UTF-8 on one line whatever the input echoed into them (a client's
  * deserializer refuses invalid UTF-8 and would hide the error behind its own). */
+static void finish_escaped(r5_call *c, grpc_status_code code, const char *clean)
+{
+	if (code != GRPC_STATUS_OK)
+		r5_info("job %s: %s: %s", c->job_id[0] ? c->job_id : "-", r5_svc_grpc_code_name(code), clean);
+	enqueue(c, NULL, code, clean);
+}
+
 void r5_call_finish(r5_call *c, grpc_status_code code, const char *message)
 {
 	char clean[1024];
 	r5_text_escape(clean, sizeof clean, message);
-	if (code != GRPC_STATUS_OK)
-		r5_info("job %s: %s: %s", c->job_id[0] ? c->job_id : "-", r5_svc_grpc_code_name(code), clean);
-	enqueue(c, NULL, code, clean);
+	finish_escaped(c, code, clean);
 }
 
 void r5_call_fail(r5_call *c, r5_status status, const char *stage)
@@ -207,7 +212,7 @@ void r5_call_fail(r5_call *c, r5_status status, const char *stage)
 		event.error = &error;
 		r5_call_send_event(c, &event);
 	}
-	r5_call_finish(c, code, message);
+	finish_escaped(c, code, message); /* escaped above, for the Error event too */
 }
 
 static void arm_recv(r5_call *c)

@@ -1,6 +1,6 @@
 /* Reconstruct ingest, on the ingest threads (completion-queue threads only hand messages over,
- * r5_ingest_submit): the ScanHeader is checked (size, XML, the k-space it implies against the
- * whole budget) and makes the scan builder; every acquisition is sorted into k-space as it
+ * r5_ingest_submit): the ScanHeader is checked (size here; XML and the k-space it implies
+ * against the whole budget by the scan builder it makes); every acquisition is sorted into k-space as it
  * arrives (readout oversampling removed per line); End finishes the scan and queues the job.
  * Memory is reserved from the budget as data arrives (r5_scan_builder_bytes after each batch),
  * not from what a header claims, so a header that claims 2048 slices and sends nothing holds
@@ -57,41 +57,6 @@ static r5_status read_request(r5_call *c, const Recon5t__V1__ScanHeader *h)
 	return R5_OK;
 }
 
-static long limit_count(const r5_limit *l) { return l->present && l->max >= 0 ? (long)l->max + 1 : 1; }
-
-/* Bytes of k-space the builder will allocate for this header (x after oversampling removal). */
-static double kspace_bytes(const r5_header *h, long *readout)
-{
-	/* the scan builder keeps the readout without its 2x oversampling (recon/io/scan.c) */
-	long ex = h->enc_matrix[0];
-	*readout = ex > 0 && ex == 2 * h->recon_matrix[0] ? ex / 2 : ex;
-	double x = (double)*readout;
-	double y = (double)(h->enc_matrix[1] > 0 ? h->enc_matrix[1] : 1);
-	double z = (double)(h->enc_matrix[2] > 0 ? h->enc_matrix[2] : 1);
-	double coils = h->n_channels > 0 ? h->n_channels : 1;
-	double outer = (double)limit_count(&h->contrast) * (double)limit_count(&h->set) *
-		       (double)limit_count(&h->repetition) * (double)limit_count(&h->phase) *
-		       (double)limit_count(&h->slice) * (double)limit_count(&h->average);
-	return x * y * z * coils * outer * 8.0;
-}
-
-/* The header alone: a scan whose k-space could never fit the whole budget is refused now.
- * Nothing is reserved yet (reservations follow the data, grow_reservation). */
-static r5_status check_header_size(r5_call *c, const r5_header *h)
-{
-	r5_server *s = c->server;
-	long readout = 0;
-	double need = kspace_bytes(h, &readout);
-	const double mib = 1024.0 * 1024.0;
-	if (need > (double)s->memory_budget)
-		return r5_set_error(R5_ENOMEM,
-				    "header: matrix %ldx%ldx%ld with %d coils needs %.0f MiB of k-space, more than the "
-				    "memory budget of %.0f MiB",
-				    readout, h->enc_matrix[1], h->enc_matrix[2], h->n_channels, need / mib,
-				    (double)s->memory_budget / mib);
-	return R5_OK;
-}
-
 /* Reserves what the builder holds now beyond what the stream already reserved. */
 static r5_status grow_reservation(r5_call *c)
 {
@@ -140,25 +105,17 @@ r5_status r5_ingest_header(r5_call *c, const Recon5t__V1__ScanHeader *h)
 	if ((double)xml_length > (double)max_header)
 		return r5_set_error(R5_EINVAL, "ScanHeader.ismrmrd_xml is %zu bytes, more than max_header_kb = %ld KiB",
 				    xml_length, c->server->config.max_header_kb);
-	r5_header header;
-	memset(&header, 0, sizeof header);
-	if (r5_header_parse_limited(xml, xml_length, (size_t)max_header, &header) != R5_OK)
-		return r5_error_context(R5_EINVAL, "ScanHeader.ismrmrd_xml (%zu bytes)", xml_length);
-	r5_status status = check_header_size(c, &header);
-	if (status == R5_OK) {
-		r5_scan_limits limits = {.max_kspace_bytes = c->server->memory_budget, .max_header_bytes = max_header};
-		status = r5_scan_builder_create(xml, xml_length, &limits, &c->builder);
-		if (status != R5_OK)
-			r5_error_context(status, "header");
-	}
-	if (status == R5_OK)
-		r5_info("job %s: accepted (client id \"%s\", pipeline %s, %s, matrix %ldx%ldx%ld, %d coils)", c->job_id,
-			c->client_job_id, c->params.pipeline,
-			h->priority == RECON5T__V1__PRIORITY__PRIORITY_RESEARCH ? "research" : "console",
-			header.enc_matrix[0], header.enc_matrix[1], header.enc_matrix[2], header.n_channels);
-	r5_header_clear(&header);
+	/* the builder parses the header once and refuses a grid that could never fit the whole
+	 * budget; nothing is reserved yet (reservations follow the data, grow_reservation) */
+	r5_scan_limits limits = {.max_kspace_bytes = c->server->memory_budget, .max_header_bytes = max_header};
+	r5_status status = r5_scan_builder_create(xml, xml_length, &limits, &c->builder);
 	if (status != R5_OK)
-		return status;
+		return r5_error_context(status, "ScanHeader.ismrmrd_xml (%zu bytes)", xml_length);
+	const r5_header *header = r5_scan_builder_header(c->builder);
+	r5_info("job %s: accepted (client id \"%s\", pipeline %s, %s, matrix %ldx%ldx%ld, %d coils)", c->job_id,
+		c->client_job_id, c->params.pipeline,
+		h->priority == RECON5T__V1__PRIORITY__PRIORITY_RESEARCH ? "research" : "console", header->enc_matrix[0],
+		header->enc_matrix[1], header->enc_matrix[2], header->n_channels);
 	c->t_header = r5_svc_now();
 	send_accepted(c);
 	return R5_OK;
