@@ -107,7 +107,7 @@ static r5_status state_setup(struct r5_cuda_state *s)
 	return R5_OK;
 }
 
-static r5_status cuda_state_create(void **state, int device)
+r5_status r5_cuda_state_create(void **state, int device)
 {
 	*state = NULL;
 	struct r5_cuda_state *s = (struct r5_cuda_state *)calloc(1, sizeof *s);
@@ -123,7 +123,7 @@ static r5_status cuda_state_create(void **state, int device)
 	return R5_OK;
 }
 
-static void cuda_state_destroy(void *state)
+void r5_cuda_state_destroy(void *state)
 {
 	struct r5_cuda_state *s = STATE(state);
 	if (!s)
@@ -133,7 +133,7 @@ static void cuda_state_destroy(void *state)
 	state_release(s);
 }
 
-static r5_status cuda_describe(void *state, char *text, size_t size)
+r5_status r5_cuda_describe(void *state, char *text, size_t size)
 {
 	struct r5_cuda_state *s = STATE(state);
 	snprintf(text, size, "cuda: device %d %s (sm_%d%d), %.1f GiB, %d SMs", s->device, s->name, s->cc_major,
@@ -143,7 +143,7 @@ static r5_status cuda_describe(void *state, char *text, size_t size)
 
 /* --- memory --- */
 
-static r5_status cuda_alloc(void *state, void **ptr, size_t bytes)
+r5_status r5_cuda_alloc(void *state, void **ptr, size_t bytes)
 {
 	struct r5_cuda_state *s = STATE(state);
 	*ptr = NULL;
@@ -159,7 +159,7 @@ static r5_status cuda_alloc(void *state, void **ptr, size_t bytes)
 	return R5_OK;
 }
 
-static void cuda_free(void *state, void *ptr)
+void r5_cuda_free(void *state, void *ptr)
 {
 	struct r5_cuda_state *s = STATE(state);
 	if (!ptr)
@@ -170,7 +170,7 @@ static void cuda_free(void *state, void *ptr)
 		r5_warn("cuda cudaFree: %s", cudaGetErrorString(err));
 }
 
-static r5_status cuda_upload(void *state, void *dst, const void *host_src, size_t bytes)
+r5_status r5_cuda_upload(void *state, void *dst, const void *host_src, size_t bytes)
 {
 	struct r5_cuda_state *s = STATE(state);
 	if (!bytes)
@@ -183,7 +183,7 @@ static r5_status cuda_upload(void *state, void *dst, const void *host_src, size_
 	return R5_OK;
 }
 
-static r5_status cuda_download(void *state, void *host_dst, const void *src, size_t bytes)
+r5_status r5_cuda_download(void *state, void *host_dst, const void *src, size_t bytes)
 {
 	struct r5_cuda_state *s = STATE(state);
 	if (!bytes)
@@ -195,7 +195,7 @@ static r5_status cuda_download(void *state, void *host_dst, const void *src, siz
 	return R5_OK;
 }
 
-static r5_status cuda_copy(void *state, void *dst, const void *src, size_t bytes)
+r5_status r5_cuda_copy(void *state, void *dst, const void *src, size_t bytes)
 {
 	struct r5_cuda_state *s = STATE(state);
 	if (!bytes || dst == src)
@@ -206,7 +206,7 @@ static r5_status cuda_copy(void *state, void *dst, const void *src, size_t bytes
 	return R5_OK;
 }
 
-static r5_status cuda_sync(void *state)
+r5_status r5_cuda_sync(void *state)
 {
 	struct r5_cuda_state *s = STATE(state);
 	R5_TRY(r5_cuda_activate(s));
@@ -256,27 +256,27 @@ __global__ void k_zsoftthresh(long n, float lambda, r5_cf *out, const r5_cf *in)
 		return r5_cuda_launched(name);                                              \
 	} while (0)
 
-static r5_status cuda_zfill(void *state, long n, r5_cf *x, r5_cf value)
+r5_status r5_cuda_zfill(void *state, long n, r5_cf *x, r5_cf value)
 {
 	LAUNCH_1D(STATE(state), "zfill", n, k_zfill, n, x, value);
 }
 
-static r5_status cuda_zscale(void *state, long n, r5_cf *x, r5_cf alpha)
+r5_status r5_cuda_zscale(void *state, long n, r5_cf *x, r5_cf alpha)
 {
 	LAUNCH_1D(STATE(state), "zscale", n, k_zscale, n, x, alpha);
 }
 
-static r5_status cuda_zaxpby(void *state, long n, r5_cf alpha, const r5_cf *x, r5_cf beta, r5_cf *y)
+r5_status r5_cuda_zaxpby(void *state, long n, r5_cf alpha, const r5_cf *x, r5_cf beta, r5_cf *y)
 {
 	LAUNCH_1D(STATE(state), "zaxpby", n, k_zaxpby, n, alpha, x, beta, y);
 }
 
-static r5_status cuda_zunary(void *state, r5_unary_op op, long n, r5_cf *out, const r5_cf *in)
+r5_status r5_cuda_zunary(void *state, r5_unary_op op, long n, r5_cf *out, const r5_cf *in)
 {
 	LAUNCH_1D(STATE(state), "zunary", n, k_zunary, (int)op, n, out, in);
 }
 
-static r5_status cuda_zsoftthresh(void *state, long n, float lambda, r5_cf *out, const r5_cf *in)
+r5_status r5_cuda_zsoftthresh(void *state, long n, float lambda, r5_cf *out, const r5_cf *in)
 {
 	LAUNCH_1D(STATE(state), "zsoftthresh", n, k_zsoftthresh, n, lambda, out, in);
 }
@@ -361,12 +361,12 @@ static r5_status reduce(struct r5_cuda_state *s, int mode, long n, const r5_cf *
 	return R5_OK;
 }
 
-static r5_status cuda_zdot(void *state, long n, const r5_cf *x, const r5_cf *y, r5_dc *result)
+r5_status r5_cuda_zdot(void *state, long n, const r5_cf *x, const r5_cf *y, r5_dc *result)
 {
 	return reduce(STATE(state), 0, n, x, y, result);
 }
 
-static r5_status cuda_znorm2sq(void *state, long n, const r5_cf *x, double *result)
+r5_status r5_cuda_znorm2sq(void *state, long n, const r5_cf *x, double *result)
 {
 	r5_dc total;
 	r5_status st = reduce(STATE(state), 1, n, x, x, &total);
@@ -413,7 +413,7 @@ __global__ void k_zcopy_md(struct r5_loop_nest nest, long total, r5_cf *out, con
 	}
 }
 
-static r5_status cuda_zmul_md(void *state, const long dims[R5_DIMS], const long out_str[R5_DIMS], r5_cf *out,
+r5_status r5_cuda_zmul_md(void *state, const long dims[R5_DIMS], const long out_str[R5_DIMS], r5_cf *out,
 			      const long in1_str[R5_DIMS], const r5_cf *in1, const long in2_str[R5_DIMS],
 			      const r5_cf *in2, int flags)
 {
@@ -429,7 +429,7 @@ static r5_status cuda_zmul_md(void *state, const long dims[R5_DIMS], const long 
 	return r5_cuda_launched("zmul_md");
 }
 
-static r5_status cuda_zcopy_md(void *state, const long dims[R5_DIMS], const long out_str[R5_DIMS], r5_cf *out,
+r5_status r5_cuda_zcopy_md(void *state, const long dims[R5_DIMS], const long out_str[R5_DIMS], r5_cf *out,
 			       const long in_str[R5_DIMS], const r5_cf *in)
 {
 	struct r5_cuda_state *s = STATE(state);
@@ -459,7 +459,7 @@ __global__ void k_zsum_dim(long inner, long n, long outer, r5_cf *out, const r5_
 	}
 }
 
-static r5_status cuda_zsum_dim(void *state, const long dims[R5_DIMS], int dim, r5_cf *out, const r5_cf *in)
+r5_status r5_cuda_zsum_dim(void *state, const long dims[R5_DIMS], int dim, r5_cf *out, const r5_cf *in)
 {
 	struct r5_cuda_state *s = STATE(state);
 	if (dim < 0 || dim >= R5_DIMS)
@@ -479,14 +479,10 @@ static r5_status cuda_zsum_dim(void *state, const long dims[R5_DIMS], int dim, r
 /* --- the table --- */
 
 /* The table, generated from the slot list (backend.h) in its order (nvcc compiles C++, which has
- * no designated initialisers before C++20): every slot is cuda_<slot>; the FFT and dense linear
- * algebra slots live in fft_cuda.cu and the linear-algebra file under their r5_cuda_ names. */
-#define cuda_fft_plan_make r5_cuda_fft_plan_make
-#define cuda_fft_exec r5_cuda_fft_exec
-#define cuda_fft_plan_destroy r5_cuda_fft_plan_destroy
-#define cuda_zgemm r5_cuda_zgemm
-#define cuda_zheev_batched r5_cuda_zheev_batched
-#define R5_CUDA_SLOT(ret, slot, params) cuda_##slot,
+ * no designated initialisers before C++20): every slot is r5_cuda_<slot>, declared from the same
+ * list in cuda_common.h, defined here or in the file of its concern (fft_cuda.cu,
+ * linalg_cuda.cu, ...). */
+#define R5_CUDA_SLOT(ret, slot, params) r5_cuda_##slot,
 static const struct r5_backend cuda_backend = {
 	"cuda",
 	R5_DEVICE,

@@ -47,12 +47,10 @@ static inline unsigned r5_cuda_grid(long n, int threads)
 	return (unsigned)blocks;
 }
 
-/* FFT and linear-algebra slots (fft_cuda.cu, linalg_cuda.cu). */
-r5_status r5_cuda_fft_plan_make(void *state, void **plan, const long dims[R5_DIMS], unsigned long flags);
-r5_status r5_cuda_fft_exec(void *state, void *plan, r5_cf *out, const r5_cf *in, int inverse);
-void r5_cuda_fft_plan_destroy(void *state, void *plan);
-r5_status r5_cuda_zgemm(void *state, int trans_a, long m, long n, long k, r5_cf alpha, const r5_cf *a, long lda,
-			const r5_cf *b, long ldb, r5_cf beta, r5_cf *c, long ldc);
-r5_status r5_cuda_zheev_batched(void *state, long batch, int n, r5_cf *matrices, float *eigenvalues);
+/* Every slot function, r5_cuda_<slot>, declared from the slot list (backend_slots.h): the
+ * table in backend_cuda.cu names them all, so a slot defined nowhere does not link. */
+#define R5_CUDA_DECLARE(ret, slot, params) ret r5_cuda_##slot params;
+R5_BACKEND_SLOTS(R5_CUDA_DECLARE)
+#undef R5_CUDA_DECLARE
 
 #endif
