@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include <sys/mman.h>
 #include <math.h>
 
@@ -376,6 +377,67 @@ r5_status r5_zsum(r5_ctx *ctx, r5_array *out, const r5_array *in)
 	}
 	r5_array_free(tmp);
 	return st;
+}
+
+/* First and last element offsets an array's descriptor reaches (any strides, negative too). */
+static void array_extent(const r5_array *a, long *lo, long *hi)
+{
+	*lo = *hi = 0;
+	for (int d = 0; d < R5_DIMS; d++) {
+		long reach = (a->dims[d] - 1) * a->strides[d];
+		if (reach < 0)
+			*lo += reach;
+		else
+			*hi += reach;
+	}
+}
+
+/* The memory two arrays reach overlaps (by their extents: a conservative test for strided ones). */
+static int arrays_overlap(const r5_array *a, const r5_array *b)
+{
+	long a_lo, a_hi, b_lo, b_hi;
+	array_extent(a, &a_lo, &a_hi);
+	array_extent(b, &b_lo, &b_hi);
+	uintptr_t pa = (uintptr_t)a->data, pb = (uintptr_t)b->data, size = sizeof(float complex);
+	uintptr_t a_first = pa + (uintptr_t)a_lo * size, a_last = pa + (uintptr_t)a_hi * size;
+	uintptr_t b_first = pb + (uintptr_t)b_lo * size, b_last = pb + (uintptr_t)b_hi * size;
+	return a_first <= b_last && b_first <= a_last;
+}
+
+/* Shifts written as "(1 -3 0 ...)" up to the last dimension larger than 1. */
+static const char *format_shifts(char *text, size_t size, const long dims[R5_DIMS], const long shifts[R5_DIMS])
+{
+	int last = 0;
+	for (int d = 0; d < R5_DIMS; d++)
+		if (dims[d] != 1 || shifts[d] != 0)
+			last = d;
+	size_t used = (size_t)snprintf(text, size, "(");
+	for (int d = 0; d <= last && used < size; d++)
+		used += (size_t)snprintf(text + used, size - used, d ? " %ld" : "%ld", shifts[d]);
+	if (used < size)
+		snprintf(text + used, size - used, ")");
+	return text;
+}
+
+r5_status r5_zcircshift(r5_ctx *ctx, r5_array *out, const r5_array *in, const long shifts[R5_DIMS])
+{
+	R5_TRY(check_work(ctx, out, "circular shift", "out"));
+	R5_TRY(check_work(ctx, in, "circular shift", "in"));
+	R5_TRY(check_same(out, in, "circular shift"));
+	char td[128], ts[160];
+	if (!shifts)
+		return r5_set_error(R5_EINVAL, "circular shift of %s: no shifts", r5_dims_format(td, sizeof td, in->dims));
+	if (arrays_overlap(out, in))
+		return r5_set_error(R5_EINVAL,
+				    "circular shift of %s by %s: out and in overlap (the shift is not in place; use a "
+				    "separate output)",
+				    r5_dims_format(td, sizeof td, in->dims), format_shifts(ts, sizeof ts, in->dims, shifts));
+	long normalised[R5_DIMS];
+	for (int d = 0; d < R5_DIMS; d++) {
+		long n = in->dims[d], s = shifts[d] % n;
+		normalised[d] = s < 0 ? s + n : s;
+	}
+	return BK(ctx)->zcircshift(ST(ctx), in->dims, normalised, out->data, in->data);
 }
 
 r5_status r5_zresize_centered(r5_ctx *ctx, r5_array *out, const r5_array *in)

@@ -74,6 +74,10 @@ r5_status r5_znorm(r5_ctx *ctx, const r5_array *x, double *result);
 r5_status r5_zmul(r5_ctx *ctx, r5_array *out, const r5_array *in1, const r5_array *in2, int flags);
 /* out = sum of in over every dimension where out has size 1 and in does not. */
 r5_status r5_zsum(r5_ctx *ctx, r5_array *out, const r5_array *in);
+/* out[(i + shifts) mod dims] = in[i] over every dimension (fftshift is a shift by dims / 2);
+ * any integer shifts, negative ones too, taken modulo the dimension. Same dims, both
+ * contiguous; out must not overlap in (R5_EINVAL naming shape and shifts). */
+r5_status r5_zcircshift(r5_ctx *ctx, r5_array *out, const r5_array *in, const long shifts[R5_DIMS]);
 /* out = in, strided views allowed: copies the overlapping region of two shapes centred on each
  * other (crop or zero-pad about the centre, as k-space resizing needs); out is zeroed first
  * when larger. */

@@ -41,6 +41,10 @@
 	/* out = in, strided (crop, pad, transpose, circular shift by offset pointers) */ \
 	X(r5_status, zcopy_md, (void *state, const long dims[R5_DIMS], const long out_str[R5_DIMS], R5_CF *out, \
 				const long in_str[R5_DIMS], const R5_CF *in)) \
+	/* out[(i + shifts) mod dims] = in[i] over every dimension (any integer shifts, taken modulo \
+	 * the dimension); both contiguous, out and in do not overlap */ \
+	X(r5_status, zcircshift, (void *state, const long dims[R5_DIMS], const long shifts[R5_DIMS], R5_CF *out, \
+				  const R5_CF *in)) \
 	/* out[.., 1, ..] = sum over dimension `dim` of in; both contiguous, out has dims[dim] = 1 */ \
 	X(r5_status, zsum_dim, (void *state, const long dims[R5_DIMS], int dim, R5_CF *out, \
 				const R5_CF *in)) \

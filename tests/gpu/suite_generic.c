@@ -1,5 +1,6 @@
 /* GPU suite, library level: the centred unitary r5_fft / r5_ifft and the r5_zmul / r5_zsum /
- * r5_zrss wrappers on arrays (host data moved to each context with r5_array_to_work), and whole
+ * r5_zrss wrappers, and the reconstruction kit's wrappers (r5_zcircshift, exact: tolerance 0),
+ * on arrays (host data moved to each context with r5_array_to_work), and whole
  * reconstructions (r5_recon_run) of phantom scans written as ISMRMRD and read back — the path a
  * patient scan takes — on a CPU context and a GPU context. Iterative pipelines (sense) amplify
  * rounding differences, so their tolerance is 1e-3 (stated in the row). */
@@ -40,6 +41,17 @@ static r5_status op_rss(r5_ctx *ctx, r5_array *out, const r5_array *in, int dim)
 static r5_status op_sum(r5_ctx *ctx, r5_array *out, const r5_array *in, int unused)
 {
 	return r5_zsum(ctx, out, in);
+}
+
+/* circular shifts by table entry `which` (odd, negative, oversized; y only; fftshift) */
+static const long shift_table[][4] = {{-3, 13, 40, 1}, {0, 5, 0, 0}, {128, 128, 0, -7}, {0, -9, 0, 3}};
+
+static r5_status op_circshift(r5_ctx *ctx, r5_array *out, const r5_array *in, int which)
+{
+	long shifts[R5_DIMS] = {0};
+	for (int d = 0; d < 4; d++)
+		shifts[d] = shift_table[which][d];
+	return r5_zcircshift(ctx, out, in, shifts);
 }
 
 /* out = op(in) on ctx; host in, host result in *result. */
@@ -143,6 +155,11 @@ void suite_generic(struct pair *p)
 	const long summed[4] = {35, 1, 9, 1}, rss[4] = {96, 80, 1, 1};
 	array_case(p, "r5_zsum", op_sum, 0, odd, summed, TOL);
 	array_case(p, "r5_zrss", op_rss, R5_DIM_COIL, img, rss, TOL);
+	const long rows[4] = {1, 37, 1, 5};
+	array_case(p, "r5_zcircshift", op_circshift, 0, odd, odd, 0);
+	array_case(p, "r5_zcircshift", op_circshift, 1, odd, odd, 0);
+	array_case(p, "r5_zcircshift", op_circshift, 2, big, big, 0);
+	array_case(p, "r5_zcircshift", op_circshift, 3, rows, rows, 0);
 
 	struct r5_phantom_params p2 = r5_phantom_defaults_2d;
 	p2.matrix[0] = p2.matrix[1] = 128;
