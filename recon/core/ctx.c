@@ -1,7 +1,10 @@
-/* r5_ctx: back end + per-context state + FFT plan cache (ctx.h), and the back-end registry. */
+/* r5_ctx: back end + per-context state + FFT plan cache (ctx.h), and the back-end registry
+ * (r5_backend_register, r5_ctx_open): core knows no back end by itself; recon/backends registers
+ * the ones this build has. */
 #include "ctx.h"
 
 #include <complex.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,11 +33,6 @@ struct r5_ctx {
 
 static void entry_free(r5_ctx *ctx, struct fft_entry *e);
 
-#ifndef R5_HAVE_CUDA
-const struct r5_backend *r5_backend_cuda(void) { return NULL; }
-int r5_cuda_device_count(void) { return 0; }
-#endif
-
 r5_status r5_backend_check(const struct r5_backend *b)
 {
 	if (!b)
@@ -49,40 +47,103 @@ r5_status r5_backend_check(const struct r5_backend *b)
 	return R5_OK;
 }
 
-static const struct r5_backend *choose_backend(const char *name, int device)
+/* --- the registry: back ends known to this process, in registration order --- */
+
+#define MAX_BACKENDS 8
+static struct registered {
+	const struct r5_backend *backend;
+	int (*device_count)(void);
+} registry[MAX_BACKENDS];
+static int n_registered;
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+
+r5_status r5_backend_register(const struct r5_backend *backend, int (*device_count)(void))
 {
-	if (strcmp(name, "cpu") == 0)
-		return r5_backend_cpu();
-	if (strcmp(name, "gpu") == 0 || strcmp(name, "cuda") == 0)
-		return r5_backend_cuda();
-	if (strcmp(name, "auto") == 0) {
-		if (!r5_backend_cuda()) {
-			r5_info("back end: cpu (built without CUDA)");
-			return r5_backend_cpu();
-		}
-		if (r5_cuda_device_count() <= device) {
-			r5_info("back end: cpu (no CUDA device found)");
-			return r5_backend_cpu();
-		}
-		return r5_backend_cuda();
-	}
-	return NULL;
+	R5_TRY(r5_backend_check(backend));
+	if (!device_count)
+		return r5_set_error(R5_EINVAL, "back end %s registered without a device count", backend->name);
+	r5_status s = R5_OK;
+	pthread_mutex_lock(&registry_lock);
+	int i = 0;
+	while (i < n_registered && strcmp(registry[i].backend->name, backend->name) != 0)
+		i++;
+	if (i < n_registered && registry[i].backend != backend)
+		s = r5_set_error(R5_EINVAL, "a different back end named %s is registered already", backend->name);
+	else if (i == n_registered && n_registered == MAX_BACKENDS)
+		s = r5_set_error(R5_ERANGE, "back end %s: the registry holds %d back ends at most", backend->name,
+				 MAX_BACKENDS);
+	else if (i == n_registered)
+		registry[n_registered++] = (struct registered){backend, device_count};
+	pthread_mutex_unlock(&registry_lock);
+	return s;
 }
 
-r5_status r5_ctx_create(r5_ctx **out, const char *backend_name, int device)
+/* "gpu" is another name for "cuda" */
+static const char *canonical(const char *name)
+{
+	return strcmp(name, "gpu") == 0 ? "cuda" : name;
+}
+
+static const struct registered *find(const char *name)
+{
+	const struct registered *found = NULL;
+	name = canonical(name);
+	pthread_mutex_lock(&registry_lock);
+	for (int i = 0; i < n_registered && !found; i++)
+		if (strcmp(registry[i].backend->name, name) == 0)
+			found = &registry[i];
+	pthread_mutex_unlock(&registry_lock);
+	return found; /* entries never move or go once registered */
+}
+
+const struct r5_backend *r5_backend_find(const char *name)
+{
+	const struct registered *r = name ? find(name) : NULL;
+	return r ? r->backend : NULL;
+}
+
+int r5_backend_devices(const char *name)
+{
+	const struct registered *r = name ? find(name) : NULL;
+	return r ? r->device_count() : 0;
+}
+
+/* "auto": the first registered device back end with the device, else the first host one. */
+static const struct registered *choose_auto(int device)
+{
+	const struct registered *host = NULL, *chosen = NULL;
+	pthread_mutex_lock(&registry_lock);
+	int n = n_registered;
+	pthread_mutex_unlock(&registry_lock);
+	for (int i = 0; i < n && !chosen; i++) {
+		if (registry[i].backend->residency == R5_HOST) {
+			if (!host)
+				host = &registry[i];
+		} else if (registry[i].device_count() > device) {
+			chosen = &registry[i];
+		} else {
+			r5_info("back end: %s has no device %d, looking further", registry[i].backend->name, device);
+		}
+	}
+	if (!chosen && host)
+		r5_info("back end: %s (no GPU back end with device %d)", host->backend->name, device);
+	return chosen ? chosen : host;
+}
+
+r5_status r5_ctx_open(r5_ctx **out, const char *backend_name, int device)
 {
 	*out = NULL;
 	if (!backend_name)
 		backend_name = "auto";
-	if (strcmp(backend_name, "cpu") && strcmp(backend_name, "gpu") && strcmp(backend_name, "cuda") &&
-	    strcmp(backend_name, "auto"))
+	const struct registered *r = strcmp(backend_name, "auto") == 0 ? choose_auto(device) : find(backend_name);
+	if (!r) {
+		if (strcmp(backend_name, "cuda") == 0 || strcmp(backend_name, "gpu") == 0)
+			return r5_set_error(R5_ENOTSUP, "back end '%s' requested but recon5t was built without CUDA",
+					    backend_name);
 		return r5_set_error(R5_EINVAL, "unknown back end '%s' (cpu, gpu or auto)", backend_name);
-	const struct r5_backend *backend = choose_backend(backend_name, device);
-	if (!backend)
-		return r5_set_error(R5_ENOTSUP, "back end '%s' requested but recon5t was built without CUDA",
-				    backend_name);
-	R5_TRY(r5_backend_check(backend));
-	if (backend->residency == R5_DEVICE && r5_cuda_device_count() <= device)
+	}
+	const struct r5_backend *backend = r->backend;
+	if (backend->residency == R5_DEVICE && r->device_count() <= device)
 		return r5_set_error(R5_EGPU, "back end '%s' requested but CUDA device %d is not available",
 				    backend_name, device);
 	r5_ctx *ctx = calloc(1, sizeof *ctx);

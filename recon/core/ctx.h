@@ -8,8 +8,23 @@
 
 typedef struct r5_ctx r5_ctx;
 
-/* backend_name: "cpu", "gpu" (alias "cuda") or "auto" (GPU when one is present, else CPU with a
- * log line saying why). device: CUDA device index (ignored by the CPU). */
+/* The back-end registry. Core knows no back end by itself: each back-end library (recon/cpu,
+ * gpu/, a test's fake) registers its table with a device count (host back ends: 1), and
+ * recon/backends registers the ones this build has on first use of r5_ctx_create. The table is
+ * checked (r5_backend_check) and must stay valid for the process's lifetime; registering the
+ * same table twice is harmless, another table under a registered name is R5_EINVAL. */
+r5_status r5_backend_register(const struct r5_backend *backend, int (*device_count)(void));
+/* The registered back end of that name ("gpu" means "cuda"), or NULL. */
+const struct r5_backend *r5_backend_find(const char *name);
+/* Its usable devices (0 when not registered). */
+int r5_backend_devices(const char *name);
+
+/* A context on a registered back end. backend_name: a registered name ("cpu", "cuda", alias
+ * "gpu") or "auto" (the first registered device back end that has device `device`, else the
+ * first host one, with a log line saying why). device: the device index (ignored on the host). */
+r5_status r5_ctx_open(r5_ctx **ctx, const char *backend_name, int device);
+/* The same after registering the built-in back ends (CPU, and CUDA when built): defined in
+ * recon/backends/backends.c, which is the one place that knows what this build contains. */
 r5_status r5_ctx_create(r5_ctx **ctx, const char *backend_name, int device);
 void r5_ctx_destroy(r5_ctx *ctx); /* NULL is harmless */
 
