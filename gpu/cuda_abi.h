@@ -8,7 +8,8 @@
  * of two floats, so a C caller and these C++ definitions agree.
  *
  * The slots come from the same list as the C declaration (recon/core/backend_slots.h), so both
- * sides have the same slots in the same order with the same arguments. The GPU suite
+ * sides have the same slots in the same order with the same arguments, and both include
+ * recon/core/backend_enums.h for R5_DIMS and the operation codes. The GPU suite
  * (tests/gpu/gpu_suite.c) still compares sizeof and slot offsets of both declarations through
  * r5_cuda_abi_layout() before anything else, device or not. */
 #ifndef R5_GPU_CUDA_ABI_H
@@ -23,27 +24,13 @@ extern "C" {
 #include "../recon/core/status.h"
 }
 
-#define R5_DIMS 16
-
 /* double complex, interleaved (re, im) */
 typedef struct r5_dc {
 	double re, im;
 } r5_dc;
 
-typedef enum r5_residency { R5_HOST = 0, R5_DEVICE = 1 } r5_residency;
-
-typedef enum r5_unary_op {
-	R5_UNARY_ABS = 0,
-	R5_UNARY_ABS2 = 1,
-	R5_UNARY_SQRT_RE = 2,
-	R5_UNARY_CONJ = 3,
-	R5_UNARY_RECIP = 4,
-} r5_unary_op;
-
-enum r5_zmul_flags {
-	R5_ZMUL_CONJ2 = 1,
-	R5_ZMUL_ACCUM = 2,
-};
+/* R5_DIMS, r5_residency and the operation codes: the same header as the C side. */
+#include "../recon/core/backend_enums.h"
 
 #define R5_CF r5_cf
 #define R5_DC r5_dc

@@ -1,4 +1,4 @@
-/* CUDA back end: the multi-dimensional slots of the reconstruction kit — circular shift,
+/* CUDA back end: the slots of the reconstruction kit — circular shift, box projection,
  * reductions over dimensions, strided axpby. Each kernel uses the index and accumulator math
  * of recon/core/md_math.h (and loop_nest.h, complex_math.h) that the CPU back end uses too
  * (recon/cpu/cpu_md.c), so both compute the same function.
@@ -31,4 +31,21 @@ r5_status r5_cuda_zcircshift(void *state, const long dims[R5_DIMS], const long s
 	R5_TRY(r5_cuda_activate(s));
 	md_k_zcircshift<<<r5_cuda_grid(total, MD_THREADS), MD_THREADS, 0, s->stream>>>(nest, total, out, in);
 	return r5_cuda_launched("zcircshift");
+}
+
+static __global__ void md_k_zclamp(long n, float lo, float hi, r5_cf *out, const r5_cf *in)
+{
+	MD_GRID_STRIDE(i, n) out[i] = r5_cf_clamp_re(in[i], lo, hi);
+}
+
+r5_status r5_cuda_zclamp(void *state, long n, float lo, float hi, r5_cf *out, const r5_cf *in)
+{
+	struct r5_cuda_state *s = (struct r5_cuda_state *)state;
+	if (n < 0)
+		return r5_set_error(R5_EINVAL, "cuda zclamp: negative length %ld", n);
+	if (n == 0)
+		return R5_OK;
+	R5_TRY(r5_cuda_activate(s));
+	md_k_zclamp<<<r5_cuda_grid(n, MD_THREADS), MD_THREADS, 0, s->stream>>>(n, lo, hi, out, in);
+	return r5_cuda_launched("zclamp");
 }

@@ -202,6 +202,31 @@ static r5_status check_same(const r5_array *a, const r5_array *b, const char *op
 	return R5_OK;
 }
 
+/* First and last element offsets an array's descriptor reaches (any strides, negative too). */
+static void array_extent(const r5_array *a, long *lo, long *hi)
+{
+	*lo = *hi = 0;
+	for (int d = 0; d < R5_DIMS; d++) {
+		long reach = (a->dims[d] - 1) * a->strides[d];
+		if (reach < 0)
+			*lo += reach;
+		else
+			*hi += reach;
+	}
+}
+
+/* The memory two arrays reach overlaps (by their extents: a conservative test for strided ones). */
+static int arrays_overlap(const r5_array *a, const r5_array *b)
+{
+	long a_lo, a_hi, b_lo, b_hi;
+	array_extent(a, &a_lo, &a_hi);
+	array_extent(b, &b_lo, &b_hi);
+	uintptr_t pa = (uintptr_t)a->data, pb = (uintptr_t)b->data, size = sizeof(float complex);
+	uintptr_t a_first = pa + (uintptr_t)a_lo * size, a_last = pa + (uintptr_t)a_hi * size;
+	uintptr_t b_first = pb + (uintptr_t)b_lo * size, b_last = pb + (uintptr_t)b_hi * size;
+	return a_first <= b_last && b_first <= a_last;
+}
+
 #define BK(ctx) r5_ctx_backend(ctx)
 #define ST(ctx) r5_ctx_state(ctx)
 
@@ -287,6 +312,21 @@ r5_status r5_zsoftthresh(r5_ctx *ctx, float lambda, r5_array *out, const r5_arra
 	R5_TRY(check_work(ctx, in, "soft threshold", "in"));
 	R5_TRY(check_same(out, in, "soft threshold"));
 	return BK(ctx)->zsoftthresh(ST(ctx), r5_array_size(in), lambda, out->data, in->data);
+}
+
+r5_status r5_zproject_box(r5_ctx *ctx, float lo, float hi, r5_array *out, const r5_array *in)
+{
+	R5_TRY(check_work(ctx, out, "box projection", "out"));
+	R5_TRY(check_work(ctx, in, "box projection", "in"));
+	R5_TRY(check_same(out, in, "box projection"));
+	char td[128];
+	if (isnan(lo) || isnan(hi) || lo > hi)
+		return r5_set_error(R5_EINVAL, "box projection of %s: bounds [%g, %g] are not an interval",
+				    r5_dims_format(td, sizeof td, in->dims), lo, hi);
+	if (out->data != in->data && arrays_overlap(out, in))
+		return r5_set_error(R5_EINVAL, "box projection of %s: out partly overlaps in (the same array is fine)",
+				    r5_dims_format(td, sizeof td, in->dims));
+	return BK(ctx)->zclamp(ST(ctx), r5_array_size(in), lo, hi, out->data, in->data);
 }
 
 r5_status r5_zdot(r5_ctx *ctx, const r5_array *x, const r5_array *y, double complex *result)
@@ -377,31 +417,6 @@ r5_status r5_zsum(r5_ctx *ctx, r5_array *out, const r5_array *in)
 	}
 	r5_array_free(tmp);
 	return st;
-}
-
-/* First and last element offsets an array's descriptor reaches (any strides, negative too). */
-static void array_extent(const r5_array *a, long *lo, long *hi)
-{
-	*lo = *hi = 0;
-	for (int d = 0; d < R5_DIMS; d++) {
-		long reach = (a->dims[d] - 1) * a->strides[d];
-		if (reach < 0)
-			*lo += reach;
-		else
-			*hi += reach;
-	}
-}
-
-/* The memory two arrays reach overlaps (by their extents: a conservative test for strided ones). */
-static int arrays_overlap(const r5_array *a, const r5_array *b)
-{
-	long a_lo, a_hi, b_lo, b_hi;
-	array_extent(a, &a_lo, &a_hi);
-	array_extent(b, &b_lo, &b_hi);
-	uintptr_t pa = (uintptr_t)a->data, pb = (uintptr_t)b->data, size = sizeof(float complex);
-	uintptr_t a_first = pa + (uintptr_t)a_lo * size, a_last = pa + (uintptr_t)a_hi * size;
-	uintptr_t b_first = pb + (uintptr_t)b_lo * size, b_last = pb + (uintptr_t)b_hi * size;
-	return a_first <= b_last && b_first <= a_last;
 }
 
 /* Shifts written as "(1 -3 0 ...)" up to the last dimension larger than 1. */

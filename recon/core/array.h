@@ -67,6 +67,11 @@ r5_status r5_zaxpby(r5_ctx *ctx, float complex alpha, const r5_array *x, float c
 r5_status r5_zaxpy(r5_ctx *ctx, r5_array *y, float complex alpha, const r5_array *x);
 r5_status r5_zunary(r5_ctx *ctx, r5_unary_op op, r5_array *out, const r5_array *in);
 r5_status r5_zsoftthresh(r5_ctx *ctx, float lambda, r5_array *out, const r5_array *in);
+/* Projection onto the box [lo, hi] of real values: out = clamp(re in, lo, hi) + 0i (the
+ * imaginary part is dropped: real-valued data convention, backend.h). lo may be -INFINITY and
+ * hi +INFINITY (non-negativity is [0, +INFINITY)); lo <= hi, neither NaN. A NaN real part stays
+ * NaN. Same dims, contiguous; out may be in. */
+r5_status r5_zproject_box(r5_ctx *ctx, float lo, float hi, r5_array *out, const r5_array *in);
 r5_status r5_zdot(r5_ctx *ctx, const r5_array *x, const r5_array *y, double complex *result);
 r5_status r5_znorm(r5_ctx *ctx, const r5_array *x, double *result);
 /* out = in1 * in2 (flags: R5_ZMUL_CONJ2, R5_ZMUL_ACCUM) with broadcasting: every dimension of

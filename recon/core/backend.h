@@ -19,22 +19,9 @@
 
 #include "status.h"
 
-#define R5_DIMS 16
-
-typedef enum r5_residency { R5_HOST = 0, R5_DEVICE = 1 } r5_residency;
-
-typedef enum r5_unary_op {
-	R5_UNARY_ABS = 0,     /* |x| (imaginary part 0) */
-	R5_UNARY_ABS2 = 1,    /* |x|^2 */
-	R5_UNARY_SQRT_RE = 2, /* sqrt(max(re x, 0)) */
-	R5_UNARY_CONJ = 3,    /* conj(x) */
-	R5_UNARY_RECIP = 4,   /* 1/x, 0 where x == 0 */
-} r5_unary_op;
-
-enum r5_zmul_flags {
-	R5_ZMUL_CONJ2 = 1, /* out = in1 * conj(in2) */
-	R5_ZMUL_ACCUM = 2, /* out += ... instead of out = ... */
-};
+/* R5_DIMS, r5_residency and the operation codes (r5_unary_op, zmul flags, r5_reduce_op):
+ * backend_enums.h, one declaration for C and nvcc. */
+#include "backend_enums.h"
 
 /* The slots, and what each does: backend_slots.h (one list for C and nvcc). */
 #define R5_CF float complex

@@ -4,8 +4,9 @@
  * the slots is generated from it: struct r5_backend on both sides, the empty-slot check and the
  * slot names (ctx.c), the CPU table (backend_cpu.c) and the CUDA table (gpu/backend_cuda.cu).
  * A slot cannot be added to one and forgotten in another: a back end that lacks
- * <prefix>_<slot> does not compile. The including file defines R5_CF, R5_DC, R5_DIMS,
- * r5_status and r5_unary_op first; the comments in the list say what each slot does. */
+ * <prefix>_<slot> does not compile. The including file defines R5_CF, R5_DC and r5_status
+ * and includes backend_enums.h (R5_DIMS and the operation codes) first; the comments in the
+ * list say what each slot does. */
 #ifndef R5_CORE_BACKEND_SLOTS_H
 #define R5_CORE_BACKEND_SLOTS_H
 
@@ -29,6 +30,9 @@
 			      R5_CF *y)) \
 	X(r5_status, zunary, (void *state, r5_unary_op op, long n, R5_CF *out, const R5_CF *in)) \
 	X(r5_status, zsoftthresh, (void *state, long n, float lambda, R5_CF *out, const R5_CF *in)) \
+	/* out = clamp(re in, lo, hi) + 0i (box projection; lo <= hi, infinite bounds allowed); \
+	 * out may be in */ \
+	X(r5_status, zclamp, (void *state, long n, float lo, float hi, R5_CF *out, const R5_CF *in)) \
 	/* sum_i conj(x_i) y_i, accumulated in double */ \
 	X(r5_status, zdot, (void *state, long n, const R5_CF *x, const R5_CF *y, R5_DC *result)) \
 	/* sum_i |x_i|^2 in double (the squared 2-norm) */ \

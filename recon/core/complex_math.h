@@ -66,6 +66,19 @@ R5_HD r5_cf r5_cf_softthresh(r5_cf a, float lambda)
 	return r5_cf_scale(a, (mag - lambda) / mag);
 }
 
+/* Box projection of the real part: clamp(re a, lo, hi) + 0i (lo may be -INFINITY, hi
+ * +INFINITY). Written with comparisons, not fminf/fmaxf, so that a NaN real part stays NaN
+ * (fmaxf would replace it by the bound and hide it). */
+R5_HD r5_cf r5_cf_clamp_re(r5_cf a, float lo, float hi)
+{
+	float v = r5_cf_re(a);
+	if (v < lo)
+		v = lo;
+	if (v > hi)
+		v = hi;
+	return r5_cf_make(v, 0.0f);
+}
+
 /* 1 / a, and 0 where a == 0 (used for intensity normalisation and g-factor maps). */
 R5_HD r5_cf r5_cf_recip_safe(r5_cf a)
 {
@@ -75,7 +88,7 @@ R5_HD r5_cf r5_cf_recip_safe(r5_cf a)
 	return r5_cf_make(r5_cf_re(a) / m2, -r5_cf_im(a) / m2);
 }
 
-/* Unary operations selected by r5_unary_op (see backend.h). */
+/* Unary operations selected by r5_unary_op (backend_enums.h). */
 R5_HD r5_cf r5_cf_unary(int op, r5_cf a)
 {
 	switch (op) {

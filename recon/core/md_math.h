@@ -10,12 +10,9 @@
 #ifndef R5_CORE_MD_MATH_H
 #define R5_CORE_MD_MATH_H
 
+#include "backend_enums.h"
 #include "complex_math.h"
 #include "hd.h"
-
-#ifndef R5_DIMS /* backend_enums.h defines it */
-#define R5_DIMS 16
-#endif
 
 struct r5_shift_nest {
 	int rank;

@@ -53,6 +53,14 @@ r5_status r5_cpu_zsoftthresh(void *state, long n, float lambda, float complex *o
 	return R5_OK;
 }
 
+r5_status r5_cpu_zclamp(void *state, long n, float lo, float hi, float complex *out, const float complex *in)
+{
+	PAR_FOR
+	for (long i = 0; i < n; i++)
+		out[i] = r5_cf_clamp_re(in[i], lo, hi);
+	return R5_OK;
+}
+
 r5_status r5_cpu_zdot(void *state, long n, const float complex *x, const float complex *y, double complex *result)
 {
 	double re = 0, im = 0;

@@ -1,7 +1,7 @@
 /* GPU suite, library level: the centred unitary r5_fft / r5_ifft and the r5_zmul / r5_zsum /
- * r5_zrss wrappers, and the reconstruction kit's wrappers (r5_zcircshift, exact: tolerance 0),
- * on arrays (host data moved to each context with r5_array_to_work), and whole
- * reconstructions (r5_recon_run) of phantom scans written as ISMRMRD and read back — the path a
+ * r5_zrss wrappers, and the reconstruction kit's wrappers (r5_zcircshift and r5_zproject_box,
+ * exact: tolerance 0), on arrays (host data moved to each context with r5_array_to_work), and
+ * whole reconstructions (r5_recon_run) of phantom scans written as ISMRMRD and read back — the path a
  * patient scan takes — on a CPU context and a GPU context. Iterative pipelines (sense) amplify
  * rounding differences, so their tolerance is 1e-3 (stated in the row). */
 #include <math.h>
@@ -52,6 +52,14 @@ static r5_status op_circshift(r5_ctx *ctx, r5_array *out, const r5_array *in, in
 	for (int d = 0; d < 4; d++)
 		shifts[d] = shift_table[which][d];
 	return r5_zcircshift(ctx, out, in, shifts);
+}
+
+/* box projections by table entry: non-negativity, an upper bound only, a box */
+static const float box_table[][2] = {{0.0f, INFINITY}, {-INFINITY, 0.25f}, {-0.5f, 0.5f}};
+
+static r5_status op_project_box(r5_ctx *ctx, r5_array *out, const r5_array *in, int which)
+{
+	return r5_zproject_box(ctx, box_table[which][0], box_table[which][1], out, in);
 }
 
 /* out = op(in) on ctx; host in, host result in *result. */
@@ -160,6 +168,9 @@ void suite_generic(struct pair *p)
 	array_case(p, "r5_zcircshift", op_circshift, 1, odd, odd, 0);
 	array_case(p, "r5_zcircshift", op_circshift, 2, big, big, 0);
 	array_case(p, "r5_zcircshift", op_circshift, 3, rows, rows, 0);
+	for (int which = 0; which < 3; which++)
+		array_case(p, "r5_zproject_box", op_project_box, which, odd, odd, 0);
+	array_case(p, "r5_zproject_box", op_project_box, 2, big, big, 0);
 
 	struct r5_phantom_params p2 = r5_phantom_defaults_2d;
 	p2.matrix[0] = p2.matrix[1] = 128;

@@ -139,11 +139,61 @@ static void test_circshift_refusals(void **state)
 	r5_array_free(c);
 }
 
+/* --- box projection --- */
+
+static void check_box(float lo, float hi, int in_place)
+{
+	long dims[R5_DIMS];
+	dims_of(dims, 33, 7, 1, 3);
+	r5_array *in = random_array(dims), *out = random_array(dims), *orig = random_array(dims);
+	for (long i = 0; i < r5_array_size(in); i++)
+		orig->data[i] = in->data[i] = 4.0f * in->data[i];
+	orig->data[5] = in->data[5] = CMPLXF(NAN, 1.0f);
+	r5_array *dst = in_place ? in : out;
+	assert_int_equal(r5_zproject_box(ctx, lo, hi, dst, in), R5_OK);
+	for (long i = 0; i < r5_array_size(in); i++) {
+		float re = crealf(orig->data[i]);
+		float want = re < lo ? lo : re > hi ? hi : re;
+		if (i == 5)
+			assert_true(isnan(crealf(dst->data[i])));
+		else if (crealf(dst->data[i]) != want)
+			fail_msg("box [%g, %g]: element %ld is %g, want %g", lo, hi, i, crealf(dst->data[i]), want);
+		assert_true(cimagf(dst->data[i]) == 0.0f);
+	}
+	r5_array_free(in);
+	r5_array_free(out);
+	r5_array_free(orig);
+}
+
+static void test_project_box(void **state)
+{
+	(void)state;
+	seed(21);
+	check_box(0.0f, INFINITY, 0); /* non-negativity */
+	check_box(-INFINITY, 0.3f, 0);
+	check_box(-0.2f, 0.5f, 1);
+	check_box(1.0f, 1.0f, 1);
+	check_box(-INFINITY, INFINITY, 0); /* real part only */
+	long dims[R5_DIMS];
+	dims_of(dims, 10, 3, 1, 1);
+	r5_array *a = random_array(dims);
+	assert_int_equal(r5_zproject_box(ctx, 1.0f, 0.0f, a, a), R5_EINVAL);
+	assert_non_null(strstr(r5_last_error(), "[10 3]"));
+	assert_int_equal(r5_zproject_box(ctx, NAN, 1.0f, a, a), R5_EINVAL);
+	long part[R5_DIMS];
+	dims_of(part, 10, 2, 1, 1);
+	r5_array v0 = r5_array_view_strided(a, part, NULL, 0), v1 = r5_array_view_strided(a, part, NULL, 5);
+	assert_int_equal(r5_zproject_box(ctx, 0.0f, 1.0f, &v1, &v0), R5_EINVAL);
+	assert_non_null(strstr(r5_last_error(), "overlap"));
+	r5_array_free(a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_circshift),
 		cmocka_unit_test(test_circshift_refusals),
+		cmocka_unit_test(test_project_box),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
