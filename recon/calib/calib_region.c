@@ -37,19 +37,3 @@ r5_status r5_calib_region_find_mask(const unsigned char *mask, long ny, long nz,
 	calib_yz[1] = best_z;
 	return R5_OK;
 }
-
-r5_status r5_calib_region_find(const r5_scan *scan, long calib[3])
-{
-	if (!scan || !scan->kspace || !scan->sampled)
-		return r5_set_error(R5_EINVAL, "calibration region: scan has no k-space or sampling mask");
-	long ny = scan->mask_dims[R5_DIM_Y], nz = scan->mask_dims[R5_DIM_Z];
-	/* the first frame: mask strides are contiguous over mask_dims with x and coil of size 1 */
-	long yz[2];
-	r5_status s = r5_calib_region_find_mask(scan->sampled, ny, nz, yz);
-	if (s != R5_OK)
-		return s;
-	calib[0] = scan->kspace->dims[R5_DIM_X];
-	calib[1] = yz[0];
-	calib[2] = yz[1];
-	return R5_OK;
-}

@@ -1,6 +1,6 @@
 /* Coil compression (coil_compress.h): SVD/PCA compression (Huang et al., MRI 26:133, 2008) and
- * geometric coil compression with alignment (Zhang et al., MRM 69:571, 2013), plus the
- * prewhitening + compression step r5_recon_run takes before calibration.
+ * geometric coil compression with alignment (Zhang et al., MRM 69:571, 2013), (the
+ * prewhitening + compression step before calibration is recon/pipeline/coil_prep.c).
  *
  * The SVD of a calibration matrix A [samples x C] is taken as the eigen-decomposition of the
  * small Gram matrix A^H A (zgemm on the back end, eigenvectors on the host in double): its
@@ -11,12 +11,10 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "../core/fft.h"
 #include "../core/log.h"
 #include "herm_eig.h"
-#include "noise.h"
 
 const r5_cc_conf r5_cc_defaults = {.n_virtual = 0, .energy = 0.95f, .mode = R5_CC_AUTO, .calib = {24, 24}};
 
@@ -541,121 +539,4 @@ r5_status r5_coil_compress(r5_ctx *ctx, r5_array **kspace_inout, int n_virtual, 
 	r5_array_free(*kspace_inout);
 	*kspace_inout = out;
 	return R5_OK;
-}
-
-/* --- the step before calibration in r5_recon_run --- */
-
-static double seconds_now(r5_ctx *ctx)
-{
-	r5_ctx_sync(ctx);
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* work->kspace / work->noise <- fresh (freeing the old one when it is not the scan's) */
-static void replace(r5_array **slot, r5_array *fresh, const r5_array *original)
-{
-	if (*slot != original)
-		r5_array_free(*slot);
-	*slot = fresh;
-}
-
-static r5_status prewhiten_work(r5_ctx *ctx, const r5_scan *scan, const r5_progress *progress, r5_scan *work)
-{
-	long coils = scan->kspace->dims[R5_DIM_COIL];
-	size_t cc = (size_t)(coils * coils);
-	double complex *w = malloc(sizeof *w * cc * 4);
-	if (!w)
-		return r5_set_error(R5_ENOMEM, "prewhitening (%ld channels)", coils);
-	double complex *w_noise = w + cc, *mix = w + 2 * cc, *mix_noise = w + 3 * cc;
-	r5_array *kspace = NULL, *noise = NULL;
-	r5_progress_part part;
-	r5_status s = r5_noise_whitening_matrices(ctx, scan, w, w_noise, r5_progress_part_init(&part, progress, 0, 0.1, NULL));
-	for (long i = 0; s == R5_OK && i < coils; i++)
-		for (long j = 0; j < coils; j++) {
-			mix[j + coils * i] = w[i + coils * j];
-			mix_noise[j + coils * i] = w_noise[i + coils * j];
-		}
-	if (s == R5_OK)
-		s = r5_coil_mix(ctx, scan->kspace, mix, (int)coils, r5_progress_part_init(&part, progress, 0.1, 0.95, NULL),
-				"prewhitening", &kspace);
-	if (s == R5_OK)
-		s = r5_coil_mix(ctx, scan->noise, mix_noise, (int)coils, r5_progress_part_init(&part, progress, 0.95, 1, NULL),
-				"prewhitening", &noise);
-	free(w);
-	if (s != R5_OK) {
-		r5_array_free(kspace);
-		return s;
-	}
-	replace(&work->kspace, kspace, scan->kspace);
-	replace(&work->noise, noise, scan->noise);
-	return R5_OK;
-}
-
-static r5_status compress_work(r5_ctx *ctx, const r5_scan *scan, const r5_cc_conf *cc, const r5_progress *progress,
-			       r5_scan *work)
-{
-	r5_array *kspace = NULL, *matrix = NULL, *noise = NULL;
-	int n = 0;
-	r5_cc_conf conf = *cc;
-	conf.progress = progress;
-	R5_TRY(r5_coil_compress_to(ctx, work->kspace, &conf, &kspace, &n, &matrix));
-	long coils = matrix->dims[0];
-	double complex *m = malloc(sizeof *m * (size_t)(coils * n));
-	r5_status s = m ? R5_OK : r5_set_error(R5_ENOMEM, "coil compression of the noise scan");
-	for (long i = 0; s == R5_OK && i < coils * n; i++)
-		m[i] = matrix->data[i];
-	if (s == R5_OK && work->noise)
-		s = r5_coil_mix(ctx, work->noise, m, n, progress, "coil compression", &noise);
-	free(m);
-	r5_array_free(matrix);
-	if (s != R5_OK) {
-		r5_array_free(kspace);
-		return s;
-	}
-	replace(&work->kspace, kspace, scan->kspace);
-	if (work->noise)
-		replace(&work->noise, noise, scan->noise);
-	work->header.n_channels = n;
-	return R5_OK;
-}
-
-r5_status r5_coils_prepare(r5_ctx *ctx, const r5_scan *scan, int prewhiten, const r5_cc_conf *cc,
-			   const r5_progress *progress, r5_scan *work, double seconds[2])
-{
-	*work = *scan;
-	seconds[0] = seconds[1] = -1;
-	r5_status s = R5_OK;
-	int compress = cc && (cc->n_virtual > 0 || cc->energy > 0);
-	r5_progress_part part;
-	if (prewhiten && !scan->noise)
-		r5_info("prewhitening skipped: no noise scan");
-	if (prewhiten && scan->noise) {
-		double t0 = seconds_now(ctx);
-		s = prewhiten_work(ctx, scan, r5_progress_part_init(&part, progress, 0, compress ? 0.5 : 1, "prewhitening"),
-				   work);
-		seconds[0] = seconds_now(ctx) - t0;
-	}
-	if (s == R5_OK && compress) {
-		double t0 = seconds_now(ctx);
-		s = compress_work(ctx, scan, cc, r5_progress_part_init(&part, progress, seconds[0] >= 0 ? 0.5 : 0, 1,
-									  "coil compression"), work);
-		seconds[1] = seconds_now(ctx) - t0;
-	}
-	if (s != R5_OK) {
-		r5_coils_release(work, scan);
-		*work = *scan;
-	}
-	return s;
-}
-
-void r5_coils_release(r5_scan *work, const r5_scan *scan)
-{
-	if (work->kspace != scan->kspace)
-		r5_array_free(work->kspace);
-	if (work->noise != scan->noise)
-		r5_array_free(work->noise);
-	work->kspace = scan->kspace;
-	work->noise = scan->noise;
 }

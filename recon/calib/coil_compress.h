@@ -23,7 +23,6 @@
 
 #include "../core/array.h"
 #include "../core/progress.h"
-#include "../io/scan.h"
 
 typedef enum r5_cc_mode { R5_CC_AUTO = 0, R5_CC_SVD = 1, R5_CC_GEOMETRIC = 2 } r5_cc_mode;
 
@@ -61,16 +60,5 @@ r5_status r5_coil_compress_to(r5_ctx *ctx, const r5_array *kspace, const r5_cc_c
 /* The same with defaults for the rest: *kspace_inout is replaced by the compressed array and the
  * array it pointed to is freed (so pass an array you own). */
 r5_status r5_coil_compress(r5_ctx *ctx, r5_array **kspace_inout, int n_virtual, float energy, int *n_out);
-
-/* What r5_recon_run does before calibration: a shallow copy `work` of scan whose kspace (and
- * noise) are new arrays when prewhitening and/or compression happened. Seconds spent go to
- * seconds[0] (prewhitening) and seconds[1] (compression), -1 when that step did not run.
- * cc == NULL or (n_virtual 0 and energy 0): no compression. Free with r5_coils_release.
- * progress (NULL: never stop) is checked inside both steps (stages "prewhitening" and "coil
- * compression"; cc->progress is not used here). */
-r5_status r5_coils_prepare(r5_ctx *ctx, const r5_scan *scan, int prewhiten, const r5_cc_conf *cc,
-			   const r5_progress *progress, r5_scan *work, double seconds[2]);
-/* Frees the arrays of work that are not the scan's own. */
-void r5_coils_release(r5_scan *work, const r5_scan *scan);
 
 #endif

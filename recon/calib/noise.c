@@ -110,93 +110,13 @@ r5_status r5_noise_whitener(int n_coils, const double complex *psi, double compl
 	return s;
 }
 
-double r5_noise_bandwidth_scale(const r5_scan *scan)
+double r5_noise_bandwidth_scale_of(double noise_dwell_us, double acq_dwell_us, int readout_oversampling,
+				   double relative_noise_bw)
 {
-	if (!(scan->noise_dwell_us > 0) || !(scan->acq_dwell_us > 0))
+	if (!(noise_dwell_us > 0) || !(acq_dwell_us > 0))
 		return 1.0;
-	double ratio = (double)scan->acq_dwell_us / (double)scan->noise_dwell_us;
-	if (scan->readout_oversampling > 1) {
-		double bw = scan->header.relative_noise_bw > 0 ? scan->header.relative_noise_bw
-							      : R5_NOISE_DEFAULT_RELATIVE_BW;
-		ratio *= bw;
-	}
+	double ratio = acq_dwell_us / noise_dwell_us;
+	if (readout_oversampling > 1)
+		ratio *= relative_noise_bw > 0 ? relative_noise_bw : R5_NOISE_DEFAULT_RELATIVE_BW;
 	return sqrt(ratio);
-}
-
-r5_status r5_noise_whitening_matrices(r5_ctx *ctx, const r5_scan *scan, double complex *w_data,
-				      double complex *w_noise, const r5_progress *progress)
-{
-	if (!scan->noise)
-		return r5_set_error(R5_ENOTFOUND, "prewhitening: no noise scan");
-	long coils = scan->kspace->dims[R5_DIM_COIL], noise_coils = scan->noise->dims[R5_DIM_COIL];
-	if (noise_coils != coils)
-		return r5_set_error(R5_EINVAL, "prewhitening: the noise scan has %ld channels, k-space has %ld", noise_coils,
-				    coils);
-	size_t n = (size_t)coils;
-	double complex *psi = malloc(sizeof *psi * n * n);
-	if (!psi)
-		return r5_set_error(R5_ENOMEM, "prewhitening: noise covariance (%ld channels)", coils);
-	r5_status s = r5_noise_estimate_covariance(ctx, scan->noise, psi, progress);
-	if (s == R5_OK)
-		s = r5_noise_whitener((int)coils, psi, w_data);
-	free(psi);
-	if (s != R5_OK)
-		return r5_error_context(s, "prewhitening");
-	if (w_noise)
-		memcpy(w_noise, w_data, sizeof *w_data * n * n);
-	double scale = r5_noise_bandwidth_scale(scan);
-	for (size_t i = 0; i < n * n; i++)
-		w_data[i] *= scale;
-	r5_info("prewhitening: %ld channels, %ld noise samples, bandwidth scale %.4f (dwell %.3g us noise, %.3g us data)",
-		coils, scan->noise->dims[0], scale, scan->noise_dwell_us, scan->acq_dwell_us);
-	return R5_OK;
-}
-
-/* matrix[c_in + C c_out] = W[c_out, c_in]: the transpose, as r5_coil_mix wants it. */
-static void transpose(long n, const double complex *w, double complex *out)
-{
-	for (long i = 0; i < n; i++)
-		for (long j = 0; j < n; j++)
-			out[j + n * i] = w[i + n * j];
-}
-
-r5_status r5_noise_prewhiten(r5_ctx *ctx, const r5_scan *scan, r5_array *kspace_inout, r5_array **whitening_out,
-			     const r5_progress *progress)
-{
-	if (whitening_out)
-		*whitening_out = NULL;
-	if (!scan->noise) {
-		r5_info("prewhitening skipped: no noise scan");
-		return R5_OK;
-	}
-	long coils = kspace_inout->dims[R5_DIM_COIL];
-	if (coils != scan->kspace->dims[R5_DIM_COIL])
-		return r5_set_error(R5_EINVAL, "prewhitening: k-space has %ld channels, the scan %ld", coils,
-				    scan->kspace->dims[R5_DIM_COIL]);
-	size_t n = (size_t)coils;
-	double complex *w = malloc(sizeof *w * n * n * 2);
-	if (!w)
-		return r5_set_error(R5_ENOMEM, "prewhitening (%ld channels)", coils);
-	double complex *mix = w + n * n;
-	r5_array *white = NULL;
-	r5_progress_part part;
-	r5_status s = r5_noise_whitening_matrices(ctx, scan, w, NULL, r5_progress_part_init(&part, progress, 0, 0.1, NULL));
-	if (s == R5_OK) {
-		transpose(coils, w, mix);
-		s = r5_coil_mix(ctx, kspace_inout, mix, (int)coils, r5_progress_part_init(&part, progress, 0.1, 0.9, NULL),
-				"prewhitening", &white);
-	}
-	if (s == R5_OK)
-		s = r5_array_copy(ctx, kspace_inout, white);
-	if (s == R5_OK && whitening_out) {
-		long dims[R5_DIMS];
-		r5_dims_ones(dims);
-		dims[0] = dims[1] = coils;
-		s = r5_array_alloc_host(dims, whitening_out);
-		for (size_t i = 0; s == R5_OK && i < n * n; i++)
-			(*whitening_out)->data[i] = (float complex)w[i];
-	}
-	r5_array_free(white);
-	free(w);
-	return s;
 }

@@ -25,7 +25,6 @@
 
 #include "../core/array.h"
 #include "../core/progress.h"
-#include "../io/scan.h"
 
 /* Relative receiver noise bandwidth assumed when the header has none (Gadgetron's default). */
 #define R5_NOISE_DEFAULT_RELATIVE_BW 0.793
@@ -41,23 +40,10 @@ r5_status r5_noise_estimate_covariance(r5_ctx *ctx, const r5_array *noise, doubl
  * naming the channel. */
 r5_status r5_noise_whitener(int n_coils, const double complex *psi, double complex *w);
 
-/* s above (1 when a dwell time is unknown). */
-double r5_noise_bandwidth_scale(const r5_scan *scan);
-
-/* The data whitener s L^-1 (column-major, C x C, C = the k-space's channels) and the noise
- * whitener L^-1 (optional). R5_ENOTFOUND when the scan has no noise scan; R5_EINVAL when the
- * noise has another channel count or fewer samples than channels, or Psi is singular; the
- * hook's status when progress (NULL: never stop) says stop. */
-r5_status r5_noise_whitening_matrices(r5_ctx *ctx, const r5_scan *scan, double complex *w_data,
-				      double complex *w_noise, const r5_progress *progress);
-
-/* Whitens kspace_inout [x, y, z, coil, ...] (host or work, C = the scan's channels) in place with
- * the scan's noise; whitening_out (optional): a new host [C, C] array holding W_data column-major
- * (for g-factor and noise maps). No noise scan: logs "prewhitening skipped: no noise scan" and
- * returns R5_OK with kspace untouched (*whitening_out NULL). progress (NULL: never stop) is
- * checked between blocks of the covariance and of the mixing (stage "prewhitening"); when it
- * says stop, kspace_inout is untouched and its status is returned. */
-r5_status r5_noise_prewhiten(r5_ctx *ctx, const r5_scan *scan, r5_array *kspace_inout, r5_array **whitening_out,
-			     const r5_progress *progress);
+/* s above from the dwell times (us), the readout oversampling factor and the header's relative
+ * receiver noise bandwidth (<= 0: R5_NOISE_DEFAULT_RELATIVE_BW); 1 when a dwell time is unknown.
+ * Applying it to a scan (and prewhitening one) is pipeline work: recon/pipeline/coil_prep.h. */
+double r5_noise_bandwidth_scale_of(double noise_dwell_us, double acq_dwell_us, int readout_oversampling,
+				   double relative_noise_bw);
 
 #endif

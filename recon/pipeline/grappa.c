@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../calib/calib_region.h"
+#include "coil_prep.h"
 #include "../calib/combine.h"
 #include "../calib/grappa.h"
 #include "../core/fft.h"

@@ -38,7 +38,7 @@
 #include <omp.h>
 #endif
 
-#include "../calib/calib_region.h"
+#include "coil_prep.h"
 #include "../calib/coil_compress.h"
 #include "../calib/espirit.h"
 #include "../calib/grappa.h"

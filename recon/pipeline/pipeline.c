@@ -9,7 +9,7 @@
 #include <time.h>
 
 #include "../core/fft.h"
-#include "../calib/coil_compress.h"
+#include "coil_prep.h"
 #include "../core/log.h"
 #include "pipelines.h"
 

@@ -13,7 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../calib/calib_region.h"
+#include "coil_prep.h"
 #include "../calib/espirit.h"
 #include "../calib/grappa.h"
 #include "../core/fft.h"

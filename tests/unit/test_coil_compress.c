@@ -19,6 +19,7 @@
 
 #include "phantoms/phantom.h"
 #include "recon/calib/coil_compress.h"
+#include "recon/pipeline/coil_prep.h"
 #include "recon/core/fft.h"
 #include "recon/core/log.h"
 #include "recon/io/ismrmrd_images.h"

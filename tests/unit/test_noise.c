@@ -19,6 +19,7 @@
 
 #include "phantoms/phantom.h"
 #include "recon/calib/noise.h"
+#include "recon/pipeline/coil_prep.h"
 #include "recon/core/log.h"
 #include "recon/io/ismrmrd_images.h"
 #include "recon/pipeline/pipeline.h"

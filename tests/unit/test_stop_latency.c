@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "recon/calib/coil_compress.h"
+#include "recon/pipeline/coil_prep.h"
 #include "recon/calib/espirit.h"
 #include "recon/calib/grappa.h"
 #include "recon/calib/noise.h"
