@@ -3,7 +3,10 @@
  *                 [--backend cpu|gpu|auto]
  *                 [--pipeline auto|cartesian|sense|grappa] [--coils-virtual N] [--maps 1|2]
  *                 [--iters N] [--lambda L] [--combine rss|adaptive] [--gfactor OUT] [--param k=v]
- *                 [--memory-report]
+ *                 [--memory-report] [--fft-wisdom PATH]
+ * --fft-wisdom PATH (or the environment's R5_FFT_WISDOM; the option wins) plans the CPU FFTs
+ * with FFTW_MEASURE and keeps the measurements in PATH (recon/cpu/cpu_fft.h); without either,
+ * FFTW_ESTIMATE.
  * Prints what ran (pipeline, back end, stage timings) and, when IN holds a phantom's ground
  * truth, the image quality against it.
  *
@@ -32,6 +35,7 @@
 #include "cli.h"
 #include "cli_util.h"
 #include "recon/core/log.h"
+#include "recon/cpu/cpu_fft.h"
 #include "recon/io/cfl.h"
 #include "recon/io/dicom.h"
 #include "recon/io/ismrmrd_images.h"
@@ -41,7 +45,7 @@
 #include "recon/pipeline/quality.h"
 
 struct recon_args {
-	const char *in, *out, *png, *dicom, *dicom_enhanced, *gfactor, *backend, *group;
+	const char *in, *out, *png, *dicom, *dicom_enhanced, *gfactor, *backend, *group, *fft_wisdom;
 	int device, quiet, memory_report;
 	r5_recon_params params;
 };
@@ -64,6 +68,8 @@ static void recon_usage(FILE *f)
 		   "  --param KEY=VALUE      any reconstruction parameter (grappa.kernel=7: one pipeline's);\n"
 		   "                         one the pipeline that runs does not use is an error\n"
 		   "  --memory-report        estimated vs measured peak memory of the reconstruction\n"
+		   "  --fft-wisdom PATH      CPU FFTs planned with FFTW_MEASURE, measurements kept in PATH\n"
+		   "                         (default: R5_FFT_WISDOM; neither: FFTW_ESTIMATE)\n"
 		   "  --quiet                no summary\n");
 }
 
@@ -72,6 +78,7 @@ static int parse_recon_args(int argc, char **argv, struct recon_args *a)
 	memset(a, 0, sizeof *a);
 	a->params = r5_recon_defaults;
 	a->backend = "auto";
+	a->fft_wisdom = getenv("R5_FFT_WISDOM");
 	static const char *const param_flags[][2] = {
 		{"--pipeline", "pipeline"}, {"--combine", "combine"}, {"--coils-virtual", "coils_virtual"},
 		{"--maps", "maps"}, {"--iters", "iters"}, {"--lambda", "lambda"}, {"--calib", "calib"},
@@ -123,6 +130,8 @@ static int parse_recon_args(int argc, char **argv, struct recon_args *a)
 			a->backend = value;
 		else if (!strcmp(arg, "--group"))
 			a->group = value;
+		else if (!strcmp(arg, "--fft-wisdom"))
+			a->fft_wisdom = value;
 		else if (!strcmp(arg, "--device"))
 			a->device = atoi(value);
 		else if (!strcmp(arg, "--param")) {
@@ -141,6 +150,8 @@ static int parse_recon_args(int argc, char **argv, struct recon_args *a)
 		return r5_cli_fail(2, "recon: no input file (see recon5t recon --help)");
 	if (!a->out && !a->png && !a->dicom && !a->dicom_enhanced)
 		return r5_cli_fail(2, "recon: nothing to write: give --out, --png, --dicom or --dicom-enhanced");
+	if (r5_cpu_fft_configure(a->fft_wisdom) != R5_OK)
+		return r5_cli_fail(2, "recon: --fft-wisdom: %s", r5_last_error());
 	return 0;
 }
 

@@ -37,6 +37,7 @@ const r5_server_config r5_server_config_defaults = {
 	.pacs_timeout_s = 10,
 	.pacs_retry_s = 2.0,
 	.spool_dir = "/var/tmp/recon5t-spool",
+	.fft_wisdom = "",
 };
 
 enum key_type { KEY_STRING, KEY_INT, KEY_LONG, KEY_DOUBLE };
@@ -74,6 +75,7 @@ static const struct config_key {
 	NUM(pacs_timeout_s, KEY_INT, 1, 600, "PACS connect/association/DIMSE timeout s (default 10)"),
 	NUM(pacs_retry_s, KEY_DOUBLE, 0.1, 3600, "how often the spooler retries due instances, s (default 2)"),
 	STR(spool_dir, "DICOM files per job and the PACS spool (default /var/tmp/recon5t-spool)"),
+	STR(fft_wisdom, "FFTW wisdom file: CPU FFTs measured once, kept there (default none: ESTIMATE)"),
 #undef STR
 #undef NUM
 };

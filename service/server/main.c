@@ -10,6 +10,7 @@
 
 #include <grpc/grpc.h>
 
+#include "recon/cpu/cpu_fft.h"
 #include "recon/cpu/omp_env.h"
 #include "config.h"
 #include "recon/core/log.h"
@@ -60,6 +61,10 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	r5_log_set_level((r5_log_level)r5_log_level_parse(config.log_level));
+	if (r5_cpu_fft_configure(config.fft_wisdom) != R5_OK) { /* before any worker plans */
+		fprintf(stderr, "recon5td: fft_wisdom: %s\n", r5_last_error());
+		return 2;
+	}
 #ifdef __GLIBC__
 	/* A fixed mmap threshold: glibc otherwise raises it after each large free (up to 32 MiB), so
 	 * later k-space and images come from the heap arenas and stay resident after the job; the
