@@ -7,23 +7,58 @@
  * of the device) and a fixed tree order, then a one-block final pass: results are
  * deterministic run to run. Strided (_md) kernels decompose a linear index over the collapsed
  * loop nest (dimensions of size 1 dropped, neighbours merged where every array is contiguous
- * across them). FFT: fft_cuda.cu; zgemm and zheev_batched: linalg_cuda.cu.
+ * across them). Memory and transfers: memory_cuda.cu (stream-ordered pool, pinned staging);
+ * FFT: fft_cuda.cu; zgemm and zheev_batched: linalg_cuda.cu.
  *
- * Memory is cudaMalloc'd (never managed); transfers are cudaMemcpyAsync on the context's stream,
- * synchronised where the host needs the data (download, upload from pageable memory). */
+ * Failures: a sticky CUDA error (illegal address, launch failure, ...) comes back from any slot
+ * as R5_EDEVICE_LOST and retires the state (slot_guard below): every later call fails fast with
+ * the first error's message, and the owner destroys the context and makes a new one. Devices
+ * count as usable only where this binary has code for them (end of this file). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <pthread.h>
 
 #include "cuda_common.h"
 #include "../recon/core/loop_nest.h"
 
 /* --- errors --- */
 
+int r5_cuda_error_is_sticky(cudaError_t err)
+{
+	switch (err) {
+	case cudaErrorIllegalAddress:
+	case cudaErrorLaunchTimeout:
+	case cudaErrorAssert:
+	case cudaErrorHardwareStackError:
+	case cudaErrorIllegalInstruction:
+	case cudaErrorMisalignedAddress:
+	case cudaErrorInvalidAddressSpace:
+	case cudaErrorInvalidPc:
+	case cudaErrorLaunchFailure:
+	case cudaErrorTensorMemoryLeak:
+	case cudaErrorECCUncorrectable:
+	case cudaErrorNvlinkUncorrectable:
+	case cudaErrorContained:
+	case cudaErrorContextIsDestroyed:
+	case cudaErrorExternalDevice:
+	case cudaErrorUnknown: return 1;
+	default: return 0;
+	}
+}
+
 r5_status r5_cuda_check(cudaError_t err, const char *call)
 {
 	if (err == cudaSuccess)
 		return R5_OK;
+	if (err == cudaErrorMemoryAllocation) {
+		cudaGetLastError(); /* not sticky: clear it */
+		return r5_set_error(R5_ENOMEM, "cuda %s: out of device memory (%s)", call, cudaGetErrorString(err));
+	}
+	if (r5_cuda_error_is_sticky(err))
+		return r5_set_error(R5_EDEVICE_LOST, "cuda %s: %s (%s; the device context is unusable)", call,
+				    cudaGetErrorString(err), cudaGetErrorName(err));
 	return r5_set_error(R5_EGPU, "cuda %s: %s", call, cudaGetErrorString(err));
 }
 
@@ -32,7 +67,9 @@ r5_status r5_cuda_launched(const char *name)
 	cudaError_t err = cudaGetLastError();
 	if (err == cudaSuccess)
 		return R5_OK;
-	return r5_set_error(R5_EGPU, "cuda launch of %s: %s", name, cudaGetErrorString(err));
+	char call[96];
+	snprintf(call, sizeof call, "launch of %s", name);
+	return r5_cuda_check(err, call);
 }
 
 static const char *cufft_reason(cufftResult res)
@@ -53,22 +90,45 @@ static const char *cufft_reason(cufftResult res)
 	}
 }
 
+/* A library call failed: if the context holds a sticky error, that is the reason (the library's
+ * own code, e.g. CUFFT_EXEC_FAILED, says less). A query of the legacy stream (which recon5t
+ * never uses, so it neither blocks nor waits) returns a sticky error whichever thread or library
+ * met it first. */
+static r5_status library_failure(r5_status code, const char *call, const char *reason, int value)
+{
+	cudaError_t runtime = cudaPeekAtLastError();
+	if (!r5_cuda_error_is_sticky(runtime))
+		runtime = cudaStreamQuery(0);
+	if (!r5_cuda_error_is_sticky(runtime))
+		cudaGetLastError(); /* a non-sticky error of the probe: not ours to keep */
+	if (r5_cuda_error_is_sticky(runtime))
+		return r5_set_error(R5_EDEVICE_LOST, "cuda %s: %s (%d), after %s (%s; the device context is unusable)",
+				    call, reason, value, cudaGetErrorString(runtime), cudaGetErrorName(runtime));
+	if (code == R5_ENOMEM)
+		return r5_set_error(R5_ENOMEM, "cuda %s: out of device memory (%s, %d)", call, reason, value);
+	return r5_set_error(code, "cuda %s: %s (%d)", call, reason, value);
+}
+
 r5_status r5_cufft_check(cufftResult res, const char *call)
 {
 	if (res == CUFFT_SUCCESS)
 		return R5_OK;
-	return r5_set_error(R5_EGPU, "cuda %s: %s (cufftResult %d)", call, cufft_reason(res), (int)res);
+	return library_failure(res == CUFFT_ALLOC_FAILED ? R5_ENOMEM : R5_EGPU, call, cufft_reason(res), (int)res);
 }
 
 r5_status r5_cublas_check(cublasStatus_t res, const char *call)
 {
 	if (res == CUBLAS_STATUS_SUCCESS)
 		return R5_OK;
-	return r5_set_error(R5_EGPU, "cuda %s: %s", call, cublasGetStatusString(res));
+	return library_failure(res == CUBLAS_STATUS_ALLOC_FAILED ? R5_ENOMEM : R5_EGPU, call,
+			       cublasGetStatusString(res), (int)res);
 }
 
 r5_status r5_cuda_activate(const struct r5_cuda_state *s)
 {
+	if (s->retired)
+		return r5_set_error(R5_EDEVICE_LOST, "cuda device %d is retired after an earlier error: %s", s->device,
+				    s->retired_reason);
 	return r5_cuda_check(cudaSetDevice(s->device), "cudaSetDevice");
 }
 
@@ -77,15 +137,62 @@ r5_status r5_cuda_activate(const struct r5_cuda_state *s)
 
 /* --- state --- */
 
+/* The device's usable-ordinal table and its code check: the end of this file. */
+static r5_status device_ordinal(int index, int *ordinal);
+static r5_status check_code_for(int ordinal);
+
+/* What the pool keeps across syncs: an eighth of the device (a worker's working set is reused
+ * without going back to the driver; beyond that, memory returns at the next sync). */
+static size_t pool_keep_bytes(size_t total_mem) { return total_mem / 8; }
+
 static void state_release(struct r5_cuda_state *s)
 {
 	if (s->partials)
 		cudaFree(s->partials);
+	if (s->fft_work)
+		cudaFreeAsync(s->fft_work, s->stream);
+	for (int i = 0; i < 2; i++) {
+		if (s->staging[i])
+			cudaFreeHost(s->staging[i]);
+		if (s->staging_free[i])
+			cudaEventDestroy(s->staging_free[i]);
+	}
+	if (s->pinned_result)
+		cudaFreeHost(s->pinned_result);
 	if (s->blas)
 		cublasDestroy(s->blas);
 	if (s->stream)
 		cudaStreamDestroy(s->stream);
+	if (s->pool)
+		cudaMemPoolDestroy(s->pool); /* blocks still in use are released when freed */
 	free(s);
+}
+
+static r5_status pool_setup(struct r5_cuda_state *s)
+{
+	cudaMemPoolProps props;
+	memset(&props, 0, sizeof props);
+	props.allocType = cudaMemAllocationTypePinned;
+	props.handleTypes = cudaMemHandleTypeNone;
+	props.location.type = cudaMemLocationTypeDevice;
+	props.location.id = s->device;
+	R5_CU("cudaMemPoolCreate", cudaMemPoolCreate(&s->pool, &props));
+	s->pool_keep = pool_keep_bytes(s->total_mem);
+	unsigned long long keep = s->pool_keep; /* the attribute is a 64-bit value */
+	R5_CU("cudaMemPoolSetAttribute (release threshold)",
+	      cudaMemPoolSetAttribute(s->pool, cudaMemPoolAttrReleaseThreshold, &keep));
+	return R5_OK;
+}
+
+static r5_status staging_setup(struct r5_cuda_state *s)
+{
+	for (int i = 0; i < 2; i++) {
+		R5_CU("cudaMallocHost (staging)", cudaMallocHost(&s->staging[i], R5_CUDA_STAGING_BYTES));
+		R5_CU("cudaEventCreateWithFlags (staging)",
+		      cudaEventCreateWithFlags(&s->staging_free[i], cudaEventDisableTiming));
+	}
+	R5_CU("cudaMallocHost (reduction result)", cudaMallocHost((void **)&s->pinned_result, sizeof(r5_dc)));
+	return R5_OK;
 }
 
 static r5_status state_setup(struct r5_cuda_state *s)
@@ -98,7 +205,10 @@ static r5_status state_setup(struct r5_cuda_state *s)
 	s->sm_count = prop.multiProcessorCount;
 	s->cc_major = prop.major;
 	s->cc_minor = prop.minor;
+	R5_TRY(check_code_for(s->device));
 	R5_CU("cudaStreamCreateWithFlags", cudaStreamCreateWithFlags(&s->stream, cudaStreamNonBlocking));
+	R5_TRY(pool_setup(s));
+	R5_TRY(staging_setup(s));
 	R5_TRY(r5_cublas_check(cublasCreate(&s->blas), "cublasCreate"));
 	R5_TRY(r5_cublas_check(cublasSetStream(s->blas, s->stream), "cublasSetStream"));
 	/* full FP32 (no TF32 tensor-op shortcut), so that zgemm matches the CPU to ~1e-6 */
@@ -110,26 +220,35 @@ static r5_status state_setup(struct r5_cuda_state *s)
 r5_status r5_cuda_state_create(void **state, int device)
 {
 	*state = NULL;
+	int ordinal = 0;
+	R5_TRY(device_ordinal(device, &ordinal));
 	struct r5_cuda_state *s = (struct r5_cuda_state *)calloc(1, sizeof *s);
 	if (!s)
 		return r5_set_error(R5_ENOMEM, "cuda back end state");
-	s->device = device;
+	s->device = ordinal;
 	r5_status st = state_setup(s);
 	if (st != R5_OK) {
 		state_release(s);
-		return r5_error_context(st, "CUDA device %d", device);
+		return r5_error_context(st, "CUDA device %d", ordinal);
 	}
 	*state = s;
 	return R5_OK;
 }
 
+/* The stream drains before anything it may still use goes; on a retired context there is
+ * nothing to wait for (every call returns the sticky error) and nothing is logged twice. */
 void r5_cuda_state_destroy(void *state)
 {
 	struct r5_cuda_state *s = STATE(state);
 	if (!s)
 		return;
-	cudaSetDevice(s->device);
-	cudaStreamSynchronize(s->stream);
+	if (!s->retired) {
+		r5_status st = r5_cuda_check(cudaSetDevice(s->device), "cudaSetDevice");
+		if (st == R5_OK)
+			st = r5_cuda_check(cudaStreamSynchronize(s->stream), "cudaStreamSynchronize (context end)");
+		if (st != R5_OK)
+			r5_warn("cuda device %d: context destroyed after a failed sync: %s", s->device, r5_last_error());
+	}
 	state_release(s);
 }
 
@@ -138,79 +257,6 @@ r5_status r5_cuda_describe(void *state, char *text, size_t size)
 	struct r5_cuda_state *s = STATE(state);
 	snprintf(text, size, "cuda: device %d %s (sm_%d%d), %.1f GiB, %d SMs", s->device, s->name, s->cc_major,
 		 s->cc_minor, s->total_mem / 1073741824.0, s->sm_count);
-	return R5_OK;
-}
-
-/* --- memory --- */
-
-r5_status r5_cuda_alloc(void *state, void **ptr, size_t bytes)
-{
-	struct r5_cuda_state *s = STATE(state);
-	*ptr = NULL;
-	R5_TRY(r5_cuda_activate(s));
-	cudaError_t err = cudaMalloc(ptr, bytes ? bytes : 1);
-	if (err != cudaSuccess) {
-		*ptr = NULL;
-		cudaGetLastError(); /* allocation failures are not sticky: clear them */
-		return r5_set_error(err == cudaErrorMemoryAllocation ? R5_ENOMEM : R5_EGPU,
-				    "cuda cudaMalloc of %.1f MiB on device %d: %s", bytes / 1048576.0, s->device,
-				    cudaGetErrorString(err));
-	}
-	return R5_OK;
-}
-
-void r5_cuda_free(void *state, void *ptr)
-{
-	struct r5_cuda_state *s = STATE(state);
-	if (!ptr)
-		return;
-	cudaSetDevice(s->device);
-	cudaError_t err = cudaFree(ptr); /* synchronises the device: pending kernels finish first */
-	if (err != cudaSuccess)
-		r5_warn("cuda cudaFree: %s", cudaGetErrorString(err));
-}
-
-r5_status r5_cuda_upload(void *state, void *dst, const void *host_src, size_t bytes)
-{
-	struct r5_cuda_state *s = STATE(state);
-	if (!bytes)
-		return R5_OK;
-	R5_TRY(r5_cuda_activate(s));
-	R5_CU("cudaMemcpyAsync (host to device)",
-	      cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice, s->stream));
-	/* the caller may free or reuse the host buffer on return */
-	R5_CU("cudaStreamSynchronize (upload)", cudaStreamSynchronize(s->stream));
-	return R5_OK;
-}
-
-r5_status r5_cuda_download(void *state, void *host_dst, const void *src, size_t bytes)
-{
-	struct r5_cuda_state *s = STATE(state);
-	if (!bytes)
-		return R5_OK;
-	R5_TRY(r5_cuda_activate(s));
-	R5_CU("cudaMemcpyAsync (device to host)",
-	      cudaMemcpyAsync(host_dst, src, bytes, cudaMemcpyDeviceToHost, s->stream));
-	R5_CU("cudaStreamSynchronize (download)", cudaStreamSynchronize(s->stream));
-	return R5_OK;
-}
-
-r5_status r5_cuda_copy(void *state, void *dst, const void *src, size_t bytes)
-{
-	struct r5_cuda_state *s = STATE(state);
-	if (!bytes || dst == src)
-		return R5_OK;
-	R5_TRY(r5_cuda_activate(s));
-	R5_CU("cudaMemcpyAsync (device to device)",
-	      cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, s->stream));
-	return R5_OK;
-}
-
-r5_status r5_cuda_sync(void *state)
-{
-	struct r5_cuda_state *s = STATE(state);
-	R5_TRY(r5_cuda_activate(s));
-	R5_CU("cudaStreamSynchronize", cudaStreamSynchronize(s->stream));
 	return R5_OK;
 }
 
@@ -355,9 +401,11 @@ static r5_status reduce(struct r5_cuda_state *s, int mode, long n, const r5_cf *
 	r5_dc *final_slot = s->partials + R5_CUDA_REDUCE_BLOCKS;
 	k_reduce_final<<<1, R5_CUDA_REDUCE_THREADS, 0, s->stream>>>((int)blocks, s->partials, final_slot);
 	R5_TRY(r5_cuda_launched(mode == 0 ? "zdot (final)" : "znorm2sq (final)"));
+	/* into pinned memory: a true async copy, no pageable bounce */
 	R5_CU("cudaMemcpyAsync (reduction result)",
-	      cudaMemcpyAsync(result, final_slot, sizeof *result, cudaMemcpyDeviceToHost, s->stream));
+	      cudaMemcpyAsync(s->pinned_result, final_slot, sizeof *result, cudaMemcpyDeviceToHost, s->stream));
 	R5_CU("cudaStreamSynchronize (reduction)", cudaStreamSynchronize(s->stream));
+	*result = *s->pinned_result;
 	return R5_OK;
 }
 
@@ -478,11 +526,39 @@ r5_status r5_cuda_zsum_dim(void *state, const long dims[R5_DIMS], int dim, r5_cf
 
 /* --- the table --- */
 
+/* Retires a state after a sticky error: every later slot call fails fast naming this error. */
+static void retire(struct r5_cuda_state *s)
+{
+	s->retired = 1;
+	snprintf(s->retired_reason, sizeof s->retired_reason, "%s", r5_last_error());
+	r5_error("cuda device %d: context retired: %s", s->device, s->retired_reason);
+}
+
+/* Slot guard, put around every slot that takes the state and returns a status: a retired state
+ * fails fast (before the slot's own checks, which may not touch CUDA), and a call that comes
+ * back with R5_EDEVICE_LOST retires the state. Other slots (state_create, the void ones) are
+ * used as they are. */
+template <auto F> struct slot_guard {
+	static constexpr auto call = F;
+};
+template <typename... A, r5_status (*F)(void *, A...)> struct slot_guard<F> {
+	static r5_status call(void *state, A... args)
+	{
+		struct r5_cuda_state *s = STATE(state);
+		if (s && s->retired)
+			return r5_cuda_activate(s);
+		r5_status st = F(state, args...);
+		if (st == R5_EDEVICE_LOST && s && !s->retired)
+			retire(s);
+		return st;
+	}
+};
+
 /* The table, generated from the slot list (backend.h) in its order (nvcc compiles C++, which has
- * no designated initialisers before C++20): every slot is r5_cuda_<slot>, declared from the same
- * list in cuda_common.h, defined here or in the file of its concern (fft_cuda.cu,
- * linalg_cuda.cu, ...). */
-#define R5_CUDA_SLOT(ret, slot, params) r5_cuda_##slot,
+ * no designated initialisers before C++20): every slot is r5_cuda_<slot> behind the guard,
+ * declared from the same list in cuda_common.h, defined here or in the file of its concern
+ * (memory_cuda.cu, fft_cuda.cu, linalg_cuda.cu, ...). */
+#define R5_CUDA_SLOT(ret, slot, params) slot_guard<r5_cuda_##slot>::call,
 static const struct r5_backend cuda_backend = {
 	"cuda",
 	R5_DEVICE,
@@ -495,15 +571,77 @@ extern "C" const struct r5_backend *r5_backend_cuda(void)
 	return &cuda_backend;
 }
 
-extern "C" int r5_cuda_device_count(void)
+/* --- devices: those this binary has code for --- */
+
+#define R5_CUDA_MAX_DEVICES 64
+#define R5_STRINGIFY_(...) #__VA_ARGS__
+#define R5_STRINGIFY(...) R5_STRINGIFY_(__VA_ARGS__)
+
+/* Device indices given to state_create count usable devices only; this maps them to CUDA
+ * ordinals. Filled once per process (the devices and the binary do not change). */
+static struct {
+	int count;
+	int ordinals[R5_CUDA_MAX_DEVICES];
+} usable;
+static pthread_once_t usable_once = PTHREAD_ONCE_INIT;
+
+/* R5_OK when the driver can run this binary's kernels on the device: cudaFuncGetAttributes of one
+ * kernel succeeds when the fat binary has a compatible SASS image or PTX it can compile, and
+ * fails with cudaErrorNoKernelImageForDevice otherwise. Restores the thread's current device. */
+static r5_status check_code_for(int ordinal)
+{
+	static const char built_for[] = R5_STRINGIFY(__CUDA_ARCH_LIST__);
+	int previous = 0;
+	cudaDeviceProp prop;
+	struct cudaFuncAttributes attr;
+	cudaGetDevice(&previous);
+	cudaError_t err = cudaGetDeviceProperties(&prop, ordinal);
+	if (err == cudaSuccess)
+		err = cudaSetDevice(ordinal);
+	if (err == cudaSuccess)
+		err = cudaFuncGetAttributes(&attr, (const void *)k_zfill);
+	cudaSetDevice(previous);
+	if (err == cudaSuccess)
+		return R5_OK;
+	cudaGetLastError(); /* not sticky: no kernel image, no device */
+	if (err == cudaErrorNoKernelImageForDevice || err == cudaErrorInvalidDeviceFunction ||
+	    err == cudaErrorUnsupportedPtxVersion || err == cudaErrorInvalidKernelImage)
+		return r5_set_error(R5_ENOTSUP,
+				    "CUDA device %d (%s, sm_%d%d): this binary has no code for it (built for "
+				    "compute %s): %s",
+				    ordinal, prop.name, prop.major, prop.minor, built_for, cudaGetErrorString(err));
+	return r5_set_error(R5_EGPU, "CUDA device %d: %s", ordinal, cudaGetErrorString(err));
+}
+
+static void probe_devices(void)
 {
 	int count = 0;
-	cudaError_t err = cudaGetDeviceCount(&count);
-	if (err != cudaSuccess) {
+	if (cudaGetDeviceCount(&count) != cudaSuccess) {
 		cudaGetLastError(); /* no driver / no device: not an error for the caller */
-		return 0;
+		count = 0;
 	}
-	return count;
+	for (int d = 0; d < count && usable.count < R5_CUDA_MAX_DEVICES; d++) {
+		if (check_code_for(d) == R5_OK)
+			usable.ordinals[usable.count++] = d;
+		else
+			r5_warn("%s; not used: its work goes to the CPU", r5_last_error());
+	}
+}
+
+extern "C" int r5_cuda_device_count(void)
+{
+	pthread_once(&usable_once, probe_devices);
+	return usable.count;
+}
+
+static r5_status device_ordinal(int index, int *ordinal)
+{
+	int count = r5_cuda_device_count();
+	if (index < 0 || index >= count)
+		return r5_set_error(R5_EGPU, "CUDA device %d is not available (%d usable device%s)", index, count,
+				    count == 1 ? "" : "s");
+	*ordinal = usable.ordinals[index];
+	return R5_OK;
 }
 
 extern "C" int r5_cuda_abi_layout(size_t layout[7])

@@ -66,6 +66,7 @@ const char *r5_status_name(r5_status code)
 	case R5_EINTERNAL: return "internal error";
 	case R5_EBUSY: return "resource exhausted";
 	case R5_ENOTFOUND: return "not found";
+	case R5_EDEVICE_LOST: return "device lost";
 	}
 	return "unknown status";
 }

@@ -21,6 +21,9 @@ typedef enum r5_status {
 	R5_EINTERNAL = 9,  /* a bug: an invariant did not hold */
 	R5_EBUSY = 10,     /* resource exhausted: queue full, too many streams */
 	R5_ENOTFOUND = 11, /* named thing does not exist */
+	R5_EDEVICE_LOST = 12, /* the device's context is unusable (CUDA sticky error): the context that
+			       * returned it is retired and fails every later call the same way; the
+			       * caller destroys it and makes a new one (gRPC UNAVAILABLE: retry) */
 } r5_status;
 
 /* Sets the thread-local message (printf format) and returns code, so that

@@ -216,6 +216,7 @@ grpc_status_code r5_status_grpc_code(r5_status status)
 	case R5_ETIMEDOUT: return GRPC_STATUS_DEADLINE_EXCEEDED;
 	case R5_ENOTSUP: return GRPC_STATUS_UNIMPLEMENTED;
 	case R5_ENOTFOUND: return GRPC_STATUS_NOT_FOUND;
+	case R5_EDEVICE_LOST: return GRPC_STATUS_UNAVAILABLE; /* the worker rebuilds its context: retry */
 	default: return GRPC_STATUS_INTERNAL;
 	}
 }

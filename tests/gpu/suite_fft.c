@@ -101,8 +101,24 @@ static void dft_axis(double complex *x, const long long *n, int rank, int axis, 
 	}
 }
 
-/* Applies one pass exactly as cuFFT's advanced layout defines it. */
-static void replay_pass(float complex *x, const struct r5_fft_pass_layout *l, int inverse)
+/* cuFFT's advanced-layout address of element idx (row-major over n[], n[0] slowest) of one
+ * batch, from the documented formula ((k0*inembed[1] + k1)*inembed[2] + k2)*istride. */
+static long long cufft_address(const struct r5_fft_pass_layout *l, long long idx)
+{
+	long long k[3], addr = 0;
+	for (int a = l->rank - 1; a >= 0; a--) {
+		k[a] = idx % l->n[a];
+		idx /= l->n[a];
+	}
+	for (int a = 0; a < l->rank; a++)
+		addr = (a ? addr * l->inembed[a] : 0) + k[a];
+	return addr * l->istride;
+}
+
+/* Applies one pass exactly as cuFFT's advanced layout defines it, execution after execution;
+ * counts how often each element is touched (a layout must touch every element exactly once, or
+ * cuFFT's batches would race) and returns 0 when one is touched twice, never or out of range. */
+static int replay_pass(float complex *x, long total, const struct r5_fft_pass_layout *l, int inverse)
 {
 	long long nfft = 1, maxn = 1;
 	for (int a = 0; a < l->rank; a++) {
@@ -110,23 +126,37 @@ static void replay_pass(float complex *x, const struct r5_fft_pass_layout *l, in
 		maxn = l->n[a] > maxn ? l->n[a] : maxn;
 	}
 	double complex *tmp = malloc(sizeof *tmp * (size_t)nfft), *line = malloc(sizeof *line * (size_t)maxn);
-	for (long loop = 0; loop < l->loops; loop++) {
-		for (long long b = 0; b < l->batch; b++) {
-			long long base = loop * l->loop_step + b * l->idist;
-			for (long long idx = 0; idx < nfft; idx++)
-				tmp[idx] = x[base + idx * l->istride];
-			for (int a = 0; a < l->rank; a++)
+	unsigned char *touched = calloc((size_t)total, 1);
+	int ok = 1;
+	for (long loop = 0; loop < l->loops && ok; loop++) {
+		for (long long b = 0; b < l->batch && ok; b++) {
+			long long base = r5_fft_pass_offset(l, loop) + b * l->idist;
+			for (long long idx = 0; idx < nfft && ok; idx++) {
+				long long at = base + cufft_address(l, idx);
+				ok = at >= 0 && at < total && !touched[at];
+				if (ok) {
+					touched[at] = 1;
+					tmp[idx] = x[at];
+				}
+			}
+			for (int a = 0; a < l->rank && ok; a++)
 				dft_axis(tmp, l->n, l->rank, a, inverse, line);
-			for (long long idx = 0; idx < nfft; idx++)
-				x[base + idx * l->istride] = (float complex)tmp[idx];
+			for (long long idx = 0; idx < nfft && ok; idx++)
+				x[base + cufft_address(l, idx)] = (float complex)tmp[idx];
 		}
 	}
+	for (long i = 0; i < total && ok; i++)
+		ok = touched[i];
+	free(touched);
 	free(tmp);
 	free(line);
+	return ok;
 }
 
-static int layout_case(const struct r5_backend *cpu, void *cs, const long *dims4, int rank, unsigned flags,
-		       int inverse)
+/* Replays the layout of (dims, flags) against FFTW; also checks the number of passes and of
+ * cufftExec calls where the caller states them (-1: not checked). */
+static int layout_case_counted(const struct r5_backend *cpu, void *cs, const long *dims4, int rank, unsigned flags,
+			       int inverse, int want_passes, long want_execs)
 {
 	long dims[R5_DIMS];
 	r5_dims_ones(dims);
@@ -140,24 +170,69 @@ static int layout_case(const struct r5_backend *cpu, void *cs, const long *dims4
 		 cpu->fft_exec(cs, plan, ref, ref, inverse) == R5_OK;
 	cpu->fft_plan_destroy(cs, plan);
 	struct r5_fft_pass_layout passes[R5_FFT_LAYOUT_DIMS];
-	int n_passes = r5_fft_layout(dims, flags, passes);
-	for (int p = 0; p < n_passes; p++)
-		replay_pass(x, &passes[p], inverse);
+	int n_passes = r5_fft_layout(dims, flags, passes), covered = 1;
+	long execs = 0;
+	for (int p = 0; p < n_passes; p++) {
+		covered &= replay_pass(x, n, &passes[p], inverse);
+		execs += passes[p].loops;
+	}
 	double num = 0, den = 0;
 	for (long i = 0; i < n; i++) {
 		num += cabs(x[i] - ref[i]) * cabs(x[i] - ref[i]);
 		den += cabs(ref[i]) * cabs(ref[i]);
 	}
 	double rel = sqrt(num / den);
-	if (!ok || !(rel <= TOL)) {
+	int counted = (want_passes < 0 || want_passes == n_passes) && (want_execs < 0 || want_execs == execs);
+	if (!ok || !covered || !counted || !(rel <= TOL)) {
 		char shape[64];
 		suite_shape(shape, sizeof shape, dims4, rank);
-		printf("FAIL: cuFFT layout replay, flags 0x%x on %s: rel err %.2e vs FFTW (%d passes)\n", flags, shape,
-		       rel, n_passes);
+		printf("FAIL: cuFFT layout replay, flags 0x%x on %s: rel err %.2e vs FFTW, %d passes, %ld executions"
+		       "%s%s\n",
+		       flags, shape, rel, n_passes, execs, covered ? "" : ", an element touched twice or never",
+		       counted ? "" : " (not the expected count)");
 		ok = 0;
 	}
 	free(ref);
 	free(x);
+	return ok;
+}
+
+static int layout_case(const struct r5_backend *cpu, void *cs, const long *dims4, int rank, unsigned flags,
+		       int inverse)
+{
+	return layout_case_counted(cpu, cs, dims4, rank, flags, inverse, -1, -1);
+}
+
+/* Layouts with stated pass and execution counts (one cufftExec per pass wherever the untransformed
+ * dimensions form one run; otherwise the smaller runs are loops). */
+static int layout_counts(const struct r5_backend *b, void *s, int *cases)
+{
+	const long five[5] = {8, 6, 5, 4, 3}, vol[4] = {12, 10, 8, 3}, seven[7] = {4, 3, 5, 2, 3, 2, 3};
+	int ok = 1;
+	ok &= layout_case_counted(b, s, vol, 4, 0x7, 0, 1, 1);    /* 3D x coils: one plan, one exec */
+	ok &= layout_case_counted(b, s, vol, 4, 0x6, 1, 1, 3);    /* {y,z}: batch x (12), loop coils (3) */
+	ok &= layout_case_counted(b, s, vol, 4, 0x5, 0, 1, 3);    /* {x,z}: one rank-2 plan, batch y */
+	ok &= layout_case_counted(b, s, vol, 4, 0x9, 1, 1, 1);    /* {x,c}: batch over y,z (80) */
+	ok &= layout_case_counted(b, s, five, 5, 0x1A, 0, 1, 5);  /* {1,3,4}: was 2 passes, 9 execs */
+	ok &= layout_case_counted(b, s, five, 5, 0x15, 1, 1, 4);  /* {0,2,4}: batch 6, loop 4 */
+	ok &= layout_case_counted(b, s, five, 5, 0x1F, 0, 2, 2);  /* 3 + 2 dimensions */
+	ok &= layout_case_counted(b, s, seven, 7, 0x7E, 1, 2, 5); /* {1..6}: 3 (batch 18, loop x) + 3 */
+	ok &= layout_case_counted(b, s, seven, 7, 0x55, 0, 2, 7); /* {0,2,4,6}: 3 (6 execs) + 1 */
+	*cases += 9;
+	/* the replay itself must catch a wrong layout: a batch distance off by one overlaps batches */
+	long dims[R5_DIMS];
+	r5_dims_ones(dims);
+	memcpy(dims, vol, sizeof vol);
+	struct r5_fft_pass_layout pass[R5_FFT_LAYOUT_DIMS];
+	r5_fft_layout(dims, 0x5, pass);
+	pass[0].idist += 1;
+	float complex *x = host_fill(r5_dims_size(dims), INIT_RANDOM);
+	if (replay_pass(x, r5_dims_size(dims), &pass[0], 0)) {
+		printf("FAIL: cuFFT layout replay accepted a layout with a wrong idist\n");
+		ok = 0;
+	}
+	free(x);
+	(*cases)++;
 	return ok;
 }
 
@@ -180,6 +255,7 @@ int suite_fft_layout_check(void)
 		ok &= layout_case(b, s, five, 5, five_subsets[i], (int)(i & 1));
 	ok &= layout_case(b, s, unit, 4, 0x7, 0) & layout_case(b, s, unit, 4, 0x2, 1) & layout_case(b, s, unit, 4, 0x0, 0);
 	cases += 3;
+	ok &= layout_counts(b, s, &cases);
 	r5_ctx_destroy(ctx);
 	printf("cuFFT layout replayed on the host against FFTW: %d cases, %s\n", cases, ok ? "all agree" : "FAILED");
 	return ok;
