@@ -49,3 +49,13 @@ void r5_iter_free(r5_iter *it)
 	if (it)
 		it->ops->destroy(it);
 }
+
+r5_status r5_iter_progress_hook(void *user, int iter, int max_iters, double progress)
+{
+	const r5_iter_progress *p = user;
+	(void)progress;
+	if (!p)
+		return R5_OK;
+	double share = max_iters > 0 ? (double)iter / max_iters : 1.0;
+	return r5_progress_check(p->progress, p->stage ? p->stage : "iterations", p->lo + (p->hi - p->lo) * share);
+}

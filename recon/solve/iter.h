@@ -14,6 +14,7 @@
 #define R5_SOLVE_ITER_H
 
 #include "../core/array.h"
+#include "../core/progress.h"
 
 /* out = A in for a linear operator A; out and in never alias. */
 typedef r5_status (*r5_iter_op)(r5_ctx *ctx, void *user, r5_array *out, const r5_array *in);
@@ -54,6 +55,17 @@ int r5_iter_done(const r5_iter *it);
  * is not R5_OK, from a step or from the hook. */
 r5_status r5_iter_run(r5_iter *it, r5_iter_hook hook, void *user);
 void r5_iter_free(r5_iter *it); /* NULL is harmless */
+
+/* A hook over core's stop hook (progress.h), for pipelines: after step iter it reports stage with
+ * the fraction lo + (hi - lo) iter / max_iters of the caller's range and returns the stop status
+ * (R5_ECANCELLED, R5_ETIMEDOUT) with r5_progress_check's message. Pass &r5_iter_progress as user;
+ * progress NULL: never stops. */
+typedef struct r5_iter_progress {
+	const r5_progress *progress;
+	const char *stage;
+	double lo, hi;
+} r5_iter_progress;
+r5_status r5_iter_progress_hook(void *user, int iter, int max_iters, double progress);
 
 /* For solver implementations: the head filled for a solver just allocated (iter 0, progress 1). */
 void r5_iter_head_init(r5_iter *it, const r5_iter_ops *ops, r5_ctx *ctx, int max_iters);

@@ -2,8 +2,9 @@
  * gives, the should-stop hook runs after every step and its status stops the run, finished and
  * failed solvers refuse to step; power iteration finds the largest eigenvalue of diagonal
  * operators with known spectra and of a small SENSE normal operator, compared with a dense
- * Hermitian eigen-decomposition of the operator's matrix. Inputs are made on the host and
- * copied to work arrays; operators use the array wrappers only, so any back end can run this. */
+ * Hermitian eigen-decomposition of the operator's matrix; the adapter onto core's stop hook
+ * stops a run at its deadline. Inputs are made on the host and copied to work arrays;
+ * operators use the array wrappers only, so any back end can run this. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -385,6 +386,49 @@ static void test_power_stops(void **state)
 	r5_array_free(diag);
 }
 
+struct deadline {
+	int reports;
+	double last_fraction;
+};
+
+static int deadline_report(void *user, const char *stage, double fraction, r5_status *stop_status)
+{
+	struct deadline *d = user;
+	assert_string_equal(stage, "power");
+	assert_true(fraction > d->last_fraction);
+	d->reports++;
+	d->last_fraction = fraction;
+	*stop_status = R5_ETIMEDOUT;
+	return fraction >= 0.3 + 0.4 * 0.5; /* half of the solver's share [0.3, 0.7] */
+}
+
+/* the adapter onto core's stop hook: fractions rise within [lo, hi], the deadline stops the run */
+static void test_progress_hook(void **state)
+{
+	(void)state;
+	long dims[R5_DIMS];
+	dims_1d(dims, 8);
+	float complex d[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+	r5_array *diag = work_from(dims, d, 0);
+	struct deadline dl = {0};
+	r5_progress progress = {.report = deadline_report, .user = &dl};
+	r5_iter_progress hook = {.progress = &progress, .stage = "power", .lo = 0.3, .hi = 0.7};
+	r5_power_conf conf = {.max_iters = 40, .tolerance = 0.0};
+	r5_power_info info;
+	assert_int_equal(r5_power_max_eig(ctx, diag_apply, diag, dims, 1, &conf, r5_iter_progress_hook, &hook, &info),
+			 R5_ETIMEDOUT);
+	assert_non_null(strstr(r5_last_error(), "stage power: deadline exceeded"));
+	assert_int_equal(info.iters, 20);
+	assert_int_equal(dl.reports, 20);
+	assert_true(fabs(dl.last_fraction - 0.5) < 1e-12);
+	/* no progress: never stops */
+	hook.progress = NULL;
+	assert_int_equal(r5_power_max_eig(ctx, diag_apply, diag, dims, 1, &conf, r5_iter_progress_hook, &hook, &info),
+			 R5_OK);
+	assert_int_equal(info.iters, 40);
+	r5_array_free(diag);
+}
+
 static r5_status normal_cb(r5_ctx *c, void *user, r5_array *out, const r5_array *in)
 {
 	return r5_linop_normal(c, user, out, in);
@@ -468,6 +512,7 @@ int main(void)
 		cmocka_unit_test(test_power_diagonal),
 		cmocka_unit_test(test_power_stops),
 		cmocka_unit_test(test_power_sense),
+		cmocka_unit_test(test_progress_hook),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
