@@ -179,7 +179,8 @@ int r5_array_is_contiguous(const r5_array *a)
 
 /* --- checks shared by the wrappers --- */
 
-static r5_status check_work(r5_ctx *ctx, const r5_array *a, const char *op, const char *name)
+/* The array exists and lives where the context computes (any strides). */
+static r5_status check_where(r5_ctx *ctx, const r5_array *a, const char *op, const char *name)
 {
 	if (!a || !a->data)
 		return r5_set_error(R5_EINVAL, "%s: %s is NULL", op, name);
@@ -187,6 +188,13 @@ static r5_status check_work(r5_ctx *ctx, const r5_array *a, const char *op, cons
 		return r5_set_error(R5_EINVAL, "%s: %s lives on the %s but the %s back end computes on the %s", op,
 				    name, a->where == R5_HOST ? "host" : "device", r5_ctx_backend_name(ctx),
 				    r5_ctx_residency(ctx) == R5_HOST ? "host" : "device");
+	return R5_OK;
+}
+
+/* ... and is contiguous. */
+static r5_status check_work(r5_ctx *ctx, const r5_array *a, const char *op, const char *name)
+{
+	R5_TRY(check_where(ctx, a, op, name));
 	if (!r5_array_is_contiguous(a))
 		return r5_set_error(R5_EINVAL, "%s: %s is not contiguous", op, name);
 	return R5_OK;
@@ -372,50 +380,72 @@ r5_status r5_zmul(r5_ctx *ctx, r5_array *out, const r5_array *in1, const r5_arra
 	return BK(ctx)->zmul_md(ST(ctx), out->dims, out->strides, out->data, s1, in1->data, s2, in2->data, flags);
 }
 
-r5_status r5_zsum(r5_ctx *ctx, r5_array *out, const r5_array *in)
+/* Output strides of a reduction of in into out: out's stride where the dims agree, 0 where out
+ * has size 1 and in does not. Sets *reduced when some dimension is reduced. */
+static r5_status reduce_strides(const r5_array *out, const r5_array *in, long out_str[R5_DIMS], int *reduced,
+				const char *op)
 {
-	R5_TRY(check_work(ctx, out, "sum", "out"));
-	R5_TRY(check_work(ctx, in, "sum", "in"));
-	long cur[R5_DIMS];
-	r5_dims_copy(cur, in->dims);
+	char to[128], ti[128];
+	*reduced = 0;
 	for (int d = 0; d < R5_DIMS; d++) {
-		if (out->dims[d] != in->dims[d] && out->dims[d] != 1) {
-			char to[128], ti[128];
-			return r5_set_error(R5_EINVAL, "sum: output shape %s is not a reduction of %s",
+		if (out->dims[d] == in->dims[d]) {
+			out_str[d] = out->strides[d];
+			if (in->dims[d] > 1 && out_str[d] == 0)
+				return r5_set_error(R5_EINVAL, "%s into %s: out has stride 0 along dimension %d", op,
+						    r5_dims_format(to, sizeof to, out->dims), d);
+		} else if (out->dims[d] == 1) {
+			out_str[d] = 0;
+			*reduced = 1;
+		} else {
+			return r5_set_error(R5_EINVAL, "%s: output shape %s is not a reduction of %s", op,
 					    r5_dims_format(to, sizeof to, out->dims), r5_dims_format(ti, sizeof ti, in->dims));
 		}
 	}
-	/* reduce one dimension at a time; the last reduction writes into out */
-	int last = -1;
-	for (int d = 0; d < R5_DIMS; d++)
-		if (out->dims[d] == 1 && in->dims[d] > 1)
-			last = d;
-	if (last < 0)
-		return BK(ctx)->copy(ST(ctx), out->data, in->data, (size_t)r5_array_size(in) * sizeof(float complex));
-	const float complex *src = in->data;
-	r5_array *tmp = NULL;
-	r5_status st = R5_OK;
-	for (int d = 0; d <= last && st == R5_OK; d++) {
-		if (!(out->dims[d] == 1 && cur[d] > 1))
-			continue;
-		long next[R5_DIMS];
-		r5_dims_copy(next, cur);
-		next[d] = 1;
-		if (d == last) {
-			st = BK(ctx)->zsum_dim(ST(ctx), cur, d, out->data, src);
-		} else {
-			r5_array *t2 = NULL;
-			st = r5_array_alloc_work(ctx, next, &t2);
-			if (st == R5_OK)
-				st = BK(ctx)->zsum_dim(ST(ctx), cur, d, t2->data, src);
-			r5_array_free(tmp);
-			tmp = t2;
-			if (tmp)
-				src = tmp->data;
-		}
-		r5_dims_copy(cur, next);
+	return R5_OK;
+}
+
+r5_status r5_zreduce(r5_ctx *ctx, r5_reduce_op op, r5_array *out, const r5_array *in)
+{
+	const char *name = op == R5_REDUCE_SUM ? "sum" : op == R5_REDUCE_MAXABS ? "max |x|" : NULL;
+	if (!name)
+		return r5_set_error(R5_EINVAL, "reduce: unknown operation %d", (int)op);
+	R5_TRY(check_where(ctx, out, name, "out"));
+	R5_TRY(check_where(ctx, in, name, "in"));
+	long out_str[R5_DIMS];
+	int reduced;
+	R5_TRY(reduce_strides(out, in, out_str, &reduced, name));
+	/* nothing reduced and out == in: each element is read, then written in place */
+	int same = !reduced && out->data == in->data;
+	for (int d = 0; d < R5_DIMS && same; d++)
+		same = in->dims[d] == 1 || out_str[d] == in->strides[d];
+	if (!same && arrays_overlap(out, in)) {
+		char to[128], ti[128];
+		return r5_set_error(R5_EINVAL, "%s of %s into %s: out overlaps in", name,
+				    r5_dims_format(ti, sizeof ti, in->dims), r5_dims_format(to, sizeof to, out->dims));
 	}
-	r5_array_free(tmp);
+	return BK(ctx)->zreduce_md(ST(ctx), op, in->dims, out_str, out->data, in->strides, in->data);
+}
+
+r5_status r5_zsum(r5_ctx *ctx, r5_array *out, const r5_array *in)
+{
+	return r5_zreduce(ctx, R5_REDUCE_SUM, out, in);
+}
+
+r5_status r5_zmaxabs(r5_ctx *ctx, const r5_array *x, float *result)
+{
+	R5_TRY(check_where(ctx, x, "max |x|", "x"));
+	long one[R5_DIMS];
+	r5_dims_ones(one);
+	r5_array *max = NULL;
+	R5_TRY(r5_array_alloc_work(ctx, one, &max));
+	float complex value = 0;
+	r5_status st = r5_zreduce(ctx, R5_REDUCE_MAXABS, max, x);
+	if (st == R5_OK && max->where == R5_HOST)
+		value = max->data[0];
+	else if (st == R5_OK)
+		st = BK(ctx)->download(ST(ctx), &value, max->data, sizeof value);
+	r5_array_free(max);
+	*result = crealf(value);
 	return st;
 }
 

@@ -77,8 +77,16 @@ r5_status r5_znorm(r5_ctx *ctx, const r5_array *x, double *result);
 /* out = in1 * in2 (flags: R5_ZMUL_CONJ2, R5_ZMUL_ACCUM) with broadcasting: every dimension of
  * in1 and in2 equals out's or is 1. */
 r5_status r5_zmul(r5_ctx *ctx, r5_array *out, const r5_array *in1, const r5_array *in2, int flags);
-/* out = sum of in over every dimension where out has size 1 and in does not. */
+/* out = reduction of in (R5_REDUCE_SUM, accumulated in double; R5_REDUCE_MAXABS, max |x| as a
+ * real value, NaN if any element is NaN) over every dimension where out has size 1 and in does
+ * not; every other dimension of out equals in's. Strided views allowed (r5_array_view_strided);
+ * out must not overlap in, unless nothing is reduced and out is in. */
+r5_status r5_zreduce(r5_ctx *ctx, r5_reduce_op op, r5_array *out, const r5_array *in);
+/* r5_zreduce with R5_REDUCE_SUM. */
 r5_status r5_zsum(r5_ctx *ctx, r5_array *out, const r5_array *in);
+/* max |x| over the whole of x (strided views allowed), back on the host; NaN if any element of
+ * x is NaN (a solver can test isfinite). Synchronises with the back end. */
+r5_status r5_zmaxabs(r5_ctx *ctx, const r5_array *x, float *result);
 /* out[(i + shifts) mod dims] = in[i] over every dimension (fftshift is a shift by dims / 2);
  * any integer shifts, negative ones too, taken modulo the dimension. Same dims, both
  * contiguous; out must not overlap in (R5_EINVAL naming shape and shifts). */

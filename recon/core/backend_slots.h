@@ -49,6 +49,12 @@
 	 * the dimension); both contiguous, out and in do not overlap */ \
 	X(r5_status, zcircshift, (void *state, const long dims[R5_DIMS], const long shifts[R5_DIMS], R5_CF *out, \
 				  const R5_CF *in)) \
+	/* out = reduction of in over the dimensions where out_str is 0 (and dims > 1): SUM \
+	 * (accumulated in double) or MAXABS (max |x|, imaginary part 0, NaN if any x is NaN); \
+	 * strided, out overwritten, out and in do not overlap */ \
+	X(r5_status, zreduce_md, (void *state, r5_reduce_op op, const long dims[R5_DIMS], \
+				  const long out_str[R5_DIMS], R5_CF *out, const long in_str[R5_DIMS], \
+				  const R5_CF *in)) \
 	/* out[.., 1, ..] = sum over dimension `dim` of in; both contiguous, out has dims[dim] = 1 */ \
 	X(r5_status, zsum_dim, (void *state, const long dims[R5_DIMS], int dim, R5_CF *out, \
 				const R5_CF *in)) \

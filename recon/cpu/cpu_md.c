@@ -26,3 +26,55 @@ r5_status r5_cpu_zcircshift(void *state, const long dims[R5_DIMS], const long sh
 	}
 	return R5_OK;
 }
+
+/* --- reductions --- */
+
+/* Few outputs and many values each: every output's range is cut into this many chunks at most
+ * (each of at least REDUCE_CHUNK_MIN values), reduced in parallel and merged in chunk order, so
+ * the result does not depend on the number of threads. */
+#define REDUCE_MAX_CHUNKS 64
+#define REDUCE_CHUNK_MIN 8192
+#define REDUCE_FEW_OUTPUTS 16
+
+static void reduce_one(int op, const struct r5_reduce_nest *nest, long o, float complex *out,
+		       const float complex *in, long chunks)
+{
+	long out_off = r5_nest_offset(&nest->keep, 0, o), in_off = r5_nest_offset(&nest->keep, 1, o);
+	struct r5_acc acc = r5_acc_zero();
+	if (chunks <= 1) {
+		acc = r5_reduce_range(op, in + in_off, &nest->red, 0, nest->n_red, acc);
+	} else {
+		struct r5_acc partial[REDUCE_MAX_CHUNKS];
+		long per = (nest->n_red + chunks - 1) / chunks;
+#pragma omp parallel for schedule(static)
+		for (long k = 0; k < chunks; k++) {
+			long begin = k * per, end = begin + per < nest->n_red ? begin + per : nest->n_red;
+			partial[k] = r5_reduce_range(op, in + in_off, &nest->red, begin, end, r5_acc_zero());
+		}
+		for (long k = 0; k < chunks; k++)
+			acc = r5_acc_merge(op, acc, partial[k]);
+	}
+	out[out_off] = r5_acc_result(op, acc);
+}
+
+r5_status r5_cpu_zreduce_md(void *state, r5_reduce_op op, const long dims[R5_DIMS], const long out_str[R5_DIMS],
+			    float complex *out, const long in_str[R5_DIMS], const float complex *in)
+{
+	struct r5_reduce_nest nest;
+	long total = r5_reduce_nest_make(&nest, dims, out_str, in_str);
+	if (total < 0)
+		return r5_set_error(R5_EINVAL, "cpu zreduce_md: non-positive dimension");
+	if (op != R5_REDUCE_SUM && op != R5_REDUCE_MAXABS)
+		return r5_set_error(R5_EINVAL, "cpu zreduce_md: unknown operation %d", (int)op);
+	if (nest.n_out < REDUCE_FEW_OUTPUTS && total > 32768) {
+		long chunks = nest.n_red / REDUCE_CHUNK_MIN;
+		chunks = chunks < 1 ? 1 : chunks > REDUCE_MAX_CHUNKS ? REDUCE_MAX_CHUNKS : chunks;
+		for (long o = 0; o < nest.n_out; o++)
+			reduce_one((int)op, &nest, o, out, in, chunks);
+		return R5_OK;
+	}
+#pragma omp parallel for schedule(static) if (total > 32768)
+	for (long o = 0; o < nest.n_out; o++)
+		reduce_one((int)op, &nest, o, out, in, 1);
+	return R5_OK;
+}

@@ -1,8 +1,10 @@
 /* GPU suite, library level: the centred unitary r5_fft / r5_ifft and the r5_zmul / r5_zsum /
  * r5_zrss wrappers, and the reconstruction kit's wrappers (r5_zcircshift and r5_zproject_box,
- * exact: tolerance 0), on arrays (host data moved to each context with r5_array_to_work), and
- * whole reconstructions (r5_recon_run) of phantom scans written as ISMRMRD and read back — the path a
- * patient scan takes — on a CPU context and a GPU context. Iterative pipelines (sense) amplify
+ * exact: tolerance 0; r5_zmaxabs) on arrays (host data moved to each context with
+ * r5_array_to_work); the reduction slot zreduce_md on contiguous and strided arrays (every
+ * kernel path: per thread, per block, split); and whole reconstructions (r5_recon_run) of
+ * phantom scans written as ISMRMRD and read back — the path a patient scan takes — on a CPU
+ * context and a GPU context. Iterative pipelines (sense) amplify
  * rounding differences, so their tolerance is 1e-3 (stated in the row). */
 #include <math.h>
 #include <stdio.h>
@@ -113,6 +115,108 @@ static void array_case(struct pair *p, const char *name, array_op op, int arg, c
 	r5_array_free(gpu);
 }
 
+/* --- the reduction slot on strided arrays (zreduce_md) --- */
+
+static r5_status run_zreduce_md(const struct r5_backend *b, void *s, float complex **buf, const struct job *j,
+				double complex *scalar)
+{
+	return b->zreduce_md(s, (r5_reduce_op)j->code, j->dims, j->str[0], buf[1] + j->offset[0], j->str[1],
+			     buf[0] + j->offset[1]);
+}
+
+/* in (dims4 inside in_alloc4, every x_step-th x, at in_offset) reduced over the dims whose bit is
+ * set in `reduce`, into out stored inside out_alloc4 (larger: a strided window; NULL: contiguous)
+ * at out_offset.
+ * NaN-poisoned out: elements outside the window must stay unwritten on both sides. */
+static void reduce_md_case(struct pair *p, int op, const long *dims4, unsigned reduce, const long *in_alloc4,
+			   long x_step, long in_offset, const long *out_alloc4, long out_offset)
+{
+	struct job j;
+	memset(&j, 0, sizeof j);
+	j.op = op == R5_REDUCE_SUM ? "zreduce_md sum" : "zreduce_md maxabs";
+	j.run = run_zreduce_md, j.n_bufs = 2, j.out = 1, j.tol = TOL, j.code = op;
+	long in_alloc[R5_DIMS], out_alloc[R5_DIMS];
+	long out_dims[R5_DIMS];
+	r5_dims_ones(j.dims);
+	r5_dims_ones(in_alloc);
+	for (int d = 0; d < 4; d++)
+		j.dims[d] = dims4[d], in_alloc[d] = in_alloc4[d];
+	r5_dims_copy(out_dims, j.dims);
+	for (int d = 0; d < 4; d++)
+		if (reduce >> d & 1)
+			out_dims[d] = 1;
+	r5_dims_copy(out_alloc, out_dims); /* NULL out_alloc4: out is contiguous */
+	for (int d = 0; d < 4 && out_alloc4; d++)
+		out_alloc[d] = out_alloc4[d];
+	r5_dims_strides(j.str[1], in_alloc);
+	j.str[1][0] = x_step;
+	r5_dims_strides(j.str[0], out_alloc);
+	for (int d = 0; d < 4; d++)
+		if (reduce >> d & 1)
+			j.str[0][d] = 0;
+	j.offset[0] = out_offset, j.offset[1] = in_offset;
+	j.len[0] = r5_dims_size(in_alloc), j.len[1] = r5_dims_size(out_alloc);
+	j.init[0] = INIT_RANDOM, j.init[1] = INIT_NAN;
+	j.full = r5_dims_equal(out_alloc, out_dims) && out_offset == 0;
+	int used = snprintf(j.shape, sizeof j.shape, "0x%x%s ", reduce, j.full && x_step == 1 ? "" : " strided");
+	suite_shape(j.shape + used, sizeof j.shape - (size_t)used, dims4, 4);
+	suite_run_job(p, &j);
+}
+
+static void suite_reduce(struct pair *p)
+{
+	/* {dims, reduced dims}: per-thread path (few values or many outputs), per-block path, and
+	 * split path (few outputs with many values each) */
+	static const struct {
+		long dims[4];
+		unsigned reduce;
+	} plain[] = {
+		{{67, 45, 1, 7}, 0x8},        {{35, 27, 9, 2}, 0xA},    {{35, 27, 9, 2}, 0xF},
+		{{256, 256, 1, 32}, 0xF},     {{1000003, 1, 1, 1}, 0x1}, {{512, 512, 1, 1}, 0x1},
+		{{8, 8, 1, 65536}, 0x8},      {{256, 128, 1, 40}, 0x8}, {{100, 50, 1, 40}, 0x8},
+		{{33, 17, 9, 3}, 0x0},
+	};
+	for (size_t c = 0; c < sizeof plain / sizeof plain[0]; c++)
+		for (int op = 0; op < 2; op++)
+			reduce_md_case(p, op, plain[c].dims, plain[c].reduce, plain[c].dims, 1, 0, NULL, 0);
+	const long in_dims[4] = {45, 20, 3, 7}, in_alloc[4] = {96, 24, 3, 7};
+	const long out_alloc[4] = {50, 24, 5, 1}, out_kept[4] = {50, 1, 5, 1};
+	for (int op = 0; op < 2; op++) {
+		reduce_md_case(p, op, in_dims, 0xA, in_alloc, 2, 3 + 96 * 2, out_alloc, 2 + 50 * 24);
+		reduce_md_case(p, op, in_dims, 0xB, in_alloc, 2, 1, out_kept, 1);
+	}
+}
+
+static void maxabs_case(struct pair *p, const long *dims4)
+{
+	long dims[R5_DIMS];
+	r5_dims_ones(dims);
+	for (int d = 0; d < 4; d++)
+		dims[d] = dims4[d];
+	char shape[64];
+	suite_shape(shape, sizeof shape, dims4, 4);
+	r5_array *host = NULL, *on_cpu = NULL, *on_gpu = NULL;
+	float cpu = NAN, gpu = NAN;
+	r5_status st = r5_array_alloc_host(dims, &host);
+	for (long i = 0; st == R5_OK && i < r5_array_size(host); i++)
+		host->data[i] = suite_crand();
+	if (st == R5_OK)
+		st = r5_array_to_work(p->cpu, host, &on_cpu);
+	if (st == R5_OK)
+		st = r5_array_to_work(p->gpu, host, &on_gpu);
+	if (st == R5_OK)
+		st = r5_zmaxabs(p->cpu, on_cpu, &cpu);
+	if (st == R5_OK)
+		st = r5_zmaxabs(p->gpu, on_gpu, &gpu);
+	if (st != R5_OK)
+		suite_fail("r5_zmaxabs", shape, r5_last_error());
+	else
+		suite_row("r5_zmaxabs", shape, fabs((double)gpu - cpu) / cpu, fabs((double)gpu - cpu), TOL, !isnan(gpu), "");
+	r5_array_free(host);
+	r5_array_free(on_cpu);
+	r5_array_free(on_gpu);
+}
+
 /* Writes the phantom to a temporary ISMRMRD file, reconstructs it on both contexts. */
 static void pipeline_case(struct pair *p, const char *name, const struct r5_phantom_params *params,
 			  const char *pipeline, double tol)
@@ -171,6 +275,11 @@ void suite_generic(struct pair *p)
 	for (int which = 0; which < 3; which++)
 		array_case(p, "r5_zproject_box", op_project_box, which, odd, odd, 0);
 	array_case(p, "r5_zproject_box", op_project_box, 2, big, big, 0);
+	suite_reduce(p);
+	const long flat[4] = {1000003, 1, 1, 1};
+	maxabs_case(p, odd);
+	maxabs_case(p, flat);
+	maxabs_case(p, big);
 
 	struct r5_phantom_params p2 = r5_phantom_defaults_2d;
 	p2.matrix[0] = p2.matrix[1] = 128;

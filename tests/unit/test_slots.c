@@ -188,12 +188,188 @@ static void test_project_box(void **state)
 	r5_array_free(a);
 }
 
+/* --- reductions --- */
+
+/* Reference reduction in double of in (any strides) into out_dims: sum and sum of |x| (for the
+ * tolerance) or max |x| per output element, outputs counted contiguously over out_dims. */
+static void reduce_reference(r5_reduce_op op, const r5_array *in, const long out_dims[R5_DIMS], double complex *ref,
+			     double *scale)
+{
+	long n_out = r5_dims_size(out_dims), n = r5_array_size(in);
+	for (long o = 0; o < n_out; o++)
+		ref[o] = 0, scale[o] = 0;
+	for (long i = 0; i < n; i++) {
+		long rest = i, off = 0, o = 0, stride = 1;
+		for (int d = 0; d < R5_DIMS; d++) {
+			long idx = rest % in->dims[d];
+			rest /= in->dims[d];
+			off += idx * in->strides[d];
+			o += (out_dims[d] == 1 ? 0 : idx) * stride;
+			stride *= out_dims[d];
+		}
+		float complex x = in->data[off];
+		double mag = sqrt((double)crealf(x) * crealf(x) + (double)cimagf(x) * cimagf(x));
+		if (op == R5_REDUCE_SUM) {
+			ref[o] += (double)crealf(x) + I * (double)cimagf(x);
+			scale[o] += mag;
+		} else if (isnan(mag) || mag > creal(ref[o])) {
+			ref[o] = isnan(creal(ref[o])) ? ref[o] : mag;
+		}
+	}
+}
+
+/* out (a view, any strides) against the reference: sums to 1e-6 of sum |x| (double
+ * accumulation, one float rounding), max |x| exactly. */
+static void check_reduce(r5_reduce_op op, const r5_array *out, const r5_array *in)
+{
+	long n_out = r5_array_size(out);
+	double complex *ref = malloc(sizeof *ref * (size_t)n_out);
+	double *scale = malloc(sizeof *scale * (size_t)n_out);
+	reduce_reference(op, in, out->dims, ref, scale);
+	for (long o = 0; o < n_out; o++) {
+		long rest = o, off = 0;
+		for (int d = 0; d < R5_DIMS; d++) {
+			off += (rest % out->dims[d]) * out->strides[d];
+			rest /= out->dims[d];
+		}
+		float complex got = out->data[off];
+		if (op == R5_REDUCE_MAXABS) {
+			int ok = isnan(creal(ref[o])) ? isnan(crealf(got)) : crealf(got) == (float)creal(ref[o]);
+			if (!ok || cimagf(got) != 0.0f)
+				fail_msg("max |x|: output %ld is %g%+gi, want %g", o, crealf(got), cimagf(got), creal(ref[o]));
+		} else if (cabs(got - ref[o]) > 1e-6 * scale[o] + 1e-30) {
+			fail_msg("sum: output %ld is %g%+gi, want %g%+gi (|x| sum %g)", o, crealf(got), cimagf(got),
+				 creal(ref[o]), cimag(ref[o]), scale[o]);
+		}
+	}
+	free(ref);
+	free(scale);
+}
+
+/* contiguous in of in_dims reduced into a contiguous out of out_dims, both ops */
+static void reduce_case(long x, long y, long z, long c, long ox, long oy, long oz, long oc)
+{
+	long in_dims[R5_DIMS], out_dims[R5_DIMS];
+	dims_of(in_dims, x, y, z, c);
+	dims_of(out_dims, ox, oy, oz, oc);
+	r5_array *in = random_array(in_dims), *out = random_array(out_dims);
+	for (int op = 0; op < 2; op++) {
+		assert_int_equal(r5_zreduce(ctx, (r5_reduce_op)op, out, in), R5_OK);
+		check_reduce((r5_reduce_op)op, out, in);
+	}
+	r5_array_free(in);
+	r5_array_free(out);
+}
+
+static void test_reduce_contiguous(void **state)
+{
+	(void)state;
+	seed(31);
+	reduce_case(35, 27, 9, 2, 35, 1, 9, 1);   /* y and coils */
+	reduce_case(35, 27, 9, 2, 1, 27, 1, 2);   /* x and z */
+	reduce_case(35, 27, 9, 2, 1, 1, 1, 1);    /* everything, few outputs: chunked */
+	reduce_case(256, 256, 1, 2, 1, 1, 1, 1);  /* 131072 values into one */
+	reduce_case(128, 128, 1, 4, 1, 1, 1, 4);  /* few outputs, each chunked */
+	reduce_case(64, 48, 1, 8, 64, 48, 1, 1);  /* coil sum: many outputs */
+	reduce_case(7, 5, 3, 2, 7, 5, 3, 2);      /* nothing reduced: a copy */
+	reduce_case(1, 1, 1, 1, 1, 1, 1, 1);
+}
+
+/* in: every second x of a crop of a larger array; out: a strided window of a larger buffer,
+ * whose other elements must stay as they were. */
+static void test_reduce_strided(void **state)
+{
+	(void)state;
+	seed(32);
+	long big[R5_DIMS], in_dims[R5_DIMS], in_str[R5_DIMS], out_big[R5_DIMS], out_dims[R5_DIMS];
+	dims_of(big, 40, 20, 3, 5);
+	dims_of(in_dims, 19, 17, 3, 5);
+	r5_array *base = random_array(big);
+	r5_dims_copy(in_str, base->strides);
+	in_str[0] = 2;
+	r5_array in = r5_array_view_strided(base, in_dims, in_str, 1 + 40 * 2);
+	dims_of(out_big, 23, 5, 4, 1);
+	dims_of(out_dims, 19, 1, 3, 1);
+	r5_array *obase = random_array(out_big), *before = random_array(out_big);
+	memcpy(before->data, obase->data, sizeof(float complex) * (size_t)r5_array_size(obase));
+	r5_array out = r5_array_view_strided(obase, out_dims, NULL, 2 + 23 * 3);
+	for (int op = 0; op < 2; op++) {
+		assert_int_equal(r5_zreduce(ctx, (r5_reduce_op)op, &out, &in), R5_OK);
+		check_reduce((r5_reduce_op)op, &out, &in);
+	}
+	long touched = 0;
+	for (long i = 0; i < r5_array_size(obase); i++)
+		touched += obase->data[i] != before->data[i];
+	assert_int_equal(touched, 19 * 3); /* exactly the window */
+	/* a transposed view reduced over its first dimension */
+	long tdims[R5_DIMS], tstr[R5_DIMS], tout[R5_DIMS];
+	dims_of(tdims, 20, 40, 1, 1);
+	r5_dims_copy(tstr, base->strides);
+	tstr[0] = 40, tstr[1] = 1;
+	r5_array t = r5_array_view_strided(base, tdims, tstr, 0);
+	dims_of(tout, 1, 40, 1, 1);
+	r5_array *tsum = random_array(tout);
+	assert_int_equal(r5_zsum(ctx, tsum, &t), R5_OK);
+	check_reduce(R5_REDUCE_SUM, tsum, &t);
+	r5_array_free(base);
+	r5_array_free(obase);
+	r5_array_free(before);
+	r5_array_free(tsum);
+}
+
+static void test_maxabs_and_refusals(void **state)
+{
+	(void)state;
+	seed(33);
+	long dims[R5_DIMS], out_dims[R5_DIMS];
+	dims_of(dims, 300, 200, 1, 1);
+	r5_array *x = random_array(dims);
+	x->data[12345] = CMPLXF(-3.0f, 4.0f);
+	float m = 0;
+	assert_int_equal(r5_zmaxabs(ctx, x, &m), R5_OK);
+	assert_true(m == 5.0f);
+	x->data[777] = CMPLXF(0.0f, NAN); /* a NaN never disappears */
+	assert_int_equal(r5_zmaxabs(ctx, x, &m), R5_OK);
+	assert_true(isnan(m));
+	dims_of(out_dims, 300, 1, 1, 1);
+	r5_array *col = random_array(out_dims);
+	assert_int_equal(r5_zreduce(ctx, R5_REDUCE_MAXABS, col, x), R5_OK);
+	check_reduce(R5_REDUCE_MAXABS, col, x); /* NaN only in its own column */
+	assert_true(isnan(crealf(col->data[777 % 300])) && !isnan(crealf(col->data[0])));
+	/* refusals */
+	long bad[R5_DIMS];
+	dims_of(bad, 150, 1, 1, 1);
+	r5_array *half = random_array(bad);
+	assert_int_equal(r5_zsum(ctx, half, x), R5_EINVAL);
+	assert_non_null(strstr(r5_last_error(), "[150]"));
+	assert_non_null(strstr(r5_last_error(), "[300 200]"));
+	r5_array first_row = r5_array_view_strided(x, out_dims, NULL, 0);
+	assert_int_equal(r5_zsum(ctx, &first_row, x), R5_EINVAL); /* out inside in */
+	assert_non_null(strstr(r5_last_error(), "overlap"));
+	assert_int_equal(r5_zsum(ctx, x, x), R5_OK); /* nothing reduced, in place: fine */
+	long zero[R5_DIMS] = {0};
+	r5_array flat = r5_array_view_strided(col, out_dims, zero, 0);
+	long two[R5_DIMS];
+	dims_of(two, 300, 2, 1, 1);
+	r5_array *x2 = random_array(two);
+	dims_of(out_dims, 300, 1, 1, 1);
+	assert_int_equal(r5_zsum(ctx, &flat, x2), R5_EINVAL); /* stride 0 along a kept dimension */
+	assert_int_equal(r5_zreduce(ctx, (r5_reduce_op)7, col, x2), R5_EINVAL);
+	r5_array_free(x);
+	r5_array_free(col);
+	r5_array_free(half);
+	r5_array_free(x2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_circshift),
 		cmocka_unit_test(test_circshift_refusals),
 		cmocka_unit_test(test_project_box),
+		cmocka_unit_test(test_reduce_contiguous),
+		cmocka_unit_test(test_reduce_strided),
+		cmocka_unit_test(test_maxabs_and_refusals),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
