@@ -82,7 +82,7 @@ enum f_kind { F_L1, F_L21, F_BOX };
 struct fun {
 	enum f_kind kind;
 	double lambda, lo, hi;
-	long nx, per_group; /* L21: dims [nx, 1, 1, coils, ..., times]: group = coils x times at an x */
+	long nx; /* L21: dims [nx, 1, 1, coils, ..., times]: a group = the coils x times at one x */
 };
 
 static double f_value(const struct fun *f, const double complex *x, long n)
@@ -126,7 +126,7 @@ static void check_optimal(r5_prox *prox, const struct fun *f, float mu, unsigned
 	enum { N = 48, TRIALS = 400 };
 	long n = r5_dims_size(prox->dims);
 	assert_true(n <= N);
-	float complex v[N], p[N];
+	float complex v[N] = {0}, p[N];
 	double complex pd[N], x[N];
 	rng_state = seed;
 	for (long i = 0; i < n; i++) /* magnitudes around the threshold, some exact zeros */
