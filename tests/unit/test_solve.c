@@ -241,7 +241,8 @@ static void test_cg_hook_stops(void **state)
 static r5_status negate(r5_ctx *c, void *user, r5_array *out, const r5_array *in)
 {
 	(void)user;
-	return r5_zaxpby(c, -1.0f, in, 0.0f, out);
+	R5_TRY(r5_array_copy(c, out, in)); /* not axpby with beta 0: out is unwritten (0 x NaN) */
+	return r5_zscale(c, out, -1.0f);
 }
 
 /* b = 0: x = 0 without a step; an indefinite operator fails the step and the solver refuses more */
