@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
-# The one script for a GPU machine: runs the CPU-vs-GPU parity suite (r5_gpu_suite) and the core
-# benchmark (bench_core), writing their tables to $OUT when set (else to ./gpu-results).
+# The one script for a GPU machine: runs the CPU-vs-GPU parity suite (r5_gpu_suite), the
+# end-to-end case table (tests/cases/e2e.txt through tests/integration/test_cases.sh, GPU back
+# end) and the core benchmark (bench_core), writing their tables to $OUT when set (else to
+# ./gpu-results).
 #
 # Mode 1, from source (a machine with the full toolchain: CUDA, FFTW, HDF5, ISMRMRD, gRPC, ...):
 #     tests/gpu/run.sh
 #   configures build-gpu/ (or $BUILD) with -DCMAKE_CUDA_ARCHITECTURES=${R5_CUDA_ARCH:-90}
-#   (90 = H100/H200), builds r5_gpu_suite and bench_core, and runs both.
+#   (90 = H100/H200), builds r5_gpu_suite, recon5t and bench_core, and runs them.
 #
 # Mode 2, from a bundle (a GPU host with only the driver and CUDA toolkit, e.g. the lent
 # device machine). Make the bundle on the build machine, built for the host's GPU:
 #     cmake -S . -B /tmp/build-gpu -DCMAKE_CUDA_ARCHITECTURES=90 -DCMAKE_BUILD_TYPE=Release
-#     cmake --build /tmp/build-gpu --target r5_gpu_suite bench_core -j2
-#     ../shared/tools/gpu-bundle .gpu /tmp/build-gpu/tests/r5_gpu_suite /tmp/build-gpu/bench/bench_core
+#     cmake --build /tmp/build-gpu --target r5_gpu_suite bench_core recon5t -j2
+#     ../shared/tools/gpu-bundle .gpu /tmp/build-gpu/tests/r5_gpu_suite /tmp/build-gpu/bench/bench_core \
+#         /tmp/build-gpu/service/recon5t
+#   (recon5t is optional: without it the case table is reported SKIP)
 #   then on the GPU host (.gpu is git-ignored: carry it):
 #     tests/gpu/run.sh .gpu
 #   which sources .gpu/env.sh (bundled libraries + the host's CUDA libraries) and runs the
@@ -20,7 +24,8 @@
 # Options (environment): R5_GPU_SEED=N repeats a suite run; R5_BENCH_QUICK=1 runs the small
 # benchmark sizes; R5_BENCH_CPU=1 adds the CPU rows (the default is GPU rows only: the CPU rows
 # are measured on the build machine).
-# Exit status: the suite's (0 all passed, 1 a check failed, 77 no CUDA device).
+# Exit status: the suite's (0 all passed, 1 a check failed, 77 no CUDA device), or 1 when the
+# suite passed and a case of the table failed.
 set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -35,15 +40,17 @@ if [ $# -ge 1 ]; then
 	source "$bundle/env.sh"
 	suite=$bundle/bin/r5_gpu_suite
 	bench=$bundle/bin/bench_core
+	recon5t=$bundle/bin/recon5t
 else
 	build=${BUILD:-$repo/build-gpu}
 	cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=Release \
 		-DCMAKE_CUDA_ARCHITECTURES="${R5_CUDA_ARCH:-90}" >"$out/configure.log" 2>&1 ||
 		{ tail -30 "$out/configure.log"; exit 2; }
-	cmake --build "$build" --target r5_gpu_suite bench_core -j"$(nproc)" >"$out/build.log" 2>&1 ||
+	cmake --build "$build" --target r5_gpu_suite bench_core recon5t -j"$(nproc)" >"$out/build.log" 2>&1 ||
 		{ tail -40 "$out/build.log"; exit 2; }
 	suite=$build/tests/r5_gpu_suite
 	bench=$build/bench/bench_core
+	recon5t=$build/service/recon5t
 fi
 
 {
@@ -57,7 +64,16 @@ echo "== r5_gpu_suite"
 suite_rc=${PIPESTATUS[0]}
 echo "suite exit status $suite_rc"
 
+cases_rc=0
 if [ "$suite_rc" -ne 77 ]; then
+	echo "== end-to-end cases (tests/cases/e2e.txt), GPU back end"
+	if [ -x "$recon5t" ]; then
+		R5_RECON5T=$recon5t R5_SHARED=${R5_SHARED:-$repo/../shared} \
+			bash "$repo/tests/integration/test_cases.sh" --backends gpu 2>&1 | tee "$out/cases.txt"
+		cases_rc=${PIPESTATUS[0]}
+	else
+		echo "SKIP: no recon5t at $recon5t (bundle it to run the case table)" | tee "$out/cases.txt"
+	fi
 	echo "== bench_core"
 	args=()
 	[ "${R5_BENCH_CPU:-0}" = 1 ] || args+=(--gpu-only)
@@ -67,5 +83,7 @@ fi
 # the tables last, so that the end of the output carries them
 echo "== summary"
 grep -E "FAIL|passed, " "$out/gpu_suite.txt" | tail -20
+grep -E "\| FAIL|^cases: |^SKIP" "$out/cases.txt" 2>/dev/null | tail -20
 [ -f "$out/bench_core.txt" ] && cat "$out/bench_core.txt"
+[ "$suite_rc" -eq 0 ] && [ "$cases_rc" -eq 1 ] && exit 1
 exit "$suite_rc"

@@ -1,9 +1,9 @@
 # Shared by the command-line integration scripts (sourced, not a test itself): the recon5t
-# binary, a temporary folder removed on exit, PASS/FAIL counting, reading "key=value" numbers
+# binary ($R5_RECON5T, else $R5_BIN/service/recon5t), a temporary folder removed on exit, PASS/FAIL counting, reading "key=value" numbers
 # from `recon5t compare` lines, and the bad-input check (clear message, non-zero exit, no
 # crash: exit codes >= 128 are signals). End a script with `r5_finish`.
 set -uo pipefail
-R5=${R5_BIN:?}/service/recon5t
+R5=${R5_RECON5T:-${R5_BIN:?set R5_BIN (the build folder) or R5_RECON5T}/service/recon5t}
 PY=${PYTHON:-/usr/bin/python3}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

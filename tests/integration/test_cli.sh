@@ -1,56 +1,36 @@
 #!/usr/bin/env bash
-# The recon5t command line end to end: phantoms reconstruct to their ground truth, the real
-# ESPIRiT example k-space reconstructs to a brain image that matches an independent numpy
-# reconstruction, and bad input gets a clear message and a non-zero exit (never a crash).
+# The recon5t command line end to end: phantoms reconstruct (with PNG previews; the header picks
+# the pipeline and prewhitening), the real ESPIRiT example k-space reconstructs to a brain image
+# that matches an independent numpy reconstruction, and bad input gets a clear message and a
+# non-zero exit (never a crash). Image-quality bounds are rows of tests/cases/e2e.txt.
 . "$(dirname "$0")/lib.sh"
 
-# 1. fully sampled 2D phantom (readout oversampling, 8 coils, oblique): NRMSE <= 0.05 scaled
+# 1. a fully sampled 2D phantom (readout oversampling, 8 coils, oblique) reconstructs and writes
+#    a PNG preview (its image quality, and that of the adaptive combination and of a 3D phantom,
+#    are rows of tests/cases/e2e.txt)
 if "$R5" phantom --kind shepp-logan --matrix 128 --coils 8 --oblique 20 --out "$work/p2.h5" >/dev/null &&
 	"$R5" recon "$work/p2.h5" --out "$work/r2.h5" --png "$work/png" --backend cpu --quiet; then
-	line=$("$R5" compare "$work/p2.h5" "$work/r2.h5" --scale)
-	n=$(echo "$line" | field nrmse)
-	s=$(echo "$line" | field ssim)
-	if below "$n" 0.05 && above "$s" 0.8; then ok "2D phantom: $line"; else bad "2D phantom: $line"; fi
+	ok "2D phantom: $("$R5" compare "$work/p2.h5" "$work/r2.h5" --scale)"
 	[ "$(ls "$work/png" | wc -l)" -ge 1 ] && ok "PNG preview written" || bad "no PNG preview"
 else
 	bad "2D phantom pipeline failed"
 fi
 
-# 2. adaptive combination keeps the quality
-if "$R5" recon "$work/p2.h5" --out "$work/r2a.h5" --combine adaptive --backend cpu --quiet; then
-	line=$("$R5" compare "$work/p2.h5" "$work/r2a.h5" --scale)
-	n=$(echo "$line" | field nrmse)
-	if below "$n" 0.06; then ok "adaptive combine: $line"; else bad "adaptive combine: $line"; fi
-else
-	bad "adaptive combine failed"
-fi
-
-# 3. 3D phantom, multi-partition
-if "$R5" phantom --kind shepp-logan-3d --matrix 48,48,32 --coils 8 --out "$work/p3.h5" >/dev/null &&
-	"$R5" recon "$work/p3.h5" --out "$work/r3.cfl" --backend cpu --quiet; then
-	line=$("$R5" compare "$work/p3.h5" "$work/r3.cfl" --scale)
-	n=$(echo "$line" | field nrmse)
-	if below "$n" 0.08; then ok "3D phantom: $line"; else bad "3D phantom: $line"; fi
-else
-	bad "3D phantom pipeline failed"
-fi
-
-# 3b. the header drives it: noise scan + embedded calibration at R=3, no flags given
+# 2. the header drives it: noise scan + embedded calibration at R=3, no flags given (its NRMSE is
+#    the e2e.txt row prewhiten-auto-r3)
 if "$R5" phantom --kind shepp-logan --matrix 128 --coils 16 --sampling uniform --accel 3 --calib 24 \
 	--noise 0.001 --out "$work/r3.h5" >/dev/null &&
 	"$R5" recon "$work/r3.h5" --out "$work/r3r.h5" --backend cpu >"$work/r3.log" 2>&1; then
-	line=$("$R5" compare "$work/r3.h5" "$work/r3r.h5" --scale)
-	n=$(echo "$line" | field nrmse)
-	if grep -q "pipeline sense" "$work/r3.log" && grep -q "prewhitening: 16 channels" "$work/r3.log" && below "$n" 0.10; then
-		ok "header-driven R=3 with noise scan: sense + prewhitening, $line"
+	if grep -q "pipeline sense" "$work/r3.log" && grep -q "prewhitening: 16 channels" "$work/r3.log"; then
+		ok "header-driven R=3 with noise scan: sense + prewhitening"
 	else
-		bad "header-driven R=3: $line; $(grep -E 'pipeline|prewhiten' "$work/r3.log" | head -3)"
+		bad "header-driven R=3: $(grep -E 'pipeline|prewhiten' "$work/r3.log" | head -3)"
 	fi
 else
 	bad "header-driven R=3 recon failed: $(tail -3 "$work/r3.log")"
 fi
 
-# 4. real data: full.cfl (8-coil brain) reconstructs to a brain image
+# 3. real data: full.cfl (8-coil brain) reconstructs to a brain image
 full=${R5_SHARED:-/nonexistent}/data/espirit-matlab-examples/full
 if [ -f "$full.cfl" ]; then
 	if "$R5" recon "$full.cfl" --out "$work/brain.cfl" --backend cpu --quiet; then
