@@ -3,7 +3,7 @@
  * The adaptive combination works on each image volume [nx, ny, nz, C] reinterpreted as
  * [bx, X, by, Y, bz, Z, C] (nx = bx X, ...), so that summing over the b dims gives block sums
  * through the ordinary wrappers: R[X, Y, Z, C1, C2] = sum over a block of x_C1 conj(x_C2). The
- * per-block matrices are transposed to [C1, C2, P] for zheev_batched, the dominant eigenvector
+ * per-block matrices are transposed to [C1, C2, P] for zheev_top_batched, the dominant eigenvector
  * is taken per block and applied by broadcasting it back over its block. */
 #include "combine.h"
 
@@ -33,8 +33,8 @@ struct walsh {
 
 static const char *const stage = "coil combination";
 
-/* The block eigenproblems (with a hook) in chunks of R5_PROGRESS_CHUNK_MACS / C^3 blocks (the
- * back end's Jacobi sweeps: ~0.1 s on 2 cores), a check after each. */
+/* The block eigenproblems, the dominant vector only (with a hook, in chunks of
+ * R5_PROGRESS_CHUNK_MACS / C^3 blocks, a check after each). */
 static r5_status walsh_eigs(r5_ctx *ctx, struct walsh *w)
 {
 	long chunk = w->progress ? R5_PROGRESS_CHUNK_MACS / (w->C * w->C * w->C) : w->P, CC = w->C * w->C;
@@ -42,8 +42,7 @@ static r5_status walsh_eigs(r5_ctx *ctx, struct walsh *w)
 	float *ev = (float *)w->evals->data;
 	for (long p0 = 0; p0 < w->P; p0 += chunk) {
 		long np = p0 + chunk < w->P ? chunk : w->P - p0;
-		R5_TRY(r5_zheev_batched(ctx, np, (int)w->C, w->mats->data + p0 * CC,
-					ev + p0 * w->C));
+		R5_TRY(r5_zheev_top_batched(ctx, np, (int)w->C, 1, w->mats->data + p0 * CC, ev + p0 * w->C));
 		R5_TRY(r5_progress_check(w->progress, stage, w->lo + (w->hi - w->lo) * (0.5 + 0.4 * (double)(p0 + np) / (double)w->P)));
 	}
 	return R5_OK;

@@ -398,44 +398,11 @@ static r5_status slab_matrices(r5_ctx *ctx, const struct slab_job *job, r5_array
 }
 
 /* Per-pixel eigen-decompositions of the C x C matrices (mats, [C*C, npix]; evals: npix x C
- * floats, descending). Host arrays (CPU back end): Householder + QL eigenvalues + inverse
- * iteration for only the n_maps leading vectors (herm_eig.h), in double, one pixel per
- * OpenMP iteration: about C/3 x fewer operations than the back end's cyclic Jacobi, which
- * computes all C vectors. Device arrays: the back end's batched solver. */
-static r5_status pixel_eigs_host(long npix, long C, int n_maps, float complex *mats, float *ev)
-{
-	int failed = 0;
-#pragma omp parallel reduction(| : failed)
-	{
-		double complex *a = malloc(sizeof *a * C * C);
-		double *w = malloc(sizeof *w * C);
-		failed = !a || !w;
-#pragma omp for schedule(static)
-		for (long p = 0; p < npix; p++) {
-			float complex *m = mats + p * C * C;
-			if (!a || !w)
-				continue;
-			for (long j = 0; j < C; j++)
-				for (long i = 0; i < C; i++)
-					a[i + j * C] = 0.5 * ((double complex)m[i + j * C] + conj((double complex)m[j + i * C]));
-			if (r5_herm_eig_first((int)C, a, w, n_maps) != R5_OK) {
-				failed = 1;
-				continue;
-			}
-			for (long j = 0; j < n_maps; j++)
-				for (long i = 0; i < C; i++)
-					m[i + j * C] = (float complex)a[i + j * C];
-			for (long j = 0; j < C; j++)
-				ev[p * C + j] = (float)w[j];
-		}
-		free(a);
-		free(w);
-	}
-	return failed ? r5_set_error(R5_EINTERNAL, "ESPIRiT: per-pixel eigen-decomposition failed") : R5_OK;
-}
-
-/* With a hook, in chunks of R5_PROGRESS_CHUNK_MACS / C^3 pixels (32 Ki at C = 8, 1 Ki at C = 32:
- * ~50-100 ms on 2 cores), a stop check after each; fractions lo..hi. */
+ * floats, descending): the back end's zheev_top_batched, the n_maps leading vectors of each
+ * pixel with coil 0 real >= 0, in double on both back ends (recon/core/eig_math.h), so that a
+ * CPU and a GPU context compute the same maps and the same crop mask. With a hook, in chunks
+ * of R5_PROGRESS_CHUNK_MACS / C^3 pixels (32 Ki at C = 8: ~40 ms on one core), a stop check
+ * after each; fractions lo..hi. */
 static r5_status pixel_eigs(r5_ctx *ctx, long npix, long C, int n_maps, r5_array *mats, r5_array *evals,
 			    const r5_progress *progress, double lo, double hi)
 {
@@ -445,11 +412,7 @@ static r5_status pixel_eigs(r5_ctx *ctx, long npix, long C, int n_maps, r5_array
 	r5_status s = R5_OK;
 	for (long p0 = 0; p0 < npix && s == R5_OK; p0 += chunk) {
 		long np = p0 + chunk < npix ? chunk : npix - p0;
-		float complex *m = mats->data + p0 * C * C;
-		if (r5_ctx_residency(ctx) != R5_HOST)
-			s = r5_zheev_batched(ctx, np, (int)C, m, ev + p0 * C);
-		else
-			s = pixel_eigs_host(np, C, n_maps, m, ev + p0 * C);
+		s = r5_zheev_top_batched(ctx, np, (int)C, n_maps, mats->data + p0 * C * C, ev + p0 * C);
 		if (s == R5_OK)
 			s = r5_progress_check(progress, "espirit per-pixel eigenvectors",
 					      lo + (hi - lo) * (double)(p0 + np) / (double)npix);
@@ -457,17 +420,17 @@ static r5_status pixel_eigs(r5_ctx *ctx, long npix, long C, int n_maps, r5_array
 	return s;
 }
 
-/* Step 4 for one slab: eigen-decomposition, map set m = eigenvector m, phase of coil 0 removed,
- * zero where eigenvalue m < crop; copied into maps at readout offset x0. */
+/* Step 4 for one slab: eigen-decomposition, map set m = eigenvector m (coil 0 real >= 0), zero
+ * where eigenvalue m < crop; copied into maps at readout offset x0. */
 static r5_status slab_maps(r5_ctx *ctx, const r5_espirit_conf *conf, const struct slab_job *job, r5_array *mats,
-			   r5_array *evals, r5_array *slab, r5_array *ref, r5_array *maps, float *eig_host)
+			   r5_array *evals, r5_array *slab, r5_array *mask_work, r5_array *maps, float *eig_host)
 {
 	long C = job->g->n_coils, CC = C * C, npix = job->bx * job->img[1] * job->img[2];
 	R5_TRY(pixel_eigs(ctx, npix, C, conf->n_maps, mats, evals, job->progress, job->lo, job->hi));
 	r5_array *ev_host = NULL, *mask = NULL;
 	R5_TRY(r5_array_to_host(ctx, evals, &ev_host));
 	const float *ev = (const float *)ev_host->data;
-	r5_status s = r5_array_alloc_host(ref->dims, &mask);
+	r5_status s = r5_array_alloc_host(mask_work->dims, &mask);
 	for (int m = 0; m < conf->n_maps && s == R5_OK; m++) {
 		long vstrides[R5_DIMS];
 		r5_dims_ones(vstrides);
@@ -483,25 +446,11 @@ static r5_status slab_maps(r5_ctx *ctx, const r5_espirit_conf *conf, const struc
 			long x = p % job->bx, rest = p / job->bx;
 			eig_host[(job->x0 + x) + job->img[0] * rest + job->img[0] * job->img[1] * job->img[2] * m] = lambda;
 		}
-		/* phase: conj(v_0) / |v_0| times the mask */
-		long cdims[R5_DIMS];
-		r5_dims_copy(cdims, slab->dims);
-		cdims[R5_DIM_COIL] = 1;
-		r5_array coil0 = r5_array_view_strided(slab, cdims, NULL, 0);
-		r5_array *work_mask = NULL;
+		/* the phase is the solver's (coil 0 real >= 0): only the crop mask is applied */
 		if (s == R5_OK)
-			s = r5_array_to_work(ctx, mask, &work_mask);
+			s = r5_array_copy(ctx, mask_work, mask);
 		if (s == R5_OK)
-			s = r5_zunary(ctx, R5_UNARY_ABS, ref, &coil0);
-		if (s == R5_OK)
-			s = r5_zunary(ctx, R5_UNARY_RECIP, ref, ref);
-		if (s == R5_OK)
-			s = r5_zmul(ctx, ref, ref, work_mask, 0);
-		if (s == R5_OK)
-			s = r5_zmul(ctx, ref, ref, &coil0, R5_ZMUL_CONJ2);
-		if (s == R5_OK)
-			s = r5_zmul(ctx, slab, slab, ref, 0);
-		r5_array_free(work_mask);
+			s = r5_zmul(ctx, slab, slab, mask_work, 0);
 		if (s == R5_OK) {
 			long odims[R5_DIMS];
 			r5_dims_copy(odims, maps->dims);
@@ -542,7 +491,7 @@ static r5_status all_slabs(r5_ctx *ctx, const r5_espirit_conf *conf, const struc
 	mdims[1] = bx * plane;
 	r5_dims_ones(edims);
 	edims[0] = (bx * plane * C + 1) / 2; /* floats, packed into complex elements */
-	r5_array *grid = NULL, *mats = NULL, *evals = NULL, *slab = NULL, *ref = NULL;
+	r5_array *grid = NULL, *mats = NULL, *evals = NULL, *slab = NULL, *mask = NULL;
 	r5_status s = r5_array_alloc_work(ctx, gdims, &grid);
 	if (s == R5_OK)
 		s = r5_array_alloc_work(ctx, mdims, &mats);
@@ -551,7 +500,7 @@ static r5_status all_slabs(r5_ctx *ctx, const r5_espirit_conf *conf, const struc
 	if (s == R5_OK)
 		s = r5_array_alloc_work(ctx, sdims, &slab);
 	if (s == R5_OK)
-		s = r5_array_alloc_work(ctx, rdims, &ref);
+		s = r5_array_alloc_work(ctx, rdims, &mask);
 	for (long x0 = 0; x0 < img[0] && s == R5_OK; x0 += bx) {
 		double lo = (double)x0 / (double)img[0], hi = (double)(x0 + bx) / (double)img[0];
 		struct slab_job job = {.g = g, .gd = gd, .img = img, .x0 = x0, .bx = bx, .progress = progress,
@@ -562,13 +511,13 @@ static r5_status all_slabs(r5_ctx *ctx, const r5_espirit_conf *conf, const struc
 		if (s == R5_OK)
 			s = r5_progress_check(progress, "espirit slab", job.lo);
 		if (s == R5_OK)
-			s = slab_maps(ctx, conf, &job, mats, evals, slab, ref, maps, eig_host);
+			s = slab_maps(ctx, conf, &job, mats, evals, slab, mask, maps, eig_host);
 	}
 	r5_array_free(grid);
 	r5_array_free(mats);
 	r5_array_free(evals);
 	r5_array_free(slab);
-	r5_array_free(ref);
+	r5_array_free(mask);
 	return s;
 }
 

@@ -11,9 +11,10 @@
  *      direction is transformed first (explicit DFT over the 2k-1 offsets), then slabs of
  *      readout positions are transformed over y-z: 3D is decoupled along the readout, 2D is
  *      the one-slab case
- *   4. per pixel, the leading eigenvectors of the C x C matrix G(r) (host arrays: herm_eig.h,
- *      n_maps vectors only; device arrays: the back end's zheev_batched): map set m is the
- *      m-th eigenvector, zero where its eigenvalue is below `crop`; phase relative to coil 0.
+ *   4. per pixel, the n_maps leading eigenvectors of the C x C matrix G(r), by the back end's
+ *      zheev_top_batched: one double-precision routine on both back ends (eig_math.h), so a CPU
+ *      and a GPU context give the same maps and crop mask; map set m is the m-th eigenvector,
+ *      coil 0 real >= 0, zero where its eigenvalue is below `crop`.
  * Defaults follow BART's ecalib (src/calib/calib.c) except the threshold (see espirit.c). */
 #ifndef R5_CALIB_ESPIRIT_H
 #define R5_CALIB_ESPIRIT_H

@@ -558,6 +558,17 @@ r5_status r5_zheev_batched(r5_ctx *ctx, long batch, int n, float complex *matric
 	return r5_ctx_backend(ctx)->zheev_batched(r5_ctx_state(ctx), batch, n, matrices, eigenvalues);
 }
 
+r5_status r5_zheev_top_batched(r5_ctx *ctx, long batch, int n, int k, float complex *matrices, float *eigenvalues)
+{
+	if (batch < 0 || n < 1 || n > 1024 || k < 1 || k > n)
+		return r5_set_error(R5_EINVAL, "zheev: %ld matrices of %d x %d, %d vectors (1..n)", batch, n, n, k);
+	if (batch == 0)
+		return R5_OK;
+	if (!matrices || !eigenvalues)
+		return r5_set_error(R5_EINVAL, "zheev: no matrices");
+	return r5_ctx_backend(ctx)->zheev_top_batched(r5_ctx_state(ctx), batch, n, k, matrices, eigenvalues);
+}
+
 r5_status r5_zcopy_strided(r5_ctx *ctx, const long dims[R5_DIMS], const long out_strides[R5_DIMS], float complex *out,
 			   const long in_strides[R5_DIMS], const float complex *in)
 {

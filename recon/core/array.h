@@ -108,6 +108,8 @@ r5_status r5_zgemm(r5_ctx *ctx, int trans_a, long m, long n, long k, float compl
 		   long lda, const float complex *b, long ldb, float complex beta, float complex *c, long ldc);
 /* `batch` Hermitian n x n matrices replaced by their eigenvectors, eigenvalues descending. */
 r5_status r5_zheev_batched(r5_ctx *ctx, long batch, int n, float complex *matrices, float *eigenvalues);
+/* The same with only the k leading eigenvectors formed (columns 0..k-1), all n eigenvalues. */
+r5_status r5_zheev_top_batched(r5_ctx *ctx, long batch, int n, int k, float complex *matrices, float *eigenvalues);
 /* out = in over dims with element strides (crop, pad, transpose, shifts by offset pointers). */
 r5_status r5_zcopy_strided(r5_ctx *ctx, const long dims[R5_DIMS], const long out_strides[R5_DIMS], float complex *out,
 			   const long in_strides[R5_DIMS], const float complex *in);

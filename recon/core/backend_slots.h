@@ -70,8 +70,11 @@
 			     const R5_CF *a, long lda, const R5_CF *b, long ldb, R5_CF beta, \
 			     R5_CF *c, long ldc)) \
 	/* `batch` Hermitian n x n matrices (column-major, one after the other) are replaced by their \
-	 * eigenvectors (columns), eigenvalues in descending order into `eigenvalues` (n per matrix); \
-	 * used for ESPIRiT's and Walsh's per-pixel problems */ \
-	X(r5_status, zheev_batched, (void *state, long batch, int n, R5_CF *matrices, float *eigenvalues))
+	 * eigenvectors (columns, first component real >= 0), eigenvalues in descending order into \
+	 * `eigenvalues` (n per matrix); both back ends run recon/core/eig_math.h, in double */ \
+	X(r5_status, zheev_batched, (void *state, long batch, int n, R5_CF *matrices, float *eigenvalues)) \
+	/* the same with only the k leading eigenvectors formed (columns 0..k-1; the others keep their \
+	 * values), all n eigenvalues: ESPIRiT's and Walsh's per-pixel problems */ \
+	X(r5_status, zheev_top_batched, (void *state, long batch, int n, int k, R5_CF *matrices, float *eigenvalues))
 
 #endif

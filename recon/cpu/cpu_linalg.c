@@ -1,5 +1,5 @@
-/* CPU back end: dense linear algebra (zgemm) and the batched Hermitian eigensolver over
- * eig_math.h, the per-pixel problems of ESPIRiT and Walsh. */
+/* CPU back end: dense linear algebra (zgemm) and the batched Hermitian eigensolvers over
+ * eig_math.h (the per-pixel problems of ESPIRiT and Walsh). */
 #include <complex.h>
 #include <stdlib.h>
 
@@ -47,26 +47,34 @@ r5_status r5_cpu_zgemm(void *state, int trans_a, long m, long n, long k, float c
 	return R5_OK;
 }
 
-r5_status r5_cpu_zheev_batched(void *state, long batch, int n, float complex *matrices, float *eigenvalues)
+/* One matrix per OpenMP iteration through eig_math.h (the CUDA back end runs the same
+ * routine, one matrix per thread); per-thread scratch. */
+r5_status r5_cpu_zheev_top_batched(void *state, long batch, int n, int k, float complex *matrices, float *eigenvalues)
 {
-	if (n < 1 || n > R5_EIG_MAX_N)
-		return r5_set_error(R5_EINVAL, "eigen-decomposition: matrix size %d outside 1..%d", n, R5_EIG_MAX_N);
-	int failed = 0;
-#pragma omp parallel
+	if (n < 1 || n > R5_EIG_MAX_N || k < 1 || k > n)
+		return r5_set_error(R5_EINVAL, "eigen-decomposition: matrix size %d outside 1..%d or %d vectors", n,
+				    R5_EIG_MAX_N, k);
+	int no_memory = 0, not_converged = 0;
+#pragma omp parallel if (batch > 16) reduction(| : no_memory, not_converged)
 	{
-		r5_cf *scratch = malloc(sizeof(r5_cf) * R5_EIG_SCRATCH(n));
-		if (!scratch) {
-#pragma omp atomic write
-			failed = 1;
-		}
-#pragma omp for schedule(dynamic, 64)
+		double *scratch = malloc(sizeof *scratch * R5_EIG_SCRATCH(n));
+		no_memory = !scratch;
+#pragma omp for schedule(static)
 		for (long b = 0; b < batch; b++)
 			if (scratch)
-				r5_eig_herm_jacobi(n, (r5_cf *)matrices + b * n * n, eigenvalues + b * n, scratch);
+				not_converged |= r5_eig_herm_top(n, k, (r5_cf *)matrices + b * n * n, eigenvalues + b * n,
+								 scratch, 1);
 		free(scratch);
 	}
-	if (failed)
-		return r5_set_error(R5_ENOMEM, "eigen-decomposition scratch");
+	if (no_memory)
+		return r5_set_error(R5_ENOMEM, "eigen-decomposition scratch (%ld doubles per thread)", R5_EIG_SCRATCH(n));
+	if (not_converged)
+		return r5_set_error(R5_EINTERNAL, "eigen-decomposition of %ld matrices %d x %d: QL did not converge",
+				    batch, n, n);
 	return R5_OK;
 }
 
+r5_status r5_cpu_zheev_batched(void *state, long batch, int n, float complex *matrices, float *eigenvalues)
+{
+	return r5_cpu_zheev_top_batched(state, batch, n, n, matrices, eigenvalues);
+}

@@ -42,6 +42,7 @@
 #include "../calib/coil_compress.h"
 #include "../calib/espirit.h"
 #include "../calib/grappa.h"
+#include "../core/eig_math.h"
 #include "pipelines.h"
 
 /* What the process holds besides the arrays: FFTW plans and twiddles, OpenMP thread stacks,
@@ -348,14 +349,14 @@ static void espirit_slabs(struct ledger *l, long C, const long img[3])
 	grid[1] = img[1];
 	grid[2] = img[2];
 	grid[3] = CC;
-	/* grid, mats, evals (floats), slab, ref */
+	/* grid, mats, evals (floats), slab, mask */
 	double slabs = elements(2 * npix * CC + (npix * C + 1) / 2 + npix * C + npix);
 	hold(l, slabs);
 	hold(l, elements(npix * CC)); /* slab_matrices' host grid */
 	fft_ramps(l, grid, R5_FLAG(R5_DIM_Y) | R5_FLAG(R5_DIM_Z));
 	drop(l, elements(npix * CC));
-	/* pixel_eigs per thread, eigenvalues on the host, host and work masks */
-	double eigs = (doubles_c(CC) + (double)C * sizeof(double)) * threads() + elements((npix * C + 1) / 2 + 2 * npix);
+	/* zheev_top_batched's scratch per thread, eigenvalues on the host, host and work masks */
+	double eigs = (double)R5_EIG_SCRATCH(C) * sizeof(double) * threads() + elements((npix * C + 1) / 2 + 2 * npix);
 	hold(l, eigs);
 	drop(l, eigs + slabs);
 }
