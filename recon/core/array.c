@@ -235,6 +235,48 @@ static int arrays_overlap(const r5_array *a, const r5_array *b)
 	return a_first <= b_last && b_first <= a_last;
 }
 
+/* An output written element by element: no stride 0 along a dimension larger than 1 (two
+ * elements would be one, written at once by two threads). */
+static r5_status check_written(const r5_array *out, const char *op, const char *name)
+{
+	for (int d = 0; d < R5_DIMS; d++)
+		if (out->dims[d] > 1 && out->strides[d] == 0) {
+			char text[128];
+			return r5_set_error(R5_EINVAL, "%s: %s %s has stride 0 along dimension %d", op, name,
+					    r5_dims_format(text, sizeof text, out->dims), d);
+		}
+	return R5_OK;
+}
+
+/* An element-wise input may be the output itself (same memory, shape and strides), never a
+ * part of it or a broadcast over it. */
+static r5_status check_alias(const r5_array *out, const r5_array *in, const char *op, const char *name)
+{
+	int same = out->data == in->data && r5_dims_equal(out->dims, in->dims);
+	for (int d = 0; d < R5_DIMS && same; d++)
+		same = out->dims[d] == 1 || out->strides[d] == in->strides[d];
+	if (same || !arrays_overlap(out, in))
+		return R5_OK;
+	char to[128], ti[128];
+	return r5_set_error(R5_EINVAL, "%s: %s %s overlaps the output %s without being it", op, name,
+			    r5_dims_format(ti, sizeof ti, in->dims), r5_dims_format(to, sizeof to, out->dims));
+}
+
+/* in's dims must equal out's or be 1 (broadcast) */
+static r5_status bcast_strides(const r5_array *out, const r5_array *in, long strides[R5_DIMS], const char *op,
+			       const char *name)
+{
+	for (int d = 0; d < R5_DIMS; d++) {
+		if (in->dims[d] != out->dims[d] && in->dims[d] != 1) {
+			char to[128], ti[128];
+			return r5_set_error(R5_EINVAL, "%s: %s shape %s does not broadcast to %s", op, name,
+					    r5_dims_format(ti, sizeof ti, in->dims), r5_dims_format(to, sizeof to, out->dims));
+		}
+		strides[d] = in->dims[d] == 1 ? 0 : in->strides[d];
+	}
+	return R5_OK;
+}
+
 #define BK(ctx) r5_ctx_backend(ctx)
 #define ST(ctx) r5_ctx_state(ctx)
 
@@ -295,10 +337,15 @@ r5_status r5_zscale(r5_ctx *ctx, r5_array *x, float complex alpha)
 
 r5_status r5_zaxpby(r5_ctx *ctx, float complex alpha, const r5_array *x, float complex beta, r5_array *y)
 {
-	R5_TRY(check_work(ctx, x, "axpby", "x"));
-	R5_TRY(check_work(ctx, y, "axpby", "y"));
-	R5_TRY(check_same(x, y, "axpby"));
-	return BK(ctx)->zaxpby(ST(ctx), r5_array_size(x), alpha, x->data, beta, y->data);
+	R5_TRY(check_where(ctx, x, "axpby", "x"));
+	R5_TRY(check_where(ctx, y, "axpby", "y"));
+	if (r5_dims_equal(x->dims, y->dims) && r5_array_is_contiguous(x) && r5_array_is_contiguous(y))
+		return BK(ctx)->zaxpby(ST(ctx), r5_array_size(x), alpha, x->data, beta, y->data);
+	long xs[R5_DIMS];
+	R5_TRY(bcast_strides(y, x, xs, "axpby", "x"));
+	R5_TRY(check_written(y, "axpby", "y"));
+	R5_TRY(check_alias(y, x, "axpby", "x"));
+	return BK(ctx)->zaxpby_md(ST(ctx), y->dims, alpha, xs, x->data, beta, y->strides, y->data);
 }
 
 r5_status r5_zaxpy(r5_ctx *ctx, r5_array *y, float complex alpha, const r5_array *x)
@@ -354,30 +401,31 @@ r5_status r5_znorm(r5_ctx *ctx, const r5_array *x, double *result)
 	return R5_OK;
 }
 
-/* in's dims must equal out's or be 1 (broadcast) */
-static r5_status bcast_strides(const r5_array *out, const r5_array *in, long strides[R5_DIMS], const char *op,
-			       const char *name)
+static r5_status zmul_strided(r5_ctx *ctx, r5_array *out, const r5_array *in1, const r5_array *in2, int flags,
+			      const char *op)
 {
-	for (int d = 0; d < R5_DIMS; d++) {
-		if (in->dims[d] != out->dims[d] && in->dims[d] != 1) {
-			char to[128], ti[128];
-			return r5_set_error(R5_EINVAL, "%s: %s shape %s does not broadcast to %s", op, name,
-					    r5_dims_format(ti, sizeof ti, in->dims), r5_dims_format(to, sizeof to, out->dims));
-		}
-		strides[d] = in->dims[d] == 1 ? 0 : in->strides[d];
-	}
-	return R5_OK;
+	long s1[R5_DIMS], s2[R5_DIMS];
+	if (flags & ~(R5_ZMUL_CONJ2 | R5_ZMUL_ACCUM))
+		return r5_set_error(R5_EINVAL, "%s: unknown flags 0x%x", op, (unsigned)flags);
+	R5_TRY(check_where(ctx, out, op, "out"));
+	R5_TRY(check_where(ctx, in1, op, "in1"));
+	R5_TRY(check_where(ctx, in2, op, "in2"));
+	R5_TRY(bcast_strides(out, in1, s1, op, "in1"));
+	R5_TRY(bcast_strides(out, in2, s2, op, "in2"));
+	R5_TRY(check_written(out, op, "out"));
+	R5_TRY(check_alias(out, in1, op, "in1"));
+	R5_TRY(check_alias(out, in2, op, "in2"));
+	return BK(ctx)->zmul_md(ST(ctx), out->dims, out->strides, out->data, s1, in1->data, s2, in2->data, flags);
 }
 
 r5_status r5_zmul(r5_ctx *ctx, r5_array *out, const r5_array *in1, const r5_array *in2, int flags)
 {
-	long s1[R5_DIMS], s2[R5_DIMS];
-	R5_TRY(check_work(ctx, out, "multiply", "out"));
-	R5_TRY(check_work(ctx, in1, "multiply", "in1"));
-	R5_TRY(check_work(ctx, in2, "multiply", "in2"));
-	R5_TRY(bcast_strides(out, in1, s1, "multiply", "in1"));
-	R5_TRY(bcast_strides(out, in2, s2, "multiply", "in2"));
-	return BK(ctx)->zmul_md(ST(ctx), out->dims, out->strides, out->data, s1, in1->data, s2, in2->data, flags);
+	return zmul_strided(ctx, out, in1, in2, flags, "multiply");
+}
+
+r5_status r5_zfmac(r5_ctx *ctx, r5_array *out, const r5_array *in1, const r5_array *in2, int flags)
+{
+	return zmul_strided(ctx, out, in1, in2, flags | R5_ZMUL_ACCUM, "multiply-accumulate");
 }
 
 /* Output strides of a reduction of in into out: out's stride where the dims agree, 0 where out

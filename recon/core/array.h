@@ -58,10 +58,13 @@ r5_status r5_array_copy(r5_ctx *ctx, r5_array *dst, const r5_array *src);
 r5_status r5_array_to_work(r5_ctx *ctx, const r5_array *src, r5_array **out);
 r5_status r5_array_to_host(r5_ctx *ctx, const r5_array *src, r5_array **out);
 
-/* --- wrappers over the back end (arrays where the context computes, contiguous) --- */
+/* --- wrappers over the back end (arrays where the context computes; contiguous unless the
+ * wrapper says it takes strided views) --- */
 r5_status r5_zfill(r5_ctx *ctx, r5_array *x, float complex value);
 r5_status r5_zscale(r5_ctx *ctx, r5_array *x, float complex alpha);
-/* y = alpha x + beta y */
+/* y = alpha x + beta y. Strided views allowed, and a broadcasting x (each dimension equal to
+ * y's or 1); x may be y itself but must not otherwise overlap it; y has no stride 0 along a
+ * dimension larger than 1. Contiguous arrays of one shape take the contiguous slot. */
 r5_status r5_zaxpby(r5_ctx *ctx, float complex alpha, const r5_array *x, float complex beta, r5_array *y);
 /* y += alpha x */
 r5_status r5_zaxpy(r5_ctx *ctx, r5_array *y, float complex alpha, const r5_array *x);
@@ -75,8 +78,12 @@ r5_status r5_zproject_box(r5_ctx *ctx, float lo, float hi, r5_array *out, const 
 r5_status r5_zdot(r5_ctx *ctx, const r5_array *x, const r5_array *y, double complex *result);
 r5_status r5_znorm(r5_ctx *ctx, const r5_array *x, double *result);
 /* out = in1 * in2 (flags: R5_ZMUL_CONJ2, R5_ZMUL_ACCUM) with broadcasting: every dimension of
- * in1 and in2 equals out's or is 1. */
+ * in1 and in2 equals out's or is 1. Strided views allowed; an input may be out itself but must
+ * not otherwise overlap it; out has no stride 0 along a dimension larger than 1. */
 r5_status r5_zmul(r5_ctx *ctx, r5_array *out, const r5_array *in1, const r5_array *in2, int flags);
+/* out += in1 * in2 (flags 0), or out += in1 * conj(in2) (R5_ZMUL_CONJ2): r5_zmul accumulating,
+ * same broadcasting and views. */
+r5_status r5_zfmac(r5_ctx *ctx, r5_array *out, const r5_array *in1, const r5_array *in2, int flags);
 /* out = reduction of in (R5_REDUCE_SUM, accumulated in double; R5_REDUCE_MAXABS, max |x| as a
  * real value, NaN if any element is NaN) over every dimension where out has size 1 and in does
  * not; every other dimension of out equals in's. Strided views allowed (r5_array_view_strided);

@@ -49,6 +49,10 @@
 	 * the dimension); both contiguous, out and in do not overlap */ \
 	X(r5_status, zcircshift, (void *state, const long dims[R5_DIMS], const long shifts[R5_DIMS], R5_CF *out, \
 				  const R5_CF *in)) \
+	/* y = alpha x + beta y, strided over R5_DIMS dims; x stride 0 broadcasts; y strides are not 0 \
+	 * where the dimension is larger than 1 */ \
+	X(r5_status, zaxpby_md, (void *state, const long dims[R5_DIMS], R5_CF alpha, const long x_str[R5_DIMS], \
+				 const R5_CF *x, R5_CF beta, const long y_str[R5_DIMS], R5_CF *y)) \
 	/* out = reduction of in over the dimensions where out_str is 0 (and dims > 1): SUM \
 	 * (accumulated in double) or MAXABS (max |x|, imaginary part 0, NaN if any x is NaN); \
 	 * strided, out overwritten, out and in do not overlap */ \

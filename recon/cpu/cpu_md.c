@@ -78,3 +78,27 @@ r5_status r5_cpu_zreduce_md(void *state, r5_reduce_op op, const long dims[R5_DIM
 		reduce_one((int)op, &nest, o, out, in, 1);
 	return R5_OK;
 }
+
+/* --- strided axpby --- */
+
+r5_status r5_cpu_zaxpby_md(void *state, const long dims[R5_DIMS], float complex alpha, const long x_str[R5_DIMS],
+			   const float complex *x, float complex beta, const long y_str[R5_DIMS], float complex *y)
+{
+	struct r5_loop_nest nest;
+	const long *const strides[3] = {y_str, x_str, NULL};
+	long total = r5_loop_nest_make(&nest, dims, 2, strides);
+	if (total < 0)
+		return r5_set_error(R5_EINVAL, "cpu zaxpby_md: non-positive dimension");
+	long inner = nest.dims[0], outer = total / inner;
+	long sy = nest.str[0][0], sx = nest.str[1][0];
+#pragma omp parallel for schedule(static) if (total > 32768)
+	for (long o = 0; o < outer; o++) {
+		long off[3];
+		r5_loop_nest_outer_offsets(&nest, 2, o, off);
+		float complex *py = y + off[0];
+		const float complex *px = x + off[1];
+		for (long i = 0; i < inner; i++)
+			py[i * sy] = r5_cf_axpby(alpha, px[i * sx], beta, py[i * sy]);
+	}
+	return R5_OK;
+}

@@ -2,10 +2,11 @@
  * r5_zrss wrappers, and the reconstruction kit's wrappers (r5_zcircshift and r5_zproject_box,
  * exact: tolerance 0; r5_zmaxabs) on arrays (host data moved to each context with
  * r5_array_to_work); the reduction slot zreduce_md on contiguous and strided arrays (every
- * kernel path: per thread, per block, split); and whole reconstructions (r5_recon_run) of
- * phantom scans written as ISMRMRD and read back — the path a patient scan takes — on a CPU
- * context and a GPU context. Iterative pipelines (sense) amplify
- * rounding differences, so their tolerance is 1e-3 (stated in the row). */
+ * kernel path: per thread, per block, split) and the strided axpby slot zaxpby_md (broadcast,
+ * transposed and windowed operands); and whole reconstructions (r5_recon_run) of phantom scans
+ * written as ISMRMRD and read back — the path a patient scan takes — on a CPU context and a GPU
+ * context. Iterative pipelines (sense) amplify rounding differences, so their tolerance is 1e-3
+ * (stated in the row). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -187,6 +188,61 @@ static void suite_reduce(struct pair *p)
 	}
 }
 
+/* --- strided axpby (zaxpby_md) --- */
+
+static r5_status run_zaxpby_md(const struct r5_backend *b, void *s, float complex **buf, const struct job *j,
+			       double complex *scalar)
+{
+	return b->zaxpby_md(s, j->dims, j->alpha, j->str[1], buf[0] + j->offset[1], j->beta, j->str[0],
+			    buf[1] + j->offset[0]);
+}
+
+/* y (dims4, stored in y_alloc4 at y_offset: a window when larger) = alpha x + beta y, x with size 1
+ * along the dims whose bit is clear in keep_x (broadcast), or transposed in x and y when
+ * transpose01. y starts random, so elements outside the window must match too. */
+static void axpby_md_case(struct pair *p, const long *dims4, const long *y_alloc4, long y_offset, unsigned keep_x,
+			  int transpose01)
+{
+	struct job j;
+	memset(&j, 0, sizeof j);
+	j.op = "zaxpby_md", j.run = run_zaxpby_md, j.n_bufs = 2, j.out = 1, j.tol = TOL, j.full = 1;
+	j.alpha = suite_crand(), j.beta = suite_crand();
+	long x_dims[R5_DIMS], y_alloc[R5_DIMS];
+	r5_dims_ones(j.dims);
+	r5_dims_ones(y_alloc);
+	for (int d = 0; d < 4; d++)
+		j.dims[d] = dims4[d], y_alloc[d] = y_alloc4[d];
+	r5_dims_copy(x_dims, j.dims);
+	for (int d = 0; d < 4; d++)
+		if (!(keep_x >> d & 1))
+			x_dims[d] = 1;
+	r5_dims_strides_bcast(j.str[1], x_dims);
+	if (transpose01) { /* x[i, k] stored at k + dims1 * i */
+		j.str[1][0] = x_dims[1];
+		j.str[1][1] = 1;
+	}
+	r5_dims_strides(j.str[0], y_alloc);
+	j.offset[0] = y_offset;
+	j.len[0] = r5_dims_size(x_dims), j.len[1] = r5_dims_size(y_alloc);
+	j.init[0] = j.init[1] = INIT_RANDOM;
+	int used = snprintf(j.shape, sizeof j.shape, "x 0x%x%s%s ", keep_x, transpose01 ? " transposed" : "",
+			    r5_dims_equal(y_alloc, j.dims) ? "" : " y strided");
+	suite_shape(j.shape + used, sizeof j.shape - (size_t)used, dims4, 4);
+	suite_run_job(p, &j);
+}
+
+static void suite_axpby_md(struct pair *p)
+{
+	const long coil[4] = {67, 45, 1, 7}, flat[4] = {1000003, 1, 1, 1}, sq[4] = {45, 67, 1, 1};
+	const long window[4] = {40, 30, 1, 3}, window_alloc[4] = {50, 33, 2, 4};
+	axpby_md_case(p, coil, coil, 0, 0xF, 0);
+	axpby_md_case(p, coil, coil, 0, 0x3, 0); /* an image into every coil */
+	axpby_md_case(p, coil, coil, 0, 0x8, 0); /* one value per coil */
+	axpby_md_case(p, flat, flat, 0, 0x1, 0);
+	axpby_md_case(p, sq, sq, 0, 0x3, 1);
+	axpby_md_case(p, window, window_alloc, 3 + 50 * 2 + 50 * 33 * 2 * 1, 0xB, 0);
+}
+
 static void maxabs_case(struct pair *p, const long *dims4)
 {
 	long dims[R5_DIMS];
@@ -276,6 +332,7 @@ void suite_generic(struct pair *p)
 		array_case(p, "r5_zproject_box", op_project_box, which, odd, odd, 0);
 	array_case(p, "r5_zproject_box", op_project_box, 2, big, big, 0);
 	suite_reduce(p);
+	suite_axpby_md(p);
 	const long flat[4] = {1000003, 1, 1, 1};
 	maxabs_case(p, odd);
 	maxabs_case(p, flat);

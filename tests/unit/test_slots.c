@@ -1,7 +1,8 @@
 /* The back-end slots of the reconstruction kit through their core wrappers on the CPU back end,
  * each against a brute-force loop written here from the definition: circular shift (odd sizes,
  * negative and oversized shifts, one shifted dimension and many), box projection, reductions
- * (sum in double, max |x|) over strided views, strided/broadcasting axpby, fused multiply-add;
+ * (sum in double, max |x|) over strided views, strided/broadcasting axpby, multiply and
+ * multiply-accumulate on strided views;
  * and the refusals (aliasing, shapes, strides) with messages that name the shapes. The CUDA
  * twins are compared with these on a GPU by tests/gpu (suite_generic.c). */
 #include <setjmp.h>
@@ -361,6 +362,143 @@ static void test_maxabs_and_refusals(void **state)
 	r5_array_free(x2);
 }
 
+/* --- strided axpby, multiply, multiply-accumulate --- */
+
+/* Offset of linear index i (over dims, x fastest) in an array with these strides; a dimension of
+ * size 1 in `own` (a broadcast input) reads index 0. */
+static long offset_of(const long dims[R5_DIMS], const long own[R5_DIMS], const long strides[R5_DIMS], long i)
+{
+	long off = 0;
+	for (int d = 0; d < R5_DIMS; d++) {
+		long idx = i % dims[d];
+		i /= dims[d];
+		off += (own[d] == 1 ? 0 : idx) * strides[d];
+	}
+	return off;
+}
+
+/* y: a window of a larger buffer (strided, offset); x: broadcast over y and coils, or a
+ * transposed view; the elements of y's buffer outside the window stay as they were. */
+static void test_axpby_strided(void **state)
+{
+	(void)state;
+	seed(41);
+	long ybig[R5_DIMS], ydims[R5_DIMS], xdims[R5_DIMS];
+	dims_of(ybig, 30, 20, 1, 4);
+	dims_of(ydims, 25, 17, 1, 3);
+	r5_array *ybase = random_array(ybig), *before = random_array(ybig);
+	memcpy(before->data, ybase->data, sizeof(float complex) * (size_t)r5_array_size(ybase));
+	r5_array y = r5_array_view_strided(ybase, ydims, NULL, 2 + 30 * 1 + 600);
+	dims_of(xdims, 25, 1, 1, 1);
+	r5_array *x = random_array(xdims);
+	float complex alpha = CMPLXF(0.5f, -2.0f), beta = CMPLXF(-1.0f, 0.25f);
+	assert_int_equal(r5_zaxpby(ctx, alpha, x, beta, &y), R5_OK);
+	long n = r5_array_size(&y), touched = 0;
+	for (long i = 0; i < n; i++) {
+		long oy = offset_of(ydims, ydims, y.strides, i), ox = offset_of(ydims, xdims, x->strides, i);
+		float complex want = alpha * x->data[ox] + beta * before->data[y.data - ybase->data + oy];
+		if (cabsf(y.data[oy] - want) > 1e-6f)
+			fail_msg("axpby: element %ld is %g%+gi, want %g%+gi", i, crealf(y.data[oy]), cimagf(y.data[oy]),
+				 crealf(want), cimagf(want));
+	}
+	for (long i = 0; i < r5_array_size(ybase); i++)
+		touched += ybase->data[i] != before->data[i];
+	assert_int_equal(touched, n);
+	/* x a transposed view of a 17 x 25 array */
+	long tdims[R5_DIMS], tstr[R5_DIMS], sq[R5_DIMS];
+	dims_of(sq, 17, 25, 1, 1);
+	r5_array *xt = random_array(sq), *y2 = random_array(sq), *y2_before = random_array(sq);
+	dims_of(tdims, 25, 17, 1, 1);
+	r5_dims_strides(tstr, tdims);
+	tstr[0] = 17, tstr[1] = 1;
+	r5_array t = r5_array_view_strided(xt, tdims, tstr, 0);
+	long ydims2[R5_DIMS];
+	dims_of(ydims2, 25, 17, 1, 1);
+	r5_array *y3 = random_array(ydims2);
+	memcpy(y2_before->data, y3->data, sizeof(float complex) * 425);
+	assert_int_equal(r5_zaxpby(ctx, alpha, &t, beta, y3), R5_OK);
+	for (long i = 0; i < 425; i++) {
+		long xi = i % 25, yi = i / 25;
+		float complex want = alpha * xt->data[yi + 17 * xi] + beta * y2_before->data[i];
+		assert_true(cabsf(y3->data[i] - want) <= 1e-6f);
+	}
+	/* x is y: y = (alpha + beta) y */
+	memcpy(y2_before->data, y3->data, sizeof(float complex) * 425);
+	assert_int_equal(r5_zaxpby(ctx, alpha, y3, beta, y3), R5_OK);
+	for (long i = 0; i < 425; i++)
+		assert_true(cabsf(y3->data[i] - (alpha + beta) * y2_before->data[i]) <= 1e-5f);
+	/* refusals */
+	r5_array part = r5_array_view_strided(ybase, ydims, NULL, 3 + 30 * 1 + 600);
+	assert_int_equal(r5_zaxpby(ctx, alpha, &part, beta, &y), R5_EINVAL); /* overlapping, not the same */
+	assert_non_null(strstr(r5_last_error(), "overlaps"));
+	long zero[R5_DIMS] = {0};
+	r5_array flat = r5_array_view_strided(ybase, ydims, zero, 0);
+	assert_int_equal(r5_zaxpby(ctx, alpha, x, beta, &flat), R5_EINVAL); /* y stride 0 */
+	assert_non_null(strstr(r5_last_error(), "stride 0"));
+	long bad[R5_DIMS];
+	dims_of(bad, 5, 1, 1, 1);
+	r5_array *xbad = random_array(bad);
+	assert_int_equal(r5_zaxpby(ctx, alpha, xbad, beta, &y), R5_EINVAL);
+	assert_non_null(strstr(r5_last_error(), "[5]"));
+	r5_array_free(ybase);
+	r5_array_free(before);
+	r5_array_free(x);
+	r5_array_free(xt);
+	r5_array_free(y2);
+	r5_array_free(y2_before);
+	r5_array_free(y3);
+	r5_array_free(xbad);
+}
+
+/* out (a strided window) += in1 (transposed view) * conj(in2) (broadcast over coils), and
+ * r5_zmul into the same window, against the definition. */
+static void test_fmac_and_strided_mul(void **state)
+{
+	(void)state;
+	seed(42);
+	long big[R5_DIMS], dims[R5_DIMS], in1_store[R5_DIMS], in1_str[R5_DIMS], in2_dims[R5_DIMS];
+	dims_of(big, 20, 15, 1, 4);
+	dims_of(dims, 13, 11, 1, 3);
+	dims_of(in1_store, 11, 13, 1, 3);
+	dims_of(in2_dims, 13, 11, 1, 1);
+	r5_array *obase = random_array(big), *before = random_array(big), *in1s = random_array(in1_store);
+	r5_array *in2 = random_array(in2_dims);
+	r5_dims_strides(in1_str, in1_store);
+	in1_str[0] = 11, in1_str[1] = 1; /* in1[x, y, c] = in1s[y, x, c] */
+	r5_array in1 = r5_array_view_strided(in1s, dims, in1_str, 0);
+	r5_array out = r5_array_view_strided(obase, dims, NULL, 1 + 20 * 2 + 300);
+	for (int round = 0; round < 2; round++) {
+		memcpy(before->data, obase->data, sizeof(float complex) * (size_t)r5_array_size(obase));
+		if (round == 0)
+			assert_int_equal(r5_zfmac(ctx, &out, &in1, in2, R5_ZMUL_CONJ2), R5_OK);
+		else
+			assert_int_equal(r5_zmul(ctx, &out, &in1, in2, 0), R5_OK);
+		long n = r5_array_size(&out);
+		for (long i = 0; i < n; i++) {
+			long oo = offset_of(dims, dims, out.strides, i);
+			float complex a = in1.data[offset_of(dims, dims, in1.strides, i)];
+			float complex b = in2->data[offset_of(dims, in2_dims, in2->strides, i)];
+			float complex old = before->data[out.data - obase->data + oo];
+			float complex want = round == 0 ? old + a * conjf(b) : a * b;
+			if (cabsf(out.data[oo] - want) > 1e-6f)
+				fail_msg("%s: element %ld is %g%+gi, want %g%+gi", round ? "multiply" : "fmac", i,
+					 crealf(out.data[oo]), cimagf(out.data[oo]), crealf(want), cimagf(want));
+		}
+		long touched = 0;
+		for (long i = 0; i < r5_array_size(obase); i++)
+			touched += obase->data[i] != before->data[i];
+		assert_int_equal(touched, n);
+	}
+	assert_int_equal(r5_zfmac(ctx, &out, &in1, in2, 4), R5_EINVAL); /* unknown flag */
+	r5_array shifted = r5_array_view_strided(obase, dims, NULL, 2 + 20 * 2 + 300);
+	assert_int_equal(r5_zmul(ctx, &out, &shifted, in2, 0), R5_EINVAL); /* overlaps out */
+	assert_int_equal(r5_zfmac(ctx, &out, &out, in2, 0), R5_OK);        /* is out: fine */
+	r5_array_free(obase);
+	r5_array_free(before);
+	r5_array_free(in1s);
+	r5_array_free(in2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -370,6 +508,8 @@ int main(void)
 		cmocka_unit_test(test_reduce_contiguous),
 		cmocka_unit_test(test_reduce_strided),
 		cmocka_unit_test(test_maxabs_and_refusals),
+		cmocka_unit_test(test_axpby_strided),
+		cmocka_unit_test(test_fmac_and_strided_mul),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
