@@ -1,7 +1,7 @@
-/* Operator framework (linop.h): creation, checked application, chaining, adjoint test. */
+/* Operator framework (linop.h): creation and reference counts, checked application (shapes,
+ * residency, contiguity, the aliasing rule), lazily made scratch and its accounting, chaining. */
 #include "linop.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +10,7 @@ r5_status r5_linop_create(r5_ctx *ctx, const char *name, const long idims[R5_DIM
 			  r5_linop_fn forward, r5_linop_fn adjoint, r5_linop_fn normal, void *data,
 			  void (*destroy)(void *data), r5_linop **out)
 {
+	(void)ctx;
 	*out = NULL;
 	r5_linop *op = calloc(1, sizeof *op);
 	if (!op) {
@@ -25,20 +26,21 @@ r5_status r5_linop_create(r5_ctx *ctx, const char *name, const long idims[R5_DIM
 	op->normal = normal;
 	op->data = data;
 	op->destroy = destroy;
-	if (!normal) {
-		r5_status s = r5_array_alloc_work(ctx, odims, &op->scratch);
-		if (s != R5_OK) {
-			r5_linop_free(op);
-			return r5_error_context(s, "operator %s", name);
-		}
-	}
+	op->refs = 1;
 	*out = op;
 	return R5_OK;
 }
 
+r5_linop *r5_linop_ref(r5_linop *op)
+{
+	if (op)
+		op->refs++;
+	return op;
+}
+
 void r5_linop_free(r5_linop *op)
 {
-	if (!op)
+	if (!op || --op->refs > 0)
 		return;
 	if (op->destroy)
 		op->destroy(op->data);
@@ -46,38 +48,117 @@ void r5_linop_free(r5_linop *op)
 	free(op);
 }
 
-static r5_status check_shape(const r5_linop *op, const r5_array *a, const long dims[R5_DIMS], const char *what)
+long r5_linop_array_bytes(const r5_array *a)
 {
-	if (!a)
+	return a && a->owns ? r5_array_size(a) * (long)sizeof(float complex) : 0;
+}
+
+long r5_linop_bytes_held(const r5_linop *op)
+{
+	if (!op)
+		return 0;
+	return r5_linop_array_bytes(op->scratch) + (op->held ? op->held(op->data) : 0);
+}
+
+r5_status r5_linop_scratch(r5_ctx *ctx, const char *what, r5_array **slot, const long dims[R5_DIMS])
+{
+	if (*slot)
+		return R5_OK;
+	r5_status s = r5_array_alloc_work(ctx, dims, slot);
+	if (s != R5_OK) {
+		char text[128];
+		return r5_error_context(s, "%s scratch %s", what, r5_dims_format(text, sizeof text, dims));
+	}
+	return R5_OK;
+}
+
+/* --- checked application --- */
+
+static r5_status check_array(r5_ctx *ctx, const r5_linop *op, const r5_array *a, const long dims[R5_DIMS],
+			     const char *what)
+{
+	if (!a || !a->data)
 		return r5_set_error(R5_EINVAL, "operator %s: %s is NULL", op->name, what);
 	if (!r5_dims_equal(a->dims, dims)) {
 		char ta[128], te[128];
 		return r5_set_error(R5_EINVAL, "operator %s: %s has shape %s, expected %s", op->name, what,
 				    r5_dims_format(ta, sizeof ta, a->dims), r5_dims_format(te, sizeof te, dims));
 	}
+	if (a->where != r5_ctx_residency(ctx))
+		return r5_set_error(R5_EINVAL, "operator %s: %s lives on the %s but the %s back end computes on the %s",
+				    op->name, what, a->where == R5_HOST ? "host" : "device", r5_ctx_backend_name(ctx),
+				    r5_ctx_residency(ctx) == R5_HOST ? "host" : "device");
+	if (!r5_array_is_contiguous(a))
+		return r5_set_error(R5_EINVAL, "operator %s: %s is not contiguous (operators take contiguous arrays)",
+				    op->name, what);
 	return R5_OK;
+}
+
+/* First and one-past-last element address the array spans. */
+static void span(const r5_array *a, const float complex **lo, const float complex **hi)
+{
+	long first = 0, last = 0;
+	for (int d = 0; d < R5_DIMS; d++) {
+		long reach = (a->dims[d] - 1) * a->strides[d];
+		if (reach < 0)
+			first += reach;
+		else
+			last += reach;
+	}
+	*lo = a->data + first;
+	*hi = a->data + last + 1;
+}
+
+/* The aliasing rule of linop.h: out and in do not overlap, unless `bit` is declared and out is
+ * exactly in. */
+static r5_status check_alias(const r5_linop *op, const r5_array *out, const r5_array *in, unsigned bit,
+			     const char *what)
+{
+	if (out->where != in->where)
+		return R5_OK;
+	const float complex *olo, *ohi, *ilo, *ihi;
+	span(out, &olo, &ohi);
+	span(in, &ilo, &ihi);
+	if (olo >= ihi || ilo >= ohi)
+		return R5_OK;
+	int exact = out->data == in->data && r5_dims_equal(out->dims, in->dims);
+	for (int d = 0; exact && d < R5_DIMS; d++)
+		exact = out->dims[d] == 1 || out->strides[d] == in->strides[d];
+	if (exact && (op->in_place & bit))
+		return R5_OK;
+	if (op->in_place & bit)
+		return r5_set_error(R5_EINVAL, "operator %s: %s output overlaps its input without being it (in place "
+					       "means out == in exactly)", op->name, what);
+	return r5_set_error(R5_EINVAL, "operator %s: %s output overlaps its input (this operator needs them apart)",
+			    op->name, what);
 }
 
 r5_status r5_linop_forward(r5_ctx *ctx, r5_linop *op, r5_array *out, const r5_array *in)
 {
-	R5_TRY(check_shape(op, in, op->idims, "input"));
-	R5_TRY(check_shape(op, out, op->odims, "output"));
+	R5_TRY(check_array(ctx, op, in, op->idims, "input"));
+	R5_TRY(check_array(ctx, op, out, op->odims, "output"));
+	R5_TRY(check_alias(op, out, in, R5_LINOP_INPLACE_FORWARD, "forward"));
 	return op->forward(ctx, op->data, out, in);
 }
 
 r5_status r5_linop_adjoint(r5_ctx *ctx, r5_linop *op, r5_array *out, const r5_array *in)
 {
-	R5_TRY(check_shape(op, in, op->odims, "adjoint input"));
-	R5_TRY(check_shape(op, out, op->idims, "adjoint output"));
+	R5_TRY(check_array(ctx, op, in, op->odims, "adjoint input"));
+	R5_TRY(check_array(ctx, op, out, op->idims, "adjoint output"));
+	R5_TRY(check_alias(op, out, in, R5_LINOP_INPLACE_ADJOINT, "adjoint"));
 	return op->adjoint(ctx, op->data, out, in);
 }
 
 r5_status r5_linop_normal(r5_ctx *ctx, r5_linop *op, r5_array *out, const r5_array *in)
 {
-	R5_TRY(check_shape(op, in, op->idims, "normal input"));
-	R5_TRY(check_shape(op, out, op->idims, "normal output"));
+	R5_TRY(check_array(ctx, op, in, op->idims, "normal input"));
+	R5_TRY(check_array(ctx, op, out, op->idims, "normal output"));
+	R5_TRY(check_alias(op, out, in, R5_LINOP_INPLACE_NORMAL, "normal"));
 	if (op->normal)
 		return op->normal(ctx, op->data, out, in);
+	r5_status s = r5_linop_scratch(ctx, "normal", &op->scratch, op->odims);
+	if (s != R5_OK)
+		return r5_error_context(s, "operator %s", op->name);
 	R5_TRY(op->forward(ctx, op->data, op->scratch, in));
 	return op->adjoint(ctx, op->data, out, op->scratch);
 }
@@ -94,7 +175,8 @@ r5_array r5_linop_slice(const r5_array *a, int dim, long index)
 
 struct chain_data {
 	r5_linop *a, *b;
-	r5_array *mid; /* a's output */
+	r5_array *mid;  /* a's output, at the first application */
+	r5_array *mid2; /* b's normal output when b's normal cannot run in place */
 };
 
 static void chain_destroy(void *data)
@@ -103,12 +185,21 @@ static void chain_destroy(void *data)
 	r5_linop_free(c->a);
 	r5_linop_free(c->b);
 	r5_array_free(c->mid);
+	r5_array_free(c->mid2);
 	free(c);
+}
+
+static long chain_held(const void *data)
+{
+	const struct chain_data *c = data;
+	return r5_linop_array_bytes(c->mid) + r5_linop_array_bytes(c->mid2) + r5_linop_bytes_held(c->a) +
+	       r5_linop_bytes_held(c->b);
 }
 
 static r5_status chain_forward(r5_ctx *ctx, void *data, r5_array *out, const r5_array *in)
 {
 	struct chain_data *c = data;
+	R5_TRY(r5_linop_scratch(ctx, "chain", &c->mid, c->a->odims));
 	R5_TRY(r5_linop_forward(ctx, c->a, c->mid, in));
 	return r5_linop_forward(ctx, c->b, out, c->mid);
 }
@@ -116,6 +207,7 @@ static r5_status chain_forward(r5_ctx *ctx, void *data, r5_array *out, const r5_
 static r5_status chain_adjoint(r5_ctx *ctx, void *data, r5_array *out, const r5_array *in)
 {
 	struct chain_data *c = data;
+	R5_TRY(r5_linop_scratch(ctx, "chain", &c->mid, c->a->odims));
 	R5_TRY(r5_linop_adjoint(ctx, c->b, c->mid, in));
 	return r5_linop_adjoint(ctx, c->a, out, c->mid);
 }
@@ -123,9 +215,15 @@ static r5_status chain_adjoint(r5_ctx *ctx, void *data, r5_array *out, const r5_
 static r5_status chain_normal(r5_ctx *ctx, void *data, r5_array *out, const r5_array *in)
 {
 	struct chain_data *c = data;
+	R5_TRY(r5_linop_scratch(ctx, "chain", &c->mid, c->a->odims));
 	R5_TRY(r5_linop_forward(ctx, c->a, c->mid, in));
-	R5_TRY(r5_linop_normal(ctx, c->b, c->mid, c->mid));
-	return r5_linop_adjoint(ctx, c->a, out, c->mid);
+	r5_array *after_b = c->mid; /* b's normal in place where it can */
+	if (!(c->b->in_place & R5_LINOP_INPLACE_NORMAL)) {
+		R5_TRY(r5_linop_scratch(ctx, "chain", &c->mid2, c->a->odims));
+		after_b = c->mid2;
+	}
+	R5_TRY(r5_linop_normal(ctx, c->b, after_b, c->mid));
+	return r5_linop_adjoint(ctx, c->a, out, after_b);
 }
 
 r5_status r5_linop_chain(r5_ctx *ctx, r5_linop *a, r5_linop *b, r5_linop **out)
@@ -155,85 +253,8 @@ r5_status r5_linop_chain(r5_ctx *ctx, r5_linop *a, r5_linop *b, r5_linop **out)
 	}
 	c->a = a;
 	c->b = b;
-	r5_status s = r5_array_alloc_work(ctx, a->odims, &c->mid);
-	if (s != R5_OK) {
-		chain_destroy(c);
-		return s;
-	}
-	return r5_linop_create(ctx, name, a->idims, b->odims, chain_forward, chain_adjoint, chain_normal, c,
-			       chain_destroy, out);
-}
-
-/* --- adjoint test --- */
-
-static r5_status random_fill(r5_ctx *ctx, r5_array *a, unsigned *state)
-{
-	r5_array *host = NULL;
-	R5_TRY(r5_array_alloc_host(a->dims, &host));
-	for (long i = 0; i < r5_array_size(host); i++) {
-		*state = *state * 1103515245u + 12345u;
-		float re = (float)((*state >> 8) & 0xffff) / 32768.0f - 1.0f;
-		*state = *state * 1103515245u + 12345u;
-		float im = (float)((*state >> 8) & 0xffff) / 32768.0f - 1.0f;
-		host->data[i] = re + I * im;
-	}
-	r5_status s = r5_array_copy(ctx, a, host);
-	r5_array_free(host);
-	return s;
-}
-
-r5_status r5_linop_adjoint_test(r5_ctx *ctx, r5_linop *op, unsigned seed, double *adjoint_err, double *normal_err)
-{
-	r5_array *x = NULL, *y = NULL, *ax = NULL, *ahy = NULL, *nx = NULL;
-	r5_status s = r5_array_alloc_work(ctx, op->idims, &x);
-	if (s == R5_OK)
-		s = r5_array_alloc_work(ctx, op->odims, &y);
-	if (s == R5_OK)
-		s = r5_array_alloc_work(ctx, op->odims, &ax);
-	if (s == R5_OK)
-		s = r5_array_alloc_work(ctx, op->idims, &ahy);
-	if (s == R5_OK)
-		s = r5_array_alloc_work(ctx, op->idims, &nx);
-	unsigned state = seed;
-	if (s == R5_OK)
-		s = random_fill(ctx, x, &state);
-	if (s == R5_OK)
-		s = random_fill(ctx, y, &state);
-	if (s == R5_OK)
-		s = r5_linop_forward(ctx, op, ax, x);
-	if (s == R5_OK)
-		s = r5_linop_adjoint(ctx, op, ahy, y);
-	double complex d1 = 0, d2 = 0;
-	double n_ax = 0, n_y = 0, n_x = 0;
-	if (s == R5_OK)
-		s = r5_zdot(ctx, ax, y, &d1);
-	if (s == R5_OK)
-		s = r5_zdot(ctx, x, ahy, &d2);
-	if (s == R5_OK)
-		s = r5_znorm(ctx, ax, &n_ax);
-	if (s == R5_OK)
-		s = r5_znorm(ctx, y, &n_y);
-	if (s == R5_OK && adjoint_err)
-		*adjoint_err = cabs(d1 - d2) / (n_ax * n_y + 1e-300);
-	/* normal: compare with A^H (A x), reusing ahy as the reference */
-	if (s == R5_OK && normal_err) {
-		s = r5_linop_adjoint(ctx, op, ahy, ax);
-		if (s == R5_OK)
-			s = r5_linop_normal(ctx, op, nx, x);
-		if (s == R5_OK)
-			s = r5_znorm(ctx, ahy, &n_x);
-		if (s == R5_OK)
-			s = r5_zaxpy(ctx, nx, -1.0f, ahy);
-		double diff = 0;
-		if (s == R5_OK)
-			s = r5_znorm(ctx, nx, &diff);
-		if (s == R5_OK)
-			*normal_err = diff / (n_x + 1e-300);
-	}
-	r5_array_free(x);
-	r5_array_free(y);
-	r5_array_free(ax);
-	r5_array_free(ahy);
-	r5_array_free(nx);
-	return s;
+	R5_TRY(r5_linop_create(ctx, name, a->idims, b->odims, chain_forward, chain_adjoint, chain_normal, c,
+			       chain_destroy, out));
+	(*out)->held = chain_held;
+	return R5_OK;
 }

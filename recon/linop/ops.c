@@ -1,7 +1,8 @@
 /* The operators of Cartesian SENSE (linop.h): centred unitary FFT, sampling mask, coil maps,
  * and their chain E = M F S (Pruessmann et al., MRM 46:638, 2001, with ESPIRiT maps: Uecker et
- * al., MRM 71:990, 2014). Coil maps keep per-coil (and per-map) slices as stack descriptors so
- * that applying an operator allocates nothing. */
+ * al., MRM 71:990, 2014). Coil maps take per-coil (and per-map) slices as views by value, so
+ * that applying an operator allocates nothing after its first application (scratch is made
+ * then, linop.h). */
 #include <stdlib.h>
 
 #include "../core/fft.h"
@@ -31,7 +32,9 @@ r5_status r5_linop_fft(r5_ctx *ctx, const long dims[R5_DIMS], unsigned long flag
 	if (!f)
 		return r5_set_error(R5_ENOMEM, "operator fft");
 	*f = flags;
-	return r5_linop_create(ctx, "fft", dims, dims, fft_forward, fft_adjoint, identity, f, free, out);
+	R5_TRY(r5_linop_create(ctx, "fft", dims, dims, fft_forward, fft_adjoint, identity, f, free, out));
+	(*out)->in_place = R5_LINOP_INPLACE_ALL; /* r5_fft runs in place */
+	return R5_OK;
 }
 
 /* --- sampling mask --- */
@@ -47,8 +50,10 @@ r5_status r5_linop_sample(r5_ctx *ctx, const long dims[R5_DIMS], const r5_array 
 		if (mask->dims[d] != 1 && mask->dims[d] != dims[d])
 			return r5_set_error(R5_EINVAL, "operator sample: mask dimension %d is %ld, data has %ld", d,
 					    mask->dims[d], dims[d]);
-	return r5_linop_create(ctx, "sample", dims, dims, sample_apply, sample_apply, sample_apply, (void *)mask, NULL,
-			       out);
+	R5_TRY(r5_linop_create(ctx, "sample", dims, dims, sample_apply, sample_apply, sample_apply, (void *)mask, NULL,
+			       out));
+	(*out)->in_place = R5_LINOP_INPLACE_ALL; /* element-wise */
+	return R5_OK;
 }
 
 /* --- sampled FFT: M F, with a normal that needs no centring ---
@@ -69,6 +74,11 @@ static void fft_sample_destroy(void *data)
 	struct fft_sample_data *d = data;
 	r5_array_free(d->shifted);
 	free(d);
+}
+
+static long fft_sample_held(const void *data)
+{
+	return r5_linop_array_bytes(((const struct fft_sample_data *)data)->shifted);
 }
 
 static r5_status fft_sample_forward(r5_ctx *ctx, void *data, r5_array *out, const r5_array *in)
@@ -146,8 +156,11 @@ r5_status r5_linop_fft_sample(r5_ctx *ctx, const long dims[R5_DIMS], unsigned lo
 		fft_sample_destroy(d);
 		return s;
 	}
-	return r5_linop_create(ctx, "fft-sample", dims, dims, fft_sample_forward, fft_sample_adjoint,
-			       fft_sample_normal, d, fft_sample_destroy, out);
+	R5_TRY(r5_linop_create(ctx, "fft-sample", dims, dims, fft_sample_forward, fft_sample_adjoint,
+			       fft_sample_normal, d, fft_sample_destroy, out));
+	(*out)->in_place = R5_LINOP_INPLACE_ALL; /* FFTs in place, the mask element-wise */
+	(*out)->held = fft_sample_held;
+	return R5_OK;
 }
 
 /* --- coil maps --- */
@@ -155,7 +168,27 @@ r5_status r5_linop_fft_sample(r5_ctx *ctx, const long dims[R5_DIMS], unsigned lo
 struct maps_data {
 	const r5_array *maps; /* [x, y, z, coil, n_maps] */
 	long n_coils, n_maps;
+	r5_array *coil_image; /* [x, y, z]: one coil's image inside the normal, at its first use */
 };
+
+static void maps_destroy(void *data)
+{
+	struct maps_data *m = data;
+	r5_array_free(m->coil_image);
+	free(m);
+}
+
+static long maps_held(const void *data)
+{
+	return r5_linop_array_bytes(((const struct maps_data *)data)->coil_image);
+}
+
+/* Map set j of coil c: [x, y, z] (contiguous). */
+static r5_array maps_one(const struct maps_data *m, long c, long j)
+{
+	r5_array map_j = r5_linop_slice(m->maps, R5_DIM_MAP, j);
+	return r5_linop_slice(&map_j, R5_DIM_COIL, c);
+}
 
 static r5_status maps_forward(r5_ctx *ctx, void *data, r5_array *out, const r5_array *in)
 {
@@ -176,9 +209,8 @@ static r5_status maps_adjoint(r5_ctx *ctx, void *data, r5_array *out, const r5_a
 	struct maps_data *m = data;
 	for (long j = 0; j < m->n_maps; j++) {
 		r5_array image = r5_linop_slice(out, R5_DIM_MAP, j);
-		r5_array map_j = r5_linop_slice(m->maps, R5_DIM_MAP, j);
 		for (long c = 0; c < m->n_coils; c++) {
-			r5_array map = r5_linop_slice(&map_j, R5_DIM_COIL, c);
+			r5_array map = maps_one(m, c, j);
 			r5_array coil = r5_linop_slice(in, R5_DIM_COIL, c);
 			R5_TRY(r5_zmul(ctx, &image, &coil, &map, R5_ZMUL_CONJ2 | (c ? R5_ZMUL_ACCUM : 0)));
 		}
@@ -186,13 +218,35 @@ static r5_status maps_adjoint(r5_ctx *ctx, void *data, r5_array *out, const r5_a
 	return R5_OK;
 }
 
+/* out_j = sum_c conj(map_cj) t_c with t_c = sum_m map_cm in_m, one coil image t_c at a time */
+static r5_status maps_normal(r5_ctx *ctx, void *data, r5_array *out, const r5_array *in)
+{
+	struct maps_data *m = data;
+	long vdims[R5_DIMS];
+	r5_dims_copy(vdims, in->dims);
+	vdims[R5_DIM_MAP] = 1;
+	R5_TRY(r5_linop_scratch(ctx, "maps normal", &m->coil_image, vdims));
+	for (long c = 0; c < m->n_coils; c++) {
+		for (long j = 0; j < m->n_maps; j++) {
+			r5_array map = maps_one(m, c, j), image = r5_linop_slice(in, R5_DIM_MAP, j);
+			R5_TRY(r5_zmul(ctx, m->coil_image, &map, &image, j ? R5_ZMUL_ACCUM : 0));
+		}
+		for (long j = 0; j < m->n_maps; j++) {
+			r5_array map = maps_one(m, c, j), image = r5_linop_slice(out, R5_DIM_MAP, j);
+			R5_TRY(r5_zmul(ctx, &image, m->coil_image, &map, R5_ZMUL_CONJ2 | (c ? R5_ZMUL_ACCUM : 0)));
+		}
+	}
+	return R5_OK;
+}
+
 r5_status r5_linop_maps(r5_ctx *ctx, const r5_array *maps, r5_linop **out)
 {
+	*out = NULL;
 	for (int d = R5_DIM_MAP + 1; d < R5_DIMS; d++)
 		if (maps->dims[d] != 1)
-			return r5_set_error(R5_EINVAL, "operator maps: maps must be [x y z coil maps], dimension %d is %ld",
-					    d, maps->dims[d]);
-	struct maps_data *m = malloc(sizeof *m);
+			return r5_set_error(R5_EINVAL, "operator maps: maps must be [x y z coil maps], dimension %d is "
+						       "%ld", d, maps->dims[d]);
+	struct maps_data *m = calloc(1, sizeof *m);
 	if (!m)
 		return r5_set_error(R5_ENOMEM, "operator maps");
 	m->maps = maps;
@@ -203,7 +257,10 @@ r5_status r5_linop_maps(r5_ctx *ctx, const r5_array *maps, r5_linop **out)
 	r5_dims_copy(odims, maps->dims);
 	idims[R5_DIM_COIL] = 1;
 	odims[R5_DIM_MAP] = 1;
-	return r5_linop_create(ctx, "maps", idims, odims, maps_forward, maps_adjoint, NULL, m, free, out);
+	R5_TRY(r5_linop_create(ctx, "maps", idims, odims, maps_forward, maps_adjoint, maps_normal, m, maps_destroy,
+			       out));
+	(*out)->held = maps_held;
+	return R5_OK;
 }
 
 r5_status r5_linop_sense(r5_ctx *ctx, const r5_array *maps, const r5_array *mask, unsigned long fft_flags,
@@ -223,15 +280,17 @@ r5_status r5_linop_sense(r5_ctx *ctx, const r5_array *maps, const r5_array *mask
 /* --- SENSE by groups of coils --- */
 
 struct sense_group {
-	r5_linop *op;
-	r5_array *maps; /* the group's maps: a view (one map set) or a contiguous copy */
-	long c0, n;     /* coils c0 .. c0+n-1 */
+	r5_linop *maps_op; /* the group's coil maps */
+	r5_linop *fs_op;   /* fft-sample of the group's coil images (one per group size) */
+	r5_array *maps;    /* the group's maps: a view (one map set) or a contiguous copy */
+	long c0, n;        /* coils c0 .. c0+n-1 */
 };
 
 struct sense_groups_data {
 	struct sense_group *groups;
 	long n_groups;
-	r5_array *sum; /* idims: one group's adjoint / normal before it is added */
+	r5_array *coils; /* one full group's coil images, at the first adjoint or normal */
+	r5_array *sum;   /* idims: one group's adjoint / normal before it is added */
 	const r5_progress *progress;
 	const char *stage;
 };
@@ -240,21 +299,36 @@ static void sense_groups_destroy(void *data)
 {
 	struct sense_groups_data *d = data;
 	for (long g = 0; d->groups && g < d->n_groups; g++) {
-		r5_linop_free(d->groups[g].op);
+		r5_linop_free(d->groups[g].maps_op);
+		r5_linop_free(d->groups[g].fs_op);
 		r5_array_free(d->groups[g].maps);
 	}
 	free(d->groups);
+	r5_array_free(d->coils);
 	r5_array_free(d->sum);
 	free(d);
 }
 
-/* Coils c0 .. c0+n-1 of a contiguous [x, y, z, coil, 1, ...] array as a view. */
-static r5_status coil_range(const r5_array *a, long c0, long n, r5_array **out)
+static long sense_groups_held(const void *data)
+{
+	const struct sense_groups_data *d = data;
+	long bytes = r5_linop_array_bytes(d->coils) + r5_linop_array_bytes(d->sum);
+	for (long g = 0; g < d->n_groups; g++) {
+		const struct sense_group *gr = &d->groups[g];
+		bytes += r5_linop_array_bytes(gr->maps) + r5_linop_bytes_held(gr->maps_op);
+		if (!g || gr->fs_op != d->groups[g - 1].fs_op) /* shared: counted once */
+			bytes += r5_linop_bytes_held(gr->fs_op);
+	}
+	return bytes;
+}
+
+/* Coils c0 .. c0+n-1 of a contiguous [x, y, z, coil, 1, ...] array, as a view by value. */
+static r5_array coil_range(const r5_array *a, long c0, long n)
 {
 	long dims[R5_DIMS];
 	r5_dims_copy(dims, a->dims);
 	dims[R5_DIM_COIL] = n;
-	return r5_array_view(a->where, a->ctx, dims, a->data + c0 * a->strides[R5_DIM_COIL], out);
+	return r5_array_view_strided(a, dims, NULL, c0 * a->strides[R5_DIM_COIL]);
 }
 
 static r5_status groups_check(const struct sense_groups_data *d, long g)
@@ -265,40 +339,46 @@ static r5_status groups_check(const struct sense_groups_data *d, long g)
 static r5_status sense_groups_forward(r5_ctx *ctx, void *data, r5_array *out, const r5_array *in)
 {
 	struct sense_groups_data *d = data;
-	r5_status s = R5_OK;
-	for (long g = 0; g < d->n_groups && s == R5_OK; g++) {
-		r5_array *part = NULL;
-		s = coil_range(out, d->groups[g].c0, d->groups[g].n, &part);
-		if (s == R5_OK)
-			s = r5_linop_forward(ctx, d->groups[g].op, part, in);
-		r5_array_free(part);
-		if (s == R5_OK)
-			s = groups_check(d, g);
+	for (long g = 0; g < d->n_groups; g++) {
+		r5_array part = coil_range(out, d->groups[g].c0, d->groups[g].n);
+		R5_TRY(r5_linop_forward(ctx, d->groups[g].maps_op, &part, in));
+		R5_TRY(r5_linop_forward(ctx, d->groups[g].fs_op, &part, &part));
+		R5_TRY(groups_check(d, g));
 	}
-	return s;
+	return R5_OK;
+}
+
+/* dst = group g's adjoint of its coil range of in (normal = 0) or its normal of in (1), through
+ * the shared coil images. */
+static r5_status sense_group_apply(r5_ctx *ctx, struct sense_groups_data *d, long g, int normal, r5_array *dst,
+				   const r5_array *in)
+{
+	const struct sense_group *gr = &d->groups[g];
+	r5_array coils = coil_range(d->coils, 0, gr->n);
+	if (normal) {
+		R5_TRY(r5_linop_forward(ctx, gr->maps_op, &coils, in));
+		R5_TRY(r5_linop_normal(ctx, gr->fs_op, &coils, &coils));
+	} else {
+		r5_array part = coil_range(in, gr->c0, gr->n);
+		R5_TRY(r5_linop_adjoint(ctx, gr->fs_op, &coils, &part));
+	}
+	return r5_linop_adjoint(ctx, gr->maps_op, dst, &coils);
 }
 
 /* out = sum over groups of adjoint (normal = 0) or normal (1) of the group. */
 static r5_status sense_groups_sum(r5_ctx *ctx, struct sense_groups_data *d, int normal, r5_array *out,
 				  const r5_array *in)
 {
-	r5_status s = R5_OK;
-	for (long g = 0; g < d->n_groups && s == R5_OK; g++) {
-		r5_array *part = NULL, *dst = g ? d->sum : out;
-		if (normal) {
-			s = r5_linop_normal(ctx, d->groups[g].op, dst, in);
-		} else {
-			s = coil_range(in, d->groups[g].c0, d->groups[g].n, &part);
-			if (s == R5_OK)
-				s = r5_linop_adjoint(ctx, d->groups[g].op, dst, part);
-			r5_array_free(part);
-		}
-		if (s == R5_OK && g)
-			s = r5_zaxpy(ctx, out, 1.0f, d->sum);
-		if (s == R5_OK)
-			s = groups_check(d, g);
+	R5_TRY(r5_linop_scratch(ctx, "sense-grouped", &d->coils, d->groups[0].maps_op->odims));
+	if (d->n_groups > 1)
+		R5_TRY(r5_linop_scratch(ctx, "sense-grouped", &d->sum, out->dims));
+	for (long g = 0; g < d->n_groups; g++) {
+		R5_TRY(sense_group_apply(ctx, d, g, normal, g ? d->sum : out, in));
+		if (g)
+			R5_TRY(r5_zaxpy(ctx, out, 1.0f, d->sum));
+		R5_TRY(groups_check(d, g));
 	}
-	return s;
+	return R5_OK;
 }
 
 static r5_status sense_groups_adjoint(r5_ctx *ctx, void *data, r5_array *out, const r5_array *in)
@@ -311,9 +391,9 @@ static r5_status sense_groups_normal(r5_ctx *ctx, void *data, r5_array *out, con
 	return sense_groups_sum(ctx, data, 1, out, in);
 }
 
-/* Group g's maps and operator. */
+/* Group g's maps and operators; the fft-sample operator of the group before when sizes agree. */
 static r5_status sense_group_make(r5_ctx *ctx, const r5_array *maps, const r5_array *mask, unsigned long fft_flags,
-				  struct sense_group *group)
+				  const struct sense_group *before, struct sense_group *group)
 {
 	long dims[R5_DIMS];
 	r5_dims_copy(dims, maps->dims);
@@ -328,7 +408,11 @@ static r5_status sense_group_make(r5_ctx *ctx, const r5_array *maps, const r5_ar
 			s = r5_zresize_centered(ctx, group->maps, &strided);
 	}
 	if (s == R5_OK)
-		s = r5_linop_sense(ctx, group->maps, mask, fft_flags, &group->op);
+		s = r5_linop_maps(ctx, group->maps, &group->maps_op);
+	if (s == R5_OK && before && before->n == group->n)
+		group->fs_op = r5_linop_ref(before->fs_op);
+	else if (s == R5_OK)
+		s = r5_linop_fft_sample(ctx, group->maps_op->odims, fft_flags, mask, &group->fs_op);
 	return s;
 }
 
@@ -358,19 +442,19 @@ r5_status r5_linop_sense_grouped(r5_ctx *ctx, const r5_array *maps, const r5_arr
 	for (long g = 0; g < n_groups && s == R5_OK; g++) {
 		d->groups[g].c0 = g * coils_per_group;
 		d->groups[g].n = g + 1 < n_groups ? coils_per_group : coils - g * coils_per_group;
-		s = sense_group_make(ctx, maps, mask, fft_flags, &d->groups[g]);
+		s = sense_group_make(ctx, maps, mask, fft_flags, g ? &d->groups[g - 1] : NULL, &d->groups[g]);
+	}
+	if (s != R5_OK) {
+		sense_groups_destroy(d);
+		return r5_error_context(s, "operator sense-grouped");
 	}
 	long idims[R5_DIMS], odims[R5_DIMS];
 	r5_dims_copy(odims, maps->dims);
 	odims[R5_DIM_MAP] = 1;
 	r5_dims_copy(idims, maps->dims);
 	idims[R5_DIM_COIL] = 1;
-	if (s == R5_OK)
-		s = r5_array_alloc_work(ctx, idims, &d->sum);
-	if (s != R5_OK) {
-		sense_groups_destroy(d);
-		return r5_error_context(s, "operator sense-grouped");
-	}
-	return r5_linop_create(ctx, "sense-grouped", idims, odims, sense_groups_forward, sense_groups_adjoint,
-			       sense_groups_normal, d, sense_groups_destroy, out);
+	R5_TRY(r5_linop_create(ctx, "sense-grouped", idims, odims, sense_groups_forward, sense_groups_adjoint,
+			       sense_groups_normal, d, sense_groups_destroy, out));
+	(*out)->held = sense_groups_held;
+	return R5_OK;
 }
