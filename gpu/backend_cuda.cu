@@ -491,39 +491,6 @@ r5_status r5_cuda_zcopy_md(void *state, const long dims[R5_DIMS], const long out
 	return r5_cuda_launched("zcopy_md");
 }
 
-/* One thread per output element; the sum over `n` runs in the CPU back end's order (float). */
-__global__ void k_zsum_dim(long inner, long n, long outer, r5_cf *out, const r5_cf *in)
-{
-	GRID_STRIDE(j, inner * outer)
-	{
-		long o = j / inner, i = j % inner;
-		float re = 0.0f, im = 0.0f;
-		for (long k = 0; k < n; k++) {
-			r5_cf v = in[(o * n + k) * inner + i];
-			re += r5_cf_re(v);
-			im += r5_cf_im(v);
-		}
-		out[j] = r5_cf_make(re, im);
-	}
-}
-
-r5_status r5_cuda_zsum_dim(void *state, const long dims[R5_DIMS], int dim, r5_cf *out, const r5_cf *in)
-{
-	struct r5_cuda_state *s = STATE(state);
-	if (dim < 0 || dim >= R5_DIMS)
-		return r5_set_error(R5_EINVAL, "cuda zsum_dim: dimension %d outside 0..%d", dim, R5_DIMS - 1);
-	long inner = 1, outer = 1, n = dims[dim];
-	for (int d = 0; d < dim; d++)
-		inner *= dims[d];
-	for (int d = dim + 1; d < R5_DIMS; d++)
-		outer *= dims[d];
-	if (inner <= 0 || outer <= 0 || n <= 0)
-		return r5_set_error(R5_EINVAL, "cuda zsum_dim: non-positive dimension");
-	R5_TRY(r5_cuda_activate(s));
-	k_zsum_dim<<<r5_cuda_grid(inner * outer, THREADS), THREADS, 0, s->stream>>>(inner, n, outer, out, in);
-	return r5_cuda_launched("zsum_dim");
-}
-
 /* --- the table --- */
 
 /* Retires a state after a sticky error: every later slot call fails fast naming this error. */

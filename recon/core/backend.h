@@ -8,9 +8,19 @@
  *
  * Element counts are `long` (64-bit); complex data is interleaved single precision.
  * Strided ("_md") slots take R5_DIMS dims and strides counted in elements; a stride of 0
- * broadcasts an input along that dimension. An output stride of 0 is not allowed where the
- * dimension is larger than 1 (reductions go through zsum_dim). `state` is the back end's
- * per-context state made by state_create (device, stream, library handles). */
+ * broadcasts an input along that dimension. An output stride of 0 where the dimension is larger
+ * than 1 means "reduce along it" in zreduce_md and is not allowed in any other slot. `state` is
+ * the back end's per-context state made by state_create (device, stream, library handles).
+ *
+ * Real-valued data (masks, sampling densities, weights, magnitudes, norms, projections) has no
+ * type of its own (BART's convention): it is a complex array whose imaginary part is 0, so every
+ * slot and operator applies to it unchanged (a real weight times complex data is an ordinary
+ * zmul_md). The slots that produce real values write the imaginary part as exactly 0: zunary
+ * ABS, ABS2 and SQRT_RE, zclamp (box projection of the real part; the imaginary part of its
+ * input is dropped) and zreduce_md MAXABS. Slots that read a real value look at the real part
+ * only: zunary SQRT_RE and zclamp. Everything else treats values as complex, so a real array
+ * stays real through linear combinations with real coefficients, products of real arrays and
+ * sums; sizes and memory are those of complex data (8 bytes an element). */
 #ifndef R5_CORE_BACKEND_H
 #define R5_CORE_BACKEND_H
 

@@ -59,9 +59,6 @@
 	X(r5_status, zreduce_md, (void *state, r5_reduce_op op, const long dims[R5_DIMS], \
 				  const long out_str[R5_DIMS], R5_CF *out, const long in_str[R5_DIMS], \
 				  const R5_CF *in)) \
-	/* out[.., 1, ..] = sum over dimension `dim` of in; both contiguous, out has dims[dim] = 1 */ \
-	X(r5_status, zsum_dim, (void *state, const long dims[R5_DIMS], int dim, R5_CF *out, \
-				const R5_CF *in)) \
 	/* FFT: unnormalised, uncentred, in place or out of place, over the dimensions whose bit is \
 	 * set in `flags`, batched over the others; arrays contiguous with dims `dims`. The centring \
 	 * and the 1/sqrt(N) scaling are added by the generic layer (fft.h). */ \

@@ -140,27 +140,3 @@ r5_status r5_cpu_zcopy_md(void *state, const long dims[R5_DIMS], const long out_
 	}
 	return R5_OK;
 }
-
-r5_status r5_cpu_zsum_dim(void *state, const long dims[R5_DIMS], int dim, float complex *out,
-			      const float complex *in)
-{
-	long inner = 1, outer = 1, n = dims[dim];
-	for (int d = 0; d < dim; d++)
-		inner *= dims[d];
-	for (int d = dim + 1; d < R5_DIMS; d++)
-		outer *= dims[d];
-#pragma omp parallel for collapse(2) schedule(static) if (inner * outer * n > 32768)
-	for (long o = 0; o < outer; o++) {
-		for (long i = 0; i < inner; i++) {
-			float re = 0, im = 0;
-			for (long k = 0; k < n; k++) {
-				r5_cf v = in[(o * n + k) * inner + i];
-				re += r5_cf_re(v);
-				im += r5_cf_im(v);
-			}
-			out[o * inner + i] = r5_cf_make(re, im);
-		}
-	}
-	return R5_OK;
-}
-

@@ -126,12 +126,6 @@ static r5_status run_zcopy_md(const struct r5_backend *b, void *s, float complex
 	return b->zcopy_md(s, j->dims, j->str[0], buf[0] + j->offset[0], j->str[1], buf[1] + j->offset[1]);
 }
 
-static r5_status run_zsum_dim(const struct r5_backend *b, void *s, float complex **buf, const struct job *j,
-			      double complex *scalar)
-{
-	return b->zsum_dim(s, j->dims, j->dim, buf[1], buf[0]);
-}
-
 /* zmul_md of out[dims] = in1 * in2 where in_k has size 1 along the dims whose bit is clear in
  * keep_k (broadcast, stride 0); out strides are contiguous over `out_dims` (>= dims, so a
  * strided out with gaps when larger) at offset out_offset. */
@@ -194,22 +188,6 @@ static void zcopy_case(struct pair *p, const char *op, const long *dims4, const 
 	suite_run_job(p, &j);
 }
 
-static void zsum_case(struct pair *p, const long *dims4, int dim)
-{
-	struct job j;
-	memset(&j, 0, sizeof j);
-	j.op = "zsum_dim", j.run = run_zsum_dim, j.n_bufs = 2, j.out = 1, j.tol = TOL, j.full = 1, j.dim = dim;
-	r5_dims_ones(j.dims);
-	for (int d = 0; d < 4; d++)
-		j.dims[d] = dims4[d];
-	j.len[0] = r5_dims_size(j.dims);
-	j.len[1] = j.len[0] / j.dims[dim];
-	j.init[0] = INIT_RANDOM, j.init[1] = INIT_NAN;
-	int n = snprintf(j.shape, sizeof j.shape, "dim %d of ", dim);
-	suite_shape(j.shape + n, sizeof j.shape - (size_t)n, dims4, 4);
-	suite_run_job(p, &j);
-}
-
 void suite_strided(struct pair *p)
 {
 	const long coil[4] = {67, 45, 1, 7}, vol[4] = {33, 17, 9, 3}, big[4] = {256, 256, 1, 32};
@@ -227,8 +205,5 @@ void suite_strided(struct pair *p)
 	const long sq[4] = {45, 67, 1, 7}, sq_in[4] = {67, 45, 1, 7};
 	zcopy_case(p, "zcopy_md transpose", sq, sq, 0, sq_in, 0, 1);
 	zcopy_case(p, "zcopy_md plain", big, big, 0, big, 0, 0);
-
-	for (int dim = 0; dim < 4; dim++)
-		zsum_case(p, vol, dim);
-	zsum_case(p, big, 3);
+	/* reductions (zreduce_md): suite_generic.c */
 }
