@@ -270,6 +270,7 @@ int main(void)
 	suite_fft(&p);
 	suite_linalg(&p);
 	suite_generic(&p);
+	suite_linops(&p);
 
 	r5_ctx_destroy(p.gpu);
 	r5_ctx_destroy(p.cpu);

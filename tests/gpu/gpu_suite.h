@@ -74,6 +74,7 @@ void suite_shape(char *text, size_t size, const long *dims, int rank);
 
 void suite_elementwise(struct pair *p); /* suite_ops.c */
 void suite_strided(struct pair *p);     /* suite_ops.c */
+void suite_linops(struct pair *p);      /* suite_ops.c: recon/linop's case table */
 void suite_fft(struct pair *p);         /* suite_fft.c */
 /* Replays gpu/fft_layout.h with a naive DFT on the host against FFTW; 1 when all agree. */
 int suite_fft_layout_check(void);

@@ -1,8 +1,11 @@
-/* GPU suite: element-wise slots, reductions and the strided (_md) slots, CPU vs GPU. */
+/* GPU suite: element-wise slots, reductions and the strided (_md) slots, CPU vs GPU; then every
+ * operator of recon/linop's shared case table (lintest.h) on the GPU context: its properties
+ * (adjoint identity, normal = A^H A, in place) and its results against the CPU context's. */
 #include <stdio.h>
 #include <string.h>
 
 #include "recon/core/dims.h"
+#include "recon/linop/lintest.h"
 
 #include "gpu_suite.h"
 
@@ -206,4 +209,51 @@ void suite_strided(struct pair *p)
 	zcopy_case(p, "zcopy_md transpose", sq, sq, 0, sq_in, 0, 1);
 	zcopy_case(p, "zcopy_md plain", big, big, 0, big, 0, 0);
 	/* reductions (zreduce_md): suite_generic.c */
+}
+
+/* --- operators: the shared case table of recon/linop/lintest.c on the GPU context --- */
+
+/* Each operator of the table, built on both contexts from the same seed: the adjoint identity,
+ * normal = A^H A and in place = apart on the GPU context, then forward, adjoint and normal of
+ * the same random input against the CPU context's. */
+static void linop_case(struct pair *p, const r5_lintest_case *c, unsigned seed)
+{
+	r5_lintest_kit kit_cpu = {.state = seed}, kit_gpu = {.state = seed};
+	r5_linop *op_cpu = NULL, *op_gpu = NULL;
+	char shape[64];
+	snprintf(shape, sizeof shape, "%.30s", c->name);
+	if (c->build(p->cpu, &kit_cpu, &op_cpu) != R5_OK || c->build(p->gpu, &kit_gpu, &op_gpu) != R5_OK) {
+		suite_fail("linop build", shape, r5_last_error());
+	} else {
+		r5_linop_errors e;
+		if (r5_linop_property_test(p->gpu, op_gpu, seed + 1, &e) != R5_OK) {
+			suite_fail("linop properties", shape, r5_last_error());
+		} else {
+			suite_row("linop adjoint", shape, e.adjoint, 0, TOL, 1, "<Ax,y> vs <x,A^H y>");
+			suite_row("linop normal", shape, e.normal, 0, TOL, 1, "vs A^H(Ax)");
+			suite_row("linop in place", shape, e.in_place, 0, TOL, 1, "");
+		}
+		static const char *const names[3] = {"linop forward", "linop adjoint cpu/gpu", "linop normal cpu/gpu"};
+		for (int which = 0; which < 3; which++) {
+			r5_array *cpu = NULL, *gpu = NULL;
+			if (r5_linop_apply_random(p->cpu, op_cpu, which, seed + 2, &cpu) != R5_OK ||
+			    r5_linop_apply_random(p->gpu, op_gpu, which, seed + 2, &gpu) != R5_OK)
+				suite_fail(names[which], shape, r5_last_error());
+			else
+				suite_compare(names[which], shape, cpu->data, gpu->data, r5_array_size(cpu), 1, TOL);
+			r5_array_free(cpu);
+			r5_array_free(gpu);
+		}
+	}
+	r5_linop_free(op_cpu);
+	r5_linop_free(op_gpu);
+	r5_lintest_kit_free(&kit_cpu);
+	r5_lintest_kit_free(&kit_gpu);
+}
+
+void suite_linops(struct pair *p)
+{
+	unsigned seed = (unsigned)(suite_uniform() * 1e9) + 1000000000u;
+	for (int i = 0; i < r5_lintest_n_cases; i++)
+		linop_case(p, &r5_lintest_cases[i], seed + 16u * (unsigned)i);
 }
