@@ -1,7 +1,8 @@
 /* Noise prewhitening (recon/calib/noise.h) on phantom scans written and read through ISMRMRD:
  * the whitened k-space noise (noisy scan minus the same scan without noise) has identity
- * covariance, the bandwidth factor follows the dwell times, the recon still matches the ground
- * truth and leaves the caller's scan untouched, and bad noise scans give clear errors. */
+ * covariance, the bandwidth factor follows the dwell times, the whitened recon is the ground
+ * truth shaded by the whitened sensitivity norm and leaves the caller's scan untouched, and bad
+ * noise scans give clear errors. Bounds are about 1.3x the values measured (in the comments). */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <setjmp.h>
@@ -93,9 +94,11 @@ static void check_whitened_identity(int oversampling)
 	double after = identity_error(ctx, noise, &diag);
 	print_message("oversampling %d: |cov - I| max %.4f before, %.4f after whitening (mean variance %.4f)\n",
 		      oversampling, before, after, diag);
-	assert_true(before > 0.5); /* the phantom's noise is far from white... */
-	assert_true(after < 0.05);  /* ...and prewhitening makes it white with unit variance */
-	assert_true(fabs(diag - 1.0) < 0.03);
+	/* measured: before 1.0000 (both); after 0.0291 (oversampling 2), 0.0273 (1): the estimate of
+	 * Psi from 8192 noise samples a channel; mean variance 1.0043, 1.0009 */
+	assert_true(before > 0.9);   /* the phantom's noise is far from white... */
+	assert_true(after < 0.038);  /* ...and prewhitening makes it white with unit variance */
+	assert_true(fabs(diag - 1.0) < 0.0056);
 	/* W is lower triangular (L^-1) */
 	for (long j = 1; j < N_COILS; j++)
 		assert_true(cabsf(w->data[0 + N_COILS * j]) == 0.0f);
@@ -151,16 +154,16 @@ static void test_bandwidth_factor_applied(void **state)
 	double diag;
 	double err = identity_error(ctx, noise, &diag);
 	print_message("noise scan at 2x dwell: |cov - I| max %.4f, mean variance %.4f\n", err, diag);
-	assert_true(err < 0.05);
-	assert_true(fabs(diag - 1.0) < 0.03);
+	assert_true(err < 0.038); /* measured 0.0291 */
+	assert_true(fabs(diag - 1.0) < 0.0056); /* measured 1.0043 */
 	r5_array_free(noise);
 	r5_scan_free(noisy);
 	r5_scan_free(clean);
 	r5_ctx_destroy(ctx);
 }
 
-static double recon_nrmse(r5_ctx *ctx, const r5_scan *scan, const r5_array *truth, int prewhiten,
-			  int *stage_found)
+/* The cartesian rss image of scan; *stage_found: whether a prewhitening stage ran. */
+static r5_image_set *recon_cartesian(r5_ctx *ctx, const r5_scan *scan, int prewhiten, int *stage_found)
 {
 	r5_recon_params p = r5_recon_defaults;
 	snprintf(p.pipeline, sizeof p.pipeline, "cartesian");
@@ -170,39 +173,63 @@ static double recon_nrmse(r5_ctx *ctx, const r5_scan *scan, const r5_array *trut
 	*stage_found = 0;
 	for (int i = 0; i < set->n_stages; i++)
 		*stage_found |= !strcmp(set->stages[i].name, "prewhiten");
+	return set;
+}
+
+static double nrmse_vs(const r5_array *reference, const r5_image_set *set)
+{
 	r5_quality q;
-	assert_int_equal(r5_quality_compare_squeezed(truth, set->images, 1, 0, &q), R5_OK);
-	r5_image_set_free(set);
+	assert_int_equal(r5_quality_compare_squeezed(reference, set->images, 1, 0, &q), R5_OK);
 	return q.nrmse;
 }
 
+/* rss of whitened coils is |f(r)| |W s(r)|: against the truth the noise-normalised sensitivity
+ * norm shows as a smooth shading (coil noise levels 0.8..1.2, correlation 0.2). That shading is
+ * predicted by the noiseless scan whitened with the same noise scan and combined without
+ * prewhitening; the noisy whitened image must match it as closely as plain rss matches the
+ * truth (the noise alone). */
 static void test_whitened_recon_matches_truth(void **state)
 {
 	(void)state;
 	r5_ctx *ctx = NULL;
 	assert_int_equal(r5_ctx_create(&ctx, "cpu", 0), R5_OK);
-	r5_array *truth = NULL;
+	r5_array *truth = NULL, *k = NULL;
 	r5_scan *scan = phantom_scan(0.002, 0.2, 2, "recon", &truth);
+	r5_scan *clean = phantom_scan(0.0, 0.2, 2, "recon_clean", NULL);
 	double checksum = 0;
 	for (long i = 0; i < r5_array_size(scan->kspace); i++)
 		checksum += cabsf(scan->kspace->data[i]);
 	int staged = 0;
-	double plain = recon_nrmse(ctx, scan, truth, 0, &staged);
+	r5_image_set *plain = recon_cartesian(ctx, scan, 0, &staged);
 	assert_false(staged);
-	double white = recon_nrmse(ctx, scan, truth, 1, &staged);
+	r5_image_set *white = recon_cartesian(ctx, scan, 1, &staged);
 	assert_true(staged);
-	print_message("cartesian rss vs ground truth: nrmse %.4f without, %.4f with prewhitening\n", plain, white);
-	/* rss of whitened coils is |f(r)| |W s(r)|: the noise-normalised sensitivity norm varies
-	 * smoothly over the FOV (coil noise levels 0.8..1.2, correlation 0.2), measured 0.073 here,
-	 * against 0.018 for plain rss (the mixing itself is checked by the identity test above) */
-	assert_true(plain < 0.03);
-	assert_true(white < 0.09);
+	assert_int_equal(r5_array_to_host(ctx, clean->kspace, &k), R5_OK);
+	assert_int_equal(r5_noise_prewhiten(ctx, scan, k, NULL, NULL), R5_OK);
+	r5_array *clean_kspace = clean->kspace;
+	clean->kspace = k;
+	r5_image_set *shaded = recon_cartesian(ctx, clean, 0, &staged);
+	clean->kspace = clean_kspace;
+	double e_plain = nrmse_vs(truth, plain), e_white = nrmse_vs(truth, white);
+	double e_shaded = nrmse_vs(shaded->images, white), e_shading = nrmse_vs(truth, shaded);
+	print_message("cartesian rss nrmse: plain vs truth %.4f; whitened vs truth %.4f, vs the predicted shading %.4f "
+		      "(shading alone %.4f)\n",
+		      e_plain, e_white, e_shaded, e_shading);
+	/* measured: 0.0180, 0.0730, 0.0214 (shading alone 0.0702); the old bound was white < 0.09 */
+	assert_true(e_plain < 0.024);
+	assert_true(e_white < 0.095);
+	assert_true(e_shaded < 0.028);
 	double after = 0;
 	for (long i = 0; i < r5_array_size(scan->kspace); i++)
 		after += cabsf(scan->kspace->data[i]);
 	assert_true(after == checksum); /* the caller's scan is untouched */
+	r5_image_set_free(plain);
+	r5_image_set_free(white);
+	r5_image_set_free(shaded);
+	r5_array_free(k);
 	r5_array_free(truth);
 	r5_scan_free(scan);
+	r5_scan_free(clean);
 	r5_ctx_destroy(ctx);
 }
 
