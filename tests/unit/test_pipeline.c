@@ -185,7 +185,8 @@ static void test_adaptive_matches_rss_on_one_pattern(void **state)
 		num += pow(cabsf(ada->data[i]) - crealf(rss->data[i]), 2);
 		den += pow(crealf(rss->data[i]), 2);
 	}
-	assert_true(sqrt(num / den) < 0.02);
+	print_message("adaptive vs rss on one pattern: %.5f\n", sqrt(num / den));
+	assert_true(sqrt(num / den) < 0.0009); /* measured 0.00070 (the bound was 0.02) */
 	assert_int_equal(r5_coil_combine(ctx, "median", coils, ada, NULL), R5_EINVAL);
 	r5_array_free(coils);
 	r5_array_free(rss);
