@@ -51,9 +51,12 @@ R5_HD float r5_cf_abs(r5_cf a) { return R5_SQRTF(r5_cf_abs2(a)); }
 /* y + alpha * x */
 R5_HD r5_cf r5_cf_axpy(r5_cf y, r5_cf alpha, r5_cf x) { return r5_cf_add(y, r5_cf_mul(alpha, x)); }
 
-/* alpha * x + beta * y */
+/* alpha x + beta y; with beta exactly 0, y is not read (as BLAS): an unwritten y (NaN, Inf
+ * garbage) does not leak into the result. */
 R5_HD r5_cf r5_cf_axpby(r5_cf alpha, r5_cf x, r5_cf beta, r5_cf y)
 {
+	if (r5_cf_re(beta) == 0.0f && r5_cf_im(beta) == 0.0f)
+		return r5_cf_mul(alpha, x);
 	return r5_cf_add(r5_cf_mul(alpha, x), r5_cf_mul(beta, y));
 }
 

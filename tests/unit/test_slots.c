@@ -452,6 +452,33 @@ static void test_axpby_strided(void **state)
 
 /* out (a strided window) += in1 (transposed view) * conj(in2) (broadcast over coils), and
  * r5_zmul into the same window, against the definition. */
+/* beta = 0 does not read y (BLAS's rule): y full of NaN becomes alpha x, contiguous and strided. */
+static void test_axpby_beta_zero(void **state)
+{
+	(void)state;
+	seed(43);
+	long dims[R5_DIMS];
+	dims_of(dims, 9, 7, 1, 2);
+	r5_array *x = random_array(dims), *y = random_array(dims);
+	float complex alpha = CMPLXF(1.5f, 0.5f);
+	for (int strided = 0; strided < 2; strided++) {
+		for (long i = 0; i < r5_array_size(y); i++)
+			y->data[i] = NAN;
+		long sub[R5_DIMS];
+		dims_of(sub, strided ? 5 : 9, 7, 1, 2);
+		r5_array yv = r5_array_view_strided(y, sub, NULL, 0), xv = r5_array_view_strided(x, sub, NULL, 0);
+		assert_int_equal(r5_zaxpby(ctx, alpha, &xv, 0.0f, &yv), R5_OK);
+		for (long k = 0; k < sub[3]; k++)
+			for (long j = 0; j < sub[1]; j++)
+				for (long i = 0; i < sub[0]; i++) {
+					long o = i + j * y->strides[1] + k * y->strides[3];
+					assert_true(cabsf(yv.data[o] - alpha * xv.data[o]) < 1e-6f);
+				}
+	}
+	r5_array_free(x);
+	r5_array_free(y);
+}
+
 static void test_fmac_and_strided_mul(void **state)
 {
 	(void)state;
@@ -509,6 +536,7 @@ int main(void)
 		cmocka_unit_test(test_reduce_strided),
 		cmocka_unit_test(test_maxabs_and_refusals),
 		cmocka_unit_test(test_axpby_strided),
+		cmocka_unit_test(test_axpby_beta_zero),
 		cmocka_unit_test(test_fmac_and_strided_mul),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
