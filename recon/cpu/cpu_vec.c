@@ -94,6 +94,42 @@ static long loop_nest_outer(const struct r5_loop_nest *nest)
 	return n;
 }
 
+/* One row of zmul_md. Always called with constant conj and accum, and with literal unit or
+ * zero strides where the row has them, so that each combination becomes its own branch-free,
+ * vectorisable loop (the general loop with the flags tested per element ran at half the
+ * speed: 2D SENSE spent 15 % of its time here). The arithmetic is the same r5_cf_mul/mulc. */
+static inline void zmul_row(long n, float complex *po, long so, const float complex *p1, long s1,
+			    const float complex *p2, long s2, int conj, int accum)
+{
+	for (long i = 0; i < n; i++) {
+		r5_cf v = conj ? r5_cf_mulc(p1[i * s1], p2[i * s2]) : r5_cf_mul(p1[i * s1], p2[i * s2]);
+		po[i * so] = accum ? r5_cf_add(po[i * so], v) : v;
+	}
+}
+
+#define ZMUL_ROW(so_, s1_, s2_) \
+	switch (mode) { \
+	case 0: zmul_row(n, po, so_, p1, s1_, p2, s2_, 0, 0); break; \
+	case 1: zmul_row(n, po, so_, p1, s1_, p2, s2_, 1, 0); break; \
+	case 2: zmul_row(n, po, so_, p1, s1_, p2, s2_, 0, 1); break; \
+	default: zmul_row(n, po, so_, p1, s1_, p2, s2_, 1, 1); break; \
+	}
+
+/* mode: bit 0 conjugate in2, bit 1 accumulate */
+static void zmul_rows(int mode, long n, float complex *po, long so, const float complex *p1, long s1,
+		      const float complex *p2, long s2)
+{
+	if (so == 1 && s1 == 1 && s2 == 1)
+		ZMUL_ROW(1, 1, 1)
+	else if (so == 1 && s1 == 1 && s2 == 0) /* in2 constant along the row (masks, ramps) */
+		ZMUL_ROW(1, 1, 0)
+	else if (so == 1 && s1 == 0 && s2 == 1)
+		ZMUL_ROW(1, 0, 1)
+	else
+		ZMUL_ROW(so, s1, s2)
+}
+#undef ZMUL_ROW
+
 r5_status r5_cpu_zmul_md(void *state, const long dims[R5_DIMS], const long out_str[R5_DIMS], float complex *out,
 			     const long in1_str[R5_DIMS], const float complex *in1, const long in2_str[R5_DIMS],
 			     const float complex *in2, int flags)
@@ -103,17 +139,12 @@ r5_status r5_cpu_zmul_md(void *state, const long dims[R5_DIMS], const long out_s
 	r5_loop_nest_make(&nest, dims, 3, strides);
 	long outer = loop_nest_outer(&nest), inner = nest.dims[0];
 	long so = nest.str[0][0], s1 = nest.str[1][0], s2 = nest.str[2][0];
-	int conj = flags & R5_ZMUL_CONJ2, accum = flags & R5_ZMUL_ACCUM;
+	int mode = (flags & R5_ZMUL_CONJ2 ? 1 : 0) | (flags & R5_ZMUL_ACCUM ? 2 : 0);
 #pragma omp parallel for schedule(static) if (outer * inner > 32768)
 	for (long o = 0; o < outer; o++) {
 		long off[3];
 		r5_loop_nest_outer_offsets(&nest, 3, o, off);
-		float complex *po = out + off[0];
-		const float complex *p1 = in1 + off[1], *p2 = in2 + off[2];
-		for (long i = 0; i < inner; i++) {
-			r5_cf v = conj ? r5_cf_mulc(p1[i * s1], p2[i * s2]) : r5_cf_mul(p1[i * s1], p2[i * s2]);
-			po[i * so] = accum ? r5_cf_add(po[i * so], v) : v;
-		}
+		zmul_rows(mode, inner, out + off[0], so, in1 + off[1], s1, in2 + off[2], s2);
 	}
 	return R5_OK;
 }
