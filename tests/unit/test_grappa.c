@@ -172,7 +172,7 @@ static double pipeline_nrmse(long nx, long ny, long nz, long coils, int ry, int 
 		fail_msg("GRAPPA R=%dx%d: %s", ry, rz, r5_last_error());
 	assert_int_equal(r5_array_size(set->images), nx * ny * nz);
 	double e = nrmse(set->images->data, ph.rss->data, nx * ny * nz);
-	print_message("GRAPPA %ldx%ldx%ld, %ld coils, R=%dx%d, ACS %ld: NRMSE %.4f\n", nx, ny, nz, coils, ry, rz, acs, e);
+	print_message("GRAPPA %ldx%ldx%ld, %ld coils, R=%dx%d, ACS %ld: NRMSE %.3e\n", nx, ny, nz, coils, ry, rz, acs, e);
 	r5_image_set_free(set);
 	r5_scan_free(scan);
 	free(mask);
@@ -283,11 +283,11 @@ static void test_fills_kspace(void **state)
 	double e_alias = nrmse(aliased->data, ph.coil_images->data, r5_array_size(mixed));
 	assert_int_equal(r5_fft(ctx, R5_FLAG(0) | R5_FLAG(1), mixed, mixed), R5_OK);
 	double e_k = nrmse(mixed->data, ph.kspace->data, r5_array_size(mixed));
-	print_message("R=2: k-space NRMSE %.4f, coil images %.4f (zero-filled %.3f), fit residual %.4f\n", e_k,
+	print_message("R=2: k-space NRMSE %.3e, coil images %.3e (zero-filled %.3f), fit residual %.4f\n", e_k,
 		      e_img, e_alias, kernel->residual);
 	assert_true(e_alias > 0.5);
-	assert_true(e_k < 0.01);
-	assert_true(e_img < 0.01);
+	assert_true(e_k < 0.0035);   /* measured 2.684e-3 (bounds ~1.3x measured; both were 0.01) */
+	assert_true(e_img < 0.0035); /* measured 2.684e-3 */
 	r5_array_free(aliased);
 	r5_array_free(mixed);
 	r5_grappa_kernel_free(kernel);
@@ -356,7 +356,7 @@ static void check_gfactor_noise(const struct phantom *ph, const r5_grappa_kernel
 			count++;
 		}
 	}
-	print_message("g-factor: mean g^2 analytic %.3f, noise experiment %.3f\n", an / count, mc / count);
+	print_message("g-factor: mean g^2 analytic %.4f, noise experiment %.4f (ratio - 1: %.4f)\n", an / count, mc / count, mc / an - 1.0);
 	assert_true(fabs(mc / an - 1.0) < 0.1);
 	r5_array_free(noise);
 	r5_array_free(aliased);
@@ -526,8 +526,8 @@ static void test_pipeline_frames(void **state)
 			num += pow(cabsf(img[i]) - cabsf(ref[i]), 2);
 			den += pow(cabsf(ref[i]), 2);
 		}
-		print_message("two slices, adaptive: slice %d NRMSE %.4f\n", k, sqrt(num / den));
-		assert_true(sqrt(num / den) < 0.03);
+		print_message("two slices, adaptive: slice %d NRMSE %.3e\n", k, sqrt(num / den));
+		assert_true(sqrt(num / den) < 0.013); /* measured 9.848e-3 both (was 0.03) */
 	}
 	free(ref);
 	r5_array_free(mirrored);
@@ -542,9 +542,10 @@ static void test_pipeline_frames(void **state)
 static void test_pipeline_1d(void **state)
 {
 	(void)state;
-	assert_true(pipeline_nrmse(64, 72, 1, 8, 2, 1, 24) < 0.03);
-	assert_true(pipeline_nrmse(64, 72, 1, 8, 3, 1, 24) < 0.05);
-	assert_true(pipeline_nrmse(64, 72, 1, 8, 4, 1, 24) < 0.08);
+	/* ~1.3x measured 2.886e-4, 1.939e-3, 1.078e-2 (were 0.03, 0.05, 0.08) */
+	assert_true(pipeline_nrmse(64, 72, 1, 8, 2, 1, 24) < 3.8e-4);
+	assert_true(pipeline_nrmse(64, 72, 1, 8, 3, 1, 24) < 0.0025);
+	assert_true(pipeline_nrmse(64, 72, 1, 8, 4, 1, 24) < 0.014);
 }
 
 /* GRAPPA's kernel width, set by name, one image per setting (kernel_size NULL: unset). */
@@ -596,7 +597,7 @@ static void test_pipeline_kernel_size_honoured(void **state)
 static void test_pipeline_2d_kykz(void **state)
 {
 	(void)state;
-	assert_true(pipeline_nrmse(24, 40, 32, 4, 2, 2, 16) < 0.05);
+	assert_true(pipeline_nrmse(24, 40, 32, 4, 2, 2, 16) < 0.0075); /* measured 5.703e-3 (was 0.05) */
 }
 
 int main(void)
