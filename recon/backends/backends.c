@@ -3,8 +3,10 @@
 
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "../core/log.h"
+#include "../cpu/backend_fault.h"
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static r5_status init_status = R5_OK;
@@ -22,6 +24,10 @@ static void register_builtin(void)
 	if (s == R5_OK)
 		s = r5_backend_register(r5_backend_cuda(), r5_cuda_device_count);
 #endif
+	/* the fault-injecting CPU back end (recon/cpu/backend_fault.h) exists for tests only */
+	const char *fault_spec = getenv("R5_FAULT_INJECT");
+	if (s == R5_OK && fault_spec && *fault_spec)
+		s = r5_backend_register(r5_backend_cpu_fault(), host_devices);
 	init_status = s;
 	if (s != R5_OK)
 		snprintf(init_message, sizeof init_message, "%s", r5_last_error());

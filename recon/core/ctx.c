@@ -29,6 +29,8 @@ struct r5_ctx {
 	int device;
 	char description[256];
 	struct fft_entry *ffts; /* most recently used first */
+	int retired;            /* the back end reported its device lost (r5_ctx_retired) */
+	char retired_reason[512];
 };
 
 static void entry_free(r5_ctx *ctx, struct fft_entry *e);
@@ -183,6 +185,22 @@ r5_residency r5_ctx_residency(const r5_ctx *ctx) { return ctx->backend->residenc
 int r5_ctx_device(const r5_ctx *ctx) { return ctx->device; }
 const char *r5_ctx_describe(const r5_ctx *ctx) { return ctx->description; }
 
+int r5_ctx_retired(r5_ctx *ctx)
+{
+	if (ctx->retired)
+		return 1;
+	char saved[1024];
+	snprintf(saved, sizeof saved, "%s", r5_last_error());
+	if (ctx->backend->sync(ctx->state) == R5_EDEVICE_LOST) {
+		ctx->retired = 1;
+		snprintf(ctx->retired_reason, sizeof ctx->retired_reason, "%s", r5_last_error());
+	}
+	r5_set_error(R5_OK, "%s", saved); /* the caller's message stays */
+	return ctx->retired;
+}
+
+const char *r5_ctx_retired_reason(const r5_ctx *ctx) { return ctx->retired ? ctx->retired_reason : ""; }
+
 static long entry_bytes(const struct fft_entry *e)
 {
 	long n = 0;
@@ -196,7 +214,9 @@ static long entry_bytes(const struct fft_entry *e)
 static void entry_free(r5_ctx *ctx, struct fft_entry *e)
 {
 	if (e->plan) {
-		ctx->backend->sync(ctx->state); /* the plan may still be queued on the stream */
+		/* the plan may still be queued on the stream */
+		if (ctx->backend->sync(ctx->state) != R5_OK && !ctx->retired)
+			r5_warn("FFT plan cache: sync before destroying a plan failed: %s", r5_last_error());
 		ctx->backend->fft_plan_destroy(ctx->state, e->plan);
 	}
 	r5_array_free(e->pre);

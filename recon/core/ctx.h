@@ -37,6 +37,14 @@ int r5_ctx_device(const r5_ctx *ctx);
 /* One line describing the back end (device name, memory, threads). */
 const char *r5_ctx_describe(const r5_ctx *ctx);
 
+/* Whether the context is retired: its back end reported its device lost (R5_EDEVICE_LOST, a
+ * sticky CUDA error or an injected one), after which every call on it fails the same way. Asks
+ * the back end (a sync: at once on an idle healthy context) until the answer is yes, then
+ * remembers it; the caller's error message is left as it was. The owner destroys a retired
+ * context and makes a new one. r5_ctx_retired_reason: the first error ("" while not retired). */
+int r5_ctx_retired(r5_ctx *ctx);
+const char *r5_ctx_retired_reason(const r5_ctx *ctx);
+
 /* FFT plan cache, used by fft.c: returns a plan for (dims, flags), making it on first use.
  * The cache is bounded, least recently used first out: at most R5_CTX_FFT_CACHE_ENTRIES shapes
  * and R5_CTX_FFT_CACHE_BYTES of ramps (the shape in use is always kept), so that a server
