@@ -15,7 +15,9 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import svc_common as sc  # noqa: E402
 
-RSS_MARGIN_MB = 30
+# measured on an optimised build: after - baseline 0.7..0.9 MB over 6 runs beside another ctest job
+# (peak +11..13 MB); under the sanitizer the allocator's quarantine keeps freed blocks resident
+RSS_MARGIN_MB = 30 if sc.SANITIZE else 5
 
 
 def main():
