@@ -117,7 +117,7 @@ static void test_32_to_8_recon(void **state)
 	double virt = recon_nrmse(ctx, scan, truth, 8, "svd", &staged);
 	assert_true(staged);
 	print_message("cartesian rss nrmse: 32 coils %.4f, 8 virtual coils %.4f\n", full, virt);
-	assert_true(virt <= full + 0.01);
+	assert_true(virt <= full); /* measured 0.0537 vs 0.0602 (was full + 0.01) */
 	assert_int_equal(scan->kspace->dims[R5_DIM_COIL], 32); /* the caller's scan is untouched */
 	assert_int_equal(scan->noise->dims[R5_DIM_COIL], 32);
 	r5_array_free(truth);
@@ -165,7 +165,7 @@ static void test_geometric_3d(void **state)
 	double virt = recon_nrmse(ctx, scan, truth, 4, "auto", &staged); /* auto: geometric in 3D */
 	assert_true(staged);
 	print_message("3D cartesian rss nrmse: 16 coils %.4f, 4 geometric virtual coils %.4f\n", full, virt);
-	assert_true(virt <= full + 0.01);
+	assert_true(virt <= full + 0.0033); /* measured 0.0206 vs 0.0181: 1.3x the 0.0025 (was + 0.01) */
 	r5_array_free(truth);
 	r5_scan_free(scan);
 	r5_ctx_destroy(ctx);

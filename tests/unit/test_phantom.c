@@ -164,8 +164,8 @@ static void test_full_recon_matches_ground_truth(void **state)
 	       e, scale, floor_e, scale_floor, coil_e, coils.rss_min, coils.rss_max);
 	assert_true(fabs(scale_floor - 1) < 0.02); /* intensity scaling convention */
 	assert_true(fabs(scale - 1) < 0.03);
-	assert_true(coil_e < 0.02);                /* Σ|S_c|² ≈ 1 over the object */
-	assert_true(e < floor_e + 0.01);
+	assert_true(coil_e < 0.0048);              /* Σ|S_c|² ≈ 1 over the object; measured 0.0037 (was 0.02) */
+	assert_true(e < floor_e + 0.001);          /* measured 0.0604 vs 0.0605 (was + 0.01) */
 	assert_true(e < 0.07);
 	free(kspace), free(rss), free(truth), free(object_only);
 	r5_coils_free(&coils);
@@ -236,7 +236,7 @@ static void test_noise_covariance(void **state)
 	assert_int_equal(s.noise_acqs, 32768 / 64);
 	assert_int_equal(s.imaging_acqs, 32);
 	assert_true(s.noise_dwell == s.imaging_dwell);
-	assert_true(sqrt(err / norm) < 0.05);
+	assert_true(sqrt(err / norm) < 0.019); /* measured 0.0143 (was 0.05) */
 	remove(path);
 }
 
