@@ -3,6 +3,7 @@
  *
  *   op | size | backend | ms | GB/s | % of bound
  *
+ * (zgemm rows: the GB/s column is G complex multiply-adds per second.)
  * ms is the median of several runs after a warm-up, each bracketed by the back end's sync and
  * a monotonic clock. GB/s counts the fewest bytes the operation must move (each input read
  * once, each output written once; an FFT reads and writes its array once), and "% of bound" is
@@ -225,6 +226,100 @@ static void bench_zdot(struct bench *b)
 	r5_array_free(a.y);
 }
 
+/* --- dense linear algebra: zgemm at the shapes its callers use, and the per-pixel
+ * eigenproblems of ESPIRiT; the GB/s column is G complex multiply-adds per second here (the
+ * operation is compute-bound), "% of bound" is then meaningless and printed as 0 --- */
+
+struct gemm_arg {
+	int trans_a;
+	long m, n, k;
+	r5_array *a, *b, *c;
+};
+
+static r5_status do_gemm(r5_ctx *ctx, void *arg)
+{
+	struct gemm_arg *g = arg;
+	return r5_zgemm(ctx, g->trans_a, g->m, g->n, g->k, 1.0f, g->a->data, g->trans_a ? g->k : g->m, g->b->data, g->k,
+			0.0f, g->c->data, g->m);
+}
+
+static void bench_zgemm(struct bench *b, const char *op, int trans_a, long m, long n, long k)
+{
+	long da[R5_DIMS], db[R5_DIMS], dc[R5_DIMS];
+	dims4(da, m * k, 1, 1, 1);
+	dims4(db, k * n, 1, 1, 1);
+	dims4(dc, m * n, 1, 1, 1);
+	struct gemm_arg g = {trans_a, m, n, k, NULL, NULL, NULL};
+	double t = -1;
+	if (random_work(b->ctx, da, 7, &g.a) == R5_OK && random_work(b->ctx, db, 8, &g.b) == R5_OK &&
+	    r5_array_alloc_work(b->ctx, dc, &g.c) == R5_OK)
+		t = time_median(b, b->runs, do_gemm, &g);
+	char size[32];
+	snprintf(size, sizeof size, "%ldx%ldx%ld%s", m, n, k, trans_a ? " A^H" : "");
+	double peak = b->peak_gbs;
+	b->peak_gbs = 0;
+	row(b, op, size, t, (double)m * n * k); /* "GB/s" = G MAC/s */
+	b->peak_gbs = peak;
+	r5_array_free(g.a);
+	r5_array_free(g.b);
+	r5_array_free(g.c);
+}
+
+struct eig_arg {
+	long batch;
+	int n, k;
+	r5_array *src, *work, *evals;
+};
+
+static r5_status do_eig(r5_ctx *ctx, void *arg)
+{
+	struct eig_arg *e = arg;
+	R5_TRY(r5_array_copy(ctx, e->work, e->src));
+	return r5_zheev_top_batched(ctx, e->batch, e->n, e->k, e->work->data, (float *)e->evals->data);
+}
+
+/* ESPIRiT-like Hermitian PSD matrices (one dominant direction plus a little of everything). */
+static r5_status espirit_like_matrices(r5_ctx *ctx, long batch, int n, r5_array **out)
+{
+	long dims[R5_DIMS];
+	dims4(dims, (long)n * n, batch, 1, 1);
+	r5_array *host = NULL;
+	R5_TRY(r5_array_alloc_host(dims, &host));
+	unsigned s = 12345;
+	for (long p = 0; p < batch; p++) {
+		float complex v[64], w[64];
+		for (int i = 0; i < n; i++) {
+			s = s * 1664525u + 1013904223u;
+			v[i] = CMPLXF((float)(s >> 8) / 16777216.0f - 0.5f, (float)((s >> 4) & 1023) / 1024.0f - 0.5f);
+			s = s * 1664525u + 1013904223u;
+			w[i] = 0.1f * CMPLXF((float)(s >> 8) / 16777216.0f - 0.5f, (float)((s >> 4) & 1023) / 1024.0f - 0.5f);
+		}
+		for (int c = 0; c < n; c++)
+			for (int r = 0; r < n; r++)
+				host->data[p * n * n + r + c * n] = v[r] * conjf(v[c]) + w[r] * conjf(w[c]) + (r == c ? 0.01f : 0);
+	}
+	r5_status st = r5_array_to_work(ctx, host, out);
+	r5_array_free(host);
+	return st;
+}
+
+static void bench_eig(struct bench *b, long batch, int n, int k)
+{
+	long de[R5_DIMS];
+	dims4(de, (batch * n + 1) / 2, 1, 1, 1);
+	struct eig_arg e = {batch, n, k, NULL, NULL, NULL};
+	double t = -1;
+	if (espirit_like_matrices(b->ctx, batch, n, &e.src) == R5_OK &&
+	    r5_array_alloc_work(b->ctx, e.src->dims, &e.work) == R5_OK && r5_array_alloc_work(b->ctx, de, &e.evals) == R5_OK)
+		t = time_median(b, b->runs, do_eig, &e);
+	char size[32];
+	snprintf(size, sizeof size, "%ld x %dx%d k=%d", batch, n, n, k);
+	row(b, "zheev_top (espirit)", size, t, 2.0 * (double)batch * n * n * sizeof(float complex));
+	r5_array_free(e.src);
+	r5_array_free(e.work);
+	r5_array_free(e.evals);
+}
+
 /* --- reconstructions of phantom scans --- */
 
 struct recon_arg {
@@ -288,6 +383,17 @@ static void bench_backend(struct bench *b)
 	bench_fft(b, "fft 3D centred", s3, d3, R5_FLAG(0) | R5_FLAG(1) | R5_FLAG(2), big_runs);
 	bench_zmul(b);
 	bench_zdot(b);
+	/* zgemm: square; ESPIRiT's P = V V^H block (n = 6^3 x 8 kernels, ~500 kept); the calibration
+	 * Gram A^H A of coil compression / noise (tall-skinny); GRAPPA's A^H T; coil compression's
+	 * [voxels x C] x [C x N] mixing */
+	long q = b->quick ? 4 : 1;
+	bench_zgemm(b, "zgemm square", 0, 256 / q, 256 / q, 256 / q);
+	bench_zgemm(b, "zgemm espirit P", 0, 1728 / q, 64, 500 / q);
+	bench_zgemm(b, "zgemm gram A^H A", 1, 32, 32, 8L * 24 * 24 * 24 / (4 * q));
+	bench_zgemm(b, "zgemm grappa A^H T", 1, 288, 16, 4000 / q);
+	bench_zgemm(b, "zgemm cc mixing", 0, 100000 / q, 8, 32);
+	bench_eig(b, b->quick ? 16384 : 131072, 8, 1);
+	bench_eig(b, b->quick ? 512 : 4096, 32, 2);
 	struct r5_phantom_params p2 = r5_phantom_defaults_2d, p3 = r5_phantom_defaults_3d;
 	p2.matrix[0] = p2.matrix[1] = (int)n2;
 	p2.n_coils = 32;
