@@ -1,5 +1,6 @@
 /* Capabilities (what this server can do) and grpc.health.v1 Check (SERVING, or NOT_SERVING
- * while draining). Both answer on the completion-queue thread: they only read settings. */
+ * while draining or when no worker has a usable back end: jobs.c). Both answer on the
+ * completion-queue thread: they only read settings and counters. */
 #include <stdio.h>
 #include <string.h>
 
@@ -93,7 +94,11 @@ grpc_byte_buffer *r5_health_reply(r5_server *s, const char *service, grpc_status
 		*code = GRPC_STATUS_NOT_FOUND;
 		return NULL;
 	}
-	reply.status = atomic_load(&s->draining) ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING
-						: GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING;
+	pthread_mutex_lock(&s->lock);
+	int usable = s->usable_workers;
+	pthread_mutex_unlock(&s->lock);
+	reply.status = atomic_load(&s->draining) || usable == 0
+			       ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING
+			       : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING;
 	return r5_svc_pack(&reply.base);
 }

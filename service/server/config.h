@@ -11,7 +11,7 @@ typedef struct r5_server_config {
 	char health_listen[128]; /* separate plaintext health port, "" = none */
 	int workers;             /* 0 = one per GPU, or cpu_workers when there is none */
 	int cpu_workers;         /* CPU workers when no GPU is used */
-	char backend[8];         /* auto | cpu | gpu */
+	char backend[16];        /* auto | cpu | gpu (| cpu-fault, tests with R5_FAULT_INJECT) */
 	int cq_threads;          /* completion-queue threads (move bytes only) */
 	int max_queue;           /* queued jobs (not yet running) before RESOURCE_EXHAUSTED */
 	int max_streams;         /* concurrent Reconstruct streams */

@@ -177,11 +177,14 @@ r5_status r5_ingest_end(r5_call *c)
 	r5_call_ref(c);
 	c->got_end = 1;
 	int position = 0;
-	if (r5_jobs_submit(s, job, &position) != R5_OK) {
+	r5_status queued = r5_jobs_submit(s, job, &position);
+	if (queued != R5_OK) {
 		r5_scan_free(scan);
 		free(job);
 		r5_call_unref(c);
 		c->got_end = 0;
+		if (queued != R5_EBUSY)
+			return queued; /* no usable worker: r5_jobs_submit said why */
 		return r5_set_error(R5_EBUSY, "the job queue is full (max_queue = %d jobs waiting); retry later",
 				    s->config.max_queue);
 	}

@@ -2,7 +2,13 @@
  * by worker threads, one per GPU (or cpu_workers on the CPU), each owning an r5_ctx. A worker
  * runs r5_recon_run with a progress hook that sends Progress events and stops the run when the
  * client cancelled (R5_ECANCELLED), the call's deadline passed (R5_ETIMEDOUT) or the server's
- * drain grace ran out; then it streams the images back (images_out.c) and ends the call. */
+ * drain grace ran out; then it streams the images back (images_out.c) and ends the call.
+ *
+ * Device loss: a job that fails on a context its back end has retired (R5_EDEVICE_LOST, a
+ * sticky CUDA error) fails with that status (UNAVAILABLE) naming the error; the worker then
+ * destroys its context and makes a new one. A worker whose context cannot be made (at start or
+ * on a rebuild) leaves the pool with a log line; when none is left, queued and new jobs fail
+ * with UNAVAILABLE and health says NOT_SERVING (capabilities.c). */
 #include <errno.h>
 #include <malloc.h>
 #include <stdio.h>
@@ -38,6 +44,12 @@ void r5_server_release(r5_server *s, long bytes)
 r5_status r5_jobs_submit(r5_server *s, r5_job *job, int *position)
 {
 	pthread_mutex_lock(&s->lock);
+	if (s->usable_workers == 0 && !s->stop_workers) {
+		r5_status st = r5_set_error(R5_EDEVICE_LOST, "no usable worker, the server is not serving: %s",
+					    s->no_worker_reason);
+		pthread_mutex_unlock(&s->lock);
+		return st;
+	}
 	if (s->queued >= s->config.max_queue || s->stop_workers) {
 		pthread_mutex_unlock(&s->lock);
 		return R5_EBUSY;
@@ -190,7 +202,20 @@ static r5_status reserve_for_job(r5_job *job)
 	return status;
 }
 
-static void run_job(r5_ctx *ctx, r5_job *job)
+/* A failure on a context its back end has retired is the device's loss, whatever status the
+ * stage that met it reported. */
+static r5_status device_lost_status(r5_ctx *ctx, r5_status status)
+{
+	if (status == R5_OK || status == R5_EDEVICE_LOST || status == R5_ECANCELLED || status == R5_ETIMEDOUT ||
+	    !r5_ctx_retired(ctx))
+		return status;
+	char message[512];
+	snprintf(message, sizeof message, "%s", r5_last_error());
+	return r5_set_error(R5_EDEVICE_LOST, "%s (the device context is retired: %s)", message,
+			    r5_ctx_retired_reason(ctx));
+}
+
+static r5_status run_job(r5_ctx *ctx, r5_job *job)
 {
 	r5_call *c = job->call;
 	r5_status status = stop_reason(job);
@@ -203,7 +228,7 @@ static void run_job(r5_ctx *ctx, r5_job *job)
 		snprintf(job->last_stage, sizeof job->last_stage, "start");
 		r5_progress progress = {.report = progress_hook, .user = job};
 		r5_clear_error();
-		status = r5_recon_run(ctx, job->scan, &c->params, &progress, &set);
+		status = device_lost_status(ctx, r5_recon_run(ctx, job->scan, &c->params, &progress, &set));
 	}
 	/* k-space is no longer needed: free it before the images go out */
 	r5_scan_free(job->scan);
@@ -228,6 +253,7 @@ static void run_job(r5_ctx *ctx, r5_job *job)
 	else
 		c->server->jobs_failed++;
 	pthread_mutex_unlock(&c->server->lock);
+	return status;
 }
 
 typedef struct worker_arg {
@@ -235,37 +261,96 @@ typedef struct worker_arg {
 	int device, index;
 } worker_arg;
 
+/* Ends a job that never ran: its call gets `code` and `message`, its memory goes. */
+static void end_unrun_job(r5_job *job, grpc_status_code code, const char *message)
+{
+	r5_call_finish(job->call, code, message);
+	r5_scan_free(job->scan);
+	r5_call_release_memory(job->call);
+	r5_call_unref(job->call);
+	free(job);
+}
+
+/* The worker cannot make a context: it leaves the pool. The last one to leave fails the jobs
+ * still queued (r5_jobs_submit refuses new ones from then on). */
+static void leave_pool(worker_arg *w, const char *why)
+{
+	r5_server *s = w->server;
+	r5_job *orphans[2];
+	pthread_mutex_lock(&s->lock);
+	int left = --s->usable_workers;
+	snprintf(s->no_worker_reason, sizeof s->no_worker_reason, "%s", why);
+	for (int p = 0; p < 2; p++) {
+		orphans[p] = left == 0 ? s->queue_head[p] : NULL;
+		if (left == 0)
+			s->queue_head[p] = s->queue_tail[p] = NULL;
+	}
+	if (left == 0)
+		s->queued = 0;
+	pthread_cond_broadcast(&s->changed);
+	pthread_mutex_unlock(&s->lock);
+	r5_error("worker %d (%s device %d) leaves the pool: %s; %d usable worker%s left%s", w->index,
+		 s->worker_backend, w->device, why, left, left == 1 ? "" : "s", left ? "" : ": NOT_SERVING");
+	char message[400];
+	snprintf(message, sizeof message, "no usable worker, the server is not serving: %s", why);
+	for (int p = 0; p < 2; p++)
+		while (orphans[p]) {
+			r5_job *job = orphans[p];
+			orphans[p] = job->next;
+			end_unrun_job(job, GRPC_STATUS_UNAVAILABLE, message);
+		}
+}
+
+/* Makes the worker's context (at start, or after the last one was retired); on failure the
+ * worker leaves the pool and *ctx stays NULL. */
+static r5_status make_context(worker_arg *w, r5_ctx **ctx)
+{
+	r5_server *s = w->server;
+	r5_status made = r5_ctx_create(ctx, s->worker_backend, w->device);
+	char why[256];
+	snprintf(why, sizeof why, "%s", made == R5_OK ? "" : r5_last_error());
+	if (made == R5_OK)
+		r5_info("worker %d ready: %s", w->index, r5_ctx_describe(*ctx));
+	if (w->index < 16) {
+		pthread_mutex_lock(&s->lock);
+		snprintf(s->worker_describe[w->index], sizeof s->worker_describe[w->index], "%s",
+			 made == R5_OK ? r5_ctx_describe(*ctx) : "no back end");
+		pthread_mutex_unlock(&s->lock);
+	}
+	if (made != R5_OK)
+		leave_pool(w, why);
+	return made;
+}
+
+/* After a failed job: a retired context is replaced (R5_OK), or the worker leaves the pool. */
+static r5_status renew_if_retired(worker_arg *w, r5_ctx **ctx)
+{
+	if (!r5_ctx_retired(*ctx))
+		return R5_OK;
+	r5_warn("worker %d: its %s context is retired (%s); making a new one", w->index, r5_ctx_backend_name(*ctx),
+		r5_ctx_retired_reason(*ctx));
+	r5_ctx_destroy(*ctx);
+	*ctx = NULL;
+	return make_context(w, ctx);
+}
+
 static void *worker_main(void *arg)
 {
 	worker_arg *w = arg;
 	r5_server *s = w->server;
 	r5_ctx *ctx = NULL;
-	r5_status made = r5_ctx_create(&ctx, s->worker_backend, w->device);
-	if (made != R5_OK)
-		r5_error("worker on %s device %d: %s; its jobs fail", s->worker_backend, w->device, r5_last_error());
-	else
-		r5_info("worker ready: %s", r5_ctx_describe(ctx));
-	if (w->index < 16) {
-		pthread_mutex_lock(&s->lock);
-		snprintf(s->worker_describe[w->index], sizeof s->worker_describe[w->index], "%s",
-			 made == R5_OK ? r5_ctx_describe(ctx) : "no back end");
-		pthread_mutex_unlock(&s->lock);
-	}
-	for (;;) {
+	r5_status usable = make_context(w, &ctx);
+	while (usable == R5_OK) {
 		r5_job *job = pop(s);
 		if (!job)
 			break;
-		if (made != R5_OK) {
-			r5_set_error(made, "worker has no back end");
-			r5_call_fail(job->call, made, "start");
-			r5_scan_free(job->scan);
-		} else {
-			run_job(ctx, job);
-		}
+		r5_status status = run_job(ctx, job);
 		r5_call_release_memory(job->call);
 		r5_call_unref(job->call);
 		free(job);
 		malloc_trim(0); /* hand freed k-space and images back to the system */
+		if (status != R5_OK)
+			usable = renew_if_retired(w, &ctx);
 		pthread_mutex_lock(&s->lock);
 		s->running--;
 		pthread_cond_broadcast(&s->changed);
@@ -280,12 +365,18 @@ r5_status r5_jobs_start(r5_server *s)
 {
 	const r5_server_config *cfg = &s->config;
 	int gpus = r5_cuda_device_count();
-	int use_gpu = strcmp(cfg->backend, "cpu") != 0 && gpus > 0;
+	/* a host back end named in the config (cpu, or cpu-fault for tests) is used as it is */
+	int named_host = strcmp(cfg->backend, "auto") && strcmp(cfg->backend, "gpu") && strcmp(cfg->backend, "cuda");
+	int use_gpu = !named_host && gpus > 0;
 	if ((strcmp(cfg->backend, "gpu") == 0 || strcmp(cfg->backend, "cuda") == 0) && gpus == 0)
 		return r5_set_error(R5_ENOTSUP, "backend = gpu but no CUDA device is usable (%s)",
 				    r5_backend_cuda() ? "no device or driver" : "built without CUDA");
-	snprintf(s->worker_backend, sizeof s->worker_backend, "%s", use_gpu ? "gpu" : "cpu");
+	snprintf(s->worker_backend, sizeof s->worker_backend, "%s",
+		 use_gpu ? "gpu" : named_host ? cfg->backend : "cpu");
 	int wanted = cfg->workers > 0 ? cfg->workers : use_gpu ? gpus : cfg->cpu_workers;
+	pthread_mutex_lock(&s->lock);
+	s->usable_workers = wanted; /* until one fails to make its context */
+	pthread_mutex_unlock(&s->lock);
 	s->n_workers = 0; /* counts the threads started: r5_jobs_stop joins exactly those */
 	s->workers = calloc((size_t)wanted, sizeof *s->workers);
 	if (!s->workers)

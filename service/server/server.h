@@ -146,6 +146,11 @@ struct r5_server {
 	int stop_workers;
 	pthread_t *workers;
 	int n_workers;
+	/* workers with a working back-end context (jobs.c): a worker whose context cannot be made
+	 * or rebuilt after a device loss leaves the pool; at 0 jobs are refused (UNAVAILABLE) and
+	 * health says NOT_SERVING. Under lock. */
+	int usable_workers;
+	char no_worker_reason[256]; /* why the last worker left */
 	char backend_names[4][16];
 	int n_backends;
 	char worker_backend[16];
