@@ -31,6 +31,17 @@ r5_status r5_cpu_zscale(void *state, long n, float complex *x, float complex alp
 r5_status r5_cpu_zaxpby(void *state, long n, float complex alpha, const float complex *x, float complex beta,
 			    float complex *y)
 {
+	/* Real coefficients (CG's steps, sums and differences): a quarter of the multiplies in a
+	 * loop the compiler vectorises, 3x faster on one core at 128^3. The same values as
+	 * r5_cf_axpby for finite x and y; that one also adds 0 * im terms, which differ only when a
+	 * component is infinite (NaN there, the other component's value here: non-finite either way). */
+	if (r5_cf_im(alpha) == 0.0f && r5_cf_im(beta) == 0.0f) {
+		float a = r5_cf_re(alpha), b = r5_cf_re(beta);
+		PAR_FOR
+		for (long i = 0; i < n; i++)
+			y[i] = r5_cf_make(a * r5_cf_re(x[i]) + b * r5_cf_re(y[i]), a * r5_cf_im(x[i]) + b * r5_cf_im(y[i]));
+		return R5_OK;
+	}
 	PAR_FOR
 	for (long i = 0; i < n; i++)
 		y[i] = r5_cf_axpby(alpha, x[i], beta, y[i]);
