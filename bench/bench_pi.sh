@@ -10,6 +10,10 @@
 # Wall-clock seconds; OMP_NUM_THREADS applies to both (default 1: on a shared 2-core machine
 # wall time with 2 threads measures the other load more than the tools), OMP_WAIT_POLICY
 # passive (spinning threads bill CPU time for waiting). User CPU seconds are printed too.
+# recon5t plans its FFTs with FFTW_MEASURE into a wisdom file (R5_FFT_WISDOM, default
+# ~/.cache/recon5t/fftw-wisdom; R5_FFT_WISDOM=none: FFTW_ESTIMATE): one untimed warm-up run per
+# case (one CG iteration: the same shapes) measures what the file lacks, then the timed run plans
+# from it.
 # usage: bench/bench_pi.sh [BUILD_DIR] [cases...]   cases: 2d256 3d128 (default both)
 set -euo pipefail
 build=${1:-${R5_BIN:-build}}
@@ -22,7 +26,13 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 lambda=0.001 iters=30 threshold=0.02
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
-echo "threads: $OMP_NUM_THREADS, load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+wisdom=${R5_FFT_WISDOM:-${XDG_CACHE_HOME:-$HOME/.cache}/recon5t/fftw-wisdom}
+wisdom_args=()
+if [ "$wisdom" != none ]; then
+	mkdir -p "$(dirname "$wisdom")"
+	wisdom_args=(--fft-wisdom "$wisdom")
+fi
+echo "threads: $OMP_NUM_THREADS, load average: $(cut -d' ' -f1-3 /proc/loadavg), fft wisdom: $wisdom"
 
 field() { sed -n "s/.*$1=\([0-9.eE+-]*\).*/\1/p"; }
 printf '%-10s | %-7s | %9s | %9s | %9s | %8s | %s\n' case tool "ecalib s" "SENSE s" "total s" "user s" "NRMSE"
@@ -43,9 +53,14 @@ for c in $cases; do
 	nb=$("$R5" compare "$work/${c}_truth.cfl" "$work/$c-bart.cfl" --scale | field nrmse)
 	printf '%-10s | %-7s | %9.2f | %9.2f | %9.2f | %8.2f | %s (vs truth)\n' "$c" bart "$e" "$s" \
 		"$(echo "$e + $s" | bc -l)" "$u" "$nb"
-	# recon5t
-	/usr/bin/time -f "%e %U" "$R5" recon "$work/$c.cfl" --pipeline sense --backend cpu --lambda "$lambda" \
-		--iters "$iters" --param espirit_threshold="$threshold" --out "$work/$c-r5.cfl" >"$work/r5.log" 2>&1
+	# recon5t (the warm-up measures the FFT plans the wisdom lacks; only the second run is timed)
+	r5_args=("$work/$c.cfl" --pipeline sense --backend cpu --lambda "$lambda" --iters "$iters" \
+		--param espirit_threshold="$threshold" --out "$work/$c-r5.cfl" "${wisdom_args[@]}")
+	if [ ${#wisdom_args[@]} -gt 0 ]; then
+		/usr/bin/time -f "%e" "$R5" recon "${r5_args[@]}" --iters 1 >"$work/r5.log" 2>&1
+		echo "$c: warm-up run $(tail -1 "$work/r5.log") s, $(grep -c 'measured in' "$work/r5.log" || true) plans measured"
+	fi
+	/usr/bin/time -f "%e %U" "$R5" recon "${r5_args[@]}" >"$work/r5.log" 2>&1
 	tl=$(grep timings "$work/r5.log")
 	e=$(echo "$tl" | field espirit) s=$(echo "$tl" | field cg-sense)
 	w=$(tail -1 "$work/r5.log" | cut -d' ' -f1) u=$(tail -1 "$work/r5.log" | cut -d' ' -f2)
