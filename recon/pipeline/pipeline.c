@@ -208,13 +208,29 @@ r5_status r5_recon_run(r5_ctx *ctx, const r5_scan *scan, const r5_recon_params *
 	R5_TRY(r5_recon_params_check(p));
 	double t0 = r5_pipeline_clock(ctx);
 	R5_TRY(r5_progress_check(progress, "start", 0.0));
-	R5_TRY(r5_pipeline_check_input(scan, p->prewhiten, progress));
+	float peak = 0.0f;
+	R5_TRY(r5_pipeline_check_input(scan, p->prewhiten, progress, &peak));
+	/* Large raw data (some vendors' scaling reaches 1e13 and more) are scaled down by a power of
+	 * two in place and restored afterwards; the images scale back unless prewhitening made them
+	 * independent of the data's scale (SNR units: k-space and noise scaled alike cancel). */
+	int shift = r5_pipeline_input_shift(peak);
+	r5_scan *scaled = (r5_scan *)scan;
+	if (shift) {
+		r5_info("reconstruction: input scaled by 2^-%d (largest sample component %.3g) for single precision", shift,
+			(double)peak);
+		r5_pipeline_scale_input(scaled, -shift);
+	}
 	r5_scan kept;
-	R5_TRY(r5_pipeline_drop_empty(scan, progress, &kept));
+	r5_status s = r5_pipeline_drop_empty(scan, progress, &kept);
+	if (s != R5_OK) {
+		if (shift)
+			r5_pipeline_scale_input(scaled, shift);
+		return s;
+	}
 	const char *name = strcmp(p->pipeline, "auto") ? p->pipeline : r5_pipeline_auto_choice(&kept);
 	pipeline_fn run = find_pipeline(name);
 	r5_image_set *set = NULL;
-	r5_status s = run ? R5_OK : r5_set_error(R5_ENOTSUP, "pipeline '%s' is not built in", name);
+	s = run ? R5_OK : r5_set_error(R5_ENOTSUP, "pipeline '%s' is not built in", name);
 	/* a key set by name that the chosen pipeline does not read would be silently ignored */
 	if (s == R5_OK)
 		s = r5_recon_params_check_applies(p, name);
@@ -224,7 +240,13 @@ r5_status r5_recon_run(r5_ctx *ctx, const r5_scan *scan, const r5_recon_params *
 		r5_info("reconstruction: pipeline %s on %s", name, r5_ctx_describe(ctx));
 		s = prepare_and_run(ctx, &kept, p, run, progress, set);
 	}
+	int prewhitened = p->prewhiten && kept.noise;
 	r5_pipeline_drop_empty_release(&kept, scan);
+	if (shift) {
+		r5_pipeline_scale_input(scaled, shift);
+		if (s == R5_OK && !prewhitened)
+			r5_pipeline_scale_images(set, shift);
+	}
 	if (s == R5_OK)
 		s = r5_progress_check(progress, "done", 1.0);
 	if (s != R5_OK) {

@@ -15,9 +15,12 @@
  * sampled line are not reconstructed: an outer index that holds no data in any frame is dropped
  * (images exist only for the indices with data, in order; one log line says what was dropped),
  * and a remaining frame without data keeps a zero image. Input k-space (and the noise scan,
- * with prewhitening) with a NaN or Inf, or a sample above 1e12 in magnitude (|x|^2 and sums
- * would overflow single precision), is refused (R5_EINVAL); a run that returns R5_OK returns
- * only finite pixels (else R5_EINTERNAL). */
+ * with prewhitening) with a NaN or Inf, or a sample above 1e30 in magnitude (a corrupted value:
+ * no raw data comes near it), is refused (R5_EINVAL); data above 2^40 (|x|^2 and sums would
+ * overflow single precision) are scaled down by a power of two for the run, in place, and
+ * restored before r5_recon_run returns (so a scan is not shared with another thread during a
+ * run); the images come back on the data's scale (or in SNR units when prewhitened). A run that
+ * returns R5_OK returns only finite pixels (else R5_EINTERNAL). */
 #ifndef R5_PIPELINE_PIPELINE_H
 #define R5_PIPELINE_PIPELINE_H
 

@@ -53,7 +53,15 @@ r5_status r5_pipeline_fft_checked(r5_ctx *ctx, unsigned long flags, int inverse,
 /* r5_recon_run's checks (scan_prepare.c). Input: R5_EINVAL "k-space contains N non-finite
  * samples (NaN or Inf; first at readout sample x, ky y, ...)" (and the noise scan's, when
  * with_noise). Output: R5_EINTERNAL naming the pipeline when images or g-factor hold a NaN/Inf. */
-r5_status r5_pipeline_check_input(const r5_scan *scan, int with_noise, const r5_progress *progress);
+r5_status r5_pipeline_check_input(const r5_scan *scan, int with_noise, const r5_progress *progress, float *peak);
+/* Large raw data: *peak (the largest |re| or |im| the input check saw) is brought to at most
+ * 2^40 by scaling with 2^-shift, shift = r5_pipeline_input_shift(peak) (0 for ordinary data;
+ * samples above 1e30 are refused by the check). r5_pipeline_scale_input multiplies the scan's
+ * k-space and noise by 2^exponent in place (host arrays; exact in floating point, values below
+ * ~1e-36 aside), r5_pipeline_scale_images the images. */
+int r5_pipeline_input_shift(float peak);
+void r5_pipeline_scale_input(r5_scan *scan, int exponent);
+void r5_pipeline_scale_images(r5_image_set *set, int exponent);
 r5_status r5_pipeline_check_output(const r5_image_set *set);
 
 /* *out = a shallow copy of scan without the outer indices (dims after coil) that hold no sampled

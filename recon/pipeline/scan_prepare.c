@@ -34,22 +34,27 @@ static void describe_position(const long dims[R5_DIMS], long i, int with_x, char
 	}
 }
 
-/* Input samples beyond this magnitude are refused although finite: |x|^2 (coil combination,
- * norms) overflows single precision at 1.8e19, and sums over 1e8 values must stay below 3.4e38.
- * Raw data of any scanner is many orders of magnitude below it. */
-#define R5_SAMPLE_MAX 1e12f
+/* Input samples beyond this magnitude are refused although finite: no scanner's raw data comes
+ * near it (it is what a flipped exponent bit in a stream gives), and no scaling would leave the
+ * rest of the data representable. Below it, r5_pipeline_input_shift scales large data down. */
+#define R5_SAMPLE_REFUSE 1e30f
+/* The largest sample component the reconstruction computes with: |x|^2 (coil combination,
+ * norms) overflows single precision at 1.8e19, and image values grow by up to sqrt(N) through
+ * the FFT, so larger inputs are scaled down by a power of two first (exact in floating point). */
+#define R5_SAMPLE_WORKING_MAX 0x1p40f
 
 /* What one pass over a host array found: non-finite values and (limit > 0) finite ones larger
  * than limit in magnitude, each with how many and the first one's index (-1: none). */
 struct bad_values {
 	long non_finite, first_non_finite, huge, first_huge;
+	float peak; /* largest |re| or |im| among the finite values */
 };
 
 /* One pass in chunks, with a stop check after each. */
 static r5_status count_bad(const r5_array *a, float limit, const r5_progress *progress, struct bad_values *b)
 {
 	long n = r5_array_size(a);
-	*b = (struct bad_values){0, -1, 0, -1};
+	*b = (struct bad_values){0, -1, 0, -1, 0.0f};
 	for (long i0 = 0; i0 < n; i0 += R5_PROGRESS_CHUNK_VALUES) {
 		long i1 = i0 + R5_PROGRESS_CHUNK_VALUES < n ? i0 + R5_PROGRESS_CHUNK_VALUES : n;
 		for (long i = i0; i < i1; i++) {
@@ -57,9 +62,12 @@ static r5_status count_bad(const r5_array *a, float limit, const r5_progress *pr
 			if (!isfinite(re) || !isfinite(im)) {
 				if (b->non_finite++ == 0)
 					b->first_non_finite = i;
-			} else if (limit > 0 && (fabsf(re) > limit || fabsf(im) > limit)) {
-				if (b->huge++ == 0)
+			} else {
+				float m = fmaxf(fabsf(re), fabsf(im));
+				if (limit > 0 && m > limit && b->huge++ == 0)
 					b->first_huge = i;
+				if (m > b->peak)
+					b->peak = m;
 			}
 		}
 		R5_TRY(r5_progress_check(progress, "input check", 0.0));
@@ -86,11 +94,14 @@ static void input_position(const r5_array *a, int is_noise, long i, char *where,
 }
 
 /* R5_EINVAL naming what is wrong with an input array, or R5_OK. */
-static r5_status check_array(const r5_array *a, const char *what, int is_noise, const r5_progress *progress)
+static r5_status check_array(const r5_array *a, const char *what, int is_noise, const r5_progress *progress,
+			     float *peak)
 {
 	struct bad_values b;
 	char where[256];
-	R5_TRY(count_bad(a, R5_SAMPLE_MAX, progress, &b));
+	R5_TRY(count_bad(a, R5_SAMPLE_REFUSE, progress, &b));
+	if (b.peak > *peak)
+		*peak = b.peak;
 	if (b.non_finite) {
 		input_position(a, is_noise, b.first_non_finite, where, sizeof where);
 		return r5_set_error(R5_EINVAL, "%s contains %ld non-finite samples (NaN or Inf; first at %s)", what,
@@ -100,20 +111,51 @@ static r5_status check_array(const r5_array *a, const char *what, int is_noise, 
 		input_position(a, is_noise, b.first_huge, where, sizeof where);
 		return r5_set_error(R5_EINVAL,
 				    "%s contains %ld samples larger than %.0e in magnitude (first %.3g at %s): beyond "
-				    "what a single-precision reconstruction can carry; check the scaling of the raw data",
-				    what, b.huge, (double)R5_SAMPLE_MAX, (double)cabsf(a->data[b.first_huge]), where);
+				    "the scale of any raw data (a corrupted value?); check the raw data",
+				    what, b.huge, (double)R5_SAMPLE_REFUSE, (double)cabsf(a->data[b.first_huge]), where);
 	}
 	return R5_OK;
 }
 
-r5_status r5_pipeline_check_input(const r5_scan *scan, int with_noise, const r5_progress *progress)
+r5_status r5_pipeline_check_input(const r5_scan *scan, int with_noise, const r5_progress *progress, float *peak)
 {
+	*peak = 0.0f;
 	if (scan->kspace->where != R5_HOST || !r5_array_is_contiguous(scan->kspace))
 		return R5_OK; /* the scan builder and readers make contiguous host k-space */
-	R5_TRY(check_array(scan->kspace, "k-space", 0, progress));
+	R5_TRY(check_array(scan->kspace, "k-space", 0, progress, peak));
 	if (with_noise && scan->noise && scan->noise->where == R5_HOST && r5_array_is_contiguous(scan->noise))
-		R5_TRY(check_array(scan->noise, "the noise scan", 1, progress));
+		R5_TRY(check_array(scan->noise, "the noise scan", 1, progress, peak));
 	return R5_OK;
+}
+
+int r5_pipeline_input_shift(float peak)
+{
+	int shift = 0;
+	while (shift < 128 && ldexpf(peak, -shift) > R5_SAMPLE_WORKING_MAX)
+		shift++;
+	return shift;
+}
+
+/* x *= 2^exponent over a contiguous host array (exact unless a value leaves the normal range) */
+static void scale_pow2(r5_array *a, int exponent)
+{
+	if (!a || a->where != R5_HOST || !r5_array_is_contiguous(a))
+		return;
+	float factor = ldexpf(1.0f, exponent);
+	long n = r5_array_size(a);
+	for (long i = 0; i < n; i++)
+		a->data[i] *= factor;
+}
+
+void r5_pipeline_scale_input(r5_scan *scan, int exponent)
+{
+	scale_pow2(scan->kspace, exponent);
+	scale_pow2(scan->noise, exponent);
+}
+
+void r5_pipeline_scale_images(r5_image_set *set, int exponent)
+{
+	scale_pow2(set->images, exponent);
 }
 
 r5_status r5_pipeline_check_output(const r5_image_set *set)

@@ -420,6 +420,51 @@ static void test_non_finite_kspace(void **state)
 	free(lines);
 }
 
+/* Raw data on a large scale (a vendor's scaling put a public brain scan at 4.9e13, refused by
+ * the old 1e12 limit) is reconstructed: scaled down by a power of two for the run, the images
+ * scaled back, the caller's k-space restored bit for bit. */
+static void test_large_scale_input(void **state)
+{
+	(void)state;
+	float complex *lines = NULL;
+	r5_scan *scan = build_scan(&lines);
+	r5_ctx *ctx = NULL;
+	assert_int_equal(r5_ctx_create(&ctx, "cpu", 0), R5_OK);
+	r5_array *k = scan->kspace;
+	long n = r5_array_size(k);
+	static const char *const pipelines[] = {"cartesian", "sense", "grappa"};
+	for (int i = 0; i < 3; i++) {
+		r5_recon_params p = r5_recon_defaults;
+		assert_int_equal(r5_recon_params_set(&p, "pipeline", pipelines[i]), R5_OK);
+		r5_image_set *plain = NULL, *large = NULL;
+		assert_int_equal(r5_recon_run(ctx, scan, &p, NULL, &plain), R5_OK);
+		for (long j = 0; j < n; j++)
+			k->data[j] *= 0x1p50f; /* ~1e15 */
+		float complex *before = malloc(sizeof *before * (size_t)n);
+		memcpy(before, k->data, sizeof *before * (size_t)n);
+		assert_int_equal(r5_recon_run(ctx, scan, &p, NULL, &large), R5_OK);
+		assert_memory_equal(before, k->data, sizeof *before * (size_t)n);
+		double diff = 0, ref = 0;
+		for (long j = 0; j < r5_array_size(plain->images); j++) {
+			double complex want = (double complex)plain->images->data[j] * 0x1p50;
+			diff += pow(cabs((double complex)large->images->data[j] - want), 2);
+			ref += pow(cabs(want), 2);
+		}
+		assert_true(ref > 0);
+		if (!(sqrt(diff / ref) < 1e-5))
+			fail_msg("%s: images of the 2^50-scaled scan differ from 2^50 x the plain ones by %g", pipelines[i],
+				 sqrt(diff / ref));
+		for (long j = 0; j < n; j++)
+			k->data[j] *= 0x1p-50f;
+		free(before);
+		r5_image_set_free(plain);
+		r5_image_set_free(large);
+	}
+	r5_ctx_destroy(ctx);
+	r5_scan_free(scan);
+	free(lines);
+}
+
 /* What r5_recon_run checks last: images or a g-factor with a NaN are an internal error. */
 static void test_non_finite_output(void **state)
 {
@@ -499,6 +544,7 @@ int main(void)
 		cmocka_unit_test(test_cancel_and_deadline),
 		cmocka_unit_test(test_params_non_finite),
 		cmocka_unit_test(test_non_finite_kspace),
+		cmocka_unit_test(test_large_scale_input),
 		cmocka_unit_test(test_non_finite_output),
 		cmocka_unit_test(test_frames_without_data),
 	};
