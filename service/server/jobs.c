@@ -334,11 +334,30 @@ static r5_status renew_if_retired(worker_arg *w, r5_ctx **ctx)
 	return make_context(w, ctx);
 }
 
+/* The context's FFT plan cache outlives jobs (bounded: R5_CTX_FFT_CACHE_BYTES of ramps): what it
+ * holds in host memory counts against the server's memory budget like a scan's reservation, so
+ * the budget sees every byte the workers keep. *held: what is counted now; ctx NULL: nothing. */
+static void account_fft_cache(r5_server *s, r5_ctx *ctx, long *held)
+{
+	long entries = 0, bytes = 0;
+	if (ctx && r5_ctx_residency(ctx) == R5_HOST)
+		r5_ctx_fft_cache_usage(ctx, &entries, &bytes);
+	if (bytes == *held)
+		return;
+	pthread_mutex_lock(&s->lock);
+	s->memory_in_use += bytes - *held;
+	if (bytes < *held)
+		pthread_cond_broadcast(&s->changed); /* a worker may be waiting for memory */
+	pthread_mutex_unlock(&s->lock);
+	*held = bytes;
+}
+
 static void *worker_main(void *arg)
 {
 	worker_arg *w = arg;
 	r5_server *s = w->server;
 	r5_ctx *ctx = NULL;
+	long cache_held = 0;
 	r5_status usable = make_context(w, &ctx);
 	while (usable == R5_OK) {
 		r5_job *job = pop(s);
@@ -351,11 +370,13 @@ static void *worker_main(void *arg)
 		malloc_trim(0); /* hand freed k-space and images back to the system */
 		if (status != R5_OK)
 			usable = renew_if_retired(w, &ctx);
+		account_fft_cache(s, usable == R5_OK ? ctx : NULL, &cache_held);
 		pthread_mutex_lock(&s->lock);
 		s->running--;
 		pthread_cond_broadcast(&s->changed);
 		pthread_mutex_unlock(&s->lock);
 	}
+	account_fft_cache(s, NULL, &cache_held);
 	r5_ctx_destroy(ctx);
 	free(w);
 	return NULL;
