@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "phantoms/phantom.h"
+#include "recon/backends/backends.h"
 #include "recon/core/array.h"
 #include "recon/core/ctx.h"
 #include "recon/core/dims.h"

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "../core/log.h"
+#include "../cpu/backend_cpu.h"
 #include "../cpu/backend_fault.h"
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;

@@ -46,12 +46,8 @@ struct r5_backend {
 #undef R5_BACKEND_FIELD
 };
 
-/* The CPU back end, always built. */
-const struct r5_backend *r5_backend_cpu(void);
-/* The CUDA back end, or NULL when recon5t was built without CUDA. */
-const struct r5_backend *r5_backend_cuda(void);
-/* Number of usable CUDA devices (0 when built without CUDA or when no driver/device). */
-int r5_cuda_device_count(void);
+/* The tables themselves come from the back-end libraries (recon/cpu/backend_cpu.h,
+ * recon/backends/backends.h for CUDA); core reaches them only through its registry (ctx.h). */
 
 /* Rejects a table with any empty slot (start-up check and test). */
 r5_status r5_backend_check(const struct r5_backend *backend);

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend_cpu.h"
 #include "cpu_backend.h"
 
 r5_status r5_cpu_state_create(void **state, int device)

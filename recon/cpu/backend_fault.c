@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "../core/log.h"
+#include "backend_cpu.h"
 
 enum fault_kind { FAULT_NONE, FAULT_TRANSIENT, FAULT_OOM, FAULT_STICKY, FAULT_LOST };
 

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "recon/backends/backends.h"
 #include "server.h"
 
 /* Pipelines this build's parameter parser accepts (it lists what recon/pipeline registers). */
@@ -51,7 +52,7 @@ grpc_byte_buffer *r5_capabilities_reply(r5_server *s)
 	Recon5t__V1__Limits limits = RECON5T__V1__LIMITS__INIT;
 	char *pipelines[8];
 	char *backends[2] = {"cpu", "cuda"};
-	int gpus = r5_cuda_device_count();
+	int gpus = r5_backend_devices("cuda");
 	Recon5t__V1__Gpu gpu_list[16], *gpu_pointers[16];
 	char descriptions[16][160];
 	char *pacs[1] = {s->pacs_name};
@@ -62,7 +63,7 @@ grpc_byte_buffer *r5_capabilities_reply(r5_server *s)
 	Recon5t__V1__ImageFormat formats[] = {RECON5T__V1__IMAGE_FORMAT__FORMAT_FLOAT32,
 					      RECON5T__V1__IMAGE_FORMAT__FORMAT_DICOM};
 	reply.version = (char *)R5_VERSION;
-	reply.n_backends = (r5_backend_cuda() && gpus > 0) ? 2 : 1;
+	reply.n_backends = (r5_backend_find("cuda") && gpus > 0) ? 2 : 1;
 	reply.backends = backends;
 	reply.n_gpus = describe_gpus(s, gpus, gpu_list, gpu_pointers, descriptions);
 	reply.gpus = gpu_pointers;

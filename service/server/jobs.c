@@ -17,6 +17,7 @@
 
 #include <grpc/support/time.h>
 
+#include "recon/backends/backends.h"
 #include "recon/core/log.h"
 #include "server.h"
 
@@ -385,13 +386,14 @@ static void *worker_main(void *arg)
 r5_status r5_jobs_start(r5_server *s)
 {
 	const r5_server_config *cfg = &s->config;
-	int gpus = r5_cuda_device_count();
+	R5_TRY(r5_backends_init());
+	int gpus = r5_backend_devices("cuda");
 	/* a host back end named in the config (cpu, or cpu-fault for tests) is used as it is */
 	int named_host = strcmp(cfg->backend, "auto") && strcmp(cfg->backend, "gpu") && strcmp(cfg->backend, "cuda");
 	int use_gpu = !named_host && gpus > 0;
 	if ((strcmp(cfg->backend, "gpu") == 0 || strcmp(cfg->backend, "cuda") == 0) && gpus == 0)
 		return r5_set_error(R5_ENOTSUP, "backend = gpu but no CUDA device is usable (%s)",
-				    r5_backend_cuda() ? "no device or driver" : "built without CUDA");
+				    r5_backend_find("cuda") ? "no device or driver" : "built without CUDA");
 	snprintf(s->worker_backend, sizeof s->worker_backend, "%s",
 		 use_gpu ? "gpu" : named_host ? cfg->backend : "cpu");
 	int wanted = cfg->workers > 0 ? cfg->workers : use_gpu ? gpus : cfg->cpu_workers;

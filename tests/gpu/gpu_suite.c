@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "recon/backends/backends.h"
 #include "recon/core/array.h"
 #include "recon/core/backend.h"
 #include "recon/core/ctx.h"

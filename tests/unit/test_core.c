@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "recon/backends/backends.h"
+#include "recon/cpu/backend_cpu.h"
 #include "recon/core/array.h"
 #include "recon/core/fft.h"
 #include "recon/core/hd.h"
