@@ -384,15 +384,17 @@ static void sense_solve(struct ledger *l, const long fdims[R5_DIMS], int n_maps)
 	dims_with(image, fdims, R5_DIM_COIL, 1);
 	image[R5_DIM_MAP] = n_maps;
 	/* r5_linop_sense_grouped (coil groups of R5_PROGRESS_CHUNK_VALUES / V coils, as sense.c):
-	 * per group the maps operator's scratch and the chain's middle buffer (coil images of the
-	 * group each: coil images over all groups), a shifted mask per group (made from host
-	 * copies); with more than one group, the sum of a group's output (one image) and, with two
-	 * map sets, contiguous copies of the maps per group */
+	 * the groups share one group's coil images (the chain's middle array, made at the first
+	 * application) and one fft-sample operator per distinct group size (a shifted mask each,
+	 * made from host copies); with more than one group, the sum of a group's output (one image)
+	 * and, with two map sets, contiguous copies of the maps per group. The maps operator holds
+	 * no coil-sized scratch (recon/linop: r5_linop_bytes_held). */
 	long C = fdims[R5_DIM_COIL], volume = fdims[0] * fdims[1] * fdims[2];
 	long group = R5_PROGRESS_CHUNK_VALUES / volume, n_groups = 1;
 	if (group >= 1 && group < C)
 		n_groups = (C + group - 1) / group;
-	double op = 2 * dims_bytes(coil_images) + elements(plane) * n_groups;
+	long group_coils = n_groups > 1 ? group : C, sizes = n_groups > 1 && C % group ? 2 : 1;
+	double op = elements(volume * group_coils) + elements(plane) * sizes;
 	if (n_groups > 1)
 		op += dims_bytes(image) + (n_maps > 1 ? dims_bytes(fdims) * n_maps : 0);
 	hold(l, op + 2 * elements(plane));
