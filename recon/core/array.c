@@ -339,12 +339,12 @@ r5_status r5_zaxpby(r5_ctx *ctx, float complex alpha, const r5_array *x, float c
 {
 	R5_TRY(check_where(ctx, x, "axpby", "x"));
 	R5_TRY(check_where(ctx, y, "axpby", "y"));
+	R5_TRY(check_alias(y, x, "axpby", "x"));
 	if (r5_dims_equal(x->dims, y->dims) && r5_array_is_contiguous(x) && r5_array_is_contiguous(y))
 		return BK(ctx)->zaxpby(ST(ctx), r5_array_size(x), alpha, x->data, beta, y->data);
 	long xs[R5_DIMS];
 	R5_TRY(bcast_strides(y, x, xs, "axpby", "x"));
 	R5_TRY(check_written(y, "axpby", "y"));
-	R5_TRY(check_alias(y, x, "axpby", "x"));
 	return BK(ctx)->zaxpby_md(ST(ctx), y->dims, alpha, xs, x->data, beta, y->strides, y->data);
 }
 

@@ -460,8 +460,11 @@ static void test_axpby_beta_zero(void **state)
 	long dims[R5_DIMS];
 	dims_of(dims, 9, 7, 1, 2);
 	r5_array *x = random_array(dims), *y = random_array(dims);
-	float complex alpha = CMPLXF(1.5f, 0.5f);
-	for (int strided = 0; strided < 2; strided++) {
+	/* complex alpha (generic loop) and real ones (the CPU's real-coefficient loop) */
+	static const float complex alphas[3] = {CMPLXF(1.5f, 0.5f), 1.0f, 2.0f};
+	for (int case_ = 0; case_ < 6; case_++) {
+		int strided = case_ % 2;
+		float complex alpha = alphas[case_ / 2];
 		for (long i = 0; i < r5_array_size(y); i++)
 			y->data[i] = NAN;
 		long sub[R5_DIMS];
