@@ -224,6 +224,15 @@ static void entry_free(r5_ctx *ctx, struct fft_entry *e)
 	free(e);
 }
 
+void r5_ctx_fft_cache_clear(r5_ctx *ctx)
+{
+	while (ctx->ffts) {
+		struct fft_entry *e = ctx->ffts;
+		ctx->ffts = e->next;
+		entry_free(ctx, e);
+	}
+}
+
 void r5_ctx_fft_cache_usage(const r5_ctx *ctx, long *entries, long *bytes)
 {
 	*entries = *bytes = 0;

@@ -55,6 +55,8 @@ const char *r5_ctx_retired_reason(const r5_ctx *ctx);
 #define R5_CTX_FFT_CACHE_BYTES (128L << 20)
 /* Shapes cached now and the bytes their ramps hold (tests, Capabilities). */
 void r5_ctx_fft_cache_usage(const r5_ctx *ctx, long *entries, long *bytes);
+/* Empties the cache (plans destroyed after a sync): memory given back under pressure. */
+void r5_ctx_fft_cache_clear(r5_ctx *ctx);
 r5_status r5_ctx_fft_plan(r5_ctx *ctx, const long dims[R5_DIMS], unsigned long flags, void **plan);
 
 /* Cached companions of a plan: the centring phase ramps of fft.c (arrays where the context

@@ -145,6 +145,8 @@ r5_status r5_cpu_zgemm(void *state, int trans_a, long m, long n, long k, float c
 {
 	if (m < 0 || n < 0 || k < 0)
 		return r5_set_error(R5_EINVAL, "zgemm: negative size");
+	if (m == 0 || n == 0)
+		return R5_OK; /* C is empty */
 	struct gemm_job g = {trans_a, m, n, k, lda, ldb, a, b};
 	long tm = (m + GEMM_MC - 1) / GEMM_MC, tn = (n + GEMM_NC - 1) / GEMM_NC, tiles = tm * tn;
 	long chunks = gemm_k_chunks(tiles, k), per_chunk = (k + chunks - 1) / chunks;

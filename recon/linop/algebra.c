@@ -105,6 +105,7 @@ static r5_status sum_adjoint(r5_ctx *ctx, void *data, r5_array *out, const r5_ar
 
 r5_status r5_linop_sum(r5_ctx *ctx, r5_linop *a, r5_linop *b, r5_linop **out)
 {
+	*out = NULL;
 	struct algebra_data *d = NULL;
 	R5_TRY(algebra_data_new("sum", a, b, 1, &d));
 	if (!r5_dims_equal(a->idims, b->idims))
@@ -142,6 +143,7 @@ static r5_status scale_normal(r5_ctx *ctx, void *data, r5_array *out, const r5_a
 
 r5_status r5_linop_scale(r5_ctx *ctx, float complex alpha, r5_linop *a, r5_linop **out)
 {
+	*out = NULL;
 	struct algebra_data *d = NULL;
 	R5_TRY(algebra_data_new("scale", a, NULL, 0, &d));
 	d->alpha = alpha;

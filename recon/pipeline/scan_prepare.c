@@ -136,7 +136,9 @@ int r5_pipeline_input_shift(float peak)
 	return shift;
 }
 
-/* x *= 2^exponent over a contiguous host array (exact unless a value leaves the normal range) */
+/* x *= 2^exponent over a contiguous host array (exact unless a value leaves the normal range).
+ * Zeros are not written: the k-space grid is a lazy mapping whose unsampled pages must stay
+ * unmapped (reading them maps nothing; writing would make the whole grid resident). */
 static void scale_pow2(r5_array *a, int exponent)
 {
 	if (!a || a->where != R5_HOST || !r5_array_is_contiguous(a))
@@ -144,7 +146,8 @@ static void scale_pow2(r5_array *a, int exponent)
 	float factor = ldexpf(1.0f, exponent);
 	long n = r5_array_size(a);
 	for (long i = 0; i < n; i++)
-		a->data[i] *= factor;
+		if (crealf(a->data[i]) != 0.0f || cimagf(a->data[i]) != 0.0f)
+			a->data[i] *= factor;
 }
 
 void r5_pipeline_scale_input(r5_scan *scan, int exponent)

@@ -216,12 +216,46 @@ static r5_status device_lost_status(r5_ctx *ctx, r5_status status)
 			    r5_ctx_retired_reason(ctx));
 }
 
-static r5_status run_job(r5_ctx *ctx, r5_job *job)
+/* The context's FFT plan cache outlives jobs (bounded: R5_CTX_FFT_CACHE_BYTES of ramps): what it
+ * holds in host memory counts against the server's memory budget like a scan's reservation, so
+ * the budget sees every byte the workers keep. *held: what is counted now; ctx NULL: nothing. */
+static void account_fft_cache(r5_server *s, r5_ctx *ctx, long *held)
+{
+	long entries = 0, bytes = 0;
+	if (ctx && r5_ctx_residency(ctx) == R5_HOST)
+		r5_ctx_fft_cache_usage(ctx, &entries, &bytes);
+	if (bytes == *held)
+		return;
+	pthread_mutex_lock(&s->lock);
+	s->memory_in_use += bytes - *held;
+	if (bytes < *held)
+		pthread_cond_broadcast(&s->changed); /* a worker may be waiting for memory */
+	pthread_mutex_unlock(&s->lock);
+	*held = bytes;
+}
+
+/* A job that would wait for memory first gets what this worker's own FFT cache holds. */
+static void make_room(r5_server *s, r5_ctx *ctx, long *cache_held, long extra)
+{
+	if (*cache_held <= 0 || extra <= 0)
+		return;
+	pthread_mutex_lock(&s->lock);
+	int short_of_memory = s->memory_in_use + extra > s->memory_budget;
+	pthread_mutex_unlock(&s->lock);
+	if (!short_of_memory)
+		return;
+	r5_ctx_fft_cache_clear(ctx);
+	account_fft_cache(s, ctx, cache_held);
+}
+
+static r5_status run_job(r5_ctx *ctx, r5_job *job, long *cache_held)
 {
 	r5_call *c = job->call;
 	r5_status status = stop_reason(job);
-	if (status == R5_OK)
+	if (status == R5_OK) {
+		make_room(c->server, ctx, cache_held, job->need_bytes - c->reserved_bytes);
 		status = reserve_for_job(job);
+	}
 	r5_image_set *set = NULL;
 	double t_start = r5_svc_now();
 	if (status == R5_OK) {
@@ -335,24 +369,6 @@ static r5_status renew_if_retired(worker_arg *w, r5_ctx **ctx)
 	return make_context(w, ctx);
 }
 
-/* The context's FFT plan cache outlives jobs (bounded: R5_CTX_FFT_CACHE_BYTES of ramps): what it
- * holds in host memory counts against the server's memory budget like a scan's reservation, so
- * the budget sees every byte the workers keep. *held: what is counted now; ctx NULL: nothing. */
-static void account_fft_cache(r5_server *s, r5_ctx *ctx, long *held)
-{
-	long entries = 0, bytes = 0;
-	if (ctx && r5_ctx_residency(ctx) == R5_HOST)
-		r5_ctx_fft_cache_usage(ctx, &entries, &bytes);
-	if (bytes == *held)
-		return;
-	pthread_mutex_lock(&s->lock);
-	s->memory_in_use += bytes - *held;
-	if (bytes < *held)
-		pthread_cond_broadcast(&s->changed); /* a worker may be waiting for memory */
-	pthread_mutex_unlock(&s->lock);
-	*held = bytes;
-}
-
 static void *worker_main(void *arg)
 {
 	worker_arg *w = arg;
@@ -364,7 +380,7 @@ static void *worker_main(void *arg)
 		r5_job *job = pop(s);
 		if (!job)
 			break;
-		r5_status status = run_job(ctx, job);
+		r5_status status = run_job(ctx, job, &cache_held);
 		r5_call_release_memory(job->call);
 		r5_call_unref(job->call);
 		free(job);
