@@ -670,9 +670,10 @@ static void test_cg(void **state)
 		ref += pow(cabsf(truth->data[i]), 2);
 	}
 	print_message("cg: %d iterations, residual %.2e, error %.2e\n", info.iters, info.rel_residual, sqrt(err / ref));
-	/* CG stops at relative residual 1e-6: error measured 1.04e-6 (1.86e-6 with the random matrix
-	 * an earlier version of this file drew); the bound was 1e-4 */
-	assert_true(sqrt(err / ref) < 2.5e-6);
+	/* CG stops at relative residual 1e-6, so the error is up to that times the condition number:
+	 * measured 1.04e-6 here, 1.86e-6 and 3.86e-6 with other random matrices of this family (the
+	 * bound was 1e-4) */
+	assert_true(sqrt(err / ref) < 1e-5);
 	/* Tikhonov, exactly: b = (A + lambda I) truth, so (A + lambda I) x = b gives x = truth; with
 	 * lambda ignored x would be truth + lambda A^-1 truth, far off (the check was
 	 * |lambda x_0 - b_0| < 5 % at lambda 1e4, where x ~ b / lambda) */
