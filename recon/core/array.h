@@ -100,7 +100,8 @@ r5_status r5_zmaxabs(r5_ctx *ctx, const r5_array *x, float *result);
 r5_status r5_zcircshift(r5_ctx *ctx, r5_array *out, const r5_array *in, const long shifts[R5_DIMS]);
 /* out = in, strided views allowed: copies the overlapping region of two shapes centred on each
  * other (crop or zero-pad about the centre, as k-space resizing needs); out is zeroed first
- * when larger. */
+ * when larger. The centre of a dimension of size n is index n/2 (the FFT's centre, integer
+ * division), so out[o] = in[o - n_out/2 + n_in/2] where that index exists, else 0. */
 r5_status r5_zresize_centered(r5_ctx *ctx, r5_array *out, const r5_array *in);
 /* rss over dimension dim: out = sqrt(sum |in|^2) */
 r5_status r5_zrss(r5_ctx *ctx, r5_array *out, const r5_array *in, int dim);
