@@ -7,11 +7,14 @@
  * measured plan is first asked of the wisdom alone (FFTW_WISDOM_ONLY, which measures nothing
  * and so may plan on the caller's arrays); failing that it is measured on scratch arrays with
  * the caller's size and address alignment (FFTW keys wisdom on the alignment, and new-array
- * execution needs the planned one), and the wisdom file is rewritten. */
+ * execution needs the planned one), and the wisdom file is rewritten. Measuring is bounded in
+ * time (fftwf_set_timelimit, set and reset around the one MEASURE call: the limit is planner
+ * state) and in size (above the cap only the wisdom or FFTW_ESTIMATE, no scratch). */
 #include <complex.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <fftw3.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -34,8 +37,10 @@ static struct {
 	char path[4096];     /* wisdom file, "" = FFTW_ESTIMATE */
 	int loaded;          /* the file has been merged into FFTW's wisdom since configuration */
 	int write_warned;    /* one warning per configuration for failed writes */
+	long measure_cap;    /* complex values; larger transforms are not measured */
+	double measure_seconds;
 	r5_cpu_fft_stats stats;
-} planning;
+} planning = {.measure_cap = R5_CPU_FFT_MEASURE_CAP, .measure_seconds = R5_CPU_FFT_MEASURE_SECONDS};
 
 static void fftw_setup(void)
 {
@@ -72,6 +77,26 @@ r5_status r5_cpu_fft_configure(const char *wisdom_path)
 	snprintf(planning.path, sizeof planning.path, "%s", path);
 	planning.loaded = 0;
 	planning.write_warned = 0;
+	pthread_mutex_unlock(&planner_lock);
+	return R5_OK;
+}
+
+r5_status r5_cpu_fft_set_measure_cap(long elements)
+{
+	if (elements < 0)
+		return r5_set_error(R5_EINVAL, "fft measuring cap: %ld elements", elements);
+	pthread_mutex_lock(&planner_lock);
+	planning.measure_cap = elements;
+	pthread_mutex_unlock(&planner_lock);
+	return R5_OK;
+}
+
+r5_status r5_cpu_fft_set_measure_seconds(double seconds)
+{
+	if (!(seconds > 0) || !isfinite(seconds))
+		return r5_set_error(R5_EINVAL, "fft measuring time limit: %g s is not a positive time", seconds);
+	pthread_mutex_lock(&planner_lock);
+	planning.measure_seconds = seconds;
 	pthread_mutex_unlock(&planner_lock);
 	return R5_OK;
 }
@@ -224,12 +249,17 @@ static fftwf_plan guru(const struct fft_problem *pb, const float complex *in, fl
 				     pb->sign, mode | pb->flags);
 }
 
-/* n complex values starting at the same address modulo 64 bytes as `like`; *block to free. */
+/* n zeroed complex values starting at the same address modulo 64 bytes as `like`; *block to
+ * free. calloc, not memset: a large block is fresh pages, touched only by FFTW's trial
+ * transforms, so a MEASURE that stops at once (a timeout in the wisdom) costs no memory. */
 static float complex *scratch_like(const float complex *like, long n, void **block)
 {
-	size_t offset = (size_t)((uintptr_t)like % 64), bytes = (size_t)n * sizeof(float complex) + 64;
-	*block = aligned_alloc(64, (bytes + 63) / 64 * 64);
-	return *block ? (float complex *)(void *)((char *)*block + offset) : NULL;
+	*block = calloc((size_t)n * sizeof(float complex) + 128, 1);
+	if (!*block)
+		return NULL;
+	char *base = *block;
+	base += (64 - (uintptr_t)base % 64) % 64;
+	return (float complex *)(void *)(base + (uintptr_t)like % 64);
 }
 
 static double seconds_now(void)
@@ -239,7 +269,8 @@ static double seconds_now(void)
 	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-/* FFTW_MEASURE: from the wisdom, else timed on scratch (planner lock held). */
+/* FFTW_MEASURE: from the wisdom; else, up to the size cap, timed on scratch within the time
+ * limit; else FFTW_ESTIMATE (planner lock held). */
 static fftwf_plan plan_measured(const struct cpu_fft_plan *p, const struct fft_problem *pb, float complex *out,
 				const float complex *in)
 {
@@ -249,30 +280,61 @@ static fftwf_plan plan_measured(const struct cpu_fft_plan *p, const struct fft_p
 		planning.stats.plans_from_wisdom++;
 		return plan;
 	}
+	char text[160];
+	r5_dims_format(text, sizeof text, p->dims);
+	const char *direction = pb->sign == FFTW_FORWARD ? "forward" : "inverse";
+	const char *placement = out == in ? "in place" : "out of place";
+	if (pb->n > planning.measure_cap) {
+		r5_info("fft %s (flags 0x%lx, %s, %s): %ld values, above the measuring cap of %ld and not in the "
+			"wisdom; planned FFTW_ESTIMATE", text, p->flags, direction, placement, pb->n,
+			planning.measure_cap);
+		planning.stats.plans_estimate++;
+		planning.stats.plans_over_cap++;
+		return guru(pb, in, out, FFTW_ESTIMATE);
+	}
 	void *in_block = NULL, *out_block = NULL;
 	float complex *s_in = scratch_like(in, pb->n, &in_block), *s_out = s_in;
 	if (s_in && out != in)
 		s_out = scratch_like(out, pb->n, &out_block);
-	char text[160];
-	r5_dims_format(text, sizeof text, p->dims);
+	double scratch = (double)pb->n * sizeof(float complex) * (out == in ? 1 : 2);
 	if (!s_in || !s_out) {
 		free(in_block);
 		r5_warn("fft %s: no memory for %.1f MiB of planning scratch; this plan is FFTW_ESTIMATE", text,
-			(double)pb->n * sizeof(float complex) * (out == in ? 1 : 2) / 1048576.0);
+			scratch / 1048576.0);
 		planning.stats.plans_estimate++;
 		return guru(pb, in, out, FFTW_ESTIMATE);
 	}
-	memset(s_in, 0, (size_t)pb->n * sizeof *s_in);
+	planning.stats.scratch_bytes += (long long)scratch;
 	double start = seconds_now();
+	fftwf_set_timelimit(planning.measure_seconds);
 	plan = guru(pb, s_in, s_out, FFTW_MEASURE);
+	fftwf_set_timelimit(FFTW_NO_TIMELIMIT);
+	double took = seconds_now() - start;
 	free(in_block);
 	free(out_block);
 	if (!plan)
 		return NULL;
-	planning.stats.plans_measured++;
-	r5_info("fft %s (flags 0x%lx, %s, %s): measured in %.2f s, wisdom to %s", text, p->flags,
-		pb->sign == FFTW_FORWARD ? "forward" : "inverse", out == in ? "in place" : "out of place",
-		seconds_now() - start, planning.path);
+	/* Out of time, FFTW returns its FFTW_ESTIMATE plan and records a timeout, not a measured
+	 * plan: the wisdom alone (measuring nothing, so on the caller's arrays) tells which. */
+	fftwf_plan probe = guru(pb, in, out, FFTW_MEASURE | FFTW_WISDOM_ONLY);
+	if (probe) {
+		fftwf_destroy_plan(probe);
+		planning.stats.plans_measured++;
+		r5_info("fft %s (flags 0x%lx, %s, %s): measured in %.2f s, wisdom to %s", text, p->flags, direction,
+			placement, took, planning.path);
+		wisdom_save();
+		return plan;
+	}
+	planning.stats.plans_estimate++;
+	planning.stats.plans_timed_out++;
+	if (took < planning.measure_seconds) { /* the timeout came from the wisdom: nothing new */
+		r5_debug("fft %s (flags 0x%lx, %s, %s): timed out before under this limit; FFTW_ESTIMATE", text,
+			 p->flags, direction, placement);
+		return plan;
+	}
+	r5_info("fft %s (flags 0x%lx, %s, %s): measuring stopped at the %.2f s limit (%.2f s); the plan is "
+		"FFTW_ESTIMATE's, the timeout kept as wisdom in %s", text, p->flags, direction, placement,
+		planning.measure_seconds, took, planning.path);
 	wisdom_save();
 	return plan;
 }

@@ -5,7 +5,9 @@
  * relative (float FFTs by different algorithms) and that an out-of-place input is bit for bit
  * unchanged. Then: the wisdom file is valid FFTW wisdom; a fresh process state plans from it
  * without measuring; a corrupt file is logged and replaced; bad paths are refused; four
- * processes writing one file at once lose none of each other's plans. */
+ * processes writing one file at once lose none of each other's plans; a transform above the
+ * measuring cap is planned from the wisdom or FFTW_ESTIMATE without scratch; a MEASURE out of
+ * time gives FFTW_ESTIMATE's plan, and a longer limit measures the shape again. */
 #include <complex.h>
 #include <fftw3.h>
 #include <math.h>
@@ -37,6 +39,10 @@ static const struct fft_case {
 };
 #define N_CASES (sizeof cases / sizeof cases[0])
 #define N_VARIANTS 8 /* inverse x in place x unaligned */
+
+/* The measuring time limit of every test but the one about it: generous, so that counts of
+ * measured plans do not depend on the machine's load (the default is 2 s). */
+#define TEST_SECONDS 60.0
 
 static char dir[64], path[128];
 
@@ -89,31 +95,38 @@ static long case_size(const struct fft_case *c)
 	return c->dims[0] * c->dims[1] * c->dims[2] * c->dims[3];
 }
 
+/* Every variant of one case with the wisdom path (measured, from wisdom, or whatever the bounds
+ * make it) against FFTW_ESTIMATE. */
+static void check_case_against_estimate(const struct fft_case *c)
+{
+	long n = case_size(c);
+	float complex *ref = malloc((size_t)n * sizeof *ref), *got = malloc((size_t)n * sizeof *got);
+	assert_non_null(ref);
+	assert_non_null(got);
+	for (int v = 0; v < N_VARIANTS; v++) {
+		assert_int_equal(r5_cpu_fft_configure(NULL), R5_OK);
+		transform(c, v, ref);
+		assert_int_equal(r5_cpu_fft_configure(path), R5_OK);
+		transform(c, v, got);
+		double err = 0, norm = 0;
+		for (long i = 0; i < n; i++) {
+			err += pow(cabs(got[i] - ref[i]), 2);
+			norm += pow(cabs(ref[i]), 2);
+		}
+		double rel = sqrt(err / norm);
+		if (!(rel <= 1e-6))
+			fail_msg("case %ldx%ldx%ldx%ld variant %d: measured vs estimate relative error %.3g", c->dims[0],
+				 c->dims[1], c->dims[2], c->dims[3], v, rel);
+	}
+	free(ref);
+	free(got);
+}
+
 /* Every variant of cases[first..N_CASES) measured (or from wisdom) against FFTW_ESTIMATE. */
 static void check_against_estimate(size_t first)
 {
-	for (size_t k = first; k < N_CASES; k++) {
-		long n = case_size(&cases[k]);
-		float complex *ref = malloc((size_t)n * sizeof *ref), *got = malloc((size_t)n * sizeof *got);
-		assert_non_null(ref);
-		assert_non_null(got);
-		for (int v = 0; v < N_VARIANTS; v++) {
-			assert_int_equal(r5_cpu_fft_configure(NULL), R5_OK);
-			transform(&cases[k], v, ref);
-			assert_int_equal(r5_cpu_fft_configure(path), R5_OK);
-			transform(&cases[k], v, got);
-			double err = 0, norm = 0;
-			for (long i = 0; i < n; i++) {
-				err += pow(cabs(got[i] - ref[i]), 2);
-				norm += pow(cabs(ref[i]), 2);
-			}
-			double rel = sqrt(err / norm);
-			if (!(rel <= 1e-6))
-				fail_msg("case %zu variant %d: measured vs estimate relative error %.3g", k, v, rel);
-		}
-		free(ref);
-		free(got);
-	}
+	for (size_t k = first; k < N_CASES; k++)
+		check_case_against_estimate(&cases[k]);
 }
 
 static int wisdom_file_valid(void)
@@ -177,6 +190,69 @@ static void corrupt_file_tolerated(void **state)
 		assert_int_equal(after.plans_measured - before.plans_measured, N_VARIANTS);
 		assert_true(wisdom_file_valid());
 	}
+}
+
+/* Above the cap nothing is measured and no scratch allocated: a shape new to the wisdom is
+ * FFTW_ESTIMATE (the reference plans are too: 2 x N_VARIANTS), one in it comes from it. */
+static void over_cap_not_measured(void **state)
+{
+	(void)state;
+	assert_int_equal(r5_cpu_fft_set_measure_cap(-1), R5_EINVAL);
+	const struct fft_case big = {{36, 40, 1, 2}, 3UL}; /* 2880 values, in no other case */
+	assert_int_equal(r5_cpu_fft_set_measure_cap(2048), R5_OK);
+	r5_cpu_fft_stats before, after;
+	r5_cpu_fft_get_stats(&before);
+	check_case_against_estimate(&big);
+	r5_cpu_fft_get_stats(&after);
+	assert_int_equal(after.plans_measured, before.plans_measured);
+	assert_int_equal(after.plans_from_wisdom, before.plans_from_wisdom);
+	assert_int_equal(after.plans_over_cap - before.plans_over_cap, N_VARIANTS);
+	assert_int_equal(after.plans_estimate - before.plans_estimate, 2 * N_VARIANTS);
+	assert_true(after.scratch_bytes == before.scratch_bytes);
+	assert_int_equal(after.wisdom_writes, before.wisdom_writes);
+
+	/* the smallest case (512 values) measured under the default cap, then above a cap of 256 */
+	assert_int_equal(r5_cpu_fft_set_measure_cap(R5_CPU_FFT_MEASURE_CAP), R5_OK);
+	check_against_estimate(N_CASES - 1);
+	assert_int_equal(r5_cpu_fft_set_measure_cap(256), R5_OK);
+	r5_cpu_fft_get_stats(&before);
+	check_against_estimate(N_CASES - 1);
+	r5_cpu_fft_get_stats(&after);
+	assert_int_equal(after.plans_from_wisdom - before.plans_from_wisdom, N_VARIANTS);
+	assert_int_equal(after.plans_measured, before.plans_measured);
+	assert_int_equal(after.plans_over_cap, before.plans_over_cap);
+	assert_true(after.scratch_bytes == before.scratch_bytes);
+	assert_int_equal(r5_cpu_fft_set_measure_cap(R5_CPU_FFT_MEASURE_CAP), R5_OK);
+}
+
+/* A microsecond limit: FFTW's ESTIMATE stage never times out, its MEASURE stage does at its
+ * first clock check, so every variant is FFTW_ESTIMATE's plan and nothing counts as measured;
+ * the file stays valid wisdom (holding the timeouts). A longer limit measures it again. */
+static void time_limit_bounds_measuring(void **state)
+{
+	(void)state;
+	assert_int_equal(r5_cpu_fft_set_measure_seconds(0), R5_EINVAL);
+	assert_int_equal(r5_cpu_fft_set_measure_seconds(-1), R5_EINVAL);
+	assert_int_equal(r5_cpu_fft_set_measure_seconds(INFINITY), R5_EINVAL);
+	assert_int_equal(r5_cpu_fft_set_measure_seconds(NAN), R5_EINVAL);
+	const struct fft_case c = {{44, 30, 1, 2}, 1UL}; /* in no other case */
+	assert_int_equal(r5_cpu_fft_set_measure_seconds(1e-6), R5_OK);
+	r5_cpu_fft_stats before, after;
+	r5_cpu_fft_get_stats(&before);
+	check_case_against_estimate(&c);
+	r5_cpu_fft_get_stats(&after);
+	assert_int_equal(after.plans_measured, before.plans_measured);
+	assert_int_equal(after.plans_timed_out - before.plans_timed_out, N_VARIANTS);
+	assert_int_equal(after.plans_estimate - before.plans_estimate, 2 * N_VARIANTS);
+	assert_true(wisdom_file_valid());
+
+	assert_int_equal(r5_cpu_fft_set_measure_seconds(TEST_SECONDS), R5_OK);
+	r5_cpu_fft_get_stats(&before);
+	check_case_against_estimate(&c);
+	r5_cpu_fft_get_stats(&after);
+	assert_int_equal(after.plans_measured - before.plans_measured, N_VARIANTS);
+	assert_int_equal(after.plans_timed_out, before.plans_timed_out);
+	assert_true(wisdom_file_valid());
 }
 
 static void bad_paths_refused(void **state)
@@ -264,7 +340,7 @@ static int make_dir(void **state)
 	if (!mkdtemp(dir))
 		return -1;
 	snprintf(path, sizeof path, "%s/fftw-wisdom", dir);
-	return 0;
+	return r5_cpu_fft_set_measure_seconds(TEST_SECONDS) == R5_OK ? 0 : -1;
 }
 
 static int remove_dir(void **state)
@@ -286,6 +362,8 @@ int main(void)
 		cmocka_unit_test(measured_equals_estimate),
 		cmocka_unit_test(plans_come_from_the_file),
 		cmocka_unit_test(corrupt_file_tolerated),
+		cmocka_unit_test(over_cap_not_measured),
+		cmocka_unit_test(time_limit_bounds_measuring),
 		cmocka_unit_test(bad_paths_refused),
 	};
 	return cmocka_run_group_tests(tests, make_dir, remove_dir);
