@@ -15,7 +15,7 @@
  *                                 (then replaced); a failed write is logged and planning goes on.
  * Measuring is bounded, because it runs under the planner lock (every other thread's planning,
  * even from wisdom, waits for it) and its scratch is counted in no memory budget:
- *   time   one MEASURE plans for at most R5_CPU_FFT_MEASURE_SECONDS (2 s) through
+ *   time   one MEASURE plans for at most R5_CPU_FFT_MEASURE_SECONDS (10 s) through
  *          fftwf_set_timelimit. FFTW plans FFTW_ESTIMATE first, then measures; out of time it
  *          returns the ESTIMATE plan and keeps the timeout as wisdom (written to the file too),
  *          so the shape is not measured again under the same or a shorter limit, in this
@@ -41,7 +41,8 @@
 r5_status r5_cpu_fft_configure(const char *wisdom_path);
 
 #define R5_CPU_FFT_MEASURE_CAP (1L << 25) /* complex values; above it nothing is measured */
-#define R5_CPU_FFT_MEASURE_SECONDS 2.0    /* planning time of one MEASURE */
+#define R5_CPU_FFT_MEASURE_SECONDS 10.0   /* planning time of one MEASURE (the 3D SENSE shapes
+                                            * of 128^3 take 2.5-4 s on one core; 2 s lost them) */
 
 /* The two bounds above, for tests and tuning (process-wide, like the rest). elements: the
  * largest transform measured, 0 = measure nothing (wisdom or ESTIMATE only); R5_EINVAL when
