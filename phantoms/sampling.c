@@ -8,8 +8,6 @@
 
 #include "noise.h"
 
-#define PI 3.14159265358979323846
-
 const char *r5_sampling_name(r5_sampling kind)
 {
 	switch (kind) {
@@ -78,8 +76,15 @@ static long poisson_disc(int ny, int nz, double r0, uint64_t seed, unsigned char
 		int y = active[pick] % ny, z = active[pick] / ny, placed = 0;
 		double r = vd_radius(r0, y, z, ny, nz);
 		for (int attempt = 0; attempt < 30 && !placed; attempt++) {
-			double angle = 2 * PI * r5_rng_uniform(&rng), dist = r * (1 + r5_rng_uniform(&rng));
-			int cy = (int)lround(y + dist * cos(angle)), cz = (int)lround(z + dist * sin(angle));
+			/* a point of the annulus r <= d < 2r, drawn by rejection from its bounding square:
+			 * only +, *, sqrt and comparisons, all exact in IEEE arithmetic, so a seed gives the
+			 * same mask on every machine (sin/cos differ between libms in the last bit) */
+			double oy, oz, d2;
+			do {
+				oy = r * (4 * r5_rng_uniform(&rng) - 2), oz = r * (4 * r5_rng_uniform(&rng) - 2);
+				d2 = oy * oy + oz * oz;
+			} while (d2 < r * r || d2 >= 4 * r * r);
+			int cy = (int)lround(y + oy), cz = (int)lround(z + oz);
 			if (cy < 0 || cz < 0 || cy >= ny || cz >= nz || mask[cy + (long)ny * cz])
 				continue;
 			if (!far_enough(mask, ny, nz, cy, cz, vd_radius(r0, cy, cz, ny, nz)))
@@ -127,6 +132,8 @@ static r5_status poisson_mask(int ny, int nz, double accel, int calib, uint64_t 
 			memcpy(mask, trial, (size_t)ny * nz);
 			*n_sampled = count;
 		}
+		if (best_error <= target / 1000)
+			break; /* within 0.1 %: more bisection steps buy nothing the caller can see */
 		if (count > target)
 			lo = r0;
 		else
@@ -159,6 +166,33 @@ static void random_lines(int ny, double accel, int calib, uint64_t seed, unsigne
 		else
 			lo = s;
 	}
+}
+
+r5_status r5_sampling_poisson(int ny, int nz, double accel, int calib, uint64_t seed, unsigned char *mask,
+			      long *n_sampled)
+{
+	if (!mask || !n_sampled)
+		return r5_set_error(R5_EINVAL, "poisson mask: no output");
+	*n_sampled = 0;
+	if (ny < 1 || nz < 1 || (long)ny * nz > (1L << 26))
+		return r5_set_error(R5_EINVAL, "poisson mask: matrix %d x %d is empty or over 2^26 points", ny, nz);
+	if (!(accel >= 1) || accel > (double)ny * nz)
+		return r5_set_error(R5_EINVAL, "poisson mask: acceleration %g is not in [1, %ld] (matrix %d x %d)", accel,
+				    (long)ny * nz, ny, nz);
+	if (calib < 0 || calib > ny || (nz > 1 && calib > nz))
+		return r5_set_error(R5_EINVAL, "poisson mask: calibration %d x %d does not fit the %d x %d matrix", calib,
+				    nz > 1 ? calib : 1, ny, nz);
+	long calib_points = (long)calib * (nz > 1 ? calib : 1);
+	if (calib_points > lround((double)ny * nz / accel))
+		return r5_set_error(R5_EINVAL,
+				    "poisson mask: the %d x %d calibration region alone (%ld points) is more than %d x %d at "
+				    "R = %g allows (%ld)",
+				    calib, nz > 1 ? calib : 1, calib_points, ny, nz, accel, lround((double)ny * nz / accel));
+	if (nz == 1) {
+		random_lines(ny, accel, calib, seed, mask, n_sampled);
+		return R5_OK;
+	}
+	return poisson_mask(ny, nz, accel, calib, seed, mask, n_sampled);
 }
 
 r5_status r5_sampling_mask(r5_sampling kind, int ny, int nz, const int accel[2], int calib, uint64_t seed,

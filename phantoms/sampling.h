@@ -36,6 +36,15 @@ enum {
 r5_status r5_sampling_mask(r5_sampling kind, int ny, int nz, const int accel[2], int calib, uint64_t seed,
 			   unsigned char *mask, long *n_sampled);
 
+/* The variable-density Poisson-disc mask alone (`recon5t mask --poisson`; BART's `poisson -Y -Z
+ * -v -C calib` does the same job): accel any real R >= 1, met within a few % (the radius scale
+ * is bisected and the closest count kept); a calib x calib centre (2D: calib lines) fully
+ * sampled; the same seed gives the same mask on every machine (xoshiro256** and only exact
+ * IEEE operations). Refuses an empty matrix, R < 1 or not finite, a calibration region larger
+ * than the matrix or than the samples R allows. */
+r5_status r5_sampling_poisson(int ny, int nz, double accel, int calib, uint64_t seed, unsigned char *mask,
+			      long *n_sampled);
+
 const char *r5_sampling_name(r5_sampling kind);
 /* "full", "uniform", "poisson" -> kind; R5_EINVAL otherwise. */
 r5_status r5_sampling_parse(const char *name, r5_sampling *kind);
