@@ -4,6 +4,7 @@
 #define R5_CLI_CLI_H
 
 int r5_cli_phantom(int argc, char **argv);
+int r5_cli_mask(int argc, char **argv);
 int r5_cli_recon(int argc, char **argv);
 int r5_cli_compare(int argc, char **argv);
 int r5_cli_send(int argc, char **argv);

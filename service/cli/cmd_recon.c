@@ -3,7 +3,10 @@
  *                 [--backend cpu|gpu|auto]
  *                 [--pipeline auto|cartesian|sense|grappa] [--coils-virtual N] [--maps 1|2]
  *                 [--iters N] [--lambda L] [--combine rss|adaptive] [--gfactor OUT] [--param k=v]
- *                 [--memory-report] [--fft-wisdom PATH]
+ *                 [--memory-report] [--fft-wisdom PATH] [--mask MASK.cfl]
+ * --mask MASK.cfl (BART [1, Y, Z], 0/1, as `recon5t mask` writes it) undersamples fully sampled
+ * .cfl k-space before the reconstruction (recon/io/scan_mask.h): the pipeline sees only the
+ * lines the mask keeps, and their pattern.
  * --fft-wisdom PATH (or the environment's R5_FFT_WISDOM; the option wins) plans the CPU FFTs
  * with FFTW_MEASURE and keeps the measurements in PATH (recon/cpu/cpu_fft.h); without either,
  * FFTW_ESTIMATE.
@@ -40,12 +43,13 @@
 #include "recon/io/dicom.h"
 #include "recon/io/ismrmrd_images.h"
 #include "recon/io/png.h"
+#include "recon/io/scan_mask.h"
 #include "recon/pipeline/memory_estimate.h"
 #include "recon/pipeline/pipeline.h"
 #include "recon/pipeline/quality.h"
 
 struct recon_args {
-	const char *in, *out, *png, *dicom, *dicom_enhanced, *gfactor, *backend, *group, *fft_wisdom;
+	const char *in, *out, *png, *dicom, *dicom_enhanced, *gfactor, *backend, *group, *fft_wisdom, *mask;
 	int device, quiet, memory_report;
 	r5_recon_params params;
 };
@@ -70,6 +74,8 @@ static void recon_usage(FILE *f)
 		   "  --memory-report        estimated vs measured peak memory of the reconstruction\n"
 		   "  --fft-wisdom PATH      CPU FFTs planned with FFTW_MEASURE, measurements kept in PATH\n"
 		   "                         (default: R5_FFT_WISDOM; neither: FFTW_ESTIMATE)\n"
+		   "  --mask MASK.cfl        undersample a .cfl k-space with a [1, Y, Z] 0/1 mask first\n"
+		   "                         (recon5t mask writes one)\n"
 		   "  --quiet                no summary\n");
 }
 
@@ -132,6 +138,8 @@ static int parse_recon_args(int argc, char **argv, struct recon_args *a)
 			a->group = value;
 		else if (!strcmp(arg, "--fft-wisdom"))
 			a->fft_wisdom = value;
+		else if (!strcmp(arg, "--mask"))
+			a->mask = value;
 		else if (!strcmp(arg, "--device"))
 			a->device = atoi(value);
 		else if (!strcmp(arg, "--param")) {
@@ -148,6 +156,8 @@ static int parse_recon_args(int argc, char **argv, struct recon_args *a)
 	}
 	if (!a->in)
 		return r5_cli_fail(2, "recon: no input file (see recon5t recon --help)");
+	if (a->mask && !r5_cli_has_suffix(a->in, ".cfl") && !r5_cli_has_suffix(a->in, ".hdr"))
+		return r5_cli_fail(2, "recon: --mask applies to BART .cfl k-space; '%s' is not one", a->in);
 	if (!a->out && !a->png && !a->dicom && !a->dicom_enhanced)
 		return r5_cli_fail(2, "recon: nothing to write: give --out, --png, --dicom or --dicom-enhanced");
 	if (r5_cpu_fft_configure(a->fft_wisdom) != R5_OK)
@@ -258,9 +268,25 @@ static void print_memory_report(const r5_scan *scan, const r5_recon_params *para
 
 static r5_status read_scan(const struct recon_args *a, r5_scan **scan)
 {
-	if (r5_cli_has_suffix(a->in, ".cfl") || r5_cli_has_suffix(a->in, ".hdr"))
-		return r5_scan_from_cfl(a->in, scan);
-	return r5_scan_read_ismrmrd(a->in, a->group, NULL, scan);
+	if (!r5_cli_has_suffix(a->in, ".cfl") && !r5_cli_has_suffix(a->in, ".hdr"))
+		return r5_scan_read_ismrmrd(a->in, a->group, NULL, scan);
+	R5_TRY(r5_scan_from_cfl(a->in, scan));
+	if (!a->mask)
+		return R5_OK;
+	r5_array *mask = NULL;
+	r5_status s = r5_cfl_read(a->mask, &mask);
+	if (s != R5_OK) { /* say it is the mask that could not be read, not the scan */
+		char reason[512];
+		snprintf(reason, sizeof reason, "%s", r5_last_error());
+		s = r5_set_error(s, "--mask: %s", reason);
+	} else
+		s = r5_scan_apply_mask(*scan, mask, a->mask);
+	r5_array_free(mask);
+	if (s != R5_OK) {
+		r5_scan_free(*scan);
+		*scan = NULL;
+	}
+	return s;
 }
 
 static void return_freed_heap(void)

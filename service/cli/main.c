@@ -1,5 +1,6 @@
 /* recon5t: the command-line client. Subcommands are thin layers over library calls:
  *   phantom  write a numerical phantom scan as ISMRMRD (phantoms/)
+ *   mask     write a ky-kz sampling mask as a BART .cfl (variable-density Poisson disc)
  *   recon    reconstruct an ISMRMRD or BART .cfl scan offline (recon/pipeline)
  *   compare  NRMSE / PSNR / SSIM of an image against a reference
  *   send     stream a scan to a recon5td server and save what comes back
@@ -16,6 +17,7 @@ static void usage(FILE *out)
 		"recon5t %s: MRI reconstruction client\n"
 		"usage: recon5t <command> [options]\n"
 		"  phantom  --kind shepp-logan|shepp-logan-3d --matrix N[,N[,N]] --coils C --out f.h5 ...\n"
+		"  mask     --poisson --accel R --calib N --seed S --dims Y,Z --out mask.cfl\n"
 		"  recon    IN(.h5|.cfl) --out OUT(.h5|.cfl) [--png DIR] [--dicom DIR] [--backend cpu|gpu|auto]\n"
 		"  compare  REF IMG [--scale]\n"
 		"  send     SCAN.h5 --server HOST:PORT --out DIR\n"
@@ -31,6 +33,7 @@ int main(int argc, char **argv)
 		int (*run)(int, char **);
 	} commands[] = {
 		{"phantom", r5_cli_phantom},
+		{"mask", r5_cli_mask},
 		{"recon", r5_cli_recon},
 		{"compare", r5_cli_compare},
 		{"send", r5_cli_send},
