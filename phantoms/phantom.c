@@ -55,9 +55,46 @@ const struct r5_phantom_params r5_phantom_defaults_3d = {
 	.field_T = 5.0,
 };
 
+/* Black-blood T1-weighted 3D TSE-like header values; the object is vessel_wall.h's. */
+const struct r5_phantom_params r5_phantom_defaults_vessel_wall = {
+	.kind = R5_PHANTOM_VESSEL_WALL,
+	.matrix = {128, 128, 64},
+	.fov_mm = {64, 64, 32},
+	.n_coils = 8,
+	.sampling = R5_SAMPLING_FULL,
+	.accel = {1, 1},
+	.calib = 24,
+	.noise_sigma = 0,
+	.noise_correlation = 0.2,
+	.n_noise_samples = 8192,
+	.oblique_count = 0,
+	.oblique_deg = {0, 0},
+	.position_mm = {10, -20, 30},
+	.readout_oversampling = 2,
+	.seed = 42,
+	.tr_ms = 800,
+	.te_ms = 15,
+	.flip_deg = 90,
+	.field_T = 5.0,
+};
+
+int r5_phantom_is_3d(const struct r5_phantom_params *p)
+{
+	return p->kind == R5_PHANTOM_SHEPP_LOGAN_3D || p->kind == R5_PHANTOM_VESSEL_WALL;
+}
+
+r5_status r5_phantom_object(const struct r5_phantom_params *p, r5_shape_set *object)
+{
+	if (p->kind == R5_PHANTOM_VESSEL_WALL)
+		return r5_vessel_wall_make(p->fov_mm, object);
+	return r5_shepp_logan_make(r5_phantom_is_3d(p), p->fov_mm, object);
+}
+
 const char *r5_phantom_kind_name(r5_phantom_kind kind)
 {
-	return kind == R5_PHANTOM_SHEPP_LOGAN_3D ? "shepp-logan-3d" : "shepp-logan";
+	return kind == R5_PHANTOM_VESSEL_WALL	     ? "vessel-wall"
+	       : kind == R5_PHANTOM_SHEPP_LOGAN_3D ? "shepp-logan-3d"
+						   : "shepp-logan";
 }
 
 r5_status r5_phantom_kind_parse(const char *name, r5_phantom_kind *kind)
@@ -66,8 +103,10 @@ r5_status r5_phantom_kind_parse(const char *name, r5_phantom_kind *kind)
 		*kind = R5_PHANTOM_SHEPP_LOGAN;
 	else if (name && !strcmp(name, "shepp-logan-3d"))
 		*kind = R5_PHANTOM_SHEPP_LOGAN_3D;
+	else if (name && !strcmp(name, "vessel-wall"))
+		*kind = R5_PHANTOM_VESSEL_WALL;
 	else
-		return r5_set_error(R5_EINVAL, "phantom kind '%s' is not shepp-logan or shepp-logan-3d",
+		return r5_set_error(R5_EINVAL, "phantom kind '%s' is not shepp-logan, shepp-logan-3d or vessel-wall",
 				    name ? name : "(null)");
 	return R5_OK;
 }
@@ -76,7 +115,7 @@ r5_status r5_phantom_check(const struct r5_phantom_params *p)
 {
 	if (!p)
 		return r5_set_error(R5_EINVAL, "phantom: NULL parameters");
-	int three_d = p->kind == R5_PHANTOM_SHEPP_LOGAN_3D;
+	int three_d = r5_phantom_is_3d(p);
 	if (p->kind != R5_PHANTOM_SHEPP_LOGAN && !three_d)
 		return r5_set_error(R5_EINVAL, "phantom: unknown kind %d", (int)p->kind);
 	for (int d = 0; d < 3; d++) {
@@ -159,7 +198,7 @@ r5_status r5_phantom_kspace(const struct r5_phantom_params *p, const r5_shape_se
 r5_status r5_phantom_ground_truth(const struct r5_phantom_params *p, const r5_shape_set *object, float *out)
 {
 	R5_TRY(r5_phantom_check(p));
-	int three_d = p->kind == R5_PHANTOM_SHEPP_LOGAN_3D;
+	int three_d = r5_phantom_is_3d(p);
 	int nx = p->matrix[0], ny = p->matrix[1], nz = p->matrix[2], sub = three_d ? 2 : 4, subz = three_d ? 2 : 1;
 	double d[3] = {p->fov_mm[0] / nx, p->fov_mm[1] / ny, p->fov_mm[2] / nz};
 	long rows = (long)ny * nz;
@@ -193,7 +232,7 @@ r5_status r5_phantom_bandlimited(const struct r5_phantom_params *p, const r5_sha
 	struct r5_phantom_params q = *p;
 	q.readout_oversampling = 1;
 	R5_TRY(r5_phantom_check(&q));
-	int three_d = p->kind == R5_PHANTOM_SHEPP_LOGAN_3D;
+	int three_d = r5_phantom_is_3d(p);
 	int m[1][3] = {{0, 0, 0}};
 	double complex one = 1.0;
 	r5_coil_model unit = {.n_coils = 1, .order = {0, 0, 0}, .n_terms = 1, .m = m, .coeff = &one};

@@ -3,7 +3,9 @@
  *
  * What is simulated:
  *  - object: Shepp-Logan 2D / 3D with k-space from the closed-form Fourier transform of the
- *    ellipses/ellipsoids (shepp_logan.h) — no inverse crime;
+ *    ellipses/ellipsoids (shepp_logan.h) — no inverse crime; or the black-blood vessel-wall
+ *    phantom (vessel_wall.h: arteries as cylinders, also closed-form), which adds a "wall_mask"
+ *    image (1 in the walls, plaque included; float, [nx, ny, nz]) to the file;
  *  - receive coils: 1..128 coils whose sensitivities are low-order Fourier series, so each
  *    coil's k-space is a weighted sum of shifted analytic spectra (coils.h);
  *  - noise: complex Gaussian with a correlated coil covariance Psi (noise.h), also written as a
@@ -40,11 +42,16 @@
 #include "noise.h"
 #include "sampling.h"
 #include "shepp_logan.h"
+#include "vessel_wall.h"
 
 typedef enum r5_phantom_kind {
 	R5_PHANTOM_SHEPP_LOGAN = 0,    /* 2D, one slice */
 	R5_PHANTOM_SHEPP_LOGAN_3D = 1, /* 3D, ky-kz phase encoding */
+	R5_PHANTOM_VESSEL_WALL = 2,    /* 3D, ky-kz phase encoding, 0.5 mm voxels by default */
 } r5_phantom_kind;
+
+/* Image variable of the vessel-wall phantom's wall mask. */
+#define R5_PHANTOM_WALL_MASK_VAR "wall_mask"
 
 struct r5_phantom_params {
 	r5_phantom_kind kind;
@@ -68,6 +75,13 @@ struct r5_phantom_params {
 
 extern const struct r5_phantom_params r5_phantom_defaults_2d;
 extern const struct r5_phantom_params r5_phantom_defaults_3d;
+extern const struct r5_phantom_params r5_phantom_defaults_vessel_wall; /* 128 x 128 x 64, 0.5 mm */
+
+/* 1 for the 3D kinds (ky-kz encoding), 0 for 2D. */
+int r5_phantom_is_3d(const struct r5_phantom_params *p);
+
+/* The kind's object for the parameters' FOV (Shepp-Logan or vessel-wall shapes). */
+r5_status r5_phantom_object(const struct r5_phantom_params *p, r5_shape_set *object);
 
 /* What was written. */
 struct r5_phantom_summary {
@@ -104,7 +118,7 @@ r5_status r5_phantom_write(const struct r5_phantom_params *p, const char *path, 
 /* The ISMRMRD XML header for these parameters (malloc'd, caller frees). */
 r5_status r5_phantom_header_xml(const struct r5_phantom_params *p, char **xml);
 
-/* "shepp-logan" / "shepp-logan-3d" */
+/* "shepp-logan" / "shepp-logan-3d" / "vessel-wall" */
 const char *r5_phantom_kind_name(r5_phantom_kind kind);
 r5_status r5_phantom_kind_parse(const char *name, r5_phantom_kind *kind);
 

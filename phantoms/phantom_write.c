@@ -2,7 +2,8 @@
  * the sampled lines (computed in parallel in blocks, written in order, each line with its own
  * random stream so the file does not depend on the thread count), then the ground truth as the
  * image variable "ground_truth" (the object band-limited to the encoded k-space extent: what an
- * ideal reconstruction gives) and the voxel-averaged object as "object". */
+ * ideal reconstruction gives), the voxel-averaged object as "object" and, for the vessel-wall
+ * phantom, the wall mask as "wall_mask" (same image header, 1 in the walls, 0 elsewhere). */
 #include "phantom.h"
 #include "spectrum.h"
 
@@ -40,8 +41,8 @@ static r5_status job_make(const struct r5_phantom_params *p, phantom_job *job)
 {
 	memset(job, 0, sizeof *job);
 	job->p = p;
-	int three_d = p->kind == R5_PHANTOM_SHEPP_LOGAN_3D;
-	R5_TRY(r5_shepp_logan_make(three_d, p->fov_mm, &job->object));
+	int three_d = r5_phantom_is_3d(p);
+	R5_TRY(r5_phantom_object(p, &job->object));
 	double period_mm[3];
 	r5_spectrum_periods(p, period_mm);
 	R5_TRY(r5_coils_make(p->n_coils, three_d, p->fov_mm, period_mm, &job->object, &job->coils));
@@ -196,8 +197,23 @@ static r5_status write_lines(phantom_job *job, const r5_spectrum *table, const I
 	return status;
 }
 
-static r5_status write_reference(const phantom_job *job, const ISMRMRD_Dataset *dset, int bandlimited)
+enum reference { REF_BANDLIMITED, REF_OBJECT, REF_WALL_MASK };
+
+static r5_status fill_reference(const phantom_job *job, enum reference which, float *out)
 {
+	const struct r5_phantom_params *p = job->p;
+	if (which == REF_BANDLIMITED)
+		return r5_phantom_bandlimited(p, &job->object, out);
+	if (which == REF_OBJECT)
+		return r5_phantom_ground_truth(p, &job->object, out);
+	r5_vessel_wall_mask(p->matrix, p->fov_mm, out);
+	return R5_OK;
+}
+
+static r5_status write_reference(const phantom_job *job, const ISMRMRD_Dataset *dset, enum reference which)
+{
+	static const char *const var[] = {"ground_truth", "object", R5_PHANTOM_WALL_MASK_VAR};
+	static const char *const what[] = {"ground-truth", "object", "wall-mask"};
 	const struct r5_phantom_params *p = job->p;
 	ISMRMRD_Image image;
 	ismrmrd_init_image(&image);
@@ -215,12 +231,10 @@ static r5_status write_reference(const phantom_job *job, const ISMRMRD_Dataset *
 	image.head.image_series_index = 0;
 	r5_status status = R5_OK;
 	if (ismrmrd_make_consistent_image(&image) != ISMRMRD_NOERROR)
-		status = r5_set_error(R5_ENOMEM, "phantom: ground-truth image");
-	else if ((status = bandlimited ? r5_phantom_bandlimited(p, &job->object, image.data)
-				       : r5_phantom_ground_truth(p, &job->object, image.data)) == R5_OK &&
-		 ismrmrd_append_image(dset, bandlimited ? "ground_truth" : "object", &image) != ISMRMRD_NOERROR)
-		status = r5_set_error(R5_EIO, "phantom: writing the %s image failed",
-				      bandlimited ? "ground-truth" : "object");
+		status = r5_set_error(R5_ENOMEM, "phantom: %s image", what[which]);
+	else if ((status = fill_reference(job, which, image.data)) == R5_OK &&
+		 ismrmrd_append_image(dset, var[which], &image) != ISMRMRD_NOERROR)
+		status = r5_set_error(R5_EIO, "phantom: writing the %s image failed", what[which]);
 	ismrmrd_cleanup_image(&image);
 	return status;
 }
@@ -250,9 +264,11 @@ static r5_status write_file(phantom_job *job, const char *path, struct r5_phanto
 		status = write_lines(job, &table, &dset);
 	r5_spectrum_free(&table);
 	if (status == R5_OK)
-		status = write_reference(job, &dset, 1);
+		status = write_reference(job, &dset, REF_BANDLIMITED);
 	if (status == R5_OK)
-		status = write_reference(job, &dset, 0);
+		status = write_reference(job, &dset, REF_OBJECT);
+	if (status == R5_OK && job->p->kind == R5_PHANTOM_VESSEL_WALL)
+		status = write_reference(job, &dset, REF_WALL_MASK);
 	if (ismrmrd_close_dataset(&dset) != ISMRMRD_NOERROR && status == R5_OK)
 		status = r5_set_error(R5_EIO, "phantom: closing '%s' failed", path);
 	return status;

@@ -67,10 +67,11 @@ static void put_subject_study(text *t, const struct r5_phantom_params *p, const 
 	char date[16], clock[16];
 	strftime(date, sizeof date, "%Y-%m-%d", now);
 	strftime(clock, sizeof clock, "%H:%M:%S", now);
-	put(t, "  <subjectInformation>\n    <patientName>PHANTOM^SHEPP LOGAN</patientName>\n"
+	put(t, "  <subjectInformation>\n    <patientName>%s</patientName>\n"
 	       "    <patientWeight_kg>70</patientWeight_kg>\n    <patientID>R5PHANTOM</patientID>\n"
 	       "    <patientBirthdate>1974-11-21</patientBirthdate>\n    <patientGender>O</patientGender>\n"
-	       "  </subjectInformation>\n");
+	       "  </subjectInformation>\n",
+	    p->kind == R5_PHANTOM_VESSEL_WALL ? "PHANTOM^VESSEL WALL" : "PHANTOM^SHEPP LOGAN");
 	put(t, "  <studyInformation>\n    <studyDate>%s</studyDate>\n    <studyTime>%s</studyTime>\n"
 	       "    <studyID>R5PH%llu</studyID>\n    <accessionNumber>%llu</accessionNumber>\n"
 	       "    <referringPhysicianName>RECON5T^PHANTOM</referringPhysicianName>\n"
@@ -91,7 +92,7 @@ static void put_subject_study(text *t, const struct r5_phantom_params *p, const 
 
 static void put_encoding(text *t, const struct r5_phantom_params *p)
 {
-	int os = p->readout_oversampling, three_d = p->kind == R5_PHANTOM_SHEPP_LOGAN_3D;
+	int os = p->readout_oversampling, three_d = r5_phantom_is_3d(p);
 	put(t, "  <encoding>\n    <encodedSpace>\n      <matrixSize><x>%d</x><y>%d</y><z>%d</z></matrixSize>\n"
 	       "      <fieldOfView_mm><x>%.6g</x><y>%.6g</y><z>%.6g</z></fieldOfView_mm>\n    </encodedSpace>\n",
 	    os * p->matrix[0], p->matrix[1], p->matrix[2], os * p->fov_mm[0], p->fov_mm[1], p->fov_mm[2]);
@@ -144,7 +145,7 @@ r5_status r5_phantom_header_xml(const struct r5_phantom_params *p, char **xml)
 	put(&t, "  <sequenceParameters>\n    <TR>%.6g</TR>\n    <TE>%.6g</TE>\n    <TI>0</TI>\n"
 		"    <flipAngle_deg>%.6g</flipAngle_deg>\n    <sequence_type>%s</sequence_type>\n"
 		"  </sequenceParameters>\n</ismrmrdHeader>\n",
-	    p->tr_ms, p->te_ms, p->flip_deg, p->kind == R5_PHANTOM_SHEPP_LOGAN_3D ? "GRE3D" : "GRE");
+	    p->tr_ms, p->te_ms, p->flip_deg, p->kind == R5_PHANTOM_VESSEL_WALL ? "TSE3D" : r5_phantom_is_3d(p) ? "GRE3D" : "GRE");
 	if (t.failed) {
 		free(t.data);
 		return r5_set_error(R5_ENOMEM, "phantom header XML");

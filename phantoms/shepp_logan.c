@@ -92,15 +92,18 @@ double r5_shapes_value(const r5_shape_set *s, const double r_mm[3])
 	to_object(s, r_mm, u);
 	for (int i = 0; i < s->n; i++) {
 		const r5_ellipsoid *e = &s->e[i];
-		double d[3] = {u[0] - e->centre[0], u[1] - e->centre[1], u[2] - e->centre[2]}, q = 0;
+		double d[3] = {u[0] - e->centre[0], u[1] - e->centre[1], u[2] - e->centre[2]}, q = 0, axial = 0;
 		for (int a = 0; a < nd; a++) {
 			double l = 0;
 			for (int b = 0; b < nd; b++)
 				l += e->rot[a][b] * d[b];
 			l /= e->semi[a];
-			q += l * l;
+			if (e->cylinder && a == 2)
+				axial = fabs(l);
+			else
+				q += l * l;
 		}
-		if (q <= 1.0)
+		if (q <= 1.0 && axial <= 1.0)
 			value += e->intensity;
 	}
 	return value;
@@ -120,6 +123,15 @@ static double unit_shape_ft(int three_d, double q)
 	return (sin(t) - t * cos(t)) / (2 * PI * PI * q * q * q);
 }
 
+/* Transform of the unit cylinder {|u_12| <= 1, |u_3| <= 1} at local frequency l (cycles per
+ * unit): the unit disc's times the unit interval's, sin(2π l_3)/(π l_3). */
+static double unit_cylinder_ft(const double l[3])
+{
+	double t = 2 * PI * l[2];
+	double axial = fabs(t) < 1e-4 ? 2 * (1 - t * t / 6) : 2 * sin(t) / t;
+	return unit_shape_ft(0, sqrt(l[0] * l[0] + l[1] * l[1])) * axial;
+}
+
 double complex r5_shapes_ft(const r5_shape_set *s, const double k_per_mm[3])
 {
 	int nd = s->three_d ? 3 : 2;
@@ -130,17 +142,19 @@ double complex r5_shapes_ft(const r5_shape_set *s, const double k_per_mm[3])
 	double complex sum = 0;
 	for (int i = 0; i < s->n; i++) {
 		const r5_ellipsoid *e = &s->e[i];
-		double radius2 = 0, volume = 1, phase = 0;
+		double radius2 = 0, volume = 1, phase = 0, local[3] = {0, 0, 0};
 		for (int a = 0; a < nd; a++) {
 			double l = 0;
 			for (int b = 0; b < nd; b++)
 				l += e->rot[a][b] * q[b];
 			l *= e->semi[a];
+			local[a] = l;
 			radius2 += l * l;
 			volume *= e->semi[a];
 			phase += q[a] * e->centre[a];
 		}
-		double amplitude = e->intensity * volume * unit_shape_ft(s->three_d, sqrt(radius2));
+		double unit = s->three_d && e->cylinder ? unit_cylinder_ft(local) : unit_shape_ft(s->three_d, sqrt(radius2));
+		double amplitude = e->intensity * volume * unit;
 		sum += amplitude * (cos(2 * PI * phase) - I * sin(2 * PI * phase));
 	}
 	return sum * jacobian;
@@ -168,13 +182,15 @@ void r5_shapes_ft_row(const r5_shape_set *s, const double k0[3], const double dk
 		}
 		double amplitude = e->intensity * volume * jacobian * scale;
 		double complex rotor = cexp(-2 * PI * I * p1), phase = cexp(-2 * PI * I * p0);
+		int cylinder = s->three_d && e->cylinder;
 		for (long j = 0; j < n; j++) {
-			double r2 = 0;
+			double r2 = 0, l[3] = {0, 0, 0};
 			for (int a = 0; a < nd; a++) {
-				double l = l0[a] + j * l1[a];
-				r2 += l * l;
+				l[a] = l0[a] + j * l1[a];
+				r2 += l[a] * l[a];
 			}
-			out[j * stride] += (float complex)(amplitude * unit_shape_ft(s->three_d, sqrt(r2)) * phase);
+			double unit = cylinder ? unit_cylinder_ft(l) : unit_shape_ft(s->three_d, sqrt(r2));
+			out[j * stride] += (float complex)(amplitude * unit * phase);
 			phase *= rotor;
 			if ((j & 63) == 63) /* keep |phase| = 1 and the angle exact */
 				phase = cexp(-2 * PI * I * (p0 + (j + 1) * p1));

@@ -6,6 +6,9 @@
  * Shepp-Logan') and BART's phantom; the 3D table is Schabel's phantom3d, with every ellipsoid's
  * centre given in object coordinates (rotation about the centre).
  *
+ * The same shape sets hold the vessel-wall phantom (vessel_wall.h), whose tubes are elliptic
+ * cylinders: unit cylinder transform J1(2π|q_12|)/|q_12| · sin(2π q_3)/(π q_3).
+ *
  * Coordinates: millimetres in the image frame (x = readout, y = phase, z = partition), origin
  * at the voxel with index N/2. The table's normalised unit square [-1,1] spans the FOV; its y
  * axis is flipped so that an image shown with row 0 at the top looks like Matlab's. Fourier
@@ -21,6 +24,8 @@
 
 typedef struct r5_ellipsoid {
 	double intensity;
+	int cylinder;       /* 0: ellipsoid; 1 (3D only): elliptic cylinder along its third axis,
+			     * |u_3| <= 1, its ends flat (the vessel-wall phantom's tubes) */
 	double centre[3];   /* normalised object coordinates */
 	double semi[3];     /* semi-axes, normalised; semi[2] unused in 2D */
 	double rot[3][3];   /* rows: the ellipsoid's axes in object coordinates */

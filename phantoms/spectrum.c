@@ -24,7 +24,7 @@ void r5_spectrum_periods(const struct r5_phantom_params *p, double period_mm[3])
 r5_status r5_spectrum_make(const struct r5_phantom_params *p, const r5_shape_set *object,
 			   const r5_coil_model *coils, r5_spectrum *t)
 {
-	int three_d = p->kind == R5_PHANTOM_SHEPP_LOGAN_3D;
+	int three_d = r5_phantom_is_3d(p);
 	memset(t, 0, sizeof *t);
 	t->os = p->readout_oversampling;
 	t->nxo = t->os * p->matrix[0];

@@ -13,9 +13,10 @@ static void phantom_usage(FILE *out)
 {
 	fprintf(out,
 		"usage: recon5t phantom --out FILE.h5 [options]\n"
-		"  --kind shepp-logan|shepp-logan-3d   object (default shepp-logan)\n"
-		"  --matrix N[,N[,N]]        recon matrix (default 256 in 2D, 128 in 3D)\n"
-		"  --fov MM[,MM[,MM]]        FOV in mm (default 1 mm voxels; 2D third value = slice thickness, 5)\n"
+		"  --kind shepp-logan|shepp-logan-3d|vessel-wall   object (default shepp-logan)\n"
+		"  --matrix N[,N[,N]]        recon matrix (default 256 in 2D, 128 in 3D, 128,128,64 vessel-wall)\n"
+		"  --fov MM[,MM[,MM]]        FOV in mm (default 1 mm voxels, vessel-wall 0.5 mm; 2D third value =\n"
+		"                            slice thickness, 5)\n"
 		"  --coils C                 receive coils, 1..128 (default 8)\n"
 		"  --sampling full|uniform|poisson   (default full)\n"
 		"  --accel R[,Rz]            acceleration along ky[,kz] (poisson: product)\n"
@@ -70,7 +71,7 @@ static int apply_option(struct r5_phantom_params *p, const char *option, const c
 			int *fov_given)
 {
 	double v[3];
-	int n = parse_list(value, v, 3), three_d = p->kind == R5_PHANTOM_SHEPP_LOGAN_3D;
+	int n = parse_list(value, v, 3), three_d = r5_phantom_is_3d(p);
 	if (!strcmp(option, "--out")) {
 		*out = value;
 	} else if (!strcmp(option, "--kind")) {
@@ -162,7 +163,9 @@ int r5_cli_phantom(int argc, char **argv)
 		if (name && r5_phantom_kind_parse(name, &kind) != R5_OK)
 			return bad_value("--kind", name);
 	}
-	struct r5_phantom_params p = kind == R5_PHANTOM_SHEPP_LOGAN_3D ? r5_phantom_defaults_3d : r5_phantom_defaults_2d;
+	struct r5_phantom_params p = kind == R5_PHANTOM_VESSEL_WALL	 ? r5_phantom_defaults_vessel_wall
+				     : kind == R5_PHANTOM_SHEPP_LOGAN_3D ? r5_phantom_defaults_3d
+									 : r5_phantom_defaults_2d;
 	const char *out = NULL;
 	int fov_given = 0;
 	for (int i = 1; i < argc;) {
@@ -187,9 +190,9 @@ int r5_cli_phantom(int argc, char **argv)
 		phantom_usage(stderr);
 		return 2;
 	}
-	if (!fov_given) /* 1 mm voxels */
-		for (int d = 0; d < (kind == R5_PHANTOM_SHEPP_LOGAN_3D ? 3 : 2); d++)
-			p.fov_mm[d] = p.matrix[d];
+	if (!fov_given) /* 1 mm voxels; the vessel-wall phantom's are 0.5 mm */
+		for (int d = 0; d < (r5_phantom_is_3d(&p) ? 3 : 2); d++)
+			p.fov_mm[d] = p.matrix[d] * (kind == R5_PHANTOM_VESSEL_WALL ? 0.5 : 1.0);
 	if (r5_phantom_check(&p) != R5_OK) {
 		fprintf(stderr, "recon5t phantom: %s\n", r5_last_error());
 		return 2;
