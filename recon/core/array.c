@@ -11,6 +11,8 @@
 #include <sys/mman.h>
 #include <math.h>
 
+#include "wavelet_math.h"
+
 static r5_status check_dims(const long dims[R5_DIMS], long *n, const char *what)
 {
 	*n = r5_dims_size(dims);
@@ -632,4 +634,33 @@ r5_status r5_zcopy_strided(r5_ctx *ctx, const long dims[R5_DIMS], const long out
 r5_status r5_ctx_sync(r5_ctx *ctx)
 {
 	return r5_ctx_backend(ctx)->sync(r5_ctx_state(ctx));
+}
+
+/* --- wavelet step (recon/core/wavelet_math.h) --- */
+
+r5_status r5_zwavelet_step(r5_ctx *ctx, int kind, int inverse, int dim, r5_array *out, const r5_array *in)
+{
+	const char *op = inverse ? "wavelet synthesis step" : "wavelet analysis step";
+	R5_TRY(check_where(ctx, out, op, "out"));
+	R5_TRY(check_where(ctx, in, op, "in"));
+	R5_TRY(check_same(out, in, op));
+	R5_TRY(check_written(out, op, "out"));
+	char td[128];
+	if (kind < 0 || kind >= R5_WAVELET_N_KINDS)
+		return r5_set_error(R5_EINVAL, "%s: unknown wavelet kind %d", op, kind);
+	if (dim < 0 || dim >= R5_DIMS)
+		return r5_set_error(R5_EINVAL, "%s of %s: dimension %d is not 0..%d", op,
+				    r5_dims_format(td, sizeof td, in->dims), dim, R5_DIMS - 1);
+	if ((in->dims[dim] & ~1L) < r5_wavelet_length(kind))
+		return r5_set_error(R5_EINVAL, "%s of %s along dimension %d: %ld samples, the filter needs %d", op,
+				    r5_dims_format(td, sizeof td, in->dims), dim, in->dims[dim],
+				    r5_wavelet_length(kind));
+	for (int d = 0; d < R5_DIMS; d++)
+		if (in->dims[d] > 1 && in->strides[d] != out->strides[d])
+			return r5_set_error(R5_EINVAL, "%s of %s: out and in strides differ along dimension %d", op,
+					    r5_dims_format(td, sizeof td, in->dims), d);
+	if (arrays_overlap(out, in))
+		return r5_set_error(R5_EINVAL, "%s of %s: out and in overlap (the step is not in place)", op,
+				    r5_dims_format(td, sizeof td, in->dims));
+	return BK(ctx)->zwavelet_step(ST(ctx), kind, inverse, dim, in->dims, in->strides, out->data, in->data);
 }

@@ -124,4 +124,12 @@ r5_status r5_zcopy_strided(r5_ctx *ctx, const long dims[R5_DIMS], const long out
 /* Waits for the context's queued work (timings; a no-op on the CPU). */
 r5_status r5_ctx_sync(r5_ctx *ctx);
 
+/* One level of an orthogonal periodic wavelet transform (kind R5_WAVELET_* of
+ * recon/core/wavelet_math.h) along dimension dim: analysis (inverse 0) or synthesis over the
+ * whole of in, into out (an odd length keeps its last sample). Strided views allowed (a
+ * multi-level transform steps over the approximation block of a larger array); out and in have
+ * the same dims and strides and do not overlap; dims[dim] rounded down to even is at least the
+ * filter length (2 Haar, 4 Daubechies-4). recon/linop/wavelet.h builds the transform from it. */
+r5_status r5_zwavelet_step(r5_ctx *ctx, int kind, int inverse, int dim, r5_array *out, const r5_array *in);
+
 #endif

@@ -76,6 +76,11 @@
 	X(r5_status, zheev_batched, (void *state, long batch, int n, R5_CF *matrices, float *eigenvalues)) \
 	/* the same with only the k leading eigenvectors formed (columns 0..k-1; the others keep their \
 	 * values), all n eigenvalues: ESPIRiT's and Walsh's per-pixel problems */ \
-	X(r5_status, zheev_top_batched, (void *state, long batch, int n, int k, R5_CF *matrices, float *eigenvalues))
+	X(r5_status, zheev_top_batched, (void *state, long batch, int n, int k, R5_CF *matrices, float *eigenvalues)) \
+	/* one level of an orthogonal periodic wavelet transform (recon/core/wavelet_math.h, kind \
+	 * R5_WAVELET_*) along dimension dim of the block dims, analysis (inverse 0) or synthesis; out \
+	 * and in share the strides str and do not overlap */ \
+	X(r5_status, zwavelet_step, (void *state, int kind, int inverse, int dim, const long dims[R5_DIMS], \
+				     const long str[R5_DIMS], R5_CF *out, const R5_CF *in))
 
 #endif

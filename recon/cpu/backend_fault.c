@@ -198,6 +198,7 @@ static r5_status gate(struct fault_state *f, const char *slot)
 #define BODY_zgemm FWD(zgemm, trans_a, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 #define BODY_zheev_batched FWD(zheev_batched, batch, n, matrices, eigenvalues)
 #define BODY_zheev_top_batched FWD(zheev_top_batched, batch, n, k, matrices, eigenvalues)
+#define BODY_zwavelet_step FWD(zwavelet_step, kind, inverse, dim, dims, str, out, in)
 
 #define R5_FAULT_DEFINE(ret, slot, params) static ret fault_##slot params BODY_##slot
 R5_BACKEND_SLOTS(R5_FAULT_DEFINE)
