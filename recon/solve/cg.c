@@ -128,6 +128,18 @@ r5_status r5_cg_init(r5_ctx *ctx, const r5_cg_conf *conf, r5_cg_op op, void *use
 	return R5_OK;
 }
 
+r5_status r5_cg_restart(r5_iter *it)
+{
+	if (!it || it->ops != &cg_ops)
+		return r5_set_error(R5_EINVAL, "conjugate gradient: restart asked of %s", it ? it->ops->name : "no solver");
+	it->iter = 0;
+	it->failed = 0;
+	r5_status s = cg_start((cg_solver *)it);
+	if (s != R5_OK)
+		it->failed = 1;
+	return s;
+}
+
 r5_status r5_cg_result(const r5_iter *it, r5_cg_info *info)
 {
 	if (!it || it->ops != &cg_ops)

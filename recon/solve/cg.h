@@ -37,6 +37,11 @@ typedef struct r5_cg_info {
  * A step finding p^H (A + lambda I) p <= 0 fails with R5_EINVAL (not positive definite). */
 r5_status r5_cg_init(r5_ctx *ctx, const r5_cg_conf *conf, r5_cg_op op, void *user, const r5_array *b, r5_array *x,
 		     r5_iter **out);
+/* Starts the solver again from the current contents of b and x (r = b - (A + lambda I) x, p = r,
+ * iteration count 0), keeping its arrays: for a solver inside an outer loop (ADMM's x update)
+ * whose right-hand side changes every outer step, with no allocation. R5_EINVAL when it is not a
+ * CG solver. */
+r5_status r5_cg_restart(r5_iter *it);
 /* Iterations run and relative residual so far; R5_EINVAL when it is not a CG solver. */
 r5_status r5_cg_result(const r5_iter *it, r5_cg_info *info);
 
