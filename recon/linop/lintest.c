@@ -4,6 +4,8 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "finite_diff.h"
+
 r5_status r5_lintest_fill(r5_ctx *ctx, r5_array *a, int binary, unsigned *state)
 {
 	r5_array *host = NULL;
@@ -444,6 +446,15 @@ static r5_status case_circshift(r5_ctx *ctx, r5_lintest_kit *kit, r5_linop **op)
 	return r5_linop_circshift(ctx, d, shifts, op);
 }
 
+/* TV's differences over x, y and time (odd sizes), stacked along the map dim */
+static r5_status case_finite_diff(r5_ctx *ctx, r5_lintest_kit *kit, r5_linop **op)
+{
+	long d[R5_DIMS];
+	dims5(d, 7, 6, 3, 1, 1);
+	d[R5_DIM_TIME] = 3;
+	return r5_linop_finite_diff(ctx, d, R5_FLAG(0) | R5_FLAG(1) | R5_FLAG(R5_DIM_TIME), R5_DIM_MAP, op);
+}
+
 /* the FFT shift theorem's pieces: S F S^-1 with S a half-size shift (a chain of three) */
 static r5_status case_shift_fft(r5_ctx *ctx, r5_lintest_kit *kit, r5_linop **op)
 {
@@ -489,5 +500,6 @@ const r5_lintest_case r5_lintest_cases[] = {
 	{"adjoint-of hstack", case_adjoint_hstack},
 	{"circshift", case_circshift},
 	{"chain(shift, fft, shift)", case_shift_fft},
+	{"finite differences x, y, time", case_finite_diff},
 };
 const int r5_lintest_n_cases = (int)(sizeof r5_lintest_cases / sizeof r5_lintest_cases[0]);
