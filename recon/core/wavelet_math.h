@@ -50,7 +50,8 @@ R5_HD float r5_wavelet_hi(int kind, int j)
  * (p_inner) and l the fast one otherwise, so that neighbouring threads touch neighbouring
  * memory. */
 struct r5_wavelet_step {
-	int kind, inverse, p_inner;
+	int kind, inverse, p_inner, len;
+	float lo[4], hi[4]; /* the filters (len taps), looked up once per step */
 	long n, m, step;
 	long n_lines;
 	struct r5_loop_nest lines;
@@ -85,7 +86,7 @@ R5_HD long r5_wavelet_element(const struct r5_wavelet_step *w, long i, long *p)
 R5_HD r5_cf r5_wavelet_value(const struct r5_wavelet_step *w, long p, const r5_cf *line)
 {
 	long m = w->m, half = m / 2, s = w->step;
-	int len = r5_wavelet_length(w->kind);
+	int len = w->len;
 	if (p >= m)
 		return line[p * s];
 	float re = 0.0f, im = 0.0f;
@@ -95,7 +96,7 @@ R5_HD r5_cf r5_wavelet_value(const struct r5_wavelet_step *w, long p, const r5_c
 		for (int j = 0; j < len; j++) {
 			long q = start + j;
 			r5_cf x = line[(q >= m ? q - m : q) * s];
-			float f = high ? r5_wavelet_hi(w->kind, j) : r5_wavelet_lo(w->kind, j);
+			float f = high ? w->hi[j] : w->lo[j];
 			re += f * r5_cf_re(x);
 			im += f * r5_cf_im(x);
 		}
@@ -104,7 +105,7 @@ R5_HD r5_cf r5_wavelet_value(const struct r5_wavelet_step *w, long p, const r5_c
 			long t = p - j;
 			long k = (t < 0 ? t + m : t) / 2;
 			r5_cf lo = line[k * s], hi = line[(half + k) * s];
-			float fl = r5_wavelet_lo(w->kind, j), fh = r5_wavelet_hi(w->kind, j);
+			float fl = w->lo[j], fh = w->hi[j];
 			re += fl * r5_cf_re(lo) + fh * r5_cf_re(hi);
 			im += fl * r5_cf_im(lo) + fh * r5_cf_im(hi);
 		}
@@ -123,6 +124,11 @@ static inline long r5_wavelet_step_make(struct r5_wavelet_step *w, int kind, int
 		line_dims[d] = d == dim ? 1 : dims[d];
 	w->kind = kind;
 	w->inverse = inverse;
+	w->len = r5_wavelet_length(kind);
+	for (int j = 0; j < 4; j++) {
+		w->lo[j] = j < w->len ? r5_wavelet_lo(kind, j) : 0.0f;
+		w->hi[j] = j < w->len ? r5_wavelet_hi(kind, j) : 0.0f;
+	}
 	w->n = dims[dim];
 	w->m = dims[dim] & ~1L;
 	w->step = str[dim];

@@ -272,6 +272,7 @@ int main(void)
 	suite_linalg(&p);
 	suite_generic(&p);
 	suite_linops(&p);
+	suite_wavelet(&p);
 
 	r5_ctx_destroy(p.gpu);
 	r5_ctx_destroy(p.cpu);

@@ -324,6 +324,49 @@ static void test_sparsity(void **state)
 	free(img);
 }
 
+/* The CUDA kernel's map from thread index to element (r5_wavelet_element), replayed on the host:
+ * every element of the block is written exactly once with the value the CPU slot writes, for
+ * the transformed dimension innermost (p fast) and not (lines fast), strided blocks included. */
+static void test_element_map(void **state)
+{
+	(void)state;
+	long full[R5_DIMS], block[R5_DIMS], str[R5_DIMS];
+	dims_of(full, 12, 10, 7, 2);
+	dims_of(block, 9, 10, 5, 2);
+	r5_array *in = random_work(full, 21), *cpu = NULL, *count = NULL, *value = NULL;
+	assert_int_equal(r5_array_zeros(ctx, R5_HOST, full, &cpu), R5_OK);
+	assert_int_equal(r5_array_zeros(ctx, R5_HOST, full, &count), R5_OK);
+	assert_int_equal(r5_array_zeros(ctx, R5_HOST, full, &value), R5_OK);
+	memcpy(str, in->strides, sizeof str);
+	for (int dim = 0; dim < 3; dim++)
+		for (int inverse = 0; inverse < 2; inverse++) {
+			r5_array vin = r5_array_view_strided(in, block, NULL, 0), vout = r5_array_view_strided(cpu, block, NULL, 0);
+			assert_int_equal(r5_zwavelet_step(ctx, R5_WAVELET_DB4, inverse, dim, &vout, &vin), R5_OK);
+			struct r5_wavelet_step w;
+			long total = r5_wavelet_step_make(&w, R5_WAVELET_DB4, inverse, dim, block, str);
+			assert_int_equal(total, 9 * 10 * 5 * 2);
+			assert_int_equal(w.p_inner, dim == 0);
+			assert_int_equal(r5_zfill(ctx, count, 0), R5_OK);
+			for (long i = 0; i < total; i++) {
+				long p;
+				long off = r5_wavelet_element(&w, i, &p);
+				count->data[off + p * w.step] += 1.0f;
+				value->data[off + p * w.step] = r5_wavelet_value(&w, p, in->data + off);
+			}
+			for (long i = 0; i < r5_array_size(count); i++) {
+				long x = i % 12, z = i / 120 % 7;
+				int inside = x < 9 && z < 5;
+				assert_true(crealf(count->data[i]) == (inside ? 1.0f : 0.0f));
+				if (inside)
+					assert_true(cabsf(value->data[i] - cpu->data[i]) < 1e-6f);
+			}
+		}
+	r5_array_free(value);
+	r5_array_free(count);
+	r5_array_free(cpu);
+	r5_array_free(in);
+}
+
 static void test_errors(void **state)
 {
 	(void)state;
@@ -371,7 +414,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_haar_known), cmocka_unit_test(test_db4_filter), cmocka_unit_test(test_reconstruction),
 		cmocka_unit_test(test_shift),      cmocka_unit_test(test_subset),     cmocka_unit_test(test_sparsity),
-		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_element_map), cmocka_unit_test(test_errors),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
