@@ -9,7 +9,8 @@
  *
  * Solvers are written against the array wrappers and operator callbacks only, so they run on
  * whichever back end the context computes with. A solver object is used from the thread that
- * owns its context. Solvers here: conjugate gradient (cg.h), power iteration (power.h). */
+ * owns its context. Solvers here: conjugate gradient (cg.h), power iteration (power.h), FISTA with
+ * adaptive restart (fista.h), ADMM (admm.h). */
 #ifndef R5_SOLVE_ITER_H
 #define R5_SOLVE_ITER_H
 
