@@ -452,6 +452,30 @@ static void sense(struct ledger *l, const r5_scan *work, const r5_recon_params *
 	drop(l, out);
 }
 
+/* --- CS (pipeline/cs.c): SENSE's arrays plus the solver's, counted over the whole run (an upper
+ * bound): FISTA holds 4 image vectors, the wavelet coefficients and the operator's scratch (2);
+ * ADMM per term z and u on the term's range (finite differences: one image per image dim,
+ * wavelets: one), the inner CG's 3 vectors and 2 more. --- */
+
+static void cs(struct ledger *l, const r5_scan *work, const r5_recon_params *p, const long kdims[R5_DIMS])
+{
+	long image[R5_DIMS];
+	r5_dims_ones(image);
+	int image_dims = 0;
+	for (int d = 0; d < 3; d++) {
+		image[d] = kdims[d];
+		image_dims += kdims[d] > 1;
+	}
+	image[R5_DIM_MAP] = p->sense.n_maps;
+	long vectors = 7;
+	if (strcmp(p->cs.reg, "l1"))
+		vectors = 2 * ((strstr(p->cs.reg, "tv") ? image_dims : 0) + (strstr(p->cs.reg, "l1") ? 1 : 0)) + 5;
+	double extra = dims_bytes(image) * (double)vectors;
+	hold(l, extra);
+	sense(l, work, p, kdims);
+	drop(l, extra);
+}
+
 /* --- GRAPPA (calib/grappa.c, pipeline/grappa.c) --- */
 
 /* Sizes of a GRAPPA calibration (geom_make in calib/grappa.c): unknowns n, targets m, fits, kernel. */
@@ -594,7 +618,7 @@ r5_status r5_recon_memory_estimate(const r5_scan *scan, const r5_recon_params *p
 	if (!scan || !scan->kspace)
 		return r5_set_error(R5_EINVAL, "memory estimate: no k-space");
 	const char *name = resolve_pipeline(scan, p);
-	if (strcmp(name, "cartesian") && strcmp(name, "sense") && strcmp(name, "grappa"))
+	if (strcmp(name, "cartesian") && strcmp(name, "sense") && strcmp(name, "grappa") && strcmp(name, "cs"))
 		return r5_set_error(R5_ENOTSUP, "memory estimate: pipeline '%s' is not built in", name);
 	struct ledger l;
 	memset(&l, 0, sizeof l);
@@ -617,6 +641,8 @@ r5_status r5_recon_memory_estimate(const r5_scan *scan, const r5_recon_params *p
 		cartesian(&l, scan, p, w.kdims);
 	else if (!strcmp(name, "sense"))
 		sense(&l, scan, p, w.kdims);
+	else if (!strcmp(name, "cs"))
+		cs(&l, scan, p, w.kdims);
 	else
 		R5_TRY(grappa(&l, scan, p, w.kdims));
 	drop(&l, w.owned); /* r5_coils_release */

@@ -17,10 +17,12 @@
 	 .espirit_crop = 0.8f}
 /* GRAPPA's own: r5_grappa_defaults (calib/grappa.h) — kernel width by geometry, lambda 1e-3 */
 #define GRAPPA_DEFAULTS {.combine = "rss", .kernel_size = 0, .lambda = 1e-3f}
+#define CS_DEFAULTS {.reg = "l1", .lambda_l1 = 0.005f, .lambda_tv = 0.005f}
 
 const r5_cartesian_params r5_cartesian_params_defaults = CARTESIAN_DEFAULTS;
 const r5_sense_params r5_sense_params_defaults = SENSE_DEFAULTS;
 const r5_grappa_params r5_grappa_params_defaults = GRAPPA_DEFAULTS;
+const r5_cs_params r5_cs_params_defaults = CS_DEFAULTS;
 
 const r5_recon_params r5_recon_defaults = {
 	.pipeline = "auto",
@@ -33,13 +35,14 @@ const r5_recon_params r5_recon_defaults = {
 	.cartesian = CARTESIAN_DEFAULTS,
 	.sense = SENSE_DEFAULTS,
 	.grappa = GRAPPA_DEFAULTS,
+	.cs = CS_DEFAULTS,
 	.explicit_keys = 0,
 };
 
 enum kind { K_STRING, K_INT, K_FLOAT, K_BOOL };
 /* which pipeline reads a key (COMMON: all of them) */
-enum scope { COMMON, CARTESIAN, SENSE, GRAPPA };
-static const char *const scope_names[] = {"", "cartesian", "sense", "grappa"};
+enum scope { COMMON, CARTESIAN, SENSE, GRAPPA, CS };
+static const char *const scope_names[] = {"", "cartesian", "sense", "grappa", "cs"};
 
 #define FIELD(f) offsetof(r5_recon_params, f), sizeof(((r5_recon_params *)0)->f)
 
@@ -54,7 +57,7 @@ static const struct param_def {
 	double min, max;
 	const char *help;
 } defs[] = {
-	{"pipeline", NULL, COMMON, K_STRING, FIELD(pipeline), 0, 0, "auto | cartesian | sense | grappa"},
+	{"pipeline", NULL, COMMON, K_STRING, FIELD(pipeline), 0, 0, "auto | cartesian | sense | grappa | cs"},
 	{"prewhiten", NULL, COMMON, K_BOOL, FIELD(prewhiten), 0, 1, "noise prewhitening (0|1)"},
 	{"coils_virtual", "coils-virtual", COMMON, K_INT, FIELD(n_virtual_coils), 0, 1024,
 	 "virtual coils after compression (0: none)"},
@@ -74,6 +77,16 @@ static const struct param_def {
 	/* 0 (the default: by geometry) is a stored value; a bare "kernel" must also suit SENSE */
 	{"kernel", "kernel_size", GRAPPA, K_INT, FIELD(grappa.kernel_size), 0, 16, "GRAPPA readout kernel width"},
 	{"lambda", NULL, GRAPPA, K_FLOAT, FIELD(grappa.lambda), 0, 1e6, "Tikhonov weight (relative)"},
+	/* cs reads SENSE's calibration keys and iterations (the same fields) and its own weights */
+	{"maps", NULL, CS, K_INT, FIELD(sense.n_maps), 1, 2, "ESPIRiT map sets (1|2)"},
+	{"iters", NULL, CS, K_INT, FIELD(sense.iters), 1, 10000, "FISTA / ADMM iterations"},
+	{"kernel", "kernel_size", CS, K_INT, FIELD(sense.kernel_size), 2, 16, "ESPIRiT kernel width"},
+	{"espirit_threshold", "threshold", CS, K_FLOAT, FIELD(sense.espirit_threshold), 0, 1,
+	 "ESPIRiT singular value threshold"},
+	{"espirit_crop", "crop", CS, K_FLOAT, FIELD(sense.espirit_crop), 0, 1, "ESPIRiT eigenvalue mask threshold"},
+	{"reg", NULL, CS, K_STRING, FIELD(cs.reg), 0, 0, "l1 | tv | l1+tv"},
+	{"lambda_l1", NULL, CS, K_FLOAT, FIELD(cs.lambda_l1), 0, 1e3, "wavelet L1 weight (relative to max |E^H y|)"},
+	{"lambda_tv", NULL, CS, K_FLOAT, FIELD(cs.lambda_tv), 0, 1e3, "TV weight (relative to max |E^H y|)"},
 };
 #define N_DEFS (sizeof defs / sizeof defs[0])
 _Static_assert(N_DEFS <= 64, "explicit_keys holds one bit per row");
@@ -90,7 +103,7 @@ static void find(const char *key, size_t rows[N_DEFS], size_t *n)
 	int scope = -1;
 	*n = 0;
 	if (dot) {
-		for (int s = CARTESIAN; s <= GRAPPA; s++)
+		for (int s = CARTESIAN; s <= CS; s++)
 			if ((size_t)(dot - key) == strlen(scope_names[s]) && !strncmp(key, scope_names[s], (size_t)(dot - key)))
 				scope = s;
 		if (scope < 0)
@@ -104,12 +117,14 @@ static void find(const char *key, size_t rows[N_DEFS], size_t *n)
 
 static r5_status check_choice(const char *key, const char *value)
 {
-	static const char *const pipelines[] = {"auto", "cartesian", "sense", "grappa", NULL};
+	static const char *const pipelines[] = {"auto", "cartesian", "sense", "grappa", "cs", NULL};
+	static const char *const regs[] = {"l1", "tv", "l1+tv", NULL};
 	static const char *const combines[] = {"rss", "adaptive", NULL};
 	static const char *const cc_modes[] = {"auto", "svd", "geometric", NULL};
 	const char *const *choices = !strcmp(key, "pipeline")  ? pipelines
 				     : !strcmp(key, "combine") ? combines
 				     : !strcmp(key, "cc_mode") ? cc_modes
+				     : !strcmp(key, "reg")     ? regs
 							       : NULL;
 	if (!choices)
 		return R5_OK;
@@ -209,7 +224,7 @@ r5_status r5_recon_params_check(const r5_recon_params *p)
 
 static int scope_of(const char *pipeline)
 {
-	for (int s = CARTESIAN; s <= GRAPPA; s++)
+	for (int s = CARTESIAN; s <= CS; s++)
 		if (!strcmp(pipeline, scope_names[s]))
 			return s;
 	return -1;

@@ -159,6 +159,7 @@ static pipeline_fn find_pipeline(const char *name)
 		{"cartesian", r5_pipeline_cartesian},
 		{"sense", r5_pipeline_sense},
 		{"grappa", r5_pipeline_grappa},
+		{"cs", r5_pipeline_cs},
 	};
 	for (size_t i = 0; i < sizeof pipelines / sizeof pipelines[0]; i++)
 		if (!strcmp(pipelines[i].name, name))

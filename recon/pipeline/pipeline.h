@@ -43,6 +43,16 @@ typedef struct r5_sense_params {
 	float espirit_crop;     /* ESPIRiT eigenvalue mask threshold */
 } r5_sense_params;
 
+/* Compressed sensing (pipeline cs): SENSE's ESPIRiT keys, iterations and map sets (sense.*),
+ * plus the regulariser. Weights are relative to the data's scale: the absolute weight is the
+ * relative one times max |E^H y| (the zero-filled SENSE image's peak), so one default works
+ * across scanners, gains and coil counts. */
+typedef struct r5_cs_params {
+	char reg[8];     /* l1 (Daubechies-4 wavelets, FISTA) | tv (isotropic, ADMM) | l1+tv (ADMM) */
+	float lambda_l1; /* wavelet L1 weight, relative */
+	float lambda_tv; /* total variation weight, relative */
+} r5_cs_params;
+
 typedef struct r5_grappa_params {
 	char combine[16];       /* rss | adaptive */
 	int kernel_size;        /* readout kernel width (even: one less); 0: 7 for ky, 5 for ky-kz (calib/grappa.h) */
@@ -58,7 +68,7 @@ typedef struct r5_grappa_params {
  * use: "parameter maps does not apply to pipeline grappa". Fields assigned directly are not
  * recorded (a program that fills the struct knows which sub-struct it fills). */
 typedef struct r5_recon_params {
-	char pipeline[16];      /* auto | cartesian | sense | grappa */
+	char pipeline[16];      /* auto | cartesian | sense | grappa | cs */
 	int prewhiten;          /* 1: noise prewhitening when a noise scan came */
 	int n_virtual_coils;    /* 0: no compression */
 	float coil_energy;      /* keep this fraction of energy when > 0 (and n_virtual_coils == 0) */
@@ -70,12 +80,14 @@ typedef struct r5_recon_params {
 	r5_cartesian_params cartesian;
 	r5_sense_params sense;
 	r5_grappa_params grappa;
+	r5_cs_params cs;
 	unsigned long long explicit_keys; /* which keys r5_recon_params_set set (params.c's table order) */
 } r5_recon_params;
 
 extern const r5_cartesian_params r5_cartesian_params_defaults;
 extern const r5_sense_params r5_sense_params_defaults;
 extern const r5_grappa_params r5_grappa_params_defaults; /* = what calib/grappa.h does unset */
+extern const r5_cs_params r5_cs_params_defaults;
 extern const r5_recon_params r5_recon_defaults;          /* holds the three above, nothing recorded */
 
 /* Sets one parameter by name ("kernel", or "grappa.kernel" for one pipeline's); unknown keys and

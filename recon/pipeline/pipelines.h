@@ -17,6 +17,16 @@ r5_status r5_pipeline_sense(r5_ctx *ctx, const r5_scan *scan, const r5_recon_par
 			    const r5_progress *progress, r5_image_set *set);
 r5_status r5_pipeline_grappa(r5_ctx *ctx, const r5_scan *scan, const r5_recon_params *p,
 			     const r5_progress *progress, r5_image_set *set);
+/* Compressed sensing: SENSE's frames, maps and operator (sense.c) with the regularised solve of
+ * cs.c instead of CG. */
+r5_status r5_pipeline_cs(r5_ctx *ctx, const r5_scan *scan, const r5_recon_params *p, const r5_progress *progress,
+			 r5_image_set *set);
+/* One frame's CS solve (cs.c): E the frame's SENSE operator, kspace its data, rhs = E^H kspace,
+ * x the image (initial guess in, solution out); progress reported as stage "cs" between lo
+ * and hi, its stop status returned. */
+struct r5_linop;
+r5_status r5_cs_solve(r5_ctx *ctx, const r5_recon_params *p, struct r5_linop *E, const r5_array *kspace,
+		      const r5_array *rhs, r5_array *x, const r5_progress *progress, double lo, double hi);
 
 /* From images on the k-space grid (work residency, [x, y, z, 1 or maps, ...] as the scan's
  * k-space after oversampling removal) to the recon matrix and FOV of the header: crops the

@@ -31,6 +31,7 @@ struct sense_frame {
 	int frame;
 	double lo, hi; /* this frame's CG share of the run's fraction */
 	double residual; /* |y - E x| / |y| after the solve */
+	int cs;          /* pipeline cs: the regularised solve (cs.c) instead of CG */
 };
 
 static r5_status normal_cb(r5_ctx *ctx, void *user, r5_array *out, const r5_array *in)
@@ -138,9 +139,11 @@ static r5_status solve_frame(r5_ctx *ctx, const r5_recon_params *p, struct sense
 	conf.hook = cg_hook;
 	conf.hook_user = f;
 	r5_cg_info info = {0};
-	if (s == R5_OK)
+	if (s == R5_OK && f->cs)
+		s = r5_cs_solve(ctx, p, f->op, kspace, rhs, x, f->progress, f->lo, f->hi);
+	else if (s == R5_OK)
 		s = r5_cg_solve(ctx, &conf, normal_cb, f, rhs, x, &info);
-	if (s == R5_OK)
+	if (s == R5_OK && !f->cs)
 		r5_debug("cg-sense frame %d: %d iterations, relative residual %.3g", f->frame, info.iters, info.rel_residual);
 	if (s == R5_OK)
 		s = data_residual(ctx, f, x, kspace);
@@ -158,6 +161,7 @@ struct sense_run {
 	long n_data;        /* frames with sampled data */
 	r5_espirit_conf ec;
 	double t_maps, t_cg, residual_sum, residual_max;
+	int cs; /* pipeline cs */
 };
 
 static void frame_view(const r5_array *a, const long dims[R5_DIMS], long offset, r5_array *view)
@@ -208,7 +212,7 @@ static r5_status sense_frame_run(r5_ctx *ctx, const r5_scan *scan, const r5_reco
 		s = frame_mask(ctx, scan, frame, &mask);
 	if (s == R5_OK)
 		s = r5_pipeline_fft_checked(ctx, R5_FLAG(R5_DIM_X), 1, kspace, kspace, progress, "cg-sense", lo);
-	struct sense_frame f = {.ctx = ctx, .progress = progress, .frame = (int)frame, .lo = lo, .hi = hi};
+	struct sense_frame f = {.ctx = ctx, .progress = progress, .frame = (int)frame, .lo = lo, .hi = hi, .cs = r->cs};
 	long odims[R5_DIMS];
 	r5_dims_copy(odims, r->fdims);
 	odims[R5_DIM_COIL] = 1;
@@ -233,10 +237,10 @@ static r5_status sense_frame_run(r5_ctx *ctx, const r5_scan *scan, const r5_reco
 /* Frames without sampled data are not reconstructed (their images stay zero; r5_recon_run has
  * already dropped the outer indices that hold no data at all). */
 static r5_status sense_frames(r5_ctx *ctx, const r5_scan *scan, const r5_recon_params *p, const r5_progress *progress,
-			      r5_image_set *set, r5_array *images, r5_array *gfactor)
+			      r5_image_set *set, r5_array *images, r5_array *gfactor, int cs)
 {
 	const r5_array *k = scan->kspace;
-	struct sense_run r = {.ec = r5_espirit_defaults};
+	struct sense_run r = {.ec = r5_espirit_defaults, .cs = cs};
 	r5_dims_ones(r.fdims);
 	for (int d = 0; d < 4; d++)
 		r.fdims[d] = k->dims[d];
@@ -263,22 +267,22 @@ static r5_status sense_frames(r5_ctx *ctx, const r5_scan *scan, const r5_recon_p
 		s = sense_frame_run(ctx, scan, p, progress, &r, frame, index++, &maps, &maps_slice, images, gfactor);
 	}
 	if (s == R5_OK)
-		r5_info("cg-sense: %ld frame(s) reconstructed (%ld without data skipped); data residual |y - E x| / |y| = "
-			"%.4f (mean over the frames; max %.4f)", index, r.n_frames - index,
+		r5_info("%s: %ld frame(s) reconstructed (%ld without data skipped); data residual |y - E x| / |y| = "
+			"%.4f (mean over the frames; max %.4f)", cs ? "cs" : "cg-sense", index, r.n_frames - index,
 			index ? r.residual_sum / (double)index : 0.0, r.residual_max);
 	r5_image_set_add_stage(set, "espirit", r.t_maps);
-	r5_image_set_add_stage(set, "cg-sense", r.t_cg);
+	r5_image_set_add_stage(set, cs ? "cs" : "cg-sense", r.t_cg);
 	r5_array_free(maps);
 	return s;
 }
 
-r5_status r5_pipeline_sense(r5_ctx *ctx, const r5_scan *scan, const r5_recon_params *p, const r5_progress *progress,
-			    r5_image_set *set)
+static r5_status sense_or_cs(r5_ctx *ctx, const r5_scan *scan, const r5_recon_params *p, const r5_progress *progress,
+			     r5_image_set *set, int cs)
 {
 	if (!scan || !scan->kspace || !scan->sampled)
-		return r5_set_error(R5_EINVAL, "sense: scan has no k-space or sampling mask");
+		return r5_set_error(R5_EINVAL, "%s: scan has no k-space or sampling mask", cs ? "cs" : "sense");
 	if (p->sense.n_maps < 1 || p->sense.n_maps > 2)
-		return r5_set_error(R5_EINVAL, "sense: maps must be 1 or 2, got %d", p->sense.n_maps);
+		return r5_set_error(R5_EINVAL, "%s: maps must be 1 or 2, got %d", cs ? "cs" : "sense", p->sense.n_maps);
 	long dims[R5_DIMS];
 	r5_dims_copy(dims, scan->kspace->dims);
 	dims[R5_DIM_COIL] = 1;
@@ -286,7 +290,7 @@ r5_status r5_pipeline_sense(r5_ctx *ctx, const r5_scan *scan, const r5_recon_par
 	R5_TRY(r5_array_zeros(ctx, r5_ctx_residency(ctx), dims, &images));
 	r5_status s = p->gfactor ? r5_array_zeros(ctx, r5_ctx_residency(ctx), dims, &gfactor) : R5_OK;
 	if (s == R5_OK)
-		s = sense_frames(ctx, scan, p, progress, set, images, gfactor);
+		s = sense_frames(ctx, scan, p, progress, set, images, gfactor, cs);
 	double t = r5_pipeline_clock(ctx);
 	if (s == R5_OK)
 		s = r5_progress_check(progress, "resize", 0.95);
@@ -298,4 +302,16 @@ r5_status r5_pipeline_sense(r5_ctx *ctx, const r5_scan *scan, const r5_recon_par
 	r5_array_free(images);
 	r5_array_free(gfactor);
 	return s;
+}
+
+r5_status r5_pipeline_sense(r5_ctx *ctx, const r5_scan *scan, const r5_recon_params *p, const r5_progress *progress,
+			    r5_image_set *set)
+{
+	return sense_or_cs(ctx, scan, p, progress, set, 0);
+}
+
+r5_status r5_pipeline_cs(r5_ctx *ctx, const r5_scan *scan, const r5_recon_params *p, const r5_progress *progress,
+			 r5_image_set *set)
+{
+	return sense_or_cs(ctx, scan, p, progress, set, 1);
 }

@@ -271,12 +271,18 @@ static void test_params_apply_to_pipeline(void **state)
 		{"sense", "kernel", "5", NULL},
 		{"auto", "combine", "adaptive", NULL},
 		{"cartesian", "calib", "16", NULL},
+		{"sense", "lambda_l1", "0.01", "parameter lambda_l1 does not apply to pipeline sense"},
+		{"cs", "lambda", "0.01", "parameter lambda does not apply to pipeline cs"},
+		{"cs", "combine", "rss", "parameter combine does not apply to pipeline cs"},
+		{"cs", "lambda_tv", "0.01", NULL},
+		{"cs", "reg", "l1+tv", NULL},
+		{"cs", "maps", "1", NULL},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		r5_recon_params p = r5_recon_defaults;
 		assert_int_equal(r5_recon_params_set(&p, "pipeline", cases[i].pipeline), R5_OK);
 		assert_int_equal(r5_recon_params_set(&p, cases[i].key, cases[i].value), R5_OK);
-		if (!strcmp(cases[i].pipeline, "sense"))
+		if (!strcmp(cases[i].pipeline, "sense") || !strcmp(cases[i].pipeline, "cs"))
 			assert_int_equal(r5_recon_params_set(&p, "iters", "3"), R5_OK);
 		r5_image_set *set = NULL;
 		r5_status s = r5_recon_run(ctx, scan, &p, NULL, &set);
