@@ -132,6 +132,10 @@ static r5_status run_admm(r5_ctx *ctx, const r5_recon_params *p, r5_linop *E, co
 	}
 	r5_admm_conf conf = r5_admm_defaults;
 	conf.max_iters = p->sense.iters;
+	/* the data term's curvature is about 1 (|E^H E| <= n_maps) and D^H D reaches 4 per dim: rho 1
+	 * over-smooths at 30 iterations (3D TV 0.278 vs SENSE 0.180); 0.02 measured best of 0.005..1
+	 * (2D TV 0.189 -> 0.143, 3D 0.188) */
+	conf.rho = 0.02f;
 	r5_iter *it = NULL;
 	if (s == R5_OK)
 		s = r5_admm_init(ctx, &conf, E, kspace, terms, n, x, &it);
