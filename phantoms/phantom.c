@@ -11,48 +11,31 @@
 
 #define PI 3.14159265358979323846
 
+/* What every kind's defaults share: coils, sampling, noise scan, geometry, oversampling, seed,
+ * field strength. */
+#define PHANTOM_COMMON_DEFAULTS                                                                     \
+	.n_coils = 8, .sampling = R5_SAMPLING_FULL, .accel = {1, 1}, .calib = 24, .noise_sigma = 0,     \
+	.noise_correlation = 0.2, .n_noise_samples = 8192, .oblique_count = 0, .oblique_deg = {0, 0}, \
+	.position_mm = {10, -20, 30}, .readout_oversampling = 2, .seed = 42, .field_T = 5.0
+
 const struct r5_phantom_params r5_phantom_defaults_2d = {
 	.kind = R5_PHANTOM_SHEPP_LOGAN,
 	.matrix = {256, 256, 1},
 	.fov_mm = {256, 256, 5},
-	.n_coils = 8,
-	.sampling = R5_SAMPLING_FULL,
-	.accel = {1, 1},
-	.calib = 24,
-	.noise_sigma = 0,
-	.noise_correlation = 0.2,
-	.n_noise_samples = 8192,
-	.oblique_count = 0,
-	.oblique_deg = {0, 0},
-	.position_mm = {10, -20, 30},
-	.readout_oversampling = 2,
-	.seed = 42,
+	PHANTOM_COMMON_DEFAULTS,
 	.tr_ms = 10,
 	.te_ms = 4,
 	.flip_deg = 15,
-	.field_T = 5.0,
 };
 
 const struct r5_phantom_params r5_phantom_defaults_3d = {
 	.kind = R5_PHANTOM_SHEPP_LOGAN_3D,
 	.matrix = {128, 128, 128},
 	.fov_mm = {128, 128, 128},
-	.n_coils = 8,
-	.sampling = R5_SAMPLING_FULL,
-	.accel = {1, 1},
-	.calib = 24,
-	.noise_sigma = 0,
-	.noise_correlation = 0.2,
-	.n_noise_samples = 8192,
-	.oblique_count = 0,
-	.oblique_deg = {0, 0},
-	.position_mm = {10, -20, 30},
-	.readout_oversampling = 2,
-	.seed = 42,
+	PHANTOM_COMMON_DEFAULTS,
 	.tr_ms = 8,
 	.te_ms = 3,
 	.flip_deg = 10,
-	.field_T = 5.0,
 };
 
 /* Black-blood T1-weighted 3D TSE-like header values; the object is vessel_wall.h's. */
@@ -60,22 +43,10 @@ const struct r5_phantom_params r5_phantom_defaults_vessel_wall = {
 	.kind = R5_PHANTOM_VESSEL_WALL,
 	.matrix = {128, 128, 64},
 	.fov_mm = {64, 64, 32},
-	.n_coils = 8,
-	.sampling = R5_SAMPLING_FULL,
-	.accel = {1, 1},
-	.calib = 24,
-	.noise_sigma = 0,
-	.noise_correlation = 0.2,
-	.n_noise_samples = 8192,
-	.oblique_count = 0,
-	.oblique_deg = {0, 0},
-	.position_mm = {10, -20, 30},
-	.readout_oversampling = 2,
-	.seed = 42,
+	PHANTOM_COMMON_DEFAULTS,
 	.tr_ms = 800,
 	.te_ms = 15,
 	.flip_deg = 90,
-	.field_T = 5.0,
 };
 
 int r5_phantom_is_3d(const struct r5_phantom_params *p)

@@ -21,6 +21,7 @@
 #include "recon/core/fft.h"
 
 #include "../../service/cli/cmd_phantom.c"
+#include "nrmse_fixture.h"
 
 #define PI 3.14159265358979323846
 
@@ -90,17 +91,6 @@ static void test_analytic_matches_fine_dft(void **state)
 	}
 	free(image), free(partial), free(kspace);
 	r5_coils_free(&coils);
-}
-
-static double nrmse_scaled(const float *img, const float *ref, long n, double *scale)
-{
-	double num = 0, den = 0, err = 0, norm = 0;
-	for (long i = 0; i < n; i++)
-		num += (double)img[i] * ref[i], den += (double)img[i] * img[i];
-	*scale = num / den;
-	for (long i = 0; i < n; i++)
-		err += pow(*scale * img[i] - ref[i], 2), norm += pow(ref[i], 2);
-	return sqrt(err / norm);
 }
 
 /* Centred unitary inverse FFT of [nxo, ny, 1, coils] k-space, crop to nx, rss over coils. */

@@ -17,6 +17,7 @@
 
 #define R5_FIXTURE_PREFIX "vessel"
 #include "phantom_fixture.h"
+#include "nrmse_fixture.h"
 
 #define PI 3.14159265358979323846
 
@@ -129,17 +130,6 @@ static void test_wall_thickness(void **state)
 	assert_true(fabs(r5_vessel_wall_thickness(&r5_vessel_defaults[0], 180) - 1.0) < 1e-12);
 	assert_true(fabs(r5_vessel_wall_thickness(&r5_vessel_defaults[0], 0) - 3.0) < 1e-12);
 	free(mask);
-}
-
-static double nrmse_scaled(const float *img, const float *ref, long n, double *scale)
-{
-	double num = 0, den = 0, err = 0, norm = 0;
-	for (long i = 0; i < n; i++)
-		num += (double)img[i] * ref[i], den += (double)img[i] * img[i];
-	*scale = num / den;
-	for (long i = 0; i < n; i++)
-		err += pow(*scale * img[i] - ref[i], 2), norm += pow(ref[i], 2);
-	return sqrt(err / norm);
 }
 
 /* Writes 96 x 96 x 32 (0.5 mm), fully sampled, no noise; reads back dims, FOV, the three images;
