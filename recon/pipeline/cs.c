@@ -73,13 +73,13 @@ static unsigned long image_flags(const long dims[R5_DIMS])
 	return flags;
 }
 
-static r5_status wavelet_l1_prox(r5_ctx *ctx, const long dims[R5_DIMS], r5_prox **out)
+static r5_status wavelet_l1_prox(r5_ctx *ctx, const long dims[R5_DIMS], unsigned long flags, r5_prox **out)
 {
 	struct wavelet_l1 *d = calloc(1, sizeof *d);
 	if (!d)
 		return r5_set_error(R5_ENOMEM, "cs: wavelet prox");
 	r5_dims_copy(d->dims, dims);
-	d->flags = image_flags(dims);
+	d->flags = flags;
 	d->state = 0x5eed5eedULL;
 	r5_status s = r5_linop_wavelet(ctx, dims, d->flags, R5_WAVELET_DB4, 0, &d->w);
 	if (s != R5_OK) {
@@ -92,11 +92,11 @@ static r5_status wavelet_l1_prox(r5_ctx *ctx, const long dims[R5_DIMS], r5_prox 
 /* --- the solves --- */
 
 static r5_status run_fista(r5_ctx *ctx, const r5_recon_params *p, r5_linop *E, const r5_array *kspace, float scale,
-			   r5_array *x, r5_iter_progress *hook)
+			   unsigned long flags, r5_array *x, r5_iter_progress *hook)
 {
 	r5_prox *g = NULL;
 	r5_iter *it = NULL;
-	R5_TRY(wavelet_l1_prox(ctx, E->idims, &g));
+	R5_TRY(wavelet_l1_prox(ctx, E->idims, flags, &g));
 	r5_fista_conf conf = r5_fista_defaults;
 	conf.max_iters = p->sense.iters;
 	conf.lambda = p->cs.lambda_l1 * scale;
@@ -110,12 +110,11 @@ static r5_status run_fista(r5_ctx *ctx, const r5_recon_params *p, r5_linop *E, c
 }
 
 static r5_status run_admm(r5_ctx *ctx, const r5_recon_params *p, r5_linop *E, const r5_array *kspace, float scale,
-			  r5_array *x, r5_iter_progress *hook)
+			  unsigned long flags, r5_array *x, r5_iter_progress *hook)
 {
 	r5_admm_term terms[2];
 	int n = 0;
 	memset(terms, 0, sizeof terms);
-	unsigned long flags = image_flags(E->idims);
 	r5_status s = R5_OK;
 	if (strstr(p->cs.reg, "tv")) {
 		/* differences stacked along the coil dim (size 1 in the image); one group per voxel */
@@ -150,14 +149,16 @@ static r5_status run_admm(r5_ctx *ctx, const r5_recon_params *p, r5_linop *E, co
 }
 
 r5_status r5_cs_solve(r5_ctx *ctx, const r5_recon_params *p, r5_linop *E, const r5_array *kspace,
-		      const r5_array *rhs, r5_array *x, const r5_progress *progress, double lo, double hi)
+		      const r5_array *rhs, r5_array *x, const r5_cs_solve_opts *o)
 {
-	float peak = 0.0f;
-	R5_TRY(r5_zmaxabs(ctx, rhs, &peak));
+	float peak = o->peak;
+	if (!(peak > 0.0f))
+		R5_TRY(r5_zmaxabs(ctx, rhs, &peak));
 	if (!(peak > 0.0f))
 		return r5_zfill(ctx, x, 0.0f); /* no signal: the minimiser is 0 */
-	r5_iter_progress hook = {.progress = progress, .stage = "cs", .lo = lo, .hi = hi};
+	unsigned long flags = o->reg_flags ? o->reg_flags : image_flags(E->idims);
+	r5_iter_progress hook = {.progress = o->progress, .stage = "cs", .lo = o->lo, .hi = o->hi};
 	if (!strcmp(p->cs.reg, "l1"))
-		return run_fista(ctx, p, E, kspace, peak, x, &hook);
-	return run_admm(ctx, p, E, kspace, peak, x, &hook);
+		return run_fista(ctx, p, E, kspace, peak, flags, x, &hook);
+	return run_admm(ctx, p, E, kspace, peak, flags, x, &hook);
 }

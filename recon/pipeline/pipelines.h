@@ -21,12 +21,24 @@ r5_status r5_pipeline_grappa(r5_ctx *ctx, const r5_scan *scan, const r5_recon_pa
  * cs.c instead of CG. */
 r5_status r5_pipeline_cs(r5_ctx *ctx, const r5_scan *scan, const r5_recon_params *p, const r5_progress *progress,
 			 r5_image_set *set);
-/* One frame's CS solve (cs.c): E the frame's SENSE operator, kspace its data, rhs = E^H kspace,
- * x the image (initial guess in, solution out); progress reported as stage "cs" between lo
- * and hi, its stop status returned. */
+/* One CS problem's solve (cs.c): E the SENSE operator of one frame or of a slab of its readout
+ * positions, kspace its data, rhs = E^H kspace, x the image (initial guess in, solution out).
+ * o->peak: the absolute weights are lambda times this (0: max |rhs|, so a slab of a volume
+ * passes the volume's peak and its weights match the whole volume's); o->reg_flags: the dims
+ * the wavelets and finite differences act on (0: every image dim of size > 1 among x, y, z);
+ * o->noise_sigma: the measured noise std in k-space units (0: unknown), for the weights'
+ * `auto` rule. Progress is reported as stage "cs" between o->lo and o->hi, its stop status
+ * returned. */
 struct r5_linop;
+typedef struct r5_cs_solve_opts {
+	const r5_progress *progress;
+	double lo, hi;
+	float peak;
+	unsigned long reg_flags;
+	float noise_sigma;
+} r5_cs_solve_opts;
 r5_status r5_cs_solve(r5_ctx *ctx, const r5_recon_params *p, struct r5_linop *E, const r5_array *kspace,
-		      const r5_array *rhs, r5_array *x, const r5_progress *progress, double lo, double hi);
+		      const r5_array *rhs, r5_array *x, const r5_cs_solve_opts *o);
 
 /* From images on the k-space grid (work residency, [x, y, z, 1 or maps, ...] as the scan's
  * k-space after oversampling removal) to the recon matrix and FOV of the header: crops the

@@ -139,9 +139,10 @@ static r5_status solve_frame(r5_ctx *ctx, const r5_recon_params *p, struct sense
 	conf.hook = cg_hook;
 	conf.hook_user = f;
 	r5_cg_info info = {0};
-	if (s == R5_OK && f->cs)
-		s = r5_cs_solve(ctx, p, f->op, kspace, rhs, x, f->progress, f->lo, f->hi);
-	else if (s == R5_OK)
+	if (s == R5_OK && f->cs) {
+		r5_cs_solve_opts o = {.progress = f->progress, .lo = f->lo, .hi = f->hi};
+		s = r5_cs_solve(ctx, p, f->op, kspace, rhs, x, &o);
+	} else if (s == R5_OK)
 		s = r5_cg_solve(ctx, &conf, normal_cb, f, rhs, x, &info);
 	if (s == R5_OK && !f->cs)
 		r5_debug("cg-sense frame %d: %d iterations, relative residual %.3g", f->frame, info.iters, info.rel_residual);
