@@ -2,17 +2,24 @@
  * prior, PICS (Lustig, Donoho & Pauly, MRM 58:1182, 2007; Uecker et al., MRM 71:990, 2014, as
  * BART's pics):
  *     min_x  1/2 |E x - y|^2 + l1 |W x|_1 + tv |D x|_(2,1)
- * with E the SENSE encoding (ESPIRiT maps, Cartesian mask), W an orthonormal Daubechies-4
- * wavelet transform over the image dims, D forward finite differences (isotropic TV: the
- * differences of a voxel are one group).
- *   reg l1:    FISTA with adaptive restart (fista.h); the prox of l1 |W.|_1 for orthonormal W
- *              is W^H soft(W v), with fresh random cycle-spinning shifts at every application
- *              (translation invariance, as BART's randomised shifts; deterministic seed).
- *   reg tv, l1+tv: ADMM (admm.h) with the terms (D, L2,1 over the difference dim) and (W, L1).
- * Weights are relative: the absolute weight is lambda times max |E^H y| (the zero-filled SENSE
- * image's peak), so defaults carry across scanners and gains. The step of FISTA is 1 / L with
- * L = the number of map sets: ESPIRiT maps have sum_c |s_c|^2 <= 1 per set and the FFT is
- * unitary, so |E^H E| <= n_maps without a power iteration. */
+ * with E the SENSE encoding (ESPIRiT maps, Cartesian mask), W orthonormal wavelets over the image
+ * dims (default the union of Haar and Daubechies-4 bases), D forward finite differences
+ * (isotropic TV: the differences of a voxel are one group).
+ *   reg l1:    FISTA with adaptive restart (fista.h). The prox of l1 |W.|_1 for one orthonormal W
+ *              is W^H soft(W v); each application averages `spins` of them, each with fresh random
+ *              cycle-spinning shifts (Coifman & Donoho 1995; translation invariance, as BART's
+ *              randomised shifts; deterministic seed), the bases of a union taken in turn. An
+ *              average of proxes is the prox of a convex function (the proximal average, Bauschke
+ *              et al. 2008), so FISTA keeps its footing. Measured on the real brains (README): 8
+ *              spins over Haar + Daubechies-4 gave workshop ksp.cfl 0.0534 against 0.0578 for one
+ *              Daubechies-4 shift per iteration.
+ *   reg tv, l1+tv: ADMM (admm.h) with the terms (D, L2,1 over the difference dim) and (W_b, L1)
+ *              per basis b of the union, the weight shared out.
+ * Weights: relative numbers are times max |E^H y| (the zero-filled SENSE image's peak); auto
+ * (the default) is kappa times the k-space noise std measured on the sampled periphery
+ * (r5_cs_noise_sigma), so the prior's strength follows the noise, not the signal scale. The step
+ * of FISTA is 1 / L with L = the number of map sets: ESPIRiT maps have sum_c |s_c|^2 <= 1 per set
+ * and the FFT is unitary, so |E^H E| <= n_maps without a power iteration. */
 #include <complex.h>
 #include <math.h>
 #include <stdlib.h>
@@ -39,8 +46,11 @@
 
 /* --- prox of |W x|_1 with cycle spinning --- */
 
+#define MAX_BASES 3
+
 struct wavelet_l1 {
-	r5_linop *w;
+	r5_linop *w[MAX_BASES]; /* the bases, taken in turn by the spins */
+	int n_bases;
 	long dims[R5_DIMS];
 	unsigned long flags;
 	r5_array *coefficients;
@@ -52,7 +62,8 @@ struct wavelet_l1 {
 static void wavelet_l1_destroy(void *data)
 {
 	struct wavelet_l1 *d = data;
-	r5_linop_free(d->w);
+	for (int b = 0; b < d->n_bases; b++)
+		r5_linop_free(d->w[b]);
 	r5_array_free(d->coefficients);
 	r5_array_free(d->acc);
 	free(d);
@@ -64,30 +75,31 @@ static long next_shift(struct wavelet_l1 *d, long n)
 	return (long)((d->state >> 33) % (unsigned long long)(n < 8 ? n : 8));
 }
 
-static r5_status wavelet_l1_once(r5_ctx *ctx, struct wavelet_l1 *d, float mu, r5_array *out, const r5_array *in)
+static r5_status wavelet_l1_once(r5_ctx *ctx, struct wavelet_l1 *d, r5_linop *w, float mu, r5_array *out,
+			       const r5_array *in)
 {
 	long shifts[R5_DIMS] = {0};
 	for (int k = 0; k < R5_DIMS; k++)
 		if (d->flags >> k & 1)
 			shifts[k] = next_shift(d, d->dims[k]);
-	R5_TRY(r5_linop_wavelet_set_shift(d->w, shifts));
+	R5_TRY(r5_linop_wavelet_set_shift(w, shifts));
 	if (!d->coefficients)
-		R5_TRY(r5_array_alloc_work(ctx, d->w->odims, &d->coefficients));
-	R5_TRY(r5_linop_forward(ctx, d->w, d->coefficients, in));
+		R5_TRY(r5_array_alloc_work(ctx, w->odims, &d->coefficients));
+	R5_TRY(r5_linop_forward(ctx, w, d->coefficients, in));
 	R5_TRY(r5_zsoftthresh(ctx, mu, d->coefficients, d->coefficients));
-	return r5_linop_adjoint(ctx, d->w, out, d->coefficients);
+	return r5_linop_adjoint(ctx, w, out, d->coefficients);
 }
 
 static r5_status wavelet_l1_apply(r5_ctx *ctx, r5_prox *prox, float mu, r5_array *out, const r5_array *in)
 {
 	struct wavelet_l1 *d = prox->data;
 	if (d->spins <= 1)
-		return wavelet_l1_once(ctx, d, mu, out, in);
+		return wavelet_l1_once(ctx, d, d->w[0], mu, out, in);
 	if (!d->acc)
 		R5_TRY(r5_array_alloc_work(ctx, d->dims, &d->acc));
 	R5_TRY(r5_zfill(ctx, d->acc, 0.0f));
 	for (int k = 0; k < d->spins; k++) {
-		R5_TRY(wavelet_l1_once(ctx, d, mu, out, in));
+		R5_TRY(wavelet_l1_once(ctx, d, d->w[k % d->n_bases], mu, out, in));
 		R5_TRY(r5_zaxpy(ctx, d->acc, 1.0f / (float)d->spins, out));
 	}
 	return r5_array_copy(ctx, out, d->acc);
@@ -103,9 +115,35 @@ static unsigned long image_flags(const long dims[R5_DIMS])
 	return flags;
 }
 
-static r5_wavelet_kind wavelet_kind(const char *name)
+/* The bases of the wavelet parameter: "db4", or a union such as "haar+db4" (params.c's choices). */
+static int wavelet_kinds(const char *name, r5_wavelet_kind kinds[MAX_BASES])
 {
-	return !strcmp(name, "haar") ? R5_WAVELET_HAAR : !strcmp(name, "db8") ? R5_WAVELET_DB8 : R5_WAVELET_DB4;
+	static const struct {
+		const char *name;
+		r5_wavelet_kind kind;
+	} known[] = {{"haar", R5_WAVELET_HAAR}, {"db4", R5_WAVELET_DB4}, {"db8", R5_WAVELET_DB8}};
+	int n = 0;
+	for (const char *part = name; *part && n < MAX_BASES;) {
+		size_t len = strcspn(part, "+");
+		for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+			if (strlen(known[i].name) == len && !strncmp(part, known[i].name, len))
+				kinds[n++] = known[i].kind;
+		part += len + (part[len] == '+');
+	}
+	return n;
+}
+
+/* The wavelet operators of p's basis or union of bases over dims. */
+static r5_status wavelet_bases(r5_ctx *ctx, const r5_recon_params *p, const long dims[R5_DIMS], unsigned long flags,
+			       r5_linop *w[MAX_BASES], int *n)
+{
+	r5_wavelet_kind kinds[MAX_BASES];
+	*n = wavelet_kinds(p->cs.wavelet, kinds);
+	if (*n == 0)
+		return r5_set_error(R5_EINVAL, "cs: unknown wavelet '%s'", p->cs.wavelet);
+	for (int b = 0; b < *n; b++)
+		R5_TRY(r5_linop_wavelet_min(ctx, dims, flags, kinds[b], 0, R5_CS_WAVELET_MIN_BLOCK, &w[b]));
+	return R5_OK;
 }
 
 static r5_status wavelet_l1_prox(r5_ctx *ctx, const r5_recon_params *p, const long dims[R5_DIMS],
@@ -118,9 +156,13 @@ static r5_status wavelet_l1_prox(r5_ctx *ctx, const r5_recon_params *p, const lo
 	d->flags = flags;
 	d->spins = p->cs.spins > 0 ? p->cs.spins : 1;
 	d->state = 0x5eed5eedULL;
-	r5_status s = r5_linop_wavelet_min(ctx, dims, d->flags, wavelet_kind(p->cs.wavelet), 0, R5_CS_WAVELET_MIN_BLOCK,
-					   &d->w);
+	int n = 0;
+	r5_status s = wavelet_bases(ctx, p, dims, flags, d->w, &n);
+	d->n_bases = n;
 	if (s != R5_OK) {
+		for (int b = 0; b < MAX_BASES; b++)
+			r5_linop_free(d->w[b]);
+		d->n_bases = 0;
 		wavelet_l1_destroy(d);
 		return s;
 	}
@@ -220,7 +262,7 @@ static r5_status run_fista(r5_ctx *ctx, const r5_recon_params *p, r5_linop *E, c
 static r5_status run_admm(r5_ctx *ctx, const r5_recon_params *p, r5_linop *E, const r5_array *kspace, float scale,
 			  unsigned long flags, float sigma, r5_array *x, r5_iter_progress *hook)
 {
-	r5_admm_term terms[2];
+	r5_admm_term terms[1 + MAX_BASES];
 	int n = 0;
 	memset(terms, 0, sizeof terms);
 	r5_status s = R5_OK;
@@ -232,11 +274,18 @@ static r5_status run_admm(r5_ctx *ctx, const r5_recon_params *p, r5_linop *E, co
 		terms[n++].lambda = term_weight(p->cs.lambda_tv, R5_CS_AUTO_KAPPA_TV, scale, sigma);
 	}
 	if (s == R5_OK && strstr(p->cs.reg, "l1")) {
-		s = r5_linop_wavelet_min(ctx, E->idims, flags, wavelet_kind(p->cs.wavelet), 0, R5_CS_WAVELET_MIN_BLOCK,
-					 &terms[n].op);
-		if (s == R5_OK)
-			s = r5_prox_l1(ctx, terms[n].op->odims, 1.0f, &terms[n].prox);
-		terms[n++].lambda = term_weight(p->cs.lambda_l1, R5_CS_AUTO_KAPPA_L1, scale, sigma);
+		/* a union of bases: one term per basis, the weight shared out */
+		r5_linop *w[MAX_BASES] = {NULL};
+		int n_bases = 0;
+		s = wavelet_bases(ctx, p, E->idims, flags, w, &n_bases);
+		float lambda = term_weight(p->cs.lambda_l1, R5_CS_AUTO_KAPPA_L1, scale, sigma) / (float)(n_bases ? n_bases : 1);
+		for (int b = 0; b < n_bases; b++) {
+			terms[n].op = w[b];
+			terms[n].lambda = lambda;
+			if (s == R5_OK)
+				s = r5_prox_l1(ctx, w[b]->odims, 1.0f, &terms[n].prox);
+			n++;
+		}
 	}
 	r5_admm_conf conf = r5_admm_defaults;
 	conf.max_iters = p->sense.iters;

@@ -17,7 +17,7 @@
 	 .espirit_crop = 0.8f}
 /* GRAPPA's own: r5_grappa_defaults (calib/grappa.h) — kernel width by geometry, lambda 1e-3 */
 #define GRAPPA_DEFAULTS {.combine = "rss", .kernel_size = 0, .lambda = 1e-3f}
-#define CS_DEFAULTS {.reg = "l1", .lambda_l1 = R5_PARAM_AUTO, .lambda_tv = R5_PARAM_AUTO, .wavelet = "db4", .spins = 8}
+#define CS_DEFAULTS {.reg = "l1", .lambda_l1 = R5_PARAM_AUTO, .lambda_tv = R5_PARAM_AUTO, .wavelet = "haar+db4", .spins = 8}
 
 const r5_cartesian_params r5_cartesian_params_defaults = CARTESIAN_DEFAULTS;
 const r5_sense_params r5_sense_params_defaults = SENSE_DEFAULTS;
@@ -87,7 +87,7 @@ static const struct param_def {
 	{"reg", NULL, CS, K_STRING, FIELD(cs.reg), 0, 0, "l1 | tv | l1+tv"},
 	{"lambda_l1", NULL, CS, K_FLOAT, FIELD(cs.lambda_l1), 0, 1e3, "wavelet L1 weight relative to max |E^H y|, or auto (from the noise level)"},
 	{"lambda_tv", NULL, CS, K_FLOAT, FIELD(cs.lambda_tv), 0, 1e3, "TV weight relative to max |E^H y|, or auto (from the noise level)"},
-	{"wavelet", NULL, CS, K_STRING, FIELD(cs.wavelet), 0, 0, "haar | db4 | db8 (Daubechies 4 or 8 taps)"},
+	{"wavelet", NULL, CS, K_STRING, FIELD(cs.wavelet), 0, 0, "haar | db4 | db8 (Daubechies 4 or 8 taps), or a union: haar+db4 | db4+db8 | haar+db4+db8"},
 	{"spins", NULL, CS, K_INT, FIELD(cs.spins), 1, 64, "randomly shifted wavelet transforms averaged per l1 prox"},
 };
 #define N_DEFS (sizeof defs / sizeof defs[0])
@@ -121,7 +121,7 @@ static r5_status check_choice(const char *key, const char *value)
 {
 	static const char *const pipelines[] = {"auto", "cartesian", "sense", "grappa", "cs", NULL};
 	static const char *const regs[] = {"l1", "tv", "l1+tv", NULL};
-	static const char *const wavelets[] = {"haar", "db4", "db8", NULL};
+	static const char *const wavelets[] = {"haar", "db4", "db8", "haar+db4", "db4+db8", "haar+db4+db8", NULL};
 	static const char *const combines[] = {"rss", "adaptive", NULL};
 	static const char *const cc_modes[] = {"auto", "svd", "geometric", NULL};
 	const char *const *choices = !strcmp(key, "pipeline")  ? pipelines

@@ -54,7 +54,7 @@ typedef struct r5_cs_params {
 	char reg[8];     /* l1 (Daubechies-4 wavelets, FISTA) | tv (isotropic, ADMM) | l1+tv (ADMM) */
 	float lambda_l1; /* wavelet L1 weight relative to max |E^H y|, or R5_PARAM_AUTO (noise level) */
 	float lambda_tv; /* total variation weight, the same */
-	char wavelet[8]; /* haar | db4 | db8 */
+	char wavelet[16]; /* haar | db4 | db8, or a union of them (haar+db4, ...) */
 	int spins;       /* randomly shifted wavelet transforms averaged per l1 prox (cycle spinning) */
 } r5_cs_params;
 

@@ -260,7 +260,7 @@ static void test_cs_auto_weights(void **state)
 	r5_recon_params_format(&p, text, sizeof text);
 	assert_non_null(strstr(text, "lambda_l1=auto"));
 	assert_non_null(strstr(text, "lambda_tv=auto"));
-	assert_non_null(strstr(text, "wavelet=db4"));
+	assert_non_null(strstr(text, "wavelet=haar+db4"));
 	assert_int_equal(r5_recon_params_set(&p, "lambda_l1", "0.004"), R5_OK);
 	assert_true(p.cs.lambda_l1 == 0.004f);
 	r5_recon_params_format(&p, text, sizeof text);
@@ -269,7 +269,7 @@ static void test_cs_auto_weights(void **state)
 	assert_true(p.cs.lambda_tv == R5_PARAM_AUTO);
 	static const char *const bad[][2] = {{"lambda_l1", "-1"}, {"lambda_l1", "-0.5"}, {"lambda_tv", "nan"},
 					      {"lambda_tv", "inf"}, {"lambda_l1", "automatic"}, {"lambda", "auto"},
-					      {"wavelet", "db6"}, {"spins", "0"}, {"reg", "l2"}};
+					      {"wavelet", "db6"}, {"wavelet", "haar+"}, {"spins", "0"}, {"reg", "l2"}};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		r5_recon_params before = p;
 		if (r5_recon_params_set(&p, bad[i][0], bad[i][1]) != R5_EINVAL)
