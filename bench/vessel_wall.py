@@ -25,6 +25,11 @@ Method (full width at half depth along radial profiles, sub-voxel):
     P <= L, or no crossing) is counted as failed and left out.
 Intensities need no calibration (half levels are relative), so any image scale works.
 
+Accuracy, on the phantom's band-limited ground truth (0.5 mm voxels, 128 x 128 x 64 or 96 x 96 x 32):
+profiles with true walls of 1..1.5 mm read 0.048 mm thin on average (mean |error| 0.060 mm); a
+1.0 mm wall (2 voxels) along an image axis reads up to 0.2 mm thin (the truncation's overshoot
+raises the half levels); walls below 1 mm read thick (0.5 mm walls: ~0.8 mm, the resolution).
+
 Summary lines (key=value, for scripts): for the profiles whose true thickness lies in --band
 (default 1..1.5 mm): n, mean true, mean measured, mean (UNDER - FULL) and mean |UNDER - FULL|
 over profiles, mean |FULL - true|.
