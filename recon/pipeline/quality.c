@@ -1,4 +1,6 @@
-/* NRMSE, PSNR and SSIM of magnitude images (quality.h). Host-side, double precision. */
+/* NRMSE, PSNR and SSIM of magnitude images, over all voxels or inside a 0/1 mask (quality.h).
+ * Host-side, double precision. One core (compare_voxels) computes every variant; the unmasked
+ * figures are its mask-free case, with the same sums in the same order. */
 #include "quality.h"
 
 #include <math.h>
@@ -33,7 +35,10 @@ static void blur(const double *in, double *out, double *tmp, long nx, long ny, c
 		}
 }
 
-static double ssim_plane(const double *a, const double *b, long nx, long ny, double range, double *work)
+/* Sum of one plane's SSIM map over the voxels where mask is 1 (mask NULL: over all of them).
+ * work: 7 nx ny doubles. */
+static double ssim_plane_sum(const double *a, const double *b, const float complex *mask, long nx, long ny,
+			     double range, double *work)
 {
 	double g[WIN];
 	for (int k = 0; k < WIN; k++)
@@ -54,12 +59,59 @@ static double ssim_plane(const double *a, const double *b, long nx, long ny, dou
 	blur(prod, s_ab, tmp, nx, ny, g);
 	double c1 = pow(0.01 * range, 2), c2 = pow(0.03 * range, 2), sum = 0;
 	for (long i = 0; i < n; i++) {
+		if (mask && crealf(mask[i]) == 0)
+			continue;
 		double va = s_aa[i] - mu_a[i] * mu_a[i], vb = s_bb[i] - mu_b[i] * mu_b[i];
 		double cov = s_ab[i] - mu_a[i] * mu_b[i];
 		sum += (2 * mu_a[i] * mu_b[i] + c1) * (2 * cov + c2) /
 		       ((mu_a[i] * mu_a[i] + mu_b[i] * mu_b[i] + c1) * (va + vb + c2));
 	}
-	return sum / n;
+	return sum;
+}
+
+/* The figures of n voxels laid out as planes of nx x ny, inside mask (NULL: all n; else 0/1
+ * values, already checked, of which `voxels` are 1). */
+static r5_status compare_voxels(const float complex *ref, const float complex *img, const float complex *mask,
+				long voxels, long n, long nx, long ny, int least_squares_scale, r5_quality *q)
+{
+	double *a = malloc(sizeof *a * n), *b = malloc(sizeof *b * n);
+	double *work = malloc(sizeof *work * 7 * nx * ny);
+	if (!a || !b || !work) {
+		free(a), free(b), free(work);
+		return r5_set_error(R5_ENOMEM, "quality buffers");
+	}
+	double ab = 0, bb = 0, amax = 0;
+	for (long i = 0; i < n; i++) {
+		a[i] = cabsf(ref[i]);
+		b[i] = cabsf(img[i]);
+		if (!isfinite(b[i])) {
+			free(a), free(b), free(work);
+			return r5_set_error(R5_EINVAL, "quality: the image holds NaN or infinite values (element %ld)", i);
+		}
+		ab += a[i] * b[i], bb += b[i] * b[i];
+		if (a[i] > amax)
+			amax = a[i];
+	}
+	q->scale = least_squares_scale && bb > 0 ? ab / bb : 1.0; /* the whole image's, also with a mask */
+	double err = 0, aa = 0;
+	for (long i = 0; i < n; i++) {
+		b[i] *= q->scale; /* everywhere: the SSIM windows reach outside the mask */
+		if (!mask || crealf(mask[i]) != 0)
+			err += (a[i] - b[i]) * (a[i] - b[i]), aa += a[i] * a[i];
+	}
+	q->nrmse = aa > 0 ? sqrt(err / aa) : INFINITY;
+	double rmse = sqrt(err / voxels);
+	q->psnr = rmse > 0 ? 20 * log10(amax / rmse) : INFINITY;
+	long plane = nx * ny, planes = n / plane;
+	double ssim = 0;
+	for (long p = 0; p < planes; p++) {
+		double sum = ssim_plane_sum(a + p * plane, b + p * plane, mask ? mask + p * plane : NULL, nx, ny,
+					    amax > 0 ? amax : 1, work);
+		ssim += mask ? sum : sum / plane; /* unmasked: the mean of the planes' means */
+	}
+	q->ssim = ssim / (mask ? voxels : planes);
+	free(a), free(b), free(work);
+	return R5_OK;
 }
 
 r5_status r5_quality_compare(const r5_array *ref, const r5_array *img, int least_squares_scale, r5_quality *q)
@@ -72,43 +124,10 @@ r5_status r5_quality_compare(const r5_array *ref, const r5_array *img, int least
 				    r5_dims_format(a, sizeof a, ref->dims), r5_dims_format(b, sizeof b, img->dims));
 	}
 	long n = r5_array_size(ref);
-	double *a = malloc(sizeof *a * n), *b = malloc(sizeof *b * n);
-	long nx = ref->dims[0], ny = ref->dims[1];
-	double *work = malloc(sizeof *work * 7 * nx * ny);
-	if (!a || !b || !work) {
-		free(a), free(b), free(work);
-		return r5_set_error(R5_ENOMEM, "quality buffers");
-	}
-	double ab = 0, bb = 0, aa = 0, amax = 0;
-	for (long i = 0; i < n; i++) {
-		a[i] = cabsf(ref->data[i]);
-		b[i] = cabsf(img->data[i]);
-		if (!isfinite(b[i])) {
-			free(a), free(b), free(work);
-			return r5_set_error(R5_EINVAL, "quality: the image holds NaN or infinite values (element %ld)", i);
-		}
-		ab += a[i] * b[i], bb += b[i] * b[i], aa += a[i] * a[i];
-		if (a[i] > amax)
-			amax = a[i];
-	}
-	q->scale = least_squares_scale && bb > 0 ? ab / bb : 1.0;
-	double err = 0;
-	for (long i = 0; i < n; i++) {
-		b[i] *= q->scale;
-		err += (a[i] - b[i]) * (a[i] - b[i]);
-	}
-	q->nrmse = aa > 0 ? sqrt(err / aa) : INFINITY;
-	double rmse = sqrt(err / n);
-	q->psnr = rmse > 0 ? 20 * log10(amax / rmse) : INFINITY;
-	long planes = n / (nx * ny);
-	double ssim = 0;
-	for (long p = 0; p < planes; p++)
-		ssim += ssim_plane(a + p * nx * ny, b + p * nx * ny, nx, ny, amax > 0 ? amax : 1, work);
-	q->ssim = ssim / planes;
-	free(a), free(b), free(work);
-	return R5_OK;
+	return compare_voxels(ref->data, img->data, NULL, n, n, ref->dims[0], ref->dims[1], least_squares_scale, q);
 }
 
+/* The dims of size > 1, in order, padded with 1; returns how many. */
 static int squeeze(const long in[R5_DIMS], long out[R5_DIMS])
 {
 	int k = 0;
@@ -119,9 +138,46 @@ static int squeeze(const long in[R5_DIMS], long out[R5_DIMS])
 	return k;
 }
 
-r5_status r5_quality_compare_squeezed(const r5_array *ref, const r5_array *img, int least_squares_scale,
-				      int leading_block, r5_quality *q)
+/* mask's squeezed shape is ref_squeezed, its values 0 or 1, at least one 1 (*voxels: how many). */
+static r5_status check_mask(const r5_array *mask, const long ref_squeezed[R5_DIMS], long *voxels)
 {
+	if (mask->where != R5_HOST)
+		return r5_set_error(R5_EINVAL, "quality: the mask must be on the host");
+	long md[R5_DIMS];
+	squeeze(mask->dims, md);
+	if (!r5_dims_equal(ref_squeezed, md)) {
+		char a[128], b[128];
+		return r5_set_error(R5_EINVAL, "the mask's shape %s is not the reference's %s (after dropping size-1 dims)",
+				    r5_dims_format(a, sizeof a, md), r5_dims_format(b, sizeof b, ref_squeezed));
+	}
+	long n = r5_array_size(mask);
+	*voxels = 0;
+	for (long i = 0; i < n; i++) {
+		float re = crealf(mask->data[i]), im = cimagf(mask->data[i]);
+		if (!((re == 0 || re == 1) && im == 0))
+			return r5_set_error(R5_EINVAL, "mask element %ld is %g%+gi, not 0 or 1", i, re, im);
+		*voxels += re == 1;
+	}
+	if (*voxels == 0)
+		return r5_set_error(R5_EINVAL, "the mask holds no voxel equal to 1");
+	return R5_OK;
+}
+
+r5_status r5_quality_check_mask(const r5_array *ref, const r5_array *mask, long *mask_voxels)
+{
+	long rd[R5_DIMS], voxels;
+	squeeze(ref->dims, rd);
+	R5_TRY(check_mask(mask, rd, &voxels));
+	if (mask_voxels)
+		*mask_voxels = voxels;
+	return R5_OK;
+}
+
+r5_status r5_quality_compare_masked(const r5_array *ref, const r5_array *img, const r5_array *mask,
+				    int least_squares_scale, int leading_block, r5_quality *q, long *mask_voxels)
+{
+	if (ref->where != R5_HOST || img->where != R5_HOST)
+		return r5_set_error(R5_EINVAL, "quality: images must be on the host");
 	long rd[R5_DIMS], id[R5_DIMS];
 	int n_ref = squeeze(ref->dims, rd), n_img = squeeze(img->dims, id);
 	int same = leading_block ? n_img >= n_ref : n_img == n_ref;
@@ -133,13 +189,19 @@ r5_status r5_quality_compare_squeezed(const r5_array *ref, const r5_array *img, 
 					       "(after dropping size-1 dims)",
 				    r5_dims_format(a, sizeof a, rd), r5_dims_format(b, sizeof b, id));
 	}
-	r5_array *rv = NULL, *iv = NULL;
-	r5_status s = r5_array_view(R5_HOST, NULL, rd, ref->data, &rv);
-	if (s == R5_OK) /* the first ref-sized block of img */
-		s = r5_array_view(R5_HOST, NULL, rd, img->data, &iv);
-	if (s == R5_OK)
-		s = r5_quality_compare(rv, iv, least_squares_scale, q);
-	r5_array_free(rv);
-	r5_array_free(iv);
-	return s;
+	long n = r5_dims_size(rd), voxels = n;
+	if (mask)
+		R5_TRY(check_mask(mask, rd, &voxels));
+	/* img's first ref-sized block: the leading elements of a contiguous array */
+	R5_TRY(compare_voxels(ref->data, img->data, mask ? mask->data : NULL, voxels, n, rd[0], rd[1],
+			      least_squares_scale, q));
+	if (mask_voxels)
+		*mask_voxels = voxels;
+	return R5_OK;
+}
+
+r5_status r5_quality_compare_squeezed(const r5_array *ref, const r5_array *img, int least_squares_scale,
+				      int leading_block, r5_quality *q)
+{
+	return r5_quality_compare_masked(ref, img, NULL, least_squares_scale, leading_block, q, NULL);
 }

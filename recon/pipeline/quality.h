@@ -4,7 +4,15 @@
  *   ssim  = mean structural similarity (Wang et al., IEEE TIP 13:600, 2004): 11x11 Gaussian
  *           window (sigma 1.5), K1 = 0.01, K2 = 0.03, L = max |ref|, computed on each 2D x-y
  *           plane and averaged over all planes.
- * Both arrays are host arrays of the same shape; magnitudes are compared. */
+ * Both arrays are host arrays of the same shape; magnitudes are compared.
+ *
+ * Inside a 0/1 mask M (r5_quality_compare_masked; the vessel-wall phantom's "wall_mask"):
+ *   nrmse = sqrt(sum_M (|ref| - a |img|)^2 / sum_M |ref|^2), a from the WHOLE image, so a
+ *           uniform intensity loss inside the mask counts as error;
+ *   psnr  = 20 log10(max |ref| / rmse_M), the peak of the whole reference;
+ *   ssim  = the SSIM map of the whole x-y planes (the window, constants and L above) averaged
+ *           over the voxels of M.
+ * An all-ones mask gives the unmasked figures; one code path computes both. */
 #ifndef R5_PIPELINE_QUALITY_H
 #define R5_PIPELINE_QUALITY_H
 
@@ -22,5 +30,15 @@ r5_status r5_quality_compare(const r5_array *ref, const r5_array *img, int least
  * compared (map 0 of two ESPIRiT map sets); otherwise the squeezed shapes must be equal. */
 r5_status r5_quality_compare_squeezed(const r5_array *ref, const r5_array *img, int least_squares_scale,
 				      int leading_block, r5_quality *q);
+
+/* r5_quality_compare_squeezed inside a mask (the definitions above): mask is a host array of
+ * 0s and 1s (imaginary parts 0) whose squeezed shape is ref's, with at least one 1; NULL means
+ * every voxel. *mask_voxels (may be NULL) receives the number of voxels compared. */
+r5_status r5_quality_compare_masked(const r5_array *ref, const r5_array *img, const r5_array *mask,
+				    int least_squares_scale, int leading_block, r5_quality *q, long *mask_voxels);
+
+/* The mask checks of r5_quality_compare_masked alone, so that a caller can name the mask's
+ * source in the error (R5_EINVAL: shape, a value not 0 or 1, no 1 at all). */
+r5_status r5_quality_check_mask(const r5_array *ref, const r5_array *mask, long *mask_voxels);
 
 #endif
