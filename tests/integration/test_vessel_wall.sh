@@ -4,8 +4,8 @@
 #   reference inside the mask gives nrmse 0.1 and psnr 20 log10(max|ref| / rmse_M) (computed here);
 #   the same error placed outside, more than the SSIM window's half width (5) from the mask, gives
 #   nrmse 0 and ssim 1 inside it while the whole-image figures see it; an all-ones mask gives the
-#   unmasked figures (the masked SSIM map is computed in cmd_compare.c with quality.c's
-#   parameters); --scale takes the whole image's factor;
+#   unmasked figures (quality.c computes the masked SSIM map with the unmasked map's code);
+#   --scale takes the whole image's factor;
 #   the phantom file (96 x 96 x 32 at 0.5 mm, 1 coil, noise-free): its wall_mask as a bare name and
 #   as FILE.h5:VAR, ground_truth against the voxel-averaged object inside the walls = the NRMSE
 #   computed here from the file;
