@@ -17,7 +17,7 @@
 	 .espirit_crop = 0.8f}
 /* GRAPPA's own: r5_grappa_defaults (calib/grappa.h) — kernel width by geometry, lambda 1e-3 */
 #define GRAPPA_DEFAULTS {.combine = "rss", .kernel_size = 0, .lambda = 1e-3f}
-#define CS_DEFAULTS {.reg = "l1", .lambda_l1 = 0.005f, .lambda_tv = 0.005f}
+#define CS_DEFAULTS {.reg = "l1", .lambda_l1 = 0.005f, .lambda_tv = 0.005f, .decouple = 1, .slab = 0}
 
 const r5_cartesian_params r5_cartesian_params_defaults = CARTESIAN_DEFAULTS;
 const r5_sense_params r5_sense_params_defaults = SENSE_DEFAULTS;
@@ -87,6 +87,9 @@ static const struct param_def {
 	{"reg", NULL, CS, K_STRING, FIELD(cs.reg), 0, 0, "l1 | tv | l1+tv"},
 	{"lambda_l1", NULL, CS, K_FLOAT, FIELD(cs.lambda_l1), 0, 1e3, "wavelet L1 weight (relative to max |E^H y|)"},
 	{"lambda_tv", NULL, CS, K_FLOAT, FIELD(cs.lambda_tv), 0, 1e3, "TV weight (relative to max |E^H y|)"},
+	{"decouple", NULL, CS, K_BOOL, FIELD(cs.decouple), 0, 1,
+	 "3D: x positions as independent 2D ky-kz problems, solved by slabs (1) or one 3D problem (0)"},
+	{"slab", NULL, CS, K_INT, FIELD(cs.slab), 0, 1 << 20, "x positions per slab when decoupled (0: auto)"},
 };
 #define N_DEFS (sizeof defs / sizeof defs[0])
 _Static_assert(N_DEFS <= 64, "explicit_keys holds one bit per row");

@@ -51,6 +51,11 @@ typedef struct r5_cs_params {
 	char reg[8];     /* l1 (Daubechies-4 wavelets, FISTA) | tv (isotropic, ADMM) | l1+tv (ADMM) */
 	float lambda_l1; /* wavelet L1 weight, relative */
 	float lambda_tv; /* total variation weight, relative */
+	/* 3D frames: 1 decouples the readout (the x positions as independent 2D ky-kz problems,
+	 * regularisers over y, z, solved in slabs of x positions: cs_slab.h); 0 solves the volume
+	 * as one problem with 3D regularisers */
+	int decouple;
+	int slab;        /* x positions per slab when decoupled; 0: auto (cs_slab.h) */
 } r5_cs_params;
 
 typedef struct r5_grappa_params {
