@@ -7,6 +7,7 @@
 #include "cs_slab.h"
 
 #include <math.h>
+#include <string.h>
 
 #include "../core/log.h"
 #include "../linop/linop.h"
@@ -32,7 +33,20 @@ struct slab {
 	r5_array *kspace, *maps;
 	r5_linop *op;
 	r5_progress_part part; /* the operator's stop checks, at the slab's starting fraction */
+	r5_cs_slab_stats *stats; /* never NULL */
+	int timed;               /* stats asked for: lap syncs and reads the clock */
+	double t;                /* lap's clock */
 };
+
+/* With timing on, *bucket += the time since the last lap (after a sync). */
+static void lap(r5_ctx *ctx, struct slab *s, double *bucket)
+{
+	if (!s->timed)
+		return;
+	double t_now = r5_pipeline_clock(ctx);
+	*bucket += t_now - s->t;
+	s->t = t_now;
+}
 
 static void slab_close(struct slab *s)
 {
@@ -68,11 +82,14 @@ static r5_status slab_open(r5_ctx *ctx, const r5_array *maps, const r5_array *ma
 	long voxels = s->width * kspace->dims[R5_DIM_Y] * kspace->dims[R5_DIM_Z];
 	long group = R5_PROGRESS_CHUNK_VALUES / voxels; /* coils between two stop checks, as sense.c */
 	const r5_progress *hook = r5_progress_part_init(&s->part, progress, fraction, fraction, "cs");
+	s->t = s->timed ? r5_pipeline_clock(ctx) : 0;
 	r5_status st = gather(ctx, kspace, s->x0, s->width, &s->kspace);
 	if (st == R5_OK)
 		st = gather(ctx, maps, s->x0, s->width, &s->maps);
+	lap(ctx, s, &s->stats->gather_s);
 	if (st == R5_OK)
 		st = r5_linop_sense_grouped(ctx, s->maps, mask, flags, group < 1 ? 1 : group, hook, "cs operator", &s->op);
+	lap(ctx, s, &s->stats->operator_s);
 	if (st != R5_OK)
 		slab_close(s);
 	return st;
@@ -86,10 +103,11 @@ static r5_status slab_context(r5_status st, const struct slab *s)
 }
 
 /* *rhs = E_s^H y_s of an open slab. */
-static r5_status slab_rhs(r5_ctx *ctx, const struct slab *s, r5_array **rhs)
+static r5_status slab_rhs(r5_ctx *ctx, struct slab *s, r5_array **rhs)
 {
 	R5_TRY(r5_array_alloc_work(ctx, s->op->idims, rhs));
 	r5_status st = r5_linop_adjoint(ctx, s->op, *rhs, s->kspace);
+	lap(ctx, s, &s->stats->rhs_s);
 	if (st != R5_OK) {
 		r5_array_free(*rhs);
 		*rhs = NULL;
@@ -99,13 +117,15 @@ static r5_status slab_rhs(r5_ctx *ctx, const struct slab *s, r5_array **rhs)
 
 /* Pass 1: *peak = max |E^H y| over the volume, slab by slab (fractions lo, a check per slab). */
 static r5_status volume_peak(r5_ctx *ctx, const r5_array *maps, const r5_array *mask, const r5_array *kspace,
-			     long width, const r5_progress *progress, double lo, double hi, float *peak)
+			     long width, const r5_progress *progress, double lo, double hi, float *peak,
+			     r5_cs_slab_stats *stats, int timed)
 {
 	long nx = kspace->dims[R5_DIM_X], n_slabs = (nx + width - 1) / width;
 	*peak = 0.0f;
 	for (long i = 0; i < n_slabs; i++) {
 		double fraction = lo + (hi - lo) * (double)i / (double)n_slabs;
-		struct slab s = {.x0 = i * width, .width = i + 1 < n_slabs ? width : nx - i * width};
+		struct slab s = {.x0 = i * width, .width = i + 1 < n_slabs ? width : nx - i * width, .stats = stats,
+				 .timed = timed};
 		r5_array *rhs = NULL;
 		float slab_peak = 0.0f;
 		r5_status st = r5_progress_check(progress, "cs", fraction);
@@ -144,7 +164,7 @@ static r5_status slab_residual(r5_ctx *ctx, const struct slab *s, const r5_array
 }
 
 /* Pass 2, one open slab: rhs, the solve from zero, the residual, the image scattered. */
-static r5_status slab_solve(r5_ctx *ctx, const r5_recon_params *p, const struct slab *s, const r5_cs_solve_opts *o,
+static r5_status slab_solve(r5_ctx *ctx, const r5_recon_params *p, struct slab *s, const r5_cs_solve_opts *o,
 			    r5_array *image, double sums[2])
 {
 	r5_array *rhs = NULL, *x = NULL, *combined = NULL;
@@ -155,8 +175,10 @@ static r5_status slab_solve(r5_ctx *ctx, const r5_recon_params *p, const struct 
 	if (st == R5_OK)
 		st = r5_cs_solve(ctx, p, s->op, s->kspace, rhs, x, o);
 	r5_array_free(rhs);
+	lap(ctx, s, &s->stats->solve_s);
 	if (st == R5_OK)
 		st = slab_residual(ctx, s, x, sums);
+	lap(ctx, s, &s->stats->residual_s);
 	if (st == R5_OK && x->dims[R5_DIM_MAP] > 1) {
 		long dims[R5_DIMS];
 		r5_dims_copy(dims, x->dims);
@@ -167,6 +189,7 @@ static r5_status slab_solve(r5_ctx *ctx, const r5_recon_params *p, const struct 
 	}
 	if (st == R5_OK)
 		st = scatter(ctx, image, s->x0, combined ? combined : x);
+	lap(ctx, s, &s->stats->scatter_s);
 	r5_array_free(combined);
 	r5_array_free(x);
 	return st;
@@ -174,7 +197,7 @@ static r5_status slab_solve(r5_ctx *ctx, const r5_recon_params *p, const struct 
 
 r5_status r5_cs_slabs_solve(r5_ctx *ctx, const r5_recon_params *p, const r5_array *maps, const r5_array *mask,
 			    const r5_array *kspace, r5_array *image, const r5_progress *progress, double lo, double hi,
-			    double *residual)
+			    double *residual, r5_cs_slab_stats *stats)
 {
 	long nx = kspace->dims[R5_DIM_X], width = r5_cs_slab_width(p, r5_ctx_residency(ctx), kspace->dims);
 	long n_slabs = (nx + width - 1) / width;
@@ -182,13 +205,21 @@ r5_status r5_cs_slabs_solve(r5_ctx *ctx, const r5_recon_params *p, const r5_arra
 	double mid = lo + (hi - lo) / (double)(p->sense.iters + 1), sums[2] = {0, 0};
 	float peak = 0.0f;
 	*residual = 0.0;
-	R5_TRY(volume_peak(ctx, maps, mask, kspace, width, progress, lo, mid, &peak));
+	r5_cs_slab_stats unused;
+	int timed = stats != NULL;
+	stats = timed ? stats : &unused;
+	memset(stats, 0, sizeof *stats);
+	stats->n_slabs = n_slabs;
+	stats->width = width;
+	R5_TRY(volume_peak(ctx, maps, mask, kspace, width, progress, lo, mid, &peak, stats, timed));
 	r5_debug("cs: readout decoupled, %ld slab(s) of %ld x position(s), max |E^H y| %.4g", n_slabs, width, peak);
+	stats->peak = peak;
 	/* peak 0 (no signal): every slab's E^H y is 0 too, and r5_cs_solve returns its minimiser 0 */
 	for (long i = 0; i < n_slabs; i++) {
 		double slab_lo = mid + (hi - mid) * (double)i / (double)n_slabs;
 		double slab_hi = mid + (hi - mid) * (double)(i + 1) / (double)n_slabs;
-		struct slab s = {.x0 = i * width, .width = i + 1 < n_slabs ? width : nx - i * width};
+		struct slab s = {.x0 = i * width, .width = i + 1 < n_slabs ? width : nx - i * width, .stats = stats,
+				 .timed = timed};
 		r5_cs_solve_opts o = {.progress = progress,
 				      .lo = slab_lo,
 				      .hi = slab_hi,

@@ -30,13 +30,22 @@ int r5_cs_decoupled(const r5_recon_params *p, const long kdims[R5_DIMS]);
  * `where` says: p->cs.slab (at most nx) or, for 0, the auto width above (at least 1). */
 long r5_cs_slab_width(const r5_recon_params *p, r5_residency where, const long kdims[R5_DIMS]);
 
+/* Where a decoupled solve spent its time (both passes; each stage bracketed by the context's
+ * sync, so only asked for by benchmarks) and how it was cut. */
+typedef struct r5_cs_slab_stats {
+	long n_slabs, width;
+	float peak; /* the volume's max |E^H y| */
+	double gather_s, operator_s, rhs_s, solve_s, residual_s, scatter_s;
+} r5_cs_slab_stats;
+
 /* Solves one frame decoupled: kspace (work, [x, y, z, C], hybrid x-ky-kz), maps (work,
  * [x, y, z, C, M]), mask (work, [1, y, z]); image (work, [x, y, z, 1, 1], strided views allowed)
  * receives the image (root-sum-of-squares over two map sets). Progress: stage "cs" from lo to hi
  * (hi at the last slab), a check before every slab and after every iteration; the stop status is
- * returned. *residual = |y - E x| / |y| over the whole frame. */
+ * returned. *residual = |y - E x| / |y| over the whole frame. stats (NULL: none) receives the
+ * stage times. */
 r5_status r5_cs_slabs_solve(r5_ctx *ctx, const r5_recon_params *p, const r5_array *maps, const r5_array *mask,
 			    const r5_array *kspace, r5_array *image, const r5_progress *progress, double lo, double hi,
-			    double *residual);
+			    double *residual, r5_cs_slab_stats *stats);
 
 #endif

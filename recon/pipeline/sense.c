@@ -124,7 +124,8 @@ static r5_status solve_frame(r5_ctx *ctx, const r5_recon_params *p, struct sense
 	 * is 8 groups of ~0.2 s, each followed by a stop check */
 	long group = R5_PROGRESS_CHUNK_VALUES / voxels;
 	if (f->cs && r5_cs_decoupled(p, kspace->dims)) /* 3D: x positions as 2D problems, by slabs */
-		return r5_cs_slabs_solve(ctx, p, maps, mask, kspace, image, f->progress, f->lo, f->hi, &f->residual);
+		return r5_cs_slabs_solve(ctx, p, maps, mask, kspace, image, f->progress, f->lo, f->hi, &f->residual,
+					 NULL);
 	f->part.lo = f->lo;
 	f->part.hi = f->lo + (f->hi - f->lo) / (p->sense.iters > 0 ? p->sense.iters : 1);
 	const r5_progress *hook = r5_progress_part_init(&f->part, f->progress, f->part.lo, f->part.hi, "cg-sense");

@@ -277,7 +277,7 @@ static void test_stop_latency(void **state)
 	struct timed_stop t = {.arm_fraction = 1.0 / (p.sense.iters + 1)};
 	r5_progress hook = {stop_after, &t};
 	double residual = 0;
-	r5_status s = r5_cs_slabs_solve(ctx, &p, maps, mask, k, image, &hook, 0, 1, &residual);
+	r5_status s = r5_cs_slabs_solve(ctx, &p, maps, mask, k, image, &hook, 0, 1, &residual, NULL);
 	double latency = now() - t.t_stop;
 	fprintf(stderr, "cs slabs 256x128x64x8: stop latency %.3f s (largest gap between checks %.3f s): %s\n", latency,
 		t.max_gap, r5_last_error());
