@@ -125,16 +125,17 @@ static void test_params(void **state)
 	assert_false(r5_cs_decoupled(&p, k));
 }
 
-/* Slabs of 1, 3 and all 20 positions: the same image. Two FISTA iterations: the first two steps
- * carry no momentum, so adaptive restart (a test over the whole slab, cs.c) cannot act and the
- * batch of independent problems is exactly separable; the cycle-spinning shifts (y, z only) must
- * then match per iteration in every slab. At 30 iterations restarts may fall differently per
- * slab; the bound there (1e-3) is what it costs, measured 1e-6 on this scan. */
+/* Slabs of 1, 3 and all 20 positions: the same image within 1e-4 (relative). Two FISTA
+ * iterations: the first two steps carry no momentum, so adaptive restart (one test over the whole
+ * slab, cs.c) cannot act and the batch of independent problems is exactly separable; the
+ * cycle-spinning shifts (y, z only, one stream per slab from the same seed) must then match per
+ * iteration in every slab. At the default 30 iterations a restart could fall differently for
+ * another slab width (cs.c decides it per slab, not per position); on this scan none does
+ * (measured difference 0), so the same bound holds there and would catch one that did. */
 static void test_slab_widths_agree(void **state)
 {
 	(void)state;
 	const char *iters[] = {"2", "30"};
-	const double bound[] = {1e-4, 1e-3};
 	for (int k = 0; k < 2; k++) {
 		r5_recon_params p1 = cs_params("1", "1", iters[k]), p3 = cs_params("3", "1", iters[k]);
 		r5_recon_params pall = cs_params("1000", "1", iters[k]), p3d = cs_params("0", "0", iters[k]);
@@ -143,8 +144,8 @@ static void test_slab_widths_agree(void **state)
 		double d13 = rel_diff(all, one), d3 = rel_diff(all, three), dvol = rel_diff(all, volume);
 		fprintf(stderr, "iters %s: |slab 1 - all| / |all| %.2e, |slab 3 - all| %.2e, |3D - decoupled| %.2e\n",
 			iters[k], d13, d3, dvol);
-		assert_true(d13 <= bound[k]);
-		assert_true(d3 <= bound[k]);
+		assert_true(d13 <= 1e-4);
+		assert_true(d3 <= 1e-4);
 		assert_true(dvol > 1e-3); /* decouple=0 is another reconstruction: 3D regularisers */
 		r5_image_set_free(one);
 		r5_image_set_free(three);
