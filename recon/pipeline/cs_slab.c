@@ -57,9 +57,12 @@ static void slab_close(struct slab *s)
 	s->kspace = s->maps = NULL;
 }
 
-/* *out = whole[x0 .. x0 + width - 1, ...] (contiguous, where the context computes). */
+/* *out = whole[x0 .. x0 + width - 1, ...] (contiguous, where the context computes); a slab of the
+ * whole readout is a view of whole (read only), not a copy. */
 static r5_status gather(r5_ctx *ctx, const r5_array *whole, long x0, long width, r5_array **out)
 {
+	if (width == whole->dims[R5_DIM_X] && r5_array_is_contiguous(whole))
+		return r5_array_view(whole->where, whole->ctx, whole->dims, whole->data, out);
 	long dims[R5_DIMS];
 	r5_dims_copy(dims, whole->dims);
 	dims[R5_DIM_X] = width;

@@ -4,7 +4,8 @@
  * with E_x the SENSE encoding of that position's maps (FFT over y, z) and the regularisers over
  * y, z only. The positions are solved as a batch, in slabs of consecutive x positions: per slab
  * its k-space [xs, y, z, C] and maps [xs, y, z, C, M] are gathered (strided copies, x is the
- * fastest dim), its operator, E^H y and solve made (r5_cs_solve, cs.c), the image scattered back.
+ * fastest dim; one slab of the whole readout uses the frame's own arrays), its operator, E^H y
+ * and solve made (r5_cs_solve, cs.c), the image scattered back.
  * A slab's working set, not the volume's, bounds the solver's memory (memory_estimate.c), one
  * iteration of one slab bounds the time between two stop checks, and progress moves per slab.
  * The weights are the volume's: a first pass over the slabs finds max |E^H y| of the whole volume
