@@ -43,7 +43,7 @@ struct synth {
 	r5_array *kspace, *maps, *mask;
 };
 
-/* A [n0, n1, n2, n3] host array filled by f(index, dim-0 coordinate ...) then moved to the work residency. */
+/* *out = values (host, dims4 = [x, y, z, coil], x fastest) where the context computes. */
 static r5_status upload(r5_ctx *ctx, const long dims4[4], const float complex *values, r5_array **out)
 {
 	long dims[R5_DIMS];
@@ -58,8 +58,8 @@ static r5_status upload(r5_ctx *ctx, const long dims4[4], const float complex *v
 	return s;
 }
 
-/* 1D profile along dim d (size n) for coil c (c < 0: the object's box k): smooth magnitude <= 1
- * with a coil-dependent phase, or a box of half-width w. */
+/* Sample i of a 1D profile along dim d (size n): a box of half-width w (in units of n) for the
+ * object, else coil c's smooth profile (magnitude <= 1, coil-dependent centre and phase). */
 static float complex profile(int d, long i, long n, long c, int box, double w)
 {
 	double u = ((double)i - n / 2) / (double)n; /* -0.5 .. 0.5 */
@@ -69,7 +69,9 @@ static float complex profile(int d, long i, long n, long c, int box, double w)
 	return (float complex)(exp(-4.0 * (u - centre) * (u - centre)) * cexp(I * (3.0 * u * (double)(c % 5) + d)));
 }
 
-/* dst = product over x, y, z of 1D profiles (coils C; c < 0 for the object's box with widths). */
+/* dst (or dst +=, accumulate) = the product over x, y, z of 1D profiles, per coil: the object's
+ * box of half-widths widths[] (box, coils 1) or the coils' smooth profiles (x's scaled by
+ * 1 / sqrt(coils), so sum_c |s_c|^2 <= 1). */
 static r5_status separable(r5_ctx *ctx, const long n[3], long coils, int box, const double widths[3],
 			   r5_array *dst, int accumulate)
 {
