@@ -3,16 +3,21 @@
  * random stream so the file does not depend on the thread count), then the ground truth as the
  * image variable "ground_truth" (the object band-limited to the encoded k-space extent: what an
  * ideal reconstruction gives), the voxel-averaged object as "object" and, for the vessel-wall
- * phantom, the wall mask as "wall_mask" (same image header, 1 in the walls, 0 elsewhere). */
+ * phantom, the wall mask as "wall_mask" (same image header, 1 in the walls, 0 elsewhere) and the
+ * vessels' geometry as the HDF5 table /dataset/vessels (one compound row per vessel, the fields
+ * of r5_vessel_geometry; attributes: the frame, the thickness formula, the voxel size and the
+ * intensities), written with plain HDF5 calls after libismrmrd has closed the file. */
 #include "phantom.h"
 #include "spectrum.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include <hdf5.h>
 #include <ismrmrd/dataset.h>
 #include <ismrmrd/ismrmrd.h>
 
@@ -239,6 +244,102 @@ static r5_status write_reference(const phantom_job *job, const ISMRMRD_Dataset *
 	return status;
 }
 
+static int set_attr_string(hid_t obj, const char *name, const char *text)
+{
+	hid_t type = H5Tcopy(H5T_C_S1), space = H5Screate(H5S_SCALAR);
+	H5Tset_size(type, strlen(text) + 1);
+	hid_t attr = H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+	int ok = attr >= 0 && H5Awrite(attr, type, text) >= 0;
+	if (attr >= 0)
+		H5Aclose(attr);
+	H5Sclose(space), H5Tclose(type);
+	return ok;
+}
+
+static int set_attr_doubles(hid_t obj, const char *name, const double *values, hsize_t n)
+{
+	hid_t space = H5Screate_simple(1, &n, NULL);
+	hid_t attr = H5Acreate2(obj, name, H5T_IEEE_F64LE, space, H5P_DEFAULT, H5P_DEFAULT);
+	int ok = attr >= 0 && H5Awrite(attr, H5T_NATIVE_DOUBLE, values) >= 0;
+	if (attr >= 0)
+		H5Aclose(attr);
+	H5Sclose(space);
+	return ok;
+}
+
+/* The compound type of one r5_vessel_geometry row (memory layout; HDF5 converts on write). */
+static hid_t vessel_row_type(void)
+{
+	hid_t row = H5Tcreate(H5T_COMPOUND, sizeof(r5_vessel_geometry));
+	hid_t name = H5Tcopy(H5T_C_S1), vec3;
+	hsize_t three = 3;
+	H5Tset_size(name, sizeof ((r5_vessel_geometry *)0)->name);
+	vec3 = H5Tarray_create2(H5T_NATIVE_DOUBLE, 1, &three);
+	H5Tinsert(row, "name", offsetof(r5_vessel_geometry, name), name);
+	H5Tinsert(row, "centre_mm", offsetof(r5_vessel_geometry, centre_mm), vec3);
+	H5Tinsert(row, "axis", offsetof(r5_vessel_geometry, axis), vec3);
+#define R5_ROW_FIELD(f) H5Tinsert(row, #f, offsetof(r5_vessel_geometry, f), H5T_NATIVE_DOUBLE)
+	R5_ROW_FIELD(half_length_mm);
+	R5_ROW_FIELD(lumen_radius_mm);
+	R5_ROW_FIELD(wall_min_mm);
+	R5_ROW_FIELD(wall_max_mm);
+	R5_ROW_FIELD(plaque_shift_mm);
+	R5_ROW_FIELD(plaque_angle_deg);
+	R5_ROW_FIELD(cap_mm);
+	R5_ROW_FIELD(core_radius_mm);
+#undef R5_ROW_FIELD
+	H5Tclose(name), H5Tclose(vec3);
+	return row;
+}
+
+/* /dataset/vessels: the vessel-wall phantom's geometry, so that a measurement (bench/
+ * vessel_wall.py) needs nothing but the file. */
+static r5_status write_vessels(const struct r5_phantom_params *p, const char *path)
+{
+	r5_vessel_geometry rows[R5_VESSEL_COUNT];
+	for (int i = 0; i < R5_VESSEL_COUNT; i++)
+		r5_vessel_wall_geometry(p->fov_mm, i, &rows[i]);
+	const r5_vessel_wall_intensities *c = &r5_vessel_wall_contrast;
+	double voxel_mm[3] = {p->fov_mm[0] / p->matrix[0], p->fov_mm[1] / p->matrix[1], p->fov_mm[2] / p->matrix[2]};
+	double intensities[5] = {c->lumen, c->tissue, c->wall, c->cap, c->core};
+	hid_t file = -1, group = -1, space = -1, type = -1, dset = -1;
+	int ok = 0;
+	H5E_BEGIN_TRY
+	{
+		hsize_t n = R5_VESSEL_COUNT;
+		file = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+		group = file >= 0 ? H5Gopen2(file, "dataset", H5P_DEFAULT) : -1;
+		space = H5Screate_simple(1, &n, NULL);
+		type = vessel_row_type();
+		dset = group >= 0 ? H5Dcreate2(group, "vessels", type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : -1;
+		ok = dset >= 0 && H5Dwrite(dset, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, rows) >= 0 &&
+		     set_attr_string(dset, "frame",
+				     "image frame, mm: voxel (i, j, k) of an [nx, ny, nz] image (HDF5 data[k][j][i]) "
+				     "at ((i - nx/2) dx, (j - ny/2) dy, (k - nz/2) dz); centre line centre_mm + s axis, "
+				     "|s| <= half_length_mm; plaque_angle_deg from +x towards +y") &&
+		     set_attr_string(dset, "thickness",
+				     "wall thickness along a ray from the centre line at angle theta from the plaque "
+				     "direction, in the plane perpendicular to the axis: e cos(theta) + sqrt((R + t + "
+				     "e)^2 - e^2 sin(theta)^2) - R, R = lumen_radius_mm, t = wall_min_mm, "
+				     "e = plaque_shift_mm") &&
+		     set_attr_doubles(dset, "voxel_mm", voxel_mm, 3) &&
+		     set_attr_string(dset, "intensity_names", "lumen tissue wall cap core") &&
+		     set_attr_doubles(dset, "intensities", intensities, 5);
+	}
+	H5E_END_TRY
+	if (dset >= 0)
+		H5Dclose(dset);
+	if (type >= 0)
+		H5Tclose(type);
+	if (space >= 0)
+		H5Sclose(space);
+	if (group >= 0)
+		H5Gclose(group);
+	if (file >= 0 && H5Fclose(file) < 0)
+		ok = 0;
+	return ok ? R5_OK : r5_set_error(R5_EIO, "phantom: writing the vessel geometry to '%s' failed", path);
+}
+
 static r5_status write_file(phantom_job *job, const char *path, struct r5_phantom_summary *summary)
 {
 	char *xml = NULL;
@@ -271,6 +372,8 @@ static r5_status write_file(phantom_job *job, const char *path, struct r5_phanto
 		status = write_reference(job, &dset, REF_WALL_MASK);
 	if (ismrmrd_close_dataset(&dset) != ISMRMRD_NOERROR && status == R5_OK)
 		status = r5_set_error(R5_EIO, "phantom: closing '%s' failed", path);
+	if (status == R5_OK && job->p->kind == R5_PHANTOM_VESSEL_WALL)
+		status = write_vessels(job->p, path);
 	return status;
 }
 

@@ -2,6 +2,7 @@
 #include "vessel_wall.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #define PI 3.14159265358979323846
@@ -9,6 +10,7 @@
 const r5_vessel r5_vessel_defaults[R5_VESSEL_COUNT] = {
 	{"carotid", {-8, -2}, 3.0, 1.0, 1.0, 0, 0.5, 0.75},
 	{"intracranial", {10, 5}, 1.5, 0.5, 0.25, 90, 0, 0},
+	{"carotid-thick", {5, -11}, 2.5, 1.0, 0.25, -90, 0, 0},
 };
 
 const r5_vessel_wall_intensities r5_vessel_wall_contrast = {
@@ -94,9 +96,29 @@ r5_status r5_vessel_wall_make(const double fov_mm[3], r5_shape_set *out)
 	return R5_OK;
 }
 
+double r5_vessel_wall_half_length_mm(const double fov_mm[3])
+{
+	return R5_VESSEL_TUBE_HALF_LENGTH * fov_mm[2] / 2;
+}
+
+void r5_vessel_wall_geometry(const double fov_mm[3], int index, r5_vessel_geometry *out)
+{
+	const r5_vessel *v = &r5_vessel_defaults[index];
+	memset(out, 0, sizeof *out);
+	snprintf(out->name, sizeof out->name, "%s", v->name);
+	out->centre_mm[0] = v->centre_mm[0], out->centre_mm[1] = v->centre_mm[1];
+	out->axis[2] = 1;
+	out->half_length_mm = r5_vessel_wall_half_length_mm(fov_mm);
+	out->lumen_radius_mm = v->lumen_radius_mm;
+	out->wall_min_mm = v->wall_mm;
+	out->wall_max_mm = v->wall_mm + 2 * v->plaque_shift_mm;
+	out->plaque_shift_mm = v->plaque_shift_mm, out->plaque_angle_deg = v->plaque_angle_deg;
+	out->cap_mm = v->cap_mm, out->core_radius_mm = v->core_radius_mm;
+}
+
 int r5_vessel_wall_contains(const double fov_mm[3], const double r_mm[3])
 {
-	if (fabs(r_mm[2]) > R5_VESSEL_TUBE_HALF_LENGTH * fov_mm[2] / 2)
+	if (fabs(r_mm[2]) > r5_vessel_wall_half_length_mm(fov_mm))
 		return 0;
 	for (int i = 0; i < R5_VESSEL_COUNT; i++) {
 		const r5_vessel *v = &r5_vessel_defaults[i];

@@ -22,7 +22,16 @@
  *     carotid       centre (-8, -2), lumen 6 mm (R_l 3.0), wall 1.0, plaque e = 1.0 towards +x
  *                   (wall 1.0 .. 3.0 mm), cap 0.5, core radius 0.75;
  *     intracranial  centre (10, 5), lumen 3 mm (R_l 1.5), wall 0.5, plaque e = 0.25 towards +y
- *                   (wall 0.5 .. 1.0 mm), no core.
+ *                   (wall 0.5 .. 1.0 mm), no core;
+ *     carotid-thick centre (5, -11), lumen 5 mm (R_l 2.5), wall 1.0, e = 0.25 towards -y
+ *                   (diffuse intimal thickening: wall 1.0 .. 1.5 mm all round), no core.
+ * So walls of 0.5 .. 1.5 mm (and a 3 mm plaque) are present, 1 .. 1.5 mm over the whole
+ * circumference of one vessel and a third of another's.
+ *
+ * The image frame (mm): voxel (i, j, k) of an [nx, ny, nz] image sits at ((i - nx/2) dx,
+ * (j - ny/2) dy, (k - nz/2) dz), d = fov / matrix; the tubes run along +z over
+ * |z| <= r5_vessel_wall_half_length_mm. phantom_write.c stores this geometry in the file
+ * (r5_vessel_wall_geometry).
  */
 #ifndef R5_PHANTOMS_VESSEL_WALL_H
 #define R5_PHANTOMS_VESSEL_WALL_H
@@ -30,7 +39,7 @@
 #include "../recon/core/status.h"
 #include "shepp_logan.h"
 
-#define R5_VESSEL_COUNT 2
+#define R5_VESSEL_COUNT 3
 
 typedef struct r5_vessel {
 	const char *name;
@@ -64,6 +73,23 @@ int r5_vessel_wall_contains(const double fov_mm[3], const double r_mm[3]);
 
 /* Wall mask [nx, ny, nz]: 1 where the voxel centre, (i - n/2) d, lies in a wall. */
 void r5_vessel_wall_mask(const int matrix[3], const double fov_mm[3], float *out);
+
+/* Half the tubes' length (mm): they span |z| <= this in the image frame. */
+double r5_vessel_wall_half_length_mm(const double fov_mm[3]);
+
+/* One vessel's geometry as stored in the phantom file (dataset "vessels", one row per vessel):
+ * the centre line through centre_mm along axis (a unit vector), |s| <= half_length_mm along
+ * it; the thinnest (t) and thickest (t + 2e) wall; the plaque's shift, direction, cap and core
+ * as in r5_vessel. */
+typedef struct r5_vessel_geometry {
+	char name[24];
+	double centre_mm[3], axis[3], half_length_mm;
+	double lumen_radius_mm, wall_min_mm, wall_max_mm;
+	double plaque_shift_mm, plaque_angle_deg, cap_mm, core_radius_mm;
+} r5_vessel_geometry;
+
+/* The geometry of default vessel `index` (0 .. R5_VESSEL_COUNT-1) for a FOV (mm). */
+void r5_vessel_wall_geometry(const double fov_mm[3], int index, r5_vessel_geometry *out);
 
 /* The wall thickness (mm) of vessel v in the axial plane at angle theta_deg from its plaque
  * direction (the formula above). */

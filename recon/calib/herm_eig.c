@@ -62,12 +62,19 @@ static double norm2(double a, double b)
  * unless z is NULL (eigenvalues only, O(n^2)). */
 static r5_status tql(int n, double *d, double *e, double *z)
 {
+	/* an off-diagonal is negligible against its neighbours or, where they are (near) zero — a
+	 * rank-deficient matrix: the relative test alone never passes there —, against the matrix */
+	double anorm = 0.0;
+	for (int i = 0; i < n; i++) {
+		double row = fabs(d[i]) + (i < n - 1 ? fabs(e[i]) : 0.0);
+		anorm = row > anorm ? row : anorm;
+	}
 	for (int l = 0; l < n; l++) {
 		int iter = 0, m;
 		do {
 			for (m = l; m < n - 1; m++) {
 				double dd = fabs(d[m]) + fabs(d[m + 1]);
-				if (fabs(e[m]) <= 1e-15 * dd)
+				if (fabs(e[m]) <= 1e-15 * dd || fabs(e[m]) <= 1e-15 * anorm)
 					break;
 			}
 			if (m == l)

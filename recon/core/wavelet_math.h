@@ -5,7 +5,7 @@
  *
  * Filters (Daubechies, "Orthonormal bases of compactly supported wavelets", CPAM 41, 1988;
  * Mallat, "A theory for multiresolution signal decomposition", IEEE PAMI 11, 1989): low-pass h
- * of length L (Haar L = 2, Daubechies-4 L = 4), high-pass g[j] = (-1)^j h[L-1-j] (the
+ * of length L (Haar L = 2, Daubechies-4 L = 4, Daubechies-8 L = 8), high-pass g[j] = (-1)^j h[L-1-j] (the
  * quadrature mirror), both of norm 1 and orthogonal to their even shifts.
  *
  * One step on a line of n samples x along the dimension: m = n rounded down to even is the
@@ -24,14 +24,19 @@
 typedef enum r5_wavelet_kind {
 	R5_WAVELET_HAAR = 0,
 	R5_WAVELET_DB4 = 1, /* Daubechies' 4-tap filter (two vanishing moments; pywt's "db2") */
+	R5_WAVELET_DB8 = 2, /* Daubechies' 8-tap filter (four vanishing moments; pywt's "db4") */
 	R5_WAVELET_N_KINDS
 } r5_wavelet_kind;
 
-R5_HD int r5_wavelet_length(int kind) { return kind == R5_WAVELET_DB4 ? 4 : 2; }
+R5_HD int r5_wavelet_length(int kind) { return kind == R5_WAVELET_DB8 ? 8 : kind == R5_WAVELET_DB4 ? 4 : 2; }
 
 /* h[j]: (1 + sqrt 3, 3 + sqrt 3, 3 - sqrt 3, 1 - sqrt 3) / (4 sqrt 2) for Daubechies-4 */
 R5_HD float r5_wavelet_lo(int kind, int j)
 {
+	if (kind == R5_WAVELET_DB8) /* Daubechies (1988), Table 1, N = 4, over sqrt 2 */
+		return j == 0 ? 0.23037781330889650f : j == 1 ? 0.71484657055291565f : j == 2 ? 0.63088076792985890f
+		     : j == 3 ? -0.02798376941685985f : j == 4 ? -0.18703481171909309f : j == 5 ? 0.03084138183556076f
+		     : j == 6 ? 0.03288301166688520f : -0.01059740178506903f;
 	if (kind != R5_WAVELET_DB4)
 		return 0.70710678118654752f;
 	return j == 0 ? 0.48296291314453414f : j == 1 ? 0.83651630373780790f : j == 2 ? 0.22414386804201339f
@@ -51,7 +56,7 @@ R5_HD float r5_wavelet_hi(int kind, int j)
  * memory. */
 struct r5_wavelet_step {
 	int kind, inverse, p_inner, len;
-	float lo[4], hi[4]; /* the filters (len taps), looked up once per step */
+	float lo[8], hi[8]; /* the filters (len taps), looked up once per step */
 	long n, m, step;
 	long n_lines;
 	struct r5_loop_nest lines;
@@ -125,7 +130,7 @@ static inline long r5_wavelet_step_make(struct r5_wavelet_step *w, int kind, int
 	w->kind = kind;
 	w->inverse = inverse;
 	w->len = r5_wavelet_length(kind);
-	for (int j = 0; j < 4; j++) {
+	for (int j = 0; j < 8; j++) {
 		w->lo[j] = j < w->len ? r5_wavelet_lo(kind, j) : 0.0f;
 		w->hi[j] = j < w->len ? r5_wavelet_hi(kind, j) : 0.0f;
 	}

@@ -94,18 +94,23 @@ static r5_status wavelet_normal(r5_ctx *ctx, void *data, r5_array *out, const r5
 	return r5_array_copy(ctx, out, in);
 }
 
-/* The levels: each flagged dimension filters while its block's even part covers the filter. */
-static int wavelet_plan(struct wavelet_data *w, int levels)
+/* The levels: each flagged dimension filters while its block's even part covers the filter and
+ * the minimum block (wavelet.h). */
+static int wavelet_plan(struct wavelet_data *w, int levels, long min_block)
 {
-	long block[R5_DIMS];
-	int len = r5_wavelet_length(w->kind), max = levels > 0 && levels < WAVELET_MAX_LEVELS ? levels
-											      : WAVELET_MAX_LEVELS;
+	long block[R5_DIMS], need[R5_DIMS];
+	for (int d = 0; d < R5_DIMS; d++) {
+		long even = w->dims[d] & ~1L, len = r5_wavelet_length(w->kind);
+		need[d] = min_block < even ? min_block : even;
+		need[d] = need[d] > len ? need[d] : len;
+	}
+	int max = levels > 0 && levels < WAVELET_MAX_LEVELS ? levels : WAVELET_MAX_LEVELS;
 	memcpy(block, w->dims, sizeof block);
 	w->n_levels = 0;
 	while (w->n_levels < max) {
 		unsigned long filters = 0;
 		for (int d = 0; d < R5_DIMS; d++)
-			if ((w->flags >> d & 1) && (block[d] & ~1L) >= len)
+			if ((w->flags >> d & 1) && (block[d] & ~1L) >= need[d])
 				filters |= 1UL << d;
 		if (!filters)
 			break;
@@ -122,11 +127,17 @@ static int wavelet_plan(struct wavelet_data *w, int levels)
 r5_status r5_linop_wavelet(r5_ctx *ctx, const long dims[R5_DIMS], unsigned long flags, r5_wavelet_kind kind,
 			   int levels, r5_linop **out)
 {
+	return r5_linop_wavelet_min(ctx, dims, flags, kind, levels, 0, out);
+}
+
+r5_status r5_linop_wavelet_min(r5_ctx *ctx, const long dims[R5_DIMS], unsigned long flags, r5_wavelet_kind kind,
+			       int levels, long min_block, r5_linop **out)
+{
 	char td[128];
 	*out = NULL;
 	if ((int)kind < 0 || kind >= R5_WAVELET_N_KINDS)
-		return r5_set_error(R5_EINVAL, "wavelet operator: unknown kind %d (haar %d, db4 %d)", (int)kind,
-				    R5_WAVELET_HAAR, R5_WAVELET_DB4);
+		return r5_set_error(R5_EINVAL, "wavelet operator: unknown kind %d (haar %d, db4 %d, db8 %d)",
+				    (int)kind, R5_WAVELET_HAAR, R5_WAVELET_DB4, R5_WAVELET_DB8);
 	for (int d = 0; d < R5_DIMS; d++)
 		if (dims[d] < 1)
 			return r5_set_error(R5_EINVAL, "wavelet operator: dimension %d is %ld", d, dims[d]);
@@ -139,15 +150,16 @@ r5_status r5_linop_wavelet(r5_ctx *ctx, const long dims[R5_DIMS], unsigned long 
 	w->kind = kind;
 	w->flags = flags;
 	memcpy(w->dims, dims, sizeof w->dims);
-	if (wavelet_plan(w, levels) == 0) {
+	if (wavelet_plan(w, levels, min_block) == 0) {
 		free(w);
 		return r5_set_error(R5_EINVAL,
 				    "wavelet operator over %s, flags 0x%lx: no flagged dimension has the %d samples "
 				    "one %s level needs",
 				    r5_dims_format(td, sizeof td, dims), flags, r5_wavelet_length(kind),
-				    kind == R5_WAVELET_HAAR ? "Haar" : "Daubechies-4");
+				    kind == R5_WAVELET_HAAR ? "Haar" : kind == R5_WAVELET_DB4 ? "Daubechies-4" : "Daubechies-8");
 	}
-	R5_TRY(r5_linop_create(ctx, kind == R5_WAVELET_HAAR ? "wavelet haar" : "wavelet db4", dims, dims,
+	R5_TRY(r5_linop_create(ctx, kind == R5_WAVELET_HAAR ? "wavelet haar" : kind == R5_WAVELET_DB4 ? "wavelet db4" : "wavelet db8",
+			       dims, dims,
 			       wavelet_forward, wavelet_adjoint, wavelet_normal, w, wavelet_destroy, out));
 	(*out)->held = wavelet_held;
 	(*out)->in_place = R5_LINOP_INPLACE_NORMAL;

@@ -32,6 +32,13 @@
 r5_status r5_linop_wavelet(r5_ctx *ctx, const long dims[R5_DIMS], unsigned long flags, r5_wavelet_kind kind,
 			   int levels, r5_linop **out);
 
+/* As r5_linop_wavelet, and a dimension takes a level only while its block's even part is at
+ * least min(min_block, its size rounded down to even) samples (as BART's minimum size: the
+ * coarsest band stays about min_block / 2 wide, the coarse scales that carry the image's contrast
+ * rather than its detail; a dimension shorter than min_block still takes one level). */
+r5_status r5_linop_wavelet_min(r5_ctx *ctx, const long dims[R5_DIMS], unsigned long flags, r5_wavelet_kind kind,
+			       int levels, long min_block, r5_linop **out);
+
 /* Sets the circular shift S of a wavelet operator (W S from now on); shifts along dimensions
  * not in its flags are refused (R5_EINVAL), any integer along flagged ones (taken modulo the
  * size). All zeros: plain W again. */

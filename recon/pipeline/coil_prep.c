@@ -165,7 +165,13 @@ static r5_status compress_work(r5_ctx *ctx, const r5_scan *scan, const r5_cc_con
 	int n = 0;
 	r5_cc_conf conf = *cc;
 	conf.progress = progress;
-	R5_TRY(r5_coil_compress_to(ctx, work->kspace, &conf, &kspace, &n, &matrix));
+	long channels = work->kspace->dims[R5_DIM_COIL];
+	r5_status compressed = r5_coil_compress_to(ctx, work->kspace, &conf, &kspace, &n, &matrix);
+	/* the parameter's name in front, so that a client sees which value to change */
+	if (compressed == R5_EINVAL && cc->n_virtual > channels)
+		return r5_error_context(compressed, "coils_virtual %d exceeds the scan's %ld receive channels", cc->n_virtual,
+					channels);
+	R5_TRY(compressed);
 	long coils = matrix->dims[0];
 	double complex *m = malloc(sizeof *m * (size_t)(coils * n));
 	r5_status s = m ? R5_OK : r5_set_error(R5_ENOMEM, "coil compression of the noise scan");

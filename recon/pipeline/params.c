@@ -17,7 +17,8 @@
 	 .espirit_crop = 0.8f}
 /* GRAPPA's own: r5_grappa_defaults (calib/grappa.h) — kernel width by geometry, lambda 1e-3 */
 #define GRAPPA_DEFAULTS {.combine = "rss", .kernel_size = 0, .lambda = 1e-3f}
-#define CS_DEFAULTS {.reg = "l1", .lambda_l1 = 0.005f, .lambda_tv = 0.005f, .decouple = 1, .slab = 0}
+#define CS_DEFAULTS {.reg = "l1", .lambda_l1 = R5_PARAM_AUTO, .lambda_tv = R5_PARAM_AUTO, .wavelet = "haar+db4", .spins = 8, \
+		     .decouple = 1, .slab = 0}
 
 const r5_cartesian_params r5_cartesian_params_defaults = CARTESIAN_DEFAULTS;
 const r5_sense_params r5_sense_params_defaults = SENSE_DEFAULTS;
@@ -85,8 +86,10 @@ static const struct param_def {
 	 "ESPIRiT singular value threshold"},
 	{"espirit_crop", "crop", CS, K_FLOAT, FIELD(sense.espirit_crop), 0, 1, "ESPIRiT eigenvalue mask threshold"},
 	{"reg", NULL, CS, K_STRING, FIELD(cs.reg), 0, 0, "l1 | tv | l1+tv"},
-	{"lambda_l1", NULL, CS, K_FLOAT, FIELD(cs.lambda_l1), 0, 1e3, "wavelet L1 weight (relative to max |E^H y|)"},
-	{"lambda_tv", NULL, CS, K_FLOAT, FIELD(cs.lambda_tv), 0, 1e3, "TV weight (relative to max |E^H y|)"},
+	{"lambda_l1", NULL, CS, K_FLOAT, FIELD(cs.lambda_l1), 0, 1e3, "wavelet L1 weight relative to max |E^H y|, or auto (from the noise level)"},
+	{"lambda_tv", NULL, CS, K_FLOAT, FIELD(cs.lambda_tv), 0, 1e3, "TV weight relative to max |E^H y|, or auto (from the noise level)"},
+	{"wavelet", NULL, CS, K_STRING, FIELD(cs.wavelet), 0, 0, "haar | db4 | db8 (Daubechies 4 or 8 taps), or a union: haar+db4 | db4+db8 | haar+db4+db8"},
+	{"spins", NULL, CS, K_INT, FIELD(cs.spins), 1, 64, "randomly shifted wavelet transforms averaged per l1 prox"},
 	{"decouple", NULL, CS, K_BOOL, FIELD(cs.decouple), 0, 1,
 	 "3D: x positions as independent 2D ky-kz problems, solved by slabs (1) or one 3D problem (0)"},
 	{"slab", NULL, CS, K_INT, FIELD(cs.slab), 0, 1 << 20, "x positions per slab when decoupled (0: auto)"},
@@ -122,12 +125,14 @@ static r5_status check_choice(const char *key, const char *value)
 {
 	static const char *const pipelines[] = {"auto", "cartesian", "sense", "grappa", "cs", NULL};
 	static const char *const regs[] = {"l1", "tv", "l1+tv", NULL};
+	static const char *const wavelets[] = {"haar", "db4", "db8", "haar+db4", "db4+db8", "haar+db4+db8", NULL};
 	static const char *const combines[] = {"rss", "adaptive", NULL};
 	static const char *const cc_modes[] = {"auto", "svd", "geometric", NULL};
 	const char *const *choices = !strcmp(key, "pipeline")  ? pipelines
 				     : !strcmp(key, "combine") ? combines
 				     : !strcmp(key, "cc_mode") ? cc_modes
 				     : !strcmp(key, "reg")     ? regs
+				     : !strcmp(key, "wavelet") ? wavelets
 							       : NULL;
 	if (!choices)
 		return R5_OK;
@@ -137,11 +142,20 @@ static r5_status check_choice(const char *key, const char *value)
 	return r5_set_error(R5_EINVAL, "parameter %s: unknown value '%s'", key, value);
 }
 
-/* v (finite) against the key's range and kind; text is the value as given, for the message. */
-static r5_status check_range(const struct param_def *d, double v, const char *text)
+/* the keys that take "auto" (stored as R5_PARAM_AUTO) */
+static int takes_auto(const struct param_def *d)
 {
+	return d->kind == K_FLOAT && (!strcmp(d->key, "lambda_l1") || !strcmp(d->key, "lambda_tv"));
+}
+
+/* v (finite) against the key's range and kind; text is the value as given, for the message. */
+static r5_status check_range(const struct param_def *d, double v, const char *text, int stored)
+{
+	if (stored && takes_auto(d) && v == R5_PARAM_AUTO) /* a filled-in struct's auto (as text: "auto") */
+		return R5_OK;
 	if (v < d->min || v > d->max)
-		return r5_set_error(R5_EINVAL, "parameter %s: %s outside [%g, %g]", d->key, text, d->min, d->max);
+		return r5_set_error(R5_EINVAL, "parameter %s: %s outside [%g, %g]%s", d->key, text, d->min, d->max,
+				    takes_auto(d) ? " (or auto)" : "");
 	if (d->kind != K_FLOAT && v != floor(v))
 		return r5_set_error(R5_EINVAL, "parameter %s: '%s' is not an integer", d->key, text);
 	return R5_OK;
@@ -156,6 +170,10 @@ static r5_status parse_value(const struct param_def *d, const char *value, doubl
 			return r5_set_error(R5_EINVAL, "parameter %s: value too long", d->key);
 		return check_choice(d->key, value);
 	}
+	if (takes_auto(d) && !strcmp(value, "auto")) {
+		*number = R5_PARAM_AUTO;
+		return R5_OK;
+	}
 	errno = 0;
 	double v = strtod(value, &end);
 	/* the whole string, and a finite number: comparisons with NaN are false, so "nan" would pass
@@ -165,7 +183,7 @@ static r5_status parse_value(const struct param_def *d, const char *value, doubl
 	if (!isfinite(v))
 		return r5_set_error(R5_EINVAL, "parameter %s: '%s' is not a finite number", d->key, value);
 	*number = v;
-	return check_range(d, v, value);
+	return check_range(d, v, value, 0);
 }
 
 r5_status r5_recon_params_set(r5_recon_params *p, const char *key, const char *value)
@@ -220,7 +238,7 @@ r5_status r5_recon_params_check(const r5_recon_params *p)
 		snprintf(text, sizeof text, "%g", v);
 		if (!isfinite(v))
 			return r5_set_error(R5_EINVAL, "parameter %s: '%s' is not a finite number", d->key, text);
-		R5_TRY(check_range(d, v, text));
+		R5_TRY(check_range(d, v, text, 1));
 	}
 	return R5_OK;
 }
@@ -274,6 +292,8 @@ void r5_recon_params_format(const r5_recon_params *p, char *text, size_t size)
 		int n;
 		if (d->kind == K_STRING)
 			n = snprintf(text + used, size - used, "%s%s%s%s=%s", sep, scope, dot, d->key, base);
+		else if (takes_auto(d) && *(const float *)base == R5_PARAM_AUTO)
+			n = snprintf(text + used, size - used, "%s%s%s%s=auto", sep, scope, dot, d->key);
 		else if (d->kind == K_FLOAT)
 			n = snprintf(text + used, size - used, "%s%s%s%s=%g", sep, scope, dot, d->key, *(const float *)base);
 		else

@@ -12,6 +12,7 @@
 #include "coil_prep.h"
 #include "../core/log.h"
 #include "pipelines.h"
+#include "sampling_pattern.h"
 
 
 int r5_pipeline_frame_has_data(const r5_scan *scan, long frame)
@@ -78,22 +79,24 @@ double r5_pipeline_clock(r5_ctx *ctx)
 	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* Which pipeline "auto" means for this scan: parallel imaging when the header says the scan is
- * accelerated, or (for .cfl input, which has no such header) when lines are missing. */
+/* Which pipeline "auto" means for this scan: decided from the sampling pattern and the header
+ * (sampling_pattern.h): cs for irregular (variable-density or random) undersampling with a fully
+ * sampled centre; otherwise parallel imaging when the header says the scan is accelerated, or
+ * (for .cfl input, which has no such header) when lines are missing; else cartesian. */
 const char *r5_pipeline_auto_choice(const r5_scan *scan)
 {
-	const r5_header *h = &scan->header;
-	if (h->accel[0] > 1 || h->accel[1] > 1)
-		return "sense";
-	long n = 1, sampled = 0;
-	for (int d = 0; d < R5_DIMS; d++)
-		n *= scan->mask_dims[d];
-	for (long i = 0; i < n; i++)
-		sampled += scan->sampled[i] != 0;
-	/* partial Fourier leaves up to ~45% of lines out on one side: that is still cartesian */
-	if (n > 0 && sampled < 0.5 * n)
-		return "sense";
-	return "cartesian";
+	return r5_sampling_pattern_auto_choice(scan, NULL, 0);
+}
+
+/* The pipeline to run: the one asked for, or auto's choice with its reason in the log. */
+static const char *choose_pipeline(const r5_scan *scan, const r5_recon_params *p)
+{
+	if (strcmp(p->pipeline, "auto"))
+		return p->pipeline;
+	char reason[512];
+	const char *name = r5_sampling_pattern_auto_choice(scan, reason, sizeof reason);
+	r5_info("reconstruction: pipeline auto chose %s: %s", name, reason);
+	return name;
 }
 
 static r5_status make_image_set(r5_ctx *ctx, const r5_scan *scan, const r5_recon_params *p, const char *pipeline,
@@ -228,13 +231,16 @@ r5_status r5_recon_run(r5_ctx *ctx, const r5_scan *scan, const r5_recon_params *
 			r5_pipeline_scale_input(scaled, shift);
 		return s;
 	}
-	const char *name = strcmp(p->pipeline, "auto") ? p->pipeline : r5_pipeline_auto_choice(&kept);
+	const char *name = choose_pipeline(&kept, p);
 	pipeline_fn run = find_pipeline(name);
 	r5_image_set *set = NULL;
 	s = run ? R5_OK : r5_set_error(R5_ENOTSUP, "pipeline '%s' is not built in", name);
 	/* a key set by name that the chosen pipeline does not read would be silently ignored */
 	if (s == R5_OK)
 		s = r5_recon_params_check_applies(p, name);
+	/* ESPIRiT's calibration region, before any work (a narrow one gives zero maps or fails late) */
+	if (s == R5_OK)
+		s = r5_sampling_pattern_check_calib(&kept, name, p->sense.kernel_size, p->calib_size);
 	if (s == R5_OK)
 		s = make_image_set(ctx, &kept, p, name, &set);
 	if (s == R5_OK) {

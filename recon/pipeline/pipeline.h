@@ -47,10 +47,15 @@ typedef struct r5_sense_params {
  * plus the regulariser. Weights are relative to the data's scale: the absolute weight is the
  * relative one times max |E^H y| (the zero-filled SENSE image's peak), so one default works
  * across scanners, gains and coil counts. */
+/* a weight set to "auto" (r5_recon_params_set) */
+#define R5_PARAM_AUTO (-1.0f)
+
 typedef struct r5_cs_params {
 	char reg[8];     /* l1 (Daubechies-4 wavelets, FISTA) | tv (isotropic, ADMM) | l1+tv (ADMM) */
-	float lambda_l1; /* wavelet L1 weight, relative */
-	float lambda_tv; /* total variation weight, relative */
+	float lambda_l1; /* wavelet L1 weight relative to max |E^H y|, or R5_PARAM_AUTO (noise level) */
+	float lambda_tv; /* total variation weight, the same */
+	char wavelet[16]; /* haar | db4 | db8, or a union of them (haar+db4, ...) */
+	int spins;       /* randomly shifted wavelet transforms averaged per l1 prox (cycle spinning) */
 	/* 3D frames: 1 decouples the readout (the x positions as independent 2D ky-kz problems,
 	 * regularisers over y, z, solved in slabs of x positions: cs_slab.h); 0 solves the volume
 	 * as one problem with 3D regularisers */

@@ -37,6 +37,8 @@ typedef struct r5_cs_solve_opts {
 	unsigned long reg_flags;
 	float noise_sigma;
 } r5_cs_solve_opts;
+/* The noise std of one frame's k-space from its sampled periphery (cs.c; 0: too few samples). */
+float r5_cs_noise_sigma(const r5_scan *scan, long frame);
 r5_status r5_cs_solve(r5_ctx *ctx, const r5_recon_params *p, struct r5_linop *E, const r5_array *kspace,
 		      const r5_array *rhs, r5_array *x, const r5_cs_solve_opts *o);
 

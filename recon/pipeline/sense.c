@@ -33,6 +33,7 @@ struct sense_frame {
 	double lo, hi; /* this frame's CG share of the run's fraction */
 	double residual; /* |y - E x| / |y| after the solve */
 	int cs;          /* pipeline cs: the regularised solve (cs.c) instead of CG */
+	float noise_sigma; /* cs: the frame's k-space noise std (0: unknown) */
 };
 
 static r5_status normal_cb(r5_ctx *ctx, void *user, r5_array *out, const r5_array *in)
@@ -144,7 +145,7 @@ static r5_status solve_frame(r5_ctx *ctx, const r5_recon_params *p, struct sense
 	conf.hook_user = f;
 	r5_cg_info info = {0};
 	if (s == R5_OK && f->cs) {
-		r5_cs_solve_opts o = {.progress = f->progress, .lo = f->lo, .hi = f->hi};
+		r5_cs_solve_opts o = {.progress = f->progress, .lo = f->lo, .hi = f->hi, .noise_sigma = f->noise_sigma};
 		s = r5_cs_solve(ctx, p, f->op, kspace, rhs, x, &o);
 	} else if (s == R5_OK)
 		s = r5_cg_solve(ctx, &conf, normal_cb, f, rhs, x, &info);
@@ -218,6 +219,8 @@ static r5_status sense_frame_run(r5_ctx *ctx, const r5_scan *scan, const r5_reco
 	if (s == R5_OK)
 		s = r5_pipeline_fft_checked(ctx, R5_FLAG(R5_DIM_X), 1, kspace, kspace, progress, "cg-sense", lo);
 	struct sense_frame f = {.ctx = ctx, .progress = progress, .frame = (int)frame, .lo = lo, .hi = hi, .cs = r->cs};
+	if (r->cs)
+		f.noise_sigma = r5_cs_noise_sigma(scan, frame);
 	long odims[R5_DIMS];
 	r5_dims_copy(odims, r->fdims);
 	odims[R5_DIM_COIL] = 1;

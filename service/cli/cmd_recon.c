@@ -1,12 +1,17 @@
 /* recon5t recon: offline reconstruction of an ISMRMRD HDF5 or BART .cfl scan.
  *   recon5t recon IN(.h5|.cfl) --out OUT(.h5|.cfl) [--png DIR] [--dicom DIR] [--dicom-enhanced DIR]
  *                 [--backend cpu|gpu|auto]
- *                 [--pipeline auto|cartesian|sense|grappa] [--coils-virtual N] [--maps 1|2]
- *                 [--iters N] [--lambda L] [--combine rss|adaptive] [--gfactor OUT] [--param k=v]
- *                 [--memory-report] [--fft-wisdom PATH] [--mask MASK.cfl]
+ *                 [--pipeline auto|cartesian|sense|grappa|cs] [--coils-virtual N] [--maps 1|2]
+ *                 [--iters N] [--lambda L] [--reg l1|tv|l1+tv] [--combine rss|adaptive]
+ *                 [--gfactor OUT] [--param k=v] [--memory-report] [--fft-wisdom PATH] [--mask MASK.cfl]
+ * --reg sets the parameter reg (cs's regulariser) as --maps sets maps; cs's weights are
+ * --param lambda_l1=W and lambda_tv=W (--lambda stays the Tikhonov weight of sense and grappa).
  * --mask MASK.cfl (BART [1, Y, Z], 0/1, as `recon5t mask` writes it) undersamples fully sampled
  * .cfl k-space before the reconstruction (recon/io/scan_mask.h): the pipeline sees only the
- * lines the mask keeps, and their pattern.
+ * lines the mask keeps, and their pattern. A mask that leaves sense or cs (asked for, or what
+ * auto picks) no calibration region ESPIRiT can use is refused at once, naming the mask.
+ * Exit status: 0 done, 2 bad input (options, parameters, or a scan or mask they do not fit:
+ * R5_EINVAL), 1 any other failure.
  * --fft-wisdom PATH (or the environment's R5_FFT_WISDOM; the option wins) plans the CPU FFTs
  * with FFTW_MEASURE and keeps the measurements in PATH (recon/cpu/cpu_fft.h); without either,
  * FFTW_ESTIMATE.
@@ -47,6 +52,7 @@
 #include "recon/pipeline/memory_estimate.h"
 #include "recon/pipeline/pipeline.h"
 #include "recon/pipeline/quality.h"
+#include "recon/pipeline/sampling_pattern.h"
 
 struct recon_args {
 	const char *in, *out, *png, *dicom, *dicom_enhanced, *gfactor, *backend, *group, *fft_wisdom, *mask;
@@ -63,11 +69,15 @@ static void recon_usage(FILE *f)
 		   "  --backend B            cpu | gpu | auto (default auto)\n"
 		   "  --device N             CUDA device index\n"
 		   "  --group G              ISMRMRD dataset group (default dataset)\n"
-		   "  --pipeline P           auto | cartesian | sense | grappa\n"
+		   "  --pipeline P           auto | cartesian | sense | grappa | cs\n"
 		   "  --combine C            rss | adaptive (cartesian, grappa)\n"
 		   "  --coils-virtual N      coil compression to N virtual coils\n"
 		   "  --maps 1|2             ESPIRiT map sets (sense)\n"
-		   "  --iters N --lambda L   CG-SENSE iterations and Tikhonov weight (lambda: grappa's too)\n"
+		   "  --iters N              CG-SENSE iterations; cs: FISTA / ADMM iterations\n"
+		   "  --lambda L             Tikhonov weight (sense, grappa)\n"
+		   "  --reg R                cs regulariser: l1 (wavelets) | tv | l1+tv (default l1)\n"
+		   "                         cs weights: --param lambda_l1=W --param lambda_tv=W, W >= 0\n"
+		   "                         relative to max |E^H y|, or auto (default: from the noise)\n"
 		   "  --gfactor OUT          g-factor map (.h5 or .cfl)\n"
 		   "  --param KEY=VALUE      any reconstruction parameter (grappa.kernel=7: one pipeline's);\n"
 		   "                         one the pipeline that runs does not use is an error\n"
@@ -88,7 +98,7 @@ static int parse_recon_args(int argc, char **argv, struct recon_args *a)
 	static const char *const param_flags[][2] = {
 		{"--pipeline", "pipeline"}, {"--combine", "combine"}, {"--coils-virtual", "coils_virtual"},
 		{"--maps", "maps"}, {"--iters", "iters"}, {"--lambda", "lambda"}, {"--calib", "calib"},
-		{"--kernel", "kernel"}, {"--coil-energy", "coil_energy"},
+		{"--kernel", "kernel"}, {"--coil-energy", "coil_energy"}, {"--reg", "reg"},
 	};
 	for (int i = 1; i < argc; i++) {
 		const char *arg = argv[i];
@@ -266,6 +276,21 @@ static void print_memory_report(const r5_scan *scan, const r5_recon_params *para
 	       (peak - rss_before) / 1048576.0);
 }
 
+/* The pipeline that will run (auto resolved as r5_recon_run resolves it) must find a calibration
+ * region in what the mask left; the error names the mask. */
+static r5_status check_mask_calibration(const struct recon_args *a, const r5_scan *scan)
+{
+	const r5_recon_params *p = &a->params;
+	const char *pipeline = strcmp(p->pipeline, "auto") ? p->pipeline : r5_sampling_pattern_auto_choice(scan, NULL, 0);
+	r5_status s = r5_sampling_pattern_check_calib(scan, pipeline, p->sense.kernel_size, p->calib_size);
+	if (s != R5_OK) {
+		char reason[512];
+		snprintf(reason, sizeof reason, "%s", r5_last_error());
+		s = r5_set_error(s, "--mask %s: %s", a->mask, reason);
+	}
+	return s;
+}
+
 static r5_status read_scan(const struct recon_args *a, r5_scan **scan)
 {
 	if (!r5_cli_has_suffix(a->in, ".cfl") && !r5_cli_has_suffix(a->in, ".hdr"))
@@ -281,6 +306,8 @@ static r5_status read_scan(const struct recon_args *a, r5_scan **scan)
 		s = r5_set_error(s, "--mask: %s", reason);
 	} else
 		s = r5_scan_apply_mask(*scan, mask, a->mask);
+	if (s == R5_OK)
+		s = check_mask_calibration(a, *scan);
 	r5_array_free(mask);
 	if (s != R5_OK) {
 		r5_scan_free(*scan);
@@ -342,5 +369,5 @@ int r5_cli_recon(int argc, char **argv)
 	r5_image_set_free(set);
 	r5_ctx_destroy(ctx);
 	r5_scan_free(scan);
-	return s == R5_OK ? 0 : 1;
+	return s == R5_OK ? 0 : s == R5_EINVAL ? 2 : 1;
 }

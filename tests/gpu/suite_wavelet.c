@@ -25,6 +25,7 @@ static const struct wavelet_row rows[] = {
 	{"db4 2D 255x97 odd shifted", {255, 97, 1, 2}, 3, R5_WAVELET_DB4, 0, {17, -40, 0}},
 	{"haar 3D 64x48x40 y|z", {64, 48, 40, 1}, 6, R5_WAVELET_HAAR, 3, {0, 5, 9}},
 	{"db4 3D 33x70x45 xyz shifted", {33, 70, 45, 1}, 7, R5_WAVELET_DB4, 0, {3, 2, 1}},
+	{"db8 2D 200x61 odd shifted", {200, 61, 1, 3}, 3, R5_WAVELET_DB8, 0, {9, -5, 0}},
 };
 
 static void wavelet_row_run(struct pair *p, const struct wavelet_row *r, unsigned seed)

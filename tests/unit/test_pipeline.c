@@ -248,6 +248,82 @@ static void test_params(void **state)
 	assert_int_equal(r5_recon_params_check(&r5_recon_defaults), R5_OK);
 }
 
+/* Issue 13: the cs weights take "auto" (the default: from the noise level) or a relative number;
+ * provenance says which; negative, non-finite and unknown words are refused naming the key. */
+static void test_cs_auto_weights(void **state)
+{
+	(void)state;
+	r5_recon_params p = r5_recon_defaults;
+	assert_true(p.cs.lambda_l1 == R5_PARAM_AUTO && p.cs.lambda_tv == R5_PARAM_AUTO);
+	assert_int_equal(r5_recon_params_set(&p, "pipeline", "cs"), R5_OK);
+	char text[1024];
+	r5_recon_params_format(&p, text, sizeof text);
+	assert_non_null(strstr(text, "lambda_l1=auto"));
+	assert_non_null(strstr(text, "lambda_tv=auto"));
+	assert_non_null(strstr(text, "wavelet=haar+db4"));
+	assert_int_equal(r5_recon_params_set(&p, "lambda_l1", "0.004"), R5_OK);
+	assert_true(p.cs.lambda_l1 == 0.004f);
+	r5_recon_params_format(&p, text, sizeof text);
+	assert_non_null(strstr(text, "lambda_l1=0.004"));
+	assert_int_equal(r5_recon_params_set(&p, "lambda_tv", "auto"), R5_OK);
+	assert_true(p.cs.lambda_tv == R5_PARAM_AUTO);
+	static const char *const bad[][2] = {{"lambda_l1", "-1"}, {"lambda_l1", "-0.5"}, {"lambda_tv", "nan"},
+					      {"lambda_tv", "inf"}, {"lambda_l1", "automatic"}, {"lambda", "auto"},
+					      {"wavelet", "db6"}, {"wavelet", "haar+"}, {"spins", "0"}, {"reg", "l2"}};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		r5_recon_params before = p;
+		if (r5_recon_params_set(&p, bad[i][0], bad[i][1]) != R5_EINVAL)
+			fail_msg("%s=%s accepted", bad[i][0], bad[i][1]);
+		assert_non_null(strstr(r5_last_error(), bad[i][0]));
+		assert_memory_equal(&p, &before, sizeof p);
+	}
+	assert_int_equal(r5_recon_params_check(&p), R5_OK);
+	p.cs.lambda_l1 = -2.0f; /* a struct filled in by hand: only the auto value is negative */
+	assert_int_equal(r5_recon_params_check(&p), R5_EINVAL);
+}
+
+/* The noise level of the auto weights: white complex noise of std sigma on a k-space with signal
+ * in its centre, fully and partially sampled: the periphery median gives sigma within 5 %. */
+static void test_cs_noise_sigma(void **state)
+{
+	(void)state;
+	enum { NX = 64, NY = 48, NC = 4 };
+	const float sigma = 0.37f;
+	r5_scan scan;
+	memset(&scan, 0, sizeof scan);
+	long dims[R5_DIMS];
+	r5_dims_ones(dims);
+	dims[0] = NX;
+	dims[1] = NY;
+	dims[R5_DIM_COIL] = NC;
+	assert_int_equal(r5_array_alloc_host(dims, &scan.kspace), R5_OK);
+	unsigned char sampled[NY];
+	r5_dims_ones(scan.mask_dims);
+	scan.mask_dims[1] = NY;
+	scan.sampled = sampled;
+	srand(7);
+	for (int pass = 0; pass < 2; pass++) {
+		for (int y = 0; y < NY; y++)
+			sampled[y] = pass == 0 || abs(y - NY / 2) < 6 || y % 3 == 0;
+		for (long i = 0; i < r5_array_size(scan.kspace); i++) {
+			long x = i % NX, y = i / NX % NY;
+			/* Box-Muller, total variance sigma^2 over the real and imaginary parts */
+			double u = (rand() + 1.0) / (RAND_MAX + 2.0), v = (rand() + 1.0) / (RAND_MAX + 2.0);
+			double r = sigma * sqrt(-log(u)), t = 6.283185307179586 * v;
+			double signal = 100.0 * exp(-((x - NX / 2) * (x - NX / 2) + (y - NY / 2) * (y - NY / 2)) / 20.0);
+			scan.kspace->data[i] = sampled[y] ? (float)(signal + r * cos(t)) + I * (float)(r * sin(t)) : 0.0f;
+		}
+		float estimate = r5_cs_noise_sigma(&scan, 0);
+		print_message("noise sigma %.4f, estimate %.4f (%s)\n", sigma, estimate, pass ? "partial" : "full");
+		assert_true(fabsf(estimate - sigma) < 0.05f * sigma);
+	}
+	/* only the centre line sampled: 7 x 4 periphery samples, too few to tell */
+	memset(sampled, 0, sizeof sampled);
+	sampled[NY / 2] = 1;
+	assert_true(r5_cs_noise_sigma(&scan, 0) == 0.0f);
+	r5_array_free(scan.kspace);
+}
+
 /* Issue 12: a key set by name that the pipeline which runs (after auto has chosen) does not read
  * is refused, naming key and pipeline; a key several pipelines share applies to the one that runs. */
 static void test_params_apply_to_pipeline(void **state)
@@ -547,6 +623,8 @@ int main(void)
 		cmocka_unit_test(test_adaptive_matches_rss_on_one_pattern),
 		cmocka_unit_test(test_params),
 		cmocka_unit_test(test_params_apply_to_pipeline),
+		cmocka_unit_test(test_cs_auto_weights),
+		cmocka_unit_test(test_cs_noise_sigma),
 		cmocka_unit_test(test_cancel_and_deadline),
 		cmocka_unit_test(test_params_non_finite),
 		cmocka_unit_test(test_non_finite_kspace),

@@ -475,6 +475,40 @@ static double dense_max_eig(r5_linop *op)
 	return top;
 }
 
+/* A rank-deficient Gram matrix (what a calibration region barely larger than the kernel gives;
+ * QL's stopping test has an absolute floor for its zero block): G = V V^H with V n x r, r < n,
+ * half of V's rows zero: r eigenvalues |V|-sized, the rest 0, and G v = w v for every pair. */
+static void test_herm_eig_rank_deficient(void **state)
+{
+	(void)state;
+	enum { N = 24, RANK = 5 };
+	double complex v[N * RANK], a[N * N], g[N * N];
+	double w[N];
+	srand(3);
+	for (int i = 0; i < N * RANK; i++)
+		v[i] = (i % N < 12 ? 1.0 : 0.0) * ((double)rand() / RAND_MAX - 0.5 + I * ((double)rand() / RAND_MAX - 0.5));
+	for (int c = 0; c < N; c++)
+		for (int r = 0; r < N; r++) {
+			double complex sum = 0;
+			for (int k = 0; k < RANK; k++)
+				sum += v[r + N * k] * conj(v[c + N * k]);
+			a[r + N * c] = g[r + N * c] = sum;
+		}
+	assert_int_equal(r5_herm_eig(N, a, w), R5_OK);
+	for (int k = 0; k < N; k++) {
+		assert_true(k < RANK ? w[k] > 1e-3 : fabs(w[k]) < 1e-12 * w[0]);
+		double err = 0, norm = 0;
+		for (int r = 0; r < N; r++) {
+			double complex gv = 0;
+			for (int c = 0; c < N; c++)
+				gv += g[r + N * c] * a[c + N * k];
+			err += cabs(gv - w[k] * a[r + N * k]) * cabs(gv - w[k] * a[r + N * k]);
+			norm += cabs(a[r + N * k]) * cabs(a[r + N * k]);
+		}
+		assert_true(fabs(norm - 1.0) < 1e-9 && sqrt(err) < 1e-10 * w[0]);
+	}
+}
+
 static void test_power_sense(void **state)
 {
 	(void)state;
@@ -513,6 +547,7 @@ int main(void)
 		cmocka_unit_test(test_power_diagonal),
 		cmocka_unit_test(test_power_stops),
 		cmocka_unit_test(test_power_sense),
+		cmocka_unit_test(test_herm_eig_rank_deficient),
 		cmocka_unit_test(test_progress_hook),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

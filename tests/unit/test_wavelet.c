@@ -108,31 +108,70 @@ static void test_haar_known(void **state)
 	r5_linop_free(op);
 }
 
-static void test_db4_filter(void **state)
+/* Orthonormality of the filter bank and the vanishing moments of the high-pass: kind's filter of
+ * length n has n / 2 of them. */
+static void check_filter(r5_wavelet_kind kind, int n)
 {
-	(void)state;
-	int n = r5_wavelet_length(R5_WAVELET_DB4);
-	assert_int_equal(n, 4);
+	assert_int_equal(r5_wavelet_length(kind), n);
 	for (int shift = 0; shift < n; shift += 2) {
 		double hh = 0, gg = 0, hg = 0, hg_back = 0;
 		for (int j = 0; j + shift < n; j++) {
-			hh += (double)r5_wavelet_lo(R5_WAVELET_DB4, j) * r5_wavelet_lo(R5_WAVELET_DB4, j + shift);
-			gg += (double)r5_wavelet_hi(R5_WAVELET_DB4, j) * r5_wavelet_hi(R5_WAVELET_DB4, j + shift);
-			hg += (double)r5_wavelet_lo(R5_WAVELET_DB4, j) * r5_wavelet_hi(R5_WAVELET_DB4, j + shift);
-			hg_back += (double)r5_wavelet_hi(R5_WAVELET_DB4, j) * r5_wavelet_lo(R5_WAVELET_DB4, j + shift);
+			hh += (double)r5_wavelet_lo(kind, j) * r5_wavelet_lo(kind, j + shift);
+			gg += (double)r5_wavelet_hi(kind, j) * r5_wavelet_hi(kind, j + shift);
+			hg += (double)r5_wavelet_lo(kind, j) * r5_wavelet_hi(kind, j + shift);
+			hg_back += (double)r5_wavelet_hi(kind, j) * r5_wavelet_lo(kind, j + shift);
 		}
 		assert_true(fabs(hh - (shift == 0)) < 1e-7);
 		assert_true(fabs(gg - (shift == 0)) < 1e-7);
 		assert_true(fabs(hg) < 1e-7 && fabs(hg_back) < 1e-7);
 	}
-	double sum_h = 0, sum_g = 0, moment_g = 0;
-	for (int j = 0; j < n; j++) {
-		sum_h += r5_wavelet_lo(R5_WAVELET_DB4, j);
-		sum_g += r5_wavelet_hi(R5_WAVELET_DB4, j);
-		moment_g += j * (double)r5_wavelet_hi(R5_WAVELET_DB4, j);
-	}
+	double sum_h = 0;
+	for (int j = 0; j < n; j++)
+		sum_h += r5_wavelet_lo(kind, j);
 	assert_true(fabs(sum_h - sqrt(2.0)) < 1e-7);
-	assert_true(fabs(sum_g) < 1e-7 && fabs(moment_g) < 1e-6); /* two vanishing moments */
+	for (int m = 0; m < n / 2; m++) {
+		double moment = 0, scale = 0;
+		for (int j = 0; j < n; j++) {
+			moment += pow(j, m) * (double)r5_wavelet_hi(kind, j);
+			scale += pow(j, m) * fabs((double)r5_wavelet_hi(kind, j));
+		}
+		if (!(fabs(moment) < 1e-6 * scale))
+			fail_msg("wavelet %d: moment %d of the high-pass is %.3g (scale %.3g)", (int)kind, m, moment, scale);
+	}
+}
+
+/* The minimum block: levels stop while a band is min_block wide; shorter dims take one level. */
+static void test_min_block(void **state)
+{
+	(void)state;
+	static const struct {
+		long x, y, min_block;
+		int levels_x, levels_y;
+	} cases[] = {{230, 180, 32, 3, 3}, {24, 100, 32, 1, 2}, {230, 180, 0, 6, 6}};
+	for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+		long dims[R5_DIMS];
+		r5_linop *op = NULL;
+		dims_of(dims, cases[k].x, cases[k].y, 1, 1);
+		assert_int_equal(r5_linop_wavelet_min(ctx, dims, 3, R5_WAVELET_DB4, 0, cases[k].min_block, &op), R5_OK);
+		assert_int_equal(r5_linop_wavelet_levels(op, 0), cases[k].levels_x);
+		assert_int_equal(r5_linop_wavelet_levels(op, 1), cases[k].levels_y);
+		r5_linop_errors e;
+		assert_int_equal(r5_linop_property_test(ctx, op, 3, &e), R5_OK);
+		assert_true(e.adjoint < 1e-5 && e.normal < 1e-5);
+		r5_linop_free(op);
+	}
+}
+
+static void test_db8_filter(void **state)
+{
+	(void)state;
+	check_filter(R5_WAVELET_DB8, 8);
+}
+
+static void test_db4_filter(void **state)
+{
+	(void)state;
+	check_filter(R5_WAVELET_DB4, 4);
 
 	/* a ramp's high band is zero except where the filter wraps (k = 7 of 8: samples 14 15 0 1) */
 	long dims[R5_DIMS];
@@ -171,6 +210,7 @@ static const struct wavelet_case cases[] = {
 	{"3D 6x16x10x3 y|z haar shifted", 6, 16, 10, 3, 6, R5_WAVELET_HAAR, 0, {0, 5, -3}, 0, 4, 3},
 	{"2D 24x18 db4 shifted", 24, 18, 1, 1, 3, R5_WAVELET_DB4, 2, {7, 100, 0}, 2, 2, 0},
 	{"3D 12x12x12 xyz db4", 12, 12, 12, 1, 7, R5_WAVELET_DB4, 0, {1, 2, 3}, 2, 2, 2},
+	{"2D 40x19 db8 odd shifted", 40, 19, 1, 1, 3, R5_WAVELET_DB8, 0, {3, 5, 0}, 3, 2, 0},
 };
 
 static r5_linop *case_op(const struct wavelet_case *c)
@@ -412,7 +452,8 @@ static void test_errors(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_haar_known), cmocka_unit_test(test_db4_filter), cmocka_unit_test(test_reconstruction),
+		cmocka_unit_test(test_haar_known), cmocka_unit_test(test_db4_filter), cmocka_unit_test(test_db8_filter),
+		cmocka_unit_test(test_min_block), cmocka_unit_test(test_reconstruction),
 		cmocka_unit_test(test_shift),      cmocka_unit_test(test_subset),     cmocka_unit_test(test_sparsity),
 		cmocka_unit_test(test_element_map), cmocka_unit_test(test_errors),
 	};
