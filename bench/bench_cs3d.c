@@ -269,7 +269,8 @@ int main(int argc, char **argv)
 		r5_cs_slab_stats run_st;
 		double run_3d = 0;
 		t = r5_pipeline_clock(ctx);
-		s = r5_cs_slabs_solve(ctx, &p, sy.maps, sy.mask, sy.kspace, image, NULL, 0, 1, &residual, &run_st);
+		r5_cs_slabs_opts o = {.lo = 0, .hi = 1, .stats = &run_st};
+		s = r5_cs_slabs_solve(ctx, &p, sy.maps, sy.mask, sy.kspace, image, &o, &residual);
 		double run = r5_pipeline_clock(ctx) - t;
 		if (s == R5_OK && (r == 0 || run < solve))
 			solve = run, st = run_st;

@@ -199,9 +199,11 @@ static r5_status slab_solve(r5_ctx *ctx, const r5_recon_params *p, struct slab *
 }
 
 r5_status r5_cs_slabs_solve(r5_ctx *ctx, const r5_recon_params *p, const r5_array *maps, const r5_array *mask,
-			    const r5_array *kspace, r5_array *image, const r5_progress *progress, double lo, double hi,
-			    double *residual, r5_cs_slab_stats *stats)
+			    const r5_array *kspace, r5_array *image, const r5_cs_slabs_opts *opts, double *residual)
 {
+	const r5_progress *progress = opts->progress;
+	double lo = opts->lo, hi = opts->hi;
+	r5_cs_slab_stats *stats = opts->stats;
 	long nx = kspace->dims[R5_DIM_X], width = r5_cs_slab_width(p, r5_ctx_residency(ctx), kspace->dims);
 	long n_slabs = (nx + width - 1) / width;
 	/* pass 1 is one adjoint per slab against iters normals in pass 2 */
@@ -227,7 +229,8 @@ r5_status r5_cs_slabs_solve(r5_ctx *ctx, const r5_recon_params *p, const r5_arra
 				      .lo = slab_lo,
 				      .hi = slab_hi,
 				      .peak = peak,
-				      .reg_flags = R5_FLAG(R5_DIM_Y) | R5_FLAG(R5_DIM_Z)};
+				      .reg_flags = R5_FLAG(R5_DIM_Y) | R5_FLAG(R5_DIM_Z),
+				      .noise_sigma = opts->noise_sigma};
 		r5_status st = r5_progress_check(progress, "cs", slab_lo);
 		if (st == R5_OK)
 			st = slab_open(ctx, maps, mask, kspace, progress, slab_lo, &s);

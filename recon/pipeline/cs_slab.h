@@ -39,14 +39,22 @@ typedef struct r5_cs_slab_stats {
 	double gather_s, operator_s, rhs_s, solve_s, residual_s, scatter_s;
 } r5_cs_slab_stats;
 
+/* How r5_cs_slabs_solve reports and weighs: progress as stage "cs" from lo to hi (hi at the last
+ * slab; NULL: never stops), the k-space noise std for the weights' auto rule (0: unknown; as
+ * r5_cs_solve_opts), stats (NULL: none) for the stage times. */
+typedef struct r5_cs_slabs_opts {
+	const r5_progress *progress;
+	double lo, hi;
+	float noise_sigma;
+	r5_cs_slab_stats *stats;
+} r5_cs_slabs_opts;
+
 /* Solves one frame decoupled: kspace (work, [x, y, z, C], hybrid x-ky-kz), maps (work,
  * [x, y, z, C, M]), mask (work, [1, y, z]); image (work, [x, y, z, 1, 1], strided views allowed)
- * receives the image (root-sum-of-squares over two map sets). Progress: stage "cs" from lo to hi
- * (hi at the last slab), a check before every slab and after every iteration; the stop status is
- * returned. *residual = |y - E x| / |y| over the whole frame. stats (NULL: none) receives the
- * stage times. */
+ * receives the image (root-sum-of-squares over two map sets). A stop check before every slab and
+ * after every iteration; the stop status is returned. *residual = |y - E x| / |y| over the whole
+ * frame. */
 r5_status r5_cs_slabs_solve(r5_ctx *ctx, const r5_recon_params *p, const r5_array *maps, const r5_array *mask,
-			    const r5_array *kspace, r5_array *image, const r5_progress *progress, double lo, double hi,
-			    double *residual, r5_cs_slab_stats *stats);
+			    const r5_array *kspace, r5_array *image, const r5_cs_slabs_opts *o, double *residual);
 
 #endif

@@ -476,10 +476,9 @@ static long cs_vectors(const r5_recon_params *p, int image_dims)
 }
 
 /* r5_cs_slabs_solve on the host: per slab its k-space and maps gathered (views for one slab of the
- * whole readout), its operator (as
- * sense_solve's, on the slab), E^H y; pass 2 adds x, the solver's vectors (2D regularisers),
- * the residual's prediction and, with two map sets, the rss. The last slab may be narrower (a
- * second FFT shape); the widest is the peak. */
+ * whole readout), its operator (as sense_solve's, on the slab), E^H y; pass 2 adds x, the
+ * solver's vectors (2D regularisers), the residual's prediction and, with two map sets, the rss.
+ * The last slab may be narrower (a second FFT shape); the widest is the peak. */
 static void cs_slabs(struct ledger *l, const r5_recon_params *p, const long fdims[R5_DIMS])
 {
 	long nx = fdims[0], width = r5_cs_slab_width(p, R5_HOST, fdims), M = p->sense.n_maps, C = fdims[R5_DIM_COIL];
@@ -494,7 +493,8 @@ static void cs_slabs(struct ledger *l, const r5_recon_params *p, const long fdim
 	double op = elements(voxels * group_coils) + elements(plane) * sizes;
 	if (n_groups > 1)
 		op += dims_bytes(image) + (M > 1 ? dims_bytes(slab) * M : 0);
-	double data = width < nx ? dims_bytes(slab) * (double)(1 + M) : 0, vectors = dims_bytes(image) * (double)(2 + cs_vectors(p, 2));
+	double data = width < nx ? dims_bytes(slab) * (double)(1 + M) : 0;
+	double vectors = dims_bytes(image) * (double)(2 + cs_vectors(p, 2));
 	long widths[2] = {width, nx % width};
 	for (int i = 0; i < 2; i++)
 		if (widths[i] > 0) {

@@ -7,7 +7,9 @@
 #     copies), two map sets in slabs of 5, and the one-problem 3D path (decouple=0). At this size
 #     the gathered k-space and maps of a slab of 127 are the run's peak (measured ~297 MiB against
 #     ~243 MiB for slabs of 1), so a ledger that missed them fails;
-#   - the slab widths give the same image (compare: nrmse <= 1e-4 against the auto width);
+#   - the slab widths give the same image (compare against the auto width: nrmse <= 2e-2, since
+#     FISTA's adaptive restart is one test per slab, not per position; exactly 0 on this scan
+#     today, and test_cs_slab.c checks 1e-4 where restart cannot act);
 #   - bad values (slab -1, slab 2.5, decouple 2) are refused naming the key; slab on sense is
 #     refused as not applying.
 # 3D Shepp-Logan 128 x 128 x 64, 4 coils, Poisson R = 4, 16 x 16 calibration. About a minute on 2 cores.
@@ -59,7 +61,7 @@ cat "$table"
 for name in slab-1 slab-127 slab-all; do
 	if [ -f "$work/$name.h5" ] && line=$("$R5" compare "$work/slab-auto.h5" "$work/$name.h5" --reference images); then
 		n=$(echo "$line" | field nrmse)
-		below "$n" 1e-4 && ok "$name = slab-auto: $line" || bad "$name differs from slab-auto: $line"
+		below "$n" 2e-2 && ok "$name = slab-auto: $line" || bad "$name differs from slab-auto: $line"
 	else
 		bad "$name: no image to compare"
 	fi
