@@ -90,6 +90,7 @@ static void test_params(void **state)
 	(void)state;
 	r5_recon_params p = r5_recon_defaults;
 	assert_int_equal(p.cs.slab, 0);
+	assert_int_equal(p.cs.decouple, 0); /* 3D regularisers by default (cs_slab.h says why) */
 	assert_int_equal(r5_recon_params_set(&p, "slab", "-1"), R5_EINVAL);
 	assert_non_null(strstr(r5_last_error(), "slab"));
 	assert_int_equal(r5_recon_params_set(&p, "cs.slab", "2.5"), R5_EINVAL);
@@ -103,6 +104,9 @@ static void test_params(void **state)
 	assert_int_equal(r5_recon_params_set(&p, "slab", "8"), R5_OK);
 	assert_int_equal(r5_recon_params_check_applies(&p, "sense"), R5_EINVAL);
 	assert_non_null(strstr(r5_last_error(), "parameter slab does not apply to pipeline sense"));
+	assert_int_equal(r5_recon_params_check_applies(&p, "cs"), R5_EINVAL); /* decouple=0 by default */
+	assert_non_null(strstr(r5_last_error(), "slab=8 needs decouple=1"));
+	assert_int_equal(r5_recon_params_set(&p, "decouple", "1"), R5_OK);
 	assert_int_equal(r5_recon_params_check_applies(&p, "cs"), R5_OK);
 
 	/* widths: explicit (capped at nx), auto on the host (2 Mi coil values: 32 positions of
@@ -120,7 +124,9 @@ static void test_params(void **state)
 	k[0] = 384, k[1] = 384, k[2] = 256, k[3] = 12;
 	assert_int_equal(r5_cs_slab_width(&p, R5_HOST, k), 1);
 	assert_int_equal(r5_cs_slab_width(&p, R5_DEVICE, k), 384);
-	assert_true(r5_cs_decoupled(&p, k) == (p.cs.decouple != 0));
+	assert_false(r5_cs_decoupled(&p, k));
+	p.cs.decouple = 1;
+	assert_true(r5_cs_decoupled(&p, k));
 	k[2] = 1; /* 2D frames keep their 2D regularisers */
 	assert_false(r5_cs_decoupled(&p, k));
 }
