@@ -15,10 +15,11 @@
  * Not the default (cs.decouple=0 is), by measurement with cs.c's defaults (auto weights, 8 spins
  * over Haar + Daubechies-4), Poisson R=4, CPU: 3D Shepp-Logan 48x48x32 NRMSE 0.1390 decoupled vs
  * 0.1372 with 3D regularisers (SSIM 0.834 vs 0.842); vessel-wall 128x128x64 0.0138 vs 0.0131
- * (inside the wall mask 0.0097 vs 0.0090). Decoupled is the faster (solve ~20% less on 2 cores)
- * and smaller one (peak RSS 326 vs 354 MB on the vessel wall; the solver's vectors per slab),
- * and bounds the time between stop checks by a slab's iteration, which a whole 3D volume's
- * wavelet prox does not. */
+ * (inside the wall mask 0.0097 vs 0.0090). Decoupled is no slower (bench_cs3d 96x96x64, 12
+ * coils, 50 iterations: 10.2 vs 10.0 s; the vessel wall's cs stage, best of 2 on a loaded
+ * machine: 10.0 vs 12.4 s), smaller (peak RSS 326 vs 354 MB on the vessel wall: the solver's
+ * vectors per slab), and bounds the time between stop checks by one slab's iteration, which a
+ * whole 3D volume's wavelet prox does not. */
 #ifndef R5_PIPELINE_CS_SLAB_H
 #define R5_PIPELINE_CS_SLAB_H
 
