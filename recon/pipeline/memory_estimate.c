@@ -16,6 +16,9 @@
  *               scratch and chain buffer, V C each over the groups; a group sum V M and, with
  *               two map sets, the maps copied per group), CG vectors (5 x V M), the residual
  *               check (V C)
+ *   cs          sense's arrays and the solver's vectors (image-sized), for the whole frame; a
+ *               decoupled 3D frame (cs_slab.c) holds the vectors, the operator and gathered
+ *               copies of k-space and maps per slab of x positions instead (and no CG vectors)
  *   grappa      a copy of K, coil images and scratch (V C each), combined (and g-factor) K/C;
  *               per frame: calibration matrices A, T (and their copies for the zgemm), the
  *               kernel, and in image space the mixing rows of one group of input coils (V G;
@@ -43,6 +46,7 @@
 #include "../calib/espirit.h"
 #include "../calib/grappa.h"
 #include "../core/eig_math.h"
+#include "cs_slab.h"
 #include "pipelines.h"
 
 /* What the process holds besides the arrays: FFTW plans and twiddles, OpenMP thread stacks,
@@ -410,7 +414,9 @@ static void sense_solve(struct ledger *l, const long fdims[R5_DIMS], int n_maps)
 	drop(l, 2 * dims_bytes(image) + op);
 }
 
-static void sense(struct ledger *l, const r5_scan *work, const r5_recon_params *p, const long kdims[R5_DIMS])
+static void cs_slabs(struct ledger *l, const r5_recon_params *p, const long fdims[R5_DIMS]);
+
+static void sense(struct ledger *l, const r5_scan *work, const r5_recon_params *p, const long kdims[R5_DIMS], int cs)
 {
 	long images[R5_DIMS], fdims[R5_DIMS], acs[R5_DIMS], calib[3];
 	dims_with(images, kdims, R5_DIM_COIL, 1);
@@ -440,7 +446,10 @@ static void sense(struct ledger *l, const r5_scan *work, const r5_recon_params *
 	espirit(l, &ec, acs, img, &maps);
 	mask_upload(l, plane);
 	fft_ramps(l, fdims, R5_FLAG(R5_DIM_X));
-	sense_solve(l, fdims, p->sense.n_maps);
+	if (cs && r5_cs_decoupled(p, fdims))
+		cs_slabs(l, p, fdims);
+	else
+		sense_solve(l, fdims, p->sense.n_maps);
 	if (p->gfactor) { /* r5_sense_gfactor: the maps and the g-factor on the host */
 		hold(l, maps + elements(npix));
 		drop(l, maps + elements(npix));
@@ -455,7 +464,56 @@ static void sense(struct ledger *l, const r5_scan *work, const r5_recon_params *
 /* --- CS (pipeline/cs.c): SENSE's arrays plus the solver's, counted over the whole run (an upper
  * bound): FISTA holds 4 image vectors, the wavelet coefficients and the operator's scratch (2);
  * ADMM per term z and u on the term's range (finite differences: one image per image dim,
- * wavelets: one), the inner CG's 3 vectors and 2 more. --- */
+ * wavelets: one), the inner CG's 3 vectors and 2 more. A decoupled 3D frame (cs_slab.c) holds
+ * them per slab of x positions instead of for the whole volume. --- */
+
+/* Image vectors the solver holds for a problem with image_dims regularised dims. */
+static long cs_vectors(const r5_recon_params *p, int image_dims)
+{
+	if (!strcmp(p->cs.reg, "l1"))
+		return 7;
+	return 2 * ((strstr(p->cs.reg, "tv") ? image_dims : 0) + (strstr(p->cs.reg, "l1") ? 1 : 0)) + 5;
+}
+
+/* r5_cs_slabs_solve on the host: per slab its k-space and maps gathered (views for one slab of the
+ * whole readout), its operator (as sense_solve's, on the slab), E^H y; pass 2 adds x, the
+ * solver's vectors (2D regularisers), the residual's prediction and, with two map sets, the rss.
+ * The last slab may be narrower (a second FFT shape); the widest is the peak. */
+static void cs_slabs(struct ledger *l, const r5_recon_params *p, const long fdims[R5_DIMS])
+{
+	long nx = fdims[0], width = r5_cs_slab_width(p, R5_HOST, fdims), M = p->sense.n_maps, C = fdims[R5_DIM_COIL];
+	long plane = fdims[1] * fdims[2], voxels = width * plane, slab[R5_DIMS], image[R5_DIMS];
+	dims_with(slab, fdims, 0, width);
+	dims_with(image, slab, R5_DIM_COIL, 1);
+	image[R5_DIM_MAP] = M;
+	long group = R5_PROGRESS_CHUNK_VALUES / voxels, n_groups = 1;
+	if (group >= 1 && group < C)
+		n_groups = (C + group - 1) / group;
+	long group_coils = n_groups > 1 ? group : C, sizes = n_groups > 1 && C % group ? 2 : 1;
+	double op = elements(voxels * group_coils) + elements(plane) * sizes;
+	if (n_groups > 1)
+		op += dims_bytes(image) + (M > 1 ? dims_bytes(slab) * M : 0);
+	double data = width < nx ? dims_bytes(slab) * (double)(1 + M) : 0;
+	double vectors = dims_bytes(image) * (double)(2 + cs_vectors(p, 2));
+	long widths[2] = {width, nx % width};
+	for (int i = 0; i < 2; i++)
+		if (widths[i] > 0) {
+			long coil_images[R5_DIMS];
+			dims_with(coil_images, slab, 0, widths[i]);
+			coil_images[R5_DIM_COIL] = group_coils;
+			fft_ramps(l, coil_images, R5_FLAG(R5_DIM_Y) | R5_FLAG(R5_DIM_Z));
+		}
+	hold(l, data + op + 2 * elements(plane)); /* the operator's mask made from host copies */
+	drop(l, 2 * elements(plane));
+	hold(l, vectors);
+	hold(l, dims_bytes(slab)); /* the residual's prediction */
+	drop(l, dims_bytes(slab));
+	if (M > 1) { /* the rss of the map sets and its |x|^2 */
+		hold(l, dims_bytes(image) / (double)M + dims_bytes(image));
+		drop(l, dims_bytes(image) / (double)M + dims_bytes(image));
+	}
+	drop(l, vectors + data + op);
+}
 
 static void cs(struct ledger *l, const r5_scan *work, const r5_recon_params *p, const long kdims[R5_DIMS])
 {
@@ -467,12 +525,9 @@ static void cs(struct ledger *l, const r5_scan *work, const r5_recon_params *p, 
 		image_dims += kdims[d] > 1;
 	}
 	image[R5_DIM_MAP] = p->sense.n_maps;
-	long vectors = 7;
-	if (strcmp(p->cs.reg, "l1"))
-		vectors = 2 * ((strstr(p->cs.reg, "tv") ? image_dims : 0) + (strstr(p->cs.reg, "l1") ? 1 : 0)) + 5;
-	double extra = dims_bytes(image) * (double)vectors;
+	double extra = r5_cs_decoupled(p, kdims) ? 0 : dims_bytes(image) * (double)cs_vectors(p, image_dims);
 	hold(l, extra);
-	sense(l, work, p, kdims);
+	sense(l, work, p, kdims, 1);
 	drop(l, extra);
 }
 
@@ -640,7 +695,7 @@ r5_status r5_recon_memory_estimate(const r5_scan *scan, const r5_recon_params *p
 	if (!strcmp(name, "cartesian"))
 		cartesian(&l, scan, p, w.kdims);
 	else if (!strcmp(name, "sense"))
-		sense(&l, scan, p, w.kdims);
+		sense(&l, scan, p, w.kdims, 0);
 	else if (!strcmp(name, "cs"))
 		cs(&l, scan, p, w.kdims);
 	else

@@ -17,7 +17,8 @@
 	 .espirit_crop = 0.8f}
 /* GRAPPA's own: r5_grappa_defaults (calib/grappa.h) — kernel width by geometry, lambda 1e-3 */
 #define GRAPPA_DEFAULTS {.combine = "rss", .kernel_size = 0, .lambda = 1e-3f}
-#define CS_DEFAULTS {.reg = "l1", .lambda_l1 = R5_PARAM_AUTO, .lambda_tv = R5_PARAM_AUTO, .wavelet = "haar+db4", .spins = 8}
+#define CS_DEFAULTS {.reg = "l1", .lambda_l1 = R5_PARAM_AUTO, .lambda_tv = R5_PARAM_AUTO, .wavelet = "haar+db4", .spins = 8, \
+		     .decouple = 0, .slab = 0}
 
 const r5_cartesian_params r5_cartesian_params_defaults = CARTESIAN_DEFAULTS;
 const r5_sense_params r5_sense_params_defaults = SENSE_DEFAULTS;
@@ -89,6 +90,9 @@ static const struct param_def {
 	{"lambda_tv", NULL, CS, K_FLOAT, FIELD(cs.lambda_tv), 0, 1e3, "TV weight relative to max |E^H y|, or auto (from the noise level)"},
 	{"wavelet", NULL, CS, K_STRING, FIELD(cs.wavelet), 0, 0, "haar | db4 | db8 (Daubechies 4 or 8 taps), or a union: haar+db4 | db4+db8 | haar+db4+db8"},
 	{"spins", NULL, CS, K_INT, FIELD(cs.spins), 1, 64, "randomly shifted wavelet transforms averaged per l1 prox"},
+	{"decouple", NULL, CS, K_BOOL, FIELD(cs.decouple), 0, 1,
+	 "3D: x positions as independent 2D ky-kz problems, solved by slabs (1) or one 3D problem (0)"},
+	{"slab", NULL, CS, K_INT, FIELD(cs.slab), 0, 65536, "x positions per slab when decoupled (0: auto)"},
 };
 #define N_DEFS (sizeof defs / sizeof defs[0])
 _Static_assert(N_DEFS <= 64, "explicit_keys holds one bit per row");
@@ -269,6 +273,10 @@ r5_status r5_recon_params_check_applies(const r5_recon_params *p, const char *pi
 					    d->key, pipeline);
 		return r5_set_error(R5_EINVAL, "parameter %s does not apply to pipeline %s", d->key, pipeline);
 	}
+	/* a slab width is read only by the decoupled solve: refused rather than ignored without it */
+	if (run == CS && p->cs.slab > 0 && !p->cs.decouple)
+		return r5_set_error(R5_EINVAL, "parameter slab=%d needs decouple=1 (decouple=0 solves a 3D frame as one problem)",
+				    p->cs.slab);
 	return R5_OK;
 }
 

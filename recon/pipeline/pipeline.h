@@ -56,6 +56,11 @@ typedef struct r5_cs_params {
 	float lambda_tv; /* total variation weight, the same */
 	char wavelet[16]; /* haar | db4 | db8, or a union of them (haar+db4, ...) */
 	int spins;       /* randomly shifted wavelet transforms averaged per l1 prox (cycle spinning) */
+	/* 3D frames: 1 decouples the readout (the x positions as independent 2D ky-kz problems,
+	 * regularisers over y, z, solved in slabs of x positions: cs_slab.h); 0 (default: the better
+	 * images measured, cs_slab.h) solves the volume as one problem with 3D regularisers */
+	int decouple;
+	int slab;        /* x positions per slab, decouple=1 only (else refused); 0: auto (cs_slab.h) */
 } r5_cs_params;
 
 typedef struct r5_grappa_params {
@@ -103,7 +108,8 @@ r5_status r5_recon_params_set(r5_recon_params *p, const char *key, const char *v
 /* Checks a filled-in struct the same way (r5_recon_run calls it first): R5_EINVAL naming the key. */
 r5_status r5_recon_params_check(const r5_recon_params *p);
 /* R5_EINVAL "parameter maps does not apply to pipeline grappa" when a key recorded in
- * p->explicit_keys is not used by `pipeline` (a concrete name, after `auto` has chosen). */
+ * p->explicit_keys is not used by `pipeline` (a concrete name, after `auto` has chosen); for cs
+ * also a slab width without decouple=1. */
 r5_status r5_recon_params_check_applies(const r5_recon_params *p, const char *pipeline);
 /* "pipeline=sense coils_virtual=8 ... iters=30 ..." (for provenance): the common keys and those
  * of p->pipeline; with pipeline=auto every pipeline's, qualified ("sense.iters=30"). */

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "coil_prep.h"
+#include "cs_slab.h"
 #include "../calib/espirit.h"
 #include "../calib/grappa.h"
 #include "../core/fft.h"
@@ -123,6 +124,10 @@ static r5_status solve_frame(r5_ctx *ctx, const r5_recon_params *p, struct sense
 	/* coil groups of about R5_PROGRESS_CHUNK_VALUES values: one iteration of 128^3 x 32 coils
 	 * is 8 groups of ~0.2 s, each followed by a stop check */
 	long group = R5_PROGRESS_CHUNK_VALUES / voxels;
+	if (f->cs && r5_cs_decoupled(p, kspace->dims)) { /* 3D: x positions as 2D problems, by slabs */
+		r5_cs_slabs_opts o = {.progress = f->progress, .lo = f->lo, .hi = f->hi, .noise_sigma = f->noise_sigma};
+		return r5_cs_slabs_solve(ctx, p, maps, mask, kspace, image, &o, &f->residual);
+	}
 	f->part.lo = f->lo;
 	f->part.hi = f->lo + (f->hi - f->lo) / (p->sense.iters > 0 ? p->sense.iters : 1);
 	const r5_progress *hook = r5_progress_part_init(&f->part, f->progress, f->part.lo, f->part.hi, "cg-sense");
