@@ -241,7 +241,7 @@ static float term_weight(float lambda, float kappa, float peak, float sigma)
 /* --- the solves --- */
 
 static r5_status run_fista(r5_ctx *ctx, const r5_recon_params *p, r5_linop *E, const r5_array *kspace, float scale,
-			   unsigned long flags, float sigma, r5_array *x, r5_iter_progress *hook)
+			   unsigned long flags, int restart, float sigma, r5_array *x, r5_iter_progress *hook)
 {
 	r5_prox *g = NULL;
 	r5_iter *it = NULL;
@@ -251,6 +251,7 @@ static r5_status run_fista(r5_ctx *ctx, const r5_recon_params *p, r5_linop *E, c
 	conf.lambda = term_weight(p->cs.lambda_l1, R5_CS_AUTO_KAPPA_L1, scale, sigma);
 	r5_debug("cs: l1 weight %g (peak %g, noise %g)", conf.lambda, scale, sigma);
 	conf.lipschitz = (double)E->idims[R5_DIM_MAP];
+	conf.restart = restart;
 	r5_status s = r5_fista_init(ctx, &conf, E, kspace, g, x, &it);
 	if (s == R5_OK)
 		s = r5_iter_run(it, r5_iter_progress_hook, hook);
@@ -321,6 +322,8 @@ r5_status r5_cs_solve(r5_ctx *ctx, const r5_recon_params *p, r5_linop *E, const 
 	unsigned long flags = o->reg_flags ? o->reg_flags : image_flags(E->idims);
 	r5_iter_progress hook = {.progress = o->progress, .stage = "cs", .lo = o->lo, .hi = o->hi};
 	if (!strcmp(p->cs.reg, "l1"))
-		return run_fista(ctx, p, E, kspace, peak, flags, o->noise_sigma, x, &hook);
+		/* regularisers over fewer dims (cs_slab.c): the problems along the others are independent
+		 * and must not share one restart test, or slab widths would change the images */
+		return run_fista(ctx, p, E, kspace, peak, flags, o->reg_flags == 0, o->noise_sigma, x, &hook);
 	return run_admm(ctx, p, E, kspace, peak, flags, o->noise_sigma, x, &hook);
 }

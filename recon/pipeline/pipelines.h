@@ -25,7 +25,9 @@ r5_status r5_pipeline_cs(r5_ctx *ctx, const r5_scan *scan, const r5_recon_params
  * positions, kspace its data, rhs = E^H kspace, x the image (initial guess in, solution out).
  * o->peak: the absolute weights are lambda times this (0: max |rhs|, so a slab of a volume
  * passes the volume's peak and its weights match the whole volume's); o->reg_flags: the dims
- * the wavelets and finite differences act on (0: every image dim of size > 1 among x, y, z);
+ * the wavelets and finite differences act on (0: every image dim of size > 1 among x, y, z;
+ * set, the problems along the dims left out are independent: FISTA's restart test is off, as
+ * one test shared by a batch would couple them);
  * o->noise_sigma: the measured noise std in k-space units (0: unknown), for the weights'
  * `auto` rule. Progress is reported as stage "cs" between o->lo and o->hi, its stop status
  * returned. */
