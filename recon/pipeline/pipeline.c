@@ -1,7 +1,9 @@
 /* r5_recon_run: check the parameters and the input (non-finite samples are refused), drop the
  * outer indices without data, choose the pipeline, prepare the image set (header, geometry,
- * provenance), run the pipeline, check its output is finite; and the helpers the pipelines
- * share (frames with data, FFTs in checked groups, the step to the recon matrix). */
+ * provenance), prewhiten and compress coils, make a one-frame sense/cs scan's coil maps (or
+ * take those made ahead: calibration.h), run the pipeline, check its output is finite; and the
+ * helpers the pipelines share (frames with data, FFTs in checked groups, the step to the recon
+ * matrix). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
