@@ -505,17 +505,18 @@ static r5_status check_proportion(const r5_scan_builder *b)
 			    positions, b->dims[R5_DIM_Y], b->dims[R5_DIM_Z], frames, b->n_lines, R5_SCAN_MAX_EMPTY_RATIO);
 }
 
-/* Noise chunks [coil][sample] per acquisition -> one array [samples, coils]. */
-static r5_status gather_noise(r5_scan_builder *b)
+/* Noise chunks [coil][sample] per acquisition -> one new array [samples, coils] (NULL: none). */
+static r5_status gather_noise_into(const r5_scan_builder *b, r5_array **noise)
 {
+	*noise = NULL;
 	if (b->n_noise_chunks == 0 || b->noise_samples == 0)
 		return R5_OK;
 	long dims[R5_DIMS];
 	r5_dims_ones(dims);
 	dims[0] = b->noise_samples;
 	dims[R5_DIM_COIL] = b->noise_coils;
-	R5_TRY(r5_array_alloc_host(dims, &b->scan->noise));
-	float complex *out = b->scan->noise->data;
+	R5_TRY(r5_array_alloc_host(dims, noise));
+	float complex *out = (*noise)->data;
 	const float complex *in = b->noise;
 	long first = 0;
 	for (long k = 0; k < b->n_noise_chunks; k++) {
@@ -526,6 +527,23 @@ static r5_status gather_noise(r5_scan_builder *b)
 		first += ns;
 	}
 	return R5_OK;
+}
+
+static r5_status gather_noise(r5_scan_builder *b) { return gather_noise_into(b, &b->scan->noise); }
+
+const r5_scan *r5_scan_builder_peek(const r5_scan_builder *b) { return b ? b->scan : NULL; }
+
+r5_status r5_scan_builder_noise(const r5_scan_builder *b, r5_array **out)
+{
+	*out = NULL;
+	return b ? gather_noise_into(b, out) : R5_OK;
+}
+
+r5_status r5_scan_builder_check_proportion(const r5_scan_builder *b)
+{
+	if (!b || !b->scan || !b->scan->sampled)
+		return r5_set_error(R5_EINVAL, "scan builder: no k-space yet");
+	return check_proportion(b);
 }
 
 r5_status r5_scan_builder_finish(r5_scan_builder *b, r5_scan **out)

@@ -39,6 +39,9 @@ typedef struct r5_scan {
 	float acq_dwell_us;   /* sample time of the imaging acquisitions (after oversampling removal) */
 	long n_acquisitions, n_noise_acquisitions;
 	int readout_oversampling; /* 2 when the readout was acquired oversampled and cropped */
+	/* Set only on the working copy r5_recon_run hands a pipeline: the coil maps' calibration
+	 * made for this run (recon/pipeline/calibration.h), NULL elsewhere; never owned here. */
+	const struct r5_calibration *calibration;
 } r5_scan;
 
 typedef struct r5_scan_limits {
@@ -58,6 +61,16 @@ r5_status r5_scan_builder_create(const char *xml, size_t xml_length, const r5_sc
 r5_status r5_scan_builder_add(r5_scan_builder *b, const ISMRMRD_AcquisitionHeader *head, const float complex *data,
 			      const float *traj);
 long r5_scan_builder_count(const r5_scan_builder *b);
+/* The scan as far as it is built (valid until the next add, finish or destroy; read it only
+ * between adds): header, k-space (NULL before the first imaging acquisition; unsampled points
+ * 0), masks, geometry. Its noise is not gathered yet: r5_scan_builder_noise. */
+const r5_scan *r5_scan_builder_peek(const r5_scan_builder *b);
+/* A new host array [samples, coils] of the noise scans so far (as finish will gather them);
+ * *out NULL when none came. */
+r5_status r5_scan_builder_noise(const r5_scan_builder *b, r5_array **out);
+/* R5_OK when the lines that came are in proportion to the grid the header implies (finish
+ * refuses a grid more than 256 times the lines, with the message it would give). */
+r5_status r5_scan_builder_check_proportion(const r5_scan_builder *b);
 /* The parsed header (valid until finish or destroy). */
 const r5_header *r5_scan_builder_header(const r5_scan_builder *b);
 /* Bytes the builder holds now: the k-space pages the lines that came have touched (the grid is

@@ -1,7 +1,9 @@
 /* r5_recon_run: check the parameters and the input (non-finite samples are refused), drop the
  * outer indices without data, choose the pipeline, prepare the image set (header, geometry,
- * provenance), run the pipeline, check its output is finite; and the helpers the pipelines
- * share (frames with data, FFTs in checked groups, the step to the recon matrix). */
+ * provenance), prewhiten and compress coils, make a one-frame sense/cs scan's coil maps (or
+ * take those made ahead: calibration.h), run the pipeline, check its output is finite; and the
+ * helpers the pipelines share (frames with data, FFTs in checked groups, the step to the recon
+ * matrix). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +11,7 @@
 #include <time.h>
 
 #include "../core/fft.h"
+#include "calibration.h"
 #include "coil_prep.h"
 #include "../core/log.h"
 #include "pipelines.h"
@@ -170,17 +173,42 @@ static pipeline_fn find_pipeline(const char *name)
 	return NULL;
 }
 
-/* Prewhitening and coil compression on a shallow copy (the caller's scan stays untouched), then
- * the pipeline. */
-static r5_status prepare_and_run(r5_ctx *ctx, const r5_scan *scan, const r5_recon_params *p, pipeline_fn run,
-				 const r5_progress *progress, r5_image_set *set)
+/* The coil maps of a one-frame sense/cs run (calibration.h): the one made ahead when it is this
+ * run's, else made now from the scan (raw, as the pipeline sees it) through the same chain.
+ * *own: what was made here (the caller frees it). */
+static r5_status calibrate(r5_ctx *ctx, const r5_scan *scan, const r5_recon_params *p, const r5_calibration *ahead,
+			   int input_shift, const r5_progress *progress, r5_image_set *set, r5_calibration **own,
+			   const r5_calibration **use)
 {
-	r5_cc_conf cc = r5_cc_defaults;
-	cc.n_virtual = p->n_virtual_coils;
-	cc.energy = p->n_virtual_coils > 0 ? 0.0f : p->coil_energy;
-	if (p->calib_size > 0)
-		cc.calib[0] = cc.calib[1] = p->calib_size;
-	r5_status s = r5_cc_mode_parse(p->cc_mode, &cc.mode);
+	char why[200];
+	if (ahead && r5_calibration_matches(ahead, scan, p, input_shift, why, sizeof why)) {
+		r5_info("calibration: the maps computed while the scan streamed in are used (%.3f s then)",
+			r5_calibration_seconds(ahead));
+		r5_image_set_add_stage(set, "espirit-ahead", r5_calibration_seconds(ahead));
+		*use = ahead;
+		return R5_OK;
+	}
+	if (ahead)
+		r5_info("calibration: the maps computed while the scan streamed in are not used: %s", why);
+	r5_progress_part part;
+	R5_TRY(r5_calibration_input_copy(scan, p, own));
+	r5_status s = r5_calibration_compute(ctx, *own, r5_progress_part_init(&part, progress, 0.05, 0.5, "espirit"), 0);
+	r5_calibration_drop_input(*own);
+	if (s == R5_OK)
+		r5_image_set_add_stage(set, "espirit", r5_calibration_seconds(*own));
+	*use = *own;
+	return s;
+}
+
+/* Prewhitening and coil compression on a shallow copy (the caller's scan stays untouched), the
+ * coil maps' calibration of a one-frame sense/cs run, then the pipeline. */
+static r5_status prepare_and_run(r5_ctx *ctx, const r5_scan *scan, const r5_recon_params *p, pipeline_fn run,
+				 const r5_calibration *ahead, int input_shift, const r5_progress *progress,
+				 r5_image_set *set)
+{
+	r5_cc_conf cc;
+	int compress = 0;
+	r5_status s = r5_calibration_cc_conf(p, &cc, &compress);
 	r5_scan work = *scan;
 	double prep_seconds[2] = {-1, -1};
 	if (s == R5_OK)
@@ -189,8 +217,13 @@ static r5_status prepare_and_run(r5_ctx *ctx, const r5_scan *scan, const r5_reco
 		r5_image_set_add_stage(set, "prewhiten", prep_seconds[0]);
 	if (prep_seconds[1] >= 0)
 		r5_image_set_add_stage(set, "coil-compress", prep_seconds[1]);
+	r5_calibration *own = NULL;
+	if (s == R5_OK && r5_calibration_applies(scan, set->pipeline))
+		s = calibrate(ctx, scan, p, ahead, input_shift, progress, set, &own, &work.calibration);
 	if (s == R5_OK)
 		s = run(ctx, &work, p, progress, set);
+	work.calibration = NULL;
+	r5_calibration_free(own);
 	r5_coils_release(&work, scan);
 	if (s == R5_OK && !set->images)
 		s = r5_set_error(R5_EINTERNAL, "pipeline %s returned no images", set->pipeline);
@@ -201,6 +234,12 @@ static r5_status prepare_and_run(r5_ctx *ctx, const r5_scan *scan, const r5_reco
 
 r5_status r5_recon_run(r5_ctx *ctx, const r5_scan *scan, const r5_recon_params *params, const r5_progress *progress,
 		       r5_image_set **out)
+{
+	return r5_recon_run_calibrated(ctx, scan, params, NULL, progress, out);
+}
+
+r5_status r5_recon_run_calibrated(r5_ctx *ctx, const r5_scan *scan, const r5_recon_params *params,
+				  const r5_calibration *calibration, const r5_progress *progress, r5_image_set **out)
 {
 	*out = NULL;
 	const r5_recon_params *p = params ? params : &r5_recon_defaults;
@@ -245,7 +284,7 @@ r5_status r5_recon_run(r5_ctx *ctx, const r5_scan *scan, const r5_recon_params *
 		s = make_image_set(ctx, &kept, p, name, &set);
 	if (s == R5_OK) {
 		r5_info("reconstruction: pipeline %s on %s", name, r5_ctx_describe(ctx));
-		s = prepare_and_run(ctx, &kept, p, run, progress, set);
+		s = prepare_and_run(ctx, &kept, p, run, calibration, shift, progress, set);
 	}
 	int prewhitened = p->prewhiten && kept.noise;
 	r5_pipeline_drop_empty_release(&kept, scan);

@@ -121,4 +121,15 @@ void r5_recon_params_format(const r5_recon_params *p, char *text, size_t size);
 r5_status r5_recon_run(r5_ctx *ctx, const r5_scan *scan, const r5_recon_params *params, const r5_progress *progress,
 		       r5_image_set **out);
 
+/* r5_recon_run with the coil maps' calibration made ahead (calibration.h: recon5td computes it
+ * while the scan streams in). It is used when it is the one the run would make — then the
+ * images are bit for bit those of r5_recon_run, and the set's stage "espirit-ahead" holds the
+ * seconds it took before — else the run makes its own, with one log line saying why.
+ * calibration NULL: r5_recon_run. The calibration is only read, and may be used by one run at a
+ * time. */
+struct r5_calibration;
+r5_status r5_recon_run_calibrated(r5_ctx *ctx, const r5_scan *scan, const r5_recon_params *params,
+				  const struct r5_calibration *calibration, const r5_progress *progress,
+				  r5_image_set **out);
+
 #endif

@@ -7,12 +7,14 @@
  * only. lambda is absolute: ESPIRiT maps have sum_c |s_c|^2 <= 1 and the FFT is unitary, so
  * the largest eigenvalue of E^H E is about 1 and lambda is relative to it. Two map sets are
  * combined by root-sum-of-squares (magnitude); one map set keeps the complex image. Maps are
- * computed once per slice (first frame of each slice) and reused over contrasts/repetitions.
+ * computed once per slice (first frame of each slice) and reused over contrasts/repetitions;
+ * a one-frame scan's maps come ready-made (r5_recon_run, from the calibration block: calibration.h).
  * With p->gfactor the analytic SENSE g-factor (sense_gfactor.h) fills set->gfactor. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "calibration.h"
 #include "coil_prep.h"
 #include "cs_slab.h"
 #include "../calib/espirit.h"
@@ -209,9 +211,13 @@ static r5_status sense_frame_run(r5_ctx *ctx, const r5_scan *scan, const r5_reco
 		double mid = lo + 0.5 * (hi - lo);
 		r5_array_free(*maps);
 		*maps = NULL;
-		s = slice_maps(ctx, r, kspace, progress, lo, mid, slice, maps);
+		/* a one-frame scan's maps are made before the pipeline runs (calibration.h) */
+		if (scan->calibration)
+			s = r5_calibration_maps(ctx, scan->calibration, maps);
+		else
+			s = slice_maps(ctx, r, kspace, progress, lo, mid, slice, maps);
 		*maps_slice = slice;
-		lo = mid;
+		lo = scan->calibration ? lo : mid;
 	}
 	r->t_maps += r5_pipeline_clock(ctx) - t;
 	t = r5_pipeline_clock(ctx);
@@ -261,12 +267,8 @@ static r5_status sense_frames(r5_ctx *ctx, const r5_scan *scan, const r5_recon_p
 		r.per_slice *= k->dims[d];
 	r.n_data = r5_pipeline_frames_with_data(scan);
 	R5_TRY(r5_calib_region_find(scan, r.calib));
-	r.cap = p->calib_size > 0 ? p->calib_size : 24;
-	r.ec.kernel = p->sense.kernel_size;
-	r.ec.threshold = p->sense.espirit_threshold;
-	r.ec.crop = p->sense.espirit_crop;
-	r.ec.n_maps = p->sense.n_maps;
-	r.ec.calib = r.cap;
+	r.cap = r5_calibration_width(p);
+	r5_calibration_espirit_conf(p, &r.ec);
 	r5_array *maps = NULL;
 	r5_status s = R5_OK;
 	long maps_slice = -1, index = 0;
@@ -279,7 +281,8 @@ static r5_status sense_frames(r5_ctx *ctx, const r5_scan *scan, const r5_recon_p
 		r5_info("%s: %ld frame(s) reconstructed (%ld without data skipped); data residual |y - E x| / |y| = "
 			"%.4f (mean over the frames; max %.4f)", cs ? "cs" : "cg-sense", index, r.n_frames - index,
 			index ? r.residual_sum / (double)index : 0.0, r.residual_max);
-	r5_image_set_add_stage(set, "espirit", r.t_maps);
+	if (!scan->calibration) /* else r5_recon_run timed it */
+		r5_image_set_add_stage(set, "espirit", r.t_maps);
 	r5_image_set_add_stage(set, cs ? "cs" : "cg-sense", r.t_cg);
 	r5_array_free(maps);
 	return s;

@@ -73,6 +73,14 @@ void r5_call_unref(r5_call *c)
 
 int r5_call_is_cancelled(r5_call *c) { return atomic_load(&c->cancelled); }
 
+int r5_call_is_finished(r5_call *c)
+{
+	pthread_mutex_lock(&c->lock);
+	int finished = c->status_queued;
+	pthread_mutex_unlock(&c->lock);
+	return finished;
+}
+
 /* Safe from any thread, any number of times: what the call holds is taken under its lock and
  * freed outside it (the server lock is never taken inside a call's lock). */
 void r5_call_release_memory(r5_call *c)
@@ -86,6 +94,7 @@ void r5_call_release_memory(r5_call *c)
 	r5_scan_builder_destroy(builder);
 	if (bytes)
 		r5_server_release(c->server, bytes);
+	r5_early_calib_release(c); /* coil maps made ahead, if the job did not take them */
 }
 
 /* Starts a batch holding a reference (lock held). */

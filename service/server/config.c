@@ -38,6 +38,7 @@ const r5_server_config r5_server_config_defaults = {
 	.pacs_retry_s = 2.0,
 	.spool_dir = "/var/tmp/recon5t-spool",
 	.fft_wisdom = "",
+	.early_calibration = 1,
 };
 
 enum key_type { KEY_STRING, KEY_INT, KEY_LONG, KEY_DOUBLE };
@@ -76,6 +77,7 @@ static const struct config_key {
 	NUM(pacs_retry_s, KEY_DOUBLE, 0.1, 3600, "how often the spooler retries due instances, s (default 2)"),
 	STR(spool_dir, "DICOM files per job and the PACS spool (default /var/tmp/recon5t-spool)"),
 	STR(fft_wisdom, "FFTW wisdom file: CPU FFTs measured once, kept there (default none: ESTIMATE)"),
+	NUM(early_calibration, KEY_INT, 0, 1, "1: sense/cs coil maps computed while the scan streams in (default 1)"),
 #undef STR
 #undef NUM
 };

@@ -141,7 +141,9 @@ r5_status r5_ingest_batch(r5_call *c, const Recon5t__V1__AcquisitionBatch *batch
 		c->n_acquisitions++;
 		c->bytes_in += (long)batch->acquisitions[i]->data.len;
 	}
-	return grow_reservation(c);
+	R5_TRY(grow_reservation(c));
+	r5_early_calib_offer(c); /* the coil maps start once the calibration block is in */
+	return R5_OK;
 }
 
 r5_status r5_ingest_end(r5_call *c)

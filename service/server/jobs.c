@@ -19,6 +19,7 @@
 
 #include "recon/backends/backends.h"
 #include "recon/core/log.h"
+#include "recon/pipeline/calibration.h"
 #include "server.h"
 
 void r5_jobs_send_results(r5_job *job, const r5_image_set *set);
@@ -40,6 +41,24 @@ void r5_server_release(r5_server *s, long bytes)
 	s->memory_in_use -= bytes;
 	pthread_cond_broadcast(&s->changed); /* a worker may be waiting for memory */
 	pthread_mutex_unlock(&s->lock);
+}
+
+r5_status r5_jobs_submit_calibration(r5_server *s, r5_job *task)
+{
+	pthread_mutex_lock(&s->lock);
+	int ok = s->usable_workers > 0 && !s->stop_workers && s->calibrations_queued < s->config.max_queue;
+	if (ok) {
+		int p = task->priority ? 1 : 0;
+		if (s->queue_tail[p])
+			s->queue_tail[p]->next = task;
+		else
+			s->queue_head[p] = task;
+		s->queue_tail[p] = task;
+		s->calibrations_queued++;
+		pthread_cond_broadcast(&s->changed);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return ok ? R5_OK : R5_EBUSY;
 }
 
 r5_status r5_jobs_submit(r5_server *s, r5_job *job, int *position)
@@ -80,7 +99,10 @@ static r5_job *pop(r5_server *s)
 			s->queue_head[p] = job->next;
 			if (!s->queue_head[p])
 				s->queue_tail[p] = NULL;
-			s->queued--;
+			if (job->calibration)
+				s->calibrations_queued--;
+			else
+				s->queued--;
 			s->running++;
 		}
 	}
@@ -92,7 +114,7 @@ static r5_job *pop(r5_server *s)
 #define R5_DEADLINE_SLACK_MS 250
 
 /* Why a job must stop now (R5_OK: go on), with the message set. */
-static r5_status stop_reason(r5_job *job)
+r5_status r5_job_stop_reason(r5_job *job)
 {
 	r5_call *c = job->call;
 	gpr_timespec now = gpr_now(GPR_CLOCK_MONOTONIC);
@@ -113,7 +135,7 @@ static r5_status stop_reason(r5_job *job)
 	return R5_OK;
 }
 
-static void send_progress(r5_job *job, const char *stage, double fraction)
+void r5_job_send_progress(r5_job *job, const char *stage, double fraction)
 {
 	Recon5t__V1__Progress progress = RECON5T__V1__PROGRESS__INIT;
 	Recon5t__V1__ReconEvent event = RECON5T__V1__RECON_EVENT__INIT;
@@ -128,7 +150,7 @@ static void send_progress(r5_job *job, const char *stage, double fraction)
 static int progress_hook(void *user, const char *stage, double fraction, r5_status *stop_status)
 {
 	r5_job *job = user;
-	r5_status why = stop_reason(job);
+	r5_status why = r5_job_stop_reason(job);
 	if (why != R5_OK) {
 		*stop_status = why;
 		return 1;
@@ -141,7 +163,7 @@ static int progress_hook(void *user, const char *stage, double fraction, r5_stat
 		snprintf(job->last_stage, sizeof job->last_stage, "%s", stage);
 		job->last_fraction = fraction;
 		job->last_sent = now;
-		send_progress(job, stage, fraction);
+		r5_job_send_progress(job, stage, fraction);
 	}
 	return 0;
 }
@@ -158,7 +180,8 @@ static r5_status reserve_for_job(r5_job *job)
 {
 	r5_call *c = job->call;
 	r5_server *s = c->server;
-	long extra = job->need_bytes - c->reserved_bytes;
+	/* maps made ahead are held by the call (early_held) in place of the ones the estimate counts */
+	long extra = job->need_bytes - c->reserved_bytes - job->early_held;
 	if (extra <= 0)
 		return R5_OK;
 	int told = 0;
@@ -166,7 +189,7 @@ static r5_status reserve_for_job(r5_job *job)
 	double alone_since = 0;
 	pthread_mutex_lock(&s->lock);
 	while (s->memory_in_use + extra > s->memory_budget) {
-		if ((status = stop_reason(job)) != R5_OK)
+		if ((status = r5_job_stop_reason(job)) != R5_OK)
 			break;
 		double now = r5_svc_now();
 		if (s->running > 1)
@@ -186,7 +209,7 @@ static r5_status reserve_for_job(r5_job *job)
 			r5_info("job %s: waits for memory: needs %.0f MiB more, %.0f of %.0f MiB in use", c->job_id,
 				(double)extra / 1048576.0, (double)s->memory_in_use / 1048576.0,
 				(double)s->memory_budget / 1048576.0);
-			send_progress(job, "waiting for memory", 0.0);
+			r5_job_send_progress(job, "waiting for memory", 0.0);
 			told = 1;
 			pthread_mutex_lock(&s->lock);
 			continue;
@@ -251,20 +274,24 @@ static void make_room(r5_server *s, r5_ctx *ctx, long *cache_held, long extra)
 static r5_status run_job(r5_ctx *ctx, r5_job *job, long *cache_held)
 {
 	r5_call *c = job->call;
-	r5_status status = stop_reason(job);
+	r5_status status = r5_job_stop_reason(job);
+	/* the coil maps made while the scan streamed in (waiting while they are being made) */
+	r5_calibration *calibration = status == R5_OK ? r5_early_calib_take(job) : NULL;
 	if (status == R5_OK) {
-		make_room(c->server, ctx, cache_held, job->need_bytes - c->reserved_bytes);
+		make_room(c->server, ctx, cache_held, job->need_bytes - c->reserved_bytes - job->early_held);
 		status = reserve_for_job(job);
 	}
 	r5_image_set *set = NULL;
 	double t_start = r5_svc_now();
 	if (status == R5_OK) {
-		send_progress(job, "queued", 1.0);
+		r5_job_send_progress(job, "queued", 1.0);
 		snprintf(job->last_stage, sizeof job->last_stage, "start");
 		r5_progress progress = {.report = progress_hook, .user = job};
 		r5_clear_error();
-		status = device_lost_status(ctx, r5_recon_run(ctx, job->scan, &c->params, &progress, &set));
+		status = device_lost_status(ctx, r5_recon_run_calibrated(ctx, job->scan, &c->params, calibration, &progress,
+									 &set));
 	}
+	r5_calibration_free(calibration);
 	/* k-space is no longer needed: free it before the images go out */
 	r5_scan_free(job->scan);
 	job->scan = NULL;
@@ -296,9 +323,14 @@ typedef struct worker_arg {
 	int device, index;
 } worker_arg;
 
-/* Ends a job that never ran: its call gets `code` and `message`, its memory goes. */
+/* Ends a job that never ran: its call gets `code` and `message`, its memory goes (a calibration
+ * task is only dropped: its stream goes on, and its job, if any, will say). */
 static void end_unrun_job(r5_job *job, grpc_status_code code, const char *message)
 {
+	if (job->calibration) {
+		r5_early_calib_discard(job);
+		return;
+	}
 	r5_call_finish(job->call, code, message);
 	r5_scan_free(job->scan);
 	r5_call_release_memory(job->call);
@@ -321,7 +353,7 @@ static void leave_pool(worker_arg *w, const char *why)
 			s->queue_head[p] = s->queue_tail[p] = NULL;
 	}
 	if (left == 0)
-		s->queued = 0;
+		s->queued = s->calibrations_queued = 0;
 	pthread_cond_broadcast(&s->changed);
 	pthread_mutex_unlock(&s->lock);
 	r5_error("worker %d (%s device %d) leaves the pool: %s; %d usable worker%s left%s", w->index,
@@ -380,11 +412,18 @@ static void *worker_main(void *arg)
 		r5_job *job = pop(s);
 		if (!job)
 			break;
-		r5_status status = run_job(ctx, job, &cache_held);
-		r5_call_release_memory(job->call);
-		r5_call_unref(job->call);
-		free(job);
-		malloc_trim(0); /* hand freed k-space and images back to the system */
+		r5_status status = R5_OK;
+		if (job->calibration) {
+			r5_early_calib_run(ctx, job); /* frees the task */
+			if (r5_ctx_retired(ctx))
+				status = R5_EDEVICE_LOST;
+		} else {
+			status = run_job(ctx, job, &cache_held);
+			r5_call_release_memory(job->call);
+			r5_call_unref(job->call);
+			free(job);
+			malloc_trim(0); /* hand freed k-space and images back to the system */
+		}
 		if (status != R5_OK)
 			usable = renew_if_retired(w, &ctx);
 		account_fft_cache(s, usable == R5_OK ? ctx : NULL, &cache_held);
@@ -456,10 +495,6 @@ void r5_jobs_stop(r5_server *s)
 		while (s->queue_head[p]) {
 			r5_job *job = s->queue_head[p];
 			s->queue_head[p] = job->next;
-			r5_call_finish(job->call, GRPC_STATUS_UNAVAILABLE, "server shutting down");
-			r5_scan_free(job->scan);
-			r5_call_release_memory(job->call);
-			r5_call_unref(job->call);
-			free(job);
+			end_unrun_job(job, GRPC_STATUS_UNAVAILABLE, "server shutting down");
 		}
 }

@@ -191,6 +191,11 @@ void r5_server_stop(r5_server *s)
 	if (s->health_server)
 		grpc_server_destroy(s->health_server);
 	grpc_completion_queue_destroy(s->cq);
+	/* every call and job is gone: budget still reserved is a leak (tests look for these lines) */
+	if (s->memory_in_use != 0)
+		r5_warn("memory budget: %ld bytes still reserved after every call ended", s->memory_in_use);
+	else
+		r5_info("memory budget: nothing reserved after every call ended");
 	pthread_cond_destroy(&s->changed);
 	pthread_mutex_destroy(&s->lock);
 }

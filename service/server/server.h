@@ -7,6 +7,8 @@
  *                   address), the list of open streams and the ingest idle reaper
  *   ingest.c        the ingest pool: threads that parse messages and sort acquisitions into
  *                   k-space, memory reserved as data arrives
+ *   early_calib.c   coil maps computed while the scan streams in, once its calibration block
+ *                   is complete (a calibration task on a worker), taken by the scan's job
  *   capabilities.c  Capabilities and health replies
  *   dicom_out.c     DICOM encoding: Image events and/or files for the PACS
  *   pacs_out.c      PACS push: spool directories, delivery after a job, the spooler thread
@@ -104,11 +106,22 @@ struct r5_call {
 	char job_id[24];
 	char client_job_id[64];
 	gpr_timespec deadline; /* monotonic */
+	/* early_calib.c, under the server lock: the state of the early calibration, its result
+	 * until the job takes it, and the budget it holds until r5_call_release_memory */
+	int early_state;
+	struct r5_calibration *early;
+	long early_reserved;
 };
 
 struct r5_job {
 	r5_call *call;
 	r5_scan *scan;
+	/* an early calibration task (early_calib.c) rather than a reconstruction: its input, and
+	 * need_bytes is what it reserves while it runs */
+	int calibration;
+	struct r5_calibration *early_input;
+	long early_held; /* a job: the budget its call holds for the maps it took (early_calib.c) */
+	long scan_bytes; /* a calibration task: the whole k-space grid of its scan */
 	int priority; /* 0 console, 1 research */
 	long need_bytes; /* estimated peak of the reconstruction, k-space included */
 	double t_queued;
@@ -131,6 +144,7 @@ struct r5_server {
 	/* queue */
 	r5_job *queue_head[2], *queue_tail[2];
 	int queued, running, active_streams, shutdowns_pending;
+	int calibrations_queued; /* early calibration tasks in the queue (not counted in queued) */
 	long memory_in_use, memory_budget;
 	/* admission.c: open Reconstruct streams (under lock) and the idle reaper */
 	r5_call *open_head;
@@ -193,6 +207,7 @@ void r5_call_fail(r5_call *c, r5_status status, const char *stage);
 /* Releases k-space memory held by the call (builder and budget). */
 void r5_call_release_memory(r5_call *c);
 int r5_call_is_cancelled(r5_call *c);
+int r5_call_is_finished(r5_call *c); /* its status is queued (failed, cancelled or done) */
 
 /* jobs.c */
 r5_status r5_jobs_start(r5_server *s);
@@ -201,6 +216,26 @@ void r5_jobs_stop(r5_server *s);
 r5_status r5_jobs_submit(r5_server *s, r5_job *job, int *position);
 long r5_server_reserve(r5_server *s, long bytes); /* returns 0 or bytes reserved; <0 over budget */
 void r5_server_release(r5_server *s, long bytes);
+/* Queues an early calibration task (not counted against max_queue; at most max_queue of them);
+ * R5_EBUSY when none may be queued now. */
+r5_status r5_jobs_submit_calibration(r5_server *s, r5_job *task);
+/* Why a job must stop now (client cancel, deadline, server abort); R5_OK: go on. */
+r5_status r5_job_stop_reason(r5_job *job);
+void r5_job_send_progress(r5_job *job, const char *stage, double fraction);
+
+/* early_calib.c */
+/* After a batch was sorted in (ingest thread): queues the calibration task the first time the
+ * scan's calibration block is complete, when the pipeline and the scan allow it. */
+void r5_early_calib_offer(r5_call *c);
+/* Runs a calibration task on a worker's context, then frees the task (and its reference). */
+void r5_early_calib_run(r5_ctx *ctx, r5_job *task);
+/* Frees a calibration task that will not run (shutdown, no usable worker). */
+void r5_early_calib_discard(r5_job *task);
+/* The job's calibration made ahead, waiting while it is being computed (Progress
+ * "calibration"), or NULL; the job owns what it returns (r5_calibration_free). */
+struct r5_calibration *r5_early_calib_take(r5_job *job);
+/* Frees the result and the reservation (r5_call_release_memory). */
+void r5_early_calib_release(r5_call *c);
 
 /* Parses one received ScanMessage and acts on it, arms the next receive; takes the buffer
  * and the reference the receive held (ingest threads). */
