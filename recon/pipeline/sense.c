@@ -193,7 +193,7 @@ static r5_status slice_maps(r5_ctx *ctx, struct sense_run *r, const r5_array *ks
 	if (s == R5_OK)
 		s = r5_espirit_maps(ctx, &ec, acs, img, maps, NULL);
 	r5_array_free(acs);
-	return s == R5_OK ? R5_OK : r5_error_context(s, "sense: slice %ld", slice);
+	return s == R5_OK ? R5_OK : r5_error_context(s, "%s: slice %ld", r->cs ? "cs" : "sense", slice);
 }
 
 /* One frame with data: maps when its slice has none yet, then CG-SENSE (and the g-factor). */
