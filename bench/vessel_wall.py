@@ -65,6 +65,16 @@ def read_cfl(path):
     return data.reshape(dims[::-1])  # C order: slowest first
 
 
+def open_h5(path):
+    """The HDF5 file at path, opened for reading; a missing or non-HDF5 file fails naming it."""
+    if not os.path.exists(path):
+        fail("%s: no such file" % path)
+    try:
+        return h5py.File(path, "r")
+    except OSError as e:
+        fail("%s is not an HDF5 file (%s)" % (path, e))
+
+
 def read_image(spec, matrix):
     """Magnitude [nz, ny, nx] from .cfl, FILE.h5 (images) or FILE.h5:VAR."""
     nx, ny, nz = matrix
@@ -78,13 +88,7 @@ def read_image(spec, matrix):
         path, var = spec, "images"
         if not os.path.exists(spec) and ":" in spec:
             path, var = spec.rsplit(":", 1)
-        if not os.path.exists(path):
-            fail("%s: no such file" % path)
-        try:
-            f = h5py.File(path, "r")
-        except OSError as e:
-            fail("%s is not an HDF5 file (%s)" % (path, e))
-        with f:
+        with open_h5(path) as f:
             if "dataset/%s/data" % var not in f:
                 fail("%s holds no image variable '%s'" % (path, var))
             data = f["dataset/%s/data" % var][()]
@@ -101,13 +105,7 @@ def read_image(spec, matrix):
 
 
 def read_phantom(path):
-    if not os.path.exists(path):
-        fail("%s: no such file" % path)
-    try:
-        f = h5py.File(path, "r")
-    except OSError as e:
-        fail("%s is not an HDF5 file (%s)" % (path, e))
-    with f:
+    with open_h5(path) as f:
         if "dataset/vessels" not in f:
             fail("%s has no /dataset/vessels table (not a vessel-wall phantom, or written before it was stored)"
                  % path)
