@@ -55,17 +55,9 @@ for c in $cases; do
 done
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
-wisdom=${R5_FFT_WISDOM:-${XDG_CACHE_HOME:-$HOME/.cache}/recon5t/fftw-wisdom}
-wisdom_args=()
-if [ "$wisdom" != none ]; then
-	mkdir -p "$(dirname "$wisdom")"
-	wisdom_args=(--fft-wisdom "$wisdom")
-fi
 echo "recon5t: $R5, $(bart version 2>/dev/null | sed 's/^/BART /')"
-echo "threads: $OMP_NUM_THREADS, load average: $(cut -d' ' -f1-3 /proc/loadavg), fft wisdom: $wisdom"
+. "$here/lib.sh"
 
-field() { sed -n "s/.*$1=\([0-9.eE+-]*\).*/\1/p"; }
 # timed NAME cmd...: runs cmd with its output in $work/NAME.log and "wall user peak-KB" in
 # $work/NAME.time; a failure stops the benchmark with the log's tail
 timed() {

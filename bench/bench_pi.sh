@@ -25,16 +25,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 lambda=0.001 iters=30 threshold=0.02
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
-wisdom=${R5_FFT_WISDOM:-${XDG_CACHE_HOME:-$HOME/.cache}/recon5t/fftw-wisdom}
-wisdom_args=()
-if [ "$wisdom" != none ]; then
-	mkdir -p "$(dirname "$wisdom")"
-	wisdom_args=(--fft-wisdom "$wisdom")
-fi
-echo "threads: $OMP_NUM_THREADS, load average: $(cut -d' ' -f1-3 /proc/loadavg), fft wisdom: $wisdom"
+. "$here/lib.sh"
 
-field() { sed -n "s/.*$1=\([0-9.eE+-]*\).*/\1/p"; }
 printf '%-10s | %-7s | %9s | %9s | %9s | %8s | %s\n' case tool "ecalib s" "SENSE s" "total s" "user s" "NRMSE"
 for c in $cases; do
 	case $c in
