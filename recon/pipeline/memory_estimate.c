@@ -381,26 +381,36 @@ static void espirit(struct ledger *l, const r5_espirit_conf *conf, const long ac
 
 /* --- sense.c: one frame is representative (frames have one shape; maps are made per slice) --- */
 
+/* The operator r5_linop_sense_grouped holds for k-space kdims (a frame, or a slab of one) and its
+ * image (kdims without coils, n_maps map sets): coil groups of R5_PROGRESS_CHUNK_VALUES / V coils,
+ * as sense.c; the groups share one group's coil images (the chain's middle array, made at the
+ * first application) and one fft-sample operator per distinct group size (a shifted mask each,
+ * made from host copies); with more than one group, the sum of a group's output (one image) and,
+ * with two map sets, contiguous copies of the maps per group. The maps operator holds no
+ * coil-sized scratch (recon/linop: r5_linop_bytes_held). *group_coils (unless NULL): the coils of a
+ * group (all of them in one group). */
+static double sense_op_bytes(const long kdims[R5_DIMS], const long image[R5_DIMS], long n_maps, long *group_coils)
+{
+	long C = kdims[R5_DIM_COIL], plane = kdims[1] * kdims[2], volume = kdims[0] * plane;
+	long group = R5_PROGRESS_CHUNK_VALUES / volume, n_groups = 1;
+	if (group >= 1 && group < C)
+		n_groups = (C + group - 1) / group;
+	long coils = n_groups > 1 ? group : C, sizes = n_groups > 1 && C % group ? 2 : 1;
+	double op = elements(volume * coils) + elements(plane) * sizes;
+	if (n_groups > 1)
+		op += dims_bytes(image) + (n_maps > 1 ? dims_bytes(kdims) * n_maps : 0);
+	if (group_coils)
+		*group_coils = coils;
+	return op;
+}
+
 static void sense_solve(struct ledger *l, const long fdims[R5_DIMS], int n_maps)
 {
 	long coil_images[R5_DIMS], image[R5_DIMS], plane = fdims[1] * fdims[2];
 	dims_with(coil_images, fdims, R5_DIM_MAP, 1);
 	dims_with(image, fdims, R5_DIM_COIL, 1);
 	image[R5_DIM_MAP] = n_maps;
-	/* r5_linop_sense_grouped (coil groups of R5_PROGRESS_CHUNK_VALUES / V coils, as sense.c):
-	 * the groups share one group's coil images (the chain's middle array, made at the first
-	 * application) and one fft-sample operator per distinct group size (a shifted mask each,
-	 * made from host copies); with more than one group, the sum of a group's output (one image)
-	 * and, with two map sets, contiguous copies of the maps per group. The maps operator holds
-	 * no coil-sized scratch (recon/linop: r5_linop_bytes_held). */
-	long C = fdims[R5_DIM_COIL], volume = fdims[0] * fdims[1] * fdims[2];
-	long group = R5_PROGRESS_CHUNK_VALUES / volume, n_groups = 1;
-	if (group >= 1 && group < C)
-		n_groups = (C + group - 1) / group;
-	long group_coils = n_groups > 1 ? group : C, sizes = n_groups > 1 && C % group ? 2 : 1;
-	double op = elements(volume * group_coils) + elements(plane) * sizes;
-	if (n_groups > 1)
-		op += dims_bytes(image) + (n_maps > 1 ? dims_bytes(fdims) * n_maps : 0);
+	double op = sense_op_bytes(fdims, image, n_maps, NULL);
 	hold(l, op + 2 * elements(plane));
 	drop(l, 2 * elements(plane));
 	hold(l, 2 * dims_bytes(image)); /* rhs, x */
@@ -476,23 +486,17 @@ static long cs_vectors(const r5_recon_params *p, int image_dims)
 }
 
 /* r5_cs_slabs_solve on the host: per slab its k-space and maps gathered (views for one slab of the
- * whole readout), its operator (as sense_solve's, on the slab), E^H y; pass 2 adds x, the
+ * whole readout), its operator (sense_op_bytes, on the slab), E^H y; pass 2 adds x, the
  * solver's vectors (2D regularisers), the residual's prediction and, with two map sets, the rss.
  * The last slab may be narrower (a second FFT shape); the widest is the peak. */
 static void cs_slabs(struct ledger *l, const r5_recon_params *p, const long fdims[R5_DIMS])
 {
-	long nx = fdims[0], width = r5_cs_slab_width(p, R5_HOST, fdims), M = p->sense.n_maps, C = fdims[R5_DIM_COIL];
-	long plane = fdims[1] * fdims[2], voxels = width * plane, slab[R5_DIMS], image[R5_DIMS];
+	long nx = fdims[0], width = r5_cs_slab_width(p, R5_HOST, fdims), M = p->sense.n_maps, group_coils;
+	long plane = fdims[1] * fdims[2], slab[R5_DIMS], image[R5_DIMS];
 	dims_with(slab, fdims, 0, width);
 	dims_with(image, slab, R5_DIM_COIL, 1);
 	image[R5_DIM_MAP] = M;
-	long group = R5_PROGRESS_CHUNK_VALUES / voxels, n_groups = 1;
-	if (group >= 1 && group < C)
-		n_groups = (C + group - 1) / group;
-	long group_coils = n_groups > 1 ? group : C, sizes = n_groups > 1 && C % group ? 2 : 1;
-	double op = elements(voxels * group_coils) + elements(plane) * sizes;
-	if (n_groups > 1)
-		op += dims_bytes(image) + (M > 1 ? dims_bytes(slab) * M : 0);
+	double op = sense_op_bytes(slab, image, M, &group_coils);
 	double data = width < nx ? dims_bytes(slab) * (double)(1 + M) : 0;
 	double vectors = dims_bytes(image) * (double)(2 + cs_vectors(p, 2));
 	long widths[2] = {width, nx % width};
