@@ -216,11 +216,14 @@ static r5_status calibrate(r5_ctx *ctx, const r5_espirit_conf *conf, const r5_ar
 		s = r5_set_error(R5_ENOMEM, "ESPIRiT Gram matrix %ld x %ld", n, n);
 	if (s == R5_OK)
 		s = gram(g, block, v, progress);
-	int n_vectors = 0; /* only the signal subspace's vectors are formed */
+	/* only the signal subspace is computed (randomized subspace iteration for the 3D sizes, the
+	 * dense solver below 400): sv beyond n_values is 0, below the threshold */
+	int n_vectors = 0, n_values = 0;
 	double rel_min = (double)conf->threshold * conf->threshold * 0.999;
 	r5_progress_part eig;
 	if (s == R5_OK)
-		s = r5_herm_eig_top((int)n, v, sv, rel_min, &n_vectors, r5_progress_part_init(&eig, progress, 0.3, 1.0, NULL));
+		s = r5_herm_eig_signal((int)n, v, sv, rel_min, &n_vectors, &n_values,
+				       r5_progress_part_init(&eig, progress, 0.3, 1.0, NULL));
 	free(block);
 	if (s == R5_OK) {
 		for (long j = 0; j < n; j++)

@@ -105,6 +105,193 @@ static void test_herm_eig_top(void **state)
 	free(w);
 }
 
+/* ---- r5_herm_eig_signal (randomized subspace iteration) against known spectra and the dense path ---- */
+
+/* G = H diag(lambda) H^H with H = H_1 .. H_r (r Householder reflectors, random complex
+ * directions): exact eigenvalues lambda and eigenvectors the columns of H, in O(r n^2). */
+static void apply_reflectors(int n, int r, const double complex *dirs, double complex *x, long cols, int adjoint)
+{
+	for (int t = 0; t < r; t++) {
+		const double complex *u = dirs + (long)(adjoint ? t : r - 1 - t) * n; /* H x = H_1 (.. (H_r x)) */
+		for (long c = 0; c < cols; c++) {
+			double complex dot = 0, *xc = x + c * n;
+			for (int i = 0; i < n; i++)
+				dot += conj(u[i]) * xc[i];
+			for (int i = 0; i < n; i++)
+				xc[i] -= 2.0 * u[i] * dot;
+		}
+	}
+}
+
+static double complex *known_spectrum(int n, const double *lambda, double complex *dirs, int r)
+{
+	srand(11);
+	for (int t = 0; t < r; t++) {
+		double norm = 0;
+		for (int i = 0; i < n; i++) {
+			dirs[i + (long)t * n] = (rand() / (double)RAND_MAX - 0.5) + I * (rand() / (double)RAND_MAX - 0.5);
+			norm += pow(cabs(dirs[i + (long)t * n]), 2);
+		}
+		for (int i = 0; i < n; i++)
+			dirs[i + (long)t * n] /= sqrt(norm);
+	}
+	double complex *g = calloc((size_t)n * n, sizeof *g);
+	for (int j = 0; j < n; j++)
+		g[j + (long)j * n] = lambda[j];
+	apply_reflectors(n, r, dirs, g, n, 0); /* H D */
+	for (int j = 0; j < n; j++) /* (H D) H^H = (H (H D)^H)^H, D real */
+		for (int i = 0; i < j; i++) {
+			double complex t = g[i + (long)j * n];
+			g[i + (long)j * n] = conj(g[j + (long)i * n]);
+			g[j + (long)i * n] = conj(t);
+		}
+	for (int i = 0; i < n; i++)
+		g[i + (long)i * n] = conj(g[i + (long)i * n]);
+	apply_reflectors(n, r, dirs, g, n, 0);
+	for (int j = 0; j < n; j++)
+		for (int i = 0; i < j; i++) {
+			double complex t = g[i + (long)j * n];
+			g[i + (long)j * n] = conj(g[j + (long)i * n]);
+			g[j + (long)i * n] = conj(t);
+		}
+	for (int i = 0; i < n; i++)
+		g[i + (long)i * n] = creal(g[i + (long)i * n]);
+	return g;
+}
+
+/* |P_true - P_V|_F for the m kept columns V against the true eigenvectors H e_0 .. H e_{m-1}:
+ * m + m - 2 |U^H V|_F^2, U^H V = rows 0..m-1 of H^H V. */
+static double projector_error(int n, int m, int r, const double complex *dirs, const double complex *v)
+{
+	double complex *x = malloc(sizeof *x * (size_t)n * m);
+	memcpy(x, v, sizeof *x * (size_t)n * m);
+	apply_reflectors(n, r, dirs, x, m, 1);
+	double overlap = 0;
+	for (int c = 0; c < m; c++)
+		for (int i = 0; i < m; i++)
+			overlap += pow(cabs(x[i + (long)c * n]), 2);
+	free(x);
+	return sqrt(fmax(0, 2.0 * m - 2.0 * overlap));
+}
+
+/* One case: the kept count equals the number of lambda >= rel_min lambda_0, the kept eigenvalues
+ * match to 1e-9 relative, the subspace to |dP|_F < 1e-6, and the columns are orthonormal. */
+static void check_signal(const char *name, int n, const double *lambda, double rel_min)
+{
+	int r = 4, m = 0, n_values = 0, m_true = 0;
+	double complex *dirs = malloc(sizeof *dirs * (size_t)n * r), *g = known_spectrum(n, lambda, dirs, r);
+	double *w = malloc(sizeof *w * n);
+	while (m_true < n && lambda[m_true] >= rel_min * lambda[0])
+		m_true++;
+	assert_int_equal(r5_herm_eig_signal(n, g, w, rel_min, &m, &n_values, NULL), R5_OK);
+	double ew = 0, ortho = 0;
+	for (int j = 0; j < m && j < m_true; j++)
+		ew = fmax(ew, fabs(w[j] - lambda[j]) / lambda[j]);
+	for (int a = 0; a < m; a++)
+		for (int b = 0; b <= a; b++) {
+			double complex dot = 0;
+			for (int i = 0; i < n; i++)
+				dot += conj(g[i + (long)b * n]) * g[i + (long)a * n];
+			ortho = fmax(ortho, cabs(dot - (a == b ? 1.0 : 0.0)));
+		}
+	double dp = projector_error(n, m, r, dirs, g);
+	print_message("herm_eig_signal %s: n = %d, kept %d (true %d), %d values, eigenvalues %.2g, |dP|_F %.2g, "
+		      "orthonormality %.2g\n", name, n, m, m_true, n_values, ew, dp, ortho);
+	assert_int_equal(m, m_true);
+	assert_true(n_values >= m && n_values <= n);
+	for (int j = n_values; j < n; j++)
+		assert_true(w[j] == 0.0);
+	assert_true(ew < 1e-9);
+	assert_true(dp < 1e-6);
+	assert_true(ortho < 1e-12);
+	free(dirs);
+	free(g);
+	free(w);
+}
+
+/* ESPIRiT's size (6^3 kernel x 8 coils) with a decaying spectrum over a noise floor, like the
+ * vessel-wall Gram matrix (kept ~ 20 %, the rest within a decade below the threshold). */
+static void test_herm_eig_signal_decaying(void **state)
+{
+	(void)state;
+	int n = 1728;
+	double *lambda = malloc(sizeof *lambda * n);
+	for (int j = 0; j < n; j++)
+		lambda[j] = exp(-j / 40.0) + 4e-5 * exp(-j / 1000.0);
+	check_signal("decaying", n, lambda, 4e-4);
+	free(lambda);
+}
+
+/* Clusters of 6 equal eigenvalues (a threshold between clusters) and a rank-deficient matrix
+ * (exact zeros beyond rank 90: the Cholesky QR meets dependent columns). */
+static void test_herm_eig_signal_clustered_rank_deficient(void **state)
+{
+	(void)state;
+	int n = 600;
+	double *lambda = malloc(sizeof *lambda * n);
+	for (int j = 0; j < n; j++)
+		lambda[j] = pow(0.7, j / 6) + 1e-6;
+	check_signal("clustered", n, lambda, 0.85 * pow(0.7, 10));
+	for (int j = 0; j < n; j++)
+		lambda[j] = j < 90 ? exp(-j / 15.0) : 0.0;
+	check_signal("rank-deficient", n, lambda, 1e-3);
+	free(lambda);
+}
+
+/* Against the dense path on a random Gram matrix B B^H (n = 450, the iterative side; n = 200, the
+ * dense fallback, bit for bit): same kept count, eigenvalues to 1e-9, subspaces to 1e-6. */
+static void test_herm_eig_signal_vs_dense(void **state)
+{
+	(void)state;
+	int sizes[2] = {450, 200};
+	for (int t = 0; t < 2; t++) {
+		int n = sizes[t], rank = n / 2, m1 = 0, m2 = 0, n_values = 0;
+		double complex *b = malloc(sizeof *b * (size_t)n * rank), *a1 = malloc(sizeof *a1 * (size_t)n * n),
+			       *a2 = malloc(sizeof *a2 * (size_t)n * n);
+		double *w1 = malloc(sizeof *w1 * n), *w2 = malloc(sizeof *w2 * n);
+		srand(17);
+		for (long i = 0; i < (long)n * rank; i++)
+			b[i] = ((rand() / (double)RAND_MAX - 0.5) + I * (rand() / (double)RAND_MAX - 0.5)) * exp(-(i / n) / 12.0);
+		for (int j = 0; j < n; j++)
+			for (int i = 0; i < n; i++) {
+				double complex sum = 0;
+				for (int k = 0; k < rank; k++)
+					sum += b[i + (long)k * n] * conj(b[j + (long)k * n]);
+				a1[i + (long)j * n] = a2[i + (long)j * n] = sum;
+			}
+		assert_int_equal(r5_herm_eig_top(n, a1, w1, 1e-3, &m1, NULL), R5_OK);
+		assert_int_equal(r5_herm_eig_signal(n, a2, w2, 1e-3, &m2, &n_values, NULL), R5_OK);
+		double ew = 0, overlap = 0;
+		for (int j = 0; j < m1 && j < m2; j++)
+			ew = fmax(ew, fabs(w1[j] - w2[j]) / w1[j]);
+		for (int c1 = 0; c1 < m1; c1++)
+			for (int c2 = 0; c2 < m2; c2++) {
+				double complex dot = 0;
+				for (int i = 0; i < n; i++)
+					dot += conj(a1[i + (long)c1 * n]) * a2[i + (long)c2 * n];
+				overlap += pow(cabs(dot), 2);
+			}
+		double dp = sqrt(fmax(0, m1 + m2 - 2 * overlap));
+		print_message("herm_eig_signal vs dense: n = %d, kept %d / %d, %d values, eigenvalues %.2g, |dP|_F %.2g\n", n,
+			      m2, m1, n_values, ew, dp);
+		assert_int_equal(m1, m2);
+		assert_true(m1 > 10 && m1 < rank);
+		assert_true(ew < 1e-9);
+		assert_true(dp < 1e-6);
+		if (n < R5_HERM_EIG_SUBSPACE_MIN) {
+			assert_int_equal(n_values, n);
+			assert_memory_equal(w1, w2, sizeof *w1 * n);
+		} else {
+			assert_true(n_values < n);
+		}
+		free(b);
+		free(a1);
+		free(a2);
+		free(w1);
+		free(w2);
+	}
+}
+
 /* Fully sampled k-space of the synthetic coil images, cropped to a centred ACS block. */
 static r5_array *make_acs(const r5_array *coil_images, long calib)
 {
@@ -337,6 +524,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_herm_eig),
 		cmocka_unit_test(test_herm_eig_top),
+		cmocka_unit_test(test_herm_eig_signal_decaying),
+		cmocka_unit_test(test_herm_eig_signal_clustered_rank_deficient),
+		cmocka_unit_test(test_herm_eig_signal_vs_dense),
 		cmocka_unit_test(test_maps_2d),
 		cmocka_unit_test(test_maps_3d),
 		cmocka_unit_test(test_maps_object_overfills_fov),
