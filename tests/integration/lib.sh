@@ -1,7 +1,7 @@
 # Shared by the command-line integration scripts (sourced, not a test itself): the recon5t
 # binary ($R5_RECON5T, else $R5_BIN/service/recon5t), a temporary folder removed on exit, PASS/FAIL counting, reading "key=value" numbers
-# from `recon5t compare` lines, and the bad-input check (clear message, non-zero exit, no
-# crash: exit codes >= 128 are signals). End a script with `r5_finish`.
+# from `recon5t compare` lines, the bad-input check (clear message, non-zero exit, no crash: exit
+# codes >= 128 are signals) and the memory estimate's check. End a script with `r5_finish`.
 set -uo pipefail
 R5=${R5_RECON5T:-${R5_BIN:?set R5_BIN (the build folder) or R5_RECON5T}/service/recon5t}
 PY=${PYTHON:-/usr/bin/python3}
@@ -23,6 +23,37 @@ expect_error() {
 		ok "$what: $(grep -iE "$pattern" "$work/out.txt" | head -1 | cut -c1-240)"
 	else
 		bad "$what (rc=$rc): $(head -c 300 "$work/out.txt")"
+	fi
+}
+# The memory estimate against the measured resident peak (`recon5t recon --memory-report`: the
+# estimate and VmHWM minus VmRSS before the scan is read, see service/cli/cmd_recon.c).
+# memory_table_start WIDTH starts the table $memory_table (a case column WIDTH wide); memory_case
+# NAME SCAN OUT RECON-OPTIONS... reconstructs $work/SCAN into $work/OUT (log $work/NAME.log), adds
+# its row and passes when measured <= estimate <= 2.5 x measured + 16 MiB (the server reserves the
+# estimate from its budget before the job runs, so it must never be under).
+memory_table_start() {
+	memory_width=$1
+	memory_table="$work/memory_table.txt"
+	printf "%-${memory_width}s %12s %12s %7s\n" "case" "estimate_MiB" "measured_MiB" "ratio" >"$memory_table"
+}
+memory_case() {
+	local name=$1 scan=$2 out=$3 line est meas
+	shift 3
+	if ! line=$("$R5" recon "$work/$scan" --out "$work/$out" --backend cpu --quiet --memory-report "$@" \
+		2>"$work/$name.log" | grep '^memory:'); then
+		bad "$name: recon or report failed: $(tail -2 "$work/$name.log")"
+		return
+	fi
+	est=$(echo "$line" | field estimate_mib)
+	meas=$(echo "$line" | field peak_rss_delta_mib)
+	printf "%-${memory_width}s %12s %12s %7s\n" "$name" "$est" "$meas" \
+		"$(awk -v e="$est" -v m="$meas" 'BEGIN { printf "%.2f", (m > 0 ? e / m : 0) }')" >>"$memory_table"
+	if ! below "$meas" "$est"; then
+		bad "$name: measured peak ${meas} MiB exceeds the estimate ${est} MiB"
+	elif ! below "$est" "$(awk -v m="$meas" 'BEGIN { print 2.5 * m + 16 }')"; then
+		bad "$name: estimate ${est} MiB is more than 2.5 x the measured ${meas} MiB + 16 MiB"
+	else
+		ok "$name: estimate ${est} MiB, measured ${meas} MiB"
 	fi
 }
 r5_finish() {

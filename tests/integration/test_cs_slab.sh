@@ -26,29 +26,12 @@ export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 "$R5" phantom --kind shepp-logan-3d --matrix 128,128,64 --coils 4 --sampling poisson --accel 4 --calib 16 \
 	--noise 0.002 --out "$work/sl.h5" >/dev/null && ok "phantom written" || bad "phantom generation failed"
 
-table="$work/table.txt"
-printf '%-26s %12s %12s %7s\n' "case" "estimate_MiB" "measured_MiB" "ratio" >"$table"
-
-# case NAME RECON-OPTIONS...: the estimate against the measured peak
+memory_table_start 26
+# case NAME RECON-OPTIONS...: the estimate against the measured peak (pipeline cs, kernel 4)
 case_() {
-	local name=$1 line est meas
+	local name=$1
 	shift
-	if ! line=$("$R5" recon "$work/sl.h5" --out "$work/$name.h5" --backend cpu --quiet --memory-report \
-		--pipeline cs --kernel 4 "$@" 2>"$work/$name.log" | grep '^memory:'); then
-		bad "$name: recon or report failed: $(tail -2 "$work/$name.log")"
-		return
-	fi
-	est=$(echo "$line" | field estimate_mib)
-	meas=$(echo "$line" | field peak_rss_delta_mib)
-	printf '%-26s %12s %12s %7s\n' "$name" "$est" "$meas" \
-		"$(awk -v e="$est" -v m="$meas" 'BEGIN { printf "%.2f", (m > 0 ? e / m : 0) }')" >>"$table"
-	if ! below "$meas" "$est"; then
-		bad "$name: measured peak ${meas} MiB exceeds the estimate ${est} MiB"
-	elif ! below "$est" "$(awk -v m="$meas" 'BEGIN { print 2.5 * m + 16 }')"; then
-		bad "$name: estimate ${est} MiB is more than 2.5 x the measured ${meas} MiB + 16 MiB"
-	else
-		ok "$name: estimate ${est} MiB, measured ${meas} MiB"
-	fi
+	memory_case "$name" sl.h5 "$name.h5" --pipeline cs --kernel 4 "$@"
 }
 
 case_ slab-auto --param decouple=1
@@ -57,7 +40,7 @@ case_ slab-127 --param decouple=1 --param slab=127
 case_ slab-all --param decouple=1 --param slab=128
 case_ maps2-slab-5 --maps 2 --param decouple=1 --param slab=5
 case_ one-3d-problem
-cat "$table"
+cat "$memory_table"
 
 # the same image whatever the width (1, 127 and all 128 positions, against auto)
 for name in slab-1 slab-127 slab-all; do

@@ -25,30 +25,12 @@ phantoms_ok=1
 		--noise 0.001 --out "$work/r22_96.h5" >/dev/null || phantoms_ok=0
 [ $phantoms_ok -eq 1 ] && ok "phantoms written" || bad "phantom generation failed"
 
-table="$work/table.txt"
-printf '%-34s %12s %12s %7s\n' "case" "estimate_MiB" "measured_MiB" "ratio" >"$table"
-
+memory_table_start 34
 # case NAME SCAN RECON-OPTIONS...
 case_() {
 	local name=$1 scan=$2
 	shift 2
-	local line est meas
-	if ! line=$("$R5" recon "$work/$scan" --out "$work/$name.cfl" --backend cpu --quiet --memory-report "$@" \
-		2>"$work/$name.log" | grep '^memory:'); then
-		bad "$name: recon or report failed: $(tail -2 "$work/$name.log")"
-		return
-	fi
-	est=$(echo "$line" | field estimate_mib)
-	meas=$(echo "$line" | field peak_rss_delta_mib)
-	printf '%-34s %12s %12s %7s\n' "$name" "$est" "$meas" \
-		"$(awk -v e="$est" -v m="$meas" 'BEGIN { printf "%.2f", (m > 0 ? e / m : 0) }')" >>"$table"
-	if ! below "$meas" "$est"; then
-		bad "$name: measured peak ${meas} MiB exceeds the estimate ${est} MiB"
-	elif ! below "$est" "$(awk -v m="$meas" 'BEGIN { print 2.5 * m + 16 }')"; then
-		bad "$name: estimate ${est} MiB is more than 2.5 x the measured ${meas} MiB + 16 MiB"
-	else
-		ok "$name: estimate ${est} MiB, measured ${meas} MiB"
-	fi
+	memory_case "$name" "$scan" "$name.cfl" "$@"
 }
 
 case_ cartesian-2d full2d.h5 --pipeline cartesian
@@ -63,5 +45,5 @@ case_ sense-3d-64-r2x2 r22_64.h5 --pipeline sense
 case_ grappa-3d-64-r2x2-cc6 r22_64.h5 --pipeline grappa --coils-virtual 6
 case_ grappa-3d-96-r2x2 r22_96.h5 --pipeline grappa
 
-cat "$table"
+cat "$memory_table"
 r5_finish
