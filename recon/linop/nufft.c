@@ -20,7 +20,7 @@
 
 const r5_nufft_opts r5_nufft_defaults = {.oversampling = 2.0, .width = 0, .tolerance = 1e-5};
 
-#define PSF_WIDTH 12       /* the Toeplitz kernel's plan: about 1e-11 in exact arithmetic */
+#define PSF_WIDTH 8 /* the Toeplitz kernel's plan: at the fp32 floor (5e-7, bench_nufft) */
 #define TOEP_GROUP_BYTES (256L << 20)
 
 struct r5_nufft_plan {
@@ -31,11 +31,13 @@ struct r5_nufft_plan {
 	/* points, in bin order */
 	long n_points;
 	int32_t *order;  /* sorted position -> index in the samples */
+	int32_t *rank;   /* index in the samples -> sorted position */
 	int32_t *start;  /* D per point: first cell */
 	float *offset;   /* D per point: t - first cell */
 	long bin[3], nb[3];
 	long *slow_first; /* nb[D-1] + 1: first sorted point of each slow-dimension bin */
 	r5_array *grid;   /* [C, M0, M1, M2] at the first execution */
+	r5_array *sorted; /* [C, n_points]: the samples in sorted order, coil fastest */
 	/* Toeplitz */
 	r5_array *psf_hat;  /* [2N0, 2N1, 2N2] FFT of the point-spread function, over 2^D N */
 	r5_array *toep;     /* [2N0, 2N1, 2N2, group] */
@@ -122,10 +124,12 @@ void r5_nufft_plan_destroy(r5_nufft_plan *p)
 	for (int d = 0; d < 3; d++)
 		free(p->corr[d]);
 	free(p->order);
+	free(p->rank);
 	free(p->start);
 	free(p->offset);
 	free(p->slow_first);
 	r5_array_free(p->grid);
+	r5_array_free(p->sorted);
 	r5_array_free(p->psf_hat);
 	r5_array_free(p->toep);
 	free(p);
@@ -223,10 +227,13 @@ static long bin_of(const r5_nufft_plan *p, const float *k)
 static void drop_points(r5_nufft_plan *p)
 {
 	free(p->order);
+	free(p->rank);
 	free(p->start);
 	free(p->offset);
 	free(p->slow_first);
-	p->order = p->start = NULL;
+	r5_array_free(p->sorted);
+	p->sorted = NULL;
+	p->order = p->rank = p->start = NULL;
 	p->offset = NULL;
 	p->slow_first = NULL;
 	p->n_points = 0;
@@ -250,8 +257,10 @@ static r5_status sort_points(r5_nufft_plan *p, long n, const float *coords, int3
 	long slow_bins = p->nb[p->D - 1], per_slow = n_bins / slow_bins;
 	for (long b = 0; b <= slow_bins; b++)
 		p->slow_first[b] = first[b * per_slow];
-	for (long j = 0; j < n; j++)
-		p->order[first[key[j]]++] = (int32_t)j;
+	for (long j = 0; j < n; j++) {
+		p->rank[j] = (int32_t)first[key[j]]++;
+		p->order[p->rank[j]] = (int32_t)j;
+	}
 	free(first);
 #pragma omp parallel for schedule(static)
 	for (long i = 0; i < n; i++) {
@@ -274,10 +283,11 @@ r5_status r5_nufft_set_points(r5_ctx *ctx, r5_nufft_plan *p, long n, const float
 		R5_TRY(check_point(p, j, coords + 3 * j));
 	int32_t *key = malloc(sizeof *key * (size_t)n);
 	p->order = malloc(sizeof *p->order * (size_t)n);
+	p->rank = malloc(sizeof *p->rank * (size_t)n);
 	p->start = malloc(sizeof *p->start * (size_t)n * (size_t)p->D);
 	p->offset = malloc(sizeof *p->offset * (size_t)n * (size_t)p->D);
 	p->slow_first = malloc(sizeof *p->slow_first * (size_t)(p->nb[p->D - 1] + 1));
-	r5_status s = key && p->order && p->start && p->offset && p->slow_first
+	r5_status s = key && p->order && p->rank && p->start && p->offset && p->slow_first
 			      ? sort_points(p, n, coords, key)
 			      : r5_set_error(R5_ENOMEM, "NUFFT points: tables for %ld points", n);
 	free(key);
@@ -321,40 +331,89 @@ static void point_taps(const r5_nufft_plan *p, long i, struct taps *tp)
 	dim_taps(p, i, 2, s2, tp);
 }
 
-/* samples[c n + order[i]] = sum of the point's cells' grid values, weighted */
-static void interpolate(const r5_nufft_plan *p, const float *grid, float complex *samples)
+/* y[q] += a x[q], q < len: one contiguous run of cells (w cells x all coils) */
+static inline void axpy_run(long len, float a, const float *restrict x, float *restrict y)
+{
+#pragma omp simd
+	for (long q = 0; q < len; q++)
+		y[q] += a * x[q];
+}
+
+/* Whether the point's x cells are one contiguous run (no wrap): then a tap row is one run of
+ * w C complex values and the coil batch and the x taps go through axpy_run together. */
+static int x_contiguous(const r5_nufft_plan *p, long i)
+{
+	int s = p->start[i * p->D];
+	return s >= 0 && s + p->w <= p->M[0];
+}
+
+/* acc[c] (2C floats) = the point's weighted sum of grid values; run: w 2C floats of scratch */
+static void interpolate_point(const r5_nufft_plan *p, long i, const float *grid, const struct taps *tp, float *acc,
+			      float *run)
+{
+	long C2 = 2 * p->C, len = p->w * C2;
+	for (long c = 0; c < C2; c++)
+		acc[c] = 0.0f;
+	if (x_contiguous(p, i)) {
+		for (long q = 0; q < len; q++)
+			run[q] = 0.0f;
+		for (int a = 0; a < tp->n[2]; a++)
+			for (int b = 0; b < tp->n[1]; b++)
+				axpy_run(len, tp->wt[2][a] * tp->wt[1][b], grid + tp->idx[2][a] + tp->idx[1][b] + tp->idx[0][0],
+					 run);
+		for (int t = 0; t < p->w; t++)
+			for (long c = 0; c < C2; c++)
+				acc[c] += tp->wt[0][t] * run[t * C2 + c];
+		return;
+	}
+	for (int a = 0; a < tp->n[2]; a++)
+		for (int b = 0; b < tp->n[1]; b++) {
+			float w21 = tp->wt[2][a] * tp->wt[1][b];
+			const float *row = grid + tp->idx[2][a] + tp->idx[1][b];
+			for (int t = 0; t < tp->n[0]; t++)
+				axpy_run(C2, w21 * tp->wt[0][t], row + tp->idx[0][t], acc);
+		}
+}
+
+/* Between the samples [n, C] and their sorted copy [C, n] (to_sorted 1) or back: one pass in
+ * the samples' order, each point one contiguous run of the sorted copy (a random cache line
+ * per point instead of one per coil). */
+static void permute(const r5_nufft_plan *p, float complex *samples, float complex *sorted, int to_sorted)
+{
+	long n = p->n_points, C = p->C;
+#pragma omp parallel for schedule(static)
+	for (long j = 0; j < n; j++) {
+		float complex *run = sorted + C * (long)p->rank[j];
+		for (long c = 0; c < C; c++) {
+			if (to_sorted)
+				run[c] = samples[j + c * n];
+			else
+				samples[j + c * n] = run[c];
+		}
+	}
+}
+
+/* sorted[C i + c] = sum of sorted point i's cells' grid values, weighted */
+static r5_status interpolate(const r5_nufft_plan *p, const float *grid, float complex *sorted)
 {
 	long C2 = 2 * p->C, n = p->n_points;
-#pragma omp parallel
+	int failed = 0;
+#pragma omp parallel reduction(| : failed)
 	{
-		float *acc = malloc(sizeof(float) * (size_t)C2);
+		float *acc = malloc(sizeof(float) * (size_t)(C2 * (1 + p->w)));
 		struct taps tp;
+		failed = !acc;
 #pragma omp for schedule(static, 1024)
 		for (long i = 0; i < n; i++) {
 			if (!acc)
 				continue;
 			point_taps(p, i, &tp);
-			for (long c = 0; c < C2; c++)
-				acc[c] = 0.0f;
-			for (int a = 0; a < tp.n[2]; a++)
-				for (int b = 0; b < tp.n[1]; b++) {
-					float w21 = tp.wt[2][a] * tp.wt[1][b];
-					const float *row = grid + tp.idx[2][a] + tp.idx[1][b];
-					for (int t = 0; t < tp.n[0]; t++) {
-						float ww = w21 * tp.wt[0][t];
-						const float *g = row + tp.idx[0][t];
-						for (long c = 0; c < C2; c++)
-							acc[c] += ww * g[c];
-					}
-				}
-			float *y = (float *)(samples + p->order[i]);
-			for (long c = 0; c < p->C; c++) {
-				y[2 * c * n] = acc[2 * c];
-				y[2 * c * n + 1] = acc[2 * c + 1];
-			}
+			interpolate_point(p, i, grid, &tp, acc, acc + C2);
+			memcpy(sorted + p->C * i, acc, sizeof(float) * (size_t)C2);
 		}
 		free(acc);
 	}
+	return failed ? r5_set_error(R5_ENOMEM, "NUFFT interpolation: coil values of a thread") : R5_OK;
 }
 
 /* Whether slow bin b lies within `margin` bins (cyclically) of the slab's bins [b0, b1). */
@@ -366,14 +425,38 @@ static int bin_near_slab(long b, long b0, long b1, long margin, long n_bins)
 	return (b >= lo && b < hi) || (b + n_bins >= lo && b + n_bins < hi) || (b - n_bins >= lo && b - n_bins < hi);
 }
 
+/* Adds the point's coil values vals (2C floats, then w 2C floats of scratch) times its weights
+ * into the grid cells of its taps. */
+static void spread_point(const r5_nufft_plan *p, long i, const struct taps *tp, float *vals, float *grid)
+{
+	long C2 = 2 * p->C, len = p->w * C2;
+	if (x_contiguous(p, i)) {
+		float *run = vals + C2; /* the x taps' weights times the coil values, one run */
+		for (int t = 0; t < p->w; t++)
+			for (long c = 0; c < C2; c++)
+				run[t * C2 + c] = tp->wt[0][t] * vals[c];
+		for (int a = 0; a < tp->n[2]; a++)
+			for (int b = 0; b < tp->n[1]; b++)
+				axpy_run(len, tp->wt[2][a] * tp->wt[1][b], run, grid + tp->idx[2][a] + tp->idx[1][b] + tp->idx[0][0]);
+		return;
+	}
+	for (int a = 0; a < tp->n[2]; a++)
+		for (int b = 0; b < tp->n[1]; b++) {
+			float w21 = tp->wt[2][a] * tp->wt[1][b];
+			float *row = grid + tp->idx[2][a] + tp->idx[1][b];
+			for (int t = 0; t < tp->n[0]; t++)
+				axpy_run(C2, w21 * tp->wt[0][t], vals, row + tp->idx[0][t]);
+		}
+}
+
 /* Spreads the points that touch the slab's rows [r0, r1) of the slow dimension into those rows
  * only, visiting bins in ascending order (each cell's sum in sorted point order, whatever the
  * slabs). */
-static void spread_slab(const r5_nufft_plan *p, long b0, long b1, const float complex *samples, float *grid,
+static void spread_slab(const r5_nufft_plan *p, long b0, long b1, const float complex *sorted, float *grid,
 			float *vals)
 {
 	int sd = p->D - 1;
-	long C2 = 2 * p->C, n = p->n_points, ns = p->nb[sd], r0 = b0 * p->bin[sd];
+	long ns = p->nb[sd], r0 = b0 * p->bin[sd];
 	long r1 = b1 * p->bin[sd] < p->M[sd] ? b1 * p->bin[sd] : p->M[sd];
 	long margin = (p->w / 2 + 1 + p->bin[sd] - 1) / p->bin[sd];
 	struct taps tp;
@@ -399,27 +482,13 @@ static void spread_slab(const r5_nufft_plan *p, long b0, long b1, const float co
 				}
 			}
 			tp.n[sd] = k;
-			const float *y = (const float *)(samples + p->order[i]);
-			for (long c = 0; c < p->C; c++) {
-				vals[2 * c] = y[2 * c * n];
-				vals[2 * c + 1] = y[2 * c * n + 1];
-			}
-			for (int a = 0; a < tp.n[2]; a++)
-				for (int bb = 0; bb < tp.n[1]; bb++) {
-					float w21 = tp.wt[2][a] * tp.wt[1][bb];
-					float *row = grid + tp.idx[2][a] + tp.idx[1][bb];
-					for (int t = 0; t < tp.n[0]; t++) {
-						float ww = w21 * tp.wt[0][t];
-						float *g = row + tp.idx[0][t];
-						for (long c = 0; c < C2; c++)
-							g[c] += ww * vals[c];
-					}
-				}
+			memcpy(vals, sorted + p->C * i, sizeof(float) * 2 * (size_t)p->C);
+			spread_point(p, i, &tp, vals, grid);
 		}
 	}
 }
 
-static r5_status spread(const r5_nufft_plan *p, const float complex *samples, float *grid)
+static r5_status spread(const r5_nufft_plan *p, const float complex *sorted, float *grid)
 {
 	int sd = p->D - 1, failed = 0;
 	long ns = p->nb[sd], per_slab = ns / (4L * max_threads());
@@ -427,13 +496,13 @@ static r5_status spread(const r5_nufft_plan *p, const float complex *samples, fl
 	long n_slabs = (ns + per_slab - 1) / per_slab;
 #pragma omp parallel reduction(| : failed)
 	{
-		float *vals = malloc(sizeof(float) * 2 * (size_t)p->C);
+		float *vals = malloc(sizeof(float) * 2 * (size_t)(p->C * (1 + p->w)));
 		failed = !vals;
 #pragma omp for schedule(dynamic, 1)
 		for (long slab = 0; slab < n_slabs; slab++) {
 			long b0 = slab * per_slab, b1 = b0 + per_slab < ns ? b0 + per_slab : ns;
 			if (vals)
-				spread_slab(p, b0, b1, samples, grid, vals);
+				spread_slab(p, b0, b1, sorted, grid, vals);
 		}
 		free(vals);
 	}
@@ -475,10 +544,13 @@ static r5_status check_samples(const r5_nufft_plan *p, const r5_array *a, const 
 
 static r5_status ensure_grid(r5_ctx *ctx, r5_nufft_plan *p)
 {
-	long dims[R5_DIMS];
+	long dims[R5_DIMS], sdims[R5_DIMS];
 	r5_dims_ones(dims);
 	dims[0] = p->C, dims[1] = p->M[0], dims[2] = p->M[1], dims[3] = p->M[2];
-	return r5_linop_scratch(ctx, "NUFFT grid", &p->grid, dims);
+	r5_dims_ones(sdims);
+	sdims[0] = p->C, sdims[1] = p->n_points;
+	R5_TRY(r5_linop_scratch(ctx, "NUFFT grid", &p->grid, dims));
+	return r5_linop_scratch(ctx, "NUFFT sorted samples", &p->sorted, sdims);
 }
 
 static unsigned long grid_fft_flags(const r5_nufft_plan *p) { return p->D == 2 ? 0x6UL : 0xeUL; }
@@ -526,7 +598,8 @@ r5_status r5_nufft_forward(r5_ctx *ctx, r5_nufft_plan *p, r5_array *samples, con
 	memset(grid, 0, sizeof(float complex) * (size_t)r5_array_size(p->grid));
 	correct(p, image->data, grid, 1);
 	R5_TRY(r5_fft_raw(ctx, grid_fft_flags(p), p->grid, p->grid, 0));
-	interpolate(p, grid, samples->data);
+	R5_TRY(interpolate(p, grid, p->sorted->data));
+	permute(p, samples->data, p->sorted->data, 0);
 	return R5_OK;
 }
 
@@ -537,7 +610,8 @@ r5_status r5_nufft_adjoint(r5_ctx *ctx, r5_nufft_plan *p, r5_array *image, const
 	R5_TRY(ensure_grid(ctx, p));
 	float *grid = (float *)p->grid->data;
 	memset(grid, 0, sizeof(float complex) * (size_t)r5_array_size(p->grid));
-	R5_TRY(spread(p, samples->data, grid));
+	permute(p, samples->data, p->sorted->data, 1);
+	R5_TRY(spread(p, p->sorted->data, grid));
 	R5_TRY(r5_fft_raw(ctx, grid_fft_flags(p), p->grid, p->grid, 1));
 	correct(p, image->data, grid, 0);
 	return R5_OK;
@@ -698,9 +772,10 @@ void r5_nufft_get_info(const r5_nufft_plan *p, r5_nufft_info *info)
 		info->grid[d] = p->M[d];
 	info->n_points = p->n_points;
 	info->n_coils = p->C;
-	long bytes = r5_linop_array_bytes(p->grid) + r5_linop_array_bytes(p->psf_hat) + r5_linop_array_bytes(p->toep);
+	long bytes = r5_linop_array_bytes(p->grid) + r5_linop_array_bytes(p->sorted) + r5_linop_array_bytes(p->psf_hat) +
+		     r5_linop_array_bytes(p->toep);
 	if (p->n_points)
-		bytes += p->n_points * (long)(sizeof(int32_t) + p->D * (sizeof(int32_t) + sizeof(float))) +
+		bytes += p->n_points * (long)(2 * sizeof(int32_t) + p->D * (sizeof(int32_t) + sizeof(float))) +
 			 (p->nb[p->D - 1] + 1) * (long)sizeof(long);
 	for (int d = 0; d < p->D; d++)
 		bytes += p->N[d] * (long)sizeof(float);
