@@ -66,6 +66,21 @@ R5_HD void r5_nufft_weights(float d0, int width, float beta, float *weights)
 		weights[i] = r5_nufft_kernel(d0 - (float)i, beta, inv_half);
 }
 
+/* The same weights from per-tap polynomials (as FINUFFT's Horner kernels): weight i is
+ * sum_k coef[k][i] s^(n_coef - 1 - k), s = 2 (d0 - (w - 1) / 2) in [-1, 1], coefficients fitted
+ * in double at plan time (recon/linop/nufft.c); no exp or sqrt per tap. */
+#define R5_NUFFT_MAX_COEFS 24
+R5_HD void r5_nufft_weights_poly(float d0, int width, int n_coef, const float (*coef)[R5_NUFFT_MAX_WIDTH],
+				 float *weights)
+{
+	float s = 2.0f * d0 - (float)(width - 1);
+	for (int i = 0; i < width; i++)
+		weights[i] = coef[0][i];
+	for (int k = 1; k < n_coef; k++)
+		for (int i = 0; i < width; i++)
+			weights[i] = weights[i] * s + coef[k][i];
+}
+
 /* First cell and offset of a point at centred grid coordinate t. */
 R5_HD void r5_nufft_split(double t, int width, int *start, float *d0)
 {

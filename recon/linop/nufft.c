@@ -27,6 +27,8 @@ struct r5_nufft_plan {
 	int D, w;
 	long N[3], M[3], C;
 	double sigma, beta;
+	int n_coef;
+	float coef[R5_NUFFT_MAX_COEFS][R5_NUFFT_MAX_WIDTH]; /* the taps' polynomials (nufft_math.h) */
 	float *corr[3]; /* per dimension: (-1)^x / phi_hat(x / M), dimension 0 also times N^-1/2 */
 	/* points, in bin order */
 	long n_points;
@@ -91,6 +93,44 @@ static void gauss_legendre(int n, double a, double b, double *x, double *wq)
 		}
 		x[i] = 0.5 * (b - a) * z + 0.5 * (b + a);
 		wq[i] = (b - a) / ((1.0 - z * z) * dp * dp);
+	}
+}
+
+/* The taps' polynomials: tap i's weight phi(d0 - i) over d0 in [w/2 - 1, w/2] as a polynomial
+ * in s = 2 d0 - (w - 1) in [-1, 1] of degree w + 5 (at most 23), interpolated at Chebyshev
+ * nodes (Vandermonde solve in double, partial pivoting). */
+static void fit_kernel(r5_nufft_plan *p)
+{
+	enum { K = R5_NUFFT_MAX_COEFS };
+	int n = p->w + 6 < K ? p->w + 6 : K;
+	double a[K][K + 1], inv_half = 2.0 / p->w;
+	p->n_coef = n;
+	for (int i = 0; i < p->w; i++) {
+		for (int r = 0; r < n; r++) {
+			double s = cos(R5_PI * (r + 0.5) / n), d0 = 0.5 * (s + (p->w - 1)), pw = 1.0;
+			for (int k = n - 1; k >= 0; k--, pw *= s)
+				a[r][k] = pw; /* column k: s^(n - 1 - k) */
+			a[r][n] = r5_nufft_kernel_d(d0 - i, p->beta, inv_half);
+		}
+		for (int c = 0; c < n; c++) {
+			int best = c;
+			for (int r = c + 1; r < n; r++)
+				if (fabs(a[r][c]) > fabs(a[best][c]))
+					best = r;
+			for (int k = 0; k <= n; k++) {
+				double t = a[c][k];
+				a[c][k] = a[best][k];
+				a[best][k] = t;
+			}
+			for (int r = 0; r < n; r++)
+				if (r != c) {
+					double f = a[r][c] / a[c][c];
+					for (int k = c; k <= n; k++)
+						a[r][k] -= f * a[c][k];
+				}
+		}
+		for (int k = 0; k < n; k++)
+			p->coef[k][i] = (float)(a[k][n] / a[k][k]);
 	}
 }
 
@@ -185,6 +225,7 @@ r5_status r5_nufft_plan_make(r5_ctx *ctx, const long image_dims[R5_DIMS], const 
 			p->nb[d] = (p->M[d] + p->bin[d] - 1) / p->bin[d];
 		}
 	}
+	fit_kernel(p);
 	r5_status s = make_corrections(p);
 	if (s != R5_OK) {
 		r5_nufft_plan_destroy(p);
@@ -317,7 +358,7 @@ static void dim_taps(const r5_nufft_plan *p, long i, int d, long stride, struct 
 		return;
 	}
 	int s = p->start[i * p->D + d], m = (int)p->M[d];
-	r5_nufft_weights(p->offset[i * p->D + d], p->w, (float)p->beta, tp->wt[d]);
+	r5_nufft_weights_poly(p->offset[i * p->D + d], p->w, p->n_coef, p->coef, tp->wt[d]);
 	for (int t = 0; t < p->w; t++)
 		tp->idx[d][t] = stride * r5_nufft_wrap(s + t, m);
 	tp->n[d] = p->w;
