@@ -68,16 +68,19 @@ R5_HD void r5_nufft_weights(float d0, int width, float beta, float *weights)
 
 /* The same weights from per-tap polynomials (as FINUFFT's Horner kernels): weight i is
  * sum_k coef[k][i] s^(n_coef - 1 - k), s = 2 (d0 - (w - 1) / 2) in [-1, 1], coefficients fitted
- * in double at plan time (recon/linop/nufft.c); no exp or sqrt per tap. */
+ * in double at plan time (recon/linop/nufft.c); no exp or sqrt per tap. coef[k][i] is 0 for
+ * i >= width. */
 #define R5_NUFFT_MAX_COEFS 24
 R5_HD void r5_nufft_weights_poly(float d0, int width, int n_coef, const float (*coef)[R5_NUFFT_MAX_WIDTH],
 				 float *weights)
 {
+	/* all R5_NUFFT_MAX_WIDTH lanes (a fixed trip count vectorises; taps past the width have zero
+	 * coefficients): weights holds R5_NUFFT_MAX_WIDTH floats */
 	float s = 2.0f * d0 - (float)(width - 1);
-	for (int i = 0; i < width; i++)
+	for (int i = 0; i < R5_NUFFT_MAX_WIDTH; i++)
 		weights[i] = coef[0][i];
 	for (int k = 1; k < n_coef; k++)
-		for (int i = 0; i < width; i++)
+		for (int i = 0; i < R5_NUFFT_MAX_WIDTH; i++)
 			weights[i] = weights[i] * s + coef[k][i];
 }
 
