@@ -98,8 +98,7 @@ static void gauss_legendre(int n, double a, double b, double *x, double *wq)
 
 /* The taps' polynomials: tap i's weight phi(d0 - i) over d0 in [w/2 - 1, w/2] as a polynomial
  * in s = 2 d0 - (w - 1) in [-1, 1] of degree w + 2 (higher changes nothing at fp32: bench_nufft),
- * interpolated at Chebyshev
- * nodes (Vandermonde solve in double, partial pivoting). */
+ * interpolated at Chebyshev nodes (Vandermonde solve in double, partial pivoting). */
 static void fit_kernel(r5_nufft_plan *p)
 {
 	enum { K = R5_NUFFT_MAX_COEFS };

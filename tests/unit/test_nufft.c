@@ -156,6 +156,9 @@ static void test_accuracy_2d(void **state)
 	r5_nufft_opts o = r5_nufft_defaults;
 	o.oversampling = 1.25;
 	assert_true(accuracy(dims, 400, &o) <= TOL_NUFFT);
+	dims_of(dims, 15, 13, 1, 2); /* odd sizes: centre pixel N/2 (rounded down) at x = 0 */
+	assert_true(accuracy(dims, 300, NULL) <= TOL_NUFFT);
+	dims_of(dims, 24, 20, 1, 3);
 	/* a narrow kernel is measurably worse: the check can fail */
 	o.oversampling = 2.0;
 	o.width = 3;
@@ -293,6 +296,8 @@ static void test_toeplitz(void **state)
 	toeplitz_case(dims, 500);
 	dims_of(dims, 12, 12, 12, 2);
 	toeplitz_case(dims, 400);
+	dims_of(dims, 15, 13, 1, 1);
+	toeplitz_case(dims, 300);
 }
 
 static void test_operator(void **state)
