@@ -10,7 +10,12 @@
  *    8 coils. Wall seconds, and CPU seconds of all threads for the executes (on a shared machine
  *    the wall time says what else ran; CPU time over threads is the time on idle cores).
  *
- * Usage: bench_nufft [--quick]   (--quick: the accuracy table and the 2D uniform case only) */
+ * 3. BART (when /usr/bin/bart exists): `bart nufft` and `bart nufft -a` on the same radial case
+ *    (wall time of the command, its .cfl I/O and start-up included), and the agreement of the
+ *    two implementations after the best complex scale (convention check: sign, centring, units).
+ *
+ * Usage: bench_nufft [--quick | --bart]   (--quick: the accuracy table and the 2D uniform case
+ * only; --bart: the BART comparison only) */
 #include <complex.h>
 #include <math.h>
 #include <stdio.h>
@@ -18,7 +23,10 @@
 #include <string.h>
 #include <time.h>
 
+#include <unistd.h>
+
 #include "recon/core/array.h"
+#include "recon/io/cfl.h"
 #include "recon/core/ctx.h"
 #include "recon/linop/nufft.h"
 
@@ -232,9 +240,101 @@ static float *radial_points(long N, long n_read, long n_spokes)
 	return k;
 }
 
+/* relative difference of a from b after the best complex scale alpha (a ~ alpha b) */
+static double scaled_diff(const r5_array *a, const r5_array *b, double complex *alpha)
+{
+	double complex ab = 0;
+	double bb = 0, d = 0, aa = 0;
+	for (long i = 0; i < r5_array_size(a); i++) {
+		ab += conj(b->data[i]) * a->data[i];
+		bb += cabs(b->data[i]) * cabs(b->data[i]);
+	}
+	*alpha = ab / bb;
+	for (long i = 0; i < r5_array_size(a); i++) {
+		d += cabs(a->data[i] - *alpha * b->data[i]) * cabs(a->data[i] - *alpha * b->data[i]);
+		aa += cabs(a->data[i]) * cabs(a->data[i]);
+	}
+	return sqrt(d / aa);
+}
+
+static double run_timed(const char *cmd)
+{
+	double t0 = now_s();
+	int rc = system(cmd);
+	return rc == 0 ? now_s() - t0 : -1.0;
+}
+
+static void bart_compare(r5_ctx *ctx, const long dims[R5_DIMS], long n_read, long n_lines, const float *k)
+{
+	char dir[] = "/tmp/bench_nufft_XXXXXX", cmd[1024], path[256];
+	if (access("/usr/bin/bart", X_OK) != 0 || !mkdtemp(dir))
+		return;
+	long tdims[R5_DIMS], sdims[R5_DIMS], n = n_read * n_lines;
+	dims_of(tdims, 3, n_read, n_lines, 1);
+	dims_of(sdims, 1, n_read, n_lines, dims[3]);
+	r5_array *traj = NULL, *x = NULL, *y = NULL, *ours_y = NULL, *ours_x = NULL, *bart_y = NULL, *bart_x = NULL;
+	r5_nufft_plan *p = NULL;
+	if (!check(r5_array_alloc_host(tdims, &traj), "traj") || !check(r5_array_alloc_host(dims, &x), "image") ||
+	    !check(r5_array_alloc_host(sdims, &y), "samples") || !check(r5_array_alloc_host(sdims, &ours_y), "samples") ||
+	    !check(r5_array_alloc_host(dims, &ours_x), "image"))
+		goto done;
+	for (long i = 0; i < 3 * n; i++)
+		traj->data[i] = k[i];
+	for (long i = 0; i < r5_array_size(x); i++)
+		x->data[i] = (float)(uniform() - 0.5) + I * (float)(uniform() - 0.5);
+	for (long i = 0; i < r5_array_size(y); i++)
+		y->data[i] = (float)(uniform() - 0.5) + I * (float)(uniform() - 0.5);
+	snprintf(path, sizeof path, "%s/traj", dir);
+	if (!check(r5_cfl_write(path, traj), "traj.cfl"))
+		goto done;
+	snprintf(path, sizeof path, "%s/x", dir);
+	if (!check(r5_cfl_write(path, x), "x.cfl"))
+		goto done;
+	snprintf(path, sizeof path, "%s/y", dir);
+	if (!check(r5_cfl_write(path, y), "y.cfl"))
+		goto done;
+	double t_ours2 = now_s();
+	if (!check(r5_nufft_plan_make(ctx, dims, NULL, &p), "plan") || !check(r5_nufft_set_points(ctx, p, n, k), "points"))
+		goto done;
+	if (!check(r5_nufft_forward(ctx, p, ours_y, x), "forward"))
+		goto done;
+	t_ours2 = now_s() - t_ours2; /* plan + set points + forward: what one bart call does */
+	double t_ours1 = now_s();
+	if (!check(r5_nufft_adjoint(ctx, p, ours_x, y), "adjoint"))
+		goto done;
+	t_ours1 = now_s() - t_ours1;
+	snprintf(cmd, sizeof cmd, "bart nufft %s/traj %s/x %s/bart_y > /dev/null 2>&1", dir, dir, dir);
+	double t_bart2 = run_timed(cmd);
+	snprintf(cmd, sizeof cmd, "bart nufft -a -d %ld:%ld:%ld %s/traj %s/y %s/bart_x > /dev/null 2>&1", dims[0], dims[1],
+		 dims[2], dir, dir, dir);
+	double t_bart1 = run_timed(cmd);
+	snprintf(path, sizeof path, "%s/bart_y", dir);
+	if (t_bart2 < 0 || !check(r5_cfl_read(path, &bart_y), "bart forward output"))
+		goto done;
+	snprintf(path, sizeof path, "%s/bart_x", dir);
+	if (t_bart1 < 0 || !check(r5_cfl_read(path, &bart_x), "bart adjoint output"))
+		goto done;
+	double complex a2, a1;
+	double e2 = scaled_diff(ours_y, bart_y, &a2), e1 = scaled_diff(ours_x, bart_x, &a1);
+	printf("## vs BART (bart nufft, same trajectory and data: 2D %ldx%ld radial, %ld points, %ld coils)\n\n", dims[0],
+	       dims[1], n, dims[3]);
+	printf("| transform | recon5t s | bart s (whole command) | ours = alpha bart: alpha | rel. diff after alpha |\n"
+	       "|---|---|---|---|---|\n");
+	printf("| type 2 (forward) | %.3f (incl. plan + set points) | %.3f | %.4f%+.4fi | %.2e |\n", t_ours2, t_bart2,
+	       creal(a2), cimag(a2), e2);
+	printf("| type 1 (adjoint) | %.3f | %.3f | %.4f%+.4fi | %.2e |\n\n", t_ours1, t_bart1, creal(a1), cimag(a1), e1);
+done:
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "bench_nufft: could not remove %s\n", dir);
+	r5_nufft_plan_destroy(p);
+	r5_array_free(traj), r5_array_free(x), r5_array_free(y), r5_array_free(ours_y), r5_array_free(ours_x);
+	r5_array_free(bart_y), r5_array_free(bart_x);
+}
+
 int main(int argc, char **argv)
 {
-	int quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
+	int quick = argc > 1 && strcmp(argv[1], "--quick") == 0, bart_only = argc > 1 && strcmp(argv[1], "--bart") == 0;
 	r5_ctx *ctx = NULL;
 	if (!check(r5_ctx_create(&ctx, "cpu", 0), "context"))
 		return 1;
@@ -244,14 +344,17 @@ int main(int argc, char **argv)
 	int threads = 1;
 #endif
 	printf("# bench_nufft: CPU, %d threads (%s)\n\n", threads, r5_ctx_describe(ctx));
+	long dims[R5_DIMS];
+	float *k = NULL;
+	if (bart_only)
+		goto bart;
 	accuracy_table(ctx);
 	printf("## throughput (default width, sigma 2; execute only, best of 3; points/s = samples of all coils "
 	       "per second)\n\n");
 	printf("| case | points | coils | grid | plan s | set points s | type 2 s | type 1 s | type 2 / 1 CPU-s | "
 	       "Toeplitz kernel s | Toeplitz apply s | MiB held |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
-	long dims[R5_DIMS];
 	dims_of(dims, 256, 256, 1, 8);
-	float *k = uniform_points(dims, 1000000);
+	k = uniform_points(dims, 1000000);
 	if (k)
 		time_case(ctx, "2D 256^2 uniform", dims, 1000000, 1, k);
 	free(k);
@@ -267,6 +370,13 @@ int main(int argc, char **argv)
 			dims[3] = 8;
 			time_case(ctx, "3D 64^3 uniform", dims, 1000000, 1, k);
 		}
+		free(k);
+		printf("\n");
+	bart:
+		dims_of(dims, 256, 256, 1, 8);
+		k = radial_points(256, 512, 1954);
+		if (k)
+			bart_compare(ctx, dims, 512, 1954, k);
 		free(k);
 	}
 	r5_ctx_destroy(ctx);
