@@ -3,9 +3,10 @@
  *
  *   1. calibration matrix: every kernel-sized patch of the ACS block, all coils, as a row
  *   2. its right singular vectors: the Gram A^H A built from summed-area tables of coil-pair
- *      products (never forming A), then Householder + QL eigenvalues and inverse iteration for
- *      the kept vectors only (herm_eig.h, host double); kept: singular value >= threshold x
- *      the largest (the signal subspace V)
+ *      products (never forming A), then its signal subspace by randomized subspace iteration
+ *      (r5_herm_eig_signal; below n = 400, or when that does not converge, Householder + QL
+ *      and inverse iteration for the kept vectors: herm_eig.h, host double); kept: singular
+ *      value >= threshold x the largest (the signal subspace V)
  *   3. the image-space operator G(r) = 1/K sum_{a,b} P_ab e^{i 2 pi r.(a-b)}, P = V V^H, built
  *      from the kernel-offset sums G_delta and sinc-interpolated to the image grid; the readout
  *      direction is transformed first (explicit DFT over the 2k-1 offsets), then slabs of
@@ -45,7 +46,8 @@ r5_status r5_espirit_maps(r5_ctx *ctx, const r5_espirit_conf *conf, const r5_arr
 			  r5_array **maps, r5_array **eigenvalues);
 
 /* The calibration step alone (steps 1-2), exposed for tests: number of kernels kept and the
- * normalised singular values (n_values = kernel^d x coils, may be NULL). */
+ * normalised singular values (n_values = kernel^d x coils, may be NULL; with the randomized
+ * path, values beyond its block — all below the threshold — are 0). */
 r5_status r5_espirit_calibrate(r5_ctx *ctx, const r5_espirit_conf *conf, const r5_array *acs, int *n_kept,
 			       double **singular_values, int *n_values);
 
