@@ -6,12 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 #include "../core/fft.h"
 #include "../core/log.h"
+#include "../core/threads.h"
 #include "herm_eig.h"
 
 #define R5_PI 3.14159265358979323846
@@ -151,15 +148,6 @@ static void gram_coil_pair(const struct gram_job *job, long c1, long c2, long dz
 		}
 }
 
-static int max_threads(void)
-{
-#ifdef _OPENMP
-	return omp_get_max_threads();
-#else
-	return 1;
-#endif
-}
-
 /* Work items (coil pair, z offset) go in chunks of four per thread, with a stop check between
  * chunks (an item is 2k-1 x 2k-1 tables of the ACS block: ~30 ms for 24^3, k = 6). */
 static r5_status gram(const struct calib_geom *g, const float complex *block, double complex *gram_out,
@@ -167,7 +155,7 @@ static r5_status gram(const struct calib_geom *g, const float complex *block, do
 {
 	struct gram_job job = {.g = g, .block = block, .out = gram_out};
 	long C = g->n_coils, n_pairs = C * (C + 1) / 2, nz = 2 * g->kd[2] - 1, n_items = n_pairs * nz;
-	long chunk = progress ? 4L * max_threads() : n_items;
+	long chunk = progress ? 4L * r5_max_threads() : n_items;
 	size_t sat_size = (size_t)(g->c[0] + 1) * (size_t)(g->c[1] + 1) * (size_t)(g->c[2] + 1);
 	int failed = 0;
 	r5_status s = R5_OK;

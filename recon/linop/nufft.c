@@ -12,11 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 #include "../core/fft.h"
+#include "../core/threads.h"
 
 const r5_nufft_opts r5_nufft_defaults = {.oversampling = 2.0, .width = 0, .tolerance = 1e-5};
 
@@ -45,15 +42,6 @@ struct r5_nufft_plan {
 	r5_array *toep;     /* [2N0, 2N1, 2N2, group] */
 	long toep_group;
 };
-
-static int max_threads(void)
-{
-#ifdef _OPENMP
-	return omp_get_max_threads();
-#else
-	return 1;
-#endif
-}
 
 /* smallest even n >= lo whose only prime factors are 2, 3, 5 */
 static long next235even(long lo)
@@ -532,7 +520,7 @@ static void spread_slab(const r5_nufft_plan *p, long b0, long b1, const float co
 static r5_status spread(const r5_nufft_plan *p, const float complex *sorted, float *grid)
 {
 	int sd = p->D - 1, failed = 0;
-	long ns = p->nb[sd], per_slab = ns / (4L * max_threads());
+	long ns = p->nb[sd], per_slab = ns / (4L * r5_max_threads());
 	per_slab = per_slab < 1 ? 1 : per_slab;
 	long n_slabs = (ns + per_slab - 1) / per_slab;
 #pragma omp parallel reduction(| : failed)

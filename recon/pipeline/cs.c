@@ -156,13 +156,9 @@ static r5_status wavelet_l1_prox(r5_ctx *ctx, const r5_recon_params *p, const lo
 	d->flags = flags;
 	d->spins = p->cs.spins > 0 ? p->cs.spins : 1;
 	d->state = 0x5eed5eedULL;
-	int n = 0;
-	r5_status s = wavelet_bases(ctx, p, dims, flags, d->w, &n);
-	d->n_bases = n;
+	r5_status s = wavelet_bases(ctx, p, dims, flags, d->w, &d->n_bases);
 	if (s != R5_OK) {
-		for (int b = 0; b < MAX_BASES; b++)
-			r5_linop_free(d->w[b]);
-		d->n_bases = 0;
+		d->n_bases = MAX_BASES; /* those made before the failure; the rest are NULL (calloc) */
 		wavelet_l1_destroy(d);
 		return s;
 	}

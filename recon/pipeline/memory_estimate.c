@@ -37,15 +37,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 #include "coil_prep.h"
 #include "../calib/coil_compress.h"
 #include "../calib/espirit.h"
 #include "../calib/grappa.h"
 #include "../core/eig_math.h"
+#include "../core/threads.h"
 #include "cs_slab.h"
 #include "pipelines.h"
 
@@ -80,16 +77,6 @@ static void drop(struct ledger *l, double bytes) { l->now -= bytes; }
 static double elements(long n) { return (double)n * (double)sizeof(float complex); }
 static double doubles_c(long n) { return (double)n * (double)sizeof(double complex); }
 static double dims_bytes(const long dims[R5_DIMS]) { return elements(r5_dims_size(dims)); }
-
-/* OpenMP threads of a parallel region: per-thread tables and buffers */
-static int threads(void)
-{
-#ifdef _OPENMP
-	return omp_get_max_threads();
-#else
-	return 1;
-#endif
-}
 
 /* dims with dimension d set to n */
 static void dims_with(long out[R5_DIMS], const long dims[R5_DIMS], int d, long n)
@@ -324,7 +311,7 @@ static void espirit_calibrate(struct ledger *l, const r5_espirit_conf *conf, con
 	drop(l, dims_bytes(acs));
 	double gram = doubles_c(n * n) + (double)n * sizeof(double);
 	hold(l, gram);
-	double tables = doubles_c((c[0] + 1) * (c[1] + 1) * (c[2] + 1)) * threads();
+	double tables = doubles_c((c[0] + 1) * (c[1] + 1) * (c[2] + 1)) * r5_max_threads();
 	hold(l, tables);
 	drop(l, tables);
 	/* r5_herm_eig_top: q (double complex) and z (double) n x n, vectors of n */
@@ -360,7 +347,7 @@ static void espirit_slabs(struct ledger *l, long C, const long img[3])
 	fft_ramps(l, grid, R5_FLAG(R5_DIM_Y) | R5_FLAG(R5_DIM_Z));
 	drop(l, elements(npix * CC));
 	/* zheev_top_batched's scratch per thread, eigenvalues on the host, host and work masks */
-	double eigs = (double)R5_EIG_SCRATCH(C) * sizeof(double) * threads() + elements((npix * C + 1) / 2 + 2 * npix);
+	double eigs = (double)R5_EIG_SCRATCH(C) * sizeof(double) * r5_max_threads() + elements((npix * C + 1) / 2 + 2 * npix);
 	hold(l, eigs);
 	drop(l, eigs + slabs);
 }
@@ -684,7 +671,7 @@ r5_status r5_recon_memory_estimate(const r5_scan *scan, const r5_recon_params *p
 	const long *k = scan->kspace->dims;
 	long longest = k[0] > k[1] ? k[0] : k[1];
 	longest = longest > k[2] ? longest : k[2];
-	double fftw_buffers = elements(R5_EST_FFTW_ROWS * (longest + R5_EST_FFTW_SKEW)) * threads();
+	double fftw_buffers = elements(R5_EST_FFTW_ROWS * (longest + R5_EST_FFTW_SKEW)) * r5_max_threads();
 	hold(&l, R5_EST_RUNTIME_BYTES + fftw_buffers + scan_bytes(scan));
 	/* r5_pipeline_drop_empty: outer indices without data dropped into a compacted copy, held to
 	 * the end (the pipeline's own arrays are estimated on the whole scan: an upper bound) */
