@@ -40,7 +40,7 @@ const r5_recon_params r5_recon_defaults = {
 	.explicit_keys = 0,
 };
 
-enum kind { K_STRING, K_INT, K_FLOAT, K_BOOL };
+enum kind { K_STRING, K_INT, K_FLOAT, K_BOOL, K_FLOAT_AUTO /* a float, or "auto" (R5_PARAM_AUTO) */ };
 /* which pipeline reads a key (COMMON: all of them) */
 enum scope { COMMON, CARTESIAN, SENSE, GRAPPA, CS };
 static const char *const scope_names[] = {"", "cartesian", "sense", "grappa", "cs"};
@@ -86,8 +86,8 @@ static const struct param_def {
 	 "ESPIRiT singular value threshold"},
 	{"espirit_crop", "crop", CS, K_FLOAT, FIELD(sense.espirit_crop), 0, 1, "ESPIRiT eigenvalue mask threshold"},
 	{"reg", NULL, CS, K_STRING, FIELD(cs.reg), 0, 0, "l1 | tv | l1+tv"},
-	{"lambda_l1", NULL, CS, K_FLOAT, FIELD(cs.lambda_l1), 0, 1e3, "wavelet L1 weight relative to max |E^H y|, or auto (from the noise level)"},
-	{"lambda_tv", NULL, CS, K_FLOAT, FIELD(cs.lambda_tv), 0, 1e3, "TV weight relative to max |E^H y|, or auto (from the noise level)"},
+	{"lambda_l1", NULL, CS, K_FLOAT_AUTO, FIELD(cs.lambda_l1), 0, 1e3, "wavelet L1 weight relative to max |E^H y|, or auto (from the noise level)"},
+	{"lambda_tv", NULL, CS, K_FLOAT_AUTO, FIELD(cs.lambda_tv), 0, 1e3, "TV weight relative to max |E^H y|, or auto (from the noise level)"},
 	{"wavelet", NULL, CS, K_STRING, FIELD(cs.wavelet), 0, 0, "haar | db4 | db8 (Daubechies 4 or 8 taps), or a union: haar+db4 | db4+db8 | haar+db4+db8"},
 	{"spins", NULL, CS, K_INT, FIELD(cs.spins), 1, 64, "randomly shifted wavelet transforms averaged per l1 prox"},
 	{"decouple", NULL, CS, K_BOOL, FIELD(cs.decouple), 0, 1,
@@ -142,11 +142,8 @@ static r5_status check_choice(const char *key, const char *value)
 	return r5_set_error(R5_EINVAL, "parameter %s: unknown value '%s'", key, value);
 }
 
-/* the keys that take "auto" (stored as R5_PARAM_AUTO) */
-static int takes_auto(const struct param_def *d)
-{
-	return d->kind == K_FLOAT && (!strcmp(d->key, "lambda_l1") || !strcmp(d->key, "lambda_tv"));
-}
+static int takes_auto(const struct param_def *d) { return d->kind == K_FLOAT_AUTO; }
+static int is_float(const struct param_def *d) { return d->kind == K_FLOAT || d->kind == K_FLOAT_AUTO; }
 
 /* v (finite) against the key's range and kind; text is the value as given, for the message. */
 static r5_status check_range(const struct param_def *d, double v, const char *text, int stored)
@@ -156,7 +153,7 @@ static r5_status check_range(const struct param_def *d, double v, const char *te
 	if (v < d->min || v > d->max)
 		return r5_set_error(R5_EINVAL, "parameter %s: %s outside [%g, %g]%s", d->key, text, d->min, d->max,
 				    takes_auto(d) ? " (or auto)" : "");
-	if (d->kind != K_FLOAT && v != floor(v))
+	if (!is_float(d) && v != floor(v))
 		return r5_set_error(R5_EINVAL, "parameter %s: '%s' is not an integer", d->key, text);
 	return R5_OK;
 }
@@ -213,7 +210,7 @@ r5_status r5_recon_params_set(r5_recon_params *p, const char *key, const char *v
 		char *base = (char *)p + d->offset;
 		if (d->kind == K_STRING)
 			strcpy(base, value);
-		else if (d->kind == K_FLOAT)
+		else if (is_float(d))
 			*(float *)base = (float)v[i];
 		else
 			*(int *)base = (int)v[i];
@@ -234,7 +231,7 @@ r5_status r5_recon_params_check(const r5_recon_params *p)
 			R5_TRY(check_choice(d->key, base));
 			continue;
 		}
-		double v = d->kind == K_FLOAT ? (double)*(const float *)base : (double)*(const int *)base;
+		double v = is_float(d) ? (double)*(const float *)base : (double)*(const int *)base;
 		snprintf(text, sizeof text, "%g", v);
 		if (!isfinite(v))
 			return r5_set_error(R5_EINVAL, "parameter %s: '%s' is not a finite number", d->key, text);
@@ -298,7 +295,7 @@ void r5_recon_params_format(const r5_recon_params *p, char *text, size_t size)
 			n = snprintf(text + used, size - used, "%s%s%s%s=%s", sep, scope, dot, d->key, base);
 		else if (takes_auto(d) && *(const float *)base == R5_PARAM_AUTO)
 			n = snprintf(text + used, size - used, "%s%s%s%s=auto", sep, scope, dot, d->key);
-		else if (d->kind == K_FLOAT)
+		else if (is_float(d))
 			n = snprintf(text + used, size - used, "%s%s%s%s=%g", sep, scope, dot, d->key, *(const float *)base);
 		else
 			n = snprintf(text + used, size - used, "%s%s%s%s=%d", sep, scope, dot, d->key, *(const int *)base);
