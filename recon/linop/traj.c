@@ -104,3 +104,23 @@ r5_status r5_traj_radial(r5_traj_kind kind, int tiny_index, long n_read, long n_
 	}
 	return R5_OK;
 }
+
+r5_status r5_traj_spiral(long n_read, long n_interleaves, double kmax, double turns, double alpha, float *coords)
+{
+	if (!coords)
+		return r5_set_error(R5_EINVAL, "spiral trajectory: no output array");
+	if (n_read < 2 || n_interleaves < 1)
+		return r5_set_error(R5_EINVAL, "spiral trajectory: %ld samples x %ld interleaves (need >= 2 x >= 1)",
+				    n_read, n_interleaves);
+	if (!(kmax > 0.0) || !isfinite(kmax) || !(turns > 0.0) || !isfinite(turns) || !(alpha >= 1.0 && alpha <= 4.0))
+		return r5_set_error(R5_EINVAL, "spiral trajectory: kmax %g, turns %g, alpha %g (need kmax > 0, turns > 0, "
+				    "alpha in [1, 4])", kmax, turns, alpha);
+	for (long l = 0; l < n_interleaves; l++)
+		for (long i = 0; i < n_read; i++) {
+			double tau = (double)i / (double)n_read, r = kmax * pow(tau, alpha);
+			double a = 2.0 * R5_PI * (turns * tau + (double)l / (double)n_interleaves);
+			float *p = coords + 3 * (i + n_read * l);
+			p[0] = (float)(r * cos(a)), p[1] = (float)(r * sin(a)), p[2] = 0.0f;
+		}
+	return R5_OK;
+}

@@ -79,4 +79,14 @@ r5_status r5_traj_radial(r5_traj_kind kind, int tiny_index, long n_read, long n_
  * kind (the same rule r5_traj_radial uses; s counts from 0 at first_spoke 0). */
 double r5_traj_spoke_angle(r5_traj_kind kind, int tiny_index, long n_spokes, long s);
 
+/* Variable-density spiral, n_interleaves rotated copies (interleave l turned by 2 pi l / L):
+ * sample i of interleave l at tau = i / n_read in [0, 1),
+ *   k0 + i k1 = kmax tau^alpha exp(i (2 pi turns tau + 2 pi l / L)),
+ * alpha = 1 the Archimedean spiral (uniform density: its turns are kmax / turns apart on each
+ * interleave, kmax / (turns L) over all, so turns >= kmax / L meets Nyquist at 1 cycle/FOV),
+ * alpha > 1 denser at the centre (variable density, Kim et al., MRM 50:214, 2003 in form; the
+ * samples are uniform in tau, not a gradient-limited design). Layout [3, n_read, n_interleaves],
+ * k2 = 0. n_read >= 2, n_interleaves >= 1, kmax > 0, turns > 0, alpha in [1, 4]. */
+r5_status r5_traj_spiral(long n_read, long n_interleaves, double kmax, double turns, double alpha, float *coords);
+
 #endif
