@@ -124,3 +124,28 @@ r5_status r5_traj_spiral(long n_read, long n_interleaves, double kmax, double tu
 		}
 	return R5_OK;
 }
+
+r5_status r5_traj_apply_delay(long n_read, long n_spokes, const float delay[3], int transverse, float *coords)
+{
+	if (!coords || !delay || n_read < 2 || n_spokes < 1)
+		return r5_set_error(R5_EINVAL, "trajectory delay: %ld samples x %ld spokes (need >= 2 x >= 1, with "
+				    "coordinates and a delay)", n_read, n_spokes);
+	double sx = delay[0], sy = delay[1], sxy = delay[2];
+	if (!isfinite(sx) || !isfinite(sy) || !isfinite(sxy))
+		return r5_set_error(R5_EINVAL, "trajectory delay: delay (%g, %g, %g) is not finite", sx, sy, sxy);
+	for (long s = 0; s < n_spokes; s++) {
+		float *k = coords + 3 * n_read * s, *last = k + 3 * (n_read - 1);
+		double d0 = (double)last[0] - k[0], d1 = (double)last[1] - k[1], len = hypot(d0, d1);
+		if (!(len > 0.0) || !isfinite(len))
+			return r5_set_error(R5_EINVAL, "trajectory delay: spoke %ld has no extent in (k0, k1)", s);
+		double u0 = d0 / len, u1 = d1 / len, dk = len / (double)(n_read - 1);
+		double m0 = sy * u0 + sxy * u1, m1 = sxy * u0 + sx * u1; /* M u */
+		double proj = u0 * m0 + u1 * m1;
+		double shift0 = dk * (transverse ? m0 : proj * u0), shift1 = dk * (transverse ? m1 : proj * u1);
+		for (long i = 0; i < n_read; i++) {
+			k[3 * i] = (float)(k[3 * i] + shift0);
+			k[3 * i + 1] = (float)(k[3 * i + 1] + shift1);
+		}
+	}
+	return R5_OK;
+}

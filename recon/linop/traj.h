@@ -89,4 +89,12 @@ double r5_traj_spoke_angle(r5_traj_kind kind, int tiny_index, long n_spokes, lon
  * k2 = 0. n_read >= 2, n_interleaves >= 1, kmax > 0, turns > 0, alpha in [1, 4]. */
 r5_status r5_traj_spiral(long n_read, long n_interleaves, double kmax, double turns, double alpha, float *coords);
 
+/* Gradient delays applied to a radial trajectory in place (recon/calib/gradient_delay.h for the
+ * model and the estimate): delay = (Sx, Sy, Sxy), readout samples, BART's `traj -q x:y:xy`
+ * convention; each spoke's direction u and spacing dk come from its first and last samples;
+ * transverse 0: k += dk (u^T M u) u (BART's default), 1: k += dk M u (`traj -q -O`), with
+ * M = [[Sy, Sxy], [Sxy, Sx]] in (k0, k1). The result is where the scanner really sampled: grid
+ * with it to correct the delay. 2D only (k2 untouched). */
+r5_status r5_traj_apply_delay(long n_read, long n_spokes, const float delay[3], int transverse, float *coords);
+
 #endif
