@@ -175,7 +175,7 @@ static int pair_rows(const struct spoke *si, const struct spoke *sj, double a, d
 {
 	if (!transverse) {
 		const struct spoke *sp[2] = {si, sj};
-		double t[2] = {a, b};
+		const double t[2] = {a, b};
 		for (int k = 0; k < 2; k++) {
 			double u0 = sp[k]->u[0], u1 = sp[k]->u[1];
 			rows[k][0] = -u1 * u1, rows[k][1] = -u0 * u0, rows[k][2] = -2.0 * u0 * u1, rows[k][3] = t[k];

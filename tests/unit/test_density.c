@@ -24,7 +24,16 @@
 #include "cpu_fixture.h"
 
 #define N 64
+/* Pipe-Menon iterations: the image NRMSE keeps improving after the residual has flattened (full
+ * radial 2x: 0.060 after 8 iterations, 0.025 after 20; residual 7.8e-3 and 4.8e-3) */
 #define PM_ITERS 20
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) || !defined(__OPTIMIZE__)
+/* unoptimised sanitizer builds spread 10x slower: the 160,000-point chunk test only in optimised
+ * builds */
+#define SLOW_BUILD 1
+#else
+#define SLOW_BUILD 0
+#endif
 
 static void image_dims_of(long dims[R5_DIMS], long n)
 {
@@ -198,11 +207,12 @@ static void test_pipe_menon_vs_ramp(void **state)
 
 /* a fully sampled Archimedean spiral: 8 interleaves, 8 turns each (turns 1/2 cycle/FOV apart
  * over all interleaves: twice Nyquist, as the radial case's 2x readout; at Nyquist, 4 turns, the
- * NRMSE is 0.045 for the reason test_full_radial_roundtrip gives), 4096 samples each */
+ * NRMSE is 0.045 for the reason test_full_radial_roundtrip gives), 2048 samples each (0.8
+ * cycle/FOV apart along the outermost turn) */
 static void test_spiral(void **state)
 {
 	(void)state;
-	const long n_read = 4096, L = 8;
+	const long n_read = 2048, L = 8;
 	long idims[R5_DIMS];
 	image_dims_of(idims, N);
 	float *k = malloc(sizeof(float) * 3 * (size_t)(n_read * L)), *w = malloc(sizeof(float) * (size_t)(n_read * L));
@@ -218,10 +228,17 @@ static void test_spiral(void **state)
 	assert_true(e < 0.03);
 	assert_true(fabs(scale - 1.0) < 0.02);
 	assert_true(res[PM_ITERS - 1] < 0.05f * res[0]);
-	/* variable density (alpha 2, denser at the centre): still converges */
+	/* variable density (alpha 2, denser at the centre): still converges (optimised builds) */
+	if (SLOW_BUILD) {
+		free(k);
+		free(w);
+		r5_array_free(f);
+		return;
+	}
 	assert_int_equal(r5_traj_spiral(n_read, L, 0.5 * N, (double)N / L, 2.0, k), R5_OK);
 	assert_int_equal(r5_density_pipe_menon_ex(ctx, idims, n_read * L, k, PM_ITERS, NULL, w, res), R5_OK);
-	print_message("variable-density spiral (alpha 2), Pipe-Menon residual %.2e -> %.2e\n", res[0], res[PM_ITERS - 1]);
+	print_message("variable-density spiral (alpha 2), Pipe-Menon residual %.2e -> %.2e (%d iterations)\n", res[0],
+		      res[PM_ITERS - 1], PM_ITERS);
 	assert_true(res[PM_ITERS - 1] < 0.05f * res[0]);
 	free(k);
 	free(w);
@@ -354,12 +371,14 @@ static int stop_at_third(void *user, const char *stage, double fraction, r5_stat
 static void test_chunked_3d(void **state)
 {
 	(void)state;
+	if (SLOW_BUILD)
+		skip();
 	const long n = 16, n_read = 32, S = 5000, P = n_read * S;
 	long idims[R5_DIMS];
 	r5_dims_ones(idims);
 	idims[0] = idims[1] = idims[2] = n;
 	float *k = malloc(sizeof(float) * 3 * (size_t)P), *w = malloc(sizeof(float) * (size_t)P);
-	float *r = malloc(sizeof(float) * (size_t)P), res[3];
+	float *r = malloc(sizeof(float) * (size_t)P), res[2];
 	assert_non_null(k);
 	assert_non_null(w);
 	assert_non_null(r);
@@ -367,7 +386,7 @@ static void test_chunked_3d(void **state)
 	assert_int_equal(r5_density_ramp(idims, n_read, S, k, r), R5_OK);
 	int calls = 0;
 	r5_progress hook = {.report = count_calls, .user = &calls};
-	assert_int_equal(r5_density_pipe_menon_ex(ctx, idims, P, k, 3, &hook, w, res), R5_OK);
+	assert_int_equal(r5_density_pipe_menon_ex(ctx, idims, P, k, 2, &hook, w, res), R5_OK);
 	double sum = 0.0, ss = 0.0;
 	long m = 0;
 	for (long j = 0; j < P; j++) {
@@ -375,15 +394,15 @@ static void test_chunked_3d(void **state)
 		if (kr >= 3.0 && kr <= 0.5 * n - 3.0)
 			sum += w[j] / r[j] - 1.0, ss += pow(w[j] / r[j] - 1.0, 2), m++;
 	}
-	print_message("3D 16^3, %ld points: %d hook calls in 3 iterations; residual %.2e -> %.2e; Pipe-Menon / ramp - 1 "
-		      "for 3 <= |k| <= %ld: mean %.4f, rms %.4f\n", P, calls, res[0], res[2], n / 2 - 3, sum / m,
+	print_message("3D 16^3, %ld points: %d hook calls in 2 iterations; residual %.2e -> %.2e; Pipe-Menon / ramp - 1 "
+		      "for 3 <= |k| <= %ld: mean %.4f, rms %.4f\n", P, calls, res[0], res[1], n / 2 - 3, sum / m,
 		      sqrt(ss / m));
-	assert_int_equal(calls, 3 * 2 * 2);
-	assert_true(res[2] < 0.1f * res[0]);
+	assert_int_equal(calls, 2 * 2 * 2);
+	assert_true(res[1] < 0.1f * res[0]);
 	assert_true(fabs(sum / m) < 0.03 && sqrt(ss / m) < 0.1);
 	calls = 0;
 	hook.report = stop_at_third;
-	assert_int_equal(r5_density_pipe_menon_ex(ctx, idims, P, k, 3, &hook, w, res), R5_ECANCELLED);
+	assert_int_equal(r5_density_pipe_menon_ex(ctx, idims, P, k, 2, &hook, w, res), R5_ECANCELLED);
 	assert_non_null(strstr(r5_last_error(), "Pipe-Menon"));
 	free(k);
 	free(w);
