@@ -59,7 +59,9 @@
 r5_status r5_density_ramp(const long image_dims[R5_DIMS], long n_read, long n_spokes, const float *coords,
 			  float *weights);
 
-/* Pipe-Menon weights after iters >= 1 iterations, for any points inside the image's k range. */
+/* Pipe-Menon weights after iters >= 1 iterations, for any points inside the image's k range. The
+ * numbers above are after 20 iterations: the image keeps improving after the residual flattens
+ * (full radial 2x: NRMSE 0.060 after 8 iterations, residual 7.8e-3; 0.025 after 20, 4.8e-3). */
 r5_status r5_density_pipe_menon(r5_ctx *ctx, const long image_dims[R5_DIMS], long n_points, const float *coords,
 				int iters, float *weights);
 
