@@ -2,10 +2,13 @@
  * radial ramp, and Pipe-Menon per iteration (one spread + one interpolation of all points on
  * the NUFFT plan's oversampled grid, plus the plan and the sort once) — for 2D 256^2 radial
  * (512 samples x 402 spokes: 2x readout, pi/2 N spokes), a 2D spiral (16 interleaves x 8192) and
- * 3D 64^3 kooshball (128 x 6434 spokes, golden means); wall and CPU seconds (OMP threads; on a
- * shared machine wall says what else ran), and the residual after the iterations.
+ * 3D 64^3 kooshball (128 x 6434 spokes, golden means), and the real spiral trajectory of
+ * ../shared/data/kspace-precond-spiral (3 interleaves x 3996, image 320^2) when it is there; wall
+ * and CPU seconds (OMP threads; on a shared machine wall says what else ran), and the residual
+ * after the iterations.
  *
- * Usage: bench_density [iters]   (default 10) */
+ * Usage: bench_density [iters [SPIRAL_DIR]]   (default 10, ../shared/data/kspace-precond-spiral) */
+#include <complex.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +16,7 @@
 
 #include "recon/core/ctx.h"
 #include "recon/core/dims.h"
+#include "recon/io/cfl.h"
 #include "recon/linop/density.h"
 #include "recon/linop/traj.h"
 
@@ -86,6 +90,24 @@ int main(int argc, char **argv)
 	if (run_case(ctx, "3D 64^3 kooshball 128 x 6434", idims, 128, 6434, k, 1, iters))
 		return 1;
 	free(k);
+	char path[1100];
+	snprintf(path, sizeof path, "%s/traj", argc > 2 ? argv[2] : "../shared/data/kspace-precond-spiral");
+	r5_array *traj = NULL;
+	if (r5_cfl_read(path, &traj) == R5_OK) {
+		long n_read = traj->dims[1], n_lines = traj->dims[2];
+		k = malloc(sizeof(float) * 3 * (size_t)(n_read * n_lines));
+		const float complex *t = traj->data;
+		for (long j = 0; k && j < 3 * n_read * n_lines; j++)
+			k[j] = crealf(t[j]);
+		r5_dims_ones(idims);
+		idims[0] = idims[1] = 320;
+		if (!k || run_case(ctx, "2D 320^2 real spiral 3 x 3996", idims, n_read, n_lines, k, 0, iters))
+			return 1;
+		free(k);
+		r5_array_free(traj);
+	} else {
+		printf("(real spiral: %s; skipped)\n", r5_last_error());
+	}
 	r5_ctx_destroy(ctx);
 	return 0;
 }

@@ -47,7 +47,9 @@
  * grid and added to the total, all interpolated from the total), with the stop hook between
  * chunks. Time (bench_density, 10 iterations, 2 cores shared with other jobs, load 8-10): 2D
  * 256^2 radial 512 x 402 (206k points) 1.3 s CPU (0.13 s per iteration); spiral 16 x 8192 0.87
- * s; 3D 64^3 kooshball 128 x 6434 (824k points) 10.7 s CPU. The ramp: milliseconds. */
+ * s; 3D 64^3 kooshball 128 x 6434 (824k points) 10.7 s CPU; the real 3-interleave spiral of
+ * ../shared/data/kspace-precond-spiral (320^2, 11988 points): 20 iterations 0.13 s CPU, residual
+ * 0.70 -> 6.1e-4. The ramp: milliseconds. */
 #ifndef R5_LINOP_DENSITY_H
 #define R5_LINOP_DENSITY_H
 
