@@ -21,6 +21,10 @@ r5_status r5_pipeline_grappa(r5_ctx *ctx, const r5_scan *scan, const r5_recon_pa
  * cs.c instead of CG. */
 r5_status r5_pipeline_cs(r5_ctx *ctx, const r5_scan *scan, const r5_recon_params *p, const r5_progress *progress,
 			 r5_image_set *set);
+/* Gridding of a non-Cartesian scan (grid_pipeline.c, grid.h): density-compensated adjoint NUFFT
+ * and coil combination per frame; images on the encoded matrix, frames in dim 10. */
+r5_status r5_pipeline_grid(r5_ctx *ctx, const r5_scan *scan, const r5_recon_params *p, const r5_progress *progress,
+			   r5_image_set *set);
 /* One CS problem's solve (cs.c): E the SENSE operator of one frame or of a slab of its readout
  * positions, kspace its data, rhs = E^H kspace, x the image (initial guess in, solution out).
  * o->peak: the absolute weights are lambda times this (0: max |rhs|, so a slab of a volume
@@ -56,7 +60,8 @@ r5_status r5_pipeline_to_recon_matrix(r5_ctx *ctx, const r5_scan *scan, const r5
 void r5_pipeline_recon_matrix_dims(const r5_header *h, const long grid[R5_DIMS], long crop[R5_DIMS],
 				   long target[R5_DIMS]);
 
-/* Which pipeline "auto" runs for this scan (r5_recon_run, the memory estimate). */
+/* Which pipeline "auto" runs for this scan (r5_recon_run, the memory estimate): grid for a
+ * non-Cartesian scan. */
 const char *r5_pipeline_auto_choice(const r5_scan *scan);
 
 /* Seconds on a monotonic clock, after synchronising the context's device. */
