@@ -20,8 +20,7 @@
 #include "grid.h"
 #include "pipelines.h"
 
-/* Frames: n_frames of `spokes` spokes, frame f from spoke f * step. */
-static r5_status frame_layout(const r5_recon_params *p, long n_spokes, long *spokes, long *step, long *n_frames)
+r5_status r5_pipeline_grid_frames(const r5_recon_params *p, long n_spokes, long *spokes, long *step, long *n_frames)
 {
 	*spokes = p->grid.frame_spokes > 0 ? p->grid.frame_spokes : n_spokes;
 	*step = p->grid.frame_step > 0 ? p->grid.frame_step : *spokes;
@@ -172,7 +171,7 @@ r5_status r5_pipeline_grid(r5_ctx *ctx, const r5_scan *scan, const r5_recon_para
 	if (r.image_dims[0] < 2 || r.image_dims[1] < 2)
 		return r5_set_error(R5_EINVAL, "pipeline grid: encoded matrix %ldx%ld; gridding needs at least 2x2",
 				    r.image_dims[0], r.image_dims[1]);
-	R5_TRY(frame_layout(p, k->dims[2], &r.spokes, &r.step, &r.n_frames));
+	R5_TRY(r5_pipeline_grid_frames(p, k->dims[2], &r.spokes, &r.step, &r.n_frames));
 	/* the NUFFT runs on CPU contexts: another context grids on a CPU one of its own */
 	r5_ctx *own = NULL;
 	r.ctx = ctx;
