@@ -5,6 +5,7 @@
 #   ground truth below bounds measured here (2026-12, 128^2, 8 coils, noise 0.01): 201 spokes a
 #   frame (fully sampled radially, pi/2 N) 0.091 rss / 0.082 adaptive -> bound 0.12; 21 spokes a
 #   frame 0.27 -> bound 0.32; the DICOM writer takes the frames;
+#   the memory estimate against the measured peak (rss and adaptive + Pipe-Menon);
 #   bad input at the command line: --traj of other dims, frames larger than the scan, a pipeline
 #   that does not take a non-Cartesian scan, --traj on an ISMRMRD file;
 #   real data (R5_SHARED/data/gpunufft-radial-cardiac, .cfl + --traj): 256^2 images, and the
@@ -44,6 +45,12 @@ grid_case() {
 grid_case radial201 201 0.12 rss
 grid_case radial201-adaptive 201 0.12 adaptive
 grid_case radial21 21 0.32 rss
+
+# the memory estimate the server reserves (lib.sh: measured <= estimate <= 2.5 x measured + 16 MiB)
+memory_table_start 22
+memory_case grid-rss radial21.h5 m1.h5 --frame-spokes 21
+memory_case grid-adaptive-pipe radial201.h5 m2.h5 --frame-spokes 201 --combine adaptive --dcf pipe
+cat "$memory_table"
 
 # bad input
 expect_error "frames larger than the scan" "frame_spokes=700 is more than the scan's 603 spokes" \
