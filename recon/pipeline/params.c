@@ -20,7 +20,7 @@
 #define CS_DEFAULTS {.reg = "l1", .lambda_l1 = R5_PARAM_AUTO, .lambda_tv = R5_PARAM_AUTO, .wavelet = "haar+db4", .spins = 8, \
 		     .decouple = 0, .slab = 0}
 
-#define GRID_DEFAULTS {.combine = "rss", .dcf = "auto", .frame_spokes = 0, .frame_step = 0, .dcf_iters = 20}
+#define GRID_DEFAULTS {.combine = "rss", .dcf = "auto", .frame_spokes = 0, .frame_step = 0, .dcf_iters = 20, .delay = "none"}
 
 const r5_cartesian_params r5_cartesian_params_defaults = CARTESIAN_DEFAULTS;
 const r5_grid_params r5_grid_params_defaults = GRID_DEFAULTS;
@@ -106,6 +106,8 @@ static const struct param_def {
 	{"frame_step", "frame-step", GRID, K_INT, FIELD(grid.frame_step), 0, 1 << 24,
 	 "spokes between the first spokes of consecutive frames (0: frame_spokes)"},
 	{"dcf_iters", NULL, GRID, K_INT, FIELD(grid.dcf_iters), 1, 1000, "Pipe-Menon density iterations"},
+	{"delay", NULL, GRID, K_STRING, FIELD(grid.delay), 0, 0,
+	 "gradient delays of radial spokes: none | ring (estimated from the data, corrected)"},
 };
 #define N_DEFS (sizeof defs / sizeof defs[0])
 _Static_assert(N_DEFS <= 64, "explicit_keys holds one bit per row");
@@ -138,6 +140,7 @@ static r5_status check_choice(const char *key, const char *value)
 {
 	static const char *const pipelines[] = {"auto", "cartesian", "sense", "grappa", "cs", "grid", NULL};
 	static const char *const dcfs[] = {"auto", "ramp", "pipe", "none", NULL};
+	static const char *const delays[] = {"none", "ring", NULL};
 	static const char *const regs[] = {"l1", "tv", "l1+tv", NULL};
 	static const char *const wavelets[] = {"haar", "db4", "db8", "haar+db4", "db4+db8", "haar+db4+db8", NULL};
 	static const char *const combines[] = {"rss", "adaptive", NULL};
@@ -148,6 +151,7 @@ static r5_status check_choice(const char *key, const char *value)
 				     : !strcmp(key, "reg")     ? regs
 				     : !strcmp(key, "wavelet") ? wavelets
 				     : !strcmp(key, "dcf")     ? dcfs
+				     : !strcmp(key, "delay")   ? delays
 							       : NULL;
 	if (!choices)
 		return R5_OK;

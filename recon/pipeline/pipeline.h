@@ -85,6 +85,8 @@ typedef struct r5_grid_params {
 	int frame_spokes; /* spokes per frame; 0: one frame of all spokes */
 	int frame_step;   /* spokes from one frame's first to the next's; 0: frame_spokes */
 	int dcf_iters;    /* Pipe-Menon iterations */
+	char delay[8];    /* gradient delays: none | ring (RING estimate from all spokes, applied to
+			   * every frame's radial trajectory: recon/calib/gradient_delay.h) */
 } r5_grid_params;
 
 /* The common keys, then one sub-struct per pipeline; only the one that runs is read.

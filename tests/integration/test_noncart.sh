@@ -8,7 +8,8 @@
 #   the memory estimate against the measured peak (rss and adaptive + Pipe-Menon);
 #   bad input at the command line: --traj of other dims, frames larger than the scan, a pipeline
 #   that does not take a non-Cartesian scan, --traj on an ISMRMRD file;
-#   real data (R5_SHARED/data/gpunufft-radial-cardiac, .cfl + --traj): 256^2 images, and the
+#   real data (R5_SHARED/data/gpunufft-radial-cardiac, .cfl + --traj): 256^2 images (also with
+#   the RING gradient-delay correction, delay=ring), and the
 #   same image as BART's ramp-weighted adjoint (`bart nufft -a` of the samples times |k|;
 #   correlation >= 0.999) when bart is installed.
 # Real data are skipped (SKIP line) when the shared folder is absent; the phantom part always runs.
@@ -68,6 +69,12 @@ if [ -n "${R5_SHARED:-}" ] && [ -f "$data/ksp.cfl" ] && [ -f "$data/traj.cfl" ];
 		ok "real radial (25 spokes, 12 coils): $(grep '^timings' "$work/card.log")"
 	else
 		bad "real radial: $(tail -3 "$work/card.log")"
+	fi
+	if "$R5" recon "$data/ksp.cfl" --traj "$data/traj.cfl" --backend cpu --param delay=ring --out "$work/card-ring.cfl" \
+		>"$work/card-ring.log" 2>&1 && grep -q "gradient delays (RING)" "$work/card-ring.log"; then
+		ok "real radial, delay=ring: $(grep -o 'gradient delays.*' "$work/card-ring.log")"
+	else
+		bad "real radial, delay=ring: $(tail -3 "$work/card-ring.log")"
 	fi
 	[ -f "$spiral/traj.cfl" ] && expect_error "--traj of other dims" "n_read and n_spokes must match" \
 		"$R5" recon "$data/ksp.cfl" --traj "$spiral/traj.cfl" --out "$work/x.cfl"

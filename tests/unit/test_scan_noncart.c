@@ -331,6 +331,20 @@ static void test_recon_dispatch(void **state)
 		if (cabsf(set->images->data[i]) > cabsf(set->images->data[peak]))
 			peak = i;
 	assert_int_equal(peak, N / 2 + N * (N / 2));
+	/* delay=ring: the data have no gradient delay, so the estimate and the change are small */
+	r5_recon_params q = r5_recon_defaults;
+	r5_image_set *delayed = NULL;
+	assert_int_equal(r5_recon_params_set(&q, "delay", "ring"), R5_OK);
+	assert_int_equal(r5_recon_run(ctx, scan, &q, NULL, &delayed), R5_OK);
+	double diff = 0, ref = 0;
+	for (long i = 0; i < N * N; i++) {
+		double d = cabsf(delayed->images->data[i] - set->images->data[i]), a = cabsf(set->images->data[i]);
+		diff += d * d;
+		ref += a * a;
+	}
+	print_message("delay=ring on delay-free spokes: relative change %.4f\n", sqrt(diff / ref));
+	assert_true(sqrt(diff / ref) < 0.05);
+	r5_image_set_free(delayed);
 	r5_image_set_free(set);
 	/* frames of 10 spokes every 5: 7 frames in dim 10 */
 	r5_recon_params p = r5_recon_defaults;
