@@ -253,6 +253,15 @@ static void test_refusals(void **state)
 	expect(r5_scan_builder_add(b, &h, data, traj), R5_ENOTSUP, "more than one slice");
 	r5_scan_builder_destroy(b);
 
+	/* stack of stars: a 2D trajectory in a 3D encoded matrix */
+	char *stars = strdup(x), *z = strstr(stars, "<z>1</z>");
+	assert_non_null(z);
+	memcpy(z, "<z>8</z>", 8);
+	assert_int_equal(r5_scan_builder_create(stars, strlen(stars), NULL, &b), R5_OK);
+	expect(add_spokes(b, 0, 1, 2), R5_ENOTSUP, "stack-of-stars scans are not supported yet");
+	r5_scan_builder_destroy(b);
+	free(stars);
+
 	/* a Cartesian scan (no trajectories) then a spoke */
 	const char *cart = radial_xml("cartesian");
 	assert_int_equal(r5_scan_builder_create(cart, strlen(cart), NULL, &b), R5_OK);
