@@ -87,6 +87,14 @@ typedef struct r5_grid_params {
 	int dcf_iters;    /* Pipe-Menon iterations */
 } r5_grid_params;
 
+/* Pipeline realtime (recon5td only: frames while the scan streams in, service/server/realtime.c):
+ * grid's frame keys (grid.frame_spokes >= 1, grid.frame_step) make the same frames as the
+ * offline grid pipeline, sent as each one's last spoke arrives; these keys are its own. */
+typedef struct r5_realtime_params {
+	char mode[16]; /* grid (gridding + rss) | iterative (warm-started CG-SENSE per frame, maps reused) */
+	int iters;     /* CG iterations per frame, mode iterative */
+} r5_realtime_params;
+
 /* The common keys, then one sub-struct per pipeline; only the one that runs is read.
  *
  * Keys by name (r5_recon_params_set): a bare key that several pipelines have ("kernel",
@@ -110,6 +118,7 @@ typedef struct r5_recon_params {
 	r5_grappa_params grappa;
 	r5_cs_params cs;
 	r5_grid_params grid;
+	r5_realtime_params realtime;
 	unsigned long long explicit_keys; /* which keys r5_recon_params_set set (params.c's table order) */
 } r5_recon_params;
 
@@ -117,6 +126,7 @@ extern const r5_cartesian_params r5_cartesian_params_defaults;
 extern const r5_sense_params r5_sense_params_defaults;
 extern const r5_grappa_params r5_grappa_params_defaults; /* = what calib/grappa.h does unset */
 extern const r5_cs_params r5_cs_params_defaults;
+extern const r5_realtime_params r5_realtime_params_defaults;
 extern const r5_grid_params r5_grid_params_defaults;
 extern const r5_recon_params r5_recon_defaults;          /* holds the ones above, nothing recorded */
 
