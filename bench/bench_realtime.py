@@ -4,7 +4,8 @@ for a golden-angle radial stream paced like a scanner (one spoke per TR).
 
 usage: R5_BIN=build /usr/bin/python3 bench/bench_realtime.py [--n 256] [--coils 8] [--tr-ms 2.2]
        [--frames 210] [--frame-spokes 21] [--frame-step 21] [--mode grid] [--batch 1]
-       [--server HOST:PORT] [--backend cpu] [--source synthetic|FILE.h5]
+       [--server HOST:PORT] [--backend cpu] [--source synthetic|FILE.h5] [--param key=value ...]
+       [--server-arg=--fft-wisdom=PATH ...]
 
 The scan: 2D N^2 with a 2x oversampled readout (2N samples per spoke), `coils` coils, spokes at
 the golden angle (111.246 deg), k-space from tests/integration/svc_radial.py (analytic: Gaussian
@@ -40,12 +41,17 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / tick
 
 
+def parameters(args):
+    pairs = [("frame_spokes", args.frame_spokes), ("frame_step", args.frame_step), ("mode", args.mode)]
+    return pairs + [tuple(p.split("=", 1)) for p in args.param]
+
+
 def synthetic_messages(pb, args, n_spokes):
     """Pre-serialised ScanMessages: header, then one per `batch` spokes (k-space made in chunks)."""
     n_read = 2 * args.n
     xml = rad.header_xml(args.n, args.coils, n_read, n_spokes)
     h = pb.ScanHeader(ismrmrd_xml=xml, pipeline="realtime", client_job_id="bench-realtime")
-    for key, value in (("frame_spokes", args.frame_spokes), ("frame_step", args.frame_step), ("mode", args.mode)):
+    for key, value in parameters(args):
         h.parameters.add(key=key, value=str(value))
     header = pb.ScanMessage(header=h).SerializeToString()
     batches = []
@@ -67,7 +73,7 @@ def synthetic_messages(pb, args, n_spokes):
 def file_messages(pb, args, path):
     xml, records = sc.read_scan(path)
     h = pb.ScanHeader(ismrmrd_xml=xml, pipeline="realtime", client_job_id="bench-realtime")
-    for key, value in (("frame_spokes", args.frame_spokes), ("frame_step", args.frame_step), ("mode", args.mode)):
+    for key, value in parameters(args):
         h.parameters.add(key=key, value=str(value))
     flags = records["head"]["flags"].astype(np.uint64)
     imaging = records[(flags & np.uint64(1 << 18)) == 0]
@@ -116,10 +122,13 @@ def main():
     ap.add_argument("--frame-spokes", type=int, default=21)
     ap.add_argument("--frame-step", type=int, default=21)
     ap.add_argument("--mode", default="grid")
+    ap.add_argument("--param", action="append", default=[], help="another realtime parameter key=value")
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--server", default="")
     ap.add_argument("--backend", default="cpu")
     ap.add_argument("--source", default="synthetic")
+    ap.add_argument("--server-arg", action="append", default=[], help="extra recon5td flag (repeatable), "
+                    "e.g. --server-arg=--fft-wisdom=/tmp/r5.wisdom")
     args = ap.parse_args()
 
     workdir = sc.tempfile.mkdtemp(prefix="r5rt-")
@@ -138,7 +147,10 @@ def main():
     if args.server:
         address = args.server
     else:
-        server = sc.Server(workdir, pb, hpb, extra=["--backend", args.backend])
+        extra = ["--backend", args.backend]
+        for a in args.server_arg:
+            extra.extend(a.split("=", 1) if a.startswith("--") and "=" in a else [a])
+        server = sc.Server(workdir, pb, hpb, extra=extra)
         address = server.address
     channel = server.channel if server else grpc.insecure_channel(address, options=[
         ("grpc.max_receive_message_length", sc.MAX_MESSAGE)])

@@ -141,7 +141,9 @@ r5_status r5_realtime_begin(r5_call *c, const Recon5t__V1__ScanHeader *h)
 	/* the plan's fixed part (grid, coil images, weighted samples) for frames of 2x oversampled
 	 * spokes, the image and its pixels */
 	double n_points = 2.0 * (double)rt->image_dims[0] * (double)rt->frame_spokes;
-	double need = r5_grid_plan_bytes(rt->image_dims, (long)n_points, NULL) +
+	r5_nufft_opts opts = r5_nufft_defaults;
+	opts.oversampling = c->params.realtime.oversampling;
+	double need = r5_grid_plan_bytes(rt->image_dims, (long)n_points, &opts) +
 		      3.0 * (double)rt->image_dims[0] * (double)rt->image_dims[1] * sizeof(float complex);
 	long got = r5_server_reserve(s, (long)need);
 	if (got < 0)
@@ -376,25 +378,56 @@ static r5_status stop_reason(r5_realtime *rt)
 	return R5_OK;
 }
 
+/* One frame of zeros on two radial spokes before the first real one: the FFT plans (measured,
+ * with the server's fft_wisdom, which takes a while the first time) and the plan's buffers are
+ * made while the scan's first window still streams in, not in the first frame's latency. */
+static r5_status warm_up(r5_realtime *rt)
+{
+	long n_read = 2 * rt->image_dims[0], dims[R5_DIMS];
+	for (int d = 0; d < R5_DIMS; d++)
+		dims[d] = 1;
+	dims[1] = n_read, dims[2] = 2, dims[3] = rt->image_dims[3];
+	r5_array *zeros = NULL;
+	float *coords = malloc(sizeof *coords * 3 * (size_t)(2 * n_read));
+	r5_status st = coords ? r5_array_zeros(NULL, R5_HOST, dims, &zeros)
+			      : r5_set_error(R5_ENOMEM, "pipeline realtime: warm-up frame");
+	for (long j = 0; st == R5_OK && j < 2 * n_read; j++) {
+		float k = (float)((j % n_read) - n_read / 2) * (float)rt->image_dims[0] / (float)n_read;
+		coords[3 * j] = j < n_read ? k : 0, coords[3 * j + 1] = j < n_read ? 0 : k, coords[3 * j + 2] = 0;
+	}
+	if (st == R5_OK)
+		st = r5_grid_frame(rt->ctx, rt->plan, 2 * n_read, coords, NULL, zeros, NULL, NULL, rt->image);
+	free(coords);
+	r5_array_free(zeros);
+	return st == R5_OK ? R5_OK : r5_error_context(st, "pipeline realtime: warm-up frame");
+}
+
 /* The frame thread's context, plan and image. A back end the NUFFT does not run on (a device
  * context: nufft.h) gives way to the CPU, with a log line. */
 static r5_status setup(r5_realtime *rt)
 {
 	r5_server *s = rt->call->server;
+	r5_nufft_opts opts = r5_nufft_defaults;
+	char tolerance[32]; /* the decimal the client wrote, not its float: 1e-5 picks the grid pipeline's width */
+	snprintf(tolerance, sizeof tolerance, "%.6g", (double)rt->call->params.realtime.tolerance);
+	opts.oversampling = rt->call->params.realtime.oversampling;
+	opts.tolerance = strtod(tolerance, NULL);
+	opts.width = 0;
 	R5_TRY(r5_ctx_create(&rt->ctx, s->worker_backend, 0));
-	r5_status st = r5_grid_plan_make(rt->ctx, rt->image_dims, NULL, &rt->plan);
+	r5_status st = r5_grid_plan_make(rt->ctx, rt->image_dims, &opts, &rt->plan);
 	if (st == R5_ENOTSUP && strcmp(r5_ctx_backend_name(rt->ctx), "cpu")) {
 		r5_info("job %s: real-time frames on the CPU: %s", rt->call->job_id, r5_last_error());
 		r5_ctx_destroy(rt->ctx);
 		rt->ctx = NULL;
 		R5_TRY(r5_ctx_create(&rt->ctx, "cpu", 0));
-		st = r5_grid_plan_make(rt->ctx, rt->image_dims, NULL, &rt->plan);
+		st = r5_grid_plan_make(rt->ctx, rt->image_dims, &opts, &rt->plan);
 	}
 	R5_TRY(st);
 	long dims[R5_DIMS];
 	for (int d = 0; d < R5_DIMS; d++)
 		dims[d] = d < 3 ? rt->image_dims[d] : 1;
-	return r5_array_alloc_host(dims, &rt->image);
+	R5_TRY(r5_array_alloc_host(dims, &rt->image));
+	return warm_up(rt);
 }
 
 /* Appends the frame to the series kept for the PACS, reserving as it grows (doubling). */
