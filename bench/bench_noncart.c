@@ -10,6 +10,7 @@
  *   nlinv     r5_nlinv_nc, 10 Newton steps           (bart nlinv -i 10 -t)
  *   nlinv-sense  nlinv's maps + nc CG-SENSE           (maps from all the data, then SENSE)
  * usage: bench_noncart METHOD KSP TRAJ OUT [N] [iters]
+ * R5_FFT_WISDOM=PATH: FFTW_MEASURE plans kept in PATH (cpu_fft.h); unset or none: ESTIMATE.
  * N: the image matrix (default: from the trajectory's extent, 2 max |k| rounded up to even). */
 #include <complex.h>
 #include <math.h>
@@ -21,6 +22,7 @@
 
 #include "recon/calib/nlinv.h"
 #include "recon/core/ctx.h"
+#include "recon/cpu/cpu_fft.h"
 #include "recon/io/cfl.h"
 #include "recon/pipeline/nc_sense.h"
 #include "recon/solve/cg.h"
@@ -98,6 +100,9 @@ int main(int argc, char **argv)
 	const char *method = argv[1];
 	r5_ctx *ctx = NULL;
 	r5_array *ksp = NULL, *traj = NULL;
+	const char *wisdom = getenv("R5_FFT_WISDOM");
+	if (wisdom && strcmp(wisdom, "none") && !check(r5_cpu_fft_configure(wisdom), "fft wisdom"))
+		return 1;
 	if (!check(r5_ctx_create(&ctx, "cpu", 0), "context") || !check(r5_cfl_read(argv[2], &ksp), argv[2]) ||
 	    !check(r5_cfl_read(argv[3], &traj), argv[3]))
 		return 1;
@@ -149,6 +154,7 @@ int main(int argc, char **argv)
 			s = r5_nc_sense_solve(ctx, dims, n_points, k, ksp, maps, &o, NULL, image);
 	} else if (!strcmp(method, "nlinv") || !strcmp(method, "nlinv-sense")) {
 		r5_nlinv_conf conf = r5_nlinv_defaults;
+		r5_nlinv_info info;
 		const char *e;
 		if ((e = getenv("R5_NLINV_ALPHA")))
 			conf.alpha0 = (float)atof(e);
@@ -158,7 +164,10 @@ int main(int argc, char **argv)
 			conf.cg_tolerance = (float)atof(e);
 		s = r5_array_alloc(ctx, R5_HOST, dims, &maps);
 		if (s == R5_OK)
-			s = r5_nlinv_nc(ctx, &conf, dims, n_points, k, ksp, image, maps);
+			s = r5_nlinv_nc(ctx, &conf, dims, n_points, k, ksp, image, maps, &info);
+		if (s == R5_OK)
+			fprintf(stderr, "nlinv: %d CG iterations, coil k-space %ld x %ld\n", info.cg_iters,
+				info.coil_kspace[0], info.coil_kspace[1]);
 		if (s == R5_OK && !strcmp(method, "nlinv-sense")) {
 			r5_nc_sense_opts o = r5_nc_sense_defaults;
 			o.iters = iters;

@@ -26,17 +26,21 @@ typedef struct nlinv {
 	r5_nufft_plan *plan;
 	long img[R5_DIMS];   /* [N0, N1, N2] */
 	long coil[R5_DIMS];  /* [N0, N1, N2, C] */
-	long big[R5_DIMS];   /* [M0, M1, M2, C] */
-	long wdims[R5_DIMS]; /* [M0, M1, M2] */
-	unsigned long fft_flags;
+	long hat[R5_DIMS];   /* [K0, K1, K2, C]: the coils' k-space kept (where w is not negligible) */
+	long wdims[R5_DIMS]; /* [K0, K1, K2] */
+	long grid_m[3];      /* the coil grid M_d = 2 N_d (1 where N_d = 1) */
+	int n_stages;        /* dimensions of size > 1: one 1D transform stage each */
+	int stage_dim[3];
+	r5_array *padded[3], *cropped[3]; /* stage d: [.., M_d, ..] and [.., N_d, ..] */
 	long n_img, n_hat;   /* elements of rho and of chat */
-	r5_array *weights;   /* Sobolev w on [M0, M1, M2] */
+	r5_array *weights;   /* Sobolev w on [K0, K1, K2] */
 	r5_array *aty;       /* A^H y, coil images */
 	r5_array *x;         /* (rho, chat) */
 	r5_array *coils;     /* c at x */
 	r5_array *z, *z2;    /* coil images, work */
-	r5_array *grid;      /* [M, C] work */
+	r5_array *hat_work;  /* [K, C] work */
 	r5_array *rhs, *dx;  /* CG's b and solution */
+	int cg_iters_total;
 } nlinv;
 
 static r5_array part(const r5_array *v, const long dims[R5_DIMS], long offset)
@@ -46,25 +50,42 @@ static r5_array part(const r5_array *v, const long dims[R5_DIMS], long offset)
 	return r5_array_view_strided(v, dims, strides, offset);
 }
 
-/* c = crop_N(IFFT_M(w . chat)) */
+/* c = crop_N(IFFT_M(pad_M(w . chat))), one dimension at a time: the centred IFFT is separable
+ * and the crop along d commutes with the transforms along the others, so stage d pads dim d
+ * from K_d to M_d, transforms it and crops it to N_d (K_d M_d-point FFTs per row instead of
+ * M_d: chat holds only the K_d central frequencies, about 2 x 51 of 512 at a = 220, b = 32). */
 static r5_status coils_forward(nlinv *st, r5_array *c, const r5_array *chat)
 {
-	r5_status s = r5_zmul(st->ctx, st->grid, chat, st->weights, 0);
-	if (s == R5_OK)
-		s = r5_ifft(st->ctx, st->fft_flags, st->grid, st->grid);
-	if (s == R5_OK)
-		s = r5_zresize_centered(st->ctx, c, st->grid);
+	r5_status s = r5_zmul(st->ctx, st->hat_work, chat, st->weights, 0);
+	const r5_array *from = st->hat_work;
+	for (int i = 0; i < st->n_stages && s == R5_OK; i++) {
+		r5_array *to = i == st->n_stages - 1 ? c : st->cropped[i];
+		s = r5_zresize_centered(st->ctx, st->padded[i], from);
+		if (s == R5_OK)
+			s = r5_ifft(st->ctx, 1UL << st->stage_dim[i], st->padded[i], st->padded[i]);
+		if (s == R5_OK)
+			s = r5_zresize_centered(st->ctx, to, st->padded[i]);
+		from = to;
+	}
 	return s;
 }
 
-/* chat = w . FFT_M(pad_M(g)): the adjoint of coils_forward (w real) */
+/* chat = w . crop_K(FFT_M(pad_M(g))): the adjoint of coils_forward (w real), stages reversed */
 static r5_status coils_adjoint(nlinv *st, r5_array *chat, const r5_array *g)
 {
-	r5_status s = r5_zresize_centered(st->ctx, st->grid, g);
+	r5_status s = R5_OK;
+	const r5_array *from = g;
+	for (int i = st->n_stages - 1; i >= 0 && s == R5_OK; i--) {
+		r5_array *to = i == 0 ? st->hat_work : st->cropped[i - 1];
+		s = r5_zresize_centered(st->ctx, st->padded[i], from);
+		if (s == R5_OK)
+			s = r5_fft(st->ctx, 1UL << st->stage_dim[i], st->padded[i], st->padded[i]);
+		if (s == R5_OK)
+			s = r5_zresize_centered(st->ctx, to, st->padded[i]);
+		from = to;
+	}
 	if (s == R5_OK)
-		s = r5_fft(st->ctx, st->fft_flags, st->grid, st->grid);
-	if (s == R5_OK)
-		s = r5_zmul(st->ctx, chat, st->grid, st->weights, 0);
+		s = r5_zmul(st->ctx, chat, st->hat_work, st->weights, 0);
 	return s;
 }
 
@@ -72,7 +93,7 @@ static r5_status coils_adjoint(nlinv *st, r5_array *chat, const r5_array *g)
  * coils_adjoint(conj(rho) g) */
 static r5_status derivative_adjoint(nlinv *st, const r5_array *rho, r5_array *out, r5_array *g)
 {
-	r5_array out_rho = part(out, st->img, 0), out_hat = part(out, st->big, st->n_img);
+	r5_array out_rho = part(out, st->img, 0), out_hat = part(out, st->hat, st->n_img);
 	r5_status s = r5_zmul(st->ctx, st->z2, g, st->coils, R5_ZMUL_CONJ2);
 	if (s == R5_OK)
 		s = r5_zsum(st->ctx, &out_rho, st->z2);
@@ -89,7 +110,7 @@ static r5_status normal_apply(r5_ctx *ctx, void *user, r5_array *out, const r5_a
 	nlinv *st = user;
 	(void)ctx;
 	r5_array rho = part(st->x, st->img, 0);
-	r5_array in_rho = part(in, st->img, 0), in_hat = part(in, st->big, st->n_img);
+	r5_array in_rho = part(in, st->img, 0), in_hat = part(in, st->hat, st->n_img);
 	r5_status s = coils_forward(st, st->z, &in_hat);
 	if (s == R5_OK)
 		s = r5_zmul(st->ctx, st->z, st->z, &rho, 0);
@@ -102,21 +123,58 @@ static r5_status normal_apply(r5_ctx *ctx, void *user, r5_array *out, const r5_a
 	return s;
 }
 
+static double sobolev(const r5_nlinv_conf *conf, const double k[3])
+{
+	return pow(1.0 + conf->sobolev_a * (k[0] * k[0] + k[1] * k[1] + k[2] * k[2]), -0.5 * conf->sobolev_b);
+}
+
+/* K_d: the smallest even width (at most M_d) outside which w, along the axis, is below
+ * R5_NLINV_WEIGHT_FLOOR of its peak; the coils' k-space there contributes nothing in fp32 */
+#define R5_NLINV_WEIGHT_FLOOR 1e-9
+static long kept_width(const r5_nlinv_conf *conf, long m)
+{
+	if (m == 1)
+		return 1;
+	for (long half = 1; half < m / 2; half++) {
+		double k[3] = {(double)half / (double)m, 0.0, 0.0};
+		if (sobolev(conf, k) < R5_NLINV_WEIGHT_FLOOR)
+			return 2 * half;
+	}
+	return m;
+}
+
 static r5_status sobolev_weights(nlinv *st, const r5_nlinv_conf *conf)
 {
 	r5_status s = r5_array_alloc(st->ctx, R5_HOST, st->wdims, &st->weights);
 	if (s != R5_OK)
 		return s;
-	long m0 = st->wdims[0], m1 = st->wdims[1], m2 = st->wdims[2];
-	for (long k = 0; k < m2; k++)
-		for (long j = 0; j < m1; j++)
-			for (long i = 0; i < m0; i++) {
-				double k0 = (double)(i - m0 / 2) / (double)m0, k1 = (double)(j - m1 / 2) / (double)m1;
-				double k2 = m2 > 1 ? (double)(k - m2 / 2) / (double)m2 : 0.0;
-				double v = pow(1.0 + conf->sobolev_a * (k0 * k0 + k1 * k1 + k2 * k2), -0.5 * conf->sobolev_b);
-				st->weights->data[(k * m1 + j) * m0 + i] = (float)v;
+	long k0n = st->wdims[0], k1n = st->wdims[1], k2n = st->wdims[2];
+	for (long c = 0; c < k2n; c++)
+		for (long b = 0; b < k1n; b++)
+			for (long a = 0; a < k0n; a++) {
+				double k[3] = {(double)(a - k0n / 2) / (double)st->grid_m[0],
+					       (double)(b - k1n / 2) / (double)st->grid_m[1],
+					       (double)(c - k2n / 2) / (double)st->grid_m[2]};
+				st->weights->data[(c * k1n + b) * k0n + a] = (float)sobolev(conf, k);
 			}
 	return R5_OK;
+}
+
+/* the stages' buffers: before stage i, dims < stage_dim[i] are N, the rest K */
+static r5_status stage_buffers(nlinv *st)
+{
+	long cur[R5_DIMS];
+	r5_dims_copy(cur, st->hat);
+	r5_status s = R5_OK;
+	for (int i = 0; i < st->n_stages && s == R5_OK; i++) {
+		int d = st->stage_dim[i];
+		cur[d] = st->grid_m[d];
+		s = r5_array_alloc(st->ctx, R5_HOST, cur, &st->padded[i]);
+		cur[d] = st->img[d];
+		if (s == R5_OK && i < st->n_stages - 1)
+			s = r5_array_alloc(st->ctx, R5_HOST, cur, &st->cropped[i]);
+	}
+	return s;
 }
 
 static void nlinv_free(nlinv *st)
@@ -128,7 +186,11 @@ static void nlinv_free(nlinv *st)
 	r5_array_free(st->coils);
 	r5_array_free(st->z);
 	r5_array_free(st->z2);
-	r5_array_free(st->grid);
+	r5_array_free(st->hat_work);
+	for (int i = 0; i < 3; i++) {
+		r5_array_free(st->padded[i]);
+		r5_array_free(st->cropped[i]);
+	}
 	r5_array_free(st->rhs);
 	r5_array_free(st->dx);
 }
@@ -175,15 +237,17 @@ static r5_status nlinv_setup(nlinv *st, const r5_nlinv_conf *conf, const long im
 	r5_dims_ones(st->wdims);
 	for (int d = 0; d < 3; d++) {
 		st->img[d] = image_dims[d];
-		st->wdims[d] = image_dims[d] > 1 ? 2 * image_dims[d] : 1;
+		st->grid_m[d] = image_dims[d] > 1 ? 2 * image_dims[d] : 1;
+		st->wdims[d] = kept_width(conf, st->grid_m[d]);
+		if (image_dims[d] > 1)
+			st->stage_dim[st->n_stages++] = d;
 	}
 	r5_dims_copy(st->coil, st->img);
 	st->coil[3] = image_dims[3];
-	r5_dims_copy(st->big, st->wdims);
-	st->big[3] = image_dims[3];
-	st->fft_flags = image_dims[2] > 1 ? 7UL : 3UL;
+	r5_dims_copy(st->hat, st->wdims);
+	st->hat[3] = image_dims[3];
 	st->n_img = r5_dims_size(st->img);
-	st->n_hat = r5_dims_size(st->big);
+	st->n_hat = r5_dims_size(st->hat);
 	long xdims[R5_DIMS];
 	r5_dims_ones(xdims);
 	xdims[0] = st->n_img + st->n_hat;
@@ -205,7 +269,9 @@ static r5_status nlinv_setup(nlinv *st, const r5_nlinv_conf *conf, const long im
 	for (int i = 0; i < 4 && s == R5_OK; i++)
 		s = r5_array_alloc(st->ctx, R5_HOST, st->coil, coil_arrays[i]);
 	if (s == R5_OK)
-		s = r5_array_alloc(st->ctx, R5_HOST, st->big, &st->grid);
+		s = r5_array_alloc(st->ctx, R5_HOST, st->hat, &st->hat_work);
+	if (s == R5_OK)
+		s = stage_buffers(st);
 	if (s == R5_OK)
 		s = r5_array_zeros(st->ctx, R5_HOST, xdims, &st->x);
 	if (s == R5_OK)
@@ -226,7 +292,7 @@ static r5_status nlinv_setup(nlinv *st, const r5_nlinv_conf *conf, const long im
 /* rhs = DG^H (A^H y - A^H A G(x)) - alpha x, with st->coils updated to x */
 static r5_status newton_rhs(nlinv *st, float alpha)
 {
-	r5_array rho = part(st->x, st->img, 0), hat = part(st->x, st->big, st->n_img);
+	r5_array rho = part(st->x, st->img, 0), hat = part(st->x, st->hat, st->n_img);
 	r5_status s = coils_forward(st, st->coils, &hat);
 	if (s == R5_OK)
 		s = r5_zmul(st->ctx, st->z, st->coils, &rho, 0);
@@ -244,7 +310,7 @@ static r5_status newton_rhs(nlinv *st, float alpha)
 /* image = rho . rss(c) / scale, maps = c / rss(c) */
 static r5_status nlinv_output(nlinv *st, double scale, r5_array *image, r5_array *maps)
 {
-	r5_array rho = part(st->x, st->img, 0), hat = part(st->x, st->big, st->n_img);
+	r5_array rho = part(st->x, st->img, 0), hat = part(st->x, st->hat, st->n_img);
 	r5_status s = coils_forward(st, st->coils, &hat);
 	if (s == R5_OK)
 		s = r5_zrss(st->ctx, image, st->coils, 3);
@@ -262,7 +328,8 @@ static r5_status nlinv_output(nlinv *st, double scale, r5_array *image, r5_array
 }
 
 r5_status r5_nlinv_nc(r5_ctx *ctx, const r5_nlinv_conf *conf, const long image_dims[R5_DIMS], long n_points,
-		      const float *coords, const r5_array *samples, r5_array *image, r5_array *maps)
+		      const float *coords, const r5_array *samples, r5_array *image, r5_array *maps,
+		      r5_nlinv_info *info)
 {
 	if (!conf)
 		conf = &r5_nlinv_defaults;
@@ -296,7 +363,9 @@ r5_status r5_nlinv_nc(r5_ctx *ctx, const r5_nlinv_conf *conf, const long image_d
 						 .hi = (double)(n + 1) / conf->newton_steps};
 			cg.hook = r5_iter_progress_hook;
 			cg.hook_user = &hook;
-			s = r5_cg_solve(ctx, &cg, normal_apply, &st, st.rhs, st.dx, NULL);
+			r5_cg_info info;
+			s = r5_cg_solve(ctx, &cg, normal_apply, &st, st.rhs, st.dx, &info);
+			st.cg_iters_total += info.iters;
 		}
 		if (s == R5_OK)
 			s = r5_zaxpy(ctx, st.x, 1.0f, st.dx);
@@ -304,6 +373,11 @@ r5_status r5_nlinv_nc(r5_ctx *ctx, const r5_nlinv_conf *conf, const long image_d
 	}
 	if (s == R5_OK)
 		s = nlinv_output(&st, scale, image, maps);
+	if (s == R5_OK && info) {
+		info->cg_iters = st.cg_iters_total;
+		for (int d = 0; d < 3; d++)
+			info->coil_kspace[d] = st.wdims[d];
+	}
 	if (s != R5_OK && s != R5_ECANCELLED && s != R5_ETIMEDOUT)
 		s = r5_error_context(s, "nlinv");
 	nlinv_free(&st);

@@ -19,7 +19,10 @@
  * FFT pair per coil, exact to single precision): DG^H DG dx needs no NUFFT, and DG^H (y - G x)
  * = [sum_c conj(c_c) g_c ; w . FFT_M(pad_M(conj(rho) g_c))] with g = A^H y - A^H A (rho c),
  * where A^H y is computed once. A CG iteration costs, per coil, one FFT pair on M (the
- * Sobolev coil transform and its adjoint) and one on 2N (the Toeplitz normal).
+ * Sobolev coil transform and its adjoint) and one on 2N (the Toeplitz normal). The coils'
+ * k-space is kept only where w is above 1e-9 of its peak (|k_d| < 51 of M = 512 at a = 220,
+ * b = 32: chat is [K0, K1, K2, C], K ~ 102), and the coil transform runs one dimension at a
+ * time (pad K_d -> M_d, 1D FFT, crop to N_d), a third of the FFT work of the full M grid.
  *
  * Scale: the samples are scaled to norm data_norm (100, as BART's nlinv) for the solve, so
  * alpha0 means the same for any data; the image is returned in the data's units. Output (as
@@ -52,10 +55,17 @@ typedef struct r5_nlinv_conf {
 
 extern const r5_nlinv_conf r5_nlinv_defaults;
 
+/* What a run did. */
+typedef struct r5_nlinv_info {
+	int cg_iters;      /* CG iterations over all Newton steps */
+	long coil_kspace[3]; /* K_d: the coils' k-space widths kept on the 2N grid */
+} r5_nlinv_info;
+
 /* Joint estimate (see above). conf NULL: defaults. image: host [Nx, Ny, Nz] (overwritten);
- * maps: NULL or host [Nx, Ny, Nz, coils] (overwritten). Errors: shapes, coordinates outside
- * [-N_d/2, N_d/2), all-zero samples, the hook's stop status. */
+ * maps: NULL or host [Nx, Ny, Nz, coils] (overwritten); info: NULL or filled. Errors: shapes,
+ * coordinates outside [-N_d/2, N_d/2), all-zero samples, the hook's stop status. */
 r5_status r5_nlinv_nc(r5_ctx *ctx, const r5_nlinv_conf *conf, const long image_dims[R5_DIMS], long n_points,
-		      const float *coords, const r5_array *samples, r5_array *image, r5_array *maps);
+		      const float *coords, const r5_array *samples, r5_array *image, r5_array *maps,
+		      r5_nlinv_info *info);
 
 #endif
