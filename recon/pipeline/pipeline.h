@@ -98,6 +98,9 @@ typedef struct r5_realtime_params {
 	 * pipeline's frames bit for bit */
 	float oversampling;
 	float tolerance;
+	/* frames due but not yet made beyond which the oldest waiting one is dropped (counted in
+	 * Completed.frames_dropped): for a display that wants the newest frame; 0 never drops */
+	int max_pending;
 } r5_realtime_params;
 
 /* The common keys, then one sub-struct per pipeline; only the one that runs is read.

@@ -9,12 +9,21 @@
  *     window's samples and coordinates are copied out of the scan builder (which goes on
  *     growing) into a frame task, its bytes reserved from the memory budget without waiting,
  *     and queued; the ingest thread never waits for a frame, so a slow frame never holds
- *     ingest back. A task whose window the budget cannot hold now is dropped: counted, logged,
- *     and reported in Completed.frames_dropped (the only way a frame is dropped).
- *   frame thread (one per real-time stream, its own r5_ctx and grid plan, made at the header):
- *     takes the tasks in order, grids each (recon/pipeline/grid.h r5_grid_frame: the
- *     density-compensated adjoint NUFFT + rss), sends its Image events, keeps the frame for
- *     the PACS series when one will be pushed, and frees the task.
+ *     ingest back. Frames are dropped only under overload, counted, logged and reported in
+ *     Completed.frames_dropped: a task whose window the budget cannot hold now, and, when the
+ *     client set realtime.max_pending, the oldest waiting task once more than that many wait
+ *     (a display that wants the newest frame); by default every due frame is made, late if
+ *     the frame thread falls behind.
+ *   frame thread (one per real-time stream, its own r5_ctx and grid plan, made at the header,
+ *     with a warm-up frame that plans the FFTs): takes the tasks in order and makes each frame:
+ *     mode grid (default) r5_grid_frame (recon/pipeline/grid.h: the ramp-weighted adjoint NUFFT
+ *     + rss, the grid pipeline's frame; its NUFFT realtime.oversampling / tolerance, 1.25 and
+ *     1e-3 by default, 4x faster than the grid pipeline's 2 and 1e-5, which give its bits);
+ *     mode iterative: realtime.iters CG-SENSE iterations (recon/pipeline/nc_sense.h) warm-
+ *     started from the previous frame, with coil maps made once by ESPIRiT on frame 0's gridded
+ *     centre (width calib, 24 by default) and reused. It sends the frame's Image events, keeps
+ *     the frame for the PACS series when one will be pushed, and frees the task.
+ *     Noise prewhitening and coil compression are not applied to real-time frames.
  *   End (r5_realtime_end, ingest thread): the scan is finished (the builder's checks), a
  *     frame_spokes larger than the scan fails here (INVALID_ARGUMENT, no frame was made); the
  *     scan's k-space is freed; the frame thread, once the queue is empty, pushes the series to
@@ -41,6 +50,7 @@
 #include "realtime_frames.h"
 #include "recon/core/log.h"
 #include "recon/pipeline/grid.h"
+#include "recon/pipeline/nc_sense.h"
 #include "server.h"
 
 typedef struct rt_frame {
@@ -69,9 +79,16 @@ struct r5_realtime {
 	long reserved_fixed;
 	long frames_dropped;
 
+	int iterative;      /* mode iterative: CG-SENSE per frame, warm-started, maps reused */
+	long max_pending;   /* realtime.max_pending (0: never drop) */
+	long pending;       /* tasks queued now (under lock) */
+	r5_nufft_opts nufft; /* the frames' NUFFT (realtime.oversampling, tolerance) */
+
 	/* frame thread only */
 	r5_ctx *ctx;
 	r5_grid_plan *plan;
+	r5_array *maps;     /* iterative: ESPIRiT maps from frame 0's window [Nx, Ny, 1, coils] */
+	long maps_reserved;
 	r5_array *image; /* [Nx, Ny, 1] */
 	float complex *series; /* kept frames (keep_series), frames x Nx x Ny */
 	long series_frames, series_capacity, series_reserved;
@@ -100,9 +117,9 @@ static r5_status check_request(const r5_call *c, const Recon5t__V1__ScanHeader *
 	if (c->params.grid.frame_spokes < 1)
 		return r5_set_error(R5_EINVAL, "pipeline realtime: frame_spokes = %d: a frame needs at least 1 spoke "
 					       "(set frame_spokes, e.g. 21)", c->params.grid.frame_spokes);
-	if (strcmp(c->params.realtime.mode, "grid"))
-		return r5_set_error(R5_ENOTSUP, "pipeline realtime: mode %s is not built into this server (mode grid is)",
-				    c->params.realtime.mode);
+	if (!strcmp(c->params.realtime.mode, "iterative") && c->params.calib_size > 0 && c->params.calib_size < 8)
+		return r5_set_error(R5_EINVAL, "pipeline realtime, mode iterative: calib = %d: the coil maps' ESPIRiT "
+					       "calibration width must be at least 8", c->params.calib_size);
 	if (h->format == RECON5T__V1__IMAGE_FORMAT__FORMAT_DICOM)
 		return r5_set_error(R5_EINVAL, "pipeline realtime sends its frames as FORMAT_FLOAT32 (the DICOM series goes "
 					       "to the PACS after End): ask for FORMAT_FLOAT32");
@@ -135,16 +152,26 @@ r5_status r5_realtime_begin(r5_call *c, const Recon5t__V1__ScanHeader *h)
 	rt->image_dims[1] = header->enc_matrix[1];
 	rt->image_dims[3] = header->n_channels;
 	rt->keep_series = s->pacs_enabled && !h->skip_pacs; /* r5_pacs_out_wanted once the header is kept */
+	rt->iterative = !strcmp(c->params.realtime.mode, "iterative");
+	rt->max_pending = c->params.realtime.max_pending;
+	char tolerance[32]; /* the decimal the client wrote, not its float: 1e-5 picks the grid pipeline's width */
+	snprintf(tolerance, sizeof tolerance, "%.6g", (double)c->params.realtime.tolerance);
+	rt->nufft = r5_nufft_defaults;
+	rt->nufft.oversampling = c->params.realtime.oversampling;
+	rt->nufft.tolerance = strtod(tolerance, NULL);
+	rt->nufft.width = 0;
 	pthread_mutex_init(&rt->lock, NULL);
 	pthread_cond_init(&rt->changed, NULL);
 	c->realtime = rt;
 	/* the plan's fixed part (grid, coil images, weighted samples) for frames of 2x oversampled
 	 * spokes, the image and its pixels */
 	double n_points = 2.0 * (double)rt->image_dims[0] * (double)rt->frame_spokes;
-	r5_nufft_opts opts = r5_nufft_defaults;
-	opts.oversampling = c->params.realtime.oversampling;
-	double need = r5_grid_plan_bytes(rt->image_dims, (long)n_points, &opts) +
-		      3.0 * (double)rt->image_dims[0] * (double)rt->image_dims[1] * sizeof(float complex);
+	double pixels = (double)rt->image_dims[0] * (double)rt->image_dims[1], coils = (double)rt->image_dims[3];
+	double need = r5_grid_plan_bytes(rt->image_dims, (long)n_points, &rt->nufft) + 3.0 * pixels * sizeof(float complex);
+	if (rt->iterative) /* per solve: its NUFFT plan, the Toeplitz kernel and a 2N grid per coil group (4N^2
+			    * each), coil images, CG's vectors; the maps (reserved when made) */
+		need += r5_grid_plan_bytes(rt->image_dims, (long)n_points, &rt->nufft) +
+			(4.0 * pixels * (1.0 + coils) + pixels * coils + 6.0 * pixels) * sizeof(float complex);
 	long got = r5_server_reserve(s, (long)need);
 	if (got < 0)
 		return r5_set_error(R5_EBUSY, "memory budget: the real-time frames of this %ldx%ld, %ld-coil scan need "
@@ -289,8 +316,22 @@ r5_status r5_realtime_offer(r5_call *c)
 		else
 			rt->head = task;
 		rt->tail = task;
+		rt->pending++;
+		rt_frame *late = NULL; /* max_pending: the oldest waiting frame makes room (module header) */
+		if (rt->max_pending > 0 && rt->pending > rt->max_pending) {
+			late = rt->head;
+			rt->head = late->next;
+			rt->pending--;
+			rt->frames_dropped++;
+		}
+		long dropped = rt->frames_dropped;
 		pthread_cond_signal(&rt->changed);
 		pthread_mutex_unlock(&rt->lock);
+		if (late) {
+			r5_info("job %s: real-time frame %ld dropped: %ld frames wait for the frame thread (max_pending), "
+				"%ld dropped", c->job_id, late->index, rt->max_pending, dropped);
+			free_task(c->server, late);
+		}
 	}
 	if (due > rt->next_frame)
 		rt->next_frame = due;
@@ -407,12 +448,7 @@ static r5_status warm_up(r5_realtime *rt)
 static r5_status setup(r5_realtime *rt)
 {
 	r5_server *s = rt->call->server;
-	r5_nufft_opts opts = r5_nufft_defaults;
-	char tolerance[32]; /* the decimal the client wrote, not its float: 1e-5 picks the grid pipeline's width */
-	snprintf(tolerance, sizeof tolerance, "%.6g", (double)rt->call->params.realtime.tolerance);
-	opts.oversampling = rt->call->params.realtime.oversampling;
-	opts.tolerance = strtod(tolerance, NULL);
-	opts.width = 0;
+	const r5_nufft_opts opts = rt->nufft;
 	R5_TRY(r5_ctx_create(&rt->ctx, s->worker_backend, 0));
 	r5_status st = r5_grid_plan_make(rt->ctx, rt->image_dims, &opts, &rt->plan);
 	if (st == R5_ENOTSUP && strcmp(r5_ctx_backend_name(rt->ctx), "cpu")) {
@@ -483,13 +519,55 @@ static size_t frame_kinds(const r5_call *c, Recon5t__V1__OutputKind kinds[4])
 	return n;
 }
 
-static r5_status make_frame(r5_realtime *rt, const rt_frame *task)
+/* The solver's stop hook: the stream's stop reasons, checked every CG iteration. */
+static int solve_hook(void *user, const char *stage, double fraction, r5_status *stop_status)
+{
+	(void)stage, (void)fraction;
+	r5_status why = stop_reason(user);
+	if (why == R5_OK)
+		return 0;
+	*stop_status = why;
+	return 1;
+}
+
+/* Mode iterative: a few CG-SENSE iterations (nc_sense.h) warm-started from the previous frame,
+ * with maps made once, from frame 0's window (ESPIRiT on its gridded centre), and reused. */
+static r5_status iterate_frame(r5_realtime *rt, rt_frame *task, long n_points)
+{
+	r5_call *c = rt->call;
+	r5_grid_wrap_coords(rt->image_dims, n_points, task->coords); /* the NUFFT's [-N/2, N/2) */
+	if (!rt->maps) {
+		long calib = c->params.calib_size > 0 ? c->params.calib_size : 24;
+		calib = calib < rt->image_dims[0] ? calib : rt->image_dims[0];
+		calib = calib < rt->image_dims[1] ? calib : rt->image_dims[1];
+		long bytes = (long)((double)r5_array_size(rt->image) * (double)rt->image_dims[3] * sizeof(float complex));
+		long got = r5_server_reserve(c->server, bytes);
+		if (got < 0)
+			return r5_set_error(R5_EBUSY, "memory budget: the coil maps of the real-time frames (%.0f MiB) do not "
+						      "fit now; retry later", (double)bytes / 1048576.0);
+		rt->maps_reserved = got;
+		r5_status st = r5_nc_maps_espirit(rt->ctx, rt->image_dims, n_points, task->coords, task->samples, (int)calib,
+						  &rt->maps);
+		if (st != R5_OK)
+			return r5_error_context(st, "coil maps from frame %ld's %ld spokes", task->index, rt->frame_spokes);
+	}
+	r5_nc_sense_opts opts = r5_nc_sense_defaults;
+	opts.iters = c->params.realtime.iters;
+	opts.warm_start = rt->frames_sent > 0; /* rt->image holds the previous frame */
+	opts.nufft = rt->nufft;
+	r5_progress hook = {.report = solve_hook, .user = rt};
+	return r5_nc_sense_solve(rt->ctx, rt->image_dims, n_points, task->coords, task->samples, rt->maps, &opts, &hook,
+				 rt->image);
+}
+
+static r5_status make_frame(r5_realtime *rt, rt_frame *task)
 {
 	r5_call *c = rt->call;
 	double t0 = r5_svc_now();
 	long n_points = task->samples->dims[1] * task->samples->dims[2];
-	r5_status st = r5_grid_frame(rt->ctx, rt->plan, n_points, task->coords, NULL, task->samples, NULL, NULL,
-				     rt->image);
+	r5_status st = rt->iterative ? iterate_frame(rt, task, n_points)
+				     : r5_grid_frame(rt->ctx, rt->plan, n_points, task->coords, NULL, task->samples, NULL,
+						     NULL, rt->image);
 	if (st != R5_OK)
 		return r5_error_context(st, "frame %ld", task->index);
 	rt->compute_s += r5_svc_now() - t0;
@@ -523,6 +601,7 @@ static r5_status frame_loop(r5_realtime *rt)
 			rt->head = task->next;
 			if (!rt->head)
 				rt->tail = NULL;
+			rt->pending--;
 		}
 		int done = !task && !rt->stop;
 		pthread_mutex_unlock(&rt->lock);
@@ -655,6 +734,8 @@ static void cleanup(r5_realtime *rt)
 	}
 	r5_grid_plan_destroy(rt->plan);
 	rt->plan = NULL;
+	r5_array_free(rt->maps);
+	rt->maps = NULL;
 	r5_array_free(rt->image);
 	rt->image = NULL;
 	r5_ctx_destroy(rt->ctx);
@@ -663,8 +744,8 @@ static void cleanup(r5_realtime *rt)
 	rt->series = NULL;
 	free(rt->latency);
 	rt->latency = NULL;
-	long bytes = rt->reserved_fixed + rt->series_reserved;
-	rt->reserved_fixed = rt->series_reserved = 0;
+	long bytes = rt->reserved_fixed + rt->series_reserved + rt->maps_reserved;
+	rt->reserved_fixed = rt->series_reserved = rt->maps_reserved = 0;
 	if (bytes)
 		r5_server_release(s, bytes);
 }

@@ -11,8 +11,12 @@
 - The client vanishes mid-stream (after its first frame): the memory reserved (Capabilities
   memory_in_use_bytes, > 0 while it streams) and the stream count go back to 0 within seconds,
   and the server serves the next client in full.
+- Mode iterative (CG-SENSE per frame, warm-started, maps from frame 0): every frame, each
+  correlating > 0.9 with the gridded frame of the same spokes; max_pending 1 with the whole
+  scan in one message: sent + dropped = the frames due, some dropped, the rest in order.
 - Bad input, each with a clear status naming the parameter: frame_spokes 0, negative, larger
-  than the scan (at End), realtime on a Cartesian scan, DICOM format, an unknown mode.
+  than the scan (at End), realtime on a Cartesian scan, DICOM format, an unknown mode, a cs key,
+  an ESPIRiT calibration width the maps cannot use.
 - The server ends with nothing reserved from its memory budget."""
 import os
 import sys
@@ -122,6 +126,37 @@ def case_frames(server, pb, workdir):
     check("frames differ", np.linalg.norm(frames[0][0] - frames[-1][0]) > 1e-3 * np.linalg.norm(frames[0][0]))
 
 
+def case_iterative_and_drops(server, pb):
+    """Mode iterative (warm-started CG-SENSE per frame, maps from frame 0): every frame, close to
+    the gridded one (both see the same blobs); max_pending 1 with the whole scan in one batch:
+    frames sent + dropped = frames due, some dropped, the rest in order."""
+    scan = rad.Scan(n=64, coils=4, n_spokes=100)
+    fs, step = 20, 20
+    expected = (100 - fs) // step + 1
+    events, code, details = server.reconstruct(scan.messages(pb, {"frame_spokes": fs, "frame_step": step}, batch=10),
+                                               timeout=120)
+    gridded = sc.image_arrays(events, pb)
+    events, code, details = server.reconstruct(
+        scan.messages(pb, {"frame_spokes": fs, "frame_step": step, "mode": "iterative", "iters": 4}, batch=10),
+        timeout=120)
+    frames = sc.image_arrays(events, pb)
+    check("iterative: every frame", code == grpc.StatusCode.OK and len(frames) == expected == len(gridded),
+          "%s %s %d" % (code, details, len(frames)))
+    corr = min(np.corrcoef(f[0].ravel(), g[0].ravel())[0, 1] for f, g in zip(frames, gridded))
+    check("iterative: frames correlate with the gridded ones", corr > 0.9, "min Pearson %.3f" % corr)
+    check("iterative: finite", all(np.isfinite(f).all() for f in frames))
+    events, code, details = server.reconstruct(
+        scan.messages(pb, {"frame_spokes": 5, "frame_step": 5, "max_pending": 1, "mode": "iterative", "iters": 4},
+                      batch=100), timeout=120)
+    done = events[-1].completed if events and events[-1].WhichOneof("kind") == "completed" else None
+    idx = [e.image.image_index for e in events if e.WhichOneof("kind") == "image"]
+    check("max_pending 1: OK", code == grpc.StatusCode.OK and done is not None, "%s %s" % (code, details))
+    check("max_pending 1: sent + dropped = 20 frames, some dropped",
+          done.frames_sent + done.frames_dropped == 20 and done.frames_dropped > 0 and done.frames_sent == len(idx),
+          "sent %d dropped %d" % (done.frames_sent, done.frames_dropped))
+    check("max_pending 1: the frames sent in order", idx == sorted(idx) and len(set(idx)) == len(idx), idx)
+
+
 def wait_idle(server, seconds):
     """Seconds until nothing is reserved and no stream is open; None on timeout."""
     t0 = time.time()
@@ -183,6 +218,8 @@ def case_bad_input(server, pb, workdir):
                    ["frame_spokes = 61", "60 spokes", "End"], "frame_spokes larger than the scan")
     expect_refusal(server, pb, scan.messages(pb, {"frame_spokes": 20, "mode": "fast"}), bad, ["mode", "fast"],
                    "unknown mode")
+    expect_refusal(server, pb, scan.messages(pb, {"frame_spokes": 20, "mode": "iterative", "calib": 4}), bad,
+                   ["calib = 4", "at least 8"], "iterative: calibration too small")
     expect_refusal(server, pb, scan.messages(pb, {"frame_spokes": 20}, fmt=pb.FORMAT_DICOM), bad,
                    ["FORMAT_FLOAT32"], "DICOM frames")
     expect_refusal(server, pb, scan.messages(pb, {"frame_spokes": 20, "lambda_l1": 0.1}), bad,
@@ -203,6 +240,7 @@ def main():
         try:
             check("capabilities list realtime", "realtime" in server.capabilities().pipelines)
             case_frames(server, pb, workdir)
+            case_iterative_and_drops(server, pb)
             case_vanish(server, pb)
             case_bad_input(server, pb, workdir)
         finally:
