@@ -117,7 +117,7 @@ static const struct param_def {
 	 "spokes between the first spokes of consecutive frames (0: frame_spokes)"},
 	{"mode", NULL, REALTIME, K_STRING, FIELD(realtime.mode), 0, 0,
 	 "grid (gridding + rss) | iterative (warm-started CG-SENSE per frame, maps reused)"},
-	{"iters", NULL, REALTIME, K_INT, FIELD(realtime.iters), 1, 1000, "CG iterations per frame (mode iterative)"},
+	{"iters", NULL, REALTIME, K_INT, FIELD(realtime.iters), 1, 10000, "CG iterations per frame (mode iterative)"},
 	{"oversampling", NULL, REALTIME, K_FLOAT, FIELD(realtime.oversampling), 1.25, 2,
 	 "NUFFT grid oversampling of the frames (1.25: 4x faster than 2 at 256^2, bench_grid_frame)"},
 	{"tolerance", NULL, REALTIME, K_FLOAT, FIELD(realtime.tolerance), 1e-6, 0.1,
