@@ -3,12 +3,10 @@
  * frame from all spokes or frames of frame_spokes consecutive spokes every frame_step spokes
  * (images' dim 10), then the recon matrix (r5_pipeline_to_recon_matrix).
  *
- * Density compensation (key dcf): ramp (r5_grid_ramp) for radial spokes, Pipe-Menon otherwise
- * (auto decides per frame by whether the spokes are straight lines through the centre), or none
- * (weights 1: the plain adjoint, for trajectories that sample uniformly). Pipe-Menon (Pipe and
- * Menon, MRM 41:179, 1999) iterates w <- w / |A A^H w| with this frame's NUFFT (A A^H is the
- * convolution of the points with the image box's kernel); at its fixed point A A^H w = 1, and
- * then A^H W A maps the centre delta to itself, so its weights have the ramp's scaling (grid.h).
+ * Density compensation (key dcf): the ramp for radial spokes, Pipe-Menon otherwise (auto decides
+ * per frame by whether the spokes are straight lines through the centre: r5_grid_ramp), both from
+ * recon/linop/density.h and scaled alike (a weight is the k-space area its sample stands for), or
+ * none (weights 1: the plain adjoint, for trajectories that sample uniformly).
  *
  * The NUFFT computes on CPU contexts only (nufft.h): on another context the gridding runs on a
  * CPU context of its own (one log line), the recon-matrix step on the caller's. */
@@ -18,11 +16,11 @@
 
 #include "../calib/combine.h"
 #include "../core/log.h"
+#include "../linop/density.h"
 #include "grid.h"
 #include "pipelines.h"
 
-/* Frames: n_frames of `spokes` spokes, frame f from spoke f * step. */
-static r5_status frame_layout(const r5_recon_params *p, long n_spokes, long *spokes, long *step, long *n_frames)
+r5_status r5_pipeline_grid_frames(const r5_recon_params *p, long n_spokes, long *spokes, long *step, long *n_frames)
 {
 	*spokes = p->grid.frame_spokes > 0 ? p->grid.frame_spokes : n_spokes;
 	*step = p->grid.frame_step > 0 ? p->grid.frame_step : *spokes;
@@ -35,49 +33,10 @@ static r5_status frame_layout(const r5_recon_params *p, long n_spokes, long *spo
 	return R5_OK;
 }
 
-/* Pipe-Menon weights for the points set on nufft (n points): w <- w / |A A^H w|. */
-static r5_status pipe_menon(r5_ctx *ctx, const long image_dims[R5_DIMS], long n, const float *coords, int iters,
-			    float *weights)
-{
-	long idims[R5_DIMS], sdims[R5_DIMS];
-	r5_dims_copy(idims, image_dims);
-	idims[R5_DIM_COIL] = 1;
-	r5_dims_ones(sdims);
-	sdims[1] = n;
-	r5_nufft_plan *plan = NULL;
-	r5_array *image = NULL, *w = NULL, *back = NULL;
-	r5_status s = r5_nufft_plan_make(ctx, idims, NULL, &plan);
-	if (s == R5_OK)
-		s = r5_nufft_set_points(ctx, plan, n, coords);
-	if (s == R5_OK)
-		s = r5_array_alloc_host(idims, &image);
-	if (s == R5_OK)
-		s = r5_array_alloc_host(sdims, &w);
-	if (s == R5_OK)
-		s = r5_array_alloc_host(sdims, &back);
-	for (long j = 0; s == R5_OK && j < n; j++)
-		w->data[j] = 1.0f;
-	for (int it = 0; s == R5_OK && it < iters; it++) {
-		s = r5_nufft_adjoint(ctx, plan, image, w);
-		if (s == R5_OK)
-			s = r5_nufft_forward(ctx, plan, back, image);
-		for (long j = 0; s == R5_OK && j < n; j++) {
-			float a = cabsf(back->data[j]);
-			w->data[j] = a > 0 ? crealf(w->data[j]) / a : 0.0f;
-		}
-	}
-	for (long j = 0; s == R5_OK && j < n; j++)
-		weights[j] = crealf(w->data[j]);
-	r5_nufft_plan_destroy(plan);
-	r5_array_free(image);
-	r5_array_free(w);
-	r5_array_free(back);
-	return s == R5_OK ? R5_OK : r5_error_context(s, "Pipe-Menon density compensation");
-}
-
 /* This frame's weights into `weights` (NULL result: the ramp inside r5_grid_frame). */
 static r5_status frame_weights(r5_ctx *ctx, const r5_recon_params *p, const long image_dims[R5_DIMS], long n_read,
-			       long spokes, const float *coords, float *weights, const float **use, int *used_pipe)
+			       long spokes, const float *coords, const r5_progress *progress, float *weights,
+			       const float **use, int *used_pipe)
 {
 	long n = n_read * spokes;
 	const char *dcf = p->grid.dcf;
@@ -102,7 +61,10 @@ static r5_status frame_weights(r5_ctx *ctx, const r5_recon_params *p, const long
 		return r5_set_error(R5_ENOMEM, "grid: coordinates of %ld points", n);
 	memcpy(wrapped, coords, sizeof *wrapped * 3 * (size_t)n);
 	r5_grid_wrap_coords(image_dims, n, wrapped);
-	r5_status s = pipe_menon(ctx, image_dims, n, wrapped, p->grid.dcf_iters, weights);
+	long plane[R5_DIMS];
+	r5_dims_copy(plane, image_dims);
+	plane[R5_DIM_COIL] = 1;
+	r5_status s = r5_density_pipe_menon_ex(ctx, plane, n, wrapped, p->grid.dcf_iters, progress, weights, NULL);
 	free(wrapped);
 	*use = weights;
 	*used_pipe = 1;
@@ -132,7 +94,8 @@ static r5_status grid_frame(struct grid_run *r, const r5_scan *scan, long f, con
 	double t = r5_pipeline_clock(NULL);
 	const float *weights = NULL;
 	int pipe = 0;
-	R5_TRY(frame_weights(r->ctx, r->p, r->image_dims, r->n_read, r->spokes, r->coords, r->weights, &weights, &pipe));
+	R5_TRY(frame_weights(r->ctx, r->p, r->image_dims, r->n_read, r->spokes, r->coords, progress, r->weights, &weights,
+			     &pipe));
 	r->pipe_frames += pipe;
 	r->seconds[0] += r5_pipeline_clock(NULL) - t;
 	t = r5_pipeline_clock(NULL);
@@ -208,7 +171,7 @@ r5_status r5_pipeline_grid(r5_ctx *ctx, const r5_scan *scan, const r5_recon_para
 	if (r.image_dims[0] < 2 || r.image_dims[1] < 2)
 		return r5_set_error(R5_EINVAL, "pipeline grid: encoded matrix %ldx%ld; gridding needs at least 2x2",
 				    r.image_dims[0], r.image_dims[1]);
-	R5_TRY(frame_layout(p, k->dims[2], &r.spokes, &r.step, &r.n_frames));
+	R5_TRY(r5_pipeline_grid_frames(p, k->dims[2], &r.spokes, &r.step, &r.n_frames));
 	/* the NUFFT runs on CPU contexts: another context grids on a CPU one of its own */
 	r5_ctx *own = NULL;
 	r.ctx = ctx;

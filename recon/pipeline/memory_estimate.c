@@ -653,9 +653,10 @@ static void grid(struct ledger *l, const r5_scan *work, const r5_recon_params *p
 	for (int d = 0; d < 3; d++)
 		image[d] = work->header.enc_matrix[d] > 1 ? work->header.enc_matrix[d] : 1;
 	image[R5_DIM_COIL] = kdims[R5_DIM_COIL];
-	long n_spokes = kdims[2], spokes = p->grid.frame_spokes > 0 ? p->grid.frame_spokes : n_spokes;
-	long step = p->grid.frame_step > 0 ? p->grid.frame_step : spokes;
-	long frames = spokes <= n_spokes ? (n_spokes - spokes) / step + 1 : 1, n = kdims[1] * spokes;
+	long spokes = kdims[2], step = spokes, frames = 1;
+	if (r5_pipeline_grid_frames(p, kdims[2], &spokes, &step, &frames) != R5_OK)
+		r5_clear_error(); /* refused before (r5_recon_memory_estimate) */
+	long n = kdims[1] * spokes;
 	dims_with(out, image, R5_DIM_COIL, 1);
 	out[R5_DIM_TIME] = frames;
 	double own = (double)n * 16.0 + elements(n * kdims[R5_DIM_COIL]) + dims_bytes(out) +
@@ -700,9 +701,10 @@ r5_status r5_recon_memory_estimate(const r5_scan *scan, const r5_recon_params *p
 	if (!scan || !scan->kspace)
 		return r5_set_error(R5_EINVAL, "memory estimate: no k-space");
 	const char *name = resolve_pipeline(scan, p);
-	if (scan->traj ? strcmp(name, "grid")
-		       : strcmp(name, "cartesian") && strcmp(name, "sense") && strcmp(name, "grappa") && strcmp(name, "cs"))
-		return r5_set_error(R5_ENOTSUP, "memory estimate: pipeline '%s' is not built in", name);
+	R5_TRY(r5_pipeline_check_takes(name, scan));
+	long frame_spokes, frame_step, n_frames;
+	if (scan->traj) /* frames that do not fit the scan: refused before the job is queued */
+		R5_TRY(r5_pipeline_grid_frames(p, scan->kspace->dims[2], &frame_spokes, &frame_step, &n_frames));
 	struct ledger l;
 	memset(&l, 0, sizeof l);
 	const long *k = scan->kspace->dims;

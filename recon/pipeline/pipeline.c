@@ -203,6 +203,12 @@ static r5_status find_pipeline(const char *name, const r5_scan *scan, pipeline_f
 	return r5_set_error(R5_ENOTSUP, "pipeline '%s' is not built in", name);
 }
 
+r5_status r5_pipeline_check_takes(const char *name, const r5_scan *scan)
+{
+	pipeline_fn run;
+	return find_pipeline(name, scan, &run);
+}
+
 /* The coil maps of a one-frame sense/cs run (calibration.h): the one made ahead when it is this
  * run's, else made now from the scan (raw, as the pipeline sees it) through the same chain.
  * *own: what was made here (the caller frees it). */
