@@ -10,7 +10,7 @@
 /* Pipelines this build's parameter parser accepts (it lists what recon/pipeline registers). */
 static size_t built_pipelines(char **out, size_t max)
 {
-	static char *candidates[] = {"auto", "cartesian", "sense", "grappa", "cs",   "grid",
+	static char *candidates[] = {"auto", "cartesian", "sense", "grappa", "cs", "grid",
 				     "grasp", "realtime", "cs3d", "radial_dynamic"};
 	size_t n = 0;
 	for (size_t i = 0; i < sizeof candidates / sizeof candidates[0] && n < max; i++) {
