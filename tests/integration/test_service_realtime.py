@@ -17,7 +17,9 @@
 - Bad input, each with a clear status naming the parameter: frame_spokes 0, negative, larger
   than the scan (at End), realtime on a Cartesian scan, DICOM format, an unknown mode, a cs key,
   an ESPIRiT calibration width the maps cannot use.
-- The server ends with nothing reserved from its memory budget."""
+- The server ends with nothing reserved from its memory budget.
+- With a PACS configured (down: a closed port), no instance goes out while the frames stream,
+  and after End the whole series (one instance per frame) is pushed: Completed says all spooled."""
 import os
 import sys
 import threading
@@ -232,6 +234,47 @@ def case_bad_input(server, pb, workdir):
     check("bad input: nothing left reserved", wait_idle(server, 10) is not None)
 
 
+def spooled_dcm(spool):
+    return [f for _, _, files in os.walk(spool) for f in files if f.endswith(".dcm")]
+
+
+def case_pacs(workdir, pb, hpb):
+    """A server with a PACS that is down (a closed port): no instance while the frames stream, the
+    whole series (one instance per frame) pushed after End, so Completed says all spooled."""
+    spool = os.path.join(workdir, "spool")
+    server = sc.Server(workdir, pb, hpb, ["--pacs-host", "127.0.0.1", "--pacs-port", str(sc.free_port()),
+                                          "--pacs-called-ae", "R5PACS", "--spool-dir", spool, "--pacs-retry-s", "60"])
+    try:
+        if pb.FORMAT_DICOM not in server.capabilities().formats:
+            print("SKIP part: recon5td built without DICOM (no PACS push)")
+            return
+        scan = rad.Scan(n=64, coils=4, n_spokes=60)
+        gate, seen = threading.Event(), {}
+
+        def gated():
+            for m in scan.messages(pb, {"frame_spokes": 10, "frame_step": 10}, batch=10):
+                if m.WhichOneof("kind") == "end":
+                    gate.wait(60)
+                    seen["spooled before End"] = len(spooled_dcm(spool))
+                yield m
+
+        events = []
+        for e in stream(server, gated()):
+            events.append(e)
+            if sum(1 for x in events if x.WhichOneof("kind") == "image") == 6:
+                gate.set()
+        done = events[-1].completed
+        check("pacs: no instance pushed per frame", seen.get("spooled before End") == 0, seen)
+        check("pacs: the series of 6 frames after End (PACS down: all spooled)",
+              done.frames_sent == 6 and done.pacs_spooled == 6 and done.pacs_failed == 0 and done.pacs_stored == 0,
+              "sent %d stored %d spooled %d failed %d: %s" % (done.frames_sent, done.pacs_stored, done.pacs_spooled,
+                                                                done.pacs_failed, done.pacs_message))
+        check("pacs: 6 instances in the spool", len(spooled_dcm(spool)) == 6, len(spooled_dcm(spool)))
+        check("pacs: nothing left reserved", wait_idle(server, 10) is not None)
+    finally:
+        server.stop()
+
+
 def main():
     sc.require_binaries()
     with sc.tempdir() as workdir:
@@ -246,6 +289,7 @@ def main():
         finally:
             server.stop()
         check("nothing reserved at exit", "memory budget: nothing reserved after every call ended" in server.log_text())
+        case_pacs(workdir, pb, hpb)
 
 
 if __name__ == "__main__":
