@@ -119,7 +119,7 @@ static const struct param_def {
 	 "grid (gridding + rss) | iterative (warm-started CG-SENSE per frame, maps reused)"},
 	{"iters", NULL, REALTIME, K_INT, FIELD(realtime.iters), 1, 10000, "CG iterations per frame (mode iterative)"},
 	{"oversampling", NULL, REALTIME, K_FLOAT, FIELD(realtime.oversampling), 1.25, 2,
-	 "NUFFT grid oversampling of the frames (1.25: 4x faster than 2 at 256^2, bench_grid_frame)"},
+	 "NUFFT grid oversampling of the frames (1.25: 4x faster than 2 at 256^2, bench_grid)"},
 	{"tolerance", NULL, REALTIME, K_FLOAT, FIELD(realtime.tolerance), 1e-6, 0.1,
 	 "NUFFT relative accuracy of the frames (sets the kernel width)"},
 	{"max_pending", NULL, REALTIME, K_INT, FIELD(realtime.max_pending), 0, 1 << 20,

@@ -94,7 +94,7 @@ typedef struct r5_realtime_params {
 	char mode[16]; /* grid (gridding + rss) | iterative (warm-started CG-SENSE per frame, maps reused) */
 	int iters;     /* CG iterations per frame, mode iterative */
 	/* the frames' NUFFT (nufft.h r5_nufft_opts): 1.25 and 1e-3 by default, 4x faster than the grid
-	 * pipeline's 2 and 1e-5 at 256^2 x 8 coils (bench_grid_frame); 2 and 1e-5 make the grid
+	 * pipeline's 2 and 1e-5 at 256^2 x 8 coils (bench_grid); 2 and 1e-5 make the grid
 	 * pipeline's frames bit for bit */
 	float oversampling;
 	float tolerance;
