@@ -40,7 +40,7 @@ r5_status r5_pipeline_grid_frames(const r5_recon_params *p, long n_spokes, long 
 	return R5_OK;
 }
 
-/* This frame's weights into `weights` (NULL result: the ramp inside r5_grid_frame). */
+/* This frame's density weights into `weights` (*use points at them); progress: Pipe-Menon's. */
 static r5_status frame_weights(r5_ctx *ctx, const r5_recon_params *p, const long image_dims[R5_DIMS], long n_read,
 			       long spokes, const float *coords, const r5_progress *progress, float *weights,
 			       const float **use, int *used_pipe)
@@ -140,7 +140,10 @@ static r5_status grid_frame(struct grid_run *r, const r5_scan *scan, long f, con
 	double t = r5_pipeline_clock(NULL);
 	const float *weights = NULL;
 	int pipe = 0;
-	R5_TRY(frame_weights(r->ctx, r->p, r->image_dims, r->n_read, r->spokes, r->coords, progress, r->weights, &weights,
+	double lo = 0.1 + 0.75 * (double)f / (double)r->n_frames, hi = 0.1 + 0.75 * (double)(f + 1) / (double)r->n_frames;
+	r5_progress_part density;
+	R5_TRY(frame_weights(r->ctx, r->p, r->image_dims, r->n_read, r->spokes, r->coords,
+			     r5_progress_part_init(&density, progress, lo, 0.5 * (lo + hi), "density"), r->weights, &weights,
 			     &pipe));
 	r->pipe_frames += pipe;
 	r->seconds[0] += r5_pipeline_clock(NULL) - t;
@@ -158,8 +161,7 @@ static r5_status grid_frame(struct grid_run *r, const r5_scan *scan, long f, con
 	r5_progress_part part;
 	if (s == R5_OK && adaptive)
 		s = r5_coil_combine(r->ctx, "adaptive", r->coil_images, image,
-				    r5_progress_part_init(&part, progress, 0.1 + 0.75 * (double)f / (double)r->n_frames,
-							  0.1 + 0.75 * (double)(f + 1) / (double)r->n_frames, "combine"));
+				    r5_progress_part_init(&part, progress, 0.5 * (lo + hi), hi, "combine"));
 	r->seconds[2] += r5_pipeline_clock(NULL) - t;
 	r5_array_free(image);
 	return s;
