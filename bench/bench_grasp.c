@@ -13,7 +13,7 @@
  *          --sweep (GRASP at lambda_scale 0.005 .. 0.08) --write-cfl PREFIX (data for BART:
  *          PREFIX_ksp [1 n_read fs C 1.. T], PREFIX_traj [3 n_read fs 1.. T], PREFIX_maps,
  *          PREFIX_truth [N N 1.. T]) --compare-cfl FILE (a BART recon [N N 1 .. T] scored like
- *          the others). */
+ *          the others) --score FILE (only that: the phantom's truth and FILE's per-frame scores). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,7 +134,7 @@ typedef struct bench_args {
 	struct r5_phantom_params p;
 	r5_grasp_opts grasp;
 	int sense_iters, sweep;
-	const char *write_cfl, *compare_cfl;
+	const char *write_cfl, *compare_cfl, *score_cfl;
 } bench_args;
 
 static int parse(int argc, char **argv, bench_args *a)
@@ -181,6 +181,8 @@ static int parse(int argc, char **argv, bench_args *a)
 			a->write_cfl = v;
 		else if (!strcmp(o, "--compare-cfl"))
 			a->compare_cfl = v;
+		else if (!strcmp(o, "--score"))
+			a->score_cfl = v;
 		else {
 			fprintf(stderr, "bench_grasp: unknown option %s\n", o);
 			return 2;
@@ -191,6 +193,21 @@ static int parse(int argc, char **argv, bench_args *a)
 		return 2;
 	}
 	return 0;
+}
+
+/* A [N N 1 .. T] cfl (any size-1 dims) as the truth's shape. */
+static r5_status read_series(const char *path, const r5_array *truth, r5_array **out)
+{
+	R5_TRY(r5_cfl_read(path, out));
+	long size = r5_array_size(*out);
+	if (size != r5_array_size(truth)) {
+		r5_array_free(*out);
+		*out = NULL;
+		return r5_set_error(R5_EINVAL, "%s: %ld values, the truth has %ld", path, size, r5_array_size(truth));
+	}
+	r5_dims_copy((*out)->dims, truth->dims);
+	r5_dims_strides((*out)->strides, (*out)->dims);
+	return R5_OK;
 }
 
 static int fail(const char *what)
@@ -215,6 +232,17 @@ int main(int argc, char **argv)
 	if (r5_dynamic_simulate(&a.p, 1, &scan) != R5_OK)
 		return fail("phantom");
 	long N = a.p.matrix[0], C = a.p.n_coils, T = scan.n_frames, image_dims[R5_DIMS];
+	if (a.score_cfl) {
+		r5_array *series = NULL;
+		scores sc;
+		if (read_series(a.score_cfl, scan.truth, &series) != R5_OK || score(scan.truth, series, T, &sc) != R5_OK)
+			return fail("score");
+		printf("%s: mean nrmse %.4f ssim %.4f\n", a.score_cfl, sc.mean_nrmse, sc.mean_ssim);
+		r5_array_free(series);
+		r5_dynamic_free(&scan);
+		r5_ctx_destroy(ctx);
+		return 0;
+	}
 	printf("dynamic phantom %ldx%ld, %ld coils, %ld frames x %ld spokes (readout x%d, TR %g ms), noise %g: %.2f s\n",
 	       N, N, C, T, scan.frame_spokes, a.p.readout_oversampling, a.p.tr_ms, a.p.noise_sigma, now_s() - t0);
 	r5_dims_ones(image_dims);
@@ -270,11 +298,7 @@ int main(int argc, char **argv)
 	scores *rows[4] = {&s_grid, &s_sense, &s_grasp, &s_bart};
 	int n = 3;
 	if (a.compare_cfl) {
-		if (r5_cfl_read(a.compare_cfl, &bart) != R5_OK || r5_array_size(bart) != r5_array_size(scan.truth))
-			return fail("compare cfl");
-		r5_dims_copy(bart->dims, scan.truth->dims); /* same sizes; BART may write other size-1 dims */
-		r5_dims_strides(bart->strides, bart->dims);
-		if (score(scan.truth, bart, T, &s_bart) != R5_OK)
+		if (read_series(a.compare_cfl, scan.truth, &bart) != R5_OK || score(scan.truth, bart, T, &s_bart) != R5_OK)
 			return fail("compare cfl");
 		n = 4;
 	}
