@@ -8,8 +8,7 @@
 #include <string.h>
 
 #include "../core/log.h"
-
-#define R5_PI 3.14159265358979323846
+#include "../linop/density.h"
 
 struct r5_grid_plan {
 	long image_dims[R5_DIMS]; /* [Nx, Ny, Nz, coils] */
@@ -115,6 +114,7 @@ r5_status r5_grid_ramp(long n_read, long n_spokes, const float *coords, float *w
 	if (n_read < 2 || n_spokes < 1)
 		return r5_set_error(R5_EINVAL, "radial density: %ld samples x %ld spokes (at least 2 samples per spoke)",
 				    n_read, n_spokes);
+	/* the radial test: every spoke a straight line through the centre, in the k0-k1 plane */
 	for (long s = 0; s < n_spokes; s++) {
 		const float *spoke = coords + 3 * n_read * s;
 		double a[3], b[3], u[3], len = 0;
@@ -125,13 +125,10 @@ r5_status r5_grid_ramp(long n_read, long n_spokes, const float *coords, float *w
 			len += u[d] * u[d];
 		}
 		len = sqrt(len);
-		if (len <= 0)
-			return r5_set_error(R5_EINVAL, "radial density: spoke %ld has zero length", s);
+		if (!(len > 0) || !isfinite(len))
+			return r5_set_error(R5_EINVAL, "radial density: spoke %ld has zero length or a non-finite coordinate", s);
 		for (int d = 0; d < 3; d++)
 			u[d] /= len;
-		double dk = len / (double)(n_read - 1);
-		/* a spoke through the centre covers two directions; a centre-out one, one */
-		double coverage = a[0] * b[0] + a[1] * b[1] + a[2] * b[2] < 0 ? 1.0 : 2.0;
 		for (long i = 0; i < n_read; i++) {
 			double k[3], along = 0, r2 = 0;
 			point(spoke, i, k);
@@ -142,13 +139,22 @@ r5_status r5_grid_ramp(long n_read, long n_spokes, const float *coords, float *w
 				along += k[d] * u[d];
 				r2 += k[d] * k[d];
 			}
-			double perpendicular = sqrt(fmax(r2 - along * along, 0.0)), r = sqrt(r2);
-			if (perpendicular > 0.5 + 1e-3 * r)
+			double perpendicular = sqrt(fmax(r2 - along * along, 0.0));
+			if (perpendicular > 0.5 + 1e-3 * sqrt(r2))
 				return r5_set_error(R5_EINVAL, "radial density: spoke %ld is not a straight line through the centre "
 						    "(sample %ld is %.3g cycles/FOV off it): give density weights", s, i,
 						    perpendicular);
-			weights[n_read * s + i] = (float)(coverage * R5_PI * dk * fmax(r, 0.25 * dk) / (double)n_spokes);
 		}
+	}
+	/* the ramp of recon/linop/density.h (full-diameter spokes); a centre-out spoke covers one
+	 * direction of its line, so it stands for twice the area */
+	const long plane[R5_DIMS] = {2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+	R5_TRY(r5_density_ramp(plane, n_read, n_spokes, coords, weights));
+	for (long s = 0; s < n_spokes; s++) {
+		const float *a = coords + 3 * n_read * s, *b = a + 3 * (n_read - 1);
+		if ((double)a[0] * b[0] + (double)a[1] * b[1] >= 0)
+			for (long i = 0; i < n_read; i++)
+				weights[n_read * s + i] *= 2.0f;
 	}
 	return R5_OK;
 }

@@ -12,12 +12,14 @@
  *
  * Scaling: image = A^H W y with the NUFFT's unitary-like A (nufft.h) and density weights W such
  * that A^H W A is close to the identity, so a gridded image has the amplitude of the Cartesian
- * reconstruction of the same object (the centred unitary FFT): the ramp for radial spokes is
- * w_j = pi dk max(|k_j|, dk / 4) / n_spokes (dk the sample spacing along the spoke, spokes
- * through the centre spanning pi: an annulus of radius r and width dk holds 2 n_spokes samples
- * per 2 pi r dk of k-space area; the centre sample gets the disc of radius dk/2 shared by all
- * spokes). Non-radial trajectories need weights (Pipe-Menon: recon/linop/density.h when it
- * exists, r5_pipeline_grid computes them).
+ * reconstruction of the same object (the centred unitary FFT): a weight is the k-space area its
+ * sample stands for (recon/linop/density.h). For radial spokes (straight lines through the
+ * centre: r5_grid_ramp tests it) that is density.h's ramp w_j = pi dk max(|k_j|, dk / 4) /
+ * n_spokes (dk the sample spacing along the spoke; twice that for centre-out spokes); other
+ * trajectories need weights (r5_pipeline_grid computes Pipe-Menon's, r5_density_pipe_menon).
+ * Measured (tests/unit/test_grid.c, 64^2 Gaussian blob, 2 coils, 101 uniform spokes of 128
+ * samples, 2x oversampled readout): NRMSE 1.0 % against the object over its support (maps and
+ * rss alike); 3.7 % with 64 samples per spoke starting at +N/2.
  *
  * Coil combination: rss (sqrt sum |x_c|^2, magnitude) or, with maps S, the SENSE combination
  * sum_c conj(S_c) x_c / sum_c |S_c|^2 (0 where the maps vanish). r5_pipeline_grid also offers
