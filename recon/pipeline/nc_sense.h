@@ -1,0 +1,68 @@
+/* Non-Cartesian CG-SENSE on arrays, and coil maps from non-Cartesian data (issue 14).
+ *
+ * r5_nc_sense_solve: x = argmin ||W^1/2 (A S x - y)||^2 + lambda_abs ||x||^2 with A the NUFFT of
+ * recon/linop/nufft.h (unitary-like scaling, BART's units and layout), S the coil maps and W
+ * the optional density weights, solved by CG (recon/solve/cg.h) on the normal equations
+ * (S^H T_W S + lambda_abs) x = S^H A^H W y, where T_W = A^H W A is the Toeplitz normal
+ * (r5_nufft_toeplitz: one 2N FFT pair per coil and iteration, exact to single precision; no
+ * NUFFT inside the loop). lambda is relative: lambda_abs = lambda x the mean diagonal of
+ * S^H T_W S (T_W's diagonal is sum_j w_j / N, times the mean of sum_c |S_c|^2), so the same
+ * lambda means the same thing at any data scale, trajectory length or map normalisation.
+ * Without density weights this is `bart pics -l2 -r lambda_abs -t` (BART's pics -t has no
+ * density weighting either); with them (use_density) the weighted problem converges faster
+ * on radial data at the price of noise (the ramp is a preconditioner that changes the solution).
+ *
+ * Density weights here (use_density 1): a radial ramp w_j = max(|k_j|, 1/4) / (N_max / 2) from
+ * the coordinates alone (cycles per FOV; the 1/4 keeps DC, Joseph's centre correction in
+ * spirit), fine for radial and rough for spirals. recon/linop/density.h (helper "traj") has
+ * Pipe-Menon for other trajectories.
+ *
+ * r5_nc_maps_espirit: the density-compensated adjoint NUFFT gives coil images on the recon
+ * matrix, their centred FFT a Cartesian k-space; its centre calib^d block is ESPIRiT's ACS
+ * (recon/calib/espirit.h, defaults, one map set). On undersampled radial data (25 spokes)
+ * this centre is trustworthy only inside the Nyquist radius n_spokes / pi (~8 samples): maps
+ * from it are poor there (the edge-only image of issue 14), which is why recon/calib/nlinv.h
+ * estimates image and maps jointly. Units: maps are ESPIRiT's (sum_c |S_c|^2 = 1 inside the
+ * crop mask, 0 outside).
+ *
+ * Arrays: host arrays on a CPU context (the NUFFT runs on the host): samples [1, n_read,
+ * n_lines, coils] (n_read * n_lines = n_points), coords[3 j + d] as r5_nufft_set_points, maps
+ * and coil images [Nx, Ny, Nz, coils], image [Nx, Ny, Nz]. image_dims = [Nx, Ny, Nz, coils]. */
+#ifndef R5_PIPELINE_NC_SENSE_H
+#define R5_PIPELINE_NC_SENSE_H
+
+#include "../core/progress.h"
+#include "../linop/nufft.h"
+
+typedef struct r5_nc_sense_opts {
+	int iters;          /* CG iterations at most (30) */
+	float lambda;       /* Tikhonov weight relative to the normal's mean diagonal (1e-3) */
+	int use_density;    /* 0: plain least squares (default); 1: radial ramp weights W */
+	double tolerance;   /* CG stops at |r| / |b| below this (0: run all iterations; default 0) */
+	int warm_start;     /* non-zero: image holds the initial guess (a previous frame) */
+	r5_nufft_opts nufft;
+} r5_nc_sense_opts;
+
+extern const r5_nc_sense_opts r5_nc_sense_defaults;
+
+/* The reconstruction of one frame (see the header paragraph). opts NULL: defaults. progress:
+ * stage "nc_sense", checked after every CG iteration, its stop status returned. image: host
+ * [Nx, Ny, Nz] (other dims 1), overwritten (read first when warm_start). */
+r5_status r5_nc_sense_solve(r5_ctx *ctx, const long image_dims[R5_DIMS], long n_points, const float *coords,
+			    const r5_array *samples, const r5_array *maps, const r5_nc_sense_opts *opts,
+			    const r5_progress *progress, r5_array *image);
+
+/* ESPIRiT maps from the gridded centre (calib: ACS width per dimension, e.g. 24; at least 8 and
+ * at most the matrix). *maps: new host array [Nx, Ny, Nz, coils]. */
+r5_status r5_nc_maps_espirit(r5_ctx *ctx, const long image_dims[R5_DIMS], long n_points, const float *coords,
+			     const r5_array *samples, int calib, r5_array **maps);
+
+/* Density-compensated coil images: A^H W y with W the radial ramp above (weights NULL) or the
+ * given n_points weights. coil_images: host [Nx, Ny, Nz, coils]. */
+r5_status r5_nc_grid_coils(r5_ctx *ctx, const long image_dims[R5_DIMS], long n_points, const float *coords,
+			   const r5_array *samples, const float *weights, r5_array *coil_images);
+
+/* The ramp weights of use_density (n_points values). */
+r5_status r5_nc_ramp_weights(const long image_dims[R5_DIMS], long n_points, const float *coords, float *weights);
+
+#endif
