@@ -8,13 +8,13 @@
 #include <string.h>
 #include <time.h>
 
-#include "../calib/espirit.h"
 #include "../core/fft.h"
 #include "../linop/finite_diff.h"
 #include "../solve/admm.h"
 #include "../solve/cg.h"
 #include "../solve/prox.h"
 #include "grid.h"
+#include "nc_sense.h"
 
 const r5_grasp_opts r5_grasp_defaults = {
 	.frame_spokes = 21,
@@ -414,32 +414,15 @@ r5_status r5_grasp_maps(r5_ctx *ctx, const long image_dims[R5_DIMS], const float
 			int calib, r5_array **maps)
 {
 	*maps = NULL;
-	if (calib < 6 || calib > image_dims[0] || calib > image_dims[1])
-		return r5_set_error(R5_EINVAL, "grasp maps: calibration width %d (6..%ld)", calib, image_dims[0]);
-	long np = samples->dims[1] * samples->dims[2], dims[R5_DIMS];
-	r5_grid_plan *plan = NULL;
-	r5_array *coil_images = NULL, *image = NULL;
-	R5_TRY(r5_grid_plan_make(ctx, image_dims, NULL, &plan));
-	r5_status s = r5_array_alloc_host(image_dims, &coil_images);
-	r5_dims_copy(dims, image_dims);
-	dims[3] = 1;
-	if (s == R5_OK)
-		s = r5_array_alloc_host(dims, &image);
-	if (s == R5_OK)
-		s = r5_grid_frame(ctx, plan, np, coords, NULL, samples, NULL, coil_images, image);
-	if (s == R5_OK)
-		s = r5_fft(ctx, R5_FLAG(0) | R5_FLAG(1), coil_images, coil_images);
-	r5_espirit_conf conf = r5_espirit_defaults;
-	conf.calib = calib;
-	long img[3] = {image_dims[0], image_dims[1], 1};
-	r5_array *work = NULL;
-	if (s == R5_OK)
-		s = r5_espirit_maps(ctx, &conf, coil_images, img, &work, NULL);
-	if (s == R5_OK)
-		s = r5_array_to_host(ctx, work, maps);
-	r5_array_free(work);
-	r5_array_free(image);
-	r5_array_free(coil_images);
-	r5_grid_plan_destroy(plan);
+	if (!samples || !coords)
+		return r5_set_error(R5_EINVAL, "grasp maps: NULL argument");
+	long np = samples->dims[1] * samples->dims[2];
+	float *wrapped = malloc(sizeof *wrapped * 3 * (size_t)np);
+	if (!wrapped)
+		return r5_set_error(R5_ENOMEM, "grasp maps: %ld coordinates", 3 * np);
+	memcpy(wrapped, coords, sizeof *wrapped * 3 * (size_t)np);
+	r5_grid_wrap_coords(image_dims, np, wrapped);
+	r5_status s = r5_nc_maps_espirit(ctx, image_dims, np, wrapped, samples, calib, maps);
+	free(wrapped);
 	return s == R5_OK ? R5_OK : r5_error_context(s, "grasp maps (time-averaged ESPIRiT)");
 }

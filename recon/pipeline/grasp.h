@@ -27,9 +27,10 @@
  * lambda_space_scale. rho (ADMM's penalty) is relative to A^H W A's scale (about 1 by the
  * density weights) and needs no data scaling. Measured on the dynamic phantom (bench_grasp.sh).
  *
- * Coil maps: r5_grasp_maps, ESPIRiT (recon/calib/espirit.h) on the centre of the k-space of the
- * time average: all spokes gridded together (ramp weights for the whole scan), FFT'd, the
- * calib x calib centre as the calibration block.
+ * Coil maps: r5_grasp_maps, r5_nc_maps_espirit (nc_sense.h) on ALL the spokes: ESPIRiT on the
+ * centre of the k-space of the time average (all spokes gridded together, ramp weights for the
+ * whole scan, FFT'd, the calib x calib centre as the calibration block). With hundreds of
+ * golden-angle spokes that centre is fully sampled, unlike one frame's.
  *
  * Host arrays, CPU contexts (the NUFFT's back ends). The stop hook is checked per frame in every
  * operator application and after every ADMM/CG step. */
@@ -73,7 +74,7 @@ r5_status r5_grasp_solve(r5_ctx *ctx, const long image_dims[R5_DIMS], const floa
 			 r5_array *x0, r5_grasp_info *info);
 
 /* ESPIRiT maps [Nx, Ny, 1, coils] (new host array) from all spokes gridded together (see above),
- * calib: the calibration block's width (e.g. 24). */
+ * calib: the calibration block's width (8..N, e.g. 24); coordinates at +N/2 are taken as -N/2. */
 r5_status r5_grasp_maps(r5_ctx *ctx, const long image_dims[R5_DIMS], const float *coords, const r5_array *samples,
 			int calib, r5_array **maps);
 
