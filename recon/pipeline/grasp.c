@@ -18,8 +18,8 @@
 
 const r5_grasp_opts r5_grasp_defaults = {
 	.frame_spokes = 21,
-	.iters = 40,
-	.cg_iters = 4,
+	.iters = 20,
+	.cg_iters = 3,
 	.lambda = -1,
 	.lambda_scale = 0.02f,
 	.lambda_space = 0,

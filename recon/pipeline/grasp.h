@@ -43,12 +43,12 @@
 
 typedef struct r5_grasp_opts {
 	long frame_spokes;        /* spokes per frame (21); trailing spokes short of a frame are dropped */
-	int iters;                /* ADMM steps (40) */
-	int cg_iters;             /* CG iterations per ADMM step (4); for lambda 0: CG iterations (20) */
+	int iters;                /* ADMM steps (20); lambda 0: CG iterations per frame */
+	int cg_iters;             /* CG iterations per ADMM step (3) */
 	float lambda;             /* temporal TV weight, absolute; < 0: automatic (default -1) */
-	float lambda_scale;       /* automatic lambda = lambda_scale * max|x0| */
+	float lambda_scale;       /* automatic lambda = lambda_scale * max|x0| (0.02) */
 	float lambda_space;       /* spatial TV weight, absolute; < 0: automatic; 0: off (default 0) */
-	float lambda_space_scale; /* automatic lambda_space = lambda_space_scale * max|x0| */
+	float lambda_space_scale; /* automatic lambda_space = lambda_space_scale * max|x0| (0.002) */
 	float rho;                /* ADMM penalty (default 0.5) */
 	r5_nufft_opts nufft;      /* the NUFFT's accuracy */
 } r5_grasp_opts;

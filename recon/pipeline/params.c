@@ -46,9 +46,9 @@ const r5_recon_params r5_recon_defaults = {
 
 enum kind { K_STRING, K_INT, K_FLOAT, K_BOOL, K_FLOAT_AUTO /* a float, or "auto" (R5_PARAM_AUTO) */ };
 /* which pipeline reads a key (COMMON: all of them) */
-enum scope { COMMON, CARTESIAN, SENSE, GRAPPA, CS, GRID };
-static const char *const scope_names[] = {"", "cartesian", "sense", "grappa", "cs", "grid"};
-#define LAST_SCOPE GRID
+enum scope { COMMON, CARTESIAN, SENSE, GRAPPA, CS, GRID, GRASP };
+static const char *const scope_names[] = {"", "cartesian", "sense", "grappa", "cs", "grid", "grasp"};
+#define LAST_SCOPE GRASP
 
 #define FIELD(f) offsetof(r5_recon_params, f), sizeof(((r5_recon_params *)0)->f)
 
@@ -63,7 +63,7 @@ static const struct param_def {
 	double min, max;
 	const char *help;
 } defs[] = {
-	{"pipeline", NULL, COMMON, K_STRING, FIELD(pipeline), 0, 0, "auto | cartesian | sense | grappa | cs | grid"},
+	{"pipeline", NULL, COMMON, K_STRING, FIELD(pipeline), 0, 0, "auto | cartesian | sense | grappa | cs | grid | grasp"},
 	{"prewhiten", NULL, COMMON, K_BOOL, FIELD(prewhiten), 0, 1, "noise prewhitening (0|1)"},
 	{"coils_virtual", "coils-virtual", COMMON, K_INT, FIELD(n_virtual_coils), 0, 1024,
 	 "virtual coils after compression (0: none)"},
@@ -106,6 +106,11 @@ static const struct param_def {
 	{"frame_step", "frame-step", GRID, K_INT, FIELD(grid.frame_step), 0, 1 << 24,
 	 "spokes between the first spokes of consecutive frames (0: frame_spokes)"},
 	{"dcf_iters", NULL, GRID, K_INT, FIELD(grid.dcf_iters), 1, 1000, "Pipe-Menon density iterations"},
+	/* grasp (grasp_pipeline.c) reads grid's frame keys; its weights are r5_grasp_defaults' */
+	{"frame_spokes", "frame-spokes", GRASP, K_INT, FIELD(grid.frame_spokes), 0, 1 << 24,
+	 "spokes per frame (grasp: 0 means 21)"},
+	{"frame_step", "frame-step", GRASP, K_INT, FIELD(grid.frame_step), 0, 1 << 24,
+	 "grasp: 0 or frame_spokes (its frames do not overlap)"},
 };
 #define N_DEFS (sizeof defs / sizeof defs[0])
 _Static_assert(N_DEFS <= 64, "explicit_keys holds one bit per row");
@@ -136,7 +141,7 @@ static void find(const char *key, size_t rows[N_DEFS], size_t *n)
 
 static r5_status check_choice(const char *key, const char *value)
 {
-	static const char *const pipelines[] = {"auto", "cartesian", "sense", "grappa", "cs", "grid", NULL};
+	static const char *const pipelines[] = {"auto", "cartesian", "sense", "grappa", "cs", "grid", "grasp", NULL};
 	static const char *const dcfs[] = {"auto", "ramp", "pipe", "none", NULL};
 	static const char *const regs[] = {"l1", "tv", "l1+tv", NULL};
 	static const char *const wavelets[] = {"haar", "db4", "db8", "haar+db4", "db4+db8", "haar+db4+db8", NULL};

@@ -173,6 +173,7 @@ static const struct {
 	{"grappa", r5_pipeline_grappa, 0},
 	{"cs", r5_pipeline_cs, 0},
 	{"grid", r5_pipeline_grid, 1},
+	{"grasp", r5_pipeline_grasp, 1},
 };
 #define N_PIPELINES (sizeof pipelines / sizeof pipelines[0])
 
