@@ -15,7 +15,8 @@
  *          --sweep (GRASP at lambda_scale 0.005 .. 0.08) --write-cfl PREFIX (data for BART:
  *          PREFIX_ksp [1 n_read fs C 1.. T], PREFIX_traj [3 n_read fs 1.. T], PREFIX_maps,
  *          PREFIX_truth [N N 1.. T]) --compare-cfl FILE (a BART recon [N N 1 .. T] scored like
- *          the others) --score FILE (only that: the phantom's truth and FILE's per-frame scores). */
+ *          the others) --score FILE (only that: the phantom's truth and FILE's per-frame scores).
+ * R5_FFT_WISDOM=PATH: CPU FFTs planned with FFTW_MEASURE into PATH (as recon5t recon). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,7 @@
 
 #include "../phantoms/dynamic.h"
 #include "../recon/core/ctx.h"
+#include "../recon/cpu/cpu_fft.h"
 #include "../recon/io/cfl.h"
 #include "../recon/pipeline/grasp.h"
 #include "../recon/pipeline/grid.h"
@@ -256,6 +258,9 @@ int main(int argc, char **argv)
 	if (rc)
 		return rc;
 	r5_ctx *ctx = NULL;
+	/* R5_FFT_WISDOM: FFTW_MEASURE plans kept in that file, as recon5t recon */
+	if (getenv("R5_FFT_WISDOM") && r5_cpu_fft_configure(getenv("R5_FFT_WISDOM")) != R5_OK)
+		return fail("fft wisdom");
 	if (r5_ctx_create(&ctx, "cpu", 0) != R5_OK)
 		return fail("context");
 	r5_dynamic_scan scan;

@@ -16,7 +16,9 @@
 # The phantom: `recon5t phantom --kind dynamic` (128^2, 2 mm, 8 coils, 24 frames x 21 spokes,
 # readout x2, TR 4 ms, noise 0.01) is written once to show the file's summary; bench_grasp
 # simulates the same scan in memory (the same function, the same seed). Wall and user seconds
-# (/usr/bin/time); on a shared machine run it under `nice -n 19`.
+# (/usr/bin/time); on a shared machine run it under `nice -n 19`. recon5t's FFTs are planned with
+# FFTW_MEASURE into R5_FFT_WISDOM (default ~/.cache/recon5t/fftw-wisdom; "none": FFTW_ESTIMATE,
+# 2.5x slower GRASP here), after one untimed warm-up run of the same shapes.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 BIN=${BIN:-$here/../build-grasp}
@@ -25,6 +27,13 @@ out=${BENCH_OUT:-$(mktemp -d /tmp/bench_grasp.XXXXXX)}
 mkdir -p "$out"
 echo "threads: $OMP_NUM_THREADS, load average: $(cut -d' ' -f1-3 /proc/loadavg), output: $out"
 
+wisdom=${R5_FFT_WISDOM:-${XDG_CACHE_HOME:-$HOME/.cache}/recon5t/fftw-wisdom}
+if [ "$wisdom" != none ]; then
+	mkdir -p "$(dirname "$wisdom")"
+	export R5_FFT_WISDOM=$wisdom
+	# shellcheck disable=SC2086
+	"$BIN/bench/bench_grasp" ${BENCH_ARGS:-} --frames 2 --iters 1 --sense-iters 1 > /dev/null
+fi
 "$BIN/service/recon5t" phantom --kind dynamic --out "$out/dynamic.h5"
 # shellcheck disable=SC2086
 /usr/bin/time -f "bench_grasp: %e s wall, %U s user, %M KB" \
