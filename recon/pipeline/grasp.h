@@ -25,7 +25,17 @@
  * maps-combined gridded series A^H W y (Feng et al. scale lambda by the maximum of the gridded
  * series the same way), so the penalty follows the data's scale; lambda_space likewise with
  * lambda_space_scale. rho (ADMM's penalty) is relative to A^H W A's scale (about 1 by the
- * density weights) and needs no data scaling. Measured on the dynamic phantom (bench_grasp.sh).
+ * density weights) and needs no data scaling.
+ *
+ * Measured (bench_grasp.sh, dynamic phantom 128^2, 8 coils, 24 frames x 21 spokes, readout x2,
+ * noise 0.01, continuous motion; magnitudes against each frame's band-limited truth, least-
+ * squares scale per frame; mean over frames, NRMSE / SSIM): gridding 0.186 / 0.37, NC-SENSE per
+ * frame (r5_nc_sense_solve defaults) 0.124 / 0.52, density-weighted CG per frame (lambda 0, 10
+ * iterations) 0.096 / 0.60, GRASP defaults 0.051 / 0.85 (59% below NC-SENSE), BART
+ * `pics -t -R T:1024:0:0.01 -i 50` on the same data and maps 0.051 / 0.84 (0.003: 0.049 / 0.84).
+ * lambda_scale 0.005 / 0.01 / 0.02 / 0.04 / 0.08 (15 ADMM x 3 CG): 0.048 / 0.046 / 0.047 /
+ * 0.049 / 0.055 (SSIM rises with lambda: 0.91 .. 0.94), so 0.02. CPU: 14.7 s user for GRASP with
+ * FFTW_MEASURE plans (37 s with FFTW_ESTIMATE), BART 24 s user for its 50 iterations.
  *
  * Coil maps: r5_grasp_maps, r5_nc_maps_espirit (nc_sense.h) on ALL the spokes: ESPIRiT on the
  * centre of the k-space of the time average (all spokes gridded together, ramp weights for the
