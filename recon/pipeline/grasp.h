@@ -35,7 +35,7 @@
  * `pics -t -R T:1024:0:0.01 -i 50` on the same data and maps 0.051 / 0.84 (0.003: 0.049 / 0.84).
  * lambda_scale 0.005 / 0.01 / 0.02 / 0.04 / 0.08 (15 ADMM x 3 CG): 0.048 / 0.046 / 0.047 /
  * 0.049 / 0.055 (SSIM rises with lambda: 0.91 .. 0.94), so 0.02. CPU: 14.7 s user for GRASP with
- * FFTW_MEASURE plans (37 s with FFTW_ESTIMATE), BART 24 s user for its 50 iterations.
+ * FFTW_MEASURE plans (39 s with FFTW_ESTIMATE), BART 24 s user for its 50 iterations.
  *
  * Coil maps: r5_grasp_maps, r5_nc_maps_espirit (nc_sense.h) on ALL the spokes: ESPIRiT on the
  * centre of the k-space of the time average (all spokes gridded together, ramp weights for the
