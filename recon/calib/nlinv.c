@@ -255,7 +255,7 @@ static r5_status nlinv_setup(nlinv *st, const r5_nlinv_conf *conf, const long im
 	double norm = 0.0;
 	r5_status s = r5_znorm(st->ctx, samples, &norm);
 	if (s == R5_OK && !(norm > 0.0 && isfinite(norm)))
-		return r5_set_error(R5_EINVAL, "nlinv: the samples' norm is %g (all zero or not finite)", norm);
+		return r5_set_error(R5_EINVAL, "the samples' norm is %g (all zero or not finite)", norm);
 	*scale = conf->data_norm / norm;
 	if (s == R5_OK)
 		s = r5_nufft_plan_make(st->ctx, st->coil, &conf->nufft, &st->plan);

@@ -79,4 +79,22 @@ r5_status r5_traj_radial(r5_traj_kind kind, int tiny_index, long n_read, long n_
  * kind (the same rule r5_traj_radial uses; s counts from 0 at first_spoke 0). */
 double r5_traj_spoke_angle(r5_traj_kind kind, int tiny_index, long n_spokes, long s);
 
+/* Variable-density spiral, n_interleaves rotated copies (interleave l turned by 2 pi l / L):
+ * sample i of interleave l at tau = i / n_read in [0, 1),
+ *   k0 + i k1 = kmax tau^alpha exp(i (2 pi turns tau + 2 pi l / L)),
+ * alpha = 1 the Archimedean spiral (uniform density: its turns are kmax / turns apart on each
+ * interleave, kmax / (turns L) over all, so turns >= kmax / L meets Nyquist at 1 cycle/FOV),
+ * alpha > 1 denser at the centre (variable density, Kim et al., MRM 50:214, 2003 in form; the
+ * samples are uniform in tau, not a gradient-limited design). Layout [3, n_read, n_interleaves],
+ * k2 = 0. n_read >= 2, n_interleaves >= 1, kmax > 0, turns > 0, alpha in [1, 4]. */
+r5_status r5_traj_spiral(long n_read, long n_interleaves, double kmax, double turns, double alpha, float *coords);
+
+/* Gradient delays applied to a radial trajectory in place (recon/calib/gradient_delay.h for the
+ * model and the estimate): delay = (Sx, Sy, Sxy), readout samples, BART's `traj -q x:y:xy`
+ * convention; each spoke's direction u and spacing dk come from its first and last samples;
+ * transverse 0: k += dk (u^T M u) u (BART's default), 1: k += dk M u (`traj -q -O`), with
+ * M = [[Sy, Sxy], [Sxy, Sx]] in (k0, k1). The result is where the scanner really sampled: grid
+ * with it to correct the delay. 2D only (k2 untouched). */
+r5_status r5_traj_apply_delay(long n_read, long n_spokes, const float delay[3], int transverse, float *coords);
+
 #endif
