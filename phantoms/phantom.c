@@ -1,6 +1,7 @@
 /* Phantom parameters, geometry, analytic coil k-space and ground truth (see phantom.h).
  */
 #include "phantom.h"
+#include "dynamic.h"
 #include "spectrum.h"
 #include "recon/core/fft.h"
 
@@ -49,6 +50,23 @@ const struct r5_phantom_params r5_phantom_defaults_vessel_wall = {
 	.flip_deg = 90,
 };
 
+/* A golden-angle radial dynamic scan (dynamic.h): 24 frames of 21 spokes, 96 ms each. */
+const struct r5_phantom_params r5_phantom_defaults_dynamic = {
+	.kind = R5_PHANTOM_DYNAMIC,
+	.matrix = {128, 128, 1},
+	.fov_mm = {256, 256, 8},
+	.n_coils = 8, .sampling = R5_SAMPLING_FULL, .accel = {1, 1}, .calib = 24, .noise_sigma = 0.01,
+	.noise_correlation = 0.2, .n_noise_samples = 8192, .oblique_count = 0, .oblique_deg = {0, 0},
+	.position_mm = {10, -20, 30}, .readout_oversampling = 2, .seed = 42, .field_T = 5.0,
+	.tr_ms = 4,
+	.te_ms = 1.8,
+	.flip_deg = 12,
+	.n_frames = 24,
+	.frame_spokes = 21,
+	.per_frame_motion = 0,
+	.heart_period_s = 0.8,
+};
+
 int r5_phantom_is_3d(const struct r5_phantom_params *p)
 {
 	return p->kind == R5_PHANTOM_SHEPP_LOGAN_3D || p->kind == R5_PHANTOM_VESSEL_WALL;
@@ -58,12 +76,15 @@ r5_status r5_phantom_object(const struct r5_phantom_params *p, r5_shape_set *obj
 {
 	if (p->kind == R5_PHANTOM_VESSEL_WALL)
 		return r5_vessel_wall_make(p->fov_mm, object);
+	if (p->kind == R5_PHANTOM_DYNAMIC) /* the object at the first spoke */
+		return r5_dynamic_object(p, 0, (double)p->n_frames * p->frame_spokes * p->tr_ms * 1e-3, object);
 	return r5_shepp_logan_make(r5_phantom_is_3d(p), p->fov_mm, object);
 }
 
 const char *r5_phantom_kind_name(r5_phantom_kind kind)
 {
-	return kind == R5_PHANTOM_VESSEL_WALL	     ? "vessel-wall"
+	return kind == R5_PHANTOM_DYNAMIC		     ? "dynamic"
+	       : kind == R5_PHANTOM_VESSEL_WALL	     ? "vessel-wall"
 	       : kind == R5_PHANTOM_SHEPP_LOGAN_3D ? "shepp-logan-3d"
 						   : "shepp-logan";
 }
@@ -76,8 +97,10 @@ r5_status r5_phantom_kind_parse(const char *name, r5_phantom_kind *kind)
 		*kind = R5_PHANTOM_SHEPP_LOGAN_3D;
 	else if (name && !strcmp(name, "vessel-wall"))
 		*kind = R5_PHANTOM_VESSEL_WALL;
+	else if (name && !strcmp(name, "dynamic"))
+		*kind = R5_PHANTOM_DYNAMIC;
 	else
-		return r5_set_error(R5_EINVAL, "phantom kind '%s' is not shepp-logan, shepp-logan-3d or vessel-wall",
+		return r5_set_error(R5_EINVAL, "phantom kind '%s' is not shepp-logan, shepp-logan-3d, vessel-wall or dynamic",
 				    name ? name : "(null)");
 	return R5_OK;
 }
@@ -87,7 +110,7 @@ r5_status r5_phantom_check(const struct r5_phantom_params *p)
 	if (!p)
 		return r5_set_error(R5_EINVAL, "phantom: NULL parameters");
 	int three_d = r5_phantom_is_3d(p);
-	if (p->kind != R5_PHANTOM_SHEPP_LOGAN && !three_d)
+	if (p->kind != R5_PHANTOM_SHEPP_LOGAN && p->kind != R5_PHANTOM_DYNAMIC && !three_d)
 		return r5_set_error(R5_EINVAL, "phantom: unknown kind %d", (int)p->kind);
 	for (int d = 0; d < 3; d++) {
 		if (p->matrix[d] < 1 || p->matrix[d] > 4096)
@@ -124,6 +147,8 @@ r5_status r5_phantom_check(const struct r5_phantom_params *p)
 	for (int d = 0; d < 3; d++)
 		if (!(fabs(p->position_mm[d]) < 1e4))
 			return r5_set_error(R5_EINVAL, "phantom: position[%d] = %g mm", d, p->position_mm[d]);
+	if (p->kind == R5_PHANTOM_DYNAMIC)
+		return r5_dynamic_check(p);
 	return R5_OK;
 }
 

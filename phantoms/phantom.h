@@ -48,6 +48,7 @@ typedef enum r5_phantom_kind {
 	R5_PHANTOM_SHEPP_LOGAN = 0,    /* 2D, one slice */
 	R5_PHANTOM_SHEPP_LOGAN_3D = 1, /* 3D, ky-kz phase encoding */
 	R5_PHANTOM_VESSEL_WALL = 2,    /* 3D, ky-kz phase encoding, 0.5 mm voxels by default */
+	R5_PHANTOM_DYNAMIC = 3,        /* 2D golden-angle radial, motion and contrast (dynamic.h) */
 } r5_phantom_kind;
 
 /* Image variable of the vessel-wall phantom's wall mask. */
@@ -71,11 +72,18 @@ struct r5_phantom_params {
 	uint64_t seed;
 	double tr_ms, te_ms, flip_deg;
 	double field_T;         /* header only */
+	/* the dynamic kind (dynamic.h); ignored by the others */
+	int n_frames;           /* frames of frame_spokes spokes: the scan has their product */
+	int frame_spokes;       /* spokes per frame of the truth (a header userParameter) */
+	int per_frame_motion;   /* 0: object at each spoke's time; 1: at each frame's middle */
+	double heart_period_s;  /* the beating ring's period */
 };
 
 extern const struct r5_phantom_params r5_phantom_defaults_2d;
 extern const struct r5_phantom_params r5_phantom_defaults_3d;
 extern const struct r5_phantom_params r5_phantom_defaults_vessel_wall; /* 128 x 128 x 64, 0.5 mm */
+/* 128 x 128, 2 mm, 8 coils, 24 frames x 21 spokes, TR 4 ms, readout x2, noise 0.01 */
+extern const struct r5_phantom_params r5_phantom_defaults_dynamic;
 
 /* 1 for the 3D kinds (ky-kz encoding), 0 for 2D. */
 int r5_phantom_is_3d(const struct r5_phantom_params *p);
@@ -118,7 +126,7 @@ r5_status r5_phantom_write(const struct r5_phantom_params *p, const char *path, 
 /* The ISMRMRD XML header for these parameters (malloc'd, caller frees). */
 r5_status r5_phantom_header_xml(const struct r5_phantom_params *p, char **xml);
 
-/* "shepp-logan" / "shepp-logan-3d" / "vessel-wall" */
+/* "shepp-logan" / "shepp-logan-3d" / "vessel-wall" / "dynamic" */
 const char *r5_phantom_kind_name(r5_phantom_kind kind);
 r5_status r5_phantom_kind_parse(const char *name, r5_phantom_kind *kind);
 

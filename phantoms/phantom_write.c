@@ -6,7 +6,10 @@
  * phantom, the wall mask as "wall_mask" (same image header, 1 in the walls, 0 elsewhere) and the
  * vessels' geometry as the HDF5 table /dataset/vessels (one compound row per vessel, the fields
  * of r5_vessel_geometry; attributes: the frame, the thickness formula, the voxel size and the
- * intensities), written with plain HDF5 calls after libismrmrd has closed the file. */
+ * intensities), written with plain HDF5 calls after libismrmrd has closed the file. The dynamic
+ * kind (dynamic.h) writes its spokes with their trajectories instead of lines, and its truth one
+ * image per frame ("ground_truth" band-limited, "object" voxel-averaged; repetition = frame). */
+#include "dynamic.h"
 #include "phantom.h"
 #include "spectrum.h"
 
@@ -90,7 +93,9 @@ static void acquisition_head(const phantom_job *job, ISMRMRD_AcquisitionHeader *
 	}
 }
 
-static r5_status append(const ISMRMRD_Dataset *dset, const ISMRMRD_AcquisitionHeader *head, const float complex *data)
+/* data [channels][samples]; traj [samples][trajectory_dimensions] or NULL (Cartesian) */
+static r5_status append(const ISMRMRD_Dataset *dset, const ISMRMRD_AcquisitionHeader *head, const float complex *data,
+			const float *traj)
 {
 	ISMRMRD_Acquisition acq;
 	ismrmrd_init_acquisition(&acq);
@@ -100,6 +105,8 @@ static r5_status append(const ISMRMRD_Dataset *dset, const ISMRMRD_AcquisitionHe
 		return r5_set_error(R5_ENOMEM, "phantom: acquisition %u", head->scan_counter);
 	}
 	memcpy(acq.data, data, sizeof *data * (size_t)head->number_of_samples * head->active_channels);
+	if (traj)
+		memcpy(acq.traj, traj, sizeof *traj * (size_t)head->number_of_samples * head->trajectory_dimensions);
 	int rc = ismrmrd_append_acquisition(dset, &acq);
 	ismrmrd_cleanup_acquisition(&acq);
 	if (rc != ISMRMRD_NOERROR)
@@ -125,7 +132,7 @@ static r5_status write_noise(phantom_job *job, const ISMRMRD_Dataset *dset, long
 		job->scan_counter++;
 		acquisition_head(job, &h, ns);
 		ismrmrd_set_flag(&h.flags, ISMRMRD_ACQ_IS_NOISE_MEASUREMENT);
-		r5_status s = append(dset, &h, data);
+		r5_status s = append(dset, &h, data, NULL);
 		if (s != R5_OK) {
 			free(data);
 			return s;
@@ -195,7 +202,7 @@ static r5_status write_lines(phantom_job *job, const r5_spectrum *table, const I
 			h.idx.kspace_encode_step_1 = (uint16_t)(lines[i] % ny);
 			h.idx.kspace_encode_step_2 = (uint16_t)(lines[i] / ny);
 			line_flags(&h, job->mask[lines[i]], done == 0, done == job->n_sampled - 1);
-			status = append(dset, &h, data + (long)i * ns * nc);
+			status = append(dset, &h, data + (long)i * ns * nc, NULL);
 		}
 	}
 	free(data);
@@ -340,6 +347,86 @@ static r5_status write_vessels(const struct r5_phantom_params *p, const char *pa
 	return ok ? R5_OK : r5_set_error(R5_EIO, "phantom: writing the vessel geometry to '%s' failed", path);
 }
 
+/* The dynamic kind's spokes (dynamic.h), in arrival order, each with its trajectory (2D, k * FOV,
+ * cycles per FOV of the N x N encoded space); kspace_encode_step_1 = the spoke index. */
+static r5_status write_spokes(phantom_job *job, const r5_dynamic_scan *scan, const ISMRMRD_Dataset *dset)
+{
+	const struct r5_phantom_params *p = job->p;
+	long n = scan->n_read, nc = p->n_coils;
+	float complex *data = malloc(sizeof *data * (size_t)(n * nc));
+	float *traj = malloc(sizeof *traj * (size_t)(2 * n));
+	r5_status status = data && traj ? R5_OK : r5_set_error(R5_ENOMEM, "phantom: spoke buffer");
+	for (long j = 0; j < scan->n_spokes && status == R5_OK; j++) {
+		for (long c = 0; c < nc; c++)
+			memcpy(data + c * n, scan->samples->data + n * (j + scan->n_spokes * c), sizeof *data * (size_t)n);
+		for (long i = 0; i < n; i++)
+			for (int d = 0; d < 2; d++)
+				traj[2 * i + d] = crealf(scan->traj->data[3 * (i + n * j) + d]);
+		ISMRMRD_AcquisitionHeader h;
+		job->scan_counter++;
+		acquisition_head(job, &h, (int)n);
+		h.acquisition_time_stamp = (uint32_t)((double)j * p->tr_ms / 2.5);
+		h.trajectory_dimensions = 2;
+		h.idx.kspace_encode_step_1 = (uint16_t)j;
+		line_flags(&h, R5_MASK_IMAGING, j == 0, j == scan->n_spokes - 1);
+		status = append(dset, &h, data, traj);
+	}
+	free(data);
+	free(traj);
+	return status;
+}
+
+/* One frame of the dynamic kind's truth (var "ground_truth" or "object"): repetition = frame,
+ * acquisition_time_stamp = the frame's time (2.5 ms ticks), physiology_time_stamp[0] = ms. */
+static r5_status write_frame_image(const phantom_job *job, const ISMRMRD_Dataset *dset, const char *var,
+				   const r5_array *frames, long f, double time_s)
+{
+	const struct r5_phantom_params *p = job->p;
+	ISMRMRD_Image image;
+	ismrmrd_init_image(&image);
+	image.head.data_type = ISMRMRD_FLOAT;
+	image.head.image_type = ISMRMRD_IMTYPE_MAGNITUDE;
+	image.head.channels = 1;
+	image.head.measurement_uid = (uint32_t)(p->seed * 2654435761u);
+	for (int i = 0; i < 3; i++) {
+		image.head.matrix_size[i] = (uint16_t)p->matrix[i];
+		image.head.field_of_view[i] = (float)p->fov_mm[i];
+		image.head.position[i] = (float)p->position_mm[i];
+		image.head.read_dir[i] = job->read[i], image.head.phase_dir[i] = job->phase[i];
+		image.head.slice_dir[i] = job->slice[i];
+	}
+	image.head.repetition = (uint16_t)f;
+	image.head.image_index = (uint16_t)(f + 1);
+	image.head.acquisition_time_stamp = (uint32_t)(time_s * 1e3 / 2.5);
+	image.head.physiology_time_stamp[0] = (uint32_t)(time_s * 1e3);
+	r5_status status = R5_OK;
+	long pixels = (long)p->matrix[0] * p->matrix[1];
+	if (ismrmrd_make_consistent_image(&image) != ISMRMRD_NOERROR)
+		status = r5_set_error(R5_ENOMEM, "phantom: %s frame %ld", var, f);
+	else {
+		float *out = image.data;
+		for (long i = 0; i < pixels; i++)
+			out[i] = crealf(frames->data[f * pixels + i]);
+		if (ismrmrd_append_image(dset, var, &image) != ISMRMRD_NOERROR)
+			status = r5_set_error(R5_EIO, "phantom: writing %s frame %ld failed", var, f);
+	}
+	ismrmrd_cleanup_image(&image);
+	return status;
+}
+
+static r5_status write_dynamic(phantom_job *job, const ISMRMRD_Dataset *dset)
+{
+	r5_dynamic_scan scan;
+	R5_TRY(r5_dynamic_simulate(job->p, 1, &scan));
+	r5_status status = write_spokes(job, &scan, dset);
+	for (long f = 0; f < scan.n_frames && status == R5_OK; f++)
+		status = write_frame_image(job, dset, "ground_truth", scan.truth, f, scan.frame_time_s[f]);
+	for (long f = 0; f < scan.n_frames && status == R5_OK; f++)
+		status = write_frame_image(job, dset, "object", scan.object, f, scan.frame_time_s[f]);
+	r5_dynamic_free(&scan);
+	return status;
+}
+
 static r5_status write_file(phantom_job *job, const char *path, struct r5_phantom_summary *summary)
 {
 	char *xml = NULL;
@@ -359,6 +446,12 @@ static r5_status write_file(phantom_job *job, const char *path, struct r5_phanto
 	free(xml);
 	if (status == R5_OK)
 		status = write_noise(job, &dset, &summary->n_noise_acquisitions);
+	if (status == R5_OK && job->p->kind == R5_PHANTOM_DYNAMIC) {
+		status = write_dynamic(job, &dset);
+		if (ismrmrd_close_dataset(&dset) != ISMRMRD_NOERROR && status == R5_OK)
+			status = r5_set_error(R5_EIO, "phantom: closing '%s' failed", path);
+		return status;
+	}
 	if (status == R5_OK)
 		status = r5_spectrum_make(job->p, &job->object, &job->coils, &table);
 	if (status == R5_OK)
@@ -392,7 +485,11 @@ r5_status r5_phantom_write(const struct r5_phantom_params *p, const char *path, 
 	r5_status status = job_make(p, &job);
 	if (status == R5_OK)
 		status = write_file(&job, path, summary);
-	if (status == R5_OK) {
+	if (status == R5_OK && p->kind == R5_PHANTOM_DYNAMIC) {
+		summary->n_lines_total = summary->n_lines_sampled = (long)p->n_frames * p->frame_spokes;
+		summary->sampled_fraction = 1;
+		summary->rss_min = job.coils.rss_min, summary->rss_max = job.coils.rss_max;
+	} else if (status == R5_OK) {
 		long total = (long)p->matrix[1] * p->matrix[2];
 		summary->n_lines_total = total;
 		summary->n_lines_sampled = job.n_sampled;

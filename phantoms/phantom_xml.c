@@ -2,6 +2,7 @@
  * ISMRMRD 1.8 schema (ismrmrd.xsd) with every section recon5t's header parser reads
  * (recon/io/header.h): a fake patient, study and series identifiers, a 5 T system, the
  * encoding (oversampled encoded space, recon space, limits, parallel imaging) and TR/TE/flip. */
+#include "dynamic.h"
 #include "phantom.h"
 
 #include <stdarg.h>
@@ -71,7 +72,9 @@ static void put_subject_study(text *t, const struct r5_phantom_params *p, const 
 	       "    <patientWeight_kg>70</patientWeight_kg>\n    <patientID>R5PHANTOM</patientID>\n"
 	       "    <patientBirthdate>1974-11-21</patientBirthdate>\n    <patientGender>O</patientGender>\n"
 	       "  </subjectInformation>\n",
-	    p->kind == R5_PHANTOM_VESSEL_WALL ? "PHANTOM^VESSEL WALL" : "PHANTOM^SHEPP LOGAN");
+	    p->kind == R5_PHANTOM_VESSEL_WALL ? "PHANTOM^VESSEL WALL"
+	    : p->kind == R5_PHANTOM_DYNAMIC   ? "PHANTOM^DYNAMIC"
+					      : "PHANTOM^SHEPP LOGAN");
 	put(t, "  <studyInformation>\n    <studyDate>%s</studyDate>\n    <studyTime>%s</studyTime>\n"
 	       "    <studyID>R5PH%llu</studyID>\n    <accessionNumber>%llu</accessionNumber>\n"
 	       "    <referringPhysicianName>RECON5T^PHANTOM</referringPhysicianName>\n"
@@ -90,8 +93,35 @@ static void put_subject_study(text *t, const struct r5_phantom_params *p, const 
 	    r5_sampling_name(p->sampling), p->accel[0], p->accel[1], uid_hash(p, 2, stamp), uid_hash(p, 3, stamp));
 }
 
+/* The dynamic kind (dynamic.h): radial, encoded space = recon space = N x N (the trajectory's
+ * units: cycles per FOV of that space; readout oversampling is more samples per spoke, not a
+ * larger encoded matrix), one spoke per kspace_encoding_step_1. */
+static void put_encoding_radial(text *t, const struct r5_phantom_params *p)
+{
+	long spokes = (long)p->n_frames * p->frame_spokes, n_read = (long)p->readout_oversampling * p->matrix[0];
+	for (int space = 0; space < 2; space++)
+		put(t, "    <%s>\n      <matrixSize><x>%d</x><y>%d</y><z>1</z></matrixSize>\n"
+		       "      <fieldOfView_mm><x>%.6g</x><y>%.6g</y><z>%.6g</z></fieldOfView_mm>\n    </%s>\n",
+		    space ? "reconSpace" : "encodedSpace", p->matrix[0], p->matrix[1], p->fov_mm[0], p->fov_mm[1],
+		    p->fov_mm[2], space ? "reconSpace" : "encodedSpace");
+	put(t, "    <encodingLimits>\n");
+	put_limit(t, "kspace_encoding_step_0", 0, (int)n_read - 1, (int)n_read / 2);
+	put_limit(t, "kspace_encoding_step_1", 0, (int)spokes - 1, 0);
+	put_limit(t, "kspace_encoding_step_2", 0, 0, 0);
+	static const char *const zero[] = {"average", "slice", "contrast", "phase", "repetition", "set", "segment"};
+	for (int i = 0; i < 7; i++)
+		put_limit(t, zero[i], 0, 0, 0);
+	put(t, "    </encodingLimits>\n    <trajectory>radial</trajectory>\n");
+}
+
 static void put_encoding(text *t, const struct r5_phantom_params *p)
 {
+	if (p->kind == R5_PHANTOM_DYNAMIC) {
+		put(t, "  <encoding>\n");
+		put_encoding_radial(t, p);
+		put(t, "  </encoding>\n");
+		return;
+	}
 	int os = p->readout_oversampling, three_d = r5_phantom_is_3d(p);
 	put(t, "  <encoding>\n    <encodedSpace>\n      <matrixSize><x>%d</x><y>%d</y><z>%d</z></matrixSize>\n"
 	       "      <fieldOfView_mm><x>%.6g</x><y>%.6g</y><z>%.6g</z></fieldOfView_mm>\n    </encodedSpace>\n",
@@ -144,8 +174,20 @@ r5_status r5_phantom_header_xml(const struct r5_phantom_params *p, char **xml)
 	put_encoding(&t, p);
 	put(&t, "  <sequenceParameters>\n    <TR>%.6g</TR>\n    <TE>%.6g</TE>\n    <TI>0</TI>\n"
 		"    <flipAngle_deg>%.6g</flipAngle_deg>\n    <sequence_type>%s</sequence_type>\n"
-		"  </sequenceParameters>\n</ismrmrdHeader>\n",
+		"  </sequenceParameters>\n",
 	    p->tr_ms, p->te_ms, p->flip_deg, p->kind == R5_PHANTOM_VESSEL_WALL ? "TSE3D" : r5_phantom_is_3d(p) ? "GRE3D" : "GRE");
+	if (p->kind == R5_PHANTOM_DYNAMIC) /* the frame timing of the truth */
+		put(&t, "  <userParameters>\n"
+			"    <userParameterLong><name>frame_spokes</name><value>%d</value></userParameterLong>\n"
+			"    <userParameterLong><name>n_frames</name><value>%d</value></userParameterLong>\n"
+			"    <userParameterLong><name>per_frame_motion</name><value>%d</value></userParameterLong>\n"
+			"    <userParameterDouble><name>golden_angle_deg</name><value>%.9g</value></userParameterDouble>\n"
+			"    <userParameterDouble><name>spoke_time_ms</name><value>%.9g</value></userParameterDouble>\n"
+			"    <userParameterDouble><name>heart_period_s</name><value>%.9g</value></userParameterDouble>\n"
+			"  </userParameters>\n",
+		    p->frame_spokes, p->n_frames, p->per_frame_motion, R5_DYNAMIC_GOLDEN_ANGLE * 180 / 3.14159265358979323846,
+		    p->tr_ms, p->heart_period_s);
+	put(&t, "</ismrmrdHeader>\n");
 	if (t.failed) {
 		free(t.data);
 		return r5_set_error(R5_ENOMEM, "phantom header XML");

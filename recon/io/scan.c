@@ -58,6 +58,14 @@ struct r5_scan_builder {
 	/* oversampling removal */
 	r5_ctx *ctx;
 	r5_array *line_full, *line_half;
+	/* non-Cartesian (scan_noncart.c): decided at the first imaging acquisition */
+	int header_nc;           /* the header's trajectory is neither cartesian nor epi */
+	int nc;                  /* -1 undecided, 0 Cartesian, 1 spokes */
+	int traj_dims;           /* 2 or 3, the first spoke's */
+	long spoke_read, spoke_coils;
+	long n_spokes, spokes_cap;
+	float complex *spoke_samples; /* [spoke][coil][read], as the acquisitions carry them */
+	float *spoke_traj;            /* [spoke][read][3], cycles per FOV */
 };
 
 static int flag_set(uint64_t flags, int bit)
@@ -131,10 +139,15 @@ r5_status r5_scan_builder_create(const char *xml, size_t xml_length, const r5_sc
 	b->max_bytes = limits && limits->max_kspace_bytes > 0 ? limits->max_kspace_bytes : R5_ARRAY_MAX_BYTES;
 	size_t max_header = limits && limits->max_header_bytes > 0 ? (size_t)limits->max_header_bytes : 0;
 	r5_status s = r5_header_parse_limited(xml, xml_length, max_header, &b->scan->header);
-	if (s == R5_OK)
-		s = header_dims(b);
+	b->nc = -1;
 	if (s == R5_OK) {
-		/* early check with what the header says (unknown sizes count as 1) */
+		const char *t = b->scan->header.trajectory;
+		b->header_nc = t[0] && strcmp(t, "cartesian") && strcmp(t, "epi");
+		s = header_dims(b);
+	}
+	if (s == R5_OK && !b->header_nc) {
+		/* early check with what the header says (unknown sizes count as 1); a non-Cartesian
+		 * scan's size follows its spokes (r5_scan_nc_add) */
 		s = r5_scan_check_budget(b->dims, b->max_bytes, "k-space");
 	}
 	if (s != R5_OK) {
@@ -162,6 +175,8 @@ void r5_scan_builder_destroy(r5_scan_builder *b)
 	r5_array_free(b->line_full);
 	r5_array_free(b->line_half);
 	r5_ctx_destroy(b->ctx);
+	free(b->spoke_samples);
+	free(b->spoke_traj);
 	free(b);
 }
 
@@ -440,10 +455,213 @@ static r5_status add_imaging(r5_scan_builder *b, const ISMRMRD_AcquisitionHeader
 	return R5_OK;
 }
 
+/* --- non-Cartesian: spokes in arrival order --- */
+
+/* Cartesian or spokes, decided at the first imaging acquisition; later ones must agree. */
+static r5_status decide_trajectory(r5_scan_builder *b, const ISMRMRD_AcquisitionHeader *head, const float *traj)
+{
+	int dims = head->trajectory_dimensions;
+	int carries = dims >= 2 && traj;
+	if (b->nc < 0) {
+		if (b->header_nc && !(dims > 0 && traj))
+			return r5_set_error(R5_EINVAL,
+					    ACQ_FMT ": the header's trajectory is '%s' but the acquisition carries none "
+						    "(trajectory_dimensions %d%s): trajectory missing",
+					    b->n_added, head->scan_counter, b->scan->header.trajectory, dims,
+					    dims > 0 ? ", no traj array" : "");
+		b->nc = b->header_nc || carries;
+		if (b->nc && dims != 2 && dims != 3)
+			return r5_set_error(R5_EINVAL, ACQ_FMT ": trajectory_dimensions %d (a non-Cartesian spoke has 2 or 3)",
+					    b->n_added, head->scan_counter, dims);
+		b->traj_dims = b->nc ? dims : 0;
+		return R5_OK;
+	}
+	if (b->nc == 1 && !(dims > 0 && traj))
+		return r5_set_error(R5_EINVAL, ACQ_FMT ": no trajectory (trajectory_dimensions %d%s), earlier spokes had %d: "
+				    "trajectory missing", b->n_added, head->scan_counter, dims, dims > 0 ? ", no traj array" : "",
+				    b->traj_dims);
+	if (b->nc == 1 && dims != b->traj_dims)
+		return r5_set_error(R5_EINVAL, ACQ_FMT ": trajectory_dimensions %d, earlier spokes had %d", b->n_added,
+				    head->scan_counter, dims, b->traj_dims);
+	if (b->nc == 0 && carries)
+		return r5_set_error(R5_EINVAL, ACQ_FMT ": carries a trajectory (trajectory_dimensions %d) but earlier imaging "
+				    "acquisitions had none: a scan is Cartesian or non-Cartesian throughout",
+				    b->n_added, head->scan_counter, dims);
+	return R5_OK;
+}
+
+/* Every kept sample's coordinates in [-N_d/2, N_d/2] of the encoded matrix (N_d = 1: [-1/2, 1/2]). */
+static r5_status check_spoke_traj(const r5_scan_builder *b, const ISMRMRD_AcquisitionHeader *head, const float *traj,
+				  long pre, long kept)
+{
+	const r5_header *h = &b->scan->header;
+	int D = b->traj_dims;
+	for (long j = 0; j < kept; j++)
+		for (int d = 0; d < D; d++) {
+			long n = h->enc_matrix[d] > 1 ? h->enc_matrix[d] : 1;
+			double half = 0.5 * (double)n;
+			float k = traj[(pre + j) * D + d];
+			if (!isfinite(k) || k < -half || k > half)
+				return r5_set_error(R5_EINVAL,
+						    ACQ_FMT ": trajectory sample %ld has k%d = %g cycles/FOV, outside [%g, %g] "
+							    "for the encoded matrix's %ld along dimension %d",
+						    b->n_added, head->scan_counter, pre + j, d, (double)k, -half, half, n, d);
+		}
+	return R5_OK;
+}
+
+static r5_status grow_spokes(r5_scan_builder *b)
+{
+	if (b->n_spokes < b->spokes_cap)
+		return R5_OK;
+	long cap = b->spokes_cap ? 2 * b->spokes_cap : 64;
+	double per = (double)b->spoke_read * ((double)b->spoke_coils * sizeof(float complex) + 3.0 * sizeof(float));
+	if ((double)(b->n_spokes + 1) * per > (double)b->max_bytes)
+		return r5_set_error(R5_ENOMEM, "non-Cartesian k-space: %ld spokes of %ld samples x %ld channels exceed the "
+				    "memory budget of %.1f MiB", b->n_spokes + 1, b->spoke_read, b->spoke_coils,
+				    (double)b->max_bytes / 1048576.0);
+	if ((double)cap * per > (double)b->max_bytes)
+		cap = (long)((double)b->max_bytes / per);
+	size_t samples = (size_t)(b->spoke_read * b->spoke_coils), coords = (size_t)(3 * b->spoke_read);
+	float complex *grown = realloc(b->spoke_samples, sizeof *grown * samples * (size_t)cap);
+	if (!grown)
+		return r5_set_error(R5_ENOMEM, "non-Cartesian k-space: %ld spokes", cap);
+	b->spoke_samples = grown;
+	float *grown_traj = realloc(b->spoke_traj, sizeof *grown_traj * coords * (size_t)cap);
+	if (!grown_traj)
+		return r5_set_error(R5_ENOMEM, "non-Cartesian trajectory: %ld spokes", cap);
+	b->spoke_traj = grown_traj;
+	b->spokes_cap = cap;
+	return R5_OK;
+}
+
+static void spoke_geometry(r5_scan_builder *b, const ISMRMRD_AcquisitionHeader *head)
+{
+	r5_slice_geometry *g = &b->scan->geometry[0];
+	if (g->present)
+		return;
+	memcpy(g->position, head->position, sizeof g->position);
+	memcpy(g->read_dir, head->read_dir, sizeof g->read_dir);
+	memcpy(g->phase_dir, head->phase_dir, sizeof g->phase_dir);
+	memcpy(g->slice_dir, head->slice_dir, sizeof g->slice_dir);
+	memcpy(g->table_position, head->patient_table_position, sizeof g->table_position);
+	g->present = 1;
+}
+
+/* One spoke: all its kept samples (oversampled readouts stay oversampled), its coordinates. */
+static r5_status add_spoke(r5_scan_builder *b, const ISMRMRD_AcquisitionHeader *head, const float complex *data,
+			   const float *traj)
+{
+	R5_TRY(check_channels(b, head));
+	long ns = head->number_of_samples, pre = head->discard_pre, post = head->discard_post, kept = ns - pre - post;
+	long coils = head->active_channels;
+	if (kept < 2)
+		return r5_set_error(R5_EINVAL, ACQ_FMT ": number_of_samples %ld leaves %ld after discard_pre %ld + post %ld "
+				    "(a spoke needs 2)", b->n_added, head->scan_counter, ns, kept, pre, post);
+	if (head->idx.slice != 0)
+		return r5_set_error(R5_ENOTSUP, ACQ_FMT ": slice %u: non-Cartesian scans of more than one slice are not "
+				    "supported yet (send one slice per scan)", b->n_added, head->scan_counter, head->idx.slice);
+	if (b->n_spokes == 0) {
+		b->spoke_read = kept;
+		b->spoke_coils = coils;
+		b->dims[R5_DIM_COIL] = coils;
+		b->scan->geometry = calloc(1, sizeof *b->scan->geometry);
+		if (!b->scan->geometry)
+			return r5_set_error(R5_ENOMEM, "slice geometry");
+		b->scan->n_slices = 1;
+		b->scan->acq_dwell_us = head->sample_time_us;
+		long ex = b->scan->header.enc_matrix[0];
+		b->scan->readout_oversampling = ex > 0 && kept == 2 * ex ? 2 : 1;
+	} else if (kept != b->spoke_read) {
+		return r5_set_error(R5_EINVAL, ACQ_FMT ": a spoke of %ld samples, earlier spokes had %ld (spokes of "
+				    "different lengths)", b->n_added, head->scan_counter, kept, b->spoke_read);
+	}
+	R5_TRY(check_spoke_traj(b, head, traj, pre, kept));
+	R5_TRY(grow_spokes(b));
+	float complex *dst = b->spoke_samples + b->n_spokes * kept * coils;
+	for (long c = 0; c < coils; c++)
+		memcpy(dst + c * kept, data + c * ns + pre, sizeof *dst * (size_t)kept);
+	float *k = b->spoke_traj + b->n_spokes * 3 * kept;
+	int D = b->traj_dims;
+	for (long j = 0; j < kept; j++)
+		for (int d = 0; d < 3; d++)
+			k[3 * j + d] = d < D ? traj[(pre + j) * D + d] : 0.0f;
+	spoke_geometry(b, head);
+	b->n_spokes++;
+	b->n_placed++;
+	b->n_imaging++;
+	return R5_OK;
+}
+
+int r5_scan_builder_is_noncartesian(const r5_scan_builder *b) { return b && b->nc == 1; }
+
+long r5_scan_builder_spoke_count(const r5_scan_builder *b, long *n_read, long *coils)
+{
+	if (n_read)
+		*n_read = b && b->nc == 1 ? b->spoke_read : 0;
+	if (coils)
+		*coils = b && b->nc == 1 ? b->spoke_coils : 0;
+	return b && b->nc == 1 ? b->n_spokes : 0;
+}
+
+r5_status r5_scan_builder_spokes(const r5_scan_builder *b, long first, long n, r5_array *samples, float *coords)
+{
+	if (!b || b->nc != 1)
+		return r5_set_error(R5_EINVAL, "scan builder: not a non-Cartesian scan (no spokes)");
+	if (first < 0 || n < 1 || first + n > b->n_spokes)
+		return r5_set_error(R5_EINVAL, "scan builder: spokes %ld..%ld asked, %ld came", first, first + n - 1,
+				    b->n_spokes);
+	long read = b->spoke_read, coils = b->spoke_coils;
+	if (samples) {
+		int ok = samples->where == R5_HOST && r5_array_is_contiguous(samples) && samples->dims[0] == 1 &&
+			 samples->dims[1] == read && samples->dims[2] == n && samples->dims[3] == coils &&
+			 r5_array_size(samples) == read * n * coils;
+		if (!ok)
+			return r5_set_error(R5_EINVAL, "scan builder: spokes need a host array [1 %ld %ld %ld]", read, n, coils);
+		for (long s = 0; s < n; s++)
+			for (long c = 0; c < coils; c++)
+				memcpy(samples->data + read * (s + n * c), b->spoke_samples + ((first + s) * coils + c) * read,
+				       sizeof(float complex) * (size_t)read);
+	}
+	if (coords)
+		memcpy(coords, b->spoke_traj + 3 * read * first, sizeof(float) * 3 * (size_t)(read * n));
+	return R5_OK;
+}
+
+/* The scan's k-space [1, n_read, n_spokes, coils] and trajectory [3, n_read, n_spokes]; masks
+ * of one frame, all sampled. */
+static r5_status finish_spokes(r5_scan_builder *b)
+{
+	r5_scan *scan = b->scan;
+	long read = b->spoke_read, n = b->n_spokes, coils = b->spoke_coils, dims[R5_DIMS], tdims[R5_DIMS];
+	r5_dims_ones(dims);
+	dims[1] = read, dims[2] = n, dims[3] = coils;
+	r5_dims_ones(tdims);
+	tdims[0] = 3, tdims[1] = read, tdims[2] = n;
+	R5_TRY(r5_array_alloc_host(dims, &scan->kspace));
+	R5_TRY(r5_array_alloc_host(tdims, &scan->traj));
+	R5_TRY(r5_scan_builder_spokes(b, 0, n, scan->kspace, NULL));
+	for (long j = 0; j < 3 * read * n; j++)
+		scan->traj->data[j] = b->spoke_traj[j];
+	r5_dims_ones(scan->mask_dims);
+	scan->sampled = calloc(1, 1);
+	scan->calib = calloc(1, 1);
+	scan->imaging = calloc(1, 1);
+	if (!scan->sampled || !scan->calib || !scan->imaging)
+		return r5_set_error(R5_ENOMEM, "sampling masks");
+	scan->sampled[0] = scan->imaging[0] = 1;
+	free(b->spoke_samples);
+	free(b->spoke_traj);
+	b->spoke_samples = NULL;
+	b->spoke_traj = NULL;
+	b->spokes_cap = 0;
+	r5_info("scan: %ld spokes of %ld samples, %ld channels, %dD trajectory", n, read, coils, b->traj_dims);
+	return R5_OK;
+}
+
 r5_status r5_scan_builder_add(r5_scan_builder *b, const ISMRMRD_AcquisitionHeader *head, const float complex *data,
 			      const float *traj)
 {
-	(void)traj; /* Cartesian only: the trajectory is not needed on the grid */
 	if (!b || !head)
 		return r5_set_error(R5_EINVAL, "scan builder: no builder or acquisition header");
 	if (!data && head->number_of_samples > 0 && head->active_channels > 0)
@@ -453,6 +671,10 @@ r5_status r5_scan_builder_add(r5_scan_builder *b, const ISMRMRD_AcquisitionHeade
 		s = add_noise(b, head, data);
 	else if (skipped_kind(head->flags))
 		b->n_skipped++;
+	else if ((s = decide_trajectory(b, head, traj)) != R5_OK)
+		;
+	else if (b->nc == 1)
+		s = add_spoke(b, head, data, traj);
 	else
 		s = add_imaging(b, head, data);
 	b->n_added++;
@@ -481,6 +703,9 @@ long r5_scan_builder_bytes(const r5_scan_builder *b)
 		bytes += (double)r5_array_size(b->line_full) * sizeof(float complex);
 	if (b->line_half)
 		bytes += (double)r5_array_size(b->line_half) * sizeof(float complex);
+	/* spokes: the buffers as allocated (finish makes the scan's arrays beside them) */
+	bytes += (double)b->spokes_cap * (double)b->spoke_read *
+		 ((double)b->spoke_coils * sizeof(float complex) + 3.0 * sizeof(float));
 	return (long)bytes;
 }
 
@@ -557,7 +782,7 @@ r5_status r5_scan_builder_finish(r5_scan_builder *b, r5_scan **out)
 				 "no imaging acquisition came (%ld acquisitions: %ld noise, %ld calibration-only, %ld skipped)",
 				 b->n_added, b->n_noise_chunks, b->n_placed - b->n_imaging, b->n_skipped);
 	if (s == R5_OK)
-		s = check_proportion(b);
+		s = b->nc == 1 ? finish_spokes(b) : check_proportion(b);
 	if (s == R5_OK)
 		s = gather_noise(b);
 	if (s == R5_OK) {

@@ -7,7 +7,23 @@
  * slice(13), average(14)] with x the encoded readout after oversampling removal (encoded
  * matrix x), y/z the encoded matrix; a line whose k1 counter is c lands at row
  * c + (ny/2 - k1.center) so that k-space centre sits at ny/2 (zero-filled partial Fourier).
- * Unsampled points are 0. */
+ * Unsampled points are 0.
+ *
+ * Non-Cartesian scans (a header trajectory other than cartesian or epi, or imaging acquisitions
+ * with trajectory_dimensions >= 2): every imaging acquisition is a spoke, kept in arrival order
+ * (their order in time, which defines frames; counters other than slice are not used): kspace is
+ * [1, n_read, n_spokes, coils] and traj [3, n_read, n_spokes] (complex, real parts the
+ * coordinates in cycles per FOV of the encoded space, imaginary parts 0; k2 = 0 for a 2D
+ * trajectory) — BART's layouts, which recon/linop/nufft.h takes. All the samples a spoke kept
+ * after discard_pre/post are stored (an oversampled readout stays oversampled: 2x the samples at
+ * half the k-spacing; readout_oversampling says 2 when n_read is twice the encoded x), reverse
+ * flags and center_sample are not applied (the trajectory says where each sample is). The image
+ * is the encodedSpace matrix. mask_dims are all 1 and sampled = imaging = {1} (one frame of
+ * data). Refused (R5_EINVAL, naming the acquisition): a non-Cartesian header without traj,
+ * trajectory_dimensions not 2 or 3 or changing, a coordinate outside [-N_d/2, N_d/2] of the
+ * encoded matrix (N_d = 1 along a dimension of size 1), spokes of different lengths, a scan that
+ * switches between Cartesian and not; a slice index other than 0 is R5_ENOTSUP (one slice per
+ * non-Cartesian scan for now). */
 #ifndef R5_IO_SCAN_H
 #define R5_IO_SCAN_H
 
@@ -26,6 +42,7 @@ typedef struct r5_slice_geometry {
 typedef struct r5_scan {
 	r5_header header;
 	r5_array *kspace; /* host, see above */
+	r5_array *traj;   /* host [3, n_read, n_spokes] for a non-Cartesian scan, NULL for Cartesian */
 	/* sampled[i]: 1 when line i was acquired; index over the k-space dims with x and coil set to
 	 * 1 (contiguous strides of those dims). calib[i]: 1 when it was flagged a calibration line
 	 * (ISMRMRD_ACQ_IS_PARALLEL_CALIBRATION[_AND_IMAGING]); imaging[i]: 1 when it is image data
@@ -63,7 +80,8 @@ r5_status r5_scan_builder_add(r5_scan_builder *b, const ISMRMRD_AcquisitionHeade
 long r5_scan_builder_count(const r5_scan_builder *b);
 /* The scan as far as it is built (valid until the next add, finish or destroy; read it only
  * between adds): header, k-space (NULL before the first imaging acquisition; unsampled points
- * 0), masks, geometry. Its noise is not gathered yet: r5_scan_builder_noise. */
+ * 0), masks, geometry. Its noise is not gathered yet: r5_scan_builder_noise. A non-Cartesian
+ * scan's kspace and traj stay NULL until finish: its spokes are read with r5_scan_builder_spokes. */
 const r5_scan *r5_scan_builder_peek(const r5_scan_builder *b);
 /* A new host array [samples, coils] of the noise scans so far (as finish will gather them);
  * *out NULL when none came. */
@@ -77,6 +95,14 @@ const r5_header *r5_scan_builder_header(const r5_scan_builder *b);
  * allocated zeroed, so untouched pages cost nothing), noise scans, masks, line buffers. The
  * service reserves memory as this grows. */
 long r5_scan_builder_bytes(const r5_scan_builder *b);
+/* Non-Cartesian scans: 1 once the first spoke has made it one. The spokes that came (n_read and
+ * coils as they are; 0 for a Cartesian scan), and a copy of spokes first .. first + n - 1: samples
+ * into a host array [1, n_read, n, coils] (NULL: not wanted), coordinates into coords (3 n_read n
+ * floats, cycles per FOV as given; NULL: not wanted). For the real-time path, which grids spokes
+ * as they arrive. */
+int r5_scan_builder_is_noncartesian(const r5_scan_builder *b);
+long r5_scan_builder_spoke_count(const r5_scan_builder *b, long *n_read, long *coils);
+r5_status r5_scan_builder_spokes(const r5_scan_builder *b, long first, long n, r5_array *samples, float *coords);
 /* Hands the assembled scan over (and destroys the builder). Fails when no imaging data came,
  * or when the grid the header implies is more than 256 times the lines that came. */
 r5_status r5_scan_builder_finish(r5_scan_builder *b, r5_scan **out);
@@ -96,6 +122,13 @@ r5_status r5_scan_read_ismrmrd(const char *path, const char *group, const r5_sca
 /* BART .cfl k-space [x y z coil ...]: unsampled points are zeros; the sampling mask is found
  * from the data and a minimal header is made up (FOV = matrix in mm, 1 T unknown). */
 r5_status r5_scan_from_cfl(const char *path, r5_scan **out);
+/* BART .cfl non-Cartesian k-space [1, n_read, n_spokes, coils] with its trajectory
+ * [3, n_read, n_spokes] (BART units: cycles per FOV) as a non-Cartesian scan. The encoded matrix
+ * is the smallest even N >= 2 max |k_d| (at least 2) for d = 0, 1 (square: the larger of the
+ * two), 1 along z when every k2 is within [-1/2, 1/2] (2D), else likewise; FOV = matrix in mm.
+ * Refused (R5_EINVAL naming the files): dims that do not match each other or these layouts, a
+ * non-finite coordinate, a trajectory with an imaginary part (not a coordinate array). */
+r5_status r5_scan_from_cfl_traj(const char *kspace_path, const char *traj_path, r5_scan **out);
 void r5_scan_free(r5_scan *scan); /* NULL is harmless */
 
 /* Index into the mask arrays for a k-space position (x and coil ignored). */

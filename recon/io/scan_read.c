@@ -9,6 +9,7 @@
  * when only some of its points are). Images come out [1 Y Z]; the PNG and ISMRMRD writers show
  * such a plane as a 2D image. */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@ void r5_scan_free(r5_scan *scan)
 		return;
 	r5_header_clear(&scan->header);
 	r5_array_free(scan->kspace);
+	r5_array_free(scan->traj);
 	r5_array_free(scan->noise);
 	free(scan->sampled);
 	free(scan->calib);
@@ -154,8 +156,8 @@ r5_status r5_scan_read_ismrmrd(const char *path, const char *group, const r5_sca
 }
 
 /* The minimal ISMRMRD header a .cfl scan gets: matrices from the data, 1 mm voxels,
- * Cartesian, channel count, limits for the dimensions the data has. */
-static r5_status cfl_header(const long dims[R5_DIMS], r5_header *header)
+ * Cartesian (or `trajectory`), channel count, limits for the dimensions the data has. */
+static r5_status cfl_header_kind(const long dims[R5_DIMS], const char *trajectory, r5_header *header)
 {
 	char xml[4096];
 	int n = snprintf(xml, sizeof xml,
@@ -181,11 +183,16 @@ static r5_status cfl_header(const long dims[R5_DIMS], r5_header *header)
 	for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++)
 		n += snprintf(xml + n, sizeof xml - (size_t)n, "<%s><minimum>0</minimum><maximum>%ld</maximum><center>%ld</center></%s>",
 			      limits[i].name, dims[limits[i].dim] - 1, i < 2 ? dims[limits[i].dim] / 2 : 0, limits[i].name);
-	n += snprintf(xml + n, sizeof xml - (size_t)n, "</encodingLimits><trajectory>cartesian</trajectory></encoding>"
-						       "</ismrmrdHeader>\n");
+	n += snprintf(xml + n, sizeof xml - (size_t)n, "</encodingLimits><trajectory>%s</trajectory></encoding>"
+						       "</ismrmrdHeader>\n", trajectory);
 	if (n >= (int)sizeof xml)
 		return r5_set_error(R5_EINTERNAL, "cfl header text too long");
 	return r5_header_parse(xml, (size_t)n, header);
+}
+
+static r5_status cfl_header(const long dims[R5_DIMS], r5_header *header)
+{
+	return cfl_header_kind(dims, "cartesian", header);
 }
 
 /* sampled = any coil has any nonzero sample along x at that (y, z, ...) position */
@@ -253,6 +260,104 @@ r5_status r5_scan_from_cfl(const char *path, r5_scan **out)
 	scan->readout_oversampling = 1;
 	long lines = r5_dims_size(scan->mask_dims);
 	scan->n_acquisitions = lines;
+	*out = scan;
+	return R5_OK;
+}
+
+/* --- non-Cartesian .cfl: k-space and a BART trajectory --- */
+
+static long even_at_least(double x)
+{
+	long n = (long)ceil(x - 1e-4);
+	n += n & 1;
+	return n < 2 ? 2 : n;
+}
+
+/* The encoded matrix the trajectory implies (scan.h) and its checks. */
+static r5_status cfl_traj_matrix(const r5_array *traj, const char *path, long matrix[3])
+{
+	double kmax[3] = {0, 0, 0};
+	long n = traj->dims[1] * traj->dims[2];
+	for (long j = 0; j < n; j++)
+		for (int d = 0; d < 3; d++) {
+			float complex v = traj->data[3 * j + d];
+			if (!isfinite(crealf(v)) || !isfinite(cimagf(v)))
+				return r5_set_error(R5_EINVAL, "%s: sample %ld of spoke %ld has a non-finite k%d", path,
+						    j % traj->dims[1], j / traj->dims[1], d);
+			if (cimagf(v) != 0.0f)
+				return r5_set_error(R5_EINVAL, "%s: sample %ld of spoke %ld has k%d = %g%+gi: a BART trajectory "
+						    "holds real coordinates (imaginary parts 0)", path, j % traj->dims[1],
+						    j / traj->dims[1], d, (double)crealf(v), (double)cimagf(v));
+			double a = fabs((double)crealf(v));
+			kmax[d] = a > kmax[d] ? a : kmax[d];
+		}
+	long xy = even_at_least(2.0 * (kmax[0] > kmax[1] ? kmax[0] : kmax[1]));
+	matrix[0] = matrix[1] = xy;
+	matrix[2] = kmax[2] <= 0.5 ? 1 : even_at_least(2.0 * kmax[2]);
+	return R5_OK;
+}
+
+static r5_status cfl_traj_check_dims(const r5_array *k, const r5_array *t, const char *kpath, const char *tpath)
+{
+	char kd[128], td[128];
+	r5_dims_format(kd, sizeof kd, k->dims);
+	r5_dims_format(td, sizeof td, t->dims);
+	int k_ok = k->dims[0] == 1, t_ok = t->dims[0] == 3;
+	for (int d = 4; d < R5_DIMS; d++)
+		k_ok = k_ok && k->dims[d] == 1;
+	for (int d = 3; d < R5_DIMS; d++)
+		t_ok = t_ok && t->dims[d] == 1;
+	if (!k_ok)
+		return r5_set_error(R5_EINVAL, "%s: k-space dims %s; a non-Cartesian k-space is [1 n_read n_spokes coils]",
+				    kpath, kd);
+	if (!t_ok)
+		return r5_set_error(R5_EINVAL, "%s: trajectory dims %s; a BART trajectory is [3 n_read n_spokes]", tpath, td);
+	if (k->dims[1] != t->dims[1] || k->dims[2] != t->dims[2])
+		return r5_set_error(R5_EINVAL, "%s is %s but the trajectory %s is %s: n_read and n_spokes must match", kpath,
+				    kd, tpath, td);
+	return R5_OK;
+}
+
+r5_status r5_scan_from_cfl_traj(const char *kspace_path, const char *traj_path, r5_scan **out)
+{
+	*out = NULL;
+	r5_scan *scan = calloc(1, sizeof *scan);
+	if (!scan)
+		return r5_set_error(R5_ENOMEM, "scan");
+	r5_status s = r5_cfl_read(kspace_path, &scan->kspace);
+	if (s == R5_OK)
+		s = r5_cfl_read(traj_path, &scan->traj);
+	if (s == R5_OK)
+		s = cfl_traj_check_dims(scan->kspace, scan->traj, kspace_path, traj_path);
+	long matrix[3] = {0, 0, 0}, dims[R5_DIMS];
+	if (s == R5_OK)
+		s = cfl_traj_matrix(scan->traj, traj_path, matrix);
+	if (s == R5_OK) {
+		r5_dims_ones(dims);
+		dims[0] = matrix[0], dims[1] = matrix[1], dims[2] = matrix[2];
+		dims[R5_DIM_COIL] = scan->kspace->dims[R5_DIM_COIL];
+		s = cfl_header_kind(dims, "other", &scan->header);
+	}
+	if (s == R5_OK) {
+		r5_dims_ones(scan->mask_dims);
+		scan->sampled = calloc(1, 1);
+		scan->calib = calloc(1, 1);
+		scan->imaging = calloc(1, 1);
+		scan->geometry = calloc(1, sizeof *scan->geometry);
+		if (!scan->sampled || !scan->calib || !scan->imaging || !scan->geometry)
+			s = r5_set_error(R5_ENOMEM, "sampling masks");
+	}
+	if (s != R5_OK) {
+		r5_scan_free(scan);
+		return s;
+	}
+	scan->sampled[0] = scan->imaging[0] = 1;
+	scan->n_slices = 1;
+	r5_slice_geometry *g = &scan->geometry[0];
+	g->read_dir[0] = g->phase_dir[1] = g->slice_dir[2] = 1.0f;
+	g->present = 1;
+	scan->readout_oversampling = 1;
+	scan->n_acquisitions = scan->kspace->dims[2];
 	*out = scan;
 	return R5_OK;
 }

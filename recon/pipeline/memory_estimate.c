@@ -44,6 +44,7 @@
 #include "../core/eig_math.h"
 #include "../core/threads.h"
 #include "cs_slab.h"
+#include "grid.h"
 #include "pipelines.h"
 
 /* What the process holds besides the arrays: FFTW plans and twiddles, OpenMP thread stacks,
@@ -643,6 +644,42 @@ static r5_status grappa(struct ledger *l, const r5_scan *work, const r5_recon_pa
 	return R5_OK;
 }
 
+/* --- grid_pipeline.c --- */
+
+static void grid(struct ledger *l, const r5_scan *work, const r5_recon_params *p, const long kdims[R5_DIMS])
+{
+	long image[R5_DIMS], out[R5_DIMS];
+	r5_dims_ones(image);
+	for (int d = 0; d < 3; d++)
+		image[d] = work->header.enc_matrix[d] > 1 ? work->header.enc_matrix[d] : 1;
+	image[R5_DIM_COIL] = kdims[R5_DIM_COIL];
+	long spokes = kdims[2], step = spokes, frames = 1;
+	if (r5_pipeline_grid_frames(p, kdims[2], &spokes, &step, &frames) != R5_OK)
+		r5_clear_error(); /* refused before (r5_recon_memory_estimate) */
+	long n = kdims[1] * spokes;
+	dims_with(out, image, R5_DIM_COIL, 1);
+	out[R5_DIM_TIME] = frames;
+	double own = (double)n * 16.0 + elements(n * kdims[R5_DIM_COIL]) + dims_bytes(out) +
+		     r5_grid_plan_bytes(image, n, NULL);
+	int adaptive = !strcmp(p->grid.combine, "adaptive");
+	if (adaptive)
+		own += dims_bytes(image);
+	hold(l, own);
+	if (strcmp(p->grid.dcf, "ramp") && strcmp(p->grid.dcf, "none")) { /* Pipe-Menon: a one-coil plan, 3 arrays */
+		long one[R5_DIMS];
+		dims_with(one, image, R5_DIM_COIL, 1);
+		double pm = r5_grid_plan_bytes(one, n, NULL) + dims_bytes(one) + elements(2 * n) + (double)n * 12.0;
+		hold(l, pm);
+		drop(l, pm);
+	}
+	if (adaptive) {
+		hold(l, walsh_bytes(image));
+		drop(l, walsh_bytes(image));
+	}
+	to_recon_matrix(l, work, out);
+	drop(l, own);
+}
+
 /* --- r5_recon_run (pipeline.c) --- */
 
 static const char *resolve_pipeline(const r5_scan *scan, const r5_recon_params *p)
@@ -653,7 +690,7 @@ static const char *resolve_pipeline(const r5_scan *scan, const r5_recon_params *
 static double scan_bytes(const r5_scan *scan)
 {
 	double masks = scan->sampled ? 3.0 * (double)r5_dims_size(scan->mask_dims) : 0;
-	return dims_bytes(scan->kspace->dims) + (scan->noise ? dims_bytes(scan->noise->dims) : 0) + masks +
+	return dims_bytes(scan->kspace->dims) + (scan->traj ? dims_bytes(scan->traj->dims) : 0) + (scan->noise ? dims_bytes(scan->noise->dims) : 0) + masks +
 	       (double)scan->n_slices * sizeof *scan->geometry;
 }
 
@@ -664,8 +701,10 @@ r5_status r5_recon_memory_estimate(const r5_scan *scan, const r5_recon_params *p
 	if (!scan || !scan->kspace)
 		return r5_set_error(R5_EINVAL, "memory estimate: no k-space");
 	const char *name = resolve_pipeline(scan, p);
-	if (strcmp(name, "cartesian") && strcmp(name, "sense") && strcmp(name, "grappa") && strcmp(name, "cs"))
-		return r5_set_error(R5_ENOTSUP, "memory estimate: pipeline '%s' is not built in", name);
+	R5_TRY(r5_pipeline_check_takes(name, scan));
+	long frame_spokes, frame_step, n_frames;
+	if (scan->traj) /* frames that do not fit the scan: refused before the job is queued */
+		R5_TRY(r5_pipeline_grid_frames(p, scan->kspace->dims[2], &frame_spokes, &frame_step, &n_frames));
 	struct ledger l;
 	memset(&l, 0, sizeof l);
 	const long *k = scan->kspace->dims;
@@ -683,7 +722,9 @@ r5_status r5_recon_memory_estimate(const r5_scan *scan, const r5_recon_params *p
 	R5_TRY(prepare(&l, scan, p, &w));
 	/* the pipeline sees the work scan: k-space (and noise) after r5_coils_prepare, the scan's
 	 * header, masks and geometry; what r5_coils_release frees goes after the pipeline's peak */
-	if (!strcmp(name, "cartesian"))
+	if (!strcmp(name, "grid"))
+		grid(&l, scan, p, w.kdims);
+	else if (!strcmp(name, "cartesian"))
 		cartesian(&l, scan, p, w.kdims);
 	else if (!strcmp(name, "sense"))
 		sense(&l, scan, p, w.kdims, 0);

@@ -20,7 +20,10 @@
 #define CS_DEFAULTS {.reg = "l1", .lambda_l1 = R5_PARAM_AUTO, .lambda_tv = R5_PARAM_AUTO, .wavelet = "haar+db4", .spins = 8, \
 		     .decouple = 0, .slab = 0}
 
+#define GRID_DEFAULTS {.combine = "rss", .dcf = "auto", .frame_spokes = 0, .frame_step = 0, .dcf_iters = 20}
+
 const r5_cartesian_params r5_cartesian_params_defaults = CARTESIAN_DEFAULTS;
+const r5_grid_params r5_grid_params_defaults = GRID_DEFAULTS;
 const r5_sense_params r5_sense_params_defaults = SENSE_DEFAULTS;
 const r5_grappa_params r5_grappa_params_defaults = GRAPPA_DEFAULTS;
 const r5_cs_params r5_cs_params_defaults = CS_DEFAULTS;
@@ -37,13 +40,15 @@ const r5_recon_params r5_recon_defaults = {
 	.sense = SENSE_DEFAULTS,
 	.grappa = GRAPPA_DEFAULTS,
 	.cs = CS_DEFAULTS,
+	.grid = GRID_DEFAULTS,
 	.explicit_keys = 0,
 };
 
 enum kind { K_STRING, K_INT, K_FLOAT, K_BOOL, K_FLOAT_AUTO /* a float, or "auto" (R5_PARAM_AUTO) */ };
 /* which pipeline reads a key (COMMON: all of them) */
-enum scope { COMMON, CARTESIAN, SENSE, GRAPPA, CS };
-static const char *const scope_names[] = {"", "cartesian", "sense", "grappa", "cs"};
+enum scope { COMMON, CARTESIAN, SENSE, GRAPPA, CS, GRID };
+static const char *const scope_names[] = {"", "cartesian", "sense", "grappa", "cs", "grid"};
+#define LAST_SCOPE GRID
 
 #define FIELD(f) offsetof(r5_recon_params, f), sizeof(((r5_recon_params *)0)->f)
 
@@ -58,7 +63,7 @@ static const struct param_def {
 	double min, max;
 	const char *help;
 } defs[] = {
-	{"pipeline", NULL, COMMON, K_STRING, FIELD(pipeline), 0, 0, "auto | cartesian | sense | grappa | cs"},
+	{"pipeline", NULL, COMMON, K_STRING, FIELD(pipeline), 0, 0, "auto | cartesian | sense | grappa | cs | grid"},
 	{"prewhiten", NULL, COMMON, K_BOOL, FIELD(prewhiten), 0, 1, "noise prewhitening (0|1)"},
 	{"coils_virtual", "coils-virtual", COMMON, K_INT, FIELD(n_virtual_coils), 0, 1024,
 	 "virtual coils after compression (0: none)"},
@@ -93,6 +98,14 @@ static const struct param_def {
 	{"decouple", NULL, CS, K_BOOL, FIELD(cs.decouple), 0, 1,
 	 "3D: x positions as independent 2D ky-kz problems, solved by slabs (1) or one 3D problem (0)"},
 	{"slab", NULL, CS, K_INT, FIELD(cs.slab), 0, 65536, "x positions per slab when decoupled (0: auto)"},
+	{"combine", NULL, GRID, K_STRING, FIELD(grid.combine), 0, 0, "rss | adaptive"},
+	{"dcf", NULL, GRID, K_STRING, FIELD(grid.dcf), 0, 0,
+	 "density compensation: auto (ramp for radial spokes, else pipe) | ramp | pipe (Pipe-Menon) | none"},
+	{"frame_spokes", "frame-spokes", GRID, K_INT, FIELD(grid.frame_spokes), 0, 1 << 24,
+	 "spokes per frame (0: one frame of all spokes)"},
+	{"frame_step", "frame-step", GRID, K_INT, FIELD(grid.frame_step), 0, 1 << 24,
+	 "spokes between the first spokes of consecutive frames (0: frame_spokes)"},
+	{"dcf_iters", NULL, GRID, K_INT, FIELD(grid.dcf_iters), 1, 1000, "Pipe-Menon density iterations"},
 };
 #define N_DEFS (sizeof defs / sizeof defs[0])
 _Static_assert(N_DEFS <= 64, "explicit_keys holds one bit per row");
@@ -109,7 +122,7 @@ static void find(const char *key, size_t rows[N_DEFS], size_t *n)
 	int scope = -1;
 	*n = 0;
 	if (dot) {
-		for (int s = CARTESIAN; s <= CS; s++)
+		for (int s = CARTESIAN; s <= LAST_SCOPE; s++)
 			if ((size_t)(dot - key) == strlen(scope_names[s]) && !strncmp(key, scope_names[s], (size_t)(dot - key)))
 				scope = s;
 		if (scope < 0)
@@ -123,7 +136,8 @@ static void find(const char *key, size_t rows[N_DEFS], size_t *n)
 
 static r5_status check_choice(const char *key, const char *value)
 {
-	static const char *const pipelines[] = {"auto", "cartesian", "sense", "grappa", "cs", NULL};
+	static const char *const pipelines[] = {"auto", "cartesian", "sense", "grappa", "cs", "grid", NULL};
+	static const char *const dcfs[] = {"auto", "ramp", "pipe", "none", NULL};
 	static const char *const regs[] = {"l1", "tv", "l1+tv", NULL};
 	static const char *const wavelets[] = {"haar", "db4", "db8", "haar+db4", "db4+db8", "haar+db4+db8", NULL};
 	static const char *const combines[] = {"rss", "adaptive", NULL};
@@ -133,6 +147,7 @@ static r5_status check_choice(const char *key, const char *value)
 				     : !strcmp(key, "cc_mode") ? cc_modes
 				     : !strcmp(key, "reg")     ? regs
 				     : !strcmp(key, "wavelet") ? wavelets
+				     : !strcmp(key, "dcf")     ? dcfs
 							       : NULL;
 	if (!choices)
 		return R5_OK;
@@ -242,7 +257,7 @@ r5_status r5_recon_params_check(const r5_recon_params *p)
 
 static int scope_of(const char *pipeline)
 {
-	for (int s = CARTESIAN; s <= CS; s++)
+	for (int s = CARTESIAN; s <= LAST_SCOPE; s++)
 		if (!strcmp(pipeline, scope_names[s]))
 			return s;
 	return -1;

@@ -88,6 +88,8 @@ double r5_pipeline_clock(r5_ctx *ctx)
  * (for .cfl input, which has no such header) when lines are missing; else cartesian. */
 const char *r5_pipeline_auto_choice(const r5_scan *scan)
 {
+	if (scan && scan->traj)
+		return "grid";
 	return r5_sampling_pattern_auto_choice(scan, NULL, 0);
 }
 
@@ -96,6 +98,10 @@ static const char *choose_pipeline(const r5_scan *scan, const r5_recon_params *p
 {
 	if (strcmp(p->pipeline, "auto"))
 		return p->pipeline;
+	if (scan->traj) {
+		r5_info("reconstruction: pipeline auto chose grid: the scan is non-Cartesian");
+		return "grid";
+	}
 	char reason[512];
 	const char *name = r5_sampling_pattern_auto_choice(scan, reason, sizeof reason);
 	r5_info("reconstruction: pipeline auto chose %s: %s", name, reason);
@@ -156,21 +162,51 @@ static void present_yz_as_xy(r5_image_set *set)
 typedef r5_status (*pipeline_fn)(r5_ctx *, const r5_scan *, const r5_recon_params *, const r5_progress *,
 				  r5_image_set *);
 
-static pipeline_fn find_pipeline(const char *name)
+/* The pipelines, and whether each takes a non-Cartesian scan (1) or a Cartesian one (0). */
+static const struct {
+	const char *name;
+	pipeline_fn run;
+	int noncartesian;
+} pipelines[] = {
+	{"cartesian", r5_pipeline_cartesian, 0},
+	{"sense", r5_pipeline_sense, 0},
+	{"grappa", r5_pipeline_grappa, 0},
+	{"cs", r5_pipeline_cs, 0},
+	{"grid", r5_pipeline_grid, 1},
+};
+#define N_PIPELINES (sizeof pipelines / sizeof pipelines[0])
+
+/* The pipeline called name for this scan; R5_ENOTSUP / R5_EINVAL saying which ones take it. */
+static r5_status find_pipeline(const char *name, const r5_scan *scan, pipeline_fn *run)
 {
-	static const struct {
-		const char *name;
-		pipeline_fn run;
-	} pipelines[] = {
-		{"cartesian", r5_pipeline_cartesian},
-		{"sense", r5_pipeline_sense},
-		{"grappa", r5_pipeline_grappa},
-		{"cs", r5_pipeline_cs},
-	};
-	for (size_t i = 0; i < sizeof pipelines / sizeof pipelines[0]; i++)
-		if (!strcmp(pipelines[i].name, name))
-			return pipelines[i].run;
-	return NULL;
+	int nc = scan->traj != NULL;
+	*run = NULL;
+	for (size_t i = 0; i < N_PIPELINES; i++) {
+		if (strcmp(pipelines[i].name, name))
+			continue;
+		if (pipelines[i].noncartesian == nc) {
+			*run = pipelines[i].run;
+			return R5_OK;
+		}
+		char names[128] = "";
+		for (size_t j = 0; j < N_PIPELINES; j++)
+			if (pipelines[j].noncartesian == nc) {
+				strncat(names, names[0] ? ", " : "", sizeof names - strlen(names) - 1);
+				strncat(names, pipelines[j].name, sizeof names - strlen(names) - 1);
+			}
+		if (nc)
+			return r5_set_error(R5_ENOTSUP, "pipeline %s does not take a non-Cartesian scan yet (%ld spokes with a "
+					    "trajectory): use %s", name, scan->kspace->dims[2], names);
+		return r5_set_error(R5_EINVAL, "pipeline %s is for non-Cartesian scans; this one is Cartesian: use %s or "
+				    "auto", name, names);
+	}
+	return r5_set_error(R5_ENOTSUP, "pipeline '%s' is not built in", name);
+}
+
+r5_status r5_pipeline_check_takes(const char *name, const r5_scan *scan)
+{
+	pipeline_fn run;
+	return find_pipeline(name, scan, &run);
 }
 
 /* The coil maps of a one-frame sense/cs run (calibration.h): the one made ahead when it is this
@@ -245,9 +281,16 @@ r5_status r5_recon_run_calibrated(r5_ctx *ctx, const r5_scan *scan, const r5_rec
 	const r5_recon_params *p = params ? params : &r5_recon_defaults;
 	if (!scan || !scan->kspace || !scan->sampled)
 		return r5_set_error(R5_EINVAL, "reconstruction: no k-space or no sampling mask");
-	if (scan->header.trajectory[0] && strcmp(scan->header.trajectory, "cartesian"))
-		return r5_set_error(R5_ENOTSUP, "reconstruction: trajectory '%s' is not supported yet (cartesian only)",
-				    scan->header.trajectory);
+	const char *trajectory = scan->header.trajectory;
+	if (!scan->traj && trajectory[0] && strcmp(trajectory, "cartesian") && strcmp(trajectory, "epi"))
+		return r5_set_error(R5_EINVAL, "reconstruction: the header's trajectory is '%s' but the scan carries no "
+				    "trajectory (trajectory missing)", trajectory);
+	if (scan->traj && (scan->traj->dims[0] != 3 || scan->traj->dims[1] != scan->kspace->dims[1] ||
+			   scan->traj->dims[2] != scan->kspace->dims[2] || scan->kspace->dims[0] != 1))
+		return r5_set_error(R5_EINVAL, "reconstruction: non-Cartesian k-space [%ld %ld %ld %ld] and trajectory "
+				    "[%ld %ld %ld] do not match ([1 n_read n_spokes coils], [3 n_read n_spokes])",
+				    scan->kspace->dims[0], scan->kspace->dims[1], scan->kspace->dims[2], scan->kspace->dims[3],
+				    scan->traj->dims[0], scan->traj->dims[1], scan->traj->dims[2]);
 	R5_TRY(r5_recon_params_check(p));
 	double t0 = r5_pipeline_clock(ctx);
 	R5_TRY(r5_progress_check(progress, "start", 0.0));
@@ -271,9 +314,9 @@ r5_status r5_recon_run_calibrated(r5_ctx *ctx, const r5_scan *scan, const r5_rec
 		return s;
 	}
 	const char *name = choose_pipeline(&kept, p);
-	pipeline_fn run = find_pipeline(name);
+	pipeline_fn run = NULL;
 	r5_image_set *set = NULL;
-	s = run ? R5_OK : r5_set_error(R5_ENOTSUP, "pipeline '%s' is not built in", name);
+	s = find_pipeline(name, &kept, &run);
 	/* a key set by name that the chosen pipeline does not read would be silently ignored */
 	if (s == R5_OK)
 		s = r5_recon_params_check_applies(p, name);

@@ -3,8 +3,15 @@
  *   cartesian  inverse FFT + coil combination (rss | adaptive Walsh), zero-filled partial Fourier
  *   sense      ESPIRiT maps + CG-SENSE (parallel imaging issue)
  *   grappa     GRAPPA kernels in k-space + coil combination (parallel imaging issue)
+ *   grid       non-Cartesian: density-compensated adjoint NUFFT + coil combination (grid.h)
  *   auto       chosen from the header: parallelImaging with acceleration > 1 → sense (grappa
- *              when calibrationMode says so is not implied: auto picks sense), else cartesian
+ *              when calibrationMode says so is not implied: auto picks sense), else cartesian;
+ *              a non-Cartesian scan (scan->traj) → grid
+ *
+ * A non-Cartesian scan (scan.h: kspace [1, n_read, n_spokes, coils] and traj) runs only the
+ * pipelines made for one (grid); the others refuse it (R5_ENOTSUP), and grid refuses a
+ * Cartesian scan (R5_EINVAL). A scan whose header names a non-Cartesian trajectory but that
+ * carries none is refused (R5_EINVAL: trajectory missing).
  *
  * Parameters are a struct with exported defaults; r5_recon_params_set takes "key", "value"
  * strings (command line, service requests) and rejects unknown keys and non-finite numbers.
@@ -69,6 +76,17 @@ typedef struct r5_grappa_params {
 	float lambda;           /* Tikhonov weight relative to trace(A^H A) / n (calib/grappa.h) */
 } r5_grappa_params;
 
+/* Gridding of a non-Cartesian scan (pipeline grid, grid.h): density-compensated adjoint NUFFT
+ * and coil combination, one frame from all spokes or, with frame_spokes > 0, frames of that many
+ * consecutive spokes every frame_step spokes (images' dim 10). */
+typedef struct r5_grid_params {
+	char combine[16]; /* rss | adaptive */
+	char dcf[8];      /* density compensation: auto (ramp for radial spokes, else pipe) | ramp | pipe | none */
+	int frame_spokes; /* spokes per frame; 0: one frame of all spokes */
+	int frame_step;   /* spokes from one frame's first to the next's; 0: frame_spokes */
+	int dcf_iters;    /* Pipe-Menon iterations */
+} r5_grid_params;
+
 /* The common keys, then one sub-struct per pipeline; only the one that runs is read.
  *
  * Keys by name (r5_recon_params_set): a bare key that several pipelines have ("kernel",
@@ -78,7 +96,7 @@ typedef struct r5_grappa_params {
  * use: "parameter maps does not apply to pipeline grappa". Fields assigned directly are not
  * recorded (a program that fills the struct knows which sub-struct it fills). */
 typedef struct r5_recon_params {
-	char pipeline[16];      /* auto | cartesian | sense | grappa | cs */
+	char pipeline[16];      /* auto | cartesian | sense | grappa | cs | grid (non-Cartesian) */
 	int prewhiten;          /* 1: noise prewhitening when a noise scan came */
 	int n_virtual_coils;    /* 0: no compression */
 	float coil_energy;      /* keep this fraction of energy when > 0 (and n_virtual_coils == 0) */
@@ -91,6 +109,7 @@ typedef struct r5_recon_params {
 	r5_sense_params sense;
 	r5_grappa_params grappa;
 	r5_cs_params cs;
+	r5_grid_params grid;
 	unsigned long long explicit_keys; /* which keys r5_recon_params_set set (params.c's table order) */
 } r5_recon_params;
 
@@ -98,7 +117,8 @@ extern const r5_cartesian_params r5_cartesian_params_defaults;
 extern const r5_sense_params r5_sense_params_defaults;
 extern const r5_grappa_params r5_grappa_params_defaults; /* = what calib/grappa.h does unset */
 extern const r5_cs_params r5_cs_params_defaults;
-extern const r5_recon_params r5_recon_defaults;          /* holds the three above, nothing recorded */
+extern const r5_grid_params r5_grid_params_defaults;
+extern const r5_recon_params r5_recon_defaults;          /* holds the ones above, nothing recorded */
 
 /* Sets one parameter by name ("kernel", or "grappa.kernel" for one pipeline's); unknown keys and
  * bad values (not the whole string a number, not finite — "nan", "inf" —, out of range, not an

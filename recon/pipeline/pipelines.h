@@ -21,6 +21,17 @@ r5_status r5_pipeline_grappa(r5_ctx *ctx, const r5_scan *scan, const r5_recon_pa
  * cs.c instead of CG. */
 r5_status r5_pipeline_cs(r5_ctx *ctx, const r5_scan *scan, const r5_recon_params *p, const r5_progress *progress,
 			 r5_image_set *set);
+/* Gridding of a non-Cartesian scan (grid_pipeline.c, grid.h): density-compensated adjoint NUFFT
+ * and coil combination per frame; images on the encoded matrix, frames in dim 10. */
+r5_status r5_pipeline_grid(r5_ctx *ctx, const r5_scan *scan, const r5_recon_params *p, const r5_progress *progress,
+			   r5_image_set *set);
+/* grid's frames for a scan of n_spokes spokes: n_frames of `spokes` spokes, frame f from spoke
+ * f * step; R5_EINVAL when frame_spokes is larger than the scan or frame_step comes without it. */
+r5_status r5_pipeline_grid_frames(const r5_recon_params *p, long n_spokes, long *spokes, long *step, long *n_frames);
+/* R5_OK when pipeline `name` (a concrete one) takes this scan; else the error r5_recon_run gives:
+ * R5_ENOTSUP for a Cartesian pipeline on a non-Cartesian scan or a name not built in, R5_EINVAL
+ * for a non-Cartesian pipeline on a Cartesian scan. */
+r5_status r5_pipeline_check_takes(const char *name, const r5_scan *scan);
 /* One CS problem's solve (cs.c): E the SENSE operator of one frame or of a slab of its readout
  * positions, kspace its data, rhs = E^H kspace, x the image (initial guess in, solution out).
  * o->peak: the absolute weights are lambda times this (0: max |rhs|, so a slab of a volume
@@ -56,7 +67,8 @@ r5_status r5_pipeline_to_recon_matrix(r5_ctx *ctx, const r5_scan *scan, const r5
 void r5_pipeline_recon_matrix_dims(const r5_header *h, const long grid[R5_DIMS], long crop[R5_DIMS],
 				   long target[R5_DIMS]);
 
-/* Which pipeline "auto" runs for this scan (r5_recon_run, the memory estimate). */
+/* Which pipeline "auto" runs for this scan (r5_recon_run, the memory estimate): grid for a
+ * non-Cartesian scan. */
 const char *r5_pipeline_auto_choice(const r5_scan *scan);
 
 /* Seconds on a monotonic clock, after synchronising the context's device. */

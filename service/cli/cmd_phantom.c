@@ -13,7 +13,7 @@ static void phantom_usage(FILE *out)
 {
 	fprintf(out,
 		"usage: recon5t phantom --out FILE.h5 [options]\n"
-		"  --kind shepp-logan|shepp-logan-3d|vessel-wall   object (default shepp-logan)\n"
+		"  --kind shepp-logan|shepp-logan-3d|vessel-wall|dynamic   object (default shepp-logan)\n"
 		"  --matrix N[,N[,N]]        recon matrix (default 256 in 2D, 128 in 3D, 128,128,64 vessel-wall)\n"
 		"  --fov MM[,MM[,MM]]        FOV in mm (default 1 mm voxels, vessel-wall 0.5 mm; 2D third value =\n"
 		"                            slice thickness, 5)\n"
@@ -27,7 +27,13 @@ static void phantom_usage(FILE *out)
 		"  --oblique DEG[,DEG2]      rotation about slice, then about read (degrees)\n"
 		"  --position X,Y,Z          slice/volume centre, mm LPS (default 10,-20,30)\n"
 		"  --oversampling N          readout oversampling (default 2)\n"
-		"  --seed N                  random seed (default 42)\n");
+		"  --seed N                  random seed (default 42)\n"
+		"dynamic (2D golden-angle radial, beating ring and contrast uptake; default 128^2, 2 mm, noise 0.01):\n"
+		"  --frames F                frames of the truth (default 24)\n"
+		"  --frame-spokes S          spokes per frame (default 21)\n"
+		"  --tr MS                   time per spoke (default 4 ms)\n"
+		"  --heart-period S          period of the beating ring (default 0.8 s)\n"
+		"  --per-frame-motion 0|1    1: the object moves per frame, 0: per spoke (default 0)\n");
 }
 
 /* Parses up to max comma-separated numbers; returns how many, or -1 when malformed. */
@@ -94,16 +100,29 @@ static int apply_option(struct r5_phantom_params *p, const char *option, const c
 			p->fov_mm[2] = v[2];
 		*fov_given = 1;
 	} else if (!strcmp(option, "--coils") || !strcmp(option, "--calib") || !strcmp(option, "--oversampling") ||
-		   !strcmp(option, "--noise-samples")) {
+		   !strcmp(option, "--noise-samples") || !strcmp(option, "--frames") ||
+		   !strcmp(option, "--frame-spokes") || !strcmp(option, "--per-frame-motion")) {
 		int *field = !strcmp(option, "--coils") ? &p->n_coils
 			     : !strcmp(option, "--calib") ? &p->calib
 			     : !strcmp(option, "--oversampling") ? &p->readout_oversampling
+			     : !strcmp(option, "--frames") ? &p->n_frames
+			     : !strcmp(option, "--frame-spokes") ? &p->frame_spokes
+			     : !strcmp(option, "--per-frame-motion") ? &p->per_frame_motion
 							       : &p->n_noise_samples;
+		if ((field == &p->n_frames || field == &p->frame_spokes || field == &p->per_frame_motion) &&
+		    p->kind != R5_PHANTOM_DYNAMIC) {
+			fprintf(stderr, "recon5t phantom: %s applies to --kind dynamic only\n", option);
+			return 2;
+		}
 		if (n != 1 || !as_int(v[0], field))
 			return bad_value(option, value);
 	} else if (!strcmp(option, "--accel")) {
 		if (n < 1 || n > 2 || !as_int(v[0], &p->accel[0]) || !as_int(n == 2 ? v[1] : 1, &p->accel[1]))
 			return bad_value(option, value);
+	} else if (!strcmp(option, "--tr") || !strcmp(option, "--heart-period")) {
+		if (n != 1)
+			return bad_value(option, value);
+		*(!strcmp(option, "--tr") ? &p->tr_ms : &p->heart_period_s) = v[0];
 	} else if (!strcmp(option, "--noise") || !strcmp(option, "--noise-correlation")) {
 		if (n != 1)
 			return bad_value(option, value);
@@ -163,7 +182,8 @@ int r5_cli_phantom(int argc, char **argv)
 		if (name && r5_phantom_kind_parse(name, &kind) != R5_OK)
 			return bad_value("--kind", name);
 	}
-	struct r5_phantom_params p = kind == R5_PHANTOM_VESSEL_WALL	 ? r5_phantom_defaults_vessel_wall
+	struct r5_phantom_params p = kind == R5_PHANTOM_DYNAMIC	 ? r5_phantom_defaults_dynamic
+				     : kind == R5_PHANTOM_VESSEL_WALL	 ? r5_phantom_defaults_vessel_wall
 				     : kind == R5_PHANTOM_SHEPP_LOGAN_3D ? r5_phantom_defaults_3d
 									 : r5_phantom_defaults_2d;
 	const char *out = NULL;
@@ -190,9 +210,9 @@ int r5_cli_phantom(int argc, char **argv)
 		phantom_usage(stderr);
 		return 2;
 	}
-	if (!fov_given) /* 1 mm voxels; the vessel-wall phantom's are 0.5 mm */
+	if (!fov_given) /* 1 mm voxels; the vessel-wall phantom's are 0.5 mm, the dynamic one's 2 mm */
 		for (int d = 0; d < (r5_phantom_is_3d(&p) ? 3 : 2); d++)
-			p.fov_mm[d] = p.matrix[d] * (kind == R5_PHANTOM_VESSEL_WALL ? 0.5 : 1.0);
+			p.fov_mm[d] = p.matrix[d] * (kind == R5_PHANTOM_VESSEL_WALL ? 0.5 : kind == R5_PHANTOM_DYNAMIC ? 2.0 : 1.0);
 	if (r5_phantom_check(&p) != R5_OK) {
 		fprintf(stderr, "recon5t phantom: %s\n", r5_last_error());
 		return 2;
@@ -201,6 +221,14 @@ int r5_cli_phantom(int argc, char **argv)
 	if (r5_phantom_write(&p, out, &summary) != R5_OK) {
 		fprintf(stderr, "recon5t phantom: %s\n", r5_last_error());
 		return 1;
+	}
+	if (kind == R5_PHANTOM_DYNAMIC) {
+		printf("phantom dynamic: matrix %dx%d (readout x%d), %d coils, golden-angle radial %d frames x %d spokes "
+		       "(TR %.3g ms, motion per %s), noise %g, coil rss^2 %.3f..%.3f, %.2f s -> %s\n",
+		       p.matrix[0], p.matrix[1], p.readout_oversampling, p.n_coils, p.n_frames, p.frame_spokes, p.tr_ms,
+		       p.per_frame_motion ? "frame" : "spoke", p.noise_sigma, summary.rss_min, summary.rss_max,
+		       summary.seconds, out);
+		return 0;
 	}
 	printf("phantom %s: matrix %dx%dx%d (readout x%d), %d coils, %s R=%dx%d, sampled %.4f (%ld/%ld lines, "
 	       "%ld calibration), %ld noise acquisitions, coil rss^2 %.3f..%.3f, %.2f s -> %s\n",

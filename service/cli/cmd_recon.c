@@ -1,11 +1,14 @@
 /* recon5t recon: offline reconstruction of an ISMRMRD HDF5 or BART .cfl scan.
  *   recon5t recon IN(.h5|.cfl) --out OUT(.h5|.cfl) [--png DIR] [--dicom DIR] [--dicom-enhanced DIR]
- *                 [--backend cpu|gpu|auto]
- *                 [--pipeline auto|cartesian|sense|grappa|cs] [--coils-virtual N] [--maps 1|2]
+ *                 [--backend cpu|gpu|auto] [--traj TRAJ.cfl]
+ *                 [--pipeline auto|cartesian|sense|grappa|cs|grid] [--coils-virtual N] [--maps 1|2]
  *                 [--iters N] [--lambda L] [--reg l1|tv|l1+tv] [--combine rss|adaptive]
  *                 [--gfactor OUT] [--param k=v] [--memory-report] [--fft-wisdom PATH] [--mask MASK.cfl]
  * --reg sets the parameter reg (cs's regulariser) as --maps sets maps; cs's weights are
  * --param lambda_l1=W and lambda_tv=W (--lambda stays the Tikhonov weight of sense and grappa).
+ * --traj TRAJ.cfl makes a .cfl k-space [1, n_read, n_spokes, coils] a non-Cartesian scan with
+ * that BART trajectory [3, n_read, n_spokes] (r5_scan_from_cfl_traj: the image matrix from the
+ * trajectory's extent); --frame-spokes N, --frame-step N and --dcf D set grid's keys.
  * --mask MASK.cfl (BART [1, Y, Z], 0/1, as `recon5t mask` writes it) undersamples fully sampled
  * .cfl k-space before the reconstruction (recon/io/scan_mask.h): the pipeline sees only the
  * lines the mask keeps, and their pattern. A mask that leaves sense or cs (asked for, or what
@@ -55,7 +58,7 @@
 #include "recon/pipeline/sampling_pattern.h"
 
 struct recon_args {
-	const char *in, *out, *png, *dicom, *dicom_enhanced, *gfactor, *backend, *group, *fft_wisdom, *mask;
+	const char *in, *out, *png, *dicom, *dicom_enhanced, *gfactor, *backend, *group, *fft_wisdom, *mask, *traj;
 	int device, quiet, memory_report;
 	r5_recon_params params;
 };
@@ -69,8 +72,13 @@ static void recon_usage(FILE *f)
 		   "  --backend B            cpu | gpu | auto (default auto)\n"
 		   "  --device N             CUDA device index\n"
 		   "  --group G              ISMRMRD dataset group (default dataset)\n"
-		   "  --pipeline P           auto | cartesian | sense | grappa | cs\n"
-		   "  --combine C            rss | adaptive (cartesian, grappa)\n"
+		   "  --pipeline P           auto | cartesian | sense | grappa | cs | grid (non-Cartesian)\n"
+		   "  --traj TRAJ.cfl        BART trajectory [3, n_read, n_spokes] of a .cfl k-space\n"
+		   "                         [1, n_read, n_spokes, coils]: a non-Cartesian scan\n"
+		   "  --frame-spokes N       grid: frames of N consecutive spokes (0: one frame)\n"
+		   "  --frame-step N         grid: spokes between frames (default frame-spokes)\n"
+		   "  --dcf D                grid density compensation: auto | ramp | pipe | none\n"
+		   "  --combine C            rss | adaptive (cartesian, grappa, grid)\n"
 		   "  --coils-virtual N      coil compression to N virtual coils\n"
 		   "  --maps 1|2             ESPIRiT map sets (sense)\n"
 		   "  --iters N              CG-SENSE iterations; cs: FISTA / ADMM iterations\n"
@@ -99,6 +107,7 @@ static int parse_recon_args(int argc, char **argv, struct recon_args *a)
 		{"--pipeline", "pipeline"}, {"--combine", "combine"}, {"--coils-virtual", "coils_virtual"},
 		{"--maps", "maps"}, {"--iters", "iters"}, {"--lambda", "lambda"}, {"--calib", "calib"},
 		{"--kernel", "kernel"}, {"--coil-energy", "coil_energy"}, {"--reg", "reg"},
+		{"--frame-spokes", "frame_spokes"}, {"--frame-step", "frame_step"}, {"--dcf", "dcf"},
 	};
 	for (int i = 1; i < argc; i++) {
 		const char *arg = argv[i];
@@ -150,6 +159,8 @@ static int parse_recon_args(int argc, char **argv, struct recon_args *a)
 			a->fft_wisdom = value;
 		else if (!strcmp(arg, "--mask"))
 			a->mask = value;
+		else if (!strcmp(arg, "--traj"))
+			a->traj = value;
 		else if (!strcmp(arg, "--device"))
 			a->device = atoi(value);
 		else if (!strcmp(arg, "--param")) {
@@ -168,6 +179,11 @@ static int parse_recon_args(int argc, char **argv, struct recon_args *a)
 		return r5_cli_fail(2, "recon: no input file (see recon5t recon --help)");
 	if (a->mask && !r5_cli_has_suffix(a->in, ".cfl") && !r5_cli_has_suffix(a->in, ".hdr"))
 		return r5_cli_fail(2, "recon: --mask applies to BART .cfl k-space; '%s' is not one", a->in);
+	if (a->traj && !r5_cli_has_suffix(a->in, ".cfl") && !r5_cli_has_suffix(a->in, ".hdr"))
+		return r5_cli_fail(2, "recon: --traj goes with a BART .cfl k-space; '%s' is not one (an ISMRMRD file "
+				      "carries its trajectory in the acquisitions)", a->in);
+	if (a->traj && a->mask)
+		return r5_cli_fail(2, "recon: --mask undersamples Cartesian k-space; it does not go with --traj");
 	if (!a->out && !a->png && !a->dicom && !a->dicom_enhanced)
 		return r5_cli_fail(2, "recon: nothing to write: give --out, --png, --dicom or --dicom-enhanced");
 	if (r5_cpu_fft_configure(a->fft_wisdom) != R5_OK)
@@ -198,7 +214,8 @@ static r5_status write_outputs(const struct recon_args *a, const r5_image_set *s
 		kinds = R5_DICOM_KIND_FLAG(R5_DICOM_MAGNITUDE) | R5_DICOM_KIND_FLAG(R5_DICOM_PHASE) |
 			(set->gfactor ? R5_DICOM_KIND_FLAG(R5_DICOM_GFACTOR) : 0);
 		/* a root-sum-of-squares image has no phase worth a series */
-		if (!strcmp(set->pipeline, "cartesian") && !strstr(set->parameters, "combine=adaptive"))
+		if ((!strcmp(set->pipeline, "cartesian") || !strcmp(set->pipeline, "grid")) &&
+		    !strstr(set->parameters, "combine=adaptive"))
 			kinds &= ~R5_DICOM_KIND_FLAG(R5_DICOM_PHASE);
 	}
 	/* one study for both forms: the header's study UID, else one made here for both writers */
@@ -295,6 +312,8 @@ static r5_status read_scan(const struct recon_args *a, r5_scan **scan)
 {
 	if (!r5_cli_has_suffix(a->in, ".cfl") && !r5_cli_has_suffix(a->in, ".hdr"))
 		return r5_scan_read_ismrmrd(a->in, a->group, NULL, scan);
+	if (a->traj)
+		return r5_scan_from_cfl_traj(a->in, a->traj, scan);
 	R5_TRY(r5_scan_from_cfl(a->in, scan));
 	if (!a->mask)
 		return R5_OK;

@@ -1,0 +1,80 @@
+/* GRASP: golden-angle radial sparse parallel MRI (Feng, Grimm, Block, Chandarana, Kim, Xu, Axel,
+ * Sodickson, Otazo, MRM 72:707, 2014): a dynamic series from golden-angle spokes binned into
+ * frames of frame_spokes consecutive spokes (arrival order), reconstructed jointly with a
+ * temporal total-variation penalty:
+ *
+ *     x = argmin_x  1/2 sum_t |W_t^1/2 (F_t S x_t - y_t)|^2 + lambda |D_t x|_1
+ *                   [+ lambda_space |D_xy x|_2,1]
+ *
+ * x [Nx, Ny, 1, 1, ..., frames in dim 10] (model.md), S the coil maps [Nx, Ny, 1, coils], F_t
+ * the NUFFT of frame t's spokes (recon/linop/nufft.h), W_t its radial density (the ramp of
+ * recon/pipeline/grid.h, as GRASP puts the density compensation into the operator: the problem
+ * is better conditioned and the gridded image A^H W y has the object's amplitude), D_t forward
+ * differences along time (recon/linop/finite_diff.h, Neumann at the last frame), D_xy the
+ * optional isotropic spatial TV.
+ *
+ * Solver: ADMM (recon/solve/admm.h) with z = D x; its x-update's CG runs on the normal operator
+ * sum_t S^H T_t S x_t, T_t frame t's Toeplitz kernel of F_t^H W_t F_t (exact up to single
+ * precision, one 2N-grid FFT pair per coil and frame, no gridding inside the iterations). One
+ * Toeplitz plan per frame with one coil (so memory is frames x ([2N]^2 kernel + one 2N grid),
+ * not x coils); A^H W y through one coil-batched NUFFT plan whose points are reset per frame.
+ * lambda 0 (and lambda_space 0) gives the frames' independent weighted least-squares solutions
+ * by CG (non-Cartesian CG-SENSE per frame on the same operator).
+ *
+ * Automatic weights (opts lambda < 0, the default): lambda = lambda_scale * max|x0|, x0 = the
+ * maps-combined gridded series A^H W y (Feng et al. scale lambda by the maximum of the gridded
+ * series the same way), so the penalty follows the data's scale; lambda_space likewise with
+ * lambda_space_scale. rho (ADMM's penalty) is relative to A^H W A's scale (about 1 by the
+ * density weights) and needs no data scaling. Measured on the dynamic phantom (bench_grasp.sh).
+ *
+ * Coil maps: r5_grasp_maps, ESPIRiT (recon/calib/espirit.h) on the centre of the k-space of the
+ * time average: all spokes gridded together (ramp weights for the whole scan), FFT'd, the
+ * calib x calib centre as the calibration block.
+ *
+ * Host arrays, CPU contexts (the NUFFT's back ends). The stop hook is checked per frame in every
+ * operator application and after every ADMM/CG step. */
+#ifndef R5_PIPELINE_GRASP_H
+#define R5_PIPELINE_GRASP_H
+
+#include "../core/array.h"
+#include "../core/progress.h"
+#include "../linop/nufft.h"
+
+typedef struct r5_grasp_opts {
+	long frame_spokes;        /* spokes per frame (21); trailing spokes short of a frame are dropped */
+	int iters;                /* ADMM steps (40) */
+	int cg_iters;             /* CG iterations per ADMM step (4); for lambda 0: CG iterations (20) */
+	float lambda;             /* temporal TV weight, absolute; < 0: automatic (default -1) */
+	float lambda_scale;       /* automatic lambda = lambda_scale * max|x0| */
+	float lambda_space;       /* spatial TV weight, absolute; < 0: automatic; 0: off (default 0) */
+	float lambda_space_scale; /* automatic lambda_space = lambda_space_scale * max|x0| */
+	float rho;                /* ADMM penalty (default 0.5) */
+	r5_nufft_opts nufft;      /* the NUFFT's accuracy */
+} r5_grasp_opts;
+
+extern const r5_grasp_opts r5_grasp_defaults;
+
+typedef struct r5_grasp_info {
+	long n_frames;
+	float lambda, lambda_space; /* the weights used */
+	int iters;                  /* ADMM steps (or CG iterations) run */
+	long cg_iters;
+	double seconds;
+} r5_grasp_info;
+
+/* coords: 3 n_read n_spokes floats (cycles per FOV, BART layout, in [-N/2, N/2)); samples
+ * [1, n_read, n_spokes, coils] (host, arrival order); maps [Nx, Ny, 1, coils] (host);
+ * image_dims [Nx, Ny, 1, coils]. images: [Nx, Ny, 1, 1, ..., n_frames in dim 10] (host),
+ * n_frames = n_spokes / frame_spokes. x0 (may be NULL, same dims as images): receives the
+ * maps-combined gridded series A^H W y. info may be NULL. Errors: frame_spokes < 1 or larger
+ * than the scan, shapes that disagree, coordinates out of range (the NUFFT's message). */
+r5_status r5_grasp_solve(r5_ctx *ctx, const long image_dims[R5_DIMS], const float *coords, const r5_array *samples,
+			 const r5_array *maps, const r5_grasp_opts *opts, const r5_progress *progress, r5_array *images,
+			 r5_array *x0, r5_grasp_info *info);
+
+/* ESPIRiT maps [Nx, Ny, 1, coils] (new host array) from all spokes gridded together (see above),
+ * calib: the calibration block's width (e.g. 24). */
+r5_status r5_grasp_maps(r5_ctx *ctx, const long image_dims[R5_DIMS], const float *coords, const r5_array *samples,
+			int calib, r5_array **maps);
+
+#endif
