@@ -9,6 +9,8 @@
  *                                                    (bart ecalib + bart pics -l2 -t)
  *   nlinv     r5_nlinv_nc, 10 Newton steps           (bart nlinv -i 10 -t)
  *   nlinv-sense  nlinv's maps + nc CG-SENSE           (maps from all the data, then SENSE)
+ *   sense-maps   nc CG-SENSE with the maps in R5_MAPS (a .cfl [N, N, 1, coils])
+ *                                                    (bart pics -l2 -t with the same maps)
  * usage: bench_noncart METHOD KSP TRAJ OUT [N] [iters]
  * R5_FFT_WISDOM=PATH: FFTW_MEASURE plans kept in PATH (cpu_fft.h); unset or none: ESTIMATE.
  * N: the image matrix (default: from the trajectory's extent, 2 max |k| rounded up to even). */
@@ -148,6 +150,21 @@ int main(int argc, char **argv)
 		s = inverse(ctx, dims, n_points, k, ksp, iters, image);
 	} else if (!strcmp(method, "sense")) {
 		s = r5_nc_maps_espirit(ctx, dims, n_points, k, ksp, 24, &maps);
+		r5_nc_sense_opts o = r5_nc_sense_defaults;
+		o.iters = iters;
+		if (s == R5_OK)
+			s = r5_nc_sense_solve(ctx, dims, n_points, k, ksp, maps, &o, NULL, image);
+	} else if (!strcmp(method, "sense-maps")) {
+		const char *path = getenv("R5_MAPS");
+		r5_array *read = NULL;
+		s = path ? r5_cfl_read(path, &read) : r5_set_error(R5_EINVAL, "sense-maps: set R5_MAPS");
+		if (s == R5_OK)
+			s = r5_array_alloc(ctx, R5_HOST, dims, &maps);
+		if (s == R5_OK && r5_array_size(read) != r5_array_size(maps))
+			s = r5_set_error(R5_EINVAL, "sense-maps: %s is not [%ld, %ld, 1, %ld]", path, N, N, coils);
+		if (s == R5_OK)
+			memcpy(maps->data, read->data, sizeof(float complex) * (size_t)r5_array_size(maps));
+		r5_array_free(read);
 		r5_nc_sense_opts o = r5_nc_sense_defaults;
 		o.iters = iters;
 		if (s == R5_OK)

@@ -106,6 +106,11 @@ static const struct param_def {
 	{"frame_step", "frame-step", GRID, K_INT, FIELD(grid.frame_step), 0, 1 << 24,
 	 "spokes between the first spokes of consecutive frames (0: frame_spokes)"},
 	{"dcf_iters", NULL, GRID, K_INT, FIELD(grid.dcf_iters), 1, 1000, "Pipe-Menon density iterations"},
+	/* non-Cartesian sense (nc_sense_pipeline.c) reads grid's frame keys (the same frames) */
+	{"frame_spokes", "frame-spokes", SENSE, K_INT, FIELD(grid.frame_spokes), 0, 1 << 24,
+	 "spokes per frame (non-Cartesian sense; 0: one frame of all spokes)"},
+	{"frame_step", "frame-step", SENSE, K_INT, FIELD(grid.frame_step), 0, 1 << 24,
+	 "spokes between the first spokes of consecutive frames (0: frame_spokes)"},
 };
 #define N_DEFS (sizeof defs / sizeof defs[0])
 _Static_assert(N_DEFS <= 64, "explicit_keys holds one bit per row");
