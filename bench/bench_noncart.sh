@@ -4,15 +4,17 @@
 #   phantom  2D 256^2, 8 coils, 201 radial spokes of 512 samples (2x readout oversampling):
 #            bart traj -x 512 -y 201 -r, scaled by 0.5 (BART's -x 512 spans [-256, 256): a 512^2
 #            image; halved it is the 256^2 case of the issue), bart phantom -k -s 8 -t, the
-#            coils bart phantom -S 8 -x 256 (the ones it simulated with)
+#            coils bart phantom -S 8 -x 256 (the ones it simulated with), normalised (sum |S|^2 = 1:
+#            the same SENSE model; raw, they reach 1e5 in the corners and pics -l1 diverges)
 #   radial   ../shared gpunufft-radial-cardiac (25 spokes, 12 coils, 256^2)
 #   spiral   ../shared kspace-precond-spiral (3 interleaves, 8 coils, 320^2)
 # BART commands and the recon5t equivalents (bench_noncart, the driver: bench/bench_noncart.c):
 #   adjoint   bart nufft -a -d N:N:1                     | A^H y per coil (+ rss)
 #   inverse   bart nufft -i -d N:N:1 (its defaults)      | per-coil CG, 30 iterations, Toeplitz
 #   pics-l2   bart pics -l2 -r 0.001 -i 30 -t (maps)      | nc CG-SENSE, 30 iterations, same maps
-#   pics-l1   bart pics -l1 -r 0.01 -t (maps)             | (no recon5t row here: the nc `cs`
-#                                                           pipeline belongs to another branch)
+#   pics-l1   bart pics -l1 -r 0.01 -t (maps), 30 its     | L1 wavelets by r5_cs_solve (FISTA, 30
+#             iterations) on E = NUFFT . maps, E scaled by its largest singular value (power
+#             iteration, 20 steps at most: FISTA's step assumes |E^H E| <= 1)
 #   nlinv     bart nlinv -i 10 -t                          | r5_nlinv_nc, 10 Newton steps
 #   ecalib+pics (real radial: the issue's edge-only case) bart nufft -a, fft, ecalib -m1 -r 24,
 #             pics -l2 -t                                 | ESPIRiT on the gridded centre + CG-SENSE
@@ -70,7 +72,8 @@ for c in $cases; do
 		bart traj -x 512 -y 201 -r "$work/t512"
 		bart scale 0.5 "$work/t512" "$work/traj"
 		bart phantom -k -s 8 -t "$work/traj" "$work/ksp"
-		bart phantom -S 8 -x $n "$work/maps"
+		bart phantom -S 8 -x $n "$work/maps0"
+		bart normalize 8 "$work/maps0" "$work/maps" # BART's coil model grows to 1e5 in the corners
 		ksp=$work/ksp traj=$work/traj
 		;;
 	radial) n=256 ksp=$shared/data/gpunufft-radial-cardiac/ksp traj=$shared/data/gpunufft-radial-cardiac/traj ;;
@@ -95,7 +98,8 @@ for c in $cases; do
 		echo "         inverse rss images: $($CMP corr "$w-bir" "$w-ri")"
 		row $c pics-l2 "$(bart_time x bart pics -S -l2 -r 0.001 -i 30 -t "$traj" "$ksp" "$work/maps" "$w-bp")" \
 			"$(R5_MAPS=$work/maps r5_time sense-maps "$ksp" "$traj" "$w-rp" $n 30)" "$w-bp" "$w-rp"
-		row $c pics-l1 "$(bart_time x bart pics -S -l1 -r 0.01 -t "$traj" "$ksp" "$work/maps" "$w-bl")" "" "" ""
+		row $c pics-l1 "$(bart_time x bart pics -S -l1 -r 0.01 -i 30 -t "$traj" "$ksp" "$work/maps" "$w-bl")" \
+			"$(R5_MAPS=$work/maps r5_time cs-maps "$ksp" "$traj" "$w-rl" $n 30)" "$w-bl" "$w-rl"
 	else
 		"$DRV" adjoint "$ksp" "$traj" "$w-warm" $n >/dev/null 2>&1 || true
 		# the issue's ESPIRiT-from-gridded-data path
