@@ -680,6 +680,25 @@ static void grid(struct ledger *l, const r5_scan *work, const r5_recon_params *p
 	drop(l, own);
 }
 
+/* non-Cartesian sense (nc_sense_pipeline.c): its own account, then the recon-matrix step */
+static void nc_sense(struct ledger *l, const r5_scan *work, const r5_recon_params *p, const long kdims[R5_DIMS])
+{
+	long image[R5_DIMS], out[R5_DIMS];
+	r5_dims_ones(image);
+	for (int d = 0; d < 3; d++)
+		image[d] = work->header.enc_matrix[d] > 1 ? work->header.enc_matrix[d] : 1;
+	image[R5_DIM_COIL] = kdims[R5_DIM_COIL];
+	long spokes = kdims[2], step = spokes, frames = 1;
+	if (r5_pipeline_grid_frames(p, kdims[2], &spokes, &step, &frames) != R5_OK)
+		r5_clear_error(); /* refused before (r5_recon_memory_estimate) */
+	double own = r5_pipeline_nc_sense_bytes(image, kdims[1], kdims[2], spokes, frames);
+	hold(l, own);
+	dims_with(out, image, R5_DIM_COIL, 1);
+	out[R5_DIM_TIME] = frames;
+	to_recon_matrix(l, work, out);
+	drop(l, own);
+}
+
 /* --- grasp_pipeline.c --- */
 
 /* r5_grasp_solve's arrays: per frame a one-coil Toeplitz plan (the PSF's FFT and one 2N grid,
@@ -710,7 +729,7 @@ static void grasp(struct ledger *l, const r5_scan *work, const r5_recon_params *
 
 static const char *resolve_pipeline(const r5_scan *scan, const r5_recon_params *p)
 {
-	return strcmp(p->pipeline, "auto") ? p->pipeline : r5_pipeline_auto_choice(scan);
+	return strcmp(p->pipeline, "auto") ? p->pipeline : r5_pipeline_auto_choice_for(scan, p);
 }
 
 static double scan_bytes(const r5_scan *scan)
@@ -750,6 +769,8 @@ r5_status r5_recon_memory_estimate(const r5_scan *scan, const r5_recon_params *p
 	 * header, masks and geometry; what r5_coils_release frees goes after the pipeline's peak */
 	if (!strcmp(name, "grid"))
 		grid(&l, scan, p, w.kdims);
+	else if (!strcmp(name, "sense") && scan->traj)
+		nc_sense(&l, scan, p, w.kdims);
 	else if (!strcmp(name, "grasp"))
 		grasp(&l, scan, p, w.kdims);
 	else if (!strcmp(name, "cartesian"))

@@ -109,6 +109,11 @@ static const struct param_def {
 	{"frame_step", "frame-step", GRID, K_INT, FIELD(grid.frame_step), 0, 1 << 24,
 	 "spokes between the first spokes of consecutive frames (0: frame_spokes)"},
 	{"dcf_iters", NULL, GRID, K_INT, FIELD(grid.dcf_iters), 1, 1000, "Pipe-Menon density iterations"},
+	/* non-Cartesian sense (nc_sense_pipeline.c) reads grid's frame keys (the same frames) */
+	{"frame_spokes", "frame-spokes", SENSE, K_INT, FIELD(grid.frame_spokes), 0, 1 << 24,
+	 "spokes per frame (non-Cartesian sense; 0: one frame of all spokes)"},
+	{"frame_step", "frame-step", SENSE, K_INT, FIELD(grid.frame_step), 0, 1 << 24,
+	 "spokes between the first spokes of consecutive frames (0: frame_spokes)"},
 	{"delay", NULL, GRID, K_STRING, FIELD(grid.delay), 0, 0,
 	 "gradient delays of radial spokes: none | ring (estimated from the data, corrected)"},
 	/* realtime (recon5td: frames while the scan streams in, service/server/realtime.c) reads

@@ -1,15 +1,17 @@
 /* Named reconstructions: a scan in, an image set out.
  *
  *   cartesian  inverse FFT + coil combination (rss | adaptive Walsh), zero-filled partial Fourier
- *   sense      ESPIRiT maps + CG-SENSE (parallel imaging issue)
+ *   sense      ESPIRiT maps + CG-SENSE (parallel imaging issue); for a non-Cartesian scan NLINV
+ *              maps + CG-SENSE through the Toeplitz normal (nc_sense.h, nlinv.h)
  *   grappa     GRAPPA kernels in k-space + coil combination (parallel imaging issue)
  *   grid       non-Cartesian: density-compensated adjoint NUFFT + coil combination (grid.h)
  *   auto       chosen from the header: parallelImaging with acceleration > 1 → sense (grappa
  *              when calibrationMode says so is not implied: auto picks sense), else cartesian;
- *              a non-Cartesian scan (scan->traj) → grid
+ *              a non-Cartesian scan (scan->traj) → sense for one frame of several coils,
+ *              grid for frames (frame_spokes) or one coil
  *
  * A non-Cartesian scan (scan.h: kspace [1, n_read, n_spokes, coils] and traj) runs only the
- * pipelines made for one (grid); the others refuse it (R5_ENOTSUP), and grid refuses a
+ * pipelines made for one (grid, sense); the others refuse it (R5_ENOTSUP), and grid refuses a
  * Cartesian scan (R5_EINVAL). A scan whose header names a non-Cartesian trajectory but that
  * carries none is refused (R5_EINVAL: trajectory missing).
  *
