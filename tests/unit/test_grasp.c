@@ -3,7 +3,7 @@
  * non-Cartesian SENSE per frame (r5_nc_sense_solve with its defaults, the same maps and data)
  * and at least 20% below GRASP's own lambda 0 (per-frame density-weighted CG, the stronger
  * baseline), and below gridding; adding spatial TV lowers it again;
- * deterministic (same inputs, same bits); bad input (frame_spokes 0 or larger than the scan,
+ * deterministic (same inputs, same bits); the stop hook cancels it at any stage; bad input (frame_spokes 0 or larger than the scan,
  * wrong shapes) gets R5_EINVAL naming it. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -135,6 +135,39 @@ static void test_grasp_beats_frame_sense(void **state)
 	fixture_free(&f);
 }
 
+/* stops at the n-th check */
+static int stop_after(void *user, const char *stage, double fraction, r5_status *stop_status)
+{
+	(void)stage, (void)fraction;
+	int *left = user;
+	*stop_status = R5_ECANCELLED;
+	return --*left <= 0;
+}
+
+/* the stop hook is honoured in the Toeplitz set-up, the operators and the ADMM steps: stopped at
+ * the 3rd, 40th and 200th check (a whole solve makes more: checked by the third case), the solve returns R5_ECANCELLED naming a grasp stage */
+static void test_grasp_cancel(void **state)
+{
+	(void)state;
+	fixture f;
+	fixture_make(&f, 32, 2, 4, 5);
+	r5_array *images = NULL;
+	assert_int_equal(r5_array_alloc_host(f.scan.truth->dims, &images), R5_OK);
+	r5_grasp_opts o = r5_grasp_defaults;
+	o.frame_spokes = 5;
+	int at[3] = {3, 40, 200};
+	for (int i = 0; i < 3; i++) {
+		int left = at[i];
+		r5_progress hook = {stop_after, &left};
+		assert_int_equal(r5_grasp_solve(ctx, f.image_dims, f.coords, f.scan.samples, f.maps, &o, &hook, images, NULL, NULL),
+				 R5_ECANCELLED);
+		assert_non_null(strstr(r5_last_error(), "grasp"));
+		assert_non_null(strstr(r5_last_error(), "cancelled"));
+	}
+	r5_array_free(images);
+	fixture_free(&f);
+}
+
 static void test_grasp_bad_input(void **state)
 {
 	(void)state;
@@ -181,6 +214,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_grasp_beats_frame_sense),
+		cmocka_unit_test(test_grasp_cancel),
 		cmocka_unit_test(test_grasp_bad_input),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
