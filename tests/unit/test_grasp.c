@@ -145,7 +145,8 @@ static int stop_after(void *user, const char *stage, double fraction, r5_status 
 }
 
 /* the stop hook is honoured in the Toeplitz set-up, the operators and the ADMM steps: stopped at
- * the 3rd, 40th and 200th check (a whole solve makes more: checked by the third case), the solve returns R5_ECANCELLED naming a grasp stage */
+ * the 3rd, 40th and 200th check (a whole solve makes more: the third case would fail otherwise),
+ * the solve returns R5_ECANCELLED naming a grasp stage */
 static void test_grasp_cancel(void **state)
 {
 	(void)state;
