@@ -85,6 +85,16 @@ r5_status r5_grasp_solve(r5_ctx *ctx, const long image_dims[R5_DIMS], const floa
 			 const r5_array *maps, const r5_grasp_opts *opts, const r5_progress *progress, r5_array *images,
 			 r5_array *x0, r5_grasp_info *info);
 
+/* The encoding r5_grasp_solve works with, for tests and other solvers: A = W^1/2 F_t S on
+ * [Nx, Ny, 1, ..., frames in dim 10] -> [1, n_read, frame_spokes, coils, ..., frames in dim 10],
+ * its normal the per-frame Toeplitz sum (not adjoint(forward): the pair carries the NUFFT's
+ * kernel error, the Toeplitz normal does not); *y the data in A's range (W^1/2 y, frame order).
+ * Same arguments and checks as r5_grasp_solve; the operator copies the coordinates and borrows
+ * maps (keep them alive); progress is checked per frame in every application. */
+r5_status r5_grasp_operator(r5_ctx *ctx, const long image_dims[R5_DIMS], const float *coords, const r5_array *samples,
+			    const r5_array *maps, const r5_grasp_opts *opts, const r5_progress *progress, r5_linop **op,
+			    r5_array **y);
+
 /* ESPIRiT maps [Nx, Ny, 1, coils] (new host array) from all spokes gridded together (see above),
  * calib: the calibration block's width (8..N, e.g. 24); coordinates at +N/2 are taken as -N/2. */
 r5_status r5_grasp_maps(r5_ctx *ctx, const long image_dims[R5_DIMS], const float *coords, const r5_array *samples,
