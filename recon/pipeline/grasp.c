@@ -386,7 +386,7 @@ r5_status r5_grasp_solve(r5_ctx *ctx, const long image_dims[R5_DIMS], const floa
 			 r5_array *x0_out, r5_grasp_info *info)
 {
 	const r5_grasp_opts *o = opts ? opts : &r5_grasp_defaults;
-	r5_grasp_info local;
+	r5_grasp_info local = {0};
 	info = info ? info : &local;
 	memset(info, 0, sizeof *info);
 	double t0 = now_s();
