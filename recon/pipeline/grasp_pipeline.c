@@ -3,8 +3,9 @@
  * frames of frame_spokes consecutive spokes in dim 10 (params grid.frame_spokes; 0: 21, GRASP's
  * usual 21 golden-angle spokes; frame_step other than frame_spokes is refused: GRASP's frames do
  * not overlap), then the recon matrix (r5_pipeline_to_recon_matrix). Maps: r5_grasp_maps on all
- * spokes (calibration width: params calib, 0: 24, at most the matrix). The weights and
- * iterations: r5_grasp_defaults (automatic lambda).
+ * spokes (calibration width: params calib, 0: 24, at most the matrix). Weights relative to
+ * max |A^H W y| and ADMM steps: params grasp.lambda, grasp.lambda_space, grasp.iters (the
+ * defaults are r5_grasp_defaults'); the rest r5_grasp_defaults.
  *
  * The NUFFT computes on CPU contexts only (nufft.h): on another context the solve runs on a CPU
  * context of its own, the recon-matrix step on the caller's. */
@@ -72,6 +73,8 @@ static r5_status grasp_all(r5_ctx *ctx, struct grasp_run *r, const r5_scan *scan
 	R5_TRY(r5_array_zeros(ctx, R5_HOST, dims, &r->images));
 	r5_grasp_opts o = r5_grasp_defaults;
 	o.frame_spokes = spokes;
+	o.lambda = -1, o.lambda_scale = p->grasp.lambda, o.iters = p->grasp.iters;
+	o.lambda_space = p->grasp.lambda_space > 0 ? -1 : 0, o.lambda_space_scale = p->grasp.lambda_space;
 	r5_grasp_info info;
 	r5_progress_part part;
 	t = r5_pipeline_clock(NULL);
@@ -79,9 +82,9 @@ static r5_status grasp_all(r5_ctx *ctx, struct grasp_run *r, const r5_scan *scan
 			      r5_progress_part_init(&part, progress, 0.1, 0.9, "grasp"), r->images, NULL, &info));
 	r5_image_set_add_stage(set, "grasp", r5_pipeline_clock(NULL) - t);
 	r5_info("grasp: %ld frames of %ld spokes (%ld left over), %ld samples each, image %ldx%ld, %ld coils, lambda %.4g "
-		"(%.3g max|A^H W y|), %d ADMM steps, %ld CG iterations, %.3f s", info.n_frames, spokes,
+		"(%.3g max|A^H W y|), lambda_space %.4g, %d ADMM steps, %ld CG iterations, %.3f s", info.n_frames, spokes,
 		n_spokes % spokes, n_read, r->image_dims[0], r->image_dims[1], coils, (double)info.lambda,
-		(double)o.lambda_scale, info.iters, info.cg_iters, info.seconds);
+		(double)o.lambda_scale, (double)info.lambda_space, info.iters, info.cg_iters, info.seconds);
 	return R5_OK;
 }
 

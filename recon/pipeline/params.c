@@ -26,6 +26,9 @@
 const r5_cartesian_params r5_cartesian_params_defaults = CARTESIAN_DEFAULTS;
 const r5_grid_params r5_grid_params_defaults = GRID_DEFAULTS;
 const r5_realtime_params r5_realtime_params_defaults = REALTIME_DEFAULTS;
+/* grasp.h's r5_grasp_defaults: lambda_scale 0.02, spatial TV off, 20 ADMM steps */
+#define GRASP_DEFAULTS {.lambda = 0.02f, .lambda_space = 0, .iters = 20}
+const r5_grasp_params r5_grasp_params_defaults = GRASP_DEFAULTS;
 const r5_sense_params r5_sense_params_defaults = SENSE_DEFAULTS;
 const r5_grappa_params r5_grappa_params_defaults = GRAPPA_DEFAULTS;
 const r5_cs_params r5_cs_params_defaults = CS_DEFAULTS;
@@ -44,6 +47,7 @@ const r5_recon_params r5_recon_defaults = {
 	.cs = CS_DEFAULTS,
 	.grid = GRID_DEFAULTS,
 	.realtime = REALTIME_DEFAULTS,
+	.grasp = GRASP_DEFAULTS,
 	.explicit_keys = 0,
 };
 
@@ -136,6 +140,10 @@ static const struct param_def {
 	 "spokes per frame (grasp: 0 means 21)"},
 	{"frame_step", "frame-step", GRASP, K_INT, FIELD(grid.frame_step), 0, 1 << 24,
 	 "grasp: 0 or frame_spokes (its frames do not overlap)"},
+	{"lambda", NULL, GRASP, K_FLOAT, FIELD(grasp.lambda), 0, 1e3, "temporal TV weight relative to max |A^H W y|"},
+	{"lambda_space", NULL, GRASP, K_FLOAT, FIELD(grasp.lambda_space), 0, 1e3,
+	 "spatial TV weight relative to max |A^H W y| (0: off)"},
+	{"iters", NULL, GRASP, K_INT, FIELD(grasp.iters), 1, 10000, "ADMM steps"},
 };
 #define N_DEFS (sizeof defs / sizeof defs[0])
 _Static_assert(N_DEFS <= 64, "explicit_keys holds one bit per row");

@@ -107,6 +107,14 @@ typedef struct r5_realtime_params {
 	int max_pending;
 } r5_realtime_params;
 
+/* GRASP (grasp.h): frames of grid.frame_spokes (0: 21) consecutive spokes, temporal TV; the
+ * weights relative to max |A^H W y| (r5_grasp_opts' lambda_scale and lambda_space_scale). */
+typedef struct r5_grasp_params {
+	float lambda;       /* temporal TV weight, relative (0.02) */
+	float lambda_space; /* spatial TV weight, relative; 0: off (default) */
+	int iters;          /* ADMM steps (20) */
+} r5_grasp_params;
+
 /* The common keys, then one sub-struct per pipeline; only the one that runs is read.
  *
  * Keys by name (r5_recon_params_set): a bare key that several pipelines have ("kernel",
@@ -131,6 +139,7 @@ typedef struct r5_recon_params {
 	r5_cs_params cs;
 	r5_grid_params grid;
 	r5_realtime_params realtime;
+	r5_grasp_params grasp;
 	unsigned long long explicit_keys; /* which keys r5_recon_params_set set (params.c's table order) */
 } r5_recon_params;
 
@@ -139,6 +148,7 @@ extern const r5_sense_params r5_sense_params_defaults;
 extern const r5_grappa_params r5_grappa_params_defaults; /* = what calib/grappa.h does unset */
 extern const r5_cs_params r5_cs_params_defaults;
 extern const r5_realtime_params r5_realtime_params_defaults;
+extern const r5_grasp_params r5_grasp_params_defaults;
 extern const r5_grid_params r5_grid_params_defaults;
 extern const r5_recon_params r5_recon_defaults;          /* holds the ones above, nothing recorded */
 

@@ -4,7 +4,8 @@
 # recon5t recon --pipeline grasp: 8 frames of 64^2, NRMSE against the per-frame ground truth
 # (recon5t's "quality vs ground truth", all frames together) at most 0.7 x gridding's of the same
 # frames (--pipeline grid --frame-spokes 21); measured 2026-12 on this machine: grasp 0.110, grid
-# 0.199 (no scaling: prewhitening's scale is in both). The memory estimate covers the measured peak. Bad input: frame_spokes larger than the
+# 0.199 (no scaling: prewhitening's scale is in both). The grasp keys (lambda, lambda_space,
+# iters) reach the solve. The memory estimate covers the measured peak. Bad input: frame_spokes larger than the
 # scan, frame_step other than frame_spokes, grasp on a Cartesian scan, a cartesian pipeline on
 # the radial scan.
 . "$(dirname "$0")/lib.sh"
@@ -41,6 +42,16 @@ else
 	bad "grasp NRMSE '$g' not <= 0.7 x gridding's '$r'"
 fi
 
+# its keys: grasp.lambda / lambda_space / iters are read (the log says so); grid's dcf is refused
+if "$R5" recon "$scan" --backend cpu --pipeline grasp --param grasp.lambda=0.01 --param lambda_space=0.002 \
+	--iters 5 --out "$work/keys.h5" >"$work/keys.log" 2>&1 &&
+	grep -q "(0.01 max|A^H W y|), lambda_space [0-9.]*, 5 ADMM steps" "$work/keys.log"; then
+	ok "grasp keys: $(grep -o 'lambda [0-9.]* (0.01 max.*ADMM steps' "$work/keys.log")"
+else
+	bad "grasp keys not applied: $(grep -E 'grasp:|rror' "$work/keys.log" | tail -2)"
+fi
+expect_error "grid's key on grasp" "parameter dcf does not apply to pipeline grasp" \
+	"$R5" recon "$scan" --pipeline grasp --dcf ramp --out "$work/x.h5"
 expect_error "frames larger than the scan" "frame_spokes=500 is more than the scan's 168 spokes" \
 	"$R5" recon "$scan" --pipeline grasp --frame-spokes 500 --out "$work/x.h5"
 expect_error "overlapping frames" "frame_step=5: GRASP's frames are consecutive" \
