@@ -383,3 +383,24 @@ r5_status r5_nlinv_nc(r5_ctx *ctx, const r5_nlinv_conf *conf, const long image_d
 	nlinv_free(&st);
 	return s;
 }
+
+double r5_nlinv_bytes(const r5_nlinv_conf *conf, const long image_dims[R5_DIMS], long n_points)
+{
+	if (!conf)
+		conf = &r5_nlinv_defaults;
+	double cplx = (double)sizeof(float complex), coils = (double)image_dims[3];
+	double pixels = 1, hat = 1, grid = 1, twice = 1, stages = 0;
+	for (int d = 0; d < 3; d++) {
+		double n = (double)image_dims[d];
+		long m = image_dims[d] > 1 ? 2 * image_dims[d] : 1;
+		pixels *= n;
+		hat *= (double)kept_width(conf, m);
+		grid *= n > 1 ? 2.0 * n + 2.0 : 1.0; /* the NUFFT's oversampled grid at sigma 2, rounded up */
+		twice *= (double)m;
+	}
+	stages = 2.0 * twice * coils; /* padded and cropped stage arrays: below the full M grid each */
+	double nufft = cplx * coils * (grid + 2.0 * (double)n_points) + (double)n_points * 24.0;
+	double toeplitz = cplx * twice * (1.0 + coils);
+	double arrays = cplx * (4.0 * pixels * coils + 7.0 * (pixels + hat * coils) + stages);
+	return nufft + toeplitz + arrays + cplx * twice; /* + the Sobolev weights (bound) */
+}

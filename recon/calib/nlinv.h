@@ -68,4 +68,9 @@ r5_status r5_nlinv_nc(r5_ctx *ctx, const r5_nlinv_conf *conf, const long image_d
 		      const float *coords, const r5_array *samples, r5_array *image, r5_array *maps,
 		      r5_nlinv_info *info);
 
+/* Bytes r5_nlinv_nc holds at its peak for image_dims and n_points (NUFFT plan, Toeplitz kernel
+ * and its 2N grid for all coils, the coil-image arrays, x and CG's vectors, the coil transform's
+ * stage buffers), conf NULL: defaults; for the memory estimate. */
+double r5_nlinv_bytes(const r5_nlinv_conf *conf, const long image_dims[R5_DIMS], long n_points);
+
 #endif

@@ -310,3 +310,19 @@ r5_status r5_nc_maps_espirit(r5_ctx *ctx, const long image_dims[R5_DIMS], long n
 	r5_array_free(coil_images);
 	return s;
 }
+
+double r5_nc_sense_bytes(const long image_dims[R5_DIMS], long n_points, int use_density)
+{
+	double cplx = (double)sizeof(float complex), coils = (double)image_dims[3];
+	double pixels = 1, grid = 1, twice = 1;
+	for (int d = 0; d < 3; d++) {
+		double n = (double)image_dims[d];
+		pixels *= n;
+		grid *= n > 1 ? 2.0 * n + 2.0 : 1.0;
+		twice *= n > 1 ? 2.0 * n : 1.0;
+	}
+	double nufft = cplx * coils * (grid + 2.0 * (double)n_points) + (double)n_points * 24.0;
+	double toeplitz = cplx * twice * (1.0 + coils);
+	double weights = use_density ? (double)n_points * (4.0 + cplx * coils) : 0.0;
+	return nufft + toeplitz + weights + cplx * (pixels * coils + 4.0 * pixels);
+}

@@ -57,6 +57,11 @@ r5_status r5_nc_sense_solve(r5_ctx *ctx, const long image_dims[R5_DIMS], long n_
 r5_status r5_nc_maps_espirit(r5_ctx *ctx, const long image_dims[R5_DIMS], long n_points, const float *coords,
 			     const r5_array *samples, int calib, r5_array **maps);
 
+/* Bytes r5_nc_sense_solve holds at its peak for image_dims and n_points (NUFFT plan, Toeplitz
+ * kernel and its 2N grid for all coils, coil images, rhs and CG's vectors, weights); for the
+ * memory estimate. */
+double r5_nc_sense_bytes(const long image_dims[R5_DIMS], long n_points, int use_density);
+
 /* Density-compensated coil images: A^H W y with W the radial ramp above (weights NULL) or the
  * given n_points weights. coil_images: host [Nx, Ny, Nz, coils]. */
 r5_status r5_nc_grid_coils(r5_ctx *ctx, const long image_dims[R5_DIMS], long n_points, const float *coords,

@@ -88,8 +88,15 @@ double r5_pipeline_clock(r5_ctx *ctx)
  * (for .cfl input, which has no such header) when lines are missing; else cartesian. */
 const char *r5_pipeline_auto_choice(const r5_scan *scan)
 {
+	return r5_pipeline_auto_choice_for(scan, NULL);
+}
+
+/* non-Cartesian: one frame of several coils -> sense (NLINV maps + CG-SENSE), frames -> grid */
+const char *r5_pipeline_auto_choice_for(const r5_scan *scan, const r5_recon_params *p)
+{
 	if (scan && scan->traj)
-		return "grid";
+		return (p ? p : &r5_recon_defaults)->grid.frame_spokes == 0 && scan->kspace->dims[R5_DIM_COIL] > 1 ? "sense"
+														    : "grid";
 	return r5_sampling_pattern_auto_choice(scan, NULL, 0);
 }
 
@@ -99,8 +106,10 @@ static const char *choose_pipeline(const r5_scan *scan, const r5_recon_params *p
 	if (strcmp(p->pipeline, "auto"))
 		return p->pipeline;
 	if (scan->traj) {
-		r5_info("reconstruction: pipeline auto chose grid: the scan is non-Cartesian");
-		return "grid";
+		const char *name = r5_pipeline_auto_choice_for(scan, p);
+		r5_info("reconstruction: pipeline auto chose %s: the scan is non-Cartesian, %s", name,
+			strcmp(name, "sense") ? "frames or one coil" : "one frame of several coils");
+		return name;
 	}
 	char reason[512];
 	const char *name = r5_sampling_pattern_auto_choice(scan, reason, sizeof reason);
@@ -173,6 +182,8 @@ static const struct {
 	{"grappa", r5_pipeline_grappa, 0},
 	{"cs", r5_pipeline_cs, 0},
 	{"grid", r5_pipeline_grid, 1},
+	{"sense", r5_pipeline_nc_sense, 1},
+	{"grasp", r5_pipeline_grasp, 1},
 };
 #define N_PIPELINES (sizeof pipelines / sizeof pipelines[0])
 
@@ -181,6 +192,11 @@ static r5_status find_pipeline(const char *name, const r5_scan *scan, pipeline_f
 {
 	int nc = scan->traj != NULL;
 	*run = NULL;
+	for (size_t i = 0; i < N_PIPELINES; i++) /* a name may have one row per kind of scan */
+		if (!strcmp(pipelines[i].name, name) && pipelines[i].noncartesian == nc) {
+			*run = pipelines[i].run;
+			return R5_OK;
+		}
 	for (size_t i = 0; i < N_PIPELINES; i++) {
 		if (strcmp(pipelines[i].name, name))
 			continue;

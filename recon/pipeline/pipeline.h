@@ -1,15 +1,17 @@
 /* Named reconstructions: a scan in, an image set out.
  *
  *   cartesian  inverse FFT + coil combination (rss | adaptive Walsh), zero-filled partial Fourier
- *   sense      ESPIRiT maps + CG-SENSE (parallel imaging issue)
+ *   sense      ESPIRiT maps + CG-SENSE (parallel imaging issue); for a non-Cartesian scan NLINV
+ *              maps + CG-SENSE through the Toeplitz normal (nc_sense.h, nlinv.h)
  *   grappa     GRAPPA kernels in k-space + coil combination (parallel imaging issue)
  *   grid       non-Cartesian: density-compensated adjoint NUFFT + coil combination (grid.h)
  *   auto       chosen from the header: parallelImaging with acceleration > 1 → sense (grappa
  *              when calibrationMode says so is not implied: auto picks sense), else cartesian;
- *              a non-Cartesian scan (scan->traj) → grid
+ *              a non-Cartesian scan (scan->traj) → sense for one frame of several coils,
+ *              grid for frames (frame_spokes) or one coil
  *
  * A non-Cartesian scan (scan.h: kspace [1, n_read, n_spokes, coils] and traj) runs only the
- * pipelines made for one (grid); the others refuse it (R5_ENOTSUP), and grid refuses a
+ * pipelines made for one (grid, sense); the others refuse it (R5_ENOTSUP), and grid refuses a
  * Cartesian scan (R5_EINVAL). A scan whose header names a non-Cartesian trajectory but that
  * carries none is refused (R5_EINVAL: trajectory missing).
  *
@@ -105,6 +107,14 @@ typedef struct r5_realtime_params {
 	int max_pending;
 } r5_realtime_params;
 
+/* GRASP (grasp.h): frames of grid.frame_spokes (0: 21) consecutive spokes, temporal TV; the
+ * weights relative to max |A^H W y| (r5_grasp_opts' lambda_scale and lambda_space_scale). */
+typedef struct r5_grasp_params {
+	float lambda;       /* temporal TV weight, relative (0.02) */
+	float lambda_space; /* spatial TV weight, relative; 0: off (default) */
+	int iters;          /* ADMM steps (20) */
+} r5_grasp_params;
+
 /* The common keys, then one sub-struct per pipeline; only the one that runs is read.
  *
  * Keys by name (r5_recon_params_set): a bare key that several pipelines have ("kernel",
@@ -129,6 +139,7 @@ typedef struct r5_recon_params {
 	r5_cs_params cs;
 	r5_grid_params grid;
 	r5_realtime_params realtime;
+	r5_grasp_params grasp;
 	unsigned long long explicit_keys; /* which keys r5_recon_params_set set (params.c's table order) */
 } r5_recon_params;
 
@@ -137,6 +148,7 @@ extern const r5_sense_params r5_sense_params_defaults;
 extern const r5_grappa_params r5_grappa_params_defaults; /* = what calib/grappa.h does unset */
 extern const r5_cs_params r5_cs_params_defaults;
 extern const r5_realtime_params r5_realtime_params_defaults;
+extern const r5_grasp_params r5_grasp_params_defaults;
 extern const r5_grid_params r5_grid_params_defaults;
 extern const r5_recon_params r5_recon_defaults;          /* holds the ones above, nothing recorded */
 

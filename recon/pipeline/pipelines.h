@@ -25,9 +25,20 @@ r5_status r5_pipeline_cs(r5_ctx *ctx, const r5_scan *scan, const r5_recon_params
  * and coil combination per frame; images on the encoded matrix, frames in dim 10. */
 r5_status r5_pipeline_grid(r5_ctx *ctx, const r5_scan *scan, const r5_recon_params *p, const r5_progress *progress,
 			   r5_image_set *set);
+/* Non-Cartesian `sense` (nc_sense_pipeline.c): coil maps by NLINV from all spokes, then CG-SENSE
+ * through the Toeplitz normal per frame (frames as grid's); images as grid's. */
+r5_status r5_pipeline_nc_sense(r5_ctx *ctx, const r5_scan *scan, const r5_recon_params *p,
+			       const r5_progress *progress, r5_image_set *set);
+/* Its peak bytes beyond the scan, for the memory estimate (image_dims [Nx, Ny, Nz, coils]). */
+double r5_pipeline_nc_sense_bytes(const long image_dims[R5_DIMS], long n_read, long n_spokes, long frame_spokes,
+				  long frames);
 /* grid's frames for a scan of n_spokes spokes: n_frames of `spokes` spokes, frame f from spoke
  * f * step; R5_EINVAL when frame_spokes is larger than the scan or frame_step comes without it. */
 r5_status r5_pipeline_grid_frames(const r5_recon_params *p, long n_spokes, long *spokes, long *step, long *n_frames);
+/* GRASP of a non-Cartesian scan (grasp_pipeline.c, grasp.h): frames of grid.frame_spokes (0: 21)
+ * consecutive spokes, temporal TV; images on the encoded matrix, frames in dim 10. */
+r5_status r5_pipeline_grasp(r5_ctx *ctx, const r5_scan *scan, const r5_recon_params *p, const r5_progress *progress,
+			    r5_image_set *set);
 /* R5_OK when pipeline `name` (a concrete one) takes this scan; else the error r5_recon_run gives:
  * R5_ENOTSUP for a Cartesian pipeline on a non-Cartesian scan or a name not built in, R5_EINVAL
  * for a non-Cartesian pipeline on a Cartesian scan. */
@@ -67,9 +78,12 @@ r5_status r5_pipeline_to_recon_matrix(r5_ctx *ctx, const r5_scan *scan, const r5
 void r5_pipeline_recon_matrix_dims(const r5_header *h, const long grid[R5_DIMS], long crop[R5_DIMS],
 				   long target[R5_DIMS]);
 
-/* Which pipeline "auto" runs for this scan (r5_recon_run, the memory estimate): grid for a
- * non-Cartesian scan. */
+/* Which pipeline "auto" runs for this scan with the default parameters (r5_recon_run and the
+ * memory estimate ask r5_pipeline_auto_choice_for). */
 const char *r5_pipeline_auto_choice(const r5_scan *scan);
+/* The same for these parameters (NULL: defaults): a non-Cartesian scan of one frame (no
+ * frame_spokes) and several coils -> sense, else grid. */
+const char *r5_pipeline_auto_choice_for(const r5_scan *scan, const r5_recon_params *p);
 
 /* Seconds on a monotonic clock, after synchronising the context's device. */
 double r5_pipeline_clock(r5_ctx *ctx);

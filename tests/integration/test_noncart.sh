@@ -57,14 +57,14 @@ cat "$memory_table"
 expect_error "frames larger than the scan" "frame_spokes=700 is more than the scan's 603 spokes" \
 	"$R5" recon "$work/radial201.h5" --frame-spokes 700 --out "$work/x.h5"
 expect_error "a pipeline that does not take a non-Cartesian scan" "does not take a non-Cartesian scan" \
-	"$R5" recon "$work/radial201.h5" --pipeline sense --out "$work/x.h5"
+	"$R5" recon "$work/radial201.h5" --pipeline grappa --out "$work/x.h5"
 expect_error "--traj on an ISMRMRD file" "carries its trajectory in the acquisitions" \
 	"$R5" recon "$work/radial201.h5" --traj "$work/t.cfl" --out "$work/x.h5"
 
 data=${R5_SHARED:-}/data/gpunufft-radial-cardiac
 spiral=${R5_SHARED:-}/data/kspace-precond-spiral
 if [ -n "${R5_SHARED:-}" ] && [ -f "$data/ksp.cfl" ] && [ -f "$data/traj.cfl" ]; then
-	if "$R5" recon "$data/ksp.cfl" --traj "$data/traj.cfl" --backend cpu --out "$work/card.cfl" >"$work/card.log" 2>&1 &&
+	if "$R5" recon "$data/ksp.cfl" --traj "$data/traj.cfl" --pipeline grid --backend cpu --out "$work/card.cfl" >"$work/card.log" 2>&1 &&
 		grep -q "images \[256 256\]" "$work/card.log"; then
 		ok "real radial (25 spokes, 12 coils): $(grep '^timings' "$work/card.log")"
 	else
