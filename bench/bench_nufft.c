@@ -17,11 +17,11 @@
  * 4. The issue's throughput cases (--gpu on the GPU context, --issue on the CPU context): 3D 256^3
  *    (grid 512^3, sigma 2, tolerance 1e-4: width 5), 10^8 points uniform in the cube, one coil;
  *    and 2D 256^2 x 8 coils, 10^6 uniform points, same tolerance. Plan and set points timed
- *    separately, then type 2 and type 1 execute only (warm-up, then the median of 5, the context
+ *    separately, then type 2 and type 1 execute only (warm-up, then the median of 5 or --reps, the context
  *    synchronised before each clock read), in points/s. --points N sets the 3D case's count
  *    (e.g. 10^7 where 10^8 does not fit). gpu/NOTES.md holds the predictions for the H200.
  *
- * Usage: bench_nufft [--quick | --bart | --gpu | --issue] [--points N]   (--quick: the accuracy
+ * Usage: bench_nufft [--quick | --bart | --gpu | --issue] [--points N] [--reps 1..5]   (--quick: the accuracy
  * table and the 2D uniform case only; --bart: the BART comparison only) */
 #include <complex.h>
 #include <math.h>
@@ -339,16 +339,18 @@ done:
 	r5_array_free(bart_y), r5_array_free(bart_x);
 }
 
-static double median5(double *t)
+static int issue_reps = 5; /* --reps N (1..5) */
+
+static double median(double *t, int n)
 {
-	for (int i = 0; i < 5; i++)
-		for (int j = i + 1; j < 5; j++)
+	for (int i = 0; i < n; i++)
+		for (int j = i + 1; j < n; j++)
 			if (t[j] < t[i]) {
 				double x = t[i];
 				t[i] = t[j];
 				t[j] = x;
 			}
-	return t[2];
+	return t[n / 2];
 }
 
 /* One issue case on ctx: host inputs made here, moved where the context computes. */
@@ -381,7 +383,7 @@ static void issue_case(r5_ctx *ctx, const char *name, const long dims[R5_DIMS], 
 	if (!check(r5_nufft_forward(ctx, p, y, x), "forward") || !check(r5_nufft_adjoint(ctx, p, out, y), "adjoint") ||
 	    !check(r5_ctx_sync(ctx), "sync"))
 		goto done;
-	for (int r = 0; r < 5; r++) {
+	for (int r = 0; r < issue_reps; r++) {
 		t0 = now_s();
 		double u0 = cpu_s();
 		if (!check(r5_nufft_forward(ctx, p, y, x), "forward") || !check(r5_ctx_sync(ctx), "sync"))
@@ -395,10 +397,10 @@ static void issue_case(r5_ctx *ctx, const char *name, const long dims[R5_DIMS], 
 	}
 	r5_nufft_info info;
 	r5_nufft_get_info(p, &info);
-	double m2 = median5(t2), m1 = median5(t1);
+	double m2 = median(t2, issue_reps), m1 = median(t1, issue_reps);
 	printf("| %s | %ld | %ld | %ld^%d | %d | %.3f | %.3f | %.4f (%.2e/s) | %.4f (%.2e/s) | %.2f / %.2f | %ld |\n", name,
-	       n, dims[3], info.grid[0], info.dims, info.width, t_plan, t_points, m2, n / m2, m1, n / m1, median5(c2),
-	       median5(c1), info.bytes >> 20);
+	       n, dims[3], info.grid[0], info.dims, info.width, t_plan, t_points, m2, n / m2, m1, n / m1, median(c2, issue_reps),
+	       median(c1, issue_reps), info.bytes >> 20);
 	fflush(stdout);
 done:
 	r5_nufft_plan_destroy(p);
@@ -412,8 +414,8 @@ static int issue_cases(const char *backend, long n3d)
 	if (!check(r5_ctx_create(&ctx, backend, 0), "context"))
 		return 1;
 	printf("# bench_nufft: the issue's cases on %s\n\n", r5_ctx_describe(ctx));
-	printf("tolerance 1e-4, sigma 2; execute only, median of 5 after a warm-up; points/s = samples of all coils "
-	       "per second; CPU-s = process CPU seconds (host threads) per execute\n\n");
+	printf("tolerance 1e-4, sigma 2; execute only, median of %d after a warm-up; points/s = samples of all coils "
+	       "per second; CPU-s = process CPU seconds (host threads) per execute\n\n", issue_reps);
 	printf("| case | points | coils | grid | width | plan s | set points s | type 2 s | type 1 s | type 2 / 1 CPU-s "
 	       "| MiB held |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
 	long dims[R5_DIMS];
@@ -432,6 +434,12 @@ int main(int argc, char **argv)
 	for (int a = 1; a + 1 < argc; a++)
 		if (strcmp(argv[a], "--points") == 0)
 			n3d = strtol(argv[a + 1], NULL, 10);
+		else if (strcmp(argv[a], "--reps") == 0)
+			issue_reps = (int)strtol(argv[a + 1], NULL, 10);
+	if (issue_reps < 1 || issue_reps > 5 || n3d < 1) {
+		fprintf(stderr, "bench_nufft: --reps takes 1..5, --points a positive count\n");
+		return 2;
+	}
 	if (argc > 1 && strcmp(argv[1], "--gpu") == 0)
 		return issue_cases("gpu", n3d);
 	if (argc > 1 && strcmp(argv[1], "--issue") == 0)

@@ -51,6 +51,9 @@ static __device__ __forceinline__ void point_weights(const struct r5_nufft_geom 
 		wt2[0] = 1.0f;
 }
 
+/* GMAX: the most coils of one launch (1, 2, 4 or 8: registers for the coil values and the
+ * unrolled tap x coil body scale with it; the 1-coil kernel has no spills). */
+template <int GMAX>
 static __global__ void __launch_bounds__(NUFFT_THREADS)
 	nufft_k_spread(const __grid_constant__ struct r5_nufft_geom g, const __grid_constant__ struct r5_nufft_points pts,
 		       const float2 *__restrict__ samples, float2 *__restrict__ grid, int c0, int G)
@@ -74,10 +77,10 @@ static __global__ void __launch_bounds__(NUFFT_THREADS)
 			l[d] = st[d] - origin[d];
 			inside = inside && l[d] >= 0 && l[d] + (d < D ? w : 1) <= len[d];
 		}
-		float2 v[NUFFT_COIL_GROUP];
+		float2 v[GMAX];
 		long j = pts.order[i];
 #pragma unroll
-		for (int c = 0; c < NUFFT_COIL_GROUP; c++)
+		for (int c = 0; c < GMAX; c++)
 			v[c] = c < G ? samples[j + (c0 + c) * n] : make_float2(0.0f, 0.0f);
 		for (int a = 0; a < nz; a++)
 			for (int bb = 0; bb < w; bb++) {
@@ -91,7 +94,7 @@ static __global__ void __launch_bounds__(NUFFT_THREADS)
 					if (inside) {
 						float2 *cell = tile + (row + t) * G;
 #pragma unroll
-						for (int c = 0; c < NUFFT_COIL_GROUP; c++)
+						for (int c = 0; c < GMAX; c++)
 							if (c < G) {
 								atomicAdd(&cell[c].x, wgt * v[c].x);
 								atomicAdd(&cell[c].y, wgt * v[c].y);
@@ -99,7 +102,7 @@ static __global__ void __launch_bounds__(NUFFT_THREADS)
 					} else {
 						float2 *cell = grid + grid_cell(g, st[0] + t, st[1] + bb, st[2] + a) * C + c0;
 #pragma unroll
-						for (int c = 0; c < NUFFT_COIL_GROUP; c++)
+						for (int c = 0; c < GMAX; c++)
 							if (c < G) {
 								atomicAdd(&cell[c].x, wgt * v[c].x);
 								atomicAdd(&cell[c].y, wgt * v[c].y);
@@ -251,12 +254,15 @@ r5_status r5_cuda_nufft_spread(void *state, const struct r5_nufft_geom *g, const
 	int group = 1;
 	size_t smem = 0;
 	R5_TRY(coil_group(s, g, &group, &smem));
+	void (*kernel)(const struct r5_nufft_geom, const struct r5_nufft_points, const float2 *, float2 *, int, int) =
+		group <= 1 ? nufft_k_spread<1> : group <= 2 ? nufft_k_spread<2> : group <= 4 ? nufft_k_spread<4>
+									    : nufft_k_spread<NUFFT_COIL_GROUP>;
 	if (smem > ((size_t)48 << 10))
 		R5_CU("cudaFuncSetAttribute (nufft_spread shared memory)",
-		      cudaFuncSetAttribute(nufft_k_spread, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+		      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
 	for (long c0 = 0; c0 < g->C; c0 += group) {
 		int G = g->C - c0 < group ? (int)(g->C - c0) : group;
-		nufft_k_spread<<<(unsigned)pts->n_sub, NUFFT_THREADS, smem, s->stream>>>(*g, *pts, samples, grid, (int)c0, G);
+		kernel<<<(unsigned)pts->n_sub, NUFFT_THREADS, smem, s->stream>>>(*g, *pts, samples, grid, (int)c0, G);
 		R5_TRY(r5_cuda_launched("nufft_spread"));
 	}
 	return R5_OK;
