@@ -81,8 +81,8 @@ extern const r5_nufft_opts r5_nufft_defaults;
 typedef struct r5_nufft_plan r5_nufft_plan;
 
 /* A plan for images of image_dims = [N0, N1, N2, coils] (N0, N1 >= 2; N2 = 1 for 2D; every other
- * dimension 1), opts NULL for the defaults. Allocates the grid ([C, M0, M1, M2]) and the sorted
- * copy of the samples (n_points x C) only at the first execution. Accuracy (bench_nufft, fp32,
+ * dimension 1), opts NULL for the defaults. Allocates the grid ([C, M0, M1, M2]) and (host
+ * spreader only) the sorted copy of the samples (n_points x C) only at the first execution. Accuracy (bench_nufft, fp32,
  * relative to a direct DFT): sigma 2: w 4 1e-3, 5 1e-4, 6 1e-5, 7 1.2e-6, >= 8 the fp32 floor
  * (1.5e-7); sigma 1.25: w 7 1.4e-4, 8 3.6e-5, 9 1.1e-5, and wider kernels get worse again (the
  * de-apodisation amplifies fp32 rounding by up to e^(beta (1 - sqrt(1 - (pi w / (2 sigma beta))^2))),
