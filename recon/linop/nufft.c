@@ -694,6 +694,50 @@ r5_status r5_nufft_adjoint(r5_ctx *ctx, r5_nufft_plan *p, r5_array *image, const
 	return R5_OK;
 }
 
+/* --- grid-domain spreading and interpolation (no FFT, no de-apodisation) --- */
+
+static r5_status check_grid(const r5_nufft_plan *p, const r5_array *a, const char *what)
+{
+	char td[128], tp[128];
+	long dims[R5_DIMS];
+	r5_dims_ones(dims);
+	dims[0] = p->C, dims[1] = p->M[0], dims[2] = p->M[1], dims[3] = p->M[2];
+	if (!r5_dims_equal(a->dims, dims))
+		return r5_set_error(R5_EINVAL, "NUFFT %s: grid dims %s, the plan's are %s", what,
+				    r5_dims_format(td, sizeof td, a->dims), r5_dims_format(tp, sizeof tp, dims));
+	if (a->where != R5_HOST || !r5_array_is_contiguous(a))
+		return r5_set_error(R5_EINVAL, "NUFFT %s: the grid must be contiguous host memory", what);
+	return R5_OK;
+}
+
+static r5_status ensure_sorted(r5_ctx *ctx, r5_nufft_plan *p)
+{
+	long sdims[R5_DIMS];
+	r5_dims_ones(sdims);
+	sdims[0] = p->C, sdims[1] = p->n_points;
+	return r5_linop_scratch(ctx, "NUFFT sorted samples", &p->sorted, sdims);
+}
+
+r5_status r5_nufft_spread_grid(r5_ctx *ctx, r5_nufft_plan *p, r5_array *grid, const r5_array *samples)
+{
+	R5_TRY(check_grid(p, grid, "spread to grid"));
+	R5_TRY(check_samples(p, samples, "spread to grid"));
+	R5_TRY(ensure_sorted(ctx, p));
+	memset(grid->data, 0, sizeof(float complex) * (size_t)r5_array_size(grid));
+	permute(p, samples->data, p->sorted->data, 1);
+	return spread(p, p->sorted->data, (float *)grid->data);
+}
+
+r5_status r5_nufft_interp_grid(r5_ctx *ctx, r5_nufft_plan *p, r5_array *samples, const r5_array *grid)
+{
+	R5_TRY(check_grid(p, grid, "interpolate from grid"));
+	R5_TRY(check_samples(p, samples, "interpolate from grid"));
+	R5_TRY(ensure_sorted(ctx, p));
+	R5_TRY(interpolate(p, (const float *)grid->data, p->sorted->data));
+	permute(p, samples->data, p->sorted->data, 0);
+	return R5_OK;
+}
+
 /* --- Toeplitz --- */
 
 /* The point-spread function on the 2N image, T[d] at cell d mod 2N, by a type-1 NUFFT of the

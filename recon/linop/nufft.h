@@ -102,6 +102,15 @@ r5_status r5_nufft_set_points(r5_ctx *ctx, r5_nufft_plan *plan, long n_points, c
 r5_status r5_nufft_forward(r5_ctx *ctx, r5_nufft_plan *plan, r5_array *samples, const r5_array *image);
 r5_status r5_nufft_adjoint(r5_ctx *ctx, r5_nufft_plan *plan, r5_array *image, const r5_array *samples);
 
+/* Grid-domain spreading and interpolation alone (no FFT, no de-apodisation; density
+ * compensation, recon/linop/density.h): grid [C, M0, M1, M2] (r5_nufft_info's grid, coil
+ * fastest, frequency k_d at oversampled cell sigma_d k_d + M_d/2 with sigma_d = M_d / N_d), samples as
+ * r5_nufft_forward. spread_grid overwrites the grid with sum_j s_j phi(cell - t_j); interp_grid
+ * writes s_j = sum_cells phi(cell - t_j) grid[cell] (phi the plan's kernel, a product over the
+ * dimensions, peak 1 at distance 0): each the other's adjoint. */
+r5_status r5_nufft_spread_grid(r5_ctx *ctx, r5_nufft_plan *plan, r5_array *grid, const r5_array *samples);
+r5_status r5_nufft_interp_grid(r5_ctx *ctx, r5_nufft_plan *plan, r5_array *samples, const r5_array *grid);
+
 /* Makes the Toeplitz kernel of A^H W A for the points set now, W = diag(weights) (n_points real
  * weights, NULL: all 1). Holds T's FFT ([2 N0, 2 N1, 2 N2]) and, at the first application, a
  * 2N grid for a group of coils. */
