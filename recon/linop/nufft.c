@@ -61,6 +61,8 @@ static r5_status tiles_forward(r5_ctx *ctx, r5_nufft_plan *p, r5_array *samples,
 static r5_status tiles_adjoint(r5_ctx *ctx, r5_nufft_plan *p, r5_array *image, const r5_array *samples);
 static r5_status tiles_toeplitz_group(r5_ctx *ctx, r5_nufft_plan *p, r5_array *g, float complex *out,
 				      const float complex *in, long coils);
+static r5_status tiles_spread_grid(r5_ctx *ctx, r5_nufft_plan *p, r5_array *grid, const r5_array *samples);
+static r5_status tiles_interp_grid(r5_ctx *ctx, r5_nufft_plan *p, r5_array *samples, const r5_array *grid);
 
 /* smallest even n >= lo whose only prime factors are 2, 3, 5 */
 static long next235even(long lo)
@@ -705,8 +707,9 @@ static r5_status check_grid(const r5_nufft_plan *p, const r5_array *a, const cha
 	if (!r5_dims_equal(a->dims, dims))
 		return r5_set_error(R5_EINVAL, "NUFFT %s: grid dims %s, the plan's are %s", what,
 				    r5_dims_format(td, sizeof td, a->dims), r5_dims_format(tp, sizeof tp, dims));
-	if (a->where != R5_HOST || !r5_array_is_contiguous(a))
-		return r5_set_error(R5_EINVAL, "NUFFT %s: the grid must be contiguous host memory", what);
+	if (a->where != p->where || !r5_array_is_contiguous(a))
+		return r5_set_error(R5_EINVAL, "NUFFT %s: the grid must be contiguous %s memory", what,
+				    p->where == R5_HOST ? "host" : "device");
 	return R5_OK;
 }
 
@@ -722,6 +725,8 @@ r5_status r5_nufft_spread_grid(r5_ctx *ctx, r5_nufft_plan *p, r5_array *grid, co
 {
 	R5_TRY(check_grid(p, grid, "spread to grid"));
 	R5_TRY(check_samples(p, samples, "spread to grid"));
+	if (p->tiles)
+		return tiles_spread_grid(ctx, p, grid, samples);
 	R5_TRY(ensure_sorted(ctx, p));
 	memset(grid->data, 0, sizeof(float complex) * (size_t)r5_array_size(grid));
 	permute(p, samples->data, p->sorted->data, 1);
@@ -732,6 +737,8 @@ r5_status r5_nufft_interp_grid(r5_ctx *ctx, r5_nufft_plan *p, r5_array *samples,
 {
 	R5_TRY(check_grid(p, grid, "interpolate from grid"));
 	R5_TRY(check_samples(p, samples, "interpolate from grid"));
+	if (p->tiles)
+		return tiles_interp_grid(ctx, p, samples, grid);
 	R5_TRY(ensure_sorted(ctx, p));
 	R5_TRY(interpolate(p, (const float *)grid->data, p->sorted->data));
 	permute(p, samples->data, p->sorted->data, 0);
@@ -1037,6 +1044,21 @@ static r5_status tiles_adjoint(r5_ctx *ctx, r5_nufft_plan *p, r5_array *image, c
 	R5_TRY(r5_fft_raw(ctx, grid_fft_flags(p), p->grid, p->grid, 1));
 	return staged(b->nufft_deapod(st, &p->geom, (const float *)p->tile_corr->data, image->data,
 						p->grid->data, 0), "NUFFT adjoint, de-apodisation");
+}
+
+/* The grid-domain pair (r5_nufft_spread_grid / r5_nufft_interp_grid: Pipe-Menon density
+ * compensation) where the context computes: the spreading and interpolation slots alone. */
+static r5_status tiles_spread_grid(r5_ctx *ctx, r5_nufft_plan *p, r5_array *grid, const r5_array *samples)
+{
+	R5_TRY(r5_zfill(ctx, grid, 0.0f));
+	return staged(r5_ctx_backend(ctx)->nufft_spread(r5_ctx_state(ctx), &p->geom, &p->pts, samples->data, grid->data),
+		      "NUFFT spread to grid");
+}
+
+static r5_status tiles_interp_grid(r5_ctx *ctx, r5_nufft_plan *p, r5_array *samples, const r5_array *grid)
+{
+	return staged(r5_ctx_backend(ctx)->nufft_interp(r5_ctx_state(ctx), &p->geom, &p->pts, grid->data, samples->data),
+		      "NUFFT interpolate from grid");
 }
 
 /* One group of coils of the Toeplitz normal where the context computes: zero the 2N grids, place,
