@@ -3,7 +3,7 @@
  * spreader, FFTW) on the CPU context, on fresh random images, samples, points and weights:
  * forward (type 2), adjoint (type 1), the adjoint of density-compensated samples (the weights
  * multiplied in on the device), the Toeplitz normal A^H W A (kernel made and applied on the
- * device), and the adjoint identity <A x, y> = <x, A^H y> of the GPU plan alone. 2D and 3D,
+ * device), the grid-domain spread/interpolate pair (Pipe-Menon's), and the adjoint identity <A x, y> = <x, A^H y> of the GPU plan alone. 2D and 3D,
  * several coils, odd sizes, sigma 2 and 1.25, dense centres (bins split into subproblems), a
  * width-9 3D case (25x17x17-cell tiles, 58 KiB of shared memory: the opt-in path) and 8 coils in 3D (coil
  * groups). In self-test mode (R5_GPU_SUITE_SELFTEST=1) the "GPU" plan is the tile method on the
@@ -74,9 +74,23 @@ static r5_array *host_random(const long dims[R5_DIMS])
 	return a;
 }
 
+/* The operations of a row: 0 forward, 1 adjoint, 2 normal, 3 adjoint of weights x in (weights
+ * broadcast over coils, multiplied on the device), 4 spread to the grid, 5 interpolate from it
+ * (the grid-domain pair of Pipe-Menon density compensation). */
+#define N_OPS 6
+static r5_status nufft_op(r5_ctx *ctx, r5_nufft_plan *plan, int which, r5_array *out, const r5_array *in)
+{
+	switch (which) {
+	case 0: return r5_nufft_forward(ctx, plan, out, in);
+	case 2: return r5_nufft_normal(ctx, plan, out, in);
+	case 4: return r5_nufft_spread_grid(ctx, plan, out, in);
+	case 5: return r5_nufft_interp_grid(ctx, plan, out, in);
+	default: return r5_nufft_adjoint(ctx, plan, out, in);
+	}
+}
+
 /* The GPU side: out (allocated where the GPU context computes, poisoned with NaN) = op(in), then
- * back on the host. which: 0 forward, 1 adjoint, 2 normal, 3 adjoint of weights x in (weights
- * broadcast over coils, multiplied on the device). */
+ * back on the host. */
 static r5_status gpu_apply(struct pair *p, r5_nufft_plan *plan, int which, const long out_dims[R5_DIMS],
 			   const r5_array *in_host, const r5_array *weights_host, r5_array **out_host)
 {
@@ -92,9 +106,7 @@ static r5_status gpu_apply(struct pair *p, r5_nufft_plan *plan, int which, const
 			s = r5_zmul(p->gpu, in, in, wts, 0);
 	}
 	if (s == R5_OK)
-		s = which == 0 ? r5_nufft_forward(p->gpu, plan, out, in)
-		    : which == 2 ? r5_nufft_normal(p->gpu, plan, out, in)
-				 : r5_nufft_adjoint(p->gpu, plan, out, in);
+		s = nufft_op(p->gpu, plan, which, out, in);
 	if (s == R5_OK)
 		s = r5_array_to_host(p->gpu, out, out_host);
 	r5_array_free(in);
@@ -114,9 +126,7 @@ static r5_status cpu_apply(struct pair *p, r5_nufft_plan *plan, int which, const
 	if (s == R5_OK && which == 3)
 		s = r5_zmul(p->cpu, in, in, weights_host, 0);
 	if (s == R5_OK)
-		s = which == 0 ? r5_nufft_forward(p->cpu, plan, *out_host, in)
-		    : which == 2 ? r5_nufft_normal(p->cpu, plan, *out_host, in)
-				 : r5_nufft_adjoint(p->cpu, plan, *out_host, in);
+		s = nufft_op(p->cpu, plan, which, *out_host, in);
 	r5_array_free(in);
 	return s;
 }
@@ -145,7 +155,7 @@ static void nufft_row_run(struct pair *p, const struct nufft_row *r)
 	oc.method = R5_NUFFT_METHOD_HOST;
 	og.method = R5_NUFFT_METHOD_TILES;
 	float *k = row_points(r), *w = malloc(sizeof(float) * (size_t)r->n);
-	r5_array *x = host_random(dims), *y = host_random(sdims), *wts = NULL;
+	r5_array *x = host_random(dims), *y = host_random(sdims), *wts = NULL, *grid = NULL;
 	r5_nufft_plan *pc = NULL, *pg = NULL;
 	const char *why = NULL;
 	if (!k || !w || !x || !y || r5_array_alloc_host(wdims, &wts) != R5_OK)
@@ -164,11 +174,18 @@ static void nufft_row_run(struct pair *p, const struct nufft_row *r)
 		suite_fail("nufft plan", r->name, why);
 		goto done;
 	}
-	static const char *const names[4] = {"nufft forward", "nufft adjoint", "nufft Toeplitz normal", "nufft adjoint DCF"};
-	r5_array *gpu_out[4] = {0};
-	for (int which = 0; which < 4; which++) {
-		const long *odims = which == 0 ? sdims : dims;
-		const r5_array *in = which == 0 || which == 2 ? x : y;
+	static const char *const names[N_OPS] = {"nufft forward",     "nufft adjoint",    "nufft Toeplitz normal",
+						 "nufft adjoint DCF", "nufft spread grid", "nufft interp grid"};
+	r5_nufft_info info;
+	r5_nufft_get_info(pc, &info);
+	long gdims[R5_DIMS];
+	r5_dims_ones(gdims);
+	gdims[0] = r->dims[3], gdims[1] = info.grid[0], gdims[2] = info.grid[1], gdims[3] = info.grid[2];
+	grid = host_random(gdims);
+	r5_array *gpu_out[N_OPS] = {0};
+	for (int which = 0; grid && which < N_OPS; which++) {
+		const long *odims = which == 0 || which == 5 ? sdims : which == 4 ? gdims : dims;
+		const r5_array *in = which == 0 || which == 2 ? x : which == 5 ? grid : y;
 		r5_array *cpu_out = NULL;
 		if (cpu_apply(p, pc, which, odims, in, wts, &cpu_out) != R5_OK ||
 		    gpu_apply(p, pg, which, odims, in, wts, &gpu_out[which]) != R5_OK)
@@ -184,12 +201,12 @@ static void nufft_row_run(struct pair *p, const struct nufft_row *r)
 		suite_row("nufft adjoint identity", r->name, rel, cabs(ax_y - x_ahy), r->tol > 1e-5 ? r->tol : 1e-5, !isnan(rel),
 			  "GPU plan alone");
 	}
-	for (int which = 0; which < 4; which++)
+	for (int which = 0; which < N_OPS; which++)
 		r5_array_free(gpu_out[which]);
 done:
 	r5_nufft_plan_destroy(pc);
 	r5_nufft_plan_destroy(pg);
-	r5_array_free(x), r5_array_free(y), r5_array_free(wts);
+	r5_array_free(x), r5_array_free(y), r5_array_free(wts), r5_array_free(grid);
 	free(k), free(w);
 }
 
