@@ -49,7 +49,7 @@ struct r5_nufft_plan {
 	r5_residency where;
 	struct r5_nufft_geom geom;
 	r5_array *tile_corr;   /* N0 + N1 + N2 floats, packed (nufft_math.h) */
-	r5_array *tile_tables; /* order, start, offset, sub_first, sub_bin (tiles_upload) */
+	r5_array *tile_tables; /* order, start, offset, sub_first, sub_bin (tiles_points) */
 	struct r5_nufft_points pts;
 };
 
@@ -337,7 +337,6 @@ static r5_status sort_points(r5_nufft_plan *p, long n, const float *coords, int3
 
 r5_status r5_nufft_set_points(r5_ctx *ctx, r5_nufft_plan *p, long n, const float *coords)
 {
-	(void)ctx;
 	drop_points(p);
 	if (n < 1 || n > INT32_MAX)
 		return r5_set_error(R5_EINVAL, "NUFFT points: %ld points (1 .. %d)", n, INT32_MAX);
