@@ -46,6 +46,9 @@
 #include <string.h>
 
 #include <grpc/support/time.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "realtime_frames.h"
 #include "recon/core/log.h"
@@ -182,7 +185,7 @@ r5_status r5_realtime_begin(r5_call *c, const Recon5t__V1__ScanHeader *h)
 	r5_call_ref(c); /* the frame thread's */
 	rt->running = 1;
 	pthread_mutex_lock(&s->lock);
-	s->realtime_threads++;
+	s->frame_threads++;
 	pthread_mutex_unlock(&s->lock);
 	pthread_t thread;
 	pthread_attr_t attr;
@@ -195,7 +198,7 @@ r5_status r5_realtime_begin(r5_call *c, const Recon5t__V1__ScanHeader *h)
 		r5_server_release(s, rt->reserved_fixed);
 		rt->reserved_fixed = 0;
 		pthread_mutex_lock(&s->lock);
-		s->realtime_threads--;
+		s->frame_threads--;
 		pthread_cond_broadcast(&s->changed);
 		pthread_mutex_unlock(&s->lock);
 		r5_call_unref(c); /* not the last: the ingest thread holds one */
@@ -755,6 +758,12 @@ static void *frame_main(void *arg)
 	r5_realtime *rt = arg;
 	r5_call *c = rt->call;
 	r5_server *s = c->server;
+#ifdef _OPENMP
+	/* this thread's parallel regions and its context's FFTW plans (realtime_threads): on a loaded
+	 * machine one thread has no barrier to wait at for a descheduled partner */
+	if (s->config.realtime_threads > 0)
+		omp_set_num_threads(s->config.realtime_threads);
+#endif
 	r5_status st = setup(rt);
 	if (st == R5_OK)
 		st = frame_loop(rt);
@@ -771,7 +780,7 @@ static void *frame_main(void *arg)
 	r5_call_unref(c); /* may destroy the call, and rt with it */
 	/* counted down last: r5_server_stop waits for 0 before the server's state goes */
 	pthread_mutex_lock(&s->lock);
-	s->realtime_threads--;
+	s->frame_threads--;
 	pthread_cond_broadcast(&s->changed);
 	pthread_mutex_unlock(&s->lock);
 	return NULL;
@@ -780,7 +789,7 @@ static void *frame_main(void *arg)
 void r5_realtime_wait_all(r5_server *s)
 {
 	pthread_mutex_lock(&s->lock);
-	while (s->realtime_threads > 0)
+	while (s->frame_threads > 0)
 		pthread_cond_wait(&s->changed, &s->lock);
 	pthread_mutex_unlock(&s->lock);
 }
