@@ -314,6 +314,11 @@ r5_status r5_realtime_offer(r5_call *c)
 			return r5_error_context(st, "pipeline realtime: frame %ld", f);
 		}
 		pthread_mutex_lock(&rt->lock);
+		if (!rt->running || rt->stop) { /* the frame thread has gone (or goes): it would never free it */
+			pthread_mutex_unlock(&rt->lock);
+			free_task(c->server, task);
+			return R5_OK; /* the stream ends: whoever stopped it says why */
+		}
 		if (rt->tail)
 			rt->tail->next = task;
 		else
