@@ -31,8 +31,11 @@
  *     p50/p99) and ends the call with OK.
  *
  * Memory: the stream reserves at its header the plan's fixed part (the NUFFT grid, coil images,
- * image: r5_grid_plan_bytes), each queued task its window, the kept series its frames; the
- * scan builder's k-space is reserved by ingest as for any scan. A client that vanishes (or
+ * image: r5_grid_plan_bytes; for mode iterative the solver's Toeplitz kernel and vectors too),
+ * each queued task its window, the maps when made, the kept series its frames; the scan
+ * builder's spokes are reserved by ingest as for any scan, and kept until End (a real-time
+ * scan's length is bounded by the budget: the builder has no way yet to let spokes go that no
+ * frame will need). A client that vanishes (or
  * cancels, or a deadline, an ingest error, the idle reaper, the server's abort) stops the frame
  * thread within one frame: r5_call_release_memory calls r5_realtime_stop, the thread frees its
  * context, plan, queue and series and gives every byte back before it drops its reference.
