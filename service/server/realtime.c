@@ -268,6 +268,61 @@ static void free_task(r5_server *s, rt_frame *task)
 	free(task);
 }
 
+/* Frame f is due: its window copied into a task, reserved and queued for the frame thread. */
+static r5_status schedule_frame(r5_call *c, r5_realtime *rt, long f, long n_read, double now)
+{
+	rt_frame *task = calloc(1, sizeof *task);
+	if (!task)
+		return r5_set_error(R5_ENOMEM, "pipeline realtime: frame %ld", f);
+	task->index = f;
+	task->t_due = now;
+	long bytes = rt_frame_bytes(rt, n_read);
+	long got = r5_server_reserve(c->server, bytes);
+	if (got < 0) { /* overload: the budget cannot hold this window now (module header) */
+		free(task);
+		pthread_mutex_lock(&rt->lock);
+		long dropped = ++rt->frames_dropped;
+		pthread_mutex_unlock(&rt->lock);
+		r5_warn("job %s: real-time frame %ld dropped: the memory budget cannot hold its window now (%ld "
+			"dropped)", c->job_id, f, dropped);
+		return R5_OK;
+	}
+	task->bytes = got;
+	r5_status st = copy_window(rt, c->builder, f, n_read, task);
+	if (st != R5_OK) {
+		free_task(c->server, task);
+		return r5_error_context(st, "pipeline realtime: frame %ld", f);
+	}
+	pthread_mutex_lock(&rt->lock);
+	if (!rt->running || rt->stop) { /* the frame thread has gone (or goes): it would never free it */
+		pthread_mutex_unlock(&rt->lock);
+		free_task(c->server, task);
+		return R5_OK; /* the stream ends: whoever stopped it says why */
+	}
+	if (rt->tail)
+		rt->tail->next = task;
+	else
+		rt->head = task;
+	rt->tail = task;
+	rt->pending++;
+	rt_frame *late = NULL; /* max_pending: the oldest waiting frame makes room (module header) */
+	if (rt->max_pending > 0 && rt->pending > rt->max_pending) {
+		late = rt->head;
+		rt->head = late->next;
+		rt->pending--;
+		rt->frames_dropped++;
+	}
+	long dropped = rt->frames_dropped;
+	pthread_cond_signal(&rt->changed);
+	pthread_mutex_unlock(&rt->lock);
+	if (late) {
+		r5_info("job %s: real-time frame %ld dropped: %ld frames wait for the frame thread (max_pending), "
+			"%ld dropped", c->job_id, late->index, rt->max_pending, dropped);
+		free_task(c->server, late);
+	}
+	return R5_OK;
+}
+
 r5_status r5_realtime_offer(r5_call *c)
 {
 	r5_realtime *rt = c->realtime;
@@ -293,57 +348,8 @@ r5_status r5_realtime_offer(r5_call *c)
 		rt->n_read = n_read;
 	long due = r5_rt_frames_due(n_spokes, rt->frame_spokes, rt->frame_step);
 	double now = r5_svc_now();
-	for (long f = rt->next_frame; f < due; f++) {
-		rt_frame *task = calloc(1, sizeof *task);
-		if (!task)
-			return r5_set_error(R5_ENOMEM, "pipeline realtime: frame %ld", f);
-		task->index = f;
-		task->t_due = now;
-		long bytes = rt_frame_bytes(rt, n_read);
-		long got = r5_server_reserve(c->server, bytes);
-		if (got < 0) { /* overload: the budget cannot hold this window now (module header) */
-			free(task);
-			pthread_mutex_lock(&rt->lock);
-			long dropped = ++rt->frames_dropped;
-			pthread_mutex_unlock(&rt->lock);
-			r5_warn("job %s: real-time frame %ld dropped: the memory budget cannot hold its window now (%ld "
-				"dropped)", c->job_id, f, dropped);
-			continue;
-		}
-		task->bytes = got;
-		r5_status st = copy_window(rt, c->builder, f, n_read, task);
-		if (st != R5_OK) {
-			free_task(c->server, task);
-			return r5_error_context(st, "pipeline realtime: frame %ld", f);
-		}
-		pthread_mutex_lock(&rt->lock);
-		if (!rt->running || rt->stop) { /* the frame thread has gone (or goes): it would never free it */
-			pthread_mutex_unlock(&rt->lock);
-			free_task(c->server, task);
-			return R5_OK; /* the stream ends: whoever stopped it says why */
-		}
-		if (rt->tail)
-			rt->tail->next = task;
-		else
-			rt->head = task;
-		rt->tail = task;
-		rt->pending++;
-		rt_frame *late = NULL; /* max_pending: the oldest waiting frame makes room (module header) */
-		if (rt->max_pending > 0 && rt->pending > rt->max_pending) {
-			late = rt->head;
-			rt->head = late->next;
-			rt->pending--;
-			rt->frames_dropped++;
-		}
-		long dropped = rt->frames_dropped;
-		pthread_cond_signal(&rt->changed);
-		pthread_mutex_unlock(&rt->lock);
-		if (late) {
-			r5_info("job %s: real-time frame %ld dropped: %ld frames wait for the frame thread (max_pending), "
-				"%ld dropped", c->job_id, late->index, rt->max_pending, dropped);
-			free_task(c->server, late);
-		}
-	}
+	for (long f = rt->next_frame; f < due; f++)
+		R5_TRY(schedule_frame(c, rt, f, n_read, now));
 	if (due > rt->next_frame)
 		rt->next_frame = due;
 	return R5_OK;
