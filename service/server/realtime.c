@@ -123,9 +123,10 @@ static r5_status check_request(const r5_call *c, const Recon5t__V1__ScanHeader *
 	if (c->params.grid.frame_spokes < 1)
 		return r5_set_error(R5_EINVAL, "pipeline realtime: frame_spokes = %d: a frame needs at least 1 spoke "
 					       "(set frame_spokes, e.g. 21)", c->params.grid.frame_spokes);
-	if (!strcmp(c->params.realtime.mode, "iterative") && c->params.calib_size > 0 && c->params.calib_size < 8)
-		return r5_set_error(R5_EINVAL, "pipeline realtime, mode iterative: calib = %d: the coil maps' ESPIRiT "
-					       "calibration width must be at least 8", c->params.calib_size);
+	int maps = !strcmp(c->params.realtime.mode, "iterative") || c->params.realtime.coil_maps;
+	if (maps && c->params.calib_size > 0 && c->params.calib_size < 8)
+		return r5_set_error(R5_EINVAL, "pipeline realtime: calib = %d: the coil maps' ESPIRiT calibration width "
+					       "must be at least 8", c->params.calib_size);
 	if (h->format == RECON5T__V1__IMAGE_FORMAT__FORMAT_DICOM)
 		return r5_set_error(R5_EINVAL, "pipeline realtime sends its frames as FORMAT_FLOAT32 (the DICOM series goes "
 					       "to the PACS after End): ask for FORMAT_FLOAT32");
@@ -547,27 +548,52 @@ static int solve_hook(void *user, const char *stage, double fraction, r5_status 
 	return 1;
 }
 
+/* The coil maps, once, from this (the first) frame's window: ESPIRiT (width calib, 24 by default)
+ * on its gridded centre (nc_sense.h), reserved from the budget. coords: the NUFFT's wrapped ones. */
+static r5_status make_maps(r5_realtime *rt, const rt_frame *task, long n_points, const float *coords)
+{
+	r5_call *c = rt->call;
+	long calib = c->params.calib_size > 0 ? c->params.calib_size : 24;
+	calib = calib < rt->image_dims[0] ? calib : rt->image_dims[0];
+	calib = calib < rt->image_dims[1] ? calib : rt->image_dims[1];
+	long bytes = (long)((double)r5_array_size(rt->image) * (double)rt->image_dims[3] * sizeof(float complex));
+	long got = r5_server_reserve(c->server, bytes);
+	if (got < 0)
+		return r5_set_error(R5_EBUSY, "memory budget: the coil maps of the real-time frames (%.0f MiB) do not fit "
+					      "now; retry later", (double)bytes / 1048576.0);
+	rt->maps_reserved = got;
+	r5_status st = r5_nc_maps_espirit(rt->ctx, rt->image_dims, n_points, coords, task->samples, (int)calib, &rt->maps);
+	if (st != R5_OK)
+		return r5_error_context(st, "coil maps from frame %ld's %ld spokes", task->index, rt->frame_spokes);
+	r5_info("job %s: real-time coil maps from frame %ld's %ld spokes (ESPIRiT, calibration %ld), reused", c->job_id,
+		task->index, rt->frame_spokes, calib);
+	return R5_OK;
+}
+
+/* Mode grid: r5_grid_frame, rss or (coil_maps=1) the maps' SENSE combination. */
+static r5_status grid_frame(r5_realtime *rt, const rt_frame *task, long n_points)
+{
+	if (rt->call->params.realtime.coil_maps && !rt->maps) {
+		float *wrapped = malloc(sizeof *wrapped * 3 * (size_t)n_points);
+		if (!wrapped)
+			return r5_set_error(R5_ENOMEM, "pipeline realtime: coordinates for the coil maps");
+		memcpy(wrapped, task->coords, sizeof *wrapped * 3 * (size_t)n_points);
+		r5_grid_wrap_coords(rt->image_dims, n_points, wrapped); /* the NUFFT's [-N/2, N/2) */
+		r5_status st = make_maps(rt, task, n_points, wrapped);
+		free(wrapped);
+		R5_TRY(st);
+	}
+	return r5_grid_frame(rt->ctx, rt->plan, n_points, task->coords, NULL, task->samples, rt->maps, NULL, rt->image);
+}
+
 /* Mode iterative: a few CG-SENSE iterations (nc_sense.h) warm-started from the previous frame,
- * with maps made once, from frame 0's window (ESPIRiT on its gridded centre), and reused. */
+ * with the maps made once, from frame 0's window, and reused. */
 static r5_status iterate_frame(r5_realtime *rt, rt_frame *task, long n_points)
 {
 	r5_call *c = rt->call;
 	r5_grid_wrap_coords(rt->image_dims, n_points, task->coords); /* the NUFFT's [-N/2, N/2) */
-	if (!rt->maps) {
-		long calib = c->params.calib_size > 0 ? c->params.calib_size : 24;
-		calib = calib < rt->image_dims[0] ? calib : rt->image_dims[0];
-		calib = calib < rt->image_dims[1] ? calib : rt->image_dims[1];
-		long bytes = (long)((double)r5_array_size(rt->image) * (double)rt->image_dims[3] * sizeof(float complex));
-		long got = r5_server_reserve(c->server, bytes);
-		if (got < 0)
-			return r5_set_error(R5_EBUSY, "memory budget: the coil maps of the real-time frames (%.0f MiB) do not "
-						      "fit now; retry later", (double)bytes / 1048576.0);
-		rt->maps_reserved = got;
-		r5_status st = r5_nc_maps_espirit(rt->ctx, rt->image_dims, n_points, task->coords, task->samples, (int)calib,
-						  &rt->maps);
-		if (st != R5_OK)
-			return r5_error_context(st, "coil maps from frame %ld's %ld spokes", task->index, rt->frame_spokes);
-	}
+	if (!rt->maps)
+		R5_TRY(make_maps(rt, task, n_points, task->coords));
 	r5_nc_sense_opts opts = r5_nc_sense_defaults;
 	opts.iters = c->params.realtime.iters;
 	opts.warm_start = rt->frames_sent > 0; /* rt->image holds the previous frame */
@@ -582,9 +608,7 @@ static r5_status make_frame(r5_realtime *rt, rt_frame *task)
 	r5_call *c = rt->call;
 	double t0 = r5_svc_now();
 	long n_points = task->samples->dims[1] * task->samples->dims[2];
-	r5_status st = rt->iterative ? iterate_frame(rt, task, n_points)
-				     : r5_grid_frame(rt->ctx, rt->plan, n_points, task->coords, NULL, task->samples, NULL,
-						     NULL, rt->image);
+	r5_status st = rt->iterative ? iterate_frame(rt, task, n_points) : grid_frame(rt, task, n_points);
 	if (st != R5_OK)
 		return r5_error_context(st, "frame %ld", task->index);
 	rt->compute_s += r5_svc_now() - t0;
