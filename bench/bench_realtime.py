@@ -37,8 +37,8 @@ frames; latencies in ms, client-side = last spoke yielded -> Image received):
 
 Target p99 <= 40 ms: met whenever the machine's load is near its 2 cores (every quiet run);
 at load 12-14 (six other sessions building and benchmarking) p99 is 44-90 ms and single runs
-stall for 0.7-2.5 s (the client's own pacing stalls by up to 200 ms then too). About 10 ms of
-CPU per frame for the gridding; the dynamic phantom's worse tails coincide with 55-60 ms
+stall for 0.7-2.5 s (the client's own pacing stalls by up to 200 ms then too). Gridding takes 10-12 ms
+(wall) per frame in the quiet runs ("gridding in the server" / frames); the dynamic phantom's worse tails coincide with 55-60 ms
 stalls of the client's pacing. Mode iterative (3 CG iterations, 256^2) takes ~230 ms per
 frame on this CPU: it cannot follow a 46 ms frame rate here (frames queue; max_pending drops)."""
 import argparse
