@@ -664,7 +664,7 @@ static int compare_double(const void *a, const void *b)
 }
 
 /* The q-quantile of the latencies (nearest rank); 0 without frames. */
-static double quantile(double *sorted, long n, double q)
+static double quantile(const double *sorted, long n, double q)
 {
 	if (n <= 0)
 		return 0;
