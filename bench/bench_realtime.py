@@ -17,7 +17,30 @@ it comes off the stream. Latency of frame f = received(f) - sent(its last spoke,
 f * step + frame_spokes - 1). Printed: a table of p50 / p99 / max over the frames, the server's
 own share (Completed: last spoke sorted in -> Image queued), the pacing achieved (mean and worst
 gap between spokes), frames sent / dropped, and the server's and client's CPU seconds (user+sys)
-beside the wall time. Without --server, a recon5td is started on a free port (--backend)."""
+beside the wall time. Without --server, a recon5td is started on a free port (--backend).
+
+Measured (2026-12-02, this 2-core CPU shared with other jobs; defaults: 256^2, 8 coils, 512
+samples/spoke, TR 2.2 ms, frame_spokes 21 = frame_step 21, mode grid, NUFFT 1.25 / 1e-3, 210
+frames; latencies in ms, client-side = last spoke yielded -> Image received):
+
+| run | load (1 min) | p50 | p99 | max | server p50 | server p99 |
+|---|---|---|---|---|---|---|
+| synthetic, fft_wisdom, realtime_threads 0 | 3.7 | 13.3 | 21.5 | 26.4 | 13.2 | 21.5 |
+| synthetic, fft_wisdom, realtime_threads 0 | 2.8 | 12.5 | 16.9 | 30.1 | 12.1 | 16.5 |
+| synthetic, fft_wisdom, realtime_threads 1 | 2.5 | 12.2 | 20.8 | 25.5 | 11.6 | 20.3 |
+| synthetic, fft_wisdom, realtime_threads 1 | 2.4 | 12.6 | 23.3 | 26.1 | 12.1 | 22.9 |
+| synthetic, FFTW_ESTIMATE | 3.3 | 10.7 | 25.0 | 33.0 | 10.1 | 23.0 |
+| `phantom --kind dynamic` 256^2, fft_wisdom | 3.2 | 12.6 | 76.3 | 108.8 | 12.1 | 47.9 |
+| `phantom --kind dynamic` 256^2, fft_wisdom | 3.2 | 12.1 | 32.8 | 64.9 | 11.7 | 27.7 |
+| synthetic, fft_wisdom, realtime_threads 0 | 13 | 21.6 | 88.5 | 169 | 20.4 | 74.0 |
+| synthetic, fft_wisdom, realtime_threads 1 | 12.7 | 19.0 | 44.3 | 118 | 17.7 | 43.8 |
+
+Target p99 <= 40 ms: met whenever the machine's load is near its 2 cores (every quiet run);
+at load 12-14 (six other sessions building and benchmarking) p99 is 44-90 ms and single runs
+stall for 0.7-2.5 s (the client's own pacing stalls by up to 200 ms then too). Gridding takes 10-12 ms
+(wall) per frame in the quiet runs ("gridding in the server" / frames); the dynamic phantom's worse tails coincide with 55-60 ms
+stalls of the client's pacing. Mode iterative (3 CG iterations, 256^2) takes ~230 ms per
+frame on this CPU: it cannot follow a 46 ms frame rate here (frames queue; max_pending drops)."""
 import argparse
 import os
 import subprocess

@@ -20,7 +20,7 @@
 #define CS_DEFAULTS {.reg = "l1", .lambda_l1 = R5_PARAM_AUTO, .lambda_tv = R5_PARAM_AUTO, .wavelet = "haar+db4", .spins = 8, \
 		     .decouple = 0, .slab = 0}
 
-#define REALTIME_DEFAULTS {.mode = "grid", .iters = 5, .oversampling = 1.25f, .tolerance = 1e-3f, .max_pending = 0}
+#define REALTIME_DEFAULTS {.mode = "grid", .iters = 5, .oversampling = 1.25f, .tolerance = 1e-3f, .max_pending = 0, .coil_maps = 0}
 #define GRID_DEFAULTS {.combine = "rss", .dcf = "auto", .frame_spokes = 0, .frame_step = 0, .dcf_iters = 20, .delay = "none"}
 
 const r5_cartesian_params r5_cartesian_params_defaults = CARTESIAN_DEFAULTS;
@@ -133,6 +133,8 @@ static const struct param_def {
 	 "NUFFT grid oversampling of the frames (1.25: 4x faster than 2 at 256^2, bench_grid)"},
 	{"tolerance", NULL, REALTIME, K_FLOAT, FIELD(realtime.tolerance), 1e-6, 0.1,
 	 "NUFFT relative accuracy of the frames (sets the kernel width)"},
+	{"coil_maps", NULL, REALTIME, K_BOOL, FIELD(realtime.coil_maps), 0, 1,
+	 "mode grid: combine coils with ESPIRiT maps from the first frame's gridded centre, reused (0: rss)"},
 	{"max_pending", NULL, REALTIME, K_INT, FIELD(realtime.max_pending), 0, 1 << 20,
 	 "frames waiting for the frame thread beyond which the oldest is dropped (counted; 0: never drop)"},
 	/* grasp (grasp_pipeline.c) reads grid's frame keys; its weights are r5_grasp_defaults' */

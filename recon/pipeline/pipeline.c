@@ -216,6 +216,9 @@ static r5_status find_pipeline(const char *name, const r5_scan *scan, pipeline_f
 		return r5_set_error(R5_EINVAL, "pipeline %s is for non-Cartesian scans; this one is Cartesian: use %s or "
 				    "auto", name, names);
 	}
+	if (!strcmp(name, "realtime")) /* frames as the spokes arrive: the service's (service/server/realtime.c) */
+		return r5_set_error(R5_ENOTSUP, "pipeline realtime runs in recon5td only, on a stream; offline, pipeline "
+						"grid with the same frame_spokes and frame_step makes the same frames");
 	return r5_set_error(R5_ENOTSUP, "pipeline '%s' is not built in", name);
 }
 

@@ -105,6 +105,9 @@ typedef struct r5_realtime_params {
 	/* frames due but not yet made beyond which the oldest waiting one is dropped (counted in
 	 * Completed.frames_dropped): for a display that wants the newest frame; 0 never drops */
 	int max_pending;
+	/* mode grid: 1 combines the coils with ESPIRiT maps made once from the first frame's gridded
+	 * centre (width calib) and reused (complex frames, phase kept); 0: rss */
+	int coil_maps;
 } r5_realtime_params;
 
 /* GRASP (grasp.h): frames of grid.frame_spokes (0: 21) consecutive spokes, temporal TV; the

@@ -39,6 +39,7 @@ const r5_server_config r5_server_config_defaults = {
 	.spool_dir = "/var/tmp/recon5t-spool",
 	.fft_wisdom = "",
 	.early_calibration = 1,
+	.realtime_threads = 0,
 };
 
 enum key_type { KEY_STRING, KEY_INT, KEY_LONG, KEY_DOUBLE };
@@ -78,6 +79,9 @@ static const struct config_key {
 	STR(spool_dir, "DICOM files per job and the PACS spool (default /var/tmp/recon5t-spool)"),
 	STR(fft_wisdom, "FFTW wisdom file: CPU FFTs measured once, kept there (default none: ESTIMATE)"),
 	NUM(early_calibration, KEY_INT, 0, 1, "1: sense/cs coil maps computed while the scan streams in (default 1)"),
+	NUM(realtime_threads, KEY_INT, 0, 256,
+	    "OpenMP threads of each real-time frame thread (default 0: all, as the workers; 1 can be steadier on a "
+	    "loaded machine)"),
 #undef STR
 #undef NUM
 };

@@ -34,6 +34,7 @@ typedef struct r5_server_config {
 	char spool_dir[1024];  /* per-job DICOM files and the spool of undelivered instances */
 	char fft_wisdom[1024]; /* FFTW wisdom file: CPU FFTs planned with FFTW_MEASURE; "" = ESTIMATE */
 	int early_calibration; /* 1: sense/cs coil maps computed while the scan streams in */
+	int realtime_threads;  /* OpenMP threads per real-time frame thread (0: the default, all cores) */
 } r5_server_config;
 
 extern const r5_server_config r5_server_config_defaults;

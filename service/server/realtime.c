@@ -31,8 +31,11 @@
  *     p50/p99) and ends the call with OK.
  *
  * Memory: the stream reserves at its header the plan's fixed part (the NUFFT grid, coil images,
- * image: r5_grid_plan_bytes), each queued task its window, the kept series its frames; the
- * scan builder's k-space is reserved by ingest as for any scan. A client that vanishes (or
+ * image: r5_grid_plan_bytes; for mode iterative the solver's Toeplitz kernel and vectors too),
+ * each queued task its window, the maps when made, the kept series its frames; the scan
+ * builder's spokes are reserved by ingest as for any scan, and kept until End (a real-time
+ * scan's length is bounded by the budget: the builder has no way yet to let spokes go that no
+ * frame will need). A client that vanishes (or
  * cancels, or a deadline, an ingest error, the idle reaper, the server's abort) stops the frame
  * thread within one frame: r5_call_release_memory calls r5_realtime_stop, the thread frees its
  * context, plan, queue and series and gives every byte back before it drops its reference.
@@ -46,6 +49,9 @@
 #include <string.h>
 
 #include <grpc/support/time.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "realtime_frames.h"
 #include "recon/core/log.h"
@@ -117,9 +123,10 @@ static r5_status check_request(const r5_call *c, const Recon5t__V1__ScanHeader *
 	if (c->params.grid.frame_spokes < 1)
 		return r5_set_error(R5_EINVAL, "pipeline realtime: frame_spokes = %d: a frame needs at least 1 spoke "
 					       "(set frame_spokes, e.g. 21)", c->params.grid.frame_spokes);
-	if (!strcmp(c->params.realtime.mode, "iterative") && c->params.calib_size > 0 && c->params.calib_size < 8)
-		return r5_set_error(R5_EINVAL, "pipeline realtime, mode iterative: calib = %d: the coil maps' ESPIRiT "
-					       "calibration width must be at least 8", c->params.calib_size);
+	int maps = !strcmp(c->params.realtime.mode, "iterative") || c->params.realtime.coil_maps;
+	if (maps && c->params.calib_size > 0 && c->params.calib_size < 8)
+		return r5_set_error(R5_EINVAL, "pipeline realtime: calib = %d: the coil maps' ESPIRiT calibration width "
+					       "must be at least 8", c->params.calib_size);
 	if (h->format == RECON5T__V1__IMAGE_FORMAT__FORMAT_DICOM)
 		return r5_set_error(R5_EINVAL, "pipeline realtime sends its frames as FORMAT_FLOAT32 (the DICOM series goes "
 					       "to the PACS after End): ask for FORMAT_FLOAT32");
@@ -182,7 +189,7 @@ r5_status r5_realtime_begin(r5_call *c, const Recon5t__V1__ScanHeader *h)
 	r5_call_ref(c); /* the frame thread's */
 	rt->running = 1;
 	pthread_mutex_lock(&s->lock);
-	s->realtime_threads++;
+	s->frame_threads++;
 	pthread_mutex_unlock(&s->lock);
 	pthread_t thread;
 	pthread_attr_t attr;
@@ -195,7 +202,7 @@ r5_status r5_realtime_begin(r5_call *c, const Recon5t__V1__ScanHeader *h)
 		r5_server_release(s, rt->reserved_fixed);
 		rt->reserved_fixed = 0;
 		pthread_mutex_lock(&s->lock);
-		s->realtime_threads--;
+		s->frame_threads--;
 		pthread_cond_broadcast(&s->changed);
 		pthread_mutex_unlock(&s->lock);
 		r5_call_unref(c); /* not the last: the ingest thread holds one */
@@ -262,6 +269,61 @@ static void free_task(r5_server *s, rt_frame *task)
 	free(task);
 }
 
+/* Frame f is due: its window copied into a task, reserved and queued for the frame thread. */
+static r5_status schedule_frame(r5_call *c, r5_realtime *rt, long f, long n_read, double now)
+{
+	rt_frame *task = calloc(1, sizeof *task);
+	if (!task)
+		return r5_set_error(R5_ENOMEM, "pipeline realtime: frame %ld", f);
+	task->index = f;
+	task->t_due = now;
+	long bytes = rt_frame_bytes(rt, n_read);
+	long got = r5_server_reserve(c->server, bytes);
+	if (got < 0) { /* overload: the budget cannot hold this window now (module header) */
+		free(task);
+		pthread_mutex_lock(&rt->lock);
+		long dropped = ++rt->frames_dropped;
+		pthread_mutex_unlock(&rt->lock);
+		r5_warn("job %s: real-time frame %ld dropped: the memory budget cannot hold its window now (%ld "
+			"dropped)", c->job_id, f, dropped);
+		return R5_OK;
+	}
+	task->bytes = got;
+	r5_status st = copy_window(rt, c->builder, f, n_read, task);
+	if (st != R5_OK) {
+		free_task(c->server, task);
+		return r5_error_context(st, "pipeline realtime: frame %ld", f);
+	}
+	pthread_mutex_lock(&rt->lock);
+	if (!rt->running || rt->stop) { /* the frame thread has gone (or goes): it would never free it */
+		pthread_mutex_unlock(&rt->lock);
+		free_task(c->server, task);
+		return R5_OK; /* the stream ends: whoever stopped it says why */
+	}
+	if (rt->tail)
+		rt->tail->next = task;
+	else
+		rt->head = task;
+	rt->tail = task;
+	rt->pending++;
+	rt_frame *late = NULL; /* max_pending: the oldest waiting frame makes room (module header) */
+	if (rt->max_pending > 0 && rt->pending > rt->max_pending) {
+		late = rt->head;
+		rt->head = late->next;
+		rt->pending--;
+		rt->frames_dropped++;
+	}
+	long dropped = rt->frames_dropped;
+	pthread_cond_signal(&rt->changed);
+	pthread_mutex_unlock(&rt->lock);
+	if (late) {
+		r5_info("job %s: real-time frame %ld dropped: %ld frames wait for the frame thread (max_pending), "
+			"%ld dropped", c->job_id, late->index, rt->max_pending, dropped);
+		free_task(c->server, late);
+	}
+	return R5_OK;
+}
+
 r5_status r5_realtime_offer(r5_call *c)
 {
 	r5_realtime *rt = c->realtime;
@@ -287,52 +349,8 @@ r5_status r5_realtime_offer(r5_call *c)
 		rt->n_read = n_read;
 	long due = r5_rt_frames_due(n_spokes, rt->frame_spokes, rt->frame_step);
 	double now = r5_svc_now();
-	for (long f = rt->next_frame; f < due; f++) {
-		rt_frame *task = calloc(1, sizeof *task);
-		if (!task)
-			return r5_set_error(R5_ENOMEM, "pipeline realtime: frame %ld", f);
-		task->index = f;
-		task->t_due = now;
-		long bytes = rt_frame_bytes(rt, n_read);
-		long got = r5_server_reserve(c->server, bytes);
-		if (got < 0) { /* overload: the budget cannot hold this window now (module header) */
-			free(task);
-			pthread_mutex_lock(&rt->lock);
-			long dropped = ++rt->frames_dropped;
-			pthread_mutex_unlock(&rt->lock);
-			r5_warn("job %s: real-time frame %ld dropped: the memory budget cannot hold its window now (%ld "
-				"dropped)", c->job_id, f, dropped);
-			continue;
-		}
-		task->bytes = got;
-		r5_status st = copy_window(rt, c->builder, f, n_read, task);
-		if (st != R5_OK) {
-			free_task(c->server, task);
-			return r5_error_context(st, "pipeline realtime: frame %ld", f);
-		}
-		pthread_mutex_lock(&rt->lock);
-		if (rt->tail)
-			rt->tail->next = task;
-		else
-			rt->head = task;
-		rt->tail = task;
-		rt->pending++;
-		rt_frame *late = NULL; /* max_pending: the oldest waiting frame makes room (module header) */
-		if (rt->max_pending > 0 && rt->pending > rt->max_pending) {
-			late = rt->head;
-			rt->head = late->next;
-			rt->pending--;
-			rt->frames_dropped++;
-		}
-		long dropped = rt->frames_dropped;
-		pthread_cond_signal(&rt->changed);
-		pthread_mutex_unlock(&rt->lock);
-		if (late) {
-			r5_info("job %s: real-time frame %ld dropped: %ld frames wait for the frame thread (max_pending), "
-				"%ld dropped", c->job_id, late->index, rt->max_pending, dropped);
-			free_task(c->server, late);
-		}
-	}
+	for (long f = rt->next_frame; f < due; f++)
+		R5_TRY(schedule_frame(c, rt, f, n_read, now));
 	if (due > rt->next_frame)
 		rt->next_frame = due;
 	return R5_OK;
@@ -530,27 +548,52 @@ static int solve_hook(void *user, const char *stage, double fraction, r5_status 
 	return 1;
 }
 
+/* The coil maps, once, from this (the first) frame's window: ESPIRiT (width calib, 24 by default)
+ * on its gridded centre (nc_sense.h), reserved from the budget. coords: the NUFFT's wrapped ones. */
+static r5_status make_maps(r5_realtime *rt, const rt_frame *task, long n_points, const float *coords)
+{
+	r5_call *c = rt->call;
+	long calib = c->params.calib_size > 0 ? c->params.calib_size : 24;
+	calib = calib < rt->image_dims[0] ? calib : rt->image_dims[0];
+	calib = calib < rt->image_dims[1] ? calib : rt->image_dims[1];
+	long bytes = (long)((double)r5_array_size(rt->image) * (double)rt->image_dims[3] * sizeof(float complex));
+	long got = r5_server_reserve(c->server, bytes);
+	if (got < 0)
+		return r5_set_error(R5_EBUSY, "memory budget: the coil maps of the real-time frames (%.0f MiB) do not fit "
+					      "now; retry later", (double)bytes / 1048576.0);
+	rt->maps_reserved = got;
+	r5_status st = r5_nc_maps_espirit(rt->ctx, rt->image_dims, n_points, coords, task->samples, (int)calib, &rt->maps);
+	if (st != R5_OK)
+		return r5_error_context(st, "coil maps from frame %ld's %ld spokes", task->index, rt->frame_spokes);
+	r5_info("job %s: real-time coil maps from frame %ld's %ld spokes (ESPIRiT, calibration %ld), reused", c->job_id,
+		task->index, rt->frame_spokes, calib);
+	return R5_OK;
+}
+
+/* Mode grid: r5_grid_frame, rss or (coil_maps=1) the maps' SENSE combination. */
+static r5_status grid_frame(r5_realtime *rt, const rt_frame *task, long n_points)
+{
+	if (rt->call->params.realtime.coil_maps && !rt->maps) {
+		float *wrapped = malloc(sizeof *wrapped * 3 * (size_t)n_points);
+		if (!wrapped)
+			return r5_set_error(R5_ENOMEM, "pipeline realtime: coordinates for the coil maps");
+		memcpy(wrapped, task->coords, sizeof *wrapped * 3 * (size_t)n_points);
+		r5_grid_wrap_coords(rt->image_dims, n_points, wrapped); /* the NUFFT's [-N/2, N/2) */
+		r5_status st = make_maps(rt, task, n_points, wrapped);
+		free(wrapped);
+		R5_TRY(st);
+	}
+	return r5_grid_frame(rt->ctx, rt->plan, n_points, task->coords, NULL, task->samples, rt->maps, NULL, rt->image);
+}
+
 /* Mode iterative: a few CG-SENSE iterations (nc_sense.h) warm-started from the previous frame,
- * with maps made once, from frame 0's window (ESPIRiT on its gridded centre), and reused. */
+ * with the maps made once, from frame 0's window, and reused. */
 static r5_status iterate_frame(r5_realtime *rt, rt_frame *task, long n_points)
 {
 	r5_call *c = rt->call;
 	r5_grid_wrap_coords(rt->image_dims, n_points, task->coords); /* the NUFFT's [-N/2, N/2) */
-	if (!rt->maps) {
-		long calib = c->params.calib_size > 0 ? c->params.calib_size : 24;
-		calib = calib < rt->image_dims[0] ? calib : rt->image_dims[0];
-		calib = calib < rt->image_dims[1] ? calib : rt->image_dims[1];
-		long bytes = (long)((double)r5_array_size(rt->image) * (double)rt->image_dims[3] * sizeof(float complex));
-		long got = r5_server_reserve(c->server, bytes);
-		if (got < 0)
-			return r5_set_error(R5_EBUSY, "memory budget: the coil maps of the real-time frames (%.0f MiB) do not "
-						      "fit now; retry later", (double)bytes / 1048576.0);
-		rt->maps_reserved = got;
-		r5_status st = r5_nc_maps_espirit(rt->ctx, rt->image_dims, n_points, task->coords, task->samples, (int)calib,
-						  &rt->maps);
-		if (st != R5_OK)
-			return r5_error_context(st, "coil maps from frame %ld's %ld spokes", task->index, rt->frame_spokes);
-	}
+	if (!rt->maps)
+		R5_TRY(make_maps(rt, task, n_points, task->coords));
 	r5_nc_sense_opts opts = r5_nc_sense_defaults;
 	opts.iters = c->params.realtime.iters;
 	opts.warm_start = rt->frames_sent > 0; /* rt->image holds the previous frame */
@@ -565,9 +608,7 @@ static r5_status make_frame(r5_realtime *rt, rt_frame *task)
 	r5_call *c = rt->call;
 	double t0 = r5_svc_now();
 	long n_points = task->samples->dims[1] * task->samples->dims[2];
-	r5_status st = rt->iterative ? iterate_frame(rt, task, n_points)
-				     : r5_grid_frame(rt->ctx, rt->plan, n_points, task->coords, NULL, task->samples, NULL,
-						     NULL, rt->image);
+	r5_status st = rt->iterative ? iterate_frame(rt, task, n_points) : grid_frame(rt, task, n_points);
 	if (st != R5_OK)
 		return r5_error_context(st, "frame %ld", task->index);
 	rt->compute_s += r5_svc_now() - t0;
@@ -623,7 +664,7 @@ static int compare_double(const void *a, const void *b)
 }
 
 /* The q-quantile of the latencies (nearest rank); 0 without frames. */
-static double quantile(double *sorted, long n, double q)
+static double quantile(const double *sorted, long n, double q)
 {
 	if (n <= 0)
 		return 0;
@@ -755,6 +796,12 @@ static void *frame_main(void *arg)
 	r5_realtime *rt = arg;
 	r5_call *c = rt->call;
 	r5_server *s = c->server;
+#ifdef _OPENMP
+	/* this thread's parallel regions and its context's FFTW plans (realtime_threads): on a loaded
+	 * machine one thread has no barrier to wait at for a descheduled partner */
+	if (s->config.realtime_threads > 0)
+		omp_set_num_threads(s->config.realtime_threads);
+#endif
 	r5_status st = setup(rt);
 	if (st == R5_OK)
 		st = frame_loop(rt);
@@ -771,7 +818,7 @@ static void *frame_main(void *arg)
 	r5_call_unref(c); /* may destroy the call, and rt with it */
 	/* counted down last: r5_server_stop waits for 0 before the server's state goes */
 	pthread_mutex_lock(&s->lock);
-	s->realtime_threads--;
+	s->frame_threads--;
 	pthread_cond_broadcast(&s->changed);
 	pthread_mutex_unlock(&s->lock);
 	return NULL;
@@ -780,7 +827,7 @@ static void *frame_main(void *arg)
 void r5_realtime_wait_all(r5_server *s)
 {
 	pthread_mutex_lock(&s->lock);
-	while (s->realtime_threads > 0)
+	while (s->frame_threads > 0)
 		pthread_cond_wait(&s->changed, &s->lock);
 	pthread_mutex_unlock(&s->lock);
 }

@@ -186,7 +186,7 @@ struct r5_server {
 	char job_id_run[12];   /* job_ids.c: this run's part of every job id ("" until the first) */
 	/* what each worker's context says about its device (Capabilities) */
 	char worker_describe[16][160];
-	int realtime_threads; /* realtime.c: frame threads running (under lock) */
+	int frame_threads; /* realtime.c: real-time frame threads running (under lock) */
 	/* counters (for logs and Capabilities) */
 	long jobs_done, jobs_failed;
 };

@@ -12,7 +12,8 @@
   memory_in_use_bytes, > 0 while it streams) and the stream count go back to 0 within seconds,
   and the server serves the next client in full.
 - Mode iterative (CG-SENSE per frame, warm-started, maps from frame 0): every frame, each
-  correlating > 0.9 with the gridded frame of the same spokes; max_pending 1 with the whole
+  correlating > 0.9 with the gridded frame of the same spokes; the same for mode grid with
+  coil_maps=1 (maps made once, log); max_pending 1 with the whole
   scan in one message: sent + dropped = the frames due, some dropped, the rest in order.
 - Bad input, each with a clear status naming the parameter: frame_spokes 0, negative, larger
   than the scan (at End), realtime on a Cartesian scan, DICOM format, an unknown mode, a cs key,
@@ -147,6 +148,16 @@ def case_iterative_and_drops(server, pb):
     corr = min(np.corrcoef(f[0].ravel(), g[0].ravel())[0, 1] for f, g in zip(frames, gridded))
     check("iterative: frames correlate with the gridded ones", corr > 0.9, "min Pearson %.3f" % corr)
     check("iterative: finite", all(np.isfinite(f).all() for f in frames))
+    events, code, details = server.reconstruct(
+        scan.messages(pb, {"frame_spokes": fs, "frame_step": step, "coil_maps": 1}, batch=10), timeout=120)
+    combined = sc.image_arrays(events, pb)
+    check("grid + coil_maps: every frame", code == grpc.StatusCode.OK and len(combined) == expected,
+          "%s %s %d" % (code, details, len(combined)))
+    corr = min(np.corrcoef(f[0].ravel(), g[0].ravel())[0, 1] for f, g in zip(combined, gridded))
+    check("grid + coil_maps: frames correlate with the rss ones", corr > 0.9 and
+          all(np.isfinite(f).all() for f in combined), "min Pearson %.3f" % corr)
+    check("maps made once per stream (iterative, coil_maps)", server.log_text().count("real-time coil maps") == 2,
+          server.log_text().count("real-time coil maps"))
     events, code, details = server.reconstruct(
         scan.messages(pb, {"frame_spokes": 5, "frame_step": 5, "max_pending": 1, "mode": "iterative", "iters": 4},
                       batch=100), timeout=120)
