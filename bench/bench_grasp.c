@@ -4,8 +4,10 @@
  * All three use the same coil maps (time-averaged ESPIRiT, r5_grasp_maps) and the same data.
  *
  *   gridding   r5_grid_frame per frame (ramp density, maps combination)
- *   nc-sense   r5_grasp_solve with lambda 0: each frame's weighted least squares by CG
- *              (--sense-iters, default 10), the same Toeplitz operator
+ *   nc-sense   r5_nc_sense_solve (recon/pipeline/nc_sense.h) per frame, its defaults (30 CG
+ *              iterations, relative Tikhonov 1e-3, no density weights); --sense-iters changes
+ *              the iterations. Also printed (mean only): r5_grasp_solve with lambda 0, each
+ *              frame's density-weighted least squares by 10 CG iterations on GRASP's operator
  *   grasp      r5_grasp_solve with its defaults (automatic lambda) or --lambda-scale/--rho
  *
  * Options: --matrix N --coils C --frames F --frame-spokes S --noise SIGMA --tr MS
@@ -13,7 +15,8 @@
  *          --sweep (GRASP at lambda_scale 0.005 .. 0.08) --write-cfl PREFIX (data for BART:
  *          PREFIX_ksp [1 n_read fs C 1.. T], PREFIX_traj [3 n_read fs 1.. T], PREFIX_maps,
  *          PREFIX_truth [N N 1.. T]) --compare-cfl FILE (a BART recon [N N 1 .. T] scored like
- *          the others). */
+ *          the others) --score FILE (only that: the phantom's truth and FILE's per-frame scores).
+ * R5_FFT_WISDOM=PATH: CPU FFTs planned with FFTW_MEASURE into PATH (as recon5t recon). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,9 +25,11 @@
 
 #include "../phantoms/dynamic.h"
 #include "../recon/core/ctx.h"
+#include "../recon/cpu/cpu_fft.h"
 #include "../recon/io/cfl.h"
 #include "../recon/pipeline/grasp.h"
 #include "../recon/pipeline/grid.h"
+#include "../recon/pipeline/nc_sense.h"
 #include "../recon/pipeline/quality.h"
 
 static double now_s(void)
@@ -54,6 +59,36 @@ static r5_status score(const r5_array *truth, const r5_array *series, long frame
 	return R5_OK;
 }
 
+static void frame_samples(const r5_dynamic_scan *scan, long t, long C, r5_array *frame)
+{
+	long np = scan->n_read * scan->frame_spokes;
+	for (long c = 0; c < C; c++)
+		memcpy(frame->data + c * np, scan->samples->data + np * t + scan->n_read * scan->n_spokes * c,
+		       sizeof(float complex) * (size_t)np);
+}
+
+/* nc_sense.h's CG-SENSE, frame by frame */
+static r5_status frame_sense(r5_ctx *ctx, const long image_dims[R5_DIMS], const r5_dynamic_scan *scan,
+			     const float *coords, const r5_array *maps, int iters, r5_array *series)
+{
+	long fs = scan->frame_spokes, nr = scan->n_read, C = image_dims[3], np = nr * fs, dims[R5_DIMS];
+	r5_array *frame = NULL;
+	r5_dims_ones(dims);
+	dims[1] = nr, dims[2] = fs, dims[3] = C;
+	R5_TRY(r5_array_alloc_host(dims, &frame));
+	r5_nc_sense_opts o = r5_nc_sense_defaults;
+	if (iters > 0)
+		o.iters = iters;
+	r5_status s = R5_OK;
+	for (long t = 0; t < scan->n_frames && s == R5_OK; t++) {
+		frame_samples(scan, t, C, frame);
+		r5_array image = r5_linop_slice(series, R5_DIM_TIME, t);
+		s = r5_nc_sense_solve(ctx, image_dims, np, coords + 3 * np * t, frame, maps, &o, NULL, &image);
+	}
+	r5_array_free(frame);
+	return s;
+}
+
 static r5_status gridding(r5_ctx *ctx, const long image_dims[R5_DIMS], const r5_dynamic_scan *scan, const float *coords,
 			  const r5_array *maps, r5_array *series)
 {
@@ -70,9 +105,7 @@ static r5_status gridding(r5_ctx *ctx, const long image_dims[R5_DIMS], const r5_
 		s = r5_array_alloc_host(dims, &image);
 	long pix = image_dims[0] * image_dims[1];
 	for (long t = 0; t < scan->n_frames && s == R5_OK; t++) {
-		for (long c = 0; c < C; c++)
-			memcpy(frame->data + c * np, scan->samples->data + np * t + nr * scan->n_spokes * c,
-			       sizeof(float complex) * (size_t)np);
+		frame_samples(scan, t, C, frame);
 		s = r5_grid_frame(ctx, plan, np, coords + 3 * np * t, NULL, frame, maps, NULL, image);
 		if (s == R5_OK)
 			memcpy(series->data + t * pix, image->data, sizeof(float complex) * (size_t)pix);
@@ -134,14 +167,14 @@ typedef struct bench_args {
 	struct r5_phantom_params p;
 	r5_grasp_opts grasp;
 	int sense_iters, sweep;
-	const char *write_cfl, *compare_cfl;
+	const char *write_cfl, *compare_cfl, *score_cfl;
 } bench_args;
 
 static int parse(int argc, char **argv, bench_args *a)
 {
 	a->p = r5_phantom_defaults_dynamic;
 	a->grasp = r5_grasp_defaults;
-	a->sense_iters = 10;
+	a->sense_iters = 0;
 	for (int i = 1; i < argc; i++) {
 		const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!strcmp(o, "--sweep")) {
@@ -181,6 +214,8 @@ static int parse(int argc, char **argv, bench_args *a)
 			a->write_cfl = v;
 		else if (!strcmp(o, "--compare-cfl"))
 			a->compare_cfl = v;
+		else if (!strcmp(o, "--score"))
+			a->score_cfl = v;
 		else {
 			fprintf(stderr, "bench_grasp: unknown option %s\n", o);
 			return 2;
@@ -191,6 +226,21 @@ static int parse(int argc, char **argv, bench_args *a)
 		return 2;
 	}
 	return 0;
+}
+
+/* A [N N 1 .. T] cfl (any size-1 dims) as the truth's shape. */
+static r5_status read_series(const char *path, const r5_array *truth, r5_array **out)
+{
+	R5_TRY(r5_cfl_read(path, out));
+	long size = r5_array_size(*out);
+	if (size != r5_array_size(truth)) {
+		r5_array_free(*out);
+		*out = NULL;
+		return r5_set_error(R5_EINVAL, "%s: %ld values, the truth has %ld", path, size, r5_array_size(truth));
+	}
+	r5_dims_copy((*out)->dims, truth->dims);
+	r5_dims_strides((*out)->strides, (*out)->dims);
+	return R5_OK;
 }
 
 static int fail(const char *what)
@@ -208,6 +258,9 @@ int main(int argc, char **argv)
 	if (rc)
 		return rc;
 	r5_ctx *ctx = NULL;
+	/* R5_FFT_WISDOM: FFTW_MEASURE plans kept in that file, as recon5t recon */
+	if (getenv("R5_FFT_WISDOM") && r5_cpu_fft_configure(getenv("R5_FFT_WISDOM")) != R5_OK)
+		return fail("fft wisdom");
 	if (r5_ctx_create(&ctx, "cpu", 0) != R5_OK)
 		return fail("context");
 	r5_dynamic_scan scan;
@@ -215,6 +268,17 @@ int main(int argc, char **argv)
 	if (r5_dynamic_simulate(&a.p, 1, &scan) != R5_OK)
 		return fail("phantom");
 	long N = a.p.matrix[0], C = a.p.n_coils, T = scan.n_frames, image_dims[R5_DIMS];
+	if (a.score_cfl) {
+		r5_array *series = NULL;
+		scores sc;
+		if (read_series(a.score_cfl, scan.truth, &series) != R5_OK || score(scan.truth, series, T, &sc) != R5_OK)
+			return fail("score");
+		printf("%s: mean nrmse %.4f ssim %.4f\n", a.score_cfl, sc.mean_nrmse, sc.mean_ssim);
+		r5_array_free(series);
+		r5_dynamic_free(&scan);
+		r5_ctx_destroy(ctx);
+		return 0;
+	}
 	printf("dynamic phantom %ldx%ld, %ld coils, %ld frames x %ld spokes (readout x%d, TR %g ms), noise %g: %.2f s\n",
 	       N, N, C, T, scan.frame_spokes, a.p.readout_oversampling, a.p.tr_ms, a.p.noise_sigma, now_s() - t0);
 	r5_dims_ones(image_dims);
@@ -240,14 +304,22 @@ int main(int argc, char **argv)
 	if (gridding(ctx, image_dims, &scan, coords, maps, grid) != R5_OK || score(scan.truth, grid, T, &s_grid) != R5_OK)
 		return fail("gridding");
 	printf("gridding: %.2f s wall, %.2f s cpu\n", now_s() - w0, cpu_s() - c0);
-	r5_grasp_opts so = a.grasp;
-	so.lambda = 0, so.lambda_space = 0, so.iters = a.sense_iters;
-	r5_grasp_info info;
 	w0 = now_s(), c0 = cpu_s();
-	if (r5_grasp_solve(ctx, image_dims, coords, scan.samples, maps, &so, NULL, sense, NULL, &info) != R5_OK ||
+	if (frame_sense(ctx, image_dims, &scan, coords, maps, a.sense_iters, sense) != R5_OK ||
 	    score(scan.truth, sense, T, &s_sense) != R5_OK)
 		return fail("nc-sense");
-	printf("nc-sense per frame (%d CG iterations): %.2f s wall, %.2f s cpu\n", so.iters, now_s() - w0, cpu_s() - c0);
+	printf("nc-sense per frame (r5_nc_sense_solve, %d CG iterations): %.2f s wall, %.2f s cpu\n",
+	       a.sense_iters > 0 ? a.sense_iters : r5_nc_sense_defaults.iters, now_s() - w0, cpu_s() - c0);
+	r5_grasp_opts so = a.grasp;
+	so.lambda = 0, so.lambda_space = 0, so.iters = 10;
+	r5_grasp_info info;
+	scores s_cg;
+	w0 = now_s(), c0 = cpu_s();
+	if (r5_grasp_solve(ctx, image_dims, coords, scan.samples, maps, &so, NULL, grasp, NULL, &info) != R5_OK ||
+	    score(scan.truth, grasp, T, &s_cg) != R5_OK)
+		return fail("frame cg");
+	printf("frame cg (grasp lambda 0, density-weighted, 10 CG iterations): mean nrmse %.4f ssim %.4f, %.2f s wall, "
+	       "%.2f s cpu\n", s_cg.mean_nrmse, s_cg.mean_ssim, now_s() - w0, cpu_s() - c0);
 	if (a.sweep)
 		for (float l = 0.005f; l < 0.09f; l *= 2) {
 			r5_grasp_opts go = a.grasp;
@@ -270,11 +342,7 @@ int main(int argc, char **argv)
 	scores *rows[4] = {&s_grid, &s_sense, &s_grasp, &s_bart};
 	int n = 3;
 	if (a.compare_cfl) {
-		if (r5_cfl_read(a.compare_cfl, &bart) != R5_OK || r5_array_size(bart) != r5_array_size(scan.truth))
-			return fail("compare cfl");
-		r5_dims_copy(bart->dims, scan.truth->dims); /* same sizes; BART may write other size-1 dims */
-		r5_dims_strides(bart->strides, bart->dims);
-		if (score(scan.truth, bart, T, &s_bart) != R5_OK)
+		if (read_series(a.compare_cfl, scan.truth, &bart) != R5_OK || score(scan.truth, bart, T, &s_bart) != R5_OK)
 			return fail("compare cfl");
 		n = 4;
 	}

@@ -14,8 +14,15 @@
  *    (wall time of the command, its .cfl I/O and start-up included), and the agreement of the
  *    two implementations after the best complex scale (convention check: sign, centring, units).
  *
- * Usage: bench_nufft [--quick | --bart]   (--quick: the accuracy table and the 2D uniform case
- * only; --bart: the BART comparison only) */
+ * 4. The issue's throughput cases (--gpu on the GPU context, --issue on the CPU context): 3D 256^3
+ *    (grid 512^3, sigma 2, tolerance 1e-4: width 5), 10^8 points uniform in the cube, one coil;
+ *    and 2D 256^2 x 8 coils, 10^6 uniform points, same tolerance. Plan and set points timed
+ *    separately, then type 2 and type 1 execute only (warm-up, then the median of 5 or --reps, the context
+ *    synchronised before each clock read), in points/s. --points N sets the 3D case's count
+ *    (e.g. 10^7 where 10^8 does not fit). gpu/NOTES.md holds the predictions for the H200.
+ *
+ * Usage: bench_nufft [--quick | --bart | --gpu | --issue] [--points N] [--reps 1..5]   (--quick: the accuracy
+ * table and the 2D uniform case only; --bart: the BART comparison only) */
 #include <complex.h>
 #include <math.h>
 #include <stdio.h>
@@ -332,8 +339,111 @@ done:
 	r5_array_free(bart_y), r5_array_free(bart_x);
 }
 
+static int issue_reps = 5; /* --reps N (1..5) */
+
+static double median(double *t, int n)
+{
+	for (int i = 0; i < n; i++)
+		for (int j = i + 1; j < n; j++)
+			if (t[j] < t[i]) {
+				double x = t[i];
+				t[i] = t[j];
+				t[j] = x;
+			}
+	return t[n / 2];
+}
+
+/* One issue case on ctx: host inputs made here, moved where the context computes. */
+static void issue_case(r5_ctx *ctx, const char *name, const long dims[R5_DIMS], long n)
+{
+	long sdims[R5_DIMS];
+	dims_of(sdims, 1, n, 1, dims[3]);
+	float *k = uniform_points(dims, n);
+	r5_array *xh = NULL, *x = NULL, *y = NULL, *out = NULL;
+	r5_nufft_plan *p = NULL;
+	r5_nufft_opts o = r5_nufft_defaults;
+	o.tolerance = 1e-4;
+	double t2[5], t1[5], c2[5], c1[5];
+	if (!k || !check(r5_array_alloc_host(dims, &xh), "image"))
+		goto done;
+	for (long i = 0; i < r5_array_size(xh); i++)
+		xh->data[i] = (float)(uniform() - 0.5) + I * (float)(uniform() - 0.5);
+	if (!check(r5_array_to_work(ctx, xh, &x), "image upload") || !check(r5_array_alloc_work(ctx, sdims, &y), "samples") ||
+	    !check(r5_array_alloc_work(ctx, dims, &out), "image"))
+		goto done;
+	double t0 = now_s();
+	if (!check(r5_nufft_plan_make(ctx, dims, &o, &p), "plan") || !check(r5_ctx_sync(ctx), "sync"))
+		goto done;
+	double t_plan = now_s() - t0;
+	t0 = now_s();
+	if (!check(r5_nufft_set_points(ctx, p, n, k), "points") || !check(r5_ctx_sync(ctx), "sync"))
+		goto done;
+	double t_points = now_s() - t0;
+	/* warm-up: the grid, the FFT plans and (on a GPU) module load stay out of the numbers */
+	if (!check(r5_nufft_forward(ctx, p, y, x), "forward") || !check(r5_nufft_adjoint(ctx, p, out, y), "adjoint") ||
+	    !check(r5_ctx_sync(ctx), "sync"))
+		goto done;
+	for (int r = 0; r < issue_reps; r++) {
+		t0 = now_s();
+		double u0 = cpu_s();
+		if (!check(r5_nufft_forward(ctx, p, y, x), "forward") || !check(r5_ctx_sync(ctx), "sync"))
+			goto done;
+		t2[r] = now_s() - t0, c2[r] = cpu_s() - u0;
+		t0 = now_s();
+		u0 = cpu_s();
+		if (!check(r5_nufft_adjoint(ctx, p, out, y), "adjoint") || !check(r5_ctx_sync(ctx), "sync"))
+			goto done;
+		t1[r] = now_s() - t0, c1[r] = cpu_s() - u0;
+	}
+	r5_nufft_info info;
+	r5_nufft_get_info(p, &info);
+	double m2 = median(t2, issue_reps), m1 = median(t1, issue_reps);
+	printf("| %s | %ld | %ld | %ld^%d | %d | %.3f | %.3f | %.4f (%.2e/s) | %.4f (%.2e/s) | %.2f / %.2f | %ld |\n", name,
+	       n, dims[3], info.grid[0], info.dims, info.width, t_plan, t_points, m2, n / m2, m1, n / m1, median(c2, issue_reps),
+	       median(c1, issue_reps), info.bytes >> 20);
+	fflush(stdout);
+done:
+	r5_nufft_plan_destroy(p);
+	r5_array_free(xh), r5_array_free(x), r5_array_free(y), r5_array_free(out);
+	free(k);
+}
+
+static int issue_cases(const char *backend, long n3d)
+{
+	r5_ctx *ctx = NULL;
+	if (!check(r5_ctx_create(&ctx, backend, 0), "context"))
+		return 1;
+	printf("# bench_nufft: the issue's cases on %s\n\n", r5_ctx_describe(ctx));
+	printf("tolerance 1e-4, sigma 2; execute only, median of %d after a warm-up; points/s = samples of all coils "
+	       "per second; CPU-s = process CPU seconds (host threads) per execute\n\n", issue_reps);
+	printf("| case | points | coils | grid | width | plan s | set points s | type 2 s | type 1 s | type 2 / 1 CPU-s "
+	       "| MiB held |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
+	long dims[R5_DIMS];
+	dims_of(dims, 256, 256, 256, 1);
+	issue_case(ctx, "3D 256^3 uniform", dims, n3d);
+	dims_of(dims, 256, 256, 1, 8);
+	issue_case(ctx, "2D 256^2 x 8 coils uniform", dims, 1000000);
+	printf("\n");
+	r5_ctx_destroy(ctx);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	long n3d = 100000000;
+	for (int a = 1; a + 1 < argc; a++)
+		if (strcmp(argv[a], "--points") == 0)
+			n3d = strtol(argv[a + 1], NULL, 10);
+		else if (strcmp(argv[a], "--reps") == 0)
+			issue_reps = (int)strtol(argv[a + 1], NULL, 10);
+	if (issue_reps < 1 || issue_reps > 5 || n3d < 1) {
+		fprintf(stderr, "bench_nufft: --reps takes 1..5, --points a positive count\n");
+		return 2;
+	}
+	if (argc > 1 && strcmp(argv[1], "--gpu") == 0)
+		return issue_cases("gpu", n3d);
+	if (argc > 1 && strcmp(argv[1], "--issue") == 0)
+		return issue_cases("cpu", n3d);
 	int quick = argc > 1 && strcmp(argv[1], "--quick") == 0, bart_only = argc > 1 && strcmp(argv[1], "--bart") == 0;
 	r5_ctx *ctx = NULL;
 	if (!check(r5_ctx_create(&ctx, "cpu", 0), "context"))

@@ -82,11 +82,11 @@ void r5_dynamic_trajectory(const struct r5_phantom_params *p, long first, long c
 	float limit = (float)(p->matrix[0] / 2);
 	for (long j = 0; j < count; j++) {
 		double angle = fmod((double)(first + j) * R5_DYNAMIC_GOLDEN_ANGLE, 2 * PI);
-		double c = cos(angle), s = sin(angle);
+		double along0 = sin(angle), along1 = cos(angle); /* BART's direction (traj.h) */
 		for (long i = 0; i < n; i++) {
 			double r = (double)(i - n / 2) / p->readout_oversampling;
 			float *k = coords + 3 * (i + n * j);
-			k[0] = (float)(r * c), k[1] = (float)(r * s), k[2] = 0;
+			k[0] = (float)(r * along0), k[1] = (float)(r * along1), k[2] = 0;
 			/* the first sample at angles near pi would round onto +N/2, outside [-N/2, N/2) */
 			for (int d = 0; d < 2; d++)
 				if (k[d] >= limit)
@@ -113,7 +113,7 @@ static void simulate_spoke(const struct r5_phantom_params *p, const r5_coil_mode
 	double N = p->matrix[0], fov = p->fov_mm[0], dx = fov / N;
 	r5_shape_set object;
 	r5_dynamic_object(p, spoke_time(p, spoke), duration_s, &object);
-	double angle = fmod((double)spoke * R5_DYNAMIC_GOLDEN_ANGLE, 2 * PI), c = cos(angle), s = sin(angle);
+	double angle = fmod((double)spoke * R5_DYNAMIC_GOLDEN_ANGLE, 2 * PI), c = sin(angle), s = cos(angle);
 	double step = 1.0 / (p->readout_oversampling * fov); /* cycles/mm per sample */
 	double start = -(double)(n / 2) * step, scale = 1.0 / (dx * dx * N);
 	for (long co = 0; co < coils->n_coils; co++)
@@ -121,7 +121,7 @@ static void simulate_spoke(const struct r5_phantom_params *p, const r5_coil_mode
 	for (int t = 0; t < coils->n_terms; t++) {
 		double k0[3] = {start * c - coils->m[t][0] / coils->period_mm[0],
 				start * s - coils->m[t][1] / coils->period_mm[1], 0};
-		double dk[3] = {step * c, step * s, 0};
+		double dk[3] = {step * c, step * s, 0}; /* (c, s) = (sin, cos) of the angle: BART's direction */
 		memset(term_row, 0, sizeof *term_row * (size_t)n);
 		r5_shapes_ft_row(&object, k0, dk, n, scale, term_row, 1);
 		for (long co = 0; co < coils->n_coils; co++) {

@@ -18,7 +18,8 @@
  * Sampling: n_frames x frame_spokes spokes in arrival order, spoke s at angle s * psi, psi = the
  * golden angle pi / phi (111.246 deg), one spoke every tr_ms. Each spoke has os N samples
  * (os = readout_oversampling, 1 or 2), sample i at radius (i - os N/2) / os cycles per FOV along
- * (cos, sin) of its angle: coordinates in [-N/2, N/2) (model.md; BART's `traj -r` layout).
+ * (k0, k1) = (sin, cos) of its angle, coordinates in [-N/2, N/2) (model.md): exactly
+ * r5_traj_radial(R5_TRAJ_RADIAL_GOLDEN) of recon/linop/traj.h and `bart traj -r -G -c`.
  * Motion: the object is evaluated at each spoke's own time t_s = s tr_ms (continuous motion, not
  * per frame), unless per_frame_motion, when every spoke of a frame sees the frame's middle time.
  *

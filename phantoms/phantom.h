@@ -12,6 +12,10 @@
  *    noise scan (ISMRMRD_ACQ_IS_NOISE_MEASUREMENT acquisitions, same dwell) before the data;
  *  - sampling: full, uniform R with calibration lines, variable-density Poisson disc
  *    (sampling.h); readout oversampling; oblique geometry.
+ *  - the dynamic kind (dynamic.h): a 2D golden-angle radial scan of a beating ring and
+ *    contrast-uptake regions, k-space analytic per spoke time, each acquisition with its
+ *    trajectory (ISMRMRD traj, cycles per FOV), one "ground_truth" and one "object" image per
+ *    frame (repetition = frame), the frame timing as header userParameters (frame_spokes, ...).
  *
  * Conventions (what a reconstruction may rely on):
  *  - Voxel (i, j, k) of the recon matrix N = (nx, ny, nz) sits at

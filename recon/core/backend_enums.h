@@ -31,4 +31,8 @@ typedef enum r5_reduce_op {
 	R5_REDUCE_MAXABS = 1, /* max |x| as a real value (imaginary part 0); NaN if any x is NaN */
 } r5_reduce_op;
 
+/* The NUFFT slots' geometry and point tables (recon/core/nufft_math.h, which defines them). */
+struct r5_nufft_geom;
+struct r5_nufft_points;
+
 #endif

@@ -81,6 +81,24 @@
 	 * R5_WAVELET_*) along dimension dim of the block dims, analysis (inverse 0) or synthesis; out \
 	 * and in share the strides str and do not overlap */ \
 	X(r5_status, zwavelet_step, (void *state, int kind, int inverse, int dim, const long dims[R5_DIMS], \
-				     const long str[R5_DIMS], R5_CF *out, const R5_CF *in))
+				     const long str[R5_DIMS], R5_CF *out, const R5_CF *in)) \
+	/* NUFFT, the tile method of recon/core/nufft_math.h (recon/linop/nufft.h): samples are \
+	 * [n_points, C] (point j, coil c at j + c n_points), the grid [C, M0, M1, M2] (coil fastest); \
+	 * spread adds the samples into the grid (the caller zeroes it), interp overwrites the \
+	 * samples with the grid's values at the points */ \
+	X(r5_status, nufft_spread, (void *state, const struct r5_nufft_geom *geom, \
+				    const struct r5_nufft_points *points, const R5_CF *samples, R5_CF *grid)) \
+	X(r5_status, nufft_interp, (void *state, const struct r5_nufft_geom *geom, \
+				    const struct r5_nufft_points *points, const R5_CF *grid, R5_CF *samples)) \
+	/* between the image [N0, N1, N2, C] and the grid: to_grid 1: each pixel's cell (x mod M) = \
+	 * image times its de-apodisation factor (packed corr, r5_nufft_deapod_factor; other cells \
+	 * untouched), 0: image = that cell times the factor */ \
+	X(r5_status, nufft_deapod, (void *state, const struct r5_nufft_geom *geom, const float *corr, \
+				    R5_CF *image, R5_CF *grid, int to_grid)) \
+	/* between `coils` images [N0, N1, N2] and Toeplitz grids [2N0, 2N1, 2N2 (1 in 2D)], both one \
+	 * after the other: place 1: each pixel's cell (x mod 2N) = the pixel (others untouched), \
+	 * 0: pixel = its cell */ \
+	X(r5_status, nufft_toep_place, (void *state, const struct r5_nufft_geom *geom, long coils, \
+					R5_CF *image, R5_CF *grid, int place))
 
 #endif

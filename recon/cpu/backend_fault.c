@@ -199,6 +199,10 @@ static r5_status gate(struct fault_state *f, const char *slot)
 #define BODY_zheev_batched FWD(zheev_batched, batch, n, matrices, eigenvalues)
 #define BODY_zheev_top_batched FWD(zheev_top_batched, batch, n, k, matrices, eigenvalues)
 #define BODY_zwavelet_step FWD(zwavelet_step, kind, inverse, dim, dims, str, out, in)
+#define BODY_nufft_spread FWD(nufft_spread, geom, points, samples, grid)
+#define BODY_nufft_interp FWD(nufft_interp, geom, points, grid, samples)
+#define BODY_nufft_deapod FWD(nufft_deapod, geom, corr, image, grid, to_grid)
+#define BODY_nufft_toep_place FWD(nufft_toep_place, geom, coils, image, grid, place)
 
 #define R5_FAULT_DEFINE(ret, slot, params) static ret fault_##slot params BODY_##slot
 R5_BACKEND_SLOTS(R5_FAULT_DEFINE)

@@ -561,11 +561,16 @@ static r5_status add_spoke(r5_scan_builder *b, const ISMRMRD_AcquisitionHeader *
 	if (head->idx.slice != 0)
 		return r5_set_error(R5_ENOTSUP, ACQ_FMT ": slice %u: non-Cartesian scans of more than one slice are not "
 				    "supported yet (send one slice per scan)", b->n_added, head->scan_counter, head->idx.slice);
+	if (b->traj_dims == 2 && b->scan->header.enc_matrix[2] > 1)
+		return r5_set_error(R5_ENOTSUP, ACQ_FMT ": a 2D trajectory (trajectory_dimensions 2) in a 3D encoded matrix "
+				    "(z = %ld): stack-of-stars scans are not supported yet", b->n_added, head->scan_counter,
+				    b->scan->header.enc_matrix[2]);
 	if (b->n_spokes == 0) {
 		b->spoke_read = kept;
 		b->spoke_coils = coils;
 		b->dims[R5_DIM_COIL] = coils;
-		b->scan->geometry = calloc(1, sizeof *b->scan->geometry);
+		if (!b->scan->geometry) /* a first spoke refused below leaves it for the next */
+			b->scan->geometry = calloc(1, sizeof *b->scan->geometry);
 		if (!b->scan->geometry)
 			return r5_set_error(R5_ENOMEM, "slice geometry");
 		b->scan->n_slices = 1;

@@ -23,7 +23,8 @@
  * trajectory_dimensions not 2 or 3 or changing, a coordinate outside [-N_d/2, N_d/2] of the
  * encoded matrix (N_d = 1 along a dimension of size 1), spokes of different lengths, a scan that
  * switches between Cartesian and not; a slice index other than 0 is R5_ENOTSUP (one slice per
- * non-Cartesian scan for now). */
+ * non-Cartesian scan for now), and so is a 2D trajectory in a 3D encoded matrix (stack of
+ * stars). */
 #ifndef R5_IO_SCAN_H
 #define R5_IO_SCAN_H
 

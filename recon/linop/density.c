@@ -58,22 +58,97 @@ static double kernel_integral(const r5_nufft_info *info)
 	return sum * h;
 }
 
-/* rho = interp(spread(w)) * norm; residual: rms(rho - 1) */
-static r5_status density_of(r5_ctx *ctx, r5_nufft_plan *plan, r5_array *grid, r5_array *values, const float *w,
-			    double norm, float *rho, double *residual)
+/* The points in chunks, one 1-coil NUFFT plan each, so that the stop hook is called between
+ * chunks (every ~R5_PROGRESS_CHUNK_MACS of spreading or interpolation) and not only once per
+ * iteration: a chunk spreads into its own grid, added to the total; each interpolates from the
+ * total. */
+struct chunks {
+	long n, per, n_points;
+	r5_nufft_plan **plans;
+	r5_array **values; /* [1, points of the chunk] */
+	r5_array *grid, *part;
+	r5_nufft_info info;
+};
+
+static void chunks_free(struct chunks *c)
 {
-	long n = r5_array_size(values);
-	float complex *v = values->data;
-	for (long j = 0; j < n; j++)
-		v[j] = w[j];
-	R5_TRY(r5_nufft_spread_grid(ctx, plan, grid, values));
-	R5_TRY(r5_nufft_interp_grid(ctx, plan, values, grid));
-	double ss = 0.0;
-	for (long j = 0; j < n; j++) {
-		rho[j] = (float)(crealf(v[j]) * norm);
-		ss += ((double)rho[j] - 1.0) * ((double)rho[j] - 1.0);
+	for (long i = 0; c->plans && i < c->n; i++) {
+		r5_nufft_plan_destroy(c->plans[i]);
+		r5_array_free(c->values[i]);
 	}
-	*residual = sqrt(ss / (double)n);
+	free(c->plans);
+	free(c->values);
+	r5_array_free(c->grid);
+	r5_array_free(c->part);
+}
+
+static r5_status chunks_make(r5_ctx *ctx, const long image_dims[R5_DIMS], long n_points, const float *coords,
+			     struct chunks *c)
+{
+	long pdims[R5_DIMS], gdims[R5_DIMS], sdims[R5_DIMS];
+	r5_dims_ones(pdims);
+	pdims[0] = image_dims[0], pdims[1] = image_dims[1], pdims[2] = image_dims[2];
+	r5_nufft_plan *probe = NULL;
+	R5_TRY(r5_nufft_plan_make(ctx, pdims, NULL, &probe));
+	r5_nufft_get_info(probe, &c->info);
+	r5_nufft_plan_destroy(probe);
+	long taps = 1, cells = 1;
+	for (int d = 0; d < c->info.dims; d++)
+		taps *= c->info.width, cells *= c->info.grid[d];
+	long work = R5_PROGRESS_CHUNK_MACS > cells ? R5_PROGRESS_CHUNK_MACS : cells;
+	c->per = work / taps < 1024 ? 1024 : work / taps;
+	c->n = (n_points + c->per - 1) / c->per;
+	c->n_points = n_points;
+	c->plans = calloc((size_t)c->n, sizeof *c->plans);
+	c->values = calloc((size_t)c->n, sizeof *c->values);
+	if (!c->plans || !c->values)
+		return r5_set_error(R5_ENOMEM, "Pipe-Menon density: %ld chunks", c->n);
+	r5_dims_ones(gdims);
+	gdims[1] = c->info.grid[0], gdims[2] = c->info.grid[1], gdims[3] = c->info.dims == 3 ? c->info.grid[2] : 1;
+	R5_TRY(r5_array_zeros(ctx, R5_HOST, gdims, &c->grid));
+	if (c->n > 1)
+		R5_TRY(r5_array_zeros(ctx, R5_HOST, gdims, &c->part));
+	for (long i = 0; i < c->n; i++) {
+		long first = i * c->per, n = first + c->per < n_points ? c->per : n_points - first;
+		r5_dims_ones(sdims);
+		sdims[1] = n;
+		R5_TRY(r5_nufft_plan_make(ctx, pdims, NULL, &c->plans[i]));
+		R5_TRY(r5_nufft_set_points(ctx, c->plans[i], n, coords + 3 * first));
+		R5_TRY(r5_array_zeros(ctx, R5_HOST, sdims, &c->values[i]));
+	}
+	return R5_OK;
+}
+
+/* rho = interp(spread(w)) * norm; residual: rms(rho - 1); the hook between chunks */
+static r5_status density_of(r5_ctx *ctx, struct chunks *c, const float *w, double norm, const r5_progress *progress,
+			    double fraction, float *rho, double *residual)
+{
+	long cells = r5_array_size(c->grid);
+	for (long i = 0; i < c->n; i++) {
+		R5_TRY(r5_progress_check(progress, "Pipe-Menon density", fraction));
+		float complex *v = c->values[i]->data;
+		for (long j = 0; j < r5_array_size(c->values[i]); j++)
+			v[j] = w[i * c->per + j];
+		R5_TRY(r5_nufft_spread_grid(ctx, c->plans[i], i == 0 ? c->grid : c->part, c->values[i]));
+		if (i > 0) {
+			float complex *g = c->grid->data;
+			const float complex *q = c->part->data;
+			for (long m = 0; m < cells; m++)
+				g[m] += q[m];
+		}
+	}
+	double ss = 0.0;
+	for (long i = 0; i < c->n; i++) {
+		R5_TRY(r5_progress_check(progress, "Pipe-Menon density", fraction));
+		R5_TRY(r5_nufft_interp_grid(ctx, c->plans[i], c->values[i], c->grid));
+		const float complex *v = c->values[i]->data;
+		for (long j = 0; j < r5_array_size(c->values[i]); j++) {
+			float r = (float)(crealf(v[j]) * norm);
+			rho[i * c->per + j] = r;
+			ss += ((double)r - 1.0) * ((double)r - 1.0);
+		}
+	}
+	*residual = sqrt(ss / (double)c->n_points);
 	return R5_OK;
 }
 
@@ -84,40 +159,20 @@ r5_status r5_density_pipe_menon_ex(r5_ctx *ctx, const long image_dims[R5_DIMS], 
 	if (n_points < 1 || iters < 1 || !coords || !weights)
 		return r5_set_error(R5_EINVAL, "Pipe-Menon density: %ld points, %d iterations (need >= 1 each, with "
 				    "coordinates and an output)", n_points, iters);
-	long pdims[R5_DIMS], sdims[R5_DIMS], gdims[R5_DIMS];
-	r5_dims_ones(pdims);
-	pdims[0] = image_dims[0], pdims[1] = image_dims[1], pdims[2] = image_dims[2];
-	r5_dims_ones(sdims);
-	sdims[1] = n_points;
-	r5_nufft_plan *plan = NULL;
-	r5_array *grid = NULL, *values = NULL;
+	struct chunks c = {0};
 	float *rho = malloc(sizeof(float) * (size_t)n_points);
-	r5_status s = rho ? R5_OK : r5_set_error(R5_ENOMEM, "Pipe-Menon density: %ld densities", n_points);
-	if (s == R5_OK)
-		s = r5_nufft_plan_make(ctx, pdims, NULL, &plan);
-	if (s == R5_OK)
-		s = r5_nufft_set_points(ctx, plan, n_points, coords);
-	r5_nufft_info info;
+	r5_status s = rho ? chunks_make(ctx, image_dims, n_points, coords, &c)
+			  : r5_set_error(R5_ENOMEM, "Pipe-Menon density: %ld densities", n_points);
 	if (s == R5_OK) {
-		r5_nufft_get_info(plan, &info);
-		r5_dims_ones(gdims);
-		gdims[1] = info.grid[0], gdims[2] = info.grid[1], gdims[3] = info.dims == 3 ? info.grid[2] : 1;
-		s = r5_array_zeros(ctx, R5_HOST, gdims, &grid);
-	}
-	if (s == R5_OK)
-		s = r5_array_zeros(ctx, R5_HOST, sdims, &values);
-	if (s == R5_OK) {
-		double integral = pow(kernel_integral(&info), info.dims), cells = 1.0;
-		for (int d = 0; d < info.dims; d++)
-			cells *= (double)info.grid[d] / (double)image_dims[d]; /* sigma_d */
-		double norm = cells / (integral * integral);
+		double integral = pow(kernel_integral(&c.info), c.info.dims), sigmas = 1.0;
+		for (int d = 0; d < c.info.dims; d++)
+			sigmas *= (double)c.info.grid[d] / (double)image_dims[d];
+		double norm = sigmas / (integral * integral);
 		for (long j = 0; j < n_points; j++)
 			weights[j] = 1.0f;
 		for (int t = 0; t < iters && s == R5_OK; t++) {
 			double residual = 0.0;
-			s = r5_progress_check(progress, "Pipe-Menon density", (double)t / iters);
-			if (s == R5_OK)
-				s = density_of(ctx, plan, grid, values, weights, norm, rho, &residual);
+			s = density_of(ctx, &c, weights, norm, progress, (double)t / iters, rho, &residual);
 			if (s != R5_OK)
 				break;
 			if (residuals)
@@ -127,9 +182,7 @@ r5_status r5_density_pipe_menon_ex(r5_ctx *ctx, const long image_dims[R5_DIMS], 
 		}
 	}
 	free(rho);
-	r5_array_free(grid);
-	r5_array_free(values);
-	r5_nufft_plan_destroy(plan);
+	chunks_free(&c);
 	return s;
 }
 

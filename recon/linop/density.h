@@ -12,8 +12,18 @@
  * amplitude (no further scale), and the density-compensated adjoint of a constant-1 k-space
  * has the value sqrt(N) (covered area / N) at the image centre: sqrt(N) pi / 4 for a radial
  * trajectory filling the disc |k| < N/2 of an N x N image (the Cartesian adjoint of ones
- * restricted to the disc). Measured (tests/unit/test_density.c, 2D 64^2, 101 spokes = pi/2 N,
- * smooth phantom, NUFFT defaults): see the numbers at each function.
+ * restricted to the disc). Measured (tests/unit/test_density.c: 64^2 phantom of smooth-edged
+ * discs, band-limited to the disc, NUFFT defaults; NRMSE of A^H W A f against f at scale 1, and
+ * the least-squares scale):
+ *   full radial, 101 spokes (pi/2 N), readout 2x oversampled (dk 1/2): ramp 0.035 (scale 0.977),
+ *     Pipe-Menon 0.025 (0.9996); without readout oversampling (dk 1): 0.168 (0.917) and 0.148
+ *     (0.964) — any diagonal weight is a coarse radial quadrature at dk = 1 when the spectrum
+ *     varies on the scale of a sample (a direct DFT gives the same 0.168 at 101 and 400 spokes,
+ *     0.035 at dk 1/2, 0.0098 at dk 1/4): sample radial readouts 2x;
+ *   Archimedean spiral, 8 interleaves x 8 turns (2x Nyquist): Pipe-Menon 0.025 (0.9995);
+ *   golden-angle frames of 21 spokes (2x readout): ramp 0.07 (0.973), Pipe-Menon 0.054 (0.999).
+ *   Pipe-Menon residual rms(rho - 1): 24 at w = 1, 0.037 after one iteration, 0.005 after 20
+ *   (full radial 2x), monotone; Pipe-Menon / ramp within 2 % for 4 <= |k| <= N/2 - 4.
  *
  * Ramp (radial, full-diameter spokes through the centre, n_spokes spokes spread over 180 (or
  * 360) degrees, any order: uniform, golden angle, frames of a few golden-angle spokes): with dk
@@ -32,7 +42,14 @@
  * defaults: the ES kernel of width 6 oversampled cells = 3 cells). The density is normalised by
  * the kernel's integral, rho_j = interp(spread(w))_j sigma^D / I^2, I = (integral of the 1D
  * kernel)^D in oversampled cells, so that rho = 1 where the weights equal the area per point and
- * the fixed point has the scale above. Starts from w = 1. */
+ * the fixed point has the scale above. Starts from w = 1. The points go in chunks of about
+ * R5_PROGRESS_CHUNK_MACS of spreading each (one plan per chunk, each chunk spread into its own
+ * grid and added to the total, all interpolated from the total), with the stop hook between
+ * chunks. Time (bench_density, 10 iterations, 2 cores shared with other jobs, load 8-10): 2D
+ * 256^2 radial 512 x 402 (206k points) 1.3 s CPU (0.13 s per iteration); spiral 16 x 8192 0.87
+ * s; 3D 64^3 kooshball 128 x 6434 (824k points) 10.7 s CPU; the real 3-interleave spiral of
+ * ../shared/data/kspace-precond-spiral (320^2, 11988 points): 20 iterations 0.13 s CPU, residual
+ * 0.70 -> 6.1e-4. The ramp: milliseconds. */
 #ifndef R5_LINOP_DENSITY_H
 #define R5_LINOP_DENSITY_H
 
@@ -44,7 +61,9 @@
 r5_status r5_density_ramp(const long image_dims[R5_DIMS], long n_read, long n_spokes, const float *coords,
 			  float *weights);
 
-/* Pipe-Menon weights after iters >= 1 iterations, for any points inside the image's k range. */
+/* Pipe-Menon weights after iters >= 1 iterations, for any points inside the image's k range. The
+ * numbers above are after 20 iterations: the image keeps improving after the residual flattens
+ * (full radial 2x: NRMSE 0.060 after 8 iterations, residual 7.8e-3; 0.025 after 20, 4.8e-3). */
 r5_status r5_density_pipe_menon(r5_ctx *ctx, const long image_dims[R5_DIMS], long n_points, const float *coords,
 				int iters, float *weights);
 

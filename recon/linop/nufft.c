@@ -15,7 +15,8 @@
 #include "../core/fft.h"
 #include "../core/threads.h"
 
-const r5_nufft_opts r5_nufft_defaults = {.oversampling = 2.0, .width = 0, .tolerance = 1e-5};
+const r5_nufft_opts r5_nufft_defaults = {.oversampling = 2.0, .width = 0, .tolerance = 1e-5,
+					  .method = R5_NUFFT_METHOD_AUTO};
 
 #define PSF_WIDTH 8 /* the Toeplitz kernel's plan: at the fp32 floor (5e-7, bench_nufft) */
 #define TOEP_GROUP_BYTES (256L << 20)
@@ -41,7 +42,27 @@ struct r5_nufft_plan {
 	r5_array *psf_hat;  /* [2N0, 2N1, 2N2] FFT of the point-spread function, over 2^D N */
 	r5_array *toep;     /* [2N0, 2N1, 2N2, group] */
 	long toep_group;
+	/* the tile method (a device context, or R5_NUFFT_METHOD_TILES): the back end's nufft_* slots
+	 * on tables held where the context computes (the host tables above stay: the Toeplitz
+	 * kernel's points come from them) */
+	int method, tiles;
+	r5_residency where;
+	struct r5_nufft_geom geom;
+	r5_array *tile_corr;   /* N0 + N1 + N2 floats, packed (nufft_math.h) */
+	r5_array *tile_tables; /* order, start, offset, sub_first, sub_bin (tiles_points) */
+	struct r5_nufft_points pts;
 };
+
+/* The tile method (the block "--- the tile method ---" below): the back end's nufft_* slots. */
+static long tile_bin(int dims, int d);
+static r5_status tiles_plan(r5_ctx *ctx, r5_nufft_plan *p);
+static r5_status tiles_points(r5_ctx *ctx, r5_nufft_plan *p, const long *bin_first);
+static r5_status tiles_forward(r5_ctx *ctx, r5_nufft_plan *p, r5_array *samples, const r5_array *image);
+static r5_status tiles_adjoint(r5_ctx *ctx, r5_nufft_plan *p, r5_array *image, const r5_array *samples);
+static r5_status tiles_toeplitz_group(r5_ctx *ctx, r5_nufft_plan *p, r5_array *g, float complex *out,
+				      const float complex *in, long coils);
+static r5_status tiles_spread_grid(r5_ctx *ctx, r5_nufft_plan *p, r5_array *grid, const r5_array *samples);
+static r5_status tiles_interp_grid(r5_ctx *ctx, r5_nufft_plan *p, r5_array *samples, const r5_array *grid);
 
 /* smallest even n >= lo whose only prime factors are 2, 3, 5 */
 static long next235even(long lo)
@@ -160,6 +181,8 @@ void r5_nufft_plan_destroy(r5_nufft_plan *p)
 	r5_array_free(p->sorted);
 	r5_array_free(p->psf_hat);
 	r5_array_free(p->toep);
+	r5_array_free(p->tile_corr);
+	r5_array_free(p->tile_tables);
 	free(p);
 }
 
@@ -172,6 +195,8 @@ static r5_status check_opts(const r5_nufft_opts *o)
 				    o->width, R5_NUFFT_MAX_WIDTH);
 	if (o->width == 0 && !(o->tolerance > 0.0 && o->tolerance < 1.0))
 		return r5_set_error(R5_EINVAL, "NUFFT plan: tolerance %g outside (0, 1)", o->tolerance);
+	if (o->method != R5_NUFFT_METHOD_AUTO && o->method != R5_NUFFT_METHOD_HOST && o->method != R5_NUFFT_METHOD_TILES)
+		return r5_set_error(R5_EINVAL, "NUFFT plan: method %d (0 auto, 1 host, 2 tiles)", o->method);
 	return R5_OK;
 }
 
@@ -182,10 +207,10 @@ r5_status r5_nufft_plan_make(r5_ctx *ctx, const long image_dims[R5_DIMS], const 
 	*out = NULL;
 	if (!opts)
 		opts = &r5_nufft_defaults;
-	if (r5_ctx_residency(ctx) != R5_HOST)
-		return r5_set_error(R5_ENOTSUP, "NUFFT plan: the %s back end has no spreading kernels yet (CPU only)",
-				    r5_ctx_backend_name(ctx));
 	R5_TRY(check_opts(opts));
+	if (r5_ctx_residency(ctx) != R5_HOST && opts->method == R5_NUFFT_METHOD_HOST)
+		return r5_set_error(R5_ENOTSUP, "NUFFT plan: the host spreader runs on host memory, the %s back end "
+				    "computes on a device (method auto or tiles)", r5_ctx_backend_name(ctx));
 	r5_dims_format(td, sizeof td, image_dims);
 	for (int d = 0; d < R5_DIMS; d++)
 		if (image_dims[d] < 1 || (d > R5_DIM_COIL && image_dims[d] != 1))
@@ -201,6 +226,9 @@ r5_status r5_nufft_plan_make(r5_ctx *ctx, const long image_dims[R5_DIMS], const 
 	p->sigma = opts->oversampling;
 	p->w = opts->width ? opts->width : r5_nufft_width_for(opts->tolerance, p->sigma);
 	p->beta = r5_nufft_beta(p->w, p->sigma);
+	p->method = opts->method;
+	p->where = r5_ctx_residency(ctx);
+	p->tiles = p->where != R5_HOST || opts->method == R5_NUFFT_METHOD_TILES;
 	for (int d = 0; d < 3; d++) {
 		p->N[d] = image_dims[d];
 		p->M[d] = 1;
@@ -209,12 +237,14 @@ r5_status r5_nufft_plan_make(r5_ctx *ctx, const long image_dims[R5_DIMS], const 
 		if (d < p->D) {
 			long lo = (long)ceil(p->sigma * (double)p->N[d] - 1e-9);
 			p->M[d] = next235even(lo > 2 * p->w ? lo : 2 * p->w);
-			p->bin[d] = d == 0 ? 16 : p->D == 2 ? 16 : 4;
+			p->bin[d] = p->tiles ? tile_bin(p->D, d) : d == 0 ? 16 : p->D == 2 ? 16 : 4;
 			p->nb[d] = (p->M[d] + p->bin[d] - 1) / p->bin[d];
 		}
 	}
 	fit_kernel(p);
 	r5_status s = make_corrections(p);
+	if (s == R5_OK && p->tiles)
+		s = tiles_plan(ctx, p);
 	if (s != R5_OK) {
 		r5_nufft_plan_destroy(p);
 		return s;
@@ -268,10 +298,13 @@ static void drop_points(r5_nufft_plan *p)
 	p->n_points = 0;
 	r5_array_free(p->psf_hat);
 	p->psf_hat = NULL;
+	r5_array_free(p->tile_tables);
+	p->tile_tables = NULL;
+	memset(&p->pts, 0, sizeof p->pts);
 }
 
 /* Counting sort by bin; then each point's first cells and offsets in the sorted order. */
-static r5_status sort_points(r5_nufft_plan *p, long n, const float *coords, int32_t *key)
+static r5_status sort_points(r5_nufft_plan *p, long n, const float *coords, int32_t *key, long *bin_first)
 {
 	long n_bins = p->nb[0] * p->nb[1] * p->nb[2];
 	long *first = calloc((size_t)n_bins + 1, sizeof *first);
@@ -283,6 +316,8 @@ static r5_status sort_points(r5_nufft_plan *p, long n, const float *coords, int3
 	}
 	for (long b = 0; b < n_bins; b++)
 		first[b + 1] += first[b];
+	if (bin_first)
+		memcpy(bin_first, first, sizeof *first * (size_t)(n_bins + 1));
 	long slow_bins = p->nb[p->D - 1], per_slow = n_bins / slow_bins;
 	for (long b = 0; b <= slow_bins; b++)
 		p->slow_first[b] = first[b * per_slow];
@@ -302,7 +337,6 @@ static r5_status sort_points(r5_nufft_plan *p, long n, const float *coords, int3
 
 r5_status r5_nufft_set_points(r5_ctx *ctx, r5_nufft_plan *p, long n, const float *coords)
 {
-	(void)ctx;
 	drop_points(p);
 	if (n < 1 || n > INT32_MAX)
 		return r5_set_error(R5_EINVAL, "NUFFT points: %ld points (1 .. %d)", n, INT32_MAX);
@@ -311,15 +345,21 @@ r5_status r5_nufft_set_points(r5_ctx *ctx, r5_nufft_plan *p, long n, const float
 	for (long j = 0; j < n; j++)
 		R5_TRY(check_point(p, j, coords + 3 * j));
 	int32_t *key = malloc(sizeof *key * (size_t)n);
+	long *bin_first = p->tiles ? malloc(sizeof *bin_first * (size_t)(p->nb[0] * p->nb[1] * p->nb[2] + 1)) : NULL;
 	p->order = malloc(sizeof *p->order * (size_t)n);
 	p->rank = malloc(sizeof *p->rank * (size_t)n);
 	p->start = malloc(sizeof *p->start * (size_t)n * (size_t)p->D);
 	p->offset = malloc(sizeof *p->offset * (size_t)n * (size_t)p->D);
 	p->slow_first = malloc(sizeof *p->slow_first * (size_t)(p->nb[p->D - 1] + 1));
-	r5_status s = key && p->order && p->rank && p->start && p->offset && p->slow_first
-			      ? sort_points(p, n, coords, key)
+	r5_status s = key && p->order && p->rank && p->start && p->offset && p->slow_first && (bin_first || !p->tiles)
+			      ? sort_points(p, n, coords, key, bin_first)
 			      : r5_set_error(R5_ENOMEM, "NUFFT points: tables for %ld points", n);
 	free(key);
+	if (s == R5_OK && p->tiles) {
+		p->n_points = n;
+		s = tiles_points(ctx, p, bin_first);
+	}
+	free(bin_first);
 	if (s != R5_OK) {
 		drop_points(p);
 		return s;
@@ -487,7 +527,10 @@ static void spread_slab(const r5_nufft_plan *p, long b0, long b1, const float co
 	int sd = p->D - 1;
 	long ns = p->nb[sd], r0 = b0 * p->bin[sd];
 	long r1 = b1 * p->bin[sd] < p->M[sd] ? b1 * p->bin[sd] : p->M[sd];
-	long margin = (p->w / 2 + 1 + p->bin[sd] - 1) / p->bin[sd];
+	/* bins within reach of the slab; one more when the last bin is partial (M not a multiple of the
+	 * bin): a wrapped row then lands up to one bin further round (found by test_nufft_tiles: a
+	 * corner point of 17 x 15 x 13, M2 = 30, lost its wrapped rows) */
+	long margin = (p->w / 2 + 1 + p->bin[sd] - 1) / p->bin[sd] + (p->M[sd] % p->bin[sd] != 0);
 	struct taps tp;
 	for (long b = 0; b < ns; b++) {
 		if (!bin_near_slab(b, b0, b1, margin, ns))
@@ -549,8 +592,9 @@ static r5_status check_image(const r5_nufft_plan *p, const r5_array *a, const ch
 	if (!r5_dims_equal(a->dims, dims))
 		return r5_set_error(R5_EINVAL, "NUFFT %s: image dims %s, the plan's are %s", what,
 				    r5_dims_format(td, sizeof td, a->dims), r5_dims_format(tp, sizeof tp, dims));
-	if (a->where != R5_HOST || !r5_array_is_contiguous(a))
-		return r5_set_error(R5_EINVAL, "NUFFT %s: the image must be contiguous host memory", what);
+	if (a->where != p->where || !r5_array_is_contiguous(a))
+		return r5_set_error(R5_EINVAL, "NUFFT %s: the image must be contiguous %s memory", what,
+				    p->where == R5_HOST ? "host" : "device");
 	return R5_OK;
 }
 
@@ -566,8 +610,9 @@ static r5_status check_samples(const r5_nufft_plan *p, const r5_array *a, const 
 	if (!ok)
 		return r5_set_error(R5_EINVAL, "NUFFT %s: sample dims %s, the plan wants [1 read lines %ld] with read x "
 				    "lines = %ld points", what, td, p->C, p->n_points);
-	if (a->where != R5_HOST || !r5_array_is_contiguous(a))
-		return r5_set_error(R5_EINVAL, "NUFFT %s: the samples must be contiguous host memory", what);
+	if (a->where != p->where || !r5_array_is_contiguous(a))
+		return r5_set_error(R5_EINVAL, "NUFFT %s: the samples must be contiguous %s memory", what,
+				    p->where == R5_HOST ? "host" : "device");
 	return R5_OK;
 }
 
@@ -622,6 +667,8 @@ r5_status r5_nufft_forward(r5_ctx *ctx, r5_nufft_plan *p, r5_array *samples, con
 {
 	R5_TRY(check_image(p, image, "forward"));
 	R5_TRY(check_samples(p, samples, "forward"));
+	if (p->tiles)
+		return tiles_forward(ctx, p, samples, image);
 	R5_TRY(ensure_grid(ctx, p));
 	float *grid = (float *)p->grid->data;
 	memset(grid, 0, sizeof(float complex) * (size_t)r5_array_size(p->grid));
@@ -636,6 +683,8 @@ r5_status r5_nufft_adjoint(r5_ctx *ctx, r5_nufft_plan *p, r5_array *image, const
 {
 	R5_TRY(check_image(p, image, "adjoint"));
 	R5_TRY(check_samples(p, samples, "adjoint"));
+	if (p->tiles)
+		return tiles_adjoint(ctx, p, image, samples);
 	R5_TRY(ensure_grid(ctx, p));
 	float *grid = (float *)p->grid->data;
 	memset(grid, 0, sizeof(float complex) * (size_t)r5_array_size(p->grid));
@@ -657,8 +706,9 @@ static r5_status check_grid(const r5_nufft_plan *p, const r5_array *a, const cha
 	if (!r5_dims_equal(a->dims, dims))
 		return r5_set_error(R5_EINVAL, "NUFFT %s: grid dims %s, the plan's are %s", what,
 				    r5_dims_format(td, sizeof td, a->dims), r5_dims_format(tp, sizeof tp, dims));
-	if (a->where != R5_HOST || !r5_array_is_contiguous(a))
-		return r5_set_error(R5_EINVAL, "NUFFT %s: the grid must be contiguous host memory", what);
+	if (a->where != p->where || !r5_array_is_contiguous(a))
+		return r5_set_error(R5_EINVAL, "NUFFT %s: the grid must be contiguous %s memory", what,
+				    p->where == R5_HOST ? "host" : "device");
 	return R5_OK;
 }
 
@@ -674,6 +724,8 @@ r5_status r5_nufft_spread_grid(r5_ctx *ctx, r5_nufft_plan *p, r5_array *grid, co
 {
 	R5_TRY(check_grid(p, grid, "spread to grid"));
 	R5_TRY(check_samples(p, samples, "spread to grid"));
+	if (p->tiles)
+		return tiles_spread_grid(ctx, p, grid, samples);
 	R5_TRY(ensure_sorted(ctx, p));
 	memset(grid->data, 0, sizeof(float complex) * (size_t)r5_array_size(grid));
 	permute(p, samples->data, p->sorted->data, 1);
@@ -684,6 +736,8 @@ r5_status r5_nufft_interp_grid(r5_ctx *ctx, r5_nufft_plan *p, r5_array *samples,
 {
 	R5_TRY(check_grid(p, grid, "interpolate from grid"));
 	R5_TRY(check_samples(p, samples, "interpolate from grid"));
+	if (p->tiles)
+		return tiles_interp_grid(ctx, p, samples, grid);
 	R5_TRY(ensure_sorted(ctx, p));
 	R5_TRY(interpolate(p, (const float *)grid->data, p->sorted->data));
 	permute(p, samples->data, p->sorted->data, 0);
@@ -702,9 +756,9 @@ static r5_status psf_compute(r5_ctx *ctx, r5_nufft_plan *p, const float *weights
 	for (int d = 0; d < p->D; d++)
 		dims[d] = 2 * p->N[d];
 	sdims[1] = n;
-	r5_nufft_opts o = {.oversampling = 2.0, .width = PSF_WIDTH};
+	r5_nufft_opts o = {.oversampling = 2.0, .width = PSF_WIDTH, .method = p->method};
 	r5_nufft_plan *q = NULL;
-	r5_array *w = NULL, *image = NULL;
+	r5_array *w = NULL, *w_host = NULL, *image = NULL;
 	float *coords = malloc(sizeof(float) * 3 * (size_t)n);
 	r5_status s = coords ? R5_OK : r5_set_error(R5_ENOMEM, "NUFFT Toeplitz: coordinates of %ld points", n);
 	/* the sorted tables give back each point's grid coordinate t; k = (t - M/2) N / M */
@@ -724,14 +778,16 @@ static r5_status psf_compute(r5_ctx *ctx, r5_nufft_plan *p, const float *weights
 	if (s == R5_OK)
 		s = r5_nufft_set_points(ctx, q, n, coords);
 	if (s == R5_OK)
-		s = r5_array_alloc_work(ctx, sdims, &w);
-	if (s == R5_OK)
-		s = r5_array_alloc_work(ctx, dims, &image);
+		s = r5_array_alloc_host(sdims, &w_host);
 	if (s == R5_OK) {
 		for (long j = 0; j < n; j++)
-			w->data[j] = weights ? weights[j] : 1.0f;
-		s = r5_nufft_adjoint(ctx, q, image, w);
+			w_host->data[j] = weights ? weights[j] : 1.0f;
+		s = r5_array_to_work(ctx, w_host, &w); /* the weights where the context computes */
 	}
+	if (s == R5_OK)
+		s = r5_array_alloc_work(ctx, dims, &image);
+	if (s == R5_OK)
+		s = r5_nufft_adjoint(ctx, q, image, w);
 	if (s == R5_OK) {
 		long shifts[R5_DIMS] = {0};
 		for (int d = 0; d < p->D; d++)
@@ -741,6 +797,7 @@ static r5_status psf_compute(r5_ctx *ctx, r5_nufft_plan *p, const float *weights
 	free(coords);
 	r5_nufft_plan_destroy(q);
 	r5_array_free(w);
+	r5_array_free(w_host);
 	r5_array_free(image);
 	return s;
 }
@@ -824,6 +881,10 @@ r5_status r5_nufft_normal(r5_ctx *ctx, r5_nufft_plan *p, r5_array *out, const r5
 		long coils = p->C - c0 < p->toep_group ? p->C - c0 : p->toep_group;
 		dims[3] = coils;
 		r5_array g = r5_array_view_strided(p->toep, dims, NULL, 0);
+		if (p->tiles) {
+			R5_TRY(tiles_toeplitz_group(ctx, p, &g, out->data + c0 * pix, in->data + c0 * pix, coils));
+			continue;
+		}
 		memset(g.data, 0, sizeof(float complex) * (size_t)(cells * coils));
 		toep_place(p, in->data + c0 * pix, g.data, coils, 1);
 		R5_TRY(r5_fft_raw(ctx, flags, &g, &g, 0));
@@ -832,6 +893,189 @@ r5_status r5_nufft_normal(r5_ctx *ctx, r5_nufft_plan *p, r5_array *out, const r5
 		toep_place(p, out->data + c0 * pix, g.data, coils, 0);
 	}
 	return R5_OK;
+}
+
+/* --- the tile method (device contexts, or R5_NUFFT_METHOD_TILES on the host) ---
+ *
+ * The same transform through the back end's nufft_* slots (recon/core/nufft_math.h: sorted
+ * points in subproblems, a tile per subproblem, the coil batch inside; gpu/nufft_cuda.cu on a
+ * device, recon/cpu/cpu_nufft.c on the host). Points are sorted on the host at set points (the
+ * same counting sort as the host path, with the tile bins) and the tables uploaded once; every
+ * execution then runs where the context computes: zero the grid, de-apodise into it, the
+ * context's FFT, interpolate (forward); zero, spread, FFT, de-apodise out (adjoint). */
+
+/* Tile bins: 16 x 16 in 2D (a 22 x 22 tile at w 6: 3.9 KiB a coil), 16 x 8 x 8 in 3D (21 x 13 x 13
+ * at w 5: 28 KiB a coil; gpu/NOTES.md has the shared-memory arithmetic). */
+static long tile_bin(int dims, int d) { return dims == 2 ? 16 : d == 0 ? 16 : 8; }
+
+/* The stage's name before a failing slot's message. */
+static r5_status staged(r5_status s, const char *stage) { return s == R5_OK ? s : r5_error_context(s, "%s", stage); }
+
+static r5_status upload_table(r5_ctx *ctx, const char *what, r5_array **dst, float complex *host, long elems)
+{
+	long dims[R5_DIMS];
+	r5_dims_ones(dims);
+	dims[0] = elems;
+	r5_array *view = NULL;
+	r5_status s = r5_array_alloc_work(ctx, dims, dst);
+	if (s == R5_OK)
+		s = r5_array_view(R5_HOST, NULL, dims, host, &view);
+	if (s == R5_OK)
+		s = r5_array_copy(ctx, *dst, view);
+	r5_array_free(view);
+	if (s != R5_OK) {
+		r5_array_free(*dst);
+		*dst = NULL;
+		return r5_error_context(s, "NUFFT %s (%ld bytes)", what, 8 * elems);
+	}
+	return R5_OK;
+}
+
+/* The geometry the slots see, and the packed de-apodisation table where the context computes. */
+static r5_status tiles_plan(r5_ctx *ctx, r5_nufft_plan *p)
+{
+	struct r5_nufft_geom *g = &p->geom;
+	memset(g, 0, sizeof *g);
+	g->dims = p->D, g->width = p->w, g->n_coef = p->n_coef, g->beta = (float)p->beta, g->C = p->C;
+	for (int d = 0; d < 3; d++)
+		g->N[d] = p->N[d], g->M[d] = p->M[d], g->bin[d] = p->bin[d], g->nb[d] = p->nb[d];
+	memcpy(g->coef, p->coef, sizeof g->coef);
+	long n_corr = p->N[0] + p->N[1] + p->N[2], elems = (n_corr + 1) / 2;
+	float complex *host = calloc((size_t)elems, sizeof *host);
+	if (!host)
+		return r5_set_error(R5_ENOMEM, "NUFFT plan: de-apodisation table");
+	float *corr = (float *)host;
+	for (int d = 0; d < 3; d++)
+		for (long i = 0; i < p->N[d]; i++)
+			corr[(d > 0 ? p->N[0] : 0) + (d > 1 ? p->N[1] : 0) + i] = d < p->D ? p->corr[d][i] : 1.0f;
+	r5_status s = upload_table(ctx, "de-apodisation table", &p->tile_corr, host, elems);
+	free(host);
+	return s;
+}
+
+/* Whether every sorted point lies in its bin's tile (else no plain adds in tile cores). */
+static int points_in_tiles(const r5_nufft_plan *p, const long *bin_first)
+{
+	long n_bins = p->nb[0] * p->nb[1] * p->nb[2];
+	for (long b = 0; b < n_bins; b++) {
+		long bc[3], origin[3], len[3];
+		r5_nufft_tile(&p->geom, b, bc, origin, len);
+		for (long i = bin_first[b]; i < bin_first[b + 1]; i++)
+			for (int d = 0; d < p->D; d++) {
+				long l = p->start[i * p->D + d] - origin[d];
+				if (l < 0 || l + p->w > len[d])
+					return 0;
+			}
+	}
+	return 1;
+}
+
+/* Subproblems from the bins, then one upload of the tables: order | start | offset | sub_first |
+ * sub_bin, each section a whole number of 8-byte elements. */
+static r5_status tiles_points(r5_ctx *ctx, r5_nufft_plan *p, const long *bin_first)
+{
+	long n = p->n_points, n_bins = p->nb[0] * p->nb[1] * p->nb[2], n_sub = 0;
+	for (long b = 0; b < n_bins; b++)
+		n_sub += (bin_first[b + 1] - bin_first[b] + R5_NUFFT_SUB_POINTS - 1) / R5_NUFFT_SUB_POINTS;
+	long e_order = (n + 1) / 2, e_table = (n * p->D + 1) / 2, e_first = (n_sub + 2) / 2, e_bin = (n_sub + 1) / 2;
+	long elems = e_order + 2 * e_table + e_first + e_bin;
+	float complex *host = calloc((size_t)elems, sizeof *host);
+	if (!host)
+		return r5_set_error(R5_ENOMEM, "NUFFT points: tile tables of %ld points", n);
+	int32_t *order = (int32_t *)host, *start = (int32_t *)(host + e_order);
+	float *offset = (float *)(host + e_order + e_table);
+	int32_t *sub_first = (int32_t *)(host + e_order + 2 * e_table), *sub_bin = (int32_t *)(host + elems - e_bin);
+	memcpy(order, p->order, sizeof *order * (size_t)n);
+	memcpy(start, p->start, sizeof *start * (size_t)(n * p->D));
+	memcpy(offset, p->offset, sizeof *offset * (size_t)(n * p->D));
+	long k = 0;
+	for (long b = 0; b < n_bins; b++)
+		for (long i = bin_first[b]; i < bin_first[b + 1]; i += R5_NUFFT_SUB_POINTS) {
+			sub_first[k] = (int32_t)i;
+			sub_bin[k++] = (int32_t)b;
+		}
+	sub_first[n_sub] = (int32_t)n;
+	p->geom.n_points = n;
+	p->geom.core_ok = points_in_tiles(p, bin_first);
+	r5_status s = upload_table(ctx, "point tables", &p->tile_tables, host, elems);
+	free(host);
+	if (s != R5_OK)
+		return s;
+	float complex *base = p->tile_tables->data;
+	p->pts.order = (const int32_t *)base;
+	p->pts.start = (const int32_t *)(base + e_order);
+	p->pts.offset = (const float *)(base + e_order + e_table);
+	p->pts.sub_first = (const int32_t *)(base + e_order + 2 * e_table);
+	p->pts.sub_bin = (const int32_t *)(base + elems - e_bin);
+	p->pts.n_sub = n_sub;
+	return R5_OK;
+}
+
+static r5_status tiles_grid(r5_ctx *ctx, r5_nufft_plan *p)
+{
+	long dims[R5_DIMS];
+	r5_dims_ones(dims);
+	dims[0] = p->C, dims[1] = p->M[0], dims[2] = p->M[1], dims[3] = p->M[2];
+	R5_TRY(r5_linop_scratch(ctx, "NUFFT grid", &p->grid, dims));
+	return r5_zfill(ctx, p->grid, 0.0f);
+}
+
+static r5_status tiles_forward(r5_ctx *ctx, r5_nufft_plan *p, r5_array *samples, const r5_array *image)
+{
+	const struct r5_backend *b = r5_ctx_backend(ctx);
+	void *st = r5_ctx_state(ctx);
+	R5_TRY(tiles_grid(ctx, p));
+	/* to_grid 1 only reads the image */
+	R5_TRY(staged(b->nufft_deapod(st, &p->geom, (const float *)p->tile_corr->data, image->data,
+						p->grid->data, 1), "NUFFT forward, de-apodisation"));
+	R5_TRY(r5_fft_raw(ctx, grid_fft_flags(p), p->grid, p->grid, 0));
+	return staged(b->nufft_interp(st, &p->geom, &p->pts, p->grid->data, samples->data),
+				"NUFFT forward, interpolation");
+}
+
+static r5_status tiles_adjoint(r5_ctx *ctx, r5_nufft_plan *p, r5_array *image, const r5_array *samples)
+{
+	const struct r5_backend *b = r5_ctx_backend(ctx);
+	void *st = r5_ctx_state(ctx);
+	R5_TRY(tiles_grid(ctx, p));
+	R5_TRY(staged(b->nufft_spread(st, &p->geom, &p->pts, samples->data, p->grid->data),
+				"NUFFT adjoint, spreading"));
+	R5_TRY(r5_fft_raw(ctx, grid_fft_flags(p), p->grid, p->grid, 1));
+	return staged(b->nufft_deapod(st, &p->geom, (const float *)p->tile_corr->data, image->data,
+						p->grid->data, 0), "NUFFT adjoint, de-apodisation");
+}
+
+/* The grid-domain pair (r5_nufft_spread_grid / r5_nufft_interp_grid: Pipe-Menon density
+ * compensation) where the context computes: the spreading and interpolation slots alone. */
+static r5_status tiles_spread_grid(r5_ctx *ctx, r5_nufft_plan *p, r5_array *grid, const r5_array *samples)
+{
+	R5_TRY(r5_zfill(ctx, grid, 0.0f));
+	return staged(r5_ctx_backend(ctx)->nufft_spread(r5_ctx_state(ctx), &p->geom, &p->pts, samples->data, grid->data),
+		      "NUFFT spread to grid");
+}
+
+static r5_status tiles_interp_grid(r5_ctx *ctx, r5_nufft_plan *p, r5_array *samples, const r5_array *grid)
+{
+	return staged(r5_ctx_backend(ctx)->nufft_interp(r5_ctx_state(ctx), &p->geom, &p->pts, grid->data, samples->data),
+		      "NUFFT interpolate from grid");
+}
+
+/* One group of coils of the Toeplitz normal where the context computes: zero the 2N grids, place,
+ * FFT, times T's FFT, inverse FFT, crop. */
+static r5_status tiles_toeplitz_group(r5_ctx *ctx, r5_nufft_plan *p, r5_array *g, float complex *out,
+				      const float complex *in, long coils)
+{
+	const struct r5_backend *b = r5_ctx_backend(ctx);
+	void *st = r5_ctx_state(ctx);
+	unsigned long flags = (1UL << p->D) - 1;
+	R5_TRY(r5_zfill(ctx, g, 0.0f));
+	/* place 1 only reads the image */
+	R5_TRY(staged(b->nufft_toep_place(st, &p->geom, coils, (float complex *)in, g->data, 1),
+				"NUFFT normal, zero-pad"));
+	R5_TRY(r5_fft_raw(ctx, flags, g, g, 0));
+	R5_TRY(r5_zmul(ctx, g, g, p->psf_hat, 0));
+	R5_TRY(r5_fft_raw(ctx, flags, g, g, 1));
+	return staged(b->nufft_toep_place(st, &p->geom, coils, out, g->data, 0), "NUFFT normal, crop");
 }
 
 void r5_nufft_get_info(const r5_nufft_plan *p, r5_nufft_info *info)
@@ -846,7 +1090,8 @@ void r5_nufft_get_info(const r5_nufft_plan *p, r5_nufft_info *info)
 	info->n_points = p->n_points;
 	info->n_coils = p->C;
 	long bytes = r5_linop_array_bytes(p->grid) + r5_linop_array_bytes(p->sorted) + r5_linop_array_bytes(p->psf_hat) +
-		     r5_linop_array_bytes(p->toep);
+		     r5_linop_array_bytes(p->toep) + r5_linop_array_bytes(p->tile_corr) +
+		     r5_linop_array_bytes(p->tile_tables);
 	if (p->n_points)
 		bytes += p->n_points * (long)(2 * sizeof(int32_t) + p->D * (sizeof(int32_t) + sizeof(float))) +
 			 (p->nb[p->D - 1] + 1) * (long)sizeof(long);

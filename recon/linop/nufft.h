@@ -44,28 +44,45 @@
  * at a near-double-accuracy width (the PSF plan), so the normal is exact up to single precision
  * (the pair adjoint(forward) carries the kernel's error twice).
  *
- * Back ends: CPU contexts only for now (the spreading and de-apodisation run here on the host,
- * the FFTs through the context); a context computing on a device is refused with R5_ENOTSUP. */
+ * Back ends (opts.method): on a CPU context the host spreader above (slabs, no atomics, bitwise
+ * reproducible). On a device context the tile method: the back end's nufft_* slots
+ * (recon/core/backend_slots.h; per-element math in recon/core/nufft_math.h) on tables uploaded at
+ * set points (the sort runs on the host, once per plan), with the image, samples, grid and
+ * Toeplitz arrays all on the device and the FFTs through the context (cuFFT): de-apodise into
+ * the zeroed grid, FFT, interpolate one thread per sorted point (forward); spread one thread
+ * block per subproblem of a bin into a shared-memory tile holding a group of coils, add the tile
+ * to the grid with atomics only in its halo, FFT, de-apodise out (adjoint: cuFINUFFT's SM method,
+ * Shih et al. 2021, with the coil batch inside the spreader); the Toeplitz kernel (its weights
+ * uploaded) and normal likewise. R5_NUFFT_METHOD_TILES runs the same path on a CPU context
+ * through the CPU back end's twin of those slots (recon/cpu/cpu_nufft.c): the host check of the
+ * device path (tests/unit/test_nufft_tiles.c; gpu/NOTES.md says what has run on a GPU). */
 #ifndef R5_LINOP_NUFFT_H
 #define R5_LINOP_NUFFT_H
 
 #include "../core/nufft_math.h"
 #include "linop.h"
 
+typedef enum r5_nufft_method {
+	R5_NUFFT_METHOD_AUTO = 0,  /* host spreader on a CPU context, tiles on a device */
+	R5_NUFFT_METHOD_HOST = 1,  /* the host spreader (refused on a device context) */
+	R5_NUFFT_METHOD_TILES = 2, /* the back end's tile slots, on any context */
+} r5_nufft_method;
+
 typedef struct r5_nufft_opts {
 	double oversampling; /* sigma, in [1.25, 2] (2 and 1.25 are the tuned ones) */
 	int width;           /* kernel width in grid cells, 2..R5_NUFFT_MAX_WIDTH; 0: from tolerance */
 	double tolerance;    /* target relative error when width is 0 (r5_nufft_width_for) */
+	int method;          /* r5_nufft_method (0: auto) */
 } r5_nufft_opts;
 
-/* sigma 2, width from tolerance 1e-5 (w = 6 at sigma 2, 9 at 1.25) */
+/* sigma 2, width from tolerance 1e-5 (w = 6 at sigma 2, 9 at 1.25), method auto */
 extern const r5_nufft_opts r5_nufft_defaults;
 
 typedef struct r5_nufft_plan r5_nufft_plan;
 
 /* A plan for images of image_dims = [N0, N1, N2, coils] (N0, N1 >= 2; N2 = 1 for 2D; every other
- * dimension 1), opts NULL for the defaults. Allocates the grid ([C, M0, M1, M2]) and the sorted
- * copy of the samples (n_points x C) only at the first execution. Accuracy (bench_nufft, fp32,
+ * dimension 1), opts NULL for the defaults. Allocates the grid ([C, M0, M1, M2]) and (host
+ * spreader only) the sorted copy of the samples (n_points x C) only at the first execution. Accuracy (bench_nufft, fp32,
  * relative to a direct DFT): sigma 2: w 4 1e-3, 5 1e-4, 6 1e-5, 7 1.2e-6, >= 8 the fp32 floor
  * (1.5e-7); sigma 1.25: w 7 1.4e-4, 8 3.6e-5, 9 1.1e-5, and wider kernels get worse again (the
  * de-apodisation amplifies fp32 rounding by up to e^(beta (1 - sqrt(1 - (pi w / (2 sigma beta))^2))),

@@ -104,3 +104,48 @@ r5_status r5_traj_radial(r5_traj_kind kind, int tiny_index, long n_read, long n_
 	}
 	return R5_OK;
 }
+
+r5_status r5_traj_spiral(long n_read, long n_interleaves, double kmax, double turns, double alpha, float *coords)
+{
+	if (!coords)
+		return r5_set_error(R5_EINVAL, "spiral trajectory: no output array");
+	if (n_read < 2 || n_interleaves < 1)
+		return r5_set_error(R5_EINVAL, "spiral trajectory: %ld samples x %ld interleaves (need >= 2 x >= 1)",
+				    n_read, n_interleaves);
+	if (!(kmax > 0.0) || !isfinite(kmax) || !(turns > 0.0) || !isfinite(turns) || !(alpha >= 1.0 && alpha <= 4.0))
+		return r5_set_error(R5_EINVAL, "spiral trajectory: kmax %g, turns %g, alpha %g (need kmax > 0, turns > 0, "
+				    "alpha in [1, 4])", kmax, turns, alpha);
+	for (long l = 0; l < n_interleaves; l++)
+		for (long i = 0; i < n_read; i++) {
+			double tau = (double)i / (double)n_read, r = kmax * pow(tau, alpha);
+			double a = 2.0 * R5_PI * (turns * tau + (double)l / (double)n_interleaves);
+			float *p = coords + 3 * (i + n_read * l);
+			p[0] = (float)(r * cos(a)), p[1] = (float)(r * sin(a)), p[2] = 0.0f;
+		}
+	return R5_OK;
+}
+
+r5_status r5_traj_apply_delay(long n_read, long n_spokes, const float delay[3], int transverse, float *coords)
+{
+	if (!coords || !delay || n_read < 2 || n_spokes < 1)
+		return r5_set_error(R5_EINVAL, "trajectory delay: %ld samples x %ld spokes (need >= 2 x >= 1, with "
+				    "coordinates and a delay)", n_read, n_spokes);
+	double sx = delay[0], sy = delay[1], sxy = delay[2];
+	if (!isfinite(sx) || !isfinite(sy) || !isfinite(sxy))
+		return r5_set_error(R5_EINVAL, "trajectory delay: delay (%g, %g, %g) is not finite", sx, sy, sxy);
+	for (long s = 0; s < n_spokes; s++) {
+		float *k = coords + 3 * n_read * s, *last = k + 3 * (n_read - 1);
+		double d0 = (double)last[0] - k[0], d1 = (double)last[1] - k[1], len = hypot(d0, d1);
+		if (!(len > 0.0) || !isfinite(len))
+			return r5_set_error(R5_EINVAL, "trajectory delay: spoke %ld has no extent in (k0, k1)", s);
+		double u0 = d0 / len, u1 = d1 / len, dk = len / (double)(n_read - 1);
+		double m0 = sy * u0 + sxy * u1, m1 = sxy * u0 + sx * u1; /* M u */
+		double proj = u0 * m0 + u1 * m1;
+		double shift0 = dk * (transverse ? m0 : proj * u0), shift1 = dk * (transverse ? m1 : proj * u1);
+		for (long i = 0; i < n_read; i++) {
+			k[3 * i] = (float)(k[3 * i] + shift0);
+			k[3 * i + 1] = (float)(k[3 * i + 1] + shift1);
+		}
+	}
+	return R5_OK;
+}

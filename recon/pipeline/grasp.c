@@ -8,18 +8,18 @@
 #include <string.h>
 #include <time.h>
 
-#include "../calib/espirit.h"
 #include "../core/fft.h"
 #include "../linop/finite_diff.h"
 #include "../solve/admm.h"
 #include "../solve/cg.h"
 #include "../solve/prox.h"
 #include "grid.h"
+#include "nc_sense.h"
 
 const r5_grasp_opts r5_grasp_defaults = {
 	.frame_spokes = 21,
-	.iters = 40,
-	.cg_iters = 4,
+	.iters = 20,
+	.cg_iters = 3,
 	.lambda = -1,
 	.lambda_scale = 0.02f,
 	.lambda_space = 0,
@@ -32,7 +32,7 @@ const r5_grasp_opts r5_grasp_defaults = {
 typedef struct grasp_op {
 	long N0, N1, C, T, n_read, fs, np; /* np: points per frame */
 	const float complex *maps;         /* [N0 N1, C] */
-	const float *coords;               /* 3 np T, wrapped */
+	float *coords;                     /* 3 np T, wrapped (own copy) */
 	float *weights, *sqrt_w;           /* np T each */
 	r5_nufft_plan **toep;              /* T plans of one coil, Toeplitz kernels set */
 	r5_nufft_plan *batch;              /* C coils, points of frame batch_frame */
@@ -57,6 +57,7 @@ static void grasp_op_free(void *data)
 	r5_array_free(g->frame_samples);
 	free(g->weights);
 	free(g->sqrt_w);
+	free(g->coords);
 	free(g);
 }
 
@@ -207,10 +208,10 @@ static r5_status grasp_op_setup(r5_ctx *ctx, grasp_op *g, const r5_nufft_opts *n
 }
 
 static r5_status check_inputs(const long image_dims[R5_DIMS], const float *coords, const r5_array *samples,
-			      const r5_array *maps, const r5_grasp_opts *o, const r5_array *images)
+			      const r5_array *maps, const r5_grasp_opts *o)
 {
 	char sd[128];
-	if (!image_dims || !coords || !samples || !maps || !images)
+	if (!image_dims || !coords || !samples || !maps)
 		return r5_set_error(R5_EINVAL, "grasp: NULL argument");
 	r5_dims_format(sd, sizeof sd, samples->dims);
 	if (image_dims[2] != 1 || image_dims[0] < 2 || image_dims[1] < 2)
@@ -228,11 +229,6 @@ static r5_status check_inputs(const long image_dims[R5_DIMS], const float *coord
 	    maps->dims[1] != image_dims[1] || r5_array_size(maps) != pix * image_dims[3])
 		return r5_set_error(R5_EINVAL, "grasp: maps must be a host array [%ld, %ld, 1, %ld]", image_dims[0],
 				    image_dims[1], image_dims[3]);
-	long frames = samples->dims[2] / o->frame_spokes;
-	if (images->where != R5_HOST || !r5_array_is_contiguous(images) || images->dims[0] != image_dims[0] ||
-	    images->dims[1] != image_dims[1] || images->dims[R5_DIM_TIME] != frames || r5_array_size(images) != pix * frames)
-		return r5_set_error(R5_EINVAL, "grasp: images must be a host array [%ld, %ld, 1, ..., %ld frames in dim 10]",
-				    image_dims[0], image_dims[1], frames);
 	if (!(o->rho > 0) || !isfinite(o->rho) || o->iters < 1 || o->cg_iters < 1 || !isfinite(o->lambda) ||
 	    !isfinite(o->lambda_space))
 		return r5_set_error(R5_EINVAL, "grasp: rho %g (> 0), iters %d and cg_iters %d (>= 1), finite lambdas",
@@ -240,18 +236,39 @@ static r5_status check_inputs(const long image_dims[R5_DIMS], const float *coord
 	return R5_OK;
 }
 
-/* The encoding operator for the frames of coords/samples; *y: the weighted, frame-ordered data. */
-static r5_status grasp_encoding(r5_ctx *ctx, const long image_dims[R5_DIMS], const float *wrapped,
-				const r5_array *samples, const r5_array *maps, const r5_grasp_opts *o,
-				const r5_progress *progress, r5_linop **op, r5_array **y)
+static r5_status check_images(const long image_dims[R5_DIMS], long frames, const r5_array *images)
 {
+	long pix = image_dims[0] * image_dims[1];
+	if (!images || images->where != R5_HOST || !r5_array_is_contiguous(images) || images->dims[0] != image_dims[0] ||
+	    images->dims[1] != image_dims[1] || images->dims[R5_DIM_TIME] != frames || r5_array_size(images) != pix * frames)
+		return r5_set_error(R5_EINVAL, "grasp: images must be a host array [%ld, %ld, 1, ..., %ld frames in dim 10]",
+				    image_dims[0], image_dims[1], frames);
+	return R5_OK;
+}
+
+r5_status r5_grasp_operator(r5_ctx *ctx, const long image_dims[R5_DIMS], const float *coords, const r5_array *samples,
+			    const r5_array *maps, const r5_grasp_opts *opts, const r5_progress *progress, r5_linop **op,
+			    r5_array **y)
+{
+	const r5_grasp_opts *o = opts ? opts : &r5_grasp_defaults;
+	*op = NULL, *y = NULL;
+	R5_TRY(check_inputs(image_dims, coords, samples, maps, o));
+	long frames = samples->dims[2] / o->frame_spokes;
 	grasp_op *g = calloc(1, sizeof *g);
 	if (!g)
 		return r5_set_error(R5_ENOMEM, "grasp: operator");
 	g->N0 = image_dims[0], g->N1 = image_dims[1], g->C = image_dims[3];
-	g->n_read = samples->dims[1], g->fs = o->frame_spokes, g->T = samples->dims[2] / o->frame_spokes;
+	g->n_read = samples->dims[1], g->fs = o->frame_spokes, g->T = frames;
 	g->np = g->n_read * g->fs;
-	g->maps = maps->data, g->coords = wrapped, g->progress = progress;
+	g->maps = maps->data, g->progress = progress;
+	long n_all = g->n_read * samples->dims[2];
+	g->coords = malloc(sizeof *g->coords * 3 * (size_t)n_all);
+	if (!g->coords) {
+		grasp_op_free(g);
+		return r5_set_error(R5_ENOMEM, "grasp: %ld coordinates", 3 * n_all);
+	}
+	memcpy(g->coords, coords, sizeof *g->coords * 3 * (size_t)n_all);
+	r5_grid_wrap_coords(image_dims, n_all, g->coords);
 	r5_status s = grasp_op_setup(ctx, g, &o->nufft);
 	if (s != R5_OK) {
 		grasp_op_free(g);
@@ -369,20 +386,15 @@ r5_status r5_grasp_solve(r5_ctx *ctx, const long image_dims[R5_DIMS], const floa
 			 r5_array *x0_out, r5_grasp_info *info)
 {
 	const r5_grasp_opts *o = opts ? opts : &r5_grasp_defaults;
-	r5_grasp_info local;
+	r5_grasp_info local = {0};
 	info = info ? info : &local;
 	memset(info, 0, sizeof *info);
 	double t0 = now_s();
-	R5_TRY(check_inputs(image_dims, coords, samples, maps, o, images));
-	long np = samples->dims[1] * samples->dims[2];
-	float *wrapped = malloc(sizeof *wrapped * 3 * (size_t)np);
-	if (!wrapped)
-		return r5_set_error(R5_ENOMEM, "grasp: %ld coordinates", 3 * np);
-	memcpy(wrapped, coords, sizeof *wrapped * 3 * (size_t)np);
-	r5_grid_wrap_coords(image_dims, np, wrapped);
+	R5_TRY(check_inputs(image_dims, coords, samples, maps, o));
+	R5_TRY(check_images(image_dims, samples->dims[2] / o->frame_spokes, images));
 	r5_linop *A = NULL;
 	r5_array *y = NULL, *x0 = NULL;
-	r5_status s = grasp_encoding(ctx, image_dims, wrapped, samples, maps, o, progress, &A, &y);
+	r5_status s = r5_grasp_operator(ctx, image_dims, coords, samples, maps, o, progress, &A, &y);
 	if (s == R5_OK)
 		s = r5_array_alloc_host(images->dims, &x0);
 	if (s == R5_OK)
@@ -405,7 +417,6 @@ r5_status r5_grasp_solve(r5_ctx *ctx, const long image_dims[R5_DIMS], const floa
 	r5_array_free(x0);
 	r5_array_free(y);
 	r5_linop_free(A);
-	free(wrapped);
 	info->seconds = now_s() - t0;
 	return s == R5_OK ? R5_OK : r5_error_context(s, "grasp (%ld frames of %ld spokes)", samples->dims[2] / o->frame_spokes, o->frame_spokes);
 }
@@ -414,32 +425,15 @@ r5_status r5_grasp_maps(r5_ctx *ctx, const long image_dims[R5_DIMS], const float
 			int calib, r5_array **maps)
 {
 	*maps = NULL;
-	if (calib < 6 || calib > image_dims[0] || calib > image_dims[1])
-		return r5_set_error(R5_EINVAL, "grasp maps: calibration width %d (6..%ld)", calib, image_dims[0]);
-	long np = samples->dims[1] * samples->dims[2], dims[R5_DIMS];
-	r5_grid_plan *plan = NULL;
-	r5_array *coil_images = NULL, *image = NULL;
-	R5_TRY(r5_grid_plan_make(ctx, image_dims, NULL, &plan));
-	r5_status s = r5_array_alloc_host(image_dims, &coil_images);
-	r5_dims_copy(dims, image_dims);
-	dims[3] = 1;
-	if (s == R5_OK)
-		s = r5_array_alloc_host(dims, &image);
-	if (s == R5_OK)
-		s = r5_grid_frame(ctx, plan, np, coords, NULL, samples, NULL, coil_images, image);
-	if (s == R5_OK)
-		s = r5_fft(ctx, R5_FLAG(0) | R5_FLAG(1), coil_images, coil_images);
-	r5_espirit_conf conf = r5_espirit_defaults;
-	conf.calib = calib;
-	long img[3] = {image_dims[0], image_dims[1], 1};
-	r5_array *work = NULL;
-	if (s == R5_OK)
-		s = r5_espirit_maps(ctx, &conf, coil_images, img, &work, NULL);
-	if (s == R5_OK)
-		s = r5_array_to_host(ctx, work, maps);
-	r5_array_free(work);
-	r5_array_free(image);
-	r5_array_free(coil_images);
-	r5_grid_plan_destroy(plan);
+	if (!samples || !coords)
+		return r5_set_error(R5_EINVAL, "grasp maps: NULL argument");
+	long np = samples->dims[1] * samples->dims[2];
+	float *wrapped = malloc(sizeof *wrapped * 3 * (size_t)np);
+	if (!wrapped)
+		return r5_set_error(R5_ENOMEM, "grasp maps: %ld coordinates", 3 * np);
+	memcpy(wrapped, coords, sizeof *wrapped * 3 * (size_t)np);
+	r5_grid_wrap_coords(image_dims, np, wrapped);
+	r5_status s = r5_nc_maps_espirit(ctx, image_dims, np, wrapped, samples, calib, maps);
+	free(wrapped);
 	return s == R5_OK ? R5_OK : r5_error_context(s, "grasp maps (time-averaged ESPIRiT)");
 }

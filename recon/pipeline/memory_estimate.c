@@ -699,6 +699,32 @@ static void nc_sense(struct ledger *l, const r5_scan *work, const r5_recon_param
 	drop(l, own);
 }
 
+/* --- grasp_pipeline.c --- */
+
+/* r5_grasp_solve's arrays: per frame a one-coil Toeplitz plan (the PSF's FFT and one 2N grid,
+ * [2N0, 2N1] each, plus its points), one coil-batched plan for A^H W y, the samples twice (copy
+ * and weighted frame order), coordinates twice, weights twice; ADMM's 4 domain arrays, CG's 3,
+ * three of D_t's range (the domain's size), x0 and the series; maps and coil images. */
+static void grasp(struct ledger *l, const r5_scan *work, const r5_recon_params *p, const long kdims[R5_DIMS])
+{
+	long image[R5_DIMS], out[R5_DIMS];
+	r5_dims_ones(image);
+	for (int d = 0; d < 3; d++)
+		image[d] = work->header.enc_matrix[d] > 1 ? work->header.enc_matrix[d] : 1;
+	image[R5_DIM_COIL] = kdims[R5_DIM_COIL];
+	long spokes = p->grid.frame_spokes > 0 ? p->grid.frame_spokes : 21;
+	spokes = spokes < kdims[2] ? spokes : kdims[2];
+	long frames = spokes > 0 ? kdims[2] / spokes : 1, n_all = kdims[1] * kdims[2], np = kdims[1] * spokes;
+	dims_with(out, image, R5_DIM_COIL, 1);
+	out[R5_DIM_TIME] = frames;
+	double plane = (double)(image[0] * image[1]), toeplitz = (double)frames * (2 * 4 * plane * 8.0 + (double)np * 24.0);
+	double own = 2 * elements(n_all * kdims[R5_DIM_COIL]) + (double)n_all * (24.0 + 8.0) + 12 * dims_bytes(out) +
+		     2 * dims_bytes(image) + toeplitz + r5_grid_plan_bytes(image, np, NULL);
+	hold(l, own);
+	to_recon_matrix(l, work, out);
+	drop(l, own);
+}
+
 /* --- r5_recon_run (pipeline.c) --- */
 
 static const char *resolve_pipeline(const r5_scan *scan, const r5_recon_params *p)
@@ -745,6 +771,8 @@ r5_status r5_recon_memory_estimate(const r5_scan *scan, const r5_recon_params *p
 		grid(&l, scan, p, w.kdims);
 	else if (!strcmp(name, "sense") && scan->traj)
 		nc_sense(&l, scan, p, w.kdims);
+	else if (!strcmp(name, "grasp"))
+		grasp(&l, scan, p, w.kdims);
 	else if (!strcmp(name, "cartesian"))
 		cartesian(&l, scan, p, w.kdims);
 	else if (!strcmp(name, "sense"))

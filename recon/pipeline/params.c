@@ -20,10 +20,15 @@
 #define CS_DEFAULTS {.reg = "l1", .lambda_l1 = R5_PARAM_AUTO, .lambda_tv = R5_PARAM_AUTO, .wavelet = "haar+db4", .spins = 8, \
 		     .decouple = 0, .slab = 0}
 
-#define GRID_DEFAULTS {.combine = "rss", .dcf = "auto", .frame_spokes = 0, .frame_step = 0, .dcf_iters = 20}
+#define REALTIME_DEFAULTS {.mode = "grid", .iters = 5, .oversampling = 1.25f, .tolerance = 1e-3f, .max_pending = 0}
+#define GRID_DEFAULTS {.combine = "rss", .dcf = "auto", .frame_spokes = 0, .frame_step = 0, .dcf_iters = 20, .delay = "none"}
 
 const r5_cartesian_params r5_cartesian_params_defaults = CARTESIAN_DEFAULTS;
 const r5_grid_params r5_grid_params_defaults = GRID_DEFAULTS;
+const r5_realtime_params r5_realtime_params_defaults = REALTIME_DEFAULTS;
+/* grasp.h's r5_grasp_defaults: lambda_scale 0.02, spatial TV off, 20 ADMM steps */
+#define GRASP_DEFAULTS {.lambda = 0.02f, .lambda_space = 0, .iters = 20}
+const r5_grasp_params r5_grasp_params_defaults = GRASP_DEFAULTS;
 const r5_sense_params r5_sense_params_defaults = SENSE_DEFAULTS;
 const r5_grappa_params r5_grappa_params_defaults = GRAPPA_DEFAULTS;
 const r5_cs_params r5_cs_params_defaults = CS_DEFAULTS;
@@ -41,14 +46,16 @@ const r5_recon_params r5_recon_defaults = {
 	.grappa = GRAPPA_DEFAULTS,
 	.cs = CS_DEFAULTS,
 	.grid = GRID_DEFAULTS,
+	.realtime = REALTIME_DEFAULTS,
+	.grasp = GRASP_DEFAULTS,
 	.explicit_keys = 0,
 };
 
 enum kind { K_STRING, K_INT, K_FLOAT, K_BOOL, K_FLOAT_AUTO /* a float, or "auto" (R5_PARAM_AUTO) */ };
 /* which pipeline reads a key (COMMON: all of them) */
-enum scope { COMMON, CARTESIAN, SENSE, GRAPPA, CS, GRID };
-static const char *const scope_names[] = {"", "cartesian", "sense", "grappa", "cs", "grid"};
-#define LAST_SCOPE GRID
+enum scope { COMMON, CARTESIAN, SENSE, GRAPPA, CS, GRID, REALTIME, GRASP };
+static const char *const scope_names[] = {"", "cartesian", "sense", "grappa", "cs", "grid", "realtime", "grasp"};
+#define LAST_SCOPE GRASP
 
 #define FIELD(f) offsetof(r5_recon_params, f), sizeof(((r5_recon_params *)0)->f)
 
@@ -63,7 +70,7 @@ static const struct param_def {
 	double min, max;
 	const char *help;
 } defs[] = {
-	{"pipeline", NULL, COMMON, K_STRING, FIELD(pipeline), 0, 0, "auto | cartesian | sense | grappa | cs | grid"},
+	{"pipeline", NULL, COMMON, K_STRING, FIELD(pipeline), 0, 0, "auto | cartesian | sense | grappa | cs | grid | realtime | grasp"},
 	{"prewhiten", NULL, COMMON, K_BOOL, FIELD(prewhiten), 0, 1, "noise prewhitening (0|1)"},
 	{"coils_virtual", "coils-virtual", COMMON, K_INT, FIELD(n_virtual_coils), 0, 1024,
 	 "virtual coils after compression (0: none)"},
@@ -111,6 +118,32 @@ static const struct param_def {
 	 "spokes per frame (non-Cartesian sense; 0: one frame of all spokes)"},
 	{"frame_step", "frame-step", SENSE, K_INT, FIELD(grid.frame_step), 0, 1 << 24,
 	 "spokes between the first spokes of consecutive frames (0: frame_spokes)"},
+	{"delay", NULL, GRID, K_STRING, FIELD(grid.delay), 0, 0,
+	 "gradient delays of radial spokes: none | ring (estimated from the data, corrected)"},
+	/* realtime (recon5td: frames while the scan streams in, service/server/realtime.c) reads
+	 * grid's frame keys (the same frames) and its own */
+	{"frame_spokes", "frame-spokes", REALTIME, K_INT, FIELD(grid.frame_spokes), 0, 1 << 24,
+	 "spokes per frame (realtime: >= 1)"},
+	{"frame_step", "frame-step", REALTIME, K_INT, FIELD(grid.frame_step), 0, 1 << 24,
+	 "spokes between the first spokes of consecutive frames (0: frame_spokes)"},
+	{"mode", NULL, REALTIME, K_STRING, FIELD(realtime.mode), 0, 0,
+	 "grid (gridding + rss) | iterative (warm-started CG-SENSE per frame, maps reused)"},
+	{"iters", NULL, REALTIME, K_INT, FIELD(realtime.iters), 1, 10000, "CG iterations per frame (mode iterative)"},
+	{"oversampling", NULL, REALTIME, K_FLOAT, FIELD(realtime.oversampling), 1.25, 2,
+	 "NUFFT grid oversampling of the frames (1.25: 4x faster than 2 at 256^2, bench_grid)"},
+	{"tolerance", NULL, REALTIME, K_FLOAT, FIELD(realtime.tolerance), 1e-6, 0.1,
+	 "NUFFT relative accuracy of the frames (sets the kernel width)"},
+	{"max_pending", NULL, REALTIME, K_INT, FIELD(realtime.max_pending), 0, 1 << 20,
+	 "frames waiting for the frame thread beyond which the oldest is dropped (counted; 0: never drop)"},
+	/* grasp (grasp_pipeline.c) reads grid's frame keys; its weights are r5_grasp_defaults' */
+	{"frame_spokes", "frame-spokes", GRASP, K_INT, FIELD(grid.frame_spokes), 0, 1 << 24,
+	 "spokes per frame (grasp: 0 means 21)"},
+	{"frame_step", "frame-step", GRASP, K_INT, FIELD(grid.frame_step), 0, 1 << 24,
+	 "grasp: 0 or frame_spokes (its frames do not overlap)"},
+	{"lambda", NULL, GRASP, K_FLOAT, FIELD(grasp.lambda), 0, 1e3, "temporal TV weight relative to max |A^H W y|"},
+	{"lambda_space", NULL, GRASP, K_FLOAT, FIELD(grasp.lambda_space), 0, 1e3,
+	 "spatial TV weight relative to max |A^H W y| (0: off)"},
+	{"iters", NULL, GRASP, K_INT, FIELD(grasp.iters), 1, 10000, "ADMM steps"},
 };
 #define N_DEFS (sizeof defs / sizeof defs[0])
 _Static_assert(N_DEFS <= 64, "explicit_keys holds one bit per row");
@@ -141,8 +174,10 @@ static void find(const char *key, size_t rows[N_DEFS], size_t *n)
 
 static r5_status check_choice(const char *key, const char *value)
 {
-	static const char *const pipelines[] = {"auto", "cartesian", "sense", "grappa", "cs", "grid", NULL};
+	static const char *const pipelines[] = {"auto", "cartesian", "sense", "grappa", "cs", "grid", "realtime", "grasp", NULL};
+	static const char *const modes[] = {"grid", "iterative", NULL};
 	static const char *const dcfs[] = {"auto", "ramp", "pipe", "none", NULL};
+	static const char *const delays[] = {"none", "ring", NULL};
 	static const char *const regs[] = {"l1", "tv", "l1+tv", NULL};
 	static const char *const wavelets[] = {"haar", "db4", "db8", "haar+db4", "db4+db8", "haar+db4+db8", NULL};
 	static const char *const combines[] = {"rss", "adaptive", NULL};
@@ -153,6 +188,8 @@ static r5_status check_choice(const char *key, const char *value)
 				     : !strcmp(key, "reg")     ? regs
 				     : !strcmp(key, "wavelet") ? wavelets
 				     : !strcmp(key, "dcf")     ? dcfs
+				     : !strcmp(key, "delay")   ? delays
+				     : !strcmp(key, "mode")    ? modes
 							       : NULL;
 	if (!choices)
 		return R5_OK;

@@ -87,7 +87,33 @@ typedef struct r5_grid_params {
 	int frame_spokes; /* spokes per frame; 0: one frame of all spokes */
 	int frame_step;   /* spokes from one frame's first to the next's; 0: frame_spokes */
 	int dcf_iters;    /* Pipe-Menon iterations */
+	char delay[8];    /* gradient delays: none | ring (RING estimate from all spokes, applied to
+			   * every frame's radial trajectory: recon/calib/gradient_delay.h) */
 } r5_grid_params;
+
+/* Pipeline realtime (recon5td only: frames while the scan streams in, service/server/realtime.c):
+ * grid's frame keys (grid.frame_spokes >= 1, grid.frame_step) make the same frames as the
+ * offline grid pipeline, sent as each one's last spoke arrives; these keys are its own. */
+typedef struct r5_realtime_params {
+	char mode[16]; /* grid (gridding + rss) | iterative (warm-started CG-SENSE per frame, maps reused) */
+	int iters;     /* CG iterations per frame, mode iterative */
+	/* the frames' NUFFT (nufft.h r5_nufft_opts): 1.25 and 1e-3 by default, 4x faster than the grid
+	 * pipeline's 2 and 1e-5 at 256^2 x 8 coils (bench_grid); 2 and 1e-5 make the grid
+	 * pipeline's frames bit for bit */
+	float oversampling;
+	float tolerance;
+	/* frames due but not yet made beyond which the oldest waiting one is dropped (counted in
+	 * Completed.frames_dropped): for a display that wants the newest frame; 0 never drops */
+	int max_pending;
+} r5_realtime_params;
+
+/* GRASP (grasp.h): frames of grid.frame_spokes (0: 21) consecutive spokes, temporal TV; the
+ * weights relative to max |A^H W y| (r5_grasp_opts' lambda_scale and lambda_space_scale). */
+typedef struct r5_grasp_params {
+	float lambda;       /* temporal TV weight, relative (0.02) */
+	float lambda_space; /* spatial TV weight, relative; 0: off (default) */
+	int iters;          /* ADMM steps (20) */
+} r5_grasp_params;
 
 /* The common keys, then one sub-struct per pipeline; only the one that runs is read.
  *
@@ -112,6 +138,8 @@ typedef struct r5_recon_params {
 	r5_grappa_params grappa;
 	r5_cs_params cs;
 	r5_grid_params grid;
+	r5_realtime_params realtime;
+	r5_grasp_params grasp;
 	unsigned long long explicit_keys; /* which keys r5_recon_params_set set (params.c's table order) */
 } r5_recon_params;
 
@@ -119,6 +147,8 @@ extern const r5_cartesian_params r5_cartesian_params_defaults;
 extern const r5_sense_params r5_sense_params_defaults;
 extern const r5_grappa_params r5_grappa_params_defaults; /* = what calib/grappa.h does unset */
 extern const r5_cs_params r5_cs_params_defaults;
+extern const r5_realtime_params r5_realtime_params_defaults;
+extern const r5_grasp_params r5_grasp_params_defaults;
 extern const r5_grid_params r5_grid_params_defaults;
 extern const r5_recon_params r5_recon_defaults;          /* holds the ones above, nothing recorded */
 

@@ -35,6 +35,10 @@ double r5_pipeline_nc_sense_bytes(const long image_dims[R5_DIMS], long n_read, l
 /* grid's frames for a scan of n_spokes spokes: n_frames of `spokes` spokes, frame f from spoke
  * f * step; R5_EINVAL when frame_spokes is larger than the scan or frame_step comes without it. */
 r5_status r5_pipeline_grid_frames(const r5_recon_params *p, long n_spokes, long *spokes, long *step, long *n_frames);
+/* GRASP of a non-Cartesian scan (grasp_pipeline.c, grasp.h): frames of grid.frame_spokes (0: 21)
+ * consecutive spokes, temporal TV; images on the encoded matrix, frames in dim 10. */
+r5_status r5_pipeline_grasp(r5_ctx *ctx, const r5_scan *scan, const r5_recon_params *p, const r5_progress *progress,
+			    r5_image_set *set);
 /* R5_OK when pipeline `name` (a concrete one) takes this scan; else the error r5_recon_run gives:
  * R5_ENOTSUP for a Cartesian pipeline on a non-Cartesian scan or a name not built in, R5_EINVAL
  * for a non-Cartesian pipeline on a Cartesian scan. */

@@ -33,6 +33,7 @@ static void call_destroy(r5_call *c)
 {
 	r5_server *s = c->server;
 	r5_call_release_memory(c);
+	r5_realtime_free(c->realtime); /* its frame thread held a reference: it has ended */
 	if (c->header_message)
 		protobuf_c_message_free_unpacked(&c->header_message->base, NULL);
 	while (c->out_head) {
@@ -95,6 +96,7 @@ void r5_call_release_memory(r5_call *c)
 	if (bytes)
 		r5_server_release(c->server, bytes);
 	r5_early_calib_release(c); /* coil maps made ahead, if the job did not take them */
+	r5_realtime_stop(c);        /* real time: the frame thread gives back what it holds */
 }
 
 /* Starts a batch holding a reference (lock held). */

@@ -10,7 +10,8 @@
 /* Pipelines this build's parameter parser accepts (it lists what recon/pipeline registers). */
 static size_t built_pipelines(char **out, size_t max)
 {
-	static char *candidates[] = {"auto", "cartesian", "sense", "grappa", "cs", "cs3d", "radial_dynamic"};
+	static char *candidates[] = {"auto", "cartesian", "sense", "grappa", "cs", "grid",
+				     "grasp", "realtime", "cs3d", "radial_dynamic"};
 	size_t n = 0;
 	for (size_t i = 0; i < sizeof candidates / sizeof candidates[0] && n < max; i++) {
 		r5_recon_params p = r5_recon_defaults;
@@ -50,7 +51,7 @@ grpc_byte_buffer *r5_capabilities_reply(r5_server *s)
 {
 	Recon5t__V1__CapabilitiesReply reply = RECON5T__V1__CAPABILITIES_REPLY__INIT;
 	Recon5t__V1__Limits limits = RECON5T__V1__LIMITS__INIT;
-	char *pipelines[8];
+	char *pipelines[16];
 	char *backends[2] = {"cpu", "cuda"};
 	int gpus = r5_backend_devices("cuda");
 	Recon5t__V1__Gpu gpu_list[16], *gpu_pointers[16];
@@ -67,7 +68,7 @@ grpc_byte_buffer *r5_capabilities_reply(r5_server *s)
 	reply.backends = backends;
 	reply.n_gpus = describe_gpus(s, gpus, gpu_list, gpu_pointers, descriptions);
 	reply.gpus = gpu_pointers;
-	reply.n_pipelines = built_pipelines(pipelines, 8);
+	reply.n_pipelines = built_pipelines(pipelines, 16);
 	reply.pipelines = pipelines;
 	limits.max_message_bytes = (uint64_t)s->config.max_message_mb * 1024u * 1024u;
 	limits.max_streams = (uint32_t)s->config.max_streams;
@@ -79,6 +80,10 @@ grpc_byte_buffer *r5_capabilities_reply(r5_server *s)
 	reply.outputs = outputs;
 	reply.n_formats = r5_dicom_out_available() ? 2 : 1;
 	reply.formats = formats;
+	pthread_mutex_lock(&s->lock);
+	reply.memory_in_use_bytes = s->memory_in_use > 0 ? (uint64_t)s->memory_in_use : 0;
+	reply.active_streams = (uint32_t)s->active_streams;
+	pthread_mutex_unlock(&s->lock);
 	if (s->pacs_enabled) {
 		reply.n_pacs_destinations = 1;
 		reply.pacs_destinations = pacs;

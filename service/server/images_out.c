@@ -23,10 +23,9 @@ typedef struct volume {
 	const float complex *data;
 } volume;
 
-static void fill_geometry(const r5_image_set *set, const volume *v, Recon5t__V1__Image *img, uint32_t matrix[3],
-			  float fov[3], float dirs[5][3])
+static void fill_geometry(const r5_image_set *set, const r5_array *a, const volume *v, Recon5t__V1__Image *img,
+			  uint32_t matrix[3], float fov[3], float dirs[5][3])
 {
-	const r5_array *a = set->images;
 	for (int i = 0; i < 3; i++) {
 		matrix[i] = (uint32_t)a->dims[i];
 		fov[i] = set->fov_mm[i];
@@ -93,17 +92,18 @@ static const char *kind_name(Recon5t__V1__OutputKind kind)
 	}
 }
 
-/* Sends one Image event; returns 0 when it could not be made. */
-static int send_image(r5_job *job, const r5_image_set *set, const volume *v, Recon5t__V1__OutputKind kind,
-		      uint32_t image_index)
+/* Sends one Image event of a volume of `a` (set->images, or a frame's image); returns 0 when it
+ * could not be made. */
+static int send_image(r5_call *c, const r5_image_set *set, const r5_array *a, const volume *v,
+		      Recon5t__V1__OutputKind kind, uint32_t image_index)
 {
-	const float complex *gf = set->gfactor ? set->gfactor->data + (v->data - set->images->data) : NULL;
+	const float complex *gf = set->gfactor && a == set->images ? set->gfactor->data + (v->data - a->data) : NULL;
 	Recon5t__V1__Image img = RECON5T__V1__IMAGE__INIT;
 	Recon5t__V1__ReconEvent event = RECON5T__V1__RECON_EVENT__INIT;
 	uint32_t matrix[3];
 	float fov[3], dirs[5][3];
 	char description[64];
-	fill_geometry(set, v, &img, matrix, fov, dirs);
+	fill_geometry(set, a, v, &img, matrix, fov, dirs);
 	img.kind = kind;
 	img.image_series_index = (uint32_t)kind + 1;
 	img.image_index = image_index;
@@ -118,9 +118,17 @@ static int send_image(r5_job *job, const r5_image_set *set, const volume *v, Rec
 	img.data.len = bytes;
 	event.kind_case = RECON5T__V1__RECON_EVENT__KIND_IMAGE;
 	event.image = &img;
-	r5_call_send_event(job->call, &event);
+	r5_call_send_event(c, &event);
 	free(data);
 	return 1;
+}
+
+int r5_images_out_frame(r5_call *c, const r5_image_set *set, const r5_array *image, long repetition,
+			Recon5t__V1__OutputKind kind, uint32_t image_index)
+{
+	volume v = {.voxels = image->dims[0] * image->dims[1] * image->dims[2], .data = image->data};
+	v.index[R5_DIM_TIME] = repetition;
+	return send_image(c, set, image, &v, kind, image_index);
 }
 
 static void send_completed(r5_job *job, const r5_image_set *set, uint32_t n_images, const double *quality,
@@ -224,7 +232,7 @@ void r5_jobs_send_results(r5_job *job, const r5_image_set *set)
 				rest /= a->dims[d];
 			}
 			v.data = a->data + o * v.voxels;
-			if (!send_image(job, set, &v, kinds[k], (uint32_t)o + 1)) {
+			if (!send_image(c, set, a, &v, kinds[k], (uint32_t)o + 1)) {
 				r5_call_fail(c, r5_set_error(R5_ENOMEM, "image %ld (%s) could not be encoded: %s", o + 1,
 							     kind_name(kinds[k]), r5_last_error()),
 					     "output");

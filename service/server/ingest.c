@@ -111,6 +111,8 @@ r5_status r5_ingest_header(r5_call *c, const Recon5t__V1__ScanHeader *h)
 	r5_status status = r5_scan_builder_create(xml, xml_length, &limits, &c->builder);
 	if (status != R5_OK)
 		return r5_error_context(status, "ScanHeader.ismrmrd_xml (%zu bytes)", xml_length);
+	if (r5_realtime_wanted(c))
+		R5_TRY(r5_realtime_begin(c, h)); /* before Accepted: a bad real-time request is refused at once */
 	const r5_header *header = r5_scan_builder_header(c->builder);
 	r5_info("job %s: accepted (client id \"%s\", pipeline %s, %s, matrix %ldx%ldx%ld, %d coils)", c->job_id,
 		c->client_job_id, c->params.pipeline,
@@ -142,6 +144,7 @@ r5_status r5_ingest_batch(r5_call *c, const Recon5t__V1__AcquisitionBatch *batch
 		c->bytes_in += (long)batch->acquisitions[i]->data.len;
 	}
 	R5_TRY(grow_reservation(c));
+	R5_TRY(r5_realtime_offer(c)); /* real time: the frames that became due go to the frame thread */
 	r5_early_calib_offer(c); /* the coil maps start once the calibration block is in */
 	return R5_OK;
 }
@@ -151,6 +154,8 @@ r5_status r5_ingest_end(r5_call *c)
 	r5_server *s = c->server;
 	if (!c->builder)
 		return r5_set_error(R5_EINVAL, "End came before the ScanHeader");
+	if (c->realtime)
+		return r5_realtime_end(c); /* no job: the frame thread finishes the call */
 	r5_scan *scan = NULL;
 	r5_scan_builder *builder = c->builder;
 	c->builder = NULL; /* finish hands the scan over and destroys the builder */

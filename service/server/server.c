@@ -179,6 +179,7 @@ void r5_server_stop(r5_server *s)
 		pthread_cond_wait(&s->changed, &s->lock);
 	pthread_mutex_unlock(&s->lock);
 	r5_ingest_stop(s);
+	r5_realtime_wait_all(s); /* frame threads stop on their calls' cancel */
 	r5_admission_stop(s);
 	r5_jobs_stop(s);
 	r5_pacs_out_stop(s);

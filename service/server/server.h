@@ -9,6 +9,8 @@
  *                   k-space, memory reserved as data arrives
  *   early_calib.c   coil maps computed while the scan streams in, once its calibration block
  *                   is complete (a calibration task on a worker), taken by the scan's job
+ *   realtime.c      pipeline realtime: a frame per window of spokes as soon as it is due, sent
+ *                   while the scan streams in, on the stream's own frame thread
  *   capabilities.c  Capabilities and health replies
  *   dicom_out.c     DICOM encoding: Image events and/or files for the PACS
  *   pacs_out.c      PACS push: spool directories, delivery after a job, the spooler thread
@@ -50,6 +52,7 @@ void __tsan_release(void *addr);
 typedef struct r5_server r5_server;
 typedef struct r5_call r5_call;
 typedef struct r5_job r5_job;
+typedef struct r5_realtime r5_realtime;
 
 enum r5_tag_kind { TAG_NEW, TAG_RECV, TAG_SEND, TAG_CLOSE, TAG_SHUTDOWN };
 typedef struct r5_tag {
@@ -111,6 +114,8 @@ struct r5_call {
 	int early_state;
 	struct r5_calibration *early;
 	long early_reserved;
+	/* realtime.c: pipeline realtime's frames and frame thread (NULL for other pipelines) */
+	r5_realtime *realtime;
 };
 
 struct r5_job {
@@ -181,6 +186,7 @@ struct r5_server {
 	char job_id_run[12];   /* job_ids.c: this run's part of every job id ("" until the first) */
 	/* what each worker's context says about its device (Capabilities) */
 	char worker_describe[16][160];
+	int realtime_threads; /* realtime.c: frame threads running (under lock) */
 	/* counters (for logs and Capabilities) */
 	long jobs_done, jobs_failed;
 };
@@ -236,6 +242,28 @@ void r5_early_calib_discard(r5_job *task);
 struct r5_calibration *r5_early_calib_take(r5_job *job);
 /* Frees the result and the reservation (r5_call_release_memory). */
 void r5_early_calib_release(r5_call *c);
+
+/* realtime.c */
+int r5_realtime_wanted(const r5_call *c); /* the request's pipeline is realtime */
+/* At the header (ingest thread, builder made): checks the request (frame_spokes, frame_step >= 1,
+ * FORMAT_FLOAT32, a 2D non-Cartesian header), reserves the frames' fixed memory, starts the
+ * frame thread; c->realtime is set (even on failure: call_destroy frees it). */
+r5_status r5_realtime_begin(r5_call *c, const Recon5t__V1__ScanHeader *header);
+/* After a batch was sorted in: queues every frame that became due (R5_EINVAL: Cartesian scan). */
+r5_status r5_realtime_offer(r5_call *c);
+/* End: finishes the scan (frame_spokes larger than the scan: R5_EINVAL), frees its k-space; the
+ * frame thread ends the call after the last frame. */
+r5_status r5_realtime_end(r5_call *c);
+/* The frame thread stops within a frame and gives back what it holds (any thread, any time). */
+void r5_realtime_stop(r5_call *c);
+void r5_realtime_free(r5_realtime *rt); /* call_destroy: the frame thread has ended */
+/* Waits until every frame thread has ended (server stop, after the calls were cancelled). */
+void r5_realtime_wait_all(r5_server *s);
+
+/* images_out.c: one Image event of a frame: image [x, y, z] with set's geometry, repetition as
+ * given; 0 when it could not be encoded. */
+int r5_images_out_frame(r5_call *c, const r5_image_set *set, const r5_array *image, long repetition,
+			Recon5t__V1__OutputKind kind, uint32_t image_index);
 
 /* Parses one received ScanMessage and acts on it, arms the next receive; takes the buffer
  * and the reference the receive held (ingest threads). */

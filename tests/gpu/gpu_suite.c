@@ -273,6 +273,7 @@ int main(void)
 	suite_generic(&p);
 	suite_linops(&p);
 	suite_wavelet(&p);
+	suite_nufft(&p);
 
 	r5_ctx_destroy(p.gpu);
 	r5_ctx_destroy(p.cpu);

@@ -81,5 +81,6 @@ int suite_fft_layout_check(void);
 void suite_linalg(struct pair *p);      /* suite_linalg.c */
 void suite_generic(struct pair *p);     /* suite_generic.c: r5_fft/r5_ifft and the pipeline */
 void suite_wavelet(struct pair *p);     /* suite_wavelet.c: recon/linop/wavelet.h */
+void suite_nufft(struct pair *p);       /* suite_nufft.c: recon/linop/nufft.h (tile method) */
 
 #endif

@@ -5,9 +5,11 @@
 #   ground truth below bounds measured here (2026-12, 128^2, 8 coils, noise 0.01): 201 spokes a
 #   frame (fully sampled radially, pi/2 N) 0.091 rss / 0.082 adaptive -> bound 0.12; 21 spokes a
 #   frame 0.27 -> bound 0.32; the DICOM writer takes the frames;
+#   the memory estimate against the measured peak (rss and adaptive + Pipe-Menon);
 #   bad input at the command line: --traj of other dims, frames larger than the scan, a pipeline
 #   that does not take a non-Cartesian scan, --traj on an ISMRMRD file;
-#   real data (R5_SHARED/data/gpunufft-radial-cardiac, .cfl + --traj): 256^2 images, and the
+#   real data (R5_SHARED/data/gpunufft-radial-cardiac, .cfl + --traj): 256^2 images (also with
+#   the RING gradient-delay correction, delay=ring), and the
 #   same image as BART's ramp-weighted adjoint (`bart nufft -a` of the samples times |k|;
 #   correlation >= 0.999) when bart is installed.
 # Real data are skipped (SKIP line) when the shared folder is absent; the phantom part always runs.
@@ -45,6 +47,12 @@ grid_case radial201 201 0.12 rss
 grid_case radial201-adaptive 201 0.12 adaptive
 grid_case radial21 21 0.32 rss
 
+# the memory estimate the server reserves (lib.sh: measured <= estimate <= 2.5 x measured + 16 MiB)
+memory_table_start 22
+memory_case grid-rss radial21.h5 m1.h5 --frame-spokes 21
+memory_case grid-adaptive-pipe radial201.h5 m2.h5 --frame-spokes 201 --combine adaptive --dcf pipe
+cat "$memory_table"
+
 # bad input
 expect_error "frames larger than the scan" "frame_spokes=700 is more than the scan's 603 spokes" \
 	"$R5" recon "$work/radial201.h5" --frame-spokes 700 --out "$work/x.h5"
@@ -61,6 +69,12 @@ if [ -n "${R5_SHARED:-}" ] && [ -f "$data/ksp.cfl" ] && [ -f "$data/traj.cfl" ];
 		ok "real radial (25 spokes, 12 coils): $(grep '^timings' "$work/card.log")"
 	else
 		bad "real radial: $(tail -3 "$work/card.log")"
+	fi
+	if "$R5" recon "$data/ksp.cfl" --traj "$data/traj.cfl" --backend cpu --param delay=ring --out "$work/card-ring.cfl" \
+		>"$work/card-ring.log" 2>&1 && grep -q "gradient delays (RING)" "$work/card-ring.log"; then
+		ok "real radial, delay=ring: $(grep -o 'gradient delays.*' "$work/card-ring.log")"
+	else
+		bad "real radial, delay=ring: $(tail -3 "$work/card-ring.log")"
 	fi
 	[ -f "$spiral/traj.cfl" ] && expect_error "--traj of other dims" "n_read and n_spokes must match" \
 		"$R5" recon "$data/ksp.cfl" --traj "$spiral/traj.cfl" --out "$work/x.cfl"

@@ -1,7 +1,7 @@
 """Non-Cartesian scans through recon5td: a golden-angle radial phantom (recon5t phantom --kind
 dynamic, trajectory in every acquisition) streamed in comes back as images (pipeline auto = grid,
 one image per frame with frame_spokes; FLOAT32 matching `recon5t recon` of the same file, and
-DICOM that pydicom reads); bad trajectories get INVALID_ARGUMENT naming the acquisition and the
+DICOM that pydicom reads, also through `recon5t send --format dicom`); bad trajectories get INVALID_ARGUMENT naming the acquisition and the
 problem (trajectory missing, coordinates outside the encoded matrix, trajectory_dimensions
 changing, spokes of different lengths), a frame size larger than the scan too, and the server
 serves the next scan after each."""
@@ -86,6 +86,13 @@ def main():
                 if (ds.Rows, ds.Columns) != (64, 64):
                     FAILURES.append("radial-dicom: %dx%d" % (ds.Rows, ds.Columns))
             print("radial-dicom: %d DICOM images, pydicom reads them" % len(dicoms))
+            out = os.path.join(work, "sent")
+            sc.run([sc.RECON5T, "send", scan, "--server", server.address, "--out", out, "--format", "dicom",
+                    "--param", "frame_spokes=%d" % SPOKES])
+            sent = sorted(f for f in os.listdir(out) if f.endswith(".dcm"))
+            if len(sent) != FRAMES:
+                FAILURES.append("recon5t send --format dicom: %d files (want %d)" % (len(sent), FRAMES))
+            print("recon5t send --format dicom: %d files" % len(sent))
 
             cases = [
                 ("trajectory missing", lambda i, h, t, d: (np.zeros(0, "<f4"), d) if i == first + 5 else (t, d),

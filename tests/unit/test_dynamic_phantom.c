@@ -21,6 +21,7 @@
 
 #include "phantoms/dynamic.h"
 #include "recon/core/status.h"
+#include "recon/linop/traj.h"
 #include "recon/pipeline/grid.h"
 #include "recon/pipeline/quality.h"
 
@@ -42,8 +43,8 @@ static struct r5_phantom_params small(void)
 
 static double spoke_angle(const float *traj)
 {
-	/* sample 0 sits at radius -N/2: the spoke's direction is minus its coordinates */
-	return atan2(-traj[1], -traj[0]);
+	/* sample 0 sits at radius -N/2: the spoke's direction (sin a, cos a) is minus its coordinates */
+	return atan2(-traj[0], -traj[1]);
 }
 
 static void test_dynamic_file(void **state)
@@ -93,6 +94,14 @@ static void test_dynamic_file(void **state)
 		ismrmrd_cleanup_acquisition(&acq);
 	}
 	assert_int_equal(spokes, 20);
+	/* the same spokes as recon/linop/traj.h's golden angle (BART's `traj -r -G -c`) */
+	float *all = malloc(sizeof *all * 3 * (size_t)(n_read * 20)), *golden = malloc(sizeof *golden * 3 * (size_t)(n_read * 20));
+	r5_dynamic_trajectory(&p, 0, 20, all);
+	assert_int_equal(r5_traj_radial(R5_TRAJ_RADIAL_GOLDEN, 0, n_read, 20, 0, 16.0, golden), R5_OK);
+	for (long i = 0; i < 3 * n_read * 20; i++)
+		assert_true(fabsf(all[i] - golden[i]) < 1e-4f);
+	free(all);
+	free(golden);
 	assert_int_equal(ismrmrd_get_number_of_images(&dset, "ground_truth"), 4);
 	assert_int_equal(ismrmrd_get_number_of_images(&dset, "object"), 4);
 	float *frames[4];

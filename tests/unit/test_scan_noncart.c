@@ -253,6 +253,15 @@ static void test_refusals(void **state)
 	expect(r5_scan_builder_add(b, &h, data, traj), R5_ENOTSUP, "more than one slice");
 	r5_scan_builder_destroy(b);
 
+	/* stack of stars: a 2D trajectory in a 3D encoded matrix */
+	char *stars = strdup(x), *z = strstr(stars, "<z>1</z>");
+	assert_non_null(z);
+	memcpy(z, "<z>8</z>", 8);
+	assert_int_equal(r5_scan_builder_create(stars, strlen(stars), NULL, &b), R5_OK);
+	expect(add_spokes(b, 0, 1, 2), R5_ENOTSUP, "stack-of-stars scans are not supported yet");
+	r5_scan_builder_destroy(b);
+	free(stars);
+
 	/* a Cartesian scan (no trajectories) then a spoke */
 	const char *cart = radial_xml("cartesian");
 	assert_int_equal(r5_scan_builder_create(cart, strlen(cart), NULL, &b), R5_OK);
@@ -331,6 +340,20 @@ static void test_recon_dispatch(void **state)
 		if (cabsf(set->images->data[i]) > cabsf(set->images->data[peak]))
 			peak = i;
 	assert_int_equal(peak, N / 2 + N * (N / 2));
+	/* delay=ring: the data have no gradient delay, so the estimate and the change are small */
+	r5_recon_params q = r5_recon_defaults;
+	r5_image_set *delayed = NULL;
+	assert_int_equal(r5_recon_params_set(&q, "delay", "ring"), R5_OK);
+	assert_int_equal(r5_recon_run(ctx, scan, &q, NULL, &delayed), R5_OK);
+	double diff = 0, ref = 0;
+	for (long i = 0; i < N * N; i++) {
+		double d = cabsf(delayed->images->data[i] - set->images->data[i]), a = cabsf(set->images->data[i]);
+		diff += d * d;
+		ref += a * a;
+	}
+	print_message("delay=ring on delay-free spokes: relative change %.4f\n", sqrt(diff / ref));
+	assert_true(sqrt(diff / ref) < 0.05);
+	r5_image_set_free(delayed);
 	r5_image_set_free(set);
 	/* frames of 10 spokes every 5: 7 frames in dim 10 */
 	r5_recon_params p = r5_recon_defaults;
