@@ -43,7 +43,7 @@ typedef struct nlinv {
 	int cg_iters_total;
 } nlinv;
 
-static r5_array part(const r5_array *v, const long dims[R5_DIMS], long offset)
+static r5_array subarray(const r5_array *v, const long dims[R5_DIMS], long offset)
 {
 	long strides[R5_DIMS];
 	r5_dims_strides(strides, dims);
@@ -93,7 +93,7 @@ static r5_status coils_adjoint(nlinv *st, r5_array *chat, const r5_array *g)
  * coils_adjoint(conj(rho) g) */
 static r5_status derivative_adjoint(nlinv *st, const r5_array *rho, r5_array *out, r5_array *g)
 {
-	r5_array out_rho = part(out, st->img, 0), out_hat = part(out, st->hat, st->n_img);
+	r5_array out_rho = subarray(out, st->img, 0), out_hat = subarray(out, st->hat, st->n_img);
 	r5_status s = r5_zmul(st->ctx, st->z2, g, st->coils, R5_ZMUL_CONJ2);
 	if (s == R5_OK)
 		s = r5_zsum(st->ctx, &out_rho, st->z2);
@@ -109,8 +109,8 @@ static r5_status normal_apply(r5_ctx *ctx, void *user, r5_array *out, const r5_a
 {
 	nlinv *st = user;
 	(void)ctx;
-	r5_array rho = part(st->x, st->img, 0);
-	r5_array in_rho = part(in, st->img, 0), in_hat = part(in, st->hat, st->n_img);
+	r5_array rho = subarray(st->x, st->img, 0);
+	r5_array in_rho = subarray(in, st->img, 0), in_hat = subarray(in, st->hat, st->n_img);
 	r5_status s = coils_forward(st, st->z, &in_hat);
 	if (s == R5_OK)
 		s = r5_zmul(st->ctx, st->z, st->z, &rho, 0);
@@ -283,7 +283,7 @@ static r5_status nlinv_setup(nlinv *st, const r5_nlinv_conf *conf, const long im
 	if (s == R5_OK)
 		s = r5_zscale(st->ctx, st->aty, (float complex)*scale);
 	if (s == R5_OK) { /* rho = 1, chat = 0 */
-		r5_array rho = part(st->x, st->img, 0);
+		r5_array rho = subarray(st->x, st->img, 0);
 		s = r5_zfill(st->ctx, &rho, 1.0f);
 	}
 	return s;
@@ -292,7 +292,7 @@ static r5_status nlinv_setup(nlinv *st, const r5_nlinv_conf *conf, const long im
 /* rhs = DG^H (A^H y - A^H A G(x)) - alpha x, with st->coils updated to x */
 static r5_status newton_rhs(nlinv *st, float alpha)
 {
-	r5_array rho = part(st->x, st->img, 0), hat = part(st->x, st->hat, st->n_img);
+	r5_array rho = subarray(st->x, st->img, 0), hat = subarray(st->x, st->hat, st->n_img);
 	r5_status s = coils_forward(st, st->coils, &hat);
 	if (s == R5_OK)
 		s = r5_zmul(st->ctx, st->z, st->coils, &rho, 0);
@@ -310,12 +310,12 @@ static r5_status newton_rhs(nlinv *st, float alpha)
 /* image = rho . rss(c) / scale, maps = c / rss(c) */
 static r5_status nlinv_output(nlinv *st, double scale, r5_array *image, r5_array *maps)
 {
-	r5_array rho = part(st->x, st->img, 0), hat = part(st->x, st->hat, st->n_img);
+	r5_array rho = subarray(st->x, st->img, 0), hat = subarray(st->x, st->hat, st->n_img);
 	r5_status s = coils_forward(st, st->coils, &hat);
 	if (s == R5_OK)
 		s = r5_zrss(st->ctx, image, st->coils, 3);
 	if (s == R5_OK && maps) {
-		r5_array inv = part(st->z2, st->img, 0);
+		r5_array inv = subarray(st->z2, st->img, 0);
 		s = r5_zunary(st->ctx, R5_UNARY_RECIP, &inv, image);
 		if (s == R5_OK)
 			s = r5_zmul(st->ctx, maps, st->coils, &inv, 0);
@@ -363,9 +363,9 @@ r5_status r5_nlinv_nc(r5_ctx *ctx, const r5_nlinv_conf *conf, const long image_d
 						 .hi = (double)(n + 1) / conf->newton_steps};
 			cg.hook = r5_iter_progress_hook;
 			cg.hook_user = &hook;
-			r5_cg_info info;
-			s = r5_cg_solve(ctx, &cg, normal_apply, &st, st.rhs, st.dx, &info);
-			st.cg_iters_total += info.iters;
+			r5_cg_info cg_info;
+			s = r5_cg_solve(ctx, &cg, normal_apply, &st, st.rhs, st.dx, &cg_info);
+			st.cg_iters_total += cg_info.iters;
 		}
 		if (s == R5_OK)
 			s = r5_zaxpy(ctx, st.x, 1.0f, st.dx);

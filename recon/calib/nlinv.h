@@ -24,6 +24,13 @@
  * b = 32: chat is [K0, K1, K2, C], K ~ 102), and the coil transform runs one dimension at a
  * time (pad K_d -> M_d, 1D FFT, crop to N_d), a third of the FFT work of the full M grid.
  *
+ * Measured (bench/bench_noncart.sh, 1 thread, a loaded 2-core machine; Pearson correlation of
+ * the magnitudes with `bart nlinv -i 10 -t` (BART 0.8.00), whose image is on the same recon
+ * matrix, its coils on the 2x grid): real radial cardiac 256^2, 12 coils, 25 spokes 0.991 (170
+ * CG iterations, 46 user s; BART 112 user s); real spiral 320^2, 8 coils, 0.9975 (114 CG
+ * iterations, 17 user s; BART 82); BART-phantom radial 256^2, 8 coils, 201 spokes 0.992 (16
+ * user s; BART 52).
+ *
  * Scale: the samples are scaled to norm data_norm (100, as BART's nlinv) for the solve, so
  * alpha0 means the same for any data; the image is returned in the data's units. Output (as
  * BART's nlinv without -N): image = rho . sqrt(sum_c |c_c|^2), maps = c / sqrt(sum_c |c_c|^2)

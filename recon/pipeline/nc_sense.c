@@ -147,7 +147,6 @@ typedef struct nc_normal {
 	r5_nufft_plan *plan;
 	const r5_array *maps;
 	r5_array *coil_images; /* [Nx, Ny, Nz, coils] work */
-	float lambda_abs;      /* added by CG itself */
 } nc_normal;
 
 /* out = S^H T_W S in */

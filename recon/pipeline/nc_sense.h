@@ -20,10 +20,14 @@
  * r5_nc_maps_espirit: the density-compensated adjoint NUFFT gives coil images on the recon
  * matrix, their centred FFT a Cartesian k-space; its centre calib^d block is ESPIRiT's ACS
  * (recon/calib/espirit.h, defaults, one map set). On undersampled radial data (25 spokes)
- * this centre is trustworthy only inside the Nyquist radius n_spokes / pi (~8 samples): maps
- * from it are poor there (the edge-only image of issue 14), which is why recon/calib/nlinv.h
- * estimates image and maps jointly. Units: maps are ESPIRiT's (sum_c |S_c|^2 = 1 inside the
- * crop mask, 0 outside).
+ * this centre is Nyquist-sampled only inside the radius n_spokes / pi (~8 samples). Measured
+ * (bench/bench_noncart.sh, real radial cardiac set, magnitude correlation with `bart nlinv -i
+ * 10 -t`): BART's chain (nufft -a without density weights, fft, ecalib -r 24, pics -l2 -t)
+ * gives the edge-only image of issue 14 (0.46); this function's maps, from the ramp-weighted
+ * gridding, and r5_nc_sense_solve give 0.960 (spiral: 0.976, BART's 0.66), with the ESPIRiT
+ * crop mask's holes where the coils' calibration is poor. recon/calib/nlinv.h (joint image
+ * and coils, 0.991) is what the `sense` pipeline uses for its maps. Units: maps are ESPIRiT's
+ * (sum_c |S_c|^2 = 1 inside the crop mask, 0 outside).
  *
  * Arrays: host arrays on a CPU context (the NUFFT runs on the host): samples [1, n_read,
  * n_lines, coils] (n_read * n_lines = n_points), coords[3 j + d] as r5_nufft_set_points, maps
