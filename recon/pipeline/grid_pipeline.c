@@ -8,10 +8,11 @@
  * recon/linop/density.h and scaled alike (a weight is the k-space area its sample stands for), or
  * none (weights 1: the plain adjoint, for trajectories that sample uniformly).
  *
- * Gradient delays (key delay=ring): RING (recon/calib/gradient_delay.h) estimates (Sx, Sy, Sxy)
- * once from all spokes of the scan; every frame's nominal trajectory is then moved to where the
- * scanner sampled (r5_traj_apply_delay, BART's traj -q model), samples pushed past the band's
- * edge clamped to it.
+ * Gradient delays (key delay=ring, every non-Cartesian pipeline): r5_pipeline_delay_correct,
+ * below, which r5_recon_run calls before the pipeline: RING (recon/calib/gradient_delay.h)
+ * estimates (Sx, Sy, Sxy) once from all spokes of the scan, and the working copy's trajectory is
+ * moved to where the scanner sampled (r5_traj_apply_delay, BART's traj -q model), samples pushed
+ * past the band's edge clamped to it.
  *
  * The NUFFT computes on CPU contexts only (nufft.h): on another context the gridding runs on a
  * CPU context of its own (one log line), the recon-matrix step on the caller's. */
@@ -78,39 +79,40 @@ static r5_status frame_weights(r5_ctx *ctx, const r5_recon_params *p, const long
 	return s;
 }
 
-/* RING on all spokes (radial only); the frames' coordinates get the estimate (delay_to). */
-static r5_status estimate_delay(r5_ctx *ctx, const r5_scan *scan, const long image_dims[R5_DIMS],
-				const r5_progress *progress, float delay[3])
+/* RING on all spokes (radial only), then the delayed trajectory, kept inside the image's k range. */
+r5_status r5_pipeline_delay_correct(const r5_scan *scan, const r5_progress *progress, r5_array **traj, float delay[3])
 {
-	(void)ctx;
+	*traj = NULL;
 	long n_read = scan->kspace->dims[1], n_spokes = scan->kspace->dims[2], n = n_read * n_spokes;
+	long image_dims[R5_DIMS];
+	r5_dims_ones(image_dims);
+	for (int d = 0; d < 3; d++)
+		image_dims[d] = scan->header.enc_matrix[d] > 1 ? scan->header.enc_matrix[d] : 1;
 	float *coords = malloc(sizeof *coords * 3 * (size_t)n), *w = malloc(sizeof *w * (size_t)n), residual = 0;
-	r5_status s = coords && w ? R5_OK : r5_set_error(R5_ENOMEM, "grid: gradient delay of %ld points", n);
+	r5_status s = coords && w ? R5_OK : r5_set_error(R5_ENOMEM, "gradient delay: coordinates of %ld points", n);
 	if (s == R5_OK)
 		s = r5_grid_coords(scan->traj, image_dims, 0, n_spokes, coords);
 	if (s == R5_OK && (s = r5_grid_ramp(n_read, n_spokes, coords, w)) != R5_OK)
-		r5_error_context(s, "grid: delay=ring needs radial spokes");
+		r5_error_context(s, "delay=ring needs radial spokes");
 	if (s == R5_OK)
 		s = r5_gradient_delay_ring(scan->kspace, coords, n_read, n_spokes, NULL, progress, delay, &residual);
-	if (s == R5_OK)
-		r5_info("grid: gradient delays (RING) Sx %.3f Sy %.3f Sxy %.3f samples (fit residual %.3f)", (double)delay[0],
+	if (s == R5_OK) {
+		r5_info("gradient delays (RING) Sx %.3f Sy %.3f Sxy %.3f samples (fit residual %.3f)", (double)delay[0],
 			(double)delay[1], (double)delay[2], (double)residual);
+		s = r5_traj_apply_delay(n_read, n_spokes, delay, 0, coords);
+	}
+	if (s == R5_OK)
+		s = r5_array_alloc_host(scan->traj->dims, traj);
+	for (long j = 0; s == R5_OK && j < 3 * n; j++) {
+		int d = (int)(j % 3);
+		float half = 0.5f * (float)image_dims[d], c = coords[j];
+		if (image_dims[d] > 1 && (c < -half || c > half))
+			c = c < 0 ? -half : half; /* the band's edge: nothing of the object there */
+		(*traj)->data[j] = c;
+	}
 	free(coords);
 	free(w);
 	return s;
-}
-
-/* The delayed trajectory of one frame, kept inside the image's k range. */
-static r5_status delay_to(const long image_dims[R5_DIMS], long n_read, long spokes, const float delay[3], float *coords)
-{
-	R5_TRY(r5_traj_apply_delay(n_read, spokes, delay, 0, coords));
-	for (long j = 0; j < 3 * n_read * spokes; j++) {
-		int d = (int)(j % 3);
-		float half = 0.5f * (float)image_dims[d];
-		if (image_dims[d] > 1 && (coords[j] < -half || coords[j] > half))
-			coords[j] = coords[j] < 0 ? -half : half; /* the band's edge: nothing of the object there */
-	}
-	return R5_OK;
 }
 
 struct grid_run {
@@ -122,9 +124,7 @@ struct grid_run {
 	r5_array *samples, *coil_images, *images;
 	r5_grid_plan *plan;
 	double seconds[3]; /* density, gridding, combination */
-	int pipe_frames, delayed;
-	float delay[3];
-	double delay_seconds;
+	int pipe_frames;
 };
 
 static r5_status grid_frame(struct grid_run *r, const r5_scan *scan, long f, const r5_progress *progress)
@@ -135,8 +135,6 @@ static r5_status grid_frame(struct grid_run *r, const r5_scan *scan, long f, con
 	for (long c = 0; c < coils; c++)
 		memcpy(r->samples->data + c * n, k->data + c * k->strides[3] + first * r->n_read, sizeof(float complex) * (size_t)n);
 	R5_TRY(r5_grid_coords(scan->traj, r->image_dims, first, r->spokes, r->coords));
-	if (r->delayed)
-		R5_TRY(delay_to(r->image_dims, r->n_read, r->spokes, r->delay, r->coords));
 	double t = r5_pipeline_clock(NULL);
 	const float *weights = NULL;
 	int pipe = 0;
@@ -184,15 +182,6 @@ static r5_status grid_all(struct grid_run *r, const r5_scan *scan, const r5_prog
 	if (!strcmp(r->p->grid.combine, "adaptive"))
 		R5_TRY(r5_array_alloc_host(r->image_dims, &r->coil_images));
 	R5_TRY(r5_grid_plan_make(r->ctx, r->image_dims, NULL, &r->plan));
-	if (!strcmp(r->p->grid.delay, "ring")) {
-		r5_progress_part part;
-		double t = r5_pipeline_clock(NULL);
-		r->delay_seconds = -t;
-		R5_TRY(estimate_delay(r->ctx, scan, r->image_dims, r5_progress_part_init(&part, progress, 0.02, 0.1, "delay"),
-				      r->delay));
-		r->delay_seconds += r5_pipeline_clock(NULL);
-		r->delayed = 1;
-	}
 	for (long f = 0; f < r->n_frames; f++) {
 		R5_TRY(r5_progress_check(progress, "grid", 0.1 + 0.75 * (double)f / (double)r->n_frames));
 		R5_TRY(grid_frame(r, scan, f, progress));
@@ -244,8 +233,6 @@ r5_status r5_pipeline_grid(r5_ctx *ctx, const r5_scan *scan, const r5_recon_para
 			"density %s%s, %.3f s", r.n_frames, r.spokes, r.step, r.n_read, r.image_dims[0], r.image_dims[1],
 			r.image_dims[2], r.image_dims[3], p->grid.dcf, r.pipe_frames ? " (Pipe-Menon)" : "",
 			r5_pipeline_clock(ctx) - t0);
-		if (r.delayed)
-			r5_image_set_add_stage(set, "delay", r.delay_seconds);
 		r5_image_set_add_stage(set, "density", r.seconds[0]);
 		r5_image_set_add_stage(set, "grid", r.seconds[1]);
 		if (r.coil_images)

@@ -120,6 +120,10 @@ static const struct param_def {
 	 "spokes between the first spokes of consecutive frames (0: frame_spokes)"},
 	{"delay", NULL, GRID, K_STRING, FIELD(grid.delay), 0, 0,
 	 "gradient delays of radial spokes: none | ring (estimated from the data, corrected)"},
+	/* gradient-delay correction: r5_recon_run's, before every non-Cartesian pipeline */
+	{"delay", NULL, SENSE, K_STRING, FIELD(grid.delay), 0, 0,
+	 "gradient delays of radial spokes (non-Cartesian): none | ring"},
+	{"delay", NULL, GRASP, K_STRING, FIELD(grid.delay), 0, 0, "gradient delays of radial spokes: none | ring"},
 	/* realtime (recon5td: frames while the scan streams in, service/server/realtime.c) reads
 	 * grid's frame keys (the same frames) and its own */
 	{"frame_spokes", "frame-spokes", REALTIME, K_INT, FIELD(grid.frame_spokes), 0, 1 << 24,

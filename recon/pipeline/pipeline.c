@@ -272,12 +272,29 @@ static r5_status prepare_and_run(r5_ctx *ctx, const r5_scan *scan, const r5_reco
 		r5_image_set_add_stage(set, "prewhiten", prep_seconds[0]);
 	if (prep_seconds[1] >= 0)
 		r5_image_set_add_stage(set, "coil-compress", prep_seconds[1]);
+	/* gradient delays of radial spokes: the working copy gets the corrected trajectory */
+	r5_array *delayed = NULL;
+	if (s == R5_OK && !work.traj && !strcmp(p->grid.delay, "ring"))
+		s = r5_set_error(R5_EINVAL, "parameter delay=ring: the scan is Cartesian (gradient delays of radial spokes)");
+	if (s == R5_OK && work.traj && !strcmp(p->grid.delay, "ring")) {
+		float delay[3];
+		double t = r5_pipeline_clock(NULL);
+		r5_progress_part part;
+		s = r5_pipeline_delay_correct(&work, r5_progress_part_init(&part, progress, 0.0, 0.05, "delay"), &delayed,
+					      delay);
+		if (s == R5_OK) {
+			work.traj = delayed;
+			r5_image_set_add_stage(set, "delay", r5_pipeline_clock(NULL) - t);
+		}
+	}
 	r5_calibration *own = NULL;
 	if (s == R5_OK && r5_calibration_applies(scan, set->pipeline))
 		s = calibrate(ctx, scan, p, ahead, input_shift, progress, set, &own, &work.calibration);
 	if (s == R5_OK)
 		s = run(ctx, &work, p, progress, set);
 	work.calibration = NULL;
+	work.traj = scan->traj;
+	r5_array_free(delayed);
 	r5_calibration_free(own);
 	r5_coils_release(&work, scan);
 	if (s == R5_OK && !set->images)

@@ -34,6 +34,9 @@ double r5_pipeline_nc_sense_bytes(const long image_dims[R5_DIMS], long n_read, l
 				  long frames);
 /* grid's frames for a scan of n_spokes spokes: n_frames of `spokes` spokes, frame f from spoke
  * f * step; R5_EINVAL when frame_spokes is larger than the scan or frame_step comes without it. */
+/* delay=ring (every non-Cartesian pipeline; grid_pipeline.c): RING gradient delays estimated from
+ * all of the scan's radial spokes, and a new trajectory array (the scan's dims) moved by them. */
+r5_status r5_pipeline_delay_correct(const r5_scan *scan, const r5_progress *progress, r5_array **traj, float delay[3]);
 r5_status r5_pipeline_grid_frames(const r5_recon_params *p, long n_spokes, long *spokes, long *step, long *n_frames);
 /* GRASP of a non-Cartesian scan (grasp_pipeline.c, grasp.h): frames of grid.frame_spokes (0: 21)
  * consecutive spokes, temporal TV; images on the encoded matrix, frames in dim 10. */

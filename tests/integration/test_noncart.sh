@@ -70,7 +70,7 @@ if [ -n "${R5_SHARED:-}" ] && [ -f "$data/ksp.cfl" ] && [ -f "$data/traj.cfl" ];
 	else
 		bad "real radial: $(tail -3 "$work/card.log")"
 	fi
-	if "$R5" recon "$data/ksp.cfl" --traj "$data/traj.cfl" --backend cpu --param delay=ring --out "$work/card-ring.cfl" \
+	if "$R5" recon "$data/ksp.cfl" --traj "$data/traj.cfl" --pipeline grid --backend cpu --param delay=ring --out "$work/card-ring.cfl" \
 		>"$work/card-ring.log" 2>&1 && grep -q "gradient delays (RING)" "$work/card-ring.log"; then
 		ok "real radial, delay=ring: $(grep -o 'gradient delays.*' "$work/card-ring.log")"
 	else

@@ -144,6 +144,14 @@ static void test_partial_fourier_slices_contrasts(void **state)
 	assert_true(sqrt(num / den) < 1e-6);
 	assert_true(set->n_stages >= 2);
 	r5_image_set_free(set);
+	/* gradient delays belong to radial spokes: refused on this Cartesian scan, naming the key */
+	r5_recon_params q = r5_recon_defaults;
+	assert_int_equal(r5_recon_params_set(&q, "pipeline", "sense"), R5_OK);
+	assert_int_equal(r5_recon_params_set(&q, "delay", "ring"), R5_OK);
+	set = NULL;
+	assert_int_equal(r5_recon_run(ctx, scan, &q, NULL, &set), R5_EINVAL);
+	assert_non_null(strstr(r5_last_error(), "delay=ring"));
+	assert_null(set);
 	r5_array_free(img);
 	r5_array_free(rss);
 	r5_array_free(ref);
