@@ -6,7 +6,9 @@ iterations) is in its "cs" stage, a small scan B is queued behind it; A is cance
 deadline passes) at t0, and B's Progress "queued" — sent when the worker starts B — arrives at
 t1. t1 - t0 is the time the worker took to stop A and free it, plus B's start. The target is
 about 0.5 s (core/progress.h: a check every ~0.5 s of work at 3D sizes on two cores); the bound
-here is 1.5 s, for a loaded machine, and the figures are printed."""
+here is 1.5 s, or 2.5 times the largest gap between A's Progress events when the machine is so
+loaded that they space out beyond it (the hook runs about once per event), and the figures are
+printed."""
 import os
 import sys
 import threading
@@ -93,11 +95,15 @@ def stop_case(server, pb, big, small, how, cs_start_s=None):
     expect = grpc.StatusCode.CANCELLED if how == "cancel" else grpc.StatusCode.DEADLINE_EXCEEDED
     check("%s: A ends %s" % (how, expect.name), a.code == expect, a.code)
     check("%s: B is served after A" % how, b.code == grpc.StatusCode.OK, b.code)
-    check("%s: A is stopped within %.1f s" % (how, LATENCY_BOUND_S),
-          latency is not None and latency < LATENCY_BOUND_S, "%.3f s" % latency if latency is not None else "B never ran")
     cs = [(t, f) for t, f in a.progress("cs") if t < t0]
     fractions = [f for _, f in cs]
     gaps = [t1 - t0_ for (t0_, _), (t1, _) in zip(cs, cs[1:])]
+    # the stop hook runs about once per Progress event: on a machine loaded beyond the 1.5 s bound
+    # the events themselves space out, and the bound follows them (2.5 of the largest gap)
+    bound = max(LATENCY_BOUND_S, 2.5 * max(gaps)) if gaps else LATENCY_BOUND_S
+    check("%s: A is stopped within %.1f s" % (how, bound),
+          latency is not None and latency < bound, "%.3f s (largest Progress gap %.2f s)" %
+          (latency, max(gaps) if gaps else 0) if latency is not None else "B never ran")
     check("%s: cs Progress events increase while it solves" % how, len(cs) >= 3 and fractions == sorted(fractions)
           and fractions[-1] > fractions[0], "%d events, fractions %.3f..%.3f, largest gap %.2f s" %
           (len(cs), fractions[0], fractions[-1], max(gaps) if gaps else 0))
