@@ -63,9 +63,11 @@ struct r5_scan_builder {
 	int nc;                  /* -1 undecided, 0 Cartesian, 1 spokes */
 	int traj_dims;           /* 2 or 3, the first spoke's */
 	long spoke_read, spoke_coils;
-	long n_spokes, spokes_cap;
-	float complex *spoke_samples; /* [spoke][coil][read], as the acquisitions carry them */
-	float *spoke_traj;            /* [spoke][read][3], cycles per FOV */
+	long n_spokes, spokes_cap;    /* spokes that came (released ones included); buffer slots */
+	long spoke_base;              /* spokes released (r5_scan_builder_release_spokes): slot 0 holds
+				       * spoke spoke_base, the buffers spokes spoke_base .. n_spokes - 1 */
+	float complex *spoke_samples; /* [slot][coil][read], as the acquisitions carry them */
+	float *spoke_traj;            /* [slot][read][3], cycles per FOV */
 };
 
 static int flag_set(uint64_t flags, int bit)
@@ -510,18 +512,15 @@ static r5_status check_spoke_traj(const r5_scan_builder *b, const ISMRMRD_Acquis
 	return R5_OK;
 }
 
-static r5_status grow_spokes(r5_scan_builder *b)
+/* Bytes one kept spoke takes in the builder: samples and coordinates. */
+static double spoke_bytes(const r5_scan_builder *b)
 {
-	if (b->n_spokes < b->spokes_cap)
-		return R5_OK;
-	long cap = b->spokes_cap ? 2 * b->spokes_cap : 64;
-	double per = (double)b->spoke_read * ((double)b->spoke_coils * sizeof(float complex) + 3.0 * sizeof(float));
-	if ((double)(b->n_spokes + 1) * per > (double)b->max_bytes)
-		return r5_set_error(R5_ENOMEM, "non-Cartesian k-space: %ld spokes of %ld samples x %ld channels exceed the "
-				    "memory budget of %.1f MiB", b->n_spokes + 1, b->spoke_read, b->spoke_coils,
-				    (double)b->max_bytes / 1048576.0);
-	if ((double)cap * per > (double)b->max_bytes)
-		cap = (long)((double)b->max_bytes / per);
+	return (double)b->spoke_read * ((double)b->spoke_coils * sizeof(float complex) + 3.0 * sizeof(float));
+}
+
+/* Buffers of cap spokes (growing or shrinking); the kept spokes stay. */
+static r5_status resize_spokes(r5_scan_builder *b, long cap)
+{
 	size_t samples = (size_t)(b->spoke_read * b->spoke_coils), coords = (size_t)(3 * b->spoke_read);
 	float complex *grown = realloc(b->spoke_samples, sizeof *grown * samples * (size_t)cap);
 	if (!grown)
@@ -533,6 +532,23 @@ static r5_status grow_spokes(r5_scan_builder *b)
 	b->spoke_traj = grown_traj;
 	b->spokes_cap = cap;
 	return R5_OK;
+}
+
+/* Room for one more kept spoke; the budget counts the spokes held (released ones are gone). */
+static r5_status grow_spokes(r5_scan_builder *b)
+{
+	long kept = b->n_spokes - b->spoke_base;
+	if (kept < b->spokes_cap)
+		return R5_OK;
+	long cap = b->spokes_cap ? 2 * b->spokes_cap : 64;
+	double per = spoke_bytes(b);
+	if ((double)(kept + 1) * per > (double)b->max_bytes)
+		return r5_set_error(R5_ENOMEM, "non-Cartesian k-space: %ld spokes of %ld samples x %ld channels exceed the "
+				    "memory budget of %.1f MiB", kept + 1, b->spoke_read, b->spoke_coils,
+				    (double)b->max_bytes / 1048576.0);
+	if ((double)cap * per > (double)b->max_bytes)
+		cap = (long)((double)b->max_bytes / per);
+	return resize_spokes(b, cap);
 }
 
 static void spoke_geometry(r5_scan_builder *b, const ISMRMRD_AcquisitionHeader *head)
@@ -583,10 +599,11 @@ static r5_status add_spoke(r5_scan_builder *b, const ISMRMRD_AcquisitionHeader *
 	}
 	R5_TRY(check_spoke_traj(b, head, traj, pre, kept));
 	R5_TRY(grow_spokes(b));
-	float complex *dst = b->spoke_samples + b->n_spokes * kept * coils;
+	long slot = b->n_spokes - b->spoke_base;
+	float complex *dst = b->spoke_samples + slot * kept * coils;
 	for (long c = 0; c < coils; c++)
 		memcpy(dst + c * kept, data + c * ns + pre, sizeof *dst * (size_t)kept);
-	float *k = b->spoke_traj + b->n_spokes * 3 * kept;
+	float *k = b->spoke_traj + slot * 3 * kept;
 	int D = b->traj_dims;
 	for (long j = 0; j < kept; j++)
 		for (int d = 0; d < 3; d++)
@@ -616,7 +633,10 @@ r5_status r5_scan_builder_spokes(const r5_scan_builder *b, long first, long n, r
 	if (first < 0 || n < 1 || first + n > b->n_spokes)
 		return r5_set_error(R5_EINVAL, "scan builder: spokes %ld..%ld asked, %ld came", first, first + n - 1,
 				    b->n_spokes);
-	long read = b->spoke_read, coils = b->spoke_coils;
+	if (first < b->spoke_base)
+		return r5_set_error(R5_EINVAL, "scan builder: spokes %ld..%ld asked, but spokes 0..%ld were released",
+				    first, first + n - 1, b->spoke_base - 1);
+	long read = b->spoke_read, coils = b->spoke_coils, slot = first - b->spoke_base;
 	if (samples) {
 		int ok = samples->where == R5_HOST && r5_array_is_contiguous(samples) && samples->dims[0] == 1 &&
 			 samples->dims[1] == read && samples->dims[2] == n && samples->dims[3] == coils &&
@@ -625,11 +645,41 @@ r5_status r5_scan_builder_spokes(const r5_scan_builder *b, long first, long n, r
 			return r5_set_error(R5_EINVAL, "scan builder: spokes need a host array [1 %ld %ld %ld]", read, n, coils);
 		for (long s = 0; s < n; s++)
 			for (long c = 0; c < coils; c++)
-				memcpy(samples->data + read * (s + n * c), b->spoke_samples + ((first + s) * coils + c) * read,
+				memcpy(samples->data + read * (s + n * c), b->spoke_samples + ((slot + s) * coils + c) * read,
 				       sizeof(float complex) * (size_t)read);
 	}
 	if (coords)
-		memcpy(coords, b->spoke_traj + 3 * read * first, sizeof(float) * 3 * (size_t)(read * n));
+		memcpy(coords, b->spoke_traj + 3 * read * slot, sizeof(float) * 3 * (size_t)(read * n));
+	return R5_OK;
+}
+
+/* Minimum buffer (spokes) kept after a release; below it shrinking is not worth a realloc. */
+#define R5_SPOKES_MIN_CAP 64
+
+r5_status r5_scan_builder_release_spokes(r5_scan_builder *b, long before)
+{
+	if (!b)
+		return r5_set_error(R5_EINVAL, "scan builder: none to release spokes from");
+	if (b->nc != 1 || before <= b->spoke_base)
+		return R5_OK;
+	if (before > b->n_spokes)
+		before = b->n_spokes;
+	long kept = b->n_spokes - before, drop = before - b->spoke_base, read = b->spoke_read;
+	size_t per_samples = (size_t)(read * b->spoke_coils), per_coords = (size_t)(3 * read);
+	if (kept > 0) {
+		memmove(b->spoke_samples, b->spoke_samples + (size_t)drop * per_samples,
+			sizeof *b->spoke_samples * per_samples * (size_t)kept);
+		memmove(b->spoke_traj, b->spoke_traj + (size_t)drop * per_coords, sizeof *b->spoke_traj * per_coords * (size_t)kept);
+	}
+	b->spoke_base = before;
+	/* shrink when a quarter full, to twice what is kept, so that the bytes held (and the
+	 * service's reservation) follow the spokes a frame can still need */
+	if (b->spokes_cap > R5_SPOKES_MIN_CAP && 4 * kept <= b->spokes_cap) {
+		long cap = 2 * kept > R5_SPOKES_MIN_CAP ? 2 * kept : R5_SPOKES_MIN_CAP;
+		r5_status s = resize_spokes(b, cap);
+		if (s != R5_OK)
+			return r5_error_context(s, "scan builder: releasing spokes before %ld", before);
+	}
 	return R5_OK;
 }
 
@@ -708,9 +758,9 @@ long r5_scan_builder_bytes(const r5_scan_builder *b)
 		bytes += (double)r5_array_size(b->line_full) * sizeof(float complex);
 	if (b->line_half)
 		bytes += (double)r5_array_size(b->line_half) * sizeof(float complex);
-	/* spokes: the buffers as allocated (finish makes the scan's arrays beside them) */
-	bytes += (double)b->spokes_cap * (double)b->spoke_read *
-		 ((double)b->spoke_coils * sizeof(float complex) + 3.0 * sizeof(float));
+	/* spokes: the buffers as allocated (finish makes the scan's arrays beside them; a release
+	 * shrinks them) */
+	bytes += (double)b->spokes_cap * spoke_bytes(b);
 	return (long)bytes;
 }
 
@@ -786,6 +836,9 @@ r5_status r5_scan_builder_finish(r5_scan_builder *b, r5_scan **out)
 		s = r5_set_error(R5_EINVAL,
 				 "no imaging acquisition came (%ld acquisitions: %ld noise, %ld calibration-only, %ld skipped)",
 				 b->n_added, b->n_noise_chunks, b->n_placed - b->n_imaging, b->n_skipped);
+	if (s == R5_OK && b->nc == 1 && b->spoke_base > 0)
+		s = r5_set_error(R5_EINVAL, "scan builder: spokes 0..%ld of %ld were released (r5_scan_builder_release_spokes): "
+				 "the whole scan cannot be handed over", b->spoke_base - 1, b->n_spokes);
 	if (s == R5_OK)
 		s = b->nc == 1 ? finish_spokes(b) : check_proportion(b);
 	if (s == R5_OK)

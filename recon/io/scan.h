@@ -96,14 +96,25 @@ const r5_header *r5_scan_builder_header(const r5_scan_builder *b);
  * allocated zeroed, so untouched pages cost nothing), noise scans, masks, line buffers. The
  * service reserves memory as this grows. */
 long r5_scan_builder_bytes(const r5_scan_builder *b);
-/* Non-Cartesian scans: 1 once the first spoke has made it one. The spokes that came (n_read and
- * coils as they are; 0 for a Cartesian scan), and a copy of spokes first .. first + n - 1: samples
+/* Non-Cartesian scans: 1 once the first spoke has made it one. The spokes that came (released
+ * ones included; n_read and coils as they are; 0 for a Cartesian scan), and a copy of spokes first .. first + n - 1: samples
  * into a host array [1, n_read, n, coils] (NULL: not wanted), coordinates into coords (3 n_read n
  * floats, cycles per FOV as given; NULL: not wanted). For the real-time path, which grids spokes
  * as they arrive. */
 int r5_scan_builder_is_noncartesian(const r5_scan_builder *b);
 long r5_scan_builder_spoke_count(const r5_scan_builder *b, long *n_read, long *coils);
 r5_status r5_scan_builder_spokes(const r5_scan_builder *b, long first, long n, r5_array *samples, float *coords);
+/* Bounded memory for long (real-time) scans: spokes 0 .. before - 1 are dropped from memory
+ * (before beyond the spokes that came: all of them; a Cartesian scan, or spokes already
+ * released: nothing happens). Their count and numbers stay — r5_scan_builder_spoke_count still
+ * counts them and later spokes keep their absolute index, so windows are asked for as before —
+ * but r5_scan_builder_spokes refuses a window that reaches below `before` (R5_EINVAL), and
+ * finish refuses the scan (R5_EINVAL: the whole scan is gone; the caller that released spokes
+ * ends with r5_scan_builder_destroy). r5_scan_builder_bytes falls with the buffers: they shrink
+ * to twice the spokes kept (at least 64) once they are a quarter full, so a stream that releases
+ * what its frames no longer need holds about one frame window however long it runs. Costs a
+ * copy of the spokes kept. */
+r5_status r5_scan_builder_release_spokes(r5_scan_builder *b, long before);
 /* Hands the assembled scan over (and destroys the builder). Fails when no imaging data came,
  * or when the grid the header implies is more than 256 times the lines that came. */
 r5_status r5_scan_builder_finish(r5_scan_builder *b, r5_scan **out);

@@ -177,6 +177,82 @@ static void test_spokes_kept(void **state)
 	r5_scan_free(scan);
 }
 
+static void expect(r5_status got, r5_status want, const char *text);
+
+/* r5_scan_builder_release_spokes: a stream 10x longer than the budget holds (1 MiB, about 455
+ * spokes) goes through when each batch's due windows (13 spokes every 7, as realtime's) are read
+ * and the spokes before the next window released: windows keep their absolute spoke numbers and
+ * contents, the bytes held fall at a release and stay bounded, a released spoke is refused, and
+ * so is finish; without releases the same stream hits the budget. */
+static void test_release_spokes(void **state)
+{
+	(void)state;
+	const char *x = radial_xml("radial");
+	r5_scan_limits limits = {.max_kspace_bytes = 1L << 20};
+	const long per_spoke = READ * (COILS * 8 + 12), total = 10 * (1L << 20) / per_spoke, fs = 13, step = 7;
+	r5_scan_builder *b = NULL;
+	assert_int_equal(r5_scan_builder_create(x, strlen(x), &limits, &b), R5_OK);
+	assert_int_equal(r5_scan_builder_release_spokes(b, 5), R5_OK); /* nothing came yet: nothing happens */
+	long dims[R5_DIMS];
+	for (int d = 0; d < R5_DIMS; d++)
+		dims[d] = 1;
+	dims[1] = READ, dims[2] = fs, dims[3] = COILS;
+	r5_array *window = NULL;
+	assert_int_equal(r5_array_alloc_host(dims, &window), R5_OK);
+	float *coords = malloc(sizeof *coords * 3 * READ * fs), traj[3 * READ];
+	float complex data[COILS * READ];
+	assert_non_null(coords);
+	long next = 0, max_bytes = 0, falls = 0, frames = 0;
+	for (long first = 0, n = 0; first < total; first += n) {
+		n = first == 0 ? 150 : first + 10 <= total ? 10 : total - first; /* one big batch, then 10s */
+		assert_int_equal(add_spokes(b, first, n, 2), R5_OK);
+		long held = r5_scan_builder_bytes(b);
+		if (first > 0)
+			max_bytes = held > max_bytes ? held : max_bytes;
+		for (; next * step + fs <= first + n; next++, frames++) {
+			assert_int_equal(r5_scan_builder_spokes(b, next * step, fs, window, coords), R5_OK);
+			long s = next * step + fs - 1; /* the window's last spoke, checked in full */
+			make_spoke(s, 3, traj, data, READ);
+			for (int i = 0; i < READ; i++) {
+				assert_true(coords[3 * (READ * (fs - 1) + i) + 1] == traj[3 * i + 1]);
+				for (int c = 0; c < COILS; c++)
+					assert_true(window->data[i + READ * (fs - 1 + fs * c)] == data[c * READ + i]);
+			}
+		}
+		assert_int_equal(r5_scan_builder_release_spokes(b, next * step), R5_OK);
+		falls += r5_scan_builder_bytes(b) < held;
+	}
+	assert_int_equal(r5_scan_builder_spoke_count(b, NULL, NULL), total); /* released ones still count */
+	assert_int_equal(frames, (total - fs) / step + 1);
+	assert_true(falls > 0);
+	/* after the big batch went: the 64-spoke minimum buffer (a window and a batch fit), small parts */
+	assert_true(max_bytes <= 64 * per_spoke + 65536);
+	expect(r5_scan_builder_spokes(b, next * step - 1, 2, NULL, coords), R5_EINVAL, "released");
+	assert_int_equal(r5_scan_builder_release_spokes(b, 3), R5_OK); /* below what went: nothing happens */
+	assert_int_equal(r5_scan_builder_spokes(b, next * step, 1, NULL, coords), R5_OK);
+	assert_int_equal(r5_scan_builder_release_spokes(b, total + 100), R5_OK); /* beyond: all of them */
+	expect(r5_scan_builder_spokes(b, total - 1, 1, NULL, coords), R5_EINVAL, "released");
+	assert_int_equal(add_spokes(b, total, 1, 2), R5_OK); /* spoke number total: its own number */
+	assert_int_equal(r5_scan_builder_spokes(b, total, 1, NULL, coords), R5_OK);
+	make_spoke(total, 3, traj, data, READ);
+	assert_true(coords[3 * (READ - 1) + 1] == traj[3 * (READ - 1) + 1]);
+	r5_scan *scan = NULL;
+	expect(r5_scan_builder_finish(b, &scan), R5_EINVAL, "released");
+	assert_null(scan);
+	/* the same stream without releases: the budget refuses it */
+	b = NULL;
+	assert_int_equal(r5_scan_builder_create(x, strlen(x), &limits, &b), R5_OK);
+	r5_status st = R5_OK;
+	long added = 0;
+	for (; added < total && st == R5_OK; added += 10)
+		st = add_spokes(b, added, 10, 2);
+	expect(st, R5_ENOMEM, "memory budget");
+	assert_true(added < total / 5);
+	r5_scan_builder_destroy(b);
+	r5_array_free(window);
+	free(coords);
+}
+
 /* the header says cartesian, the acquisitions carry 3D trajectories: a non-Cartesian scan */
 static void test_cartesian_header_with_traj(void **state)
 {
@@ -414,6 +490,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_spokes_kept),
+		cmocka_unit_test(test_release_spokes),
 		cmocka_unit_test(test_cartesian_header_with_traj),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_cfl_traj),
