@@ -19,6 +19,9 @@
   than the scan (at End), realtime on a Cartesian scan, DICOM format, an unknown mode, a cs key,
   an ESPIRiT calibration width the maps cannot use.
 - The server ends with nothing reserved from its memory budget.
+- A live scan 5x longer than a small server budget (4 MiB) completes: the spokes no frame needs
+  are released as the stream goes, the reservation stays within the budget; the offline grid
+  pipeline, which needs every spoke at End, is refused the same scan.
 - With a PACS configured (down: a closed port), no instance goes out while the frames stream,
   and after End the whole series (one instance per frame) is pushed: Completed says all spooled."""
 import os
@@ -286,6 +289,51 @@ def case_pacs(workdir, pb, hpb):
         server.stop()
 
 
+def case_long_stream(workdir, pb, hpb):
+    """A live scan 5x longer than the server's memory budget (4 MiB; 4000 spokes of 128 samples
+    x 4 coils = 20 MiB of samples and coordinates): the builder releases the spokes no frame needs
+    (r5_scan_builder_release_spokes), so the stream completes with every frame accounted for and
+    nothing left reserved; the same scan for the offline grid pipeline (which needs every spoke at
+    End) is refused by the budget."""
+    server = sc.Server(workdir, pb, hpb, ["--memory-budget-mb", "4"])
+    try:
+        scan = rad.Scan(n=64, coils=4, n_spokes=4000)
+        held = scan.n_spokes * scan.n_read * (scan.coils * 8 + 3 * 4)
+        check("long stream: the whole scan exceeds the budget", held > 4 * 4 * 2 ** 20, "%.1f MiB" % (held / 2 ** 20))
+        fs = step = 20
+        expected = (scan.n_spokes - fs) // step + 1
+        peak = {"bytes": 0}
+        stop = threading.Event()
+
+        def watch():  # the reservation while the stream runs
+            while not stop.is_set():
+                peak["bytes"] = max(peak["bytes"], server.capabilities().memory_in_use_bytes)
+                time.sleep(0.05)
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        try:
+            events, code, details = server.reconstruct(
+                scan.messages(pb, {"frame_spokes": fs, "frame_step": step}, batch=8), timeout=300)
+        finally:
+            stop.set()
+            watcher.join()
+        done = events[-1].completed if events and events[-1].WhichOneof("kind") == "completed" else None
+        check("long stream: OK", code == grpc.StatusCode.OK and done is not None, "%s %s" % (code, details))
+        frames = [e for e in events if e.WhichOneof("kind") == "image"]
+        check("long stream: every frame sent or counted dropped",
+              done.frames_sent + done.frames_dropped == expected and done.frames_sent == len(frames) > 0,
+              "sent %d dropped %d of %d" % (done.frames_sent, done.frames_dropped, expected))
+        check("long stream: the reservation stayed within the budget", 0 < peak["bytes"] <= 4 * 2 ** 20,
+              "peak %.2f MiB" % (peak["bytes"] / 2 ** 20))
+        check("long stream: nothing left reserved", wait_idle(server, 10) is not None)
+        events, code, details = server.reconstruct(scan.messages(pb, {}, batch=8, pipeline="grid"), timeout=300)
+        check("long stream offline (grid): refused by the budget", code != grpc.StatusCode.OK and
+              "memory budget" in details, "%s %s" % (code, details))
+    finally:
+        server.stop()
+
+
 def main():
     sc.require_binaries()
     with sc.tempdir() as workdir:
@@ -301,6 +349,7 @@ def main():
             server.stop()
         check("nothing reserved at exit", "memory budget: nothing reserved after every call ended" in server.log_text())
         case_pacs(workdir, pb, hpb)
+        case_long_stream(workdir, pb, hpb)
 
 
 if __name__ == "__main__":
