@@ -33,9 +33,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "../core/fft.h"
+#include "../core/radial_math.h"
 #include "../core/log.h"
 #include "scan_internal.h"
 
@@ -68,6 +70,12 @@ struct r5_scan_builder {
 				       * spoke spoke_base, the buffers spokes spoke_base .. n_spokes - 1 */
 	float complex *spoke_samples; /* [slot][coil][read], as the acquisitions carry them */
 	float *spoke_traj;            /* [slot][read][3], cycles per FOV */
+	/* trajectory from the header (scan.h): spoke s at angle (s mod period) psi (period 0: s psi) */
+	int traj_from_header;
+	double header_psi;
+	long header_period;
+	float *header_coords; /* one spoke: 3 kept + 2 number_of_samples floats */
+	long header_coords_len;
 };
 
 static int flag_set(uint64_t flags, int bit)
@@ -179,6 +187,7 @@ void r5_scan_builder_destroy(r5_scan_builder *b)
 	r5_ctx_destroy(b->ctx);
 	free(b->spoke_samples);
 	free(b->spoke_traj);
+	free(b->header_coords);
 	free(b);
 }
 
@@ -459,23 +468,204 @@ static r5_status add_imaging(r5_scan_builder *b, const ISMRMRD_AcquisitionHeader
 
 /* --- non-Cartesian: spokes in arrival order --- */
 
+/* --- trajectories from the header (scan.h) --- */
+
+static int name_is(const char *name, const char *const *names)
+{
+	for (; *names; names++)
+		if (strcasecmp(name, *names) == 0)
+			return 1;
+	return 0;
+}
+
+static int header_long(const r5_header *h, const char *const *names, long *out)
+{
+	for (int i = 0; i < h->n_traj_long; i++)
+		if (name_is(h->traj_long_name[i], names)) {
+			*out = h->traj_long[i];
+			return 1;
+		}
+	return 0;
+}
+
+/* the angle increment in radians, from angle_increment_deg or angle_increment_rad */
+static int header_increment(const r5_header *h, double *out)
+{
+	static const char *const deg[] = {"angle_increment_deg", "angleIncrement_deg", NULL};
+	static const char *const rad[] = {"angle_increment_rad", "angle_increment", "angleIncrement", NULL};
+	for (int i = 0; i < h->n_traj_double; i++) {
+		if (name_is(h->traj_double_name[i], deg)) {
+			*out = h->traj_double[i] * R5_PI / 180.0;
+			return 1;
+		}
+		if (name_is(h->traj_double_name[i], rad)) {
+			*out = h->traj_double[i];
+			return 1;
+		}
+	}
+	return 0;
+}
+
+#define R5_INCREMENT_TOLERANCE 1e-6 /* radians: increments written to 7 digits in degrees match */
+
+/* A uniform set of S spokes over 180 (or 360) degrees: its count from the header. */
+static int header_uniform_count(const r5_header *h, long *count)
+{
+	static const char *const names[] = {"spokes", "number_of_spokes", "num_spokes", "projections", NULL};
+	if (header_long(h, names, count))
+		return *count >= 1;
+	if (h->k1.present && h->k1.max >= 0) {
+		*count = (long)h->k1.max + 1;
+		return 1;
+	}
+	return 0;
+}
+
+/* Which traj.h kind an angle increment is: golden, tiny golden N (2..64), uniform pi / S. */
+static int kind_from_increment(double inc, double *psi, long *period)
+{
+	*period = 0;
+	if (fabs(inc - r5_radial_golden_step()) <= R5_INCREMENT_TOLERANCE) {
+		*psi = r5_radial_golden_step();
+		return 1;
+	}
+	for (int n = 2; n <= 64; n++)
+		if (fabs(inc - r5_radial_tiny_golden_step(n)) <= R5_INCREMENT_TOLERANCE) {
+			*psi = r5_radial_tiny_golden_step(n);
+			return 1;
+		}
+	double count = R5_PI / inc;
+	if (inc > 0 && fabs(count - floor(count + 0.5)) * inc <= R5_INCREMENT_TOLERANCE && count >= 1 && count < 1e6) {
+		*period = (long)floor(count + 0.5);
+		*psi = R5_PI / (double)*period;
+		return 1;
+	}
+	return 0;
+}
+
+/* The rule the header gives (scan.h), or why there is none (in why). */
+static int header_rule(r5_scan_builder *b, char *why, size_t size)
+{
+	const r5_header *h = &b->scan->header;
+	static const char *const golden[] = {"radial_golden_angle", "golden_angle", "goldenangle", "radial_goldenangle",
+					     NULL};
+	static const char *const tiny[] = {"radial_tiny_golden_angle", "tiny_golden_angle", NULL};
+	static const char *const tiny_names[] = {"tiny_golden_index", "tiny_index", NULL};
+	static const char *const uniform[] = {"radial_uniform", NULL};
+	const char *id = h->traj_identifier;
+	double psi = 0, inc = 0;
+	long period = 0, count = 0, tiny_index = 0;
+	int has_inc = header_increment(h, &inc);
+	if (strcmp(h->trajectory, "radial") && strcmp(h->trajectory, "goldenangle")) {
+		snprintf(why, size, "only radial and goldenangle trajectories are computed from the header");
+		return 0;
+	}
+	if (name_is(id, golden) || (!id[0] && !strcmp(h->trajectory, "goldenangle"))) {
+		psi = r5_radial_golden_step();
+	} else if (name_is(id, tiny)) {
+		if (!header_long(h, tiny_names, &tiny_index) || tiny_index < 1 || tiny_index > 1000) {
+			snprintf(why, size, "trajectoryDescription %s needs userParameterLong tiny_golden_index >= 1", id);
+			return 0;
+		}
+		psi = r5_radial_tiny_golden_step((int)tiny_index);
+	} else if (name_is(id, uniform) || !strcasecmp(id, "radial_uniform_360") || (!strcasecmp(id, "radial") && !has_inc)) {
+		if (!header_uniform_count(h, &count)) {
+			snprintf(why, size, "trajectoryDescription %s needs the number of spokes (userParameterLong spokes, or "
+				 "encodingLimits/kspace_encoding_step_1)", id);
+			return 0;
+		}
+		period = count;
+		psi = (!strcasecmp(id, "radial_uniform_360") ? 2.0 : 1.0) * R5_PI / (double)count;
+	} else if (!strcasecmp(id, "radial")) {
+		if (!kind_from_increment(inc, &psi, &period)) {
+			snprintf(why, size, "an angle increment of %.6g degrees is not a golden, tiny golden (2..64) or uniform "
+				 "(180 / S) increment", inc * 180.0 / R5_PI);
+			return 0;
+		}
+	} else {
+		snprintf(why, size, "%s%.63s%s", id[0] ? "trajectoryDescription identifier '" : "no trajectoryDescription",
+			 id, id[0] ? "' is not one recon5t computes (radial_golden_angle, radial_tiny_golden_angle, radial, "
+				    "radial_uniform, radial_uniform_360)" : "");
+		return 0;
+	}
+	if (has_inc && fabs(inc - psi) > R5_INCREMENT_TOLERANCE) {
+		snprintf(why, size, "its angle increment %.6g degrees disagrees with %s's %.6g degrees", inc * 180.0 / R5_PI,
+			 id[0] ? id : h->trajectory, psi * 180.0 / R5_PI);
+		return 0;
+	}
+	if (h->enc_matrix[0] < 2) {
+		snprintf(why, size, "the encoded matrix has no x size to scale the spokes");
+		return 0;
+	}
+	b->traj_from_header = 1;
+	b->header_psi = psi;
+	b->header_period = period;
+	r5_info("scan: trajectory from the header: radial, angle increment %.6f degrees%s", psi * 180.0 / R5_PI,
+		period ? " (a uniform set, repeated)" : "");
+	return 1;
+}
+
+/* This spoke's coordinates as an acquisition's traj (2 per sample, samples pre .. pre + kept - 1
+ * set): spoke number n_spokes of the rule, kmax = encoded x / 2 over the kept samples. */
+static r5_status header_spoke(r5_scan_builder *b, const ISMRMRD_AcquisitionHeader *head, const float **traj)
+{
+	long ns = head->number_of_samples, pre = head->discard_pre, kept = ns - pre - head->discard_post;
+	if (kept < 2)
+		return R5_OK; /* add_spoke refuses it */
+	if (head->center_sample != 0 && (long)head->center_sample - pre != kept / 2)
+		return r5_set_error(R5_ENOTSUP, ACQ_FMT ": center_sample %u of %ld kept samples (discard_pre %ld): an "
+				    "asymmetric echo's trajectory is not computed from the header (send traj)", b->n_added,
+				    head->scan_counter, head->center_sample, kept, pre);
+	long need = 3 * kept + 2 * ns;
+	if (need > b->header_coords_len) {
+		float *grown = realloc(b->header_coords, sizeof *grown * (size_t)need);
+		if (!grown)
+			return r5_set_error(R5_ENOMEM, "trajectory from the header (%ld samples)", ns);
+		b->header_coords = grown;
+		b->header_coords_len = need;
+	}
+	long s = b->header_period ? b->n_spokes % b->header_period : b->n_spokes;
+	float *three = b->header_coords, *two = b->header_coords + 3 * kept;
+	r5_radial_spoke_2d(kept, 0.5 * (double)b->scan->header.enc_matrix[0], 0.0,
+			   r5_radial_spoke_angle(b->header_psi, s), three);
+	memset(two, 0, sizeof *two * 2 * (size_t)ns);
+	for (long j = 0; j < kept; j++)
+		two[2 * (pre + j)] = three[3 * j], two[2 * (pre + j) + 1] = three[3 * j + 1];
+	*traj = two;
+	return R5_OK;
+}
+
 /* Cartesian or spokes, decided at the first imaging acquisition; later ones must agree. */
 static r5_status decide_trajectory(r5_scan_builder *b, const ISMRMRD_AcquisitionHeader *head, const float *traj)
 {
 	int dims = head->trajectory_dimensions;
 	int carries = dims >= 2 && traj;
 	if (b->nc < 0) {
+		char why[256] = "";
+		if (b->header_nc && !(dims > 0 && traj) && header_rule(b, why, sizeof why)) {
+			b->nc = 1;
+			b->traj_dims = 2;
+			return R5_OK;
+		}
 		if (b->header_nc && !(dims > 0 && traj))
 			return r5_set_error(R5_EINVAL,
 					    ACQ_FMT ": the header's trajectory is '%s' but the acquisition carries none "
-						    "(trajectory_dimensions %d%s): trajectory missing",
+						    "(trajectory_dimensions %d%s), and the header does not say how to compute "
+						    "it (%s): trajectory missing",
 					    b->n_added, head->scan_counter, b->scan->header.trajectory, dims,
-					    dims > 0 ? ", no traj array" : "");
+					    dims > 0 ? ", no traj array" : "", why);
 		b->nc = b->header_nc || carries;
 		if (b->nc && dims != 2 && dims != 3)
 			return r5_set_error(R5_EINVAL, ACQ_FMT ": trajectory_dimensions %d (a non-Cartesian spoke has 2 or 3)",
 					    b->n_added, head->scan_counter, dims);
 		b->traj_dims = b->nc ? dims : 0;
+		return R5_OK;
+	}
+	if (b->traj_from_header) {
+		if (dims > 0 && traj)
+			return r5_set_error(R5_EINVAL, ACQ_FMT ": carries a trajectory but earlier spokes' came from the "
+					    "header: a scan's trajectory comes from its acquisitions or its header throughout",
+					    b->n_added, head->scan_counter);
 		return R5_OK;
 	}
 	if (b->nc == 1 && !(dims > 0 && traj))
@@ -597,6 +787,8 @@ static r5_status add_spoke(r5_scan_builder *b, const ISMRMRD_AcquisitionHeader *
 		return r5_set_error(R5_EINVAL, ACQ_FMT ": a spoke of %ld samples, earlier spokes had %ld (spokes of "
 				    "different lengths)", b->n_added, head->scan_counter, kept, b->spoke_read);
 	}
+	if (b->traj_from_header)
+		R5_TRY(header_spoke(b, head, &traj));
 	R5_TRY(check_spoke_traj(b, head, traj, pre, kept));
 	R5_TRY(grow_spokes(b));
 	long slot = b->n_spokes - b->spoke_base;
