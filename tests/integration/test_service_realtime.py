@@ -19,6 +19,8 @@
   than the scan (at End), realtime on a Cartesian scan, DICOM format, an unknown mode, a cs key,
   an ESPIRiT calibration width the maps cannot use.
 - The server ends with nothing reserved from its memory budget.
+- A golden-angle stream without traj whose header says radial_golden_angle (trajectoryDescription)
+  makes the frames of the same stream with traj in every acquisition.
 - A live scan 5x longer than a small server budget (4 MiB) completes: the spokes no frame needs
   are released as the stream goes, the reservation stays within the budget; the offline grid
   pipeline, which needs every spoke at End, is refused the same scan.
@@ -289,6 +291,52 @@ def case_pacs(workdir, pb, hpb):
         server.stop()
 
 
+class HeaderTrajScan(rad.Scan):
+    """Golden-angle spokes in traj.h's (BART's) convention, direction (sin a, cos a), with the
+    analytic samples of those coordinates; with_traj False sends no traj (trajectory_dimensions 0)
+    and a header whose trajectoryDescription says radial_golden_angle (recon/io/scan.h)."""
+
+    def __init__(self, with_traj, **kw):
+        super().__init__(**kw)
+        radius = (np.arange(self.n_read) - self.n_read // 2) * (self.n / self.n_read)
+        angle = np.fmod(np.arange(self.n_spokes) * rad.GOLDEN, 2 * np.pi)
+        k = np.empty((self.n_spokes, self.n_read, 2), np.float64)
+        k[..., 0] = radius[None, :] * np.sin(angle)[:, None]
+        k[..., 1] = radius[None, :] * np.cos(angle)[:, None]
+        self.traj = k.astype(np.float32)
+        self.samples = rad.kspace(self.n, self.coils, self.traj, np.arange(self.n_spokes))
+        self.with_traj = with_traj
+        if not with_traj:
+            self.xml = self.xml.replace("<trajectory>radial</trajectory>", "<trajectory>radial</trajectory>"
+                                        "<trajectoryDescription><identifier>radial_golden_angle</identifier>"
+                                        "</trajectoryDescription>")
+
+    def acquisition(self, pb, spoke):
+        acq = super().acquisition(pb, spoke)
+        if not self.with_traj:
+            acq.trajectory_dimensions = 0
+            acq.trajectory = b""
+        return acq
+
+
+def case_header_trajectory(server, pb):
+    """The same golden-angle stream with traj in every acquisition, and without any but with the
+    header's trajectoryDescription: the same frames (the builder computes traj.h's coordinates)."""
+    fs = step = 16
+    frames = {}
+    for with_traj in (True, False):
+        scan = HeaderTrajScan(with_traj, n=64, coils=4, n_spokes=64)
+        events, code, details = server.reconstruct(
+            scan.messages(pb, {"frame_spokes": fs, "frame_step": step}, outputs=[pb.OUTPUT_COMPLEX]), timeout=120)
+        check("header trajectory (traj sent: %s): OK" % with_traj, code == grpc.StatusCode.OK, "%s %s" % (code, details))
+        frames[with_traj] = sc.image_arrays(events, pb, kind=pb.OUTPUT_COMPLEX)
+    check("header trajectory: 4 frames each", len(frames[True]) == len(frames[False]) == 4,
+          "%d %d" % (len(frames[True]), len(frames[False])))
+    worst = max(np.linalg.norm(a[0] - b[0]) / np.linalg.norm(a[0]) for a, b in zip(frames[True], frames[False]))
+    check("header trajectory: the frames of the carried trajectory", worst <= 1e-5, "max relative difference %.2e"
+          % worst)
+
+
 def case_long_stream(workdir, pb, hpb):
     """A live scan 5x longer than the server's memory budget (4 MiB; 4000 spokes of 128 samples
     x 4 coils = 20 MiB of samples and coordinates): the builder releases the spokes no frame needs
@@ -345,6 +393,7 @@ def main():
             case_iterative_and_drops(server, pb)
             case_vanish(server, pb)
             case_bad_input(server, pb, workdir)
+            case_header_trajectory(server, pb)
         finally:
             server.stop()
         check("nothing reserved at exit", "memory budget: nothing reserved after every call ended" in server.log_text())
