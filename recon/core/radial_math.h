@@ -28,7 +28,7 @@ R5_HD double r5_radial_spoke_angle(double psi, long s) { return fmod((double)s *
 /* One 2D spoke at angle a: 3 n_read floats (k0, k1, k2 = 0) per traj.h's layout. */
 R5_HD void r5_radial_spoke_2d(long n_read, double kmax, double shift, double a, float *coords)
 {
-	double dk = 2.0 * kmax / (double)n_read, dir[3] = {sin(a), cos(a), 0.0};
+	const double dk = 2.0 * kmax / (double)n_read, dir[3] = {sin(a), cos(a), 0.0};
 	for (long i = 0; i < n_read; i++) {
 		double r = ((double)i - (double)n_read / 2.0 + shift) * dk;
 		for (int d = 0; d < 3; d++)

@@ -89,6 +89,11 @@ r5_status r5_traj_radial(r5_traj_kind kind, int tiny_index, long n_read, long n_
 				    "spoke %ld, need 0)", n_spokes, first_spoke);
 	double dk = 2.0 * kmax / (double)n_read, shift = symmetric ? 0.5 : 0.0, azimuth = 0.0;
 	for (long s = 0; s < n_spokes; s++) {
+		if (kind_is_2d(kind)) { /* radial_math.h: the scan builder's header trajectories use it too */
+			r5_radial_spoke_2d(n_read, kmax, shift, r5_traj_spoke_angle(kind, tiny_index, n_spokes, s + first_spoke),
+					   coords + 3 * n_read * s);
+			continue;
+		}
 		double dir[3];
 		if (kind == R5_TRAJ_KOOSH_BART)
 			koosh_bart_direction(n_spokes, s, &azimuth, dir);
