@@ -265,6 +265,34 @@ static r5_status read_space(const xml_reader *r, const char *space, long matrix[
 	return R5_OK;
 }
 
+/* encoding/trajectoryDescription: identifier, userParameterLong and userParameterDouble lists */
+static r5_status read_trajectory_description(const xml_reader *r, r5_header *h)
+{
+	const char *base = "encoding/trajectoryDescription";
+	char path[160];
+	snprintf(path, sizeof path, "%s/identifier", base);
+	get_string(r, path, h->traj_identifier, sizeof h->traj_identifier);
+	for (int i = 0; i < R5_HEADER_TRAJ_PARAMS; i++) {
+		snprintf(path, sizeof path, "%s/userParameterLong[%d]/name", base, i + 1);
+		if (!has_node(r, path))
+			break;
+		get_string(r, path, h->traj_long_name[i], sizeof h->traj_long_name[i]);
+		snprintf(path, sizeof path, "%s/userParameterLong[%d]/value", base, i + 1);
+		R5_TRY(get_long(r, path, &h->traj_long[i], LONG_MIN, LONG_MAX));
+		h->n_traj_long = i + 1;
+	}
+	for (int i = 0; i < R5_HEADER_TRAJ_PARAMS; i++) {
+		snprintf(path, sizeof path, "%s/userParameterDouble[%d]/name", base, i + 1);
+		if (!has_node(r, path))
+			break;
+		get_string(r, path, h->traj_double_name[i], sizeof h->traj_double_name[i]);
+		snprintf(path, sizeof path, "%s/userParameterDouble[%d]/value", base, i + 1);
+		R5_TRY(get_double(r, path, &h->traj_double[i]));
+		h->n_traj_double = i + 1;
+	}
+	return R5_OK;
+}
+
 static r5_status read_encoding(const xml_reader *r, r5_header *h)
 {
 	if (!has_node(r, "encoding"))
@@ -288,7 +316,7 @@ static r5_status read_encoding(const xml_reader *r, r5_header *h)
 	R5_TRY(get_int(r, "encoding/parallelImaging/accelerationFactor/kspace_encoding_step_2", &h->accel[1], 1, 64));
 	get_string(r, "encoding/parallelImaging/calibrationMode", h->calib_mode, sizeof h->calib_mode);
 	get_string(r, "encoding/parallelImaging/interleavingDimension", h->interleaving_dim, sizeof h->interleaving_dim);
-	return R5_OK;
+	return read_trajectory_description(r, h);
 }
 
 /* A fixed description of a libxml2 error code: libxml2's own messages quote the document

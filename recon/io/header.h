@@ -14,6 +14,8 @@ typedef struct r5_limit {
 	int min, max, center;
 } r5_limit;
 
+#define R5_HEADER_TRAJ_PARAMS 16
+
 typedef struct r5_header {
 	char *xml; /* owned, NUL-terminated */
 
@@ -47,6 +49,13 @@ typedef struct r5_header {
 	int accel[2];            /* parallelImaging accelerationFactor (1 when absent) */
 	char calib_mode[32];     /* embedded, interleaved, separate, external, other, "" */
 	char interleaving_dim[32];
+	/* trajectoryDescription: identifier ("" when absent) and its first R5_HEADER_TRAJ_PARAMS
+	 * userParameterLong / userParameterDouble in document order (recon/io/scan.h uses them) */
+	char traj_identifier[64];
+	int n_traj_long, n_traj_double;
+	char traj_long_name[R5_HEADER_TRAJ_PARAMS][48], traj_double_name[R5_HEADER_TRAJ_PARAMS][48];
+	long traj_long[R5_HEADER_TRAJ_PARAMS];
+	double traj_double[R5_HEADER_TRAJ_PARAMS];
 } r5_header;
 
 /* The largest header r5_header_parse accepts, in bytes. */

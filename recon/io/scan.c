@@ -33,9 +33,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "../core/fft.h"
+#include "../core/radial_math.h"
 #include "../core/log.h"
 #include "scan_internal.h"
 
@@ -63,9 +65,17 @@ struct r5_scan_builder {
 	int nc;                  /* -1 undecided, 0 Cartesian, 1 spokes */
 	int traj_dims;           /* 2 or 3, the first spoke's */
 	long spoke_read, spoke_coils;
-	long n_spokes, spokes_cap;
-	float complex *spoke_samples; /* [spoke][coil][read], as the acquisitions carry them */
-	float *spoke_traj;            /* [spoke][read][3], cycles per FOV */
+	long n_spokes, spokes_cap;    /* spokes that came (released ones included); buffer slots */
+	long spoke_base;              /* spokes released (r5_scan_builder_release_spokes): slot 0 holds
+				       * spoke spoke_base, the buffers spokes spoke_base .. n_spokes - 1 */
+	float complex *spoke_samples; /* [slot][coil][read], as the acquisitions carry them */
+	float *spoke_traj;            /* [slot][read][3], cycles per FOV */
+	/* trajectory from the header (scan.h): spoke s at angle (s mod period) psi (period 0: s psi) */
+	int traj_from_header;
+	double header_psi;
+	long header_period;
+	float *header_coords; /* one spoke: 3 kept + 2 number_of_samples floats */
+	long header_coords_len;
 };
 
 static int flag_set(uint64_t flags, int bit)
@@ -177,6 +187,7 @@ void r5_scan_builder_destroy(r5_scan_builder *b)
 	r5_ctx_destroy(b->ctx);
 	free(b->spoke_samples);
 	free(b->spoke_traj);
+	free(b->header_coords);
 	free(b);
 }
 
@@ -457,23 +468,204 @@ static r5_status add_imaging(r5_scan_builder *b, const ISMRMRD_AcquisitionHeader
 
 /* --- non-Cartesian: spokes in arrival order --- */
 
+/* --- trajectories from the header (scan.h) --- */
+
+static int name_is(const char *name, const char *const *names)
+{
+	for (; *names; names++)
+		if (strcasecmp(name, *names) == 0)
+			return 1;
+	return 0;
+}
+
+static int header_long(const r5_header *h, const char *const *names, long *out)
+{
+	for (int i = 0; i < h->n_traj_long; i++)
+		if (name_is(h->traj_long_name[i], names)) {
+			*out = h->traj_long[i];
+			return 1;
+		}
+	return 0;
+}
+
+/* the angle increment in radians, from angle_increment_deg or angle_increment_rad */
+static int header_increment(const r5_header *h, double *out)
+{
+	static const char *const deg[] = {"angle_increment_deg", "angleIncrement_deg", NULL};
+	static const char *const rad[] = {"angle_increment_rad", "angle_increment", "angleIncrement", NULL};
+	for (int i = 0; i < h->n_traj_double; i++) {
+		if (name_is(h->traj_double_name[i], deg)) {
+			*out = h->traj_double[i] * R5_PI / 180.0;
+			return 1;
+		}
+		if (name_is(h->traj_double_name[i], rad)) {
+			*out = h->traj_double[i];
+			return 1;
+		}
+	}
+	return 0;
+}
+
+#define R5_INCREMENT_TOLERANCE 1e-6 /* radians: increments written to 7 digits in degrees match */
+
+/* A uniform set of S spokes over 180 (or 360) degrees: its count from the header. */
+static int header_uniform_count(const r5_header *h, long *count)
+{
+	static const char *const names[] = {"spokes", "number_of_spokes", "num_spokes", "projections", NULL};
+	if (header_long(h, names, count))
+		return *count >= 1;
+	if (h->k1.present && h->k1.max >= 0) {
+		*count = (long)h->k1.max + 1;
+		return 1;
+	}
+	return 0;
+}
+
+/* Which traj.h kind an angle increment is: golden, tiny golden N (2..64), uniform pi / S. */
+static int kind_from_increment(double inc, double *psi, long *period)
+{
+	*period = 0;
+	if (fabs(inc - r5_radial_golden_step()) <= R5_INCREMENT_TOLERANCE) {
+		*psi = r5_radial_golden_step();
+		return 1;
+	}
+	for (int n = 2; n <= 64; n++)
+		if (fabs(inc - r5_radial_tiny_golden_step(n)) <= R5_INCREMENT_TOLERANCE) {
+			*psi = r5_radial_tiny_golden_step(n);
+			return 1;
+		}
+	double count = R5_PI / inc;
+	if (inc > 0 && fabs(count - floor(count + 0.5)) * inc <= R5_INCREMENT_TOLERANCE && count >= 1 && count < 1e6) {
+		*period = (long)floor(count + 0.5);
+		*psi = R5_PI / (double)*period;
+		return 1;
+	}
+	return 0;
+}
+
+/* The rule the header gives (scan.h), or why there is none (in why). */
+static int header_rule(r5_scan_builder *b, char *why, size_t size)
+{
+	const r5_header *h = &b->scan->header;
+	static const char *const golden[] = {"radial_golden_angle", "golden_angle", "goldenangle", "radial_goldenangle",
+					     NULL};
+	static const char *const tiny[] = {"radial_tiny_golden_angle", "tiny_golden_angle", NULL};
+	static const char *const tiny_names[] = {"tiny_golden_index", "tiny_index", NULL};
+	static const char *const uniform[] = {"radial_uniform", NULL};
+	const char *id = h->traj_identifier;
+	double psi = 0, inc = 0;
+	long period = 0, count = 0, tiny_index = 0;
+	int has_inc = header_increment(h, &inc);
+	if (strcmp(h->trajectory, "radial") && strcmp(h->trajectory, "goldenangle")) {
+		snprintf(why, size, "only radial and goldenangle trajectories are computed from the header");
+		return 0;
+	}
+	if (name_is(id, golden) || (!id[0] && !strcmp(h->trajectory, "goldenangle"))) {
+		psi = r5_radial_golden_step();
+	} else if (name_is(id, tiny)) {
+		if (!header_long(h, tiny_names, &tiny_index) || tiny_index < 1 || tiny_index > 1000) {
+			snprintf(why, size, "trajectoryDescription %s needs userParameterLong tiny_golden_index >= 1", id);
+			return 0;
+		}
+		psi = r5_radial_tiny_golden_step((int)tiny_index);
+	} else if (name_is(id, uniform) || !strcasecmp(id, "radial_uniform_360") || (!strcasecmp(id, "radial") && !has_inc)) {
+		if (!header_uniform_count(h, &count)) {
+			snprintf(why, size, "trajectoryDescription %s needs the number of spokes (userParameterLong spokes, or "
+				 "encodingLimits/kspace_encoding_step_1)", id);
+			return 0;
+		}
+		period = count;
+		psi = (!strcasecmp(id, "radial_uniform_360") ? 2.0 : 1.0) * R5_PI / (double)count;
+	} else if (!strcasecmp(id, "radial")) {
+		if (!kind_from_increment(inc, &psi, &period)) {
+			snprintf(why, size, "an angle increment of %.6g degrees is not a golden, tiny golden (2..64) or uniform "
+				 "(180 / S) increment", inc * 180.0 / R5_PI);
+			return 0;
+		}
+	} else {
+		snprintf(why, size, "%s%.63s%s", id[0] ? "trajectoryDescription identifier '" : "no trajectoryDescription",
+			 id, id[0] ? "' is not one recon5t computes (radial_golden_angle, radial_tiny_golden_angle, radial, "
+				    "radial_uniform, radial_uniform_360)" : "");
+		return 0;
+	}
+	if (has_inc && fabs(inc - psi) > R5_INCREMENT_TOLERANCE) {
+		snprintf(why, size, "its angle increment %.6g degrees disagrees with %s's %.6g degrees", inc * 180.0 / R5_PI,
+			 id[0] ? id : h->trajectory, psi * 180.0 / R5_PI);
+		return 0;
+	}
+	if (h->enc_matrix[0] < 2) {
+		snprintf(why, size, "the encoded matrix has no x size to scale the spokes");
+		return 0;
+	}
+	b->traj_from_header = 1;
+	b->header_psi = psi;
+	b->header_period = period;
+	r5_info("scan: trajectory from the header: radial, angle increment %.6f degrees%s", psi * 180.0 / R5_PI,
+		period ? " (a uniform set, repeated)" : "");
+	return 1;
+}
+
+/* This spoke's coordinates as an acquisition's traj (2 per sample, samples pre .. pre + kept - 1
+ * set): spoke number n_spokes of the rule, kmax = encoded x / 2 over the kept samples. */
+static r5_status header_spoke(r5_scan_builder *b, const ISMRMRD_AcquisitionHeader *head, const float **traj)
+{
+	long ns = head->number_of_samples, pre = head->discard_pre, kept = ns - pre - head->discard_post;
+	if (kept < 2)
+		return R5_OK; /* add_spoke refuses it */
+	if (head->center_sample != 0 && (long)head->center_sample - pre != kept / 2)
+		return r5_set_error(R5_ENOTSUP, ACQ_FMT ": center_sample %u of %ld kept samples (discard_pre %ld): an "
+				    "asymmetric echo's trajectory is not computed from the header (send traj)", b->n_added,
+				    head->scan_counter, head->center_sample, kept, pre);
+	long need = 3 * kept + 2 * ns;
+	if (need > b->header_coords_len) {
+		float *grown = realloc(b->header_coords, sizeof *grown * (size_t)need);
+		if (!grown)
+			return r5_set_error(R5_ENOMEM, "trajectory from the header (%ld samples)", ns);
+		b->header_coords = grown;
+		b->header_coords_len = need;
+	}
+	long s = b->header_period ? b->n_spokes % b->header_period : b->n_spokes;
+	float *three = b->header_coords, *two = b->header_coords + 3 * kept;
+	r5_radial_spoke_2d(kept, 0.5 * (double)b->scan->header.enc_matrix[0], 0.0,
+			   r5_radial_spoke_angle(b->header_psi, s), three);
+	memset(two, 0, sizeof *two * 2 * (size_t)ns);
+	for (long j = 0; j < kept; j++)
+		two[2 * (pre + j)] = three[3 * j], two[2 * (pre + j) + 1] = three[3 * j + 1];
+	*traj = two;
+	return R5_OK;
+}
+
 /* Cartesian or spokes, decided at the first imaging acquisition; later ones must agree. */
 static r5_status decide_trajectory(r5_scan_builder *b, const ISMRMRD_AcquisitionHeader *head, const float *traj)
 {
 	int dims = head->trajectory_dimensions;
 	int carries = dims >= 2 && traj;
 	if (b->nc < 0) {
+		char why[256] = "";
+		if (b->header_nc && !(dims > 0 && traj) && header_rule(b, why, sizeof why)) {
+			b->nc = 1;
+			b->traj_dims = 2;
+			return R5_OK;
+		}
 		if (b->header_nc && !(dims > 0 && traj))
 			return r5_set_error(R5_EINVAL,
 					    ACQ_FMT ": the header's trajectory is '%s' but the acquisition carries none "
-						    "(trajectory_dimensions %d%s): trajectory missing",
+						    "(trajectory_dimensions %d%s), and the header does not say how to compute "
+						    "it (%s): trajectory missing",
 					    b->n_added, head->scan_counter, b->scan->header.trajectory, dims,
-					    dims > 0 ? ", no traj array" : "");
+					    dims > 0 ? ", no traj array" : "", why);
 		b->nc = b->header_nc || carries;
 		if (b->nc && dims != 2 && dims != 3)
 			return r5_set_error(R5_EINVAL, ACQ_FMT ": trajectory_dimensions %d (a non-Cartesian spoke has 2 or 3)",
 					    b->n_added, head->scan_counter, dims);
 		b->traj_dims = b->nc ? dims : 0;
+		return R5_OK;
+	}
+	if (b->traj_from_header) {
+		if (dims > 0 && traj)
+			return r5_set_error(R5_EINVAL, ACQ_FMT ": carries a trajectory but earlier spokes' came from the "
+					    "header: a scan's trajectory comes from its acquisitions or its header throughout",
+					    b->n_added, head->scan_counter);
 		return R5_OK;
 	}
 	if (b->nc == 1 && !(dims > 0 && traj))
@@ -510,18 +702,15 @@ static r5_status check_spoke_traj(const r5_scan_builder *b, const ISMRMRD_Acquis
 	return R5_OK;
 }
 
-static r5_status grow_spokes(r5_scan_builder *b)
+/* Bytes one kept spoke takes in the builder: samples and coordinates. */
+static double spoke_bytes(const r5_scan_builder *b)
 {
-	if (b->n_spokes < b->spokes_cap)
-		return R5_OK;
-	long cap = b->spokes_cap ? 2 * b->spokes_cap : 64;
-	double per = (double)b->spoke_read * ((double)b->spoke_coils * sizeof(float complex) + 3.0 * sizeof(float));
-	if ((double)(b->n_spokes + 1) * per > (double)b->max_bytes)
-		return r5_set_error(R5_ENOMEM, "non-Cartesian k-space: %ld spokes of %ld samples x %ld channels exceed the "
-				    "memory budget of %.1f MiB", b->n_spokes + 1, b->spoke_read, b->spoke_coils,
-				    (double)b->max_bytes / 1048576.0);
-	if ((double)cap * per > (double)b->max_bytes)
-		cap = (long)((double)b->max_bytes / per);
+	return (double)b->spoke_read * ((double)b->spoke_coils * sizeof(float complex) + 3.0 * sizeof(float));
+}
+
+/* Buffers of cap spokes (growing or shrinking); the kept spokes stay. */
+static r5_status resize_spokes(r5_scan_builder *b, long cap)
+{
 	size_t samples = (size_t)(b->spoke_read * b->spoke_coils), coords = (size_t)(3 * b->spoke_read);
 	float complex *grown = realloc(b->spoke_samples, sizeof *grown * samples * (size_t)cap);
 	if (!grown)
@@ -533,6 +722,23 @@ static r5_status grow_spokes(r5_scan_builder *b)
 	b->spoke_traj = grown_traj;
 	b->spokes_cap = cap;
 	return R5_OK;
+}
+
+/* Room for one more kept spoke; the budget counts the spokes held (released ones are gone). */
+static r5_status grow_spokes(r5_scan_builder *b)
+{
+	long kept = b->n_spokes - b->spoke_base;
+	if (kept < b->spokes_cap)
+		return R5_OK;
+	long cap = b->spokes_cap ? 2 * b->spokes_cap : 64;
+	double per = spoke_bytes(b);
+	if ((double)(kept + 1) * per > (double)b->max_bytes)
+		return r5_set_error(R5_ENOMEM, "non-Cartesian k-space: %ld spokes of %ld samples x %ld channels exceed the "
+				    "memory budget of %.1f MiB", kept + 1, b->spoke_read, b->spoke_coils,
+				    (double)b->max_bytes / 1048576.0);
+	if ((double)cap * per > (double)b->max_bytes)
+		cap = (long)((double)b->max_bytes / per);
+	return resize_spokes(b, cap);
 }
 
 static void spoke_geometry(r5_scan_builder *b, const ISMRMRD_AcquisitionHeader *head)
@@ -581,12 +787,15 @@ static r5_status add_spoke(r5_scan_builder *b, const ISMRMRD_AcquisitionHeader *
 		return r5_set_error(R5_EINVAL, ACQ_FMT ": a spoke of %ld samples, earlier spokes had %ld (spokes of "
 				    "different lengths)", b->n_added, head->scan_counter, kept, b->spoke_read);
 	}
+	if (b->traj_from_header)
+		R5_TRY(header_spoke(b, head, &traj));
 	R5_TRY(check_spoke_traj(b, head, traj, pre, kept));
 	R5_TRY(grow_spokes(b));
-	float complex *dst = b->spoke_samples + b->n_spokes * kept * coils;
+	long slot = b->n_spokes - b->spoke_base;
+	float complex *dst = b->spoke_samples + slot * kept * coils;
 	for (long c = 0; c < coils; c++)
 		memcpy(dst + c * kept, data + c * ns + pre, sizeof *dst * (size_t)kept);
-	float *k = b->spoke_traj + b->n_spokes * 3 * kept;
+	float *k = b->spoke_traj + slot * 3 * kept;
 	int D = b->traj_dims;
 	for (long j = 0; j < kept; j++)
 		for (int d = 0; d < 3; d++)
@@ -616,7 +825,10 @@ r5_status r5_scan_builder_spokes(const r5_scan_builder *b, long first, long n, r
 	if (first < 0 || n < 1 || first + n > b->n_spokes)
 		return r5_set_error(R5_EINVAL, "scan builder: spokes %ld..%ld asked, %ld came", first, first + n - 1,
 				    b->n_spokes);
-	long read = b->spoke_read, coils = b->spoke_coils;
+	if (first < b->spoke_base)
+		return r5_set_error(R5_EINVAL, "scan builder: spokes %ld..%ld asked, but spokes 0..%ld were released",
+				    first, first + n - 1, b->spoke_base - 1);
+	long read = b->spoke_read, coils = b->spoke_coils, slot = first - b->spoke_base;
 	if (samples) {
 		int ok = samples->where == R5_HOST && r5_array_is_contiguous(samples) && samples->dims[0] == 1 &&
 			 samples->dims[1] == read && samples->dims[2] == n && samples->dims[3] == coils &&
@@ -625,11 +837,41 @@ r5_status r5_scan_builder_spokes(const r5_scan_builder *b, long first, long n, r
 			return r5_set_error(R5_EINVAL, "scan builder: spokes need a host array [1 %ld %ld %ld]", read, n, coils);
 		for (long s = 0; s < n; s++)
 			for (long c = 0; c < coils; c++)
-				memcpy(samples->data + read * (s + n * c), b->spoke_samples + ((first + s) * coils + c) * read,
+				memcpy(samples->data + read * (s + n * c), b->spoke_samples + ((slot + s) * coils + c) * read,
 				       sizeof(float complex) * (size_t)read);
 	}
 	if (coords)
-		memcpy(coords, b->spoke_traj + 3 * read * first, sizeof(float) * 3 * (size_t)(read * n));
+		memcpy(coords, b->spoke_traj + 3 * read * slot, sizeof(float) * 3 * (size_t)(read * n));
+	return R5_OK;
+}
+
+/* Minimum buffer (spokes) kept after a release; below it shrinking is not worth a realloc. */
+#define R5_SPOKES_MIN_CAP 64
+
+r5_status r5_scan_builder_release_spokes(r5_scan_builder *b, long before)
+{
+	if (!b)
+		return r5_set_error(R5_EINVAL, "scan builder: none to release spokes from");
+	if (b->nc != 1 || before <= b->spoke_base)
+		return R5_OK;
+	if (before > b->n_spokes)
+		before = b->n_spokes;
+	long kept = b->n_spokes - before, drop = before - b->spoke_base, read = b->spoke_read;
+	size_t per_samples = (size_t)(read * b->spoke_coils), per_coords = (size_t)(3 * read);
+	if (kept > 0) {
+		memmove(b->spoke_samples, b->spoke_samples + (size_t)drop * per_samples,
+			sizeof *b->spoke_samples * per_samples * (size_t)kept);
+		memmove(b->spoke_traj, b->spoke_traj + (size_t)drop * per_coords, sizeof *b->spoke_traj * per_coords * (size_t)kept);
+	}
+	b->spoke_base = before;
+	/* shrink when a quarter full, to twice what is kept, so that the bytes held (and the
+	 * service's reservation) follow the spokes a frame can still need */
+	if (b->spokes_cap > R5_SPOKES_MIN_CAP && 4 * kept <= b->spokes_cap) {
+		long cap = 2 * kept > R5_SPOKES_MIN_CAP ? 2 * kept : R5_SPOKES_MIN_CAP;
+		r5_status s = resize_spokes(b, cap);
+		if (s != R5_OK)
+			return r5_error_context(s, "scan builder: releasing spokes before %ld", before);
+	}
 	return R5_OK;
 }
 
@@ -708,9 +950,9 @@ long r5_scan_builder_bytes(const r5_scan_builder *b)
 		bytes += (double)r5_array_size(b->line_full) * sizeof(float complex);
 	if (b->line_half)
 		bytes += (double)r5_array_size(b->line_half) * sizeof(float complex);
-	/* spokes: the buffers as allocated (finish makes the scan's arrays beside them) */
-	bytes += (double)b->spokes_cap * (double)b->spoke_read *
-		 ((double)b->spoke_coils * sizeof(float complex) + 3.0 * sizeof(float));
+	/* spokes: the buffers as allocated (finish makes the scan's arrays beside them; a release
+	 * shrinks them) */
+	bytes += (double)b->spokes_cap * spoke_bytes(b);
 	return (long)bytes;
 }
 
@@ -786,6 +1028,9 @@ r5_status r5_scan_builder_finish(r5_scan_builder *b, r5_scan **out)
 		s = r5_set_error(R5_EINVAL,
 				 "no imaging acquisition came (%ld acquisitions: %ld noise, %ld calibration-only, %ld skipped)",
 				 b->n_added, b->n_noise_chunks, b->n_placed - b->n_imaging, b->n_skipped);
+	if (s == R5_OK && b->nc == 1 && b->spoke_base > 0)
+		s = r5_set_error(R5_EINVAL, "scan builder: spokes 0..%ld of %ld were released (r5_scan_builder_release_spokes): "
+				 "the whole scan cannot be handed over", b->spoke_base - 1, b->n_spokes);
 	if (s == R5_OK)
 		s = b->nc == 1 ? finish_spokes(b) : check_proportion(b);
 	if (s == R5_OK)

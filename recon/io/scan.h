@@ -19,12 +19,37 @@
  * half the k-spacing; readout_oversampling says 2 when n_read is twice the encoded x), reverse
  * flags and center_sample are not applied (the trajectory says where each sample is). The image
  * is the encodedSpace matrix. mask_dims are all 1 and sampled = imaging = {1} (one frame of
- * data). Refused (R5_EINVAL, naming the acquisition): a non-Cartesian header without traj,
- * trajectory_dimensions not 2 or 3 or changing, a coordinate outside [-N_d/2, N_d/2] of the
+ * data). Refused (R5_EINVAL, naming the acquisition): a non-Cartesian header without traj (and
+ * without a trajectory it describes, below: "trajectory missing", saying why), traj in some
+ * spokes and not others, trajectory_dimensions not 2 or 3 or changing, a coordinate outside [-N_d/2, N_d/2] of the
  * encoded matrix (N_d = 1 along a dimension of size 1), spokes of different lengths, a scan that
  * switches between Cartesian and not; a slice index other than 0 is R5_ENOTSUP (one slice per
  * non-Cartesian scan for now), and so is a 2D trajectory in a 3D encoded matrix (stack of
- * stars). */
+ * stars).
+ *
+ * Trajectories from the header: when the first imaging acquisition carries no traj and the
+ * header's encoding/trajectory is ISMRMRD's radial or goldenangle, every spoke's trajectory is
+ * computed (2D, the 2D kinds of recon/linop/traj.h: the same numbers r5_traj_radial writes, through
+ * recon/core/radial_math.h) from encoding/trajectoryDescription:
+ *   identifier radial_golden_angle (or golden_angle, goldenangle), or no trajectoryDescription under
+ *     trajectory goldenangle: golden angle, pi / phi = 111.246 degrees per spoke;
+ *   radial_tiny_golden_angle with userParameterLong tiny_golden_index N >= 1: pi / (phi + N - 1);
+ *   radial_uniform (radial_uniform_360): a set of S spokes pi / S (2 pi / S) apart, acquired again
+ *     and again (spoke s has the angle of s mod S), S from userParameterLong spokes (or
+ *     number_of_spokes, num_spokes, projections), else encodingLimits/kspace_encoding_step_1;
+ *   radial: as radial_uniform, or, with userParameterDouble angle_increment_deg (or
+ *     angle_increment_rad), the kind that increment is (golden, tiny golden N = 2..64, 180 / S
+ *     degrees) to 1e-6 rad; an increment given with another identifier must agree with it.
+ * Spoke s is the s-th spoke in arrival order (0 first, noise and skipped acquisitions not
+ * counted), as Gadgetron's golden-ratio radial gadgets count profiles (their trajectory comes
+ * from a gadget property, mode, never from the header; kspace_encode_step_1 is not used here). Its
+ * kept samples (after discard_pre/post) span the encoded x: sample i at (i - n_read/2) N_x/n_read
+ * cycles per FOV along (sin a, cos a) — BART's `traj -r -c` convention, N_x = encodedSpace x, so
+ * 2N_x samples are a 2x oversampled readout; center_sample, when set, must be the middle kept
+ * sample (R5_ENOTSUP otherwise: an asymmetric echo needs traj). A spoke that carries traj after
+ * header-computed ones is refused. Any other header (a bare radial, spiral, an unknown
+ * identifier such as Gadgetron's spiral HargreavesVDS2000, an increment that is no kind) stays
+ * "trajectory missing". The acquisitions' traj, when they carry one, always wins. */
 #ifndef R5_IO_SCAN_H
 #define R5_IO_SCAN_H
 
@@ -96,14 +121,25 @@ const r5_header *r5_scan_builder_header(const r5_scan_builder *b);
  * allocated zeroed, so untouched pages cost nothing), noise scans, masks, line buffers. The
  * service reserves memory as this grows. */
 long r5_scan_builder_bytes(const r5_scan_builder *b);
-/* Non-Cartesian scans: 1 once the first spoke has made it one. The spokes that came (n_read and
- * coils as they are; 0 for a Cartesian scan), and a copy of spokes first .. first + n - 1: samples
+/* Non-Cartesian scans: 1 once the first spoke has made it one. The spokes that came (released
+ * ones included; n_read and coils as they are; 0 for a Cartesian scan), and a copy of spokes first .. first + n - 1: samples
  * into a host array [1, n_read, n, coils] (NULL: not wanted), coordinates into coords (3 n_read n
  * floats, cycles per FOV as given; NULL: not wanted). For the real-time path, which grids spokes
  * as they arrive. */
 int r5_scan_builder_is_noncartesian(const r5_scan_builder *b);
 long r5_scan_builder_spoke_count(const r5_scan_builder *b, long *n_read, long *coils);
 r5_status r5_scan_builder_spokes(const r5_scan_builder *b, long first, long n, r5_array *samples, float *coords);
+/* Bounded memory for long (real-time) scans: spokes 0 .. before - 1 are dropped from memory
+ * (before beyond the spokes that came: all of them; a Cartesian scan, or spokes already
+ * released: nothing happens). Their count and numbers stay — r5_scan_builder_spoke_count still
+ * counts them and later spokes keep their absolute index, so windows are asked for as before —
+ * but r5_scan_builder_spokes refuses a window that reaches below `before` (R5_EINVAL), and
+ * finish refuses the scan (R5_EINVAL: the whole scan is gone; the caller that released spokes
+ * ends with r5_scan_builder_destroy). r5_scan_builder_bytes falls with the buffers: they shrink
+ * to twice the spokes kept (at least 64) once they are a quarter full, so a stream that releases
+ * what its frames no longer need holds about one frame window however long it runs. Costs a
+ * copy of the spokes kept. */
+r5_status r5_scan_builder_release_spokes(r5_scan_builder *b, long before);
 /* Hands the assembled scan over (and destroys the builder). Fails when no imaging data came,
  * or when the grid the header implies is more than 256 times the lines that came. */
 r5_status r5_scan_builder_finish(r5_scan_builder *b, r5_scan **out);

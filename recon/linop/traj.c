@@ -6,8 +6,8 @@
 #include <math.h>
 
 #include "../core/hd.h"
+#include "../core/radial_math.h"
 
-#define GOLDEN_RATIO 1.6180339887498948482 /* (1 + sqrt 5) / 2 */
 /* Chan et al. 2009: the 2D golden means (eigenvector of the generalised Fibonacci matrix) */
 #define GOLDEN_MEAN_1 0.46557123187676802665
 #define GOLDEN_MEAN_2 0.68232780382801932737
@@ -26,9 +26,9 @@ double r5_traj_angle_step(r5_traj_kind kind, int tiny_index, long n_spokes)
 	case R5_TRAJ_RADIAL_UNIFORM_360:
 		return n_spokes > 0 ? 2.0 * R5_PI / (double)n_spokes : 0.0;
 	case R5_TRAJ_RADIAL_GOLDEN:
-		return R5_PI / GOLDEN_RATIO;
+		return r5_radial_golden_step();
 	case R5_TRAJ_RADIAL_TINY_GOLDEN:
-		return tiny_index >= 1 ? R5_PI / (GOLDEN_RATIO + (double)tiny_index - 1.0) : 0.0;
+		return r5_radial_tiny_golden_step(tiny_index);
 	default:
 		return 0.0;
 	}
@@ -37,9 +37,8 @@ double r5_traj_angle_step(r5_traj_kind kind, int tiny_index, long n_spokes)
 double r5_traj_spoke_angle(r5_traj_kind kind, int tiny_index, long n_spokes, long s)
 {
 	kind &= ~R5_TRAJ_SYMMETRIC;
-	double psi = r5_traj_angle_step(kind, tiny_index, n_spokes);
 	/* s psi exactly enough in double for any s < 2^31; fmod keeps the trigonometry in range */
-	return fmod((double)s * psi, 2.0 * R5_PI);
+	return r5_radial_spoke_angle(r5_traj_angle_step(kind, tiny_index, n_spokes), s);
 }
 
 /* unit direction of spoke s (counted from 0 at the trajectory's start) in (k0, k1, k2) */
@@ -90,6 +89,11 @@ r5_status r5_traj_radial(r5_traj_kind kind, int tiny_index, long n_read, long n_
 				    "spoke %ld, need 0)", n_spokes, first_spoke);
 	double dk = 2.0 * kmax / (double)n_read, shift = symmetric ? 0.5 : 0.0, azimuth = 0.0;
 	for (long s = 0; s < n_spokes; s++) {
+		if (kind_is_2d(kind)) { /* radial_math.h: the scan builder's header trajectories use it too */
+			r5_radial_spoke_2d(n_read, kmax, shift, r5_traj_spoke_angle(kind, tiny_index, n_spokes, s + first_spoke),
+					   coords + 3 * n_read * s);
+			continue;
+		}
 		double dir[3];
 		if (kind == R5_TRAJ_KOOSH_BART)
 			koosh_bart_direction(n_spokes, s, &azimuth, dir);

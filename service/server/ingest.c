@@ -57,6 +57,20 @@ static r5_status read_request(r5_call *c, const Recon5t__V1__ScanHeader *h)
 	return R5_OK;
 }
 
+/* Gives back what the stream reserved beyond what the builder holds now (a real-time stream
+ * releases spokes its frames no longer need: r5_realtime_offer). */
+static void shrink_reservation(r5_call *c)
+{
+	long held = c->builder ? r5_scan_builder_bytes(c->builder) : 0;
+	pthread_mutex_lock(&c->lock);
+	long extra = c->reserved_bytes - held;
+	if (extra > 0)
+		c->reserved_bytes = held;
+	pthread_mutex_unlock(&c->lock);
+	if (extra > 0)
+		r5_server_release(c->server, extra);
+}
+
 /* Reserves what the builder holds now beyond what the stream already reserved. */
 static r5_status grow_reservation(r5_call *c)
 {
@@ -145,6 +159,7 @@ r5_status r5_ingest_batch(r5_call *c, const Recon5t__V1__AcquisitionBatch *batch
 	}
 	R5_TRY(grow_reservation(c));
 	R5_TRY(r5_realtime_offer(c)); /* real time: the frames that became due go to the frame thread */
+	shrink_reservation(c);        /* ... and the spokes no later frame needs went */
 	r5_early_calib_offer(c); /* the coil maps start once the calibration block is in */
 	return R5_OK;
 }

@@ -24,18 +24,23 @@
  *     centre (width calib, 24 by default) and reused. It sends the frame's Image events, keeps
  *     the frame for the PACS series when one will be pushed, and frees the task.
  *     Noise prewhitening and coil compression are not applied to real-time frames.
- *   End (r5_realtime_end, ingest thread): the scan is finished (the builder's checks), a
+ *   End (r5_realtime_end, ingest thread): the scan is checked (non-Cartesian, spokes came), a
  *     frame_spokes larger than the scan fails here (INVALID_ARGUMENT, no frame was made); the
- *     scan's k-space is freed; the frame thread, once the queue is empty, pushes the series to
+ *     builder and what it still holds are freed; the frame thread, once the queue is empty, pushes the series to
  *     the PACS when wanted, sends Completed (frames sent and dropped, server-side latency
  *     p50/p99) and ends the call with OK.
  *
  * Memory: the stream reserves at its header the plan's fixed part (the NUFFT grid, coil images,
  * image: r5_grid_plan_bytes; for mode iterative the solver's Toeplitz kernel and vectors too),
  * each queued task its window, the maps when made, the kept series its frames; the scan
- * builder's spokes are reserved by ingest as for any scan, and kept until End (a real-time
- * scan's length is bounded by the budget: the builder has no way yet to let spokes go that no
- * frame will need). A client that vanishes (or
+ * builder's spokes are reserved by ingest as for any scan, and released (after each batch, once
+ * the frames that became due have copied their windows) below the first spoke of the next frame
+ * to schedule: r5_scan_builder_release_spokes. Nothing at End needs the spokes — the PACS series
+ * is the frames, and realtime has no offline reconstruction at the end — so none are kept for it,
+ * and the builder's bytes (and the stream's reservation, which ingest follows down) stay about
+ * one window plus a batch however long the scan runs: a live scan's length is bounded by time,
+ * not by the memory budget (only a kept PACS series still grows with it, by its frames). A
+ * client that vanishes (or
  * cancels, or a deadline, an ingest error, the idle reaper, the server's abort) stops the frame
  * thread within one frame: r5_call_release_memory calls r5_realtime_stop, the thread frees its
  * context, plan, queue and series and gives every byte back before it drops its reference.
@@ -353,7 +358,10 @@ r5_status r5_realtime_offer(r5_call *c)
 		R5_TRY(schedule_frame(c, rt, f, n_read, now));
 	if (due > rt->next_frame)
 		rt->next_frame = due;
-	return R5_OK;
+	/* every frame before next_frame has its window copied (or was dropped), and nothing at End
+	 * needs spokes (the PACS series is the frames): what no later frame reads goes; ingest then
+	 * gives the bytes back (r5_ingest_batch follows r5_scan_builder_bytes down) */
+	return r5_scan_builder_release_spokes(c->builder, r5_rt_first_spoke(rt->next_frame, rt->frame_step));
 }
 
 /* The call's k-space reservation, after End handed the scan to us and it is freed. */
@@ -370,19 +378,23 @@ static void release_scan_reservation(r5_call *c)
 r5_status r5_realtime_end(r5_call *c)
 {
 	r5_realtime *rt = c->realtime;
-	r5_scan *scan = NULL;
 	r5_scan_builder *builder = c->builder;
-	c->builder = NULL; /* finish hands the scan over and destroys the builder */
-	R5_TRY(r5_scan_builder_finish(builder, &scan));
-	long n_spokes = scan->kspace ? scan->kspace->dims[2] : 0;
+	c->builder = NULL;
+	/* no r5_scan_builder_finish: the spokes frames no longer needed were released as they went
+	 * (module header), so there is no whole scan to assemble, and nothing here would use one */
+	long n_spokes = r5_scan_builder_spoke_count(builder, NULL, NULL);
+	const r5_scan *partial = r5_scan_builder_peek(builder);
 	r5_status st = R5_OK;
-	if (!scan->traj)
-		st = r5_set_error(R5_EINVAL, "pipeline realtime needs a non-Cartesian scan (radial or spiral spokes); this "
-					     "scan is Cartesian");
+	if (!r5_scan_builder_is_noncartesian(builder))
+		st = partial && partial->kspace
+			     ? r5_set_error(R5_EINVAL, "pipeline realtime needs a non-Cartesian scan (radial or spiral "
+						       "spokes); this scan is Cartesian")
+			     : r5_set_error(R5_EINVAL, "End: no imaging acquisition came (%ld acquisitions): no real-time "
+						       "frame", r5_scan_builder_count(builder));
 	else if (rt->frame_spokes > n_spokes)
 		st = r5_set_error(R5_EINVAL, "End: frame_spokes = %ld is larger than the scan's %ld spokes: no real-time "
 					     "frame", rt->frame_spokes, n_spokes);
-	r5_scan_free(scan);
+	r5_scan_builder_destroy(builder);
 	release_scan_reservation(c);
 	if (st != R5_OK)
 		return st;

@@ -19,6 +19,11 @@
   than the scan (at End), realtime on a Cartesian scan, DICOM format, an unknown mode, a cs key,
   an ESPIRiT calibration width the maps cannot use.
 - The server ends with nothing reserved from its memory budget.
+- A golden-angle stream without traj whose header says radial_golden_angle (trajectoryDescription)
+  makes the frames of the same stream with traj in every acquisition.
+- A live scan 5x longer than a small server budget (4 MiB) completes: the spokes no frame needs
+  are released as the stream goes, the reservation stays within the budget; the offline grid
+  pipeline, which needs every spoke at End, is refused the same scan.
 - With a PACS configured (down: a closed port), no instance goes out while the frames stream,
   and after End the whole series (one instance per frame) is pushed: Completed says all spooled."""
 import os
@@ -286,6 +291,97 @@ def case_pacs(workdir, pb, hpb):
         server.stop()
 
 
+class HeaderTrajScan(rad.Scan):
+    """Golden-angle spokes in traj.h's (BART's) convention, direction (sin a, cos a), with the
+    analytic samples of those coordinates; with_traj False sends no traj (trajectory_dimensions 0)
+    and a header whose trajectoryDescription says radial_golden_angle (recon/io/scan.h)."""
+
+    def __init__(self, with_traj, **kw):
+        super().__init__(**kw)
+        radius = (np.arange(self.n_read) - self.n_read // 2) * (self.n / self.n_read)
+        angle = np.fmod(np.arange(self.n_spokes) * rad.GOLDEN, 2 * np.pi)
+        k = np.empty((self.n_spokes, self.n_read, 2), np.float64)
+        k[..., 0] = radius[None, :] * np.sin(angle)[:, None]
+        k[..., 1] = radius[None, :] * np.cos(angle)[:, None]
+        self.traj = k.astype(np.float32)
+        self.samples = rad.kspace(self.n, self.coils, self.traj, np.arange(self.n_spokes))
+        self.with_traj = with_traj
+        if not with_traj:
+            self.xml = self.xml.replace("<trajectory>radial</trajectory>", "<trajectory>radial</trajectory>"
+                                        "<trajectoryDescription><identifier>radial_golden_angle</identifier>"
+                                        "</trajectoryDescription>")
+
+    def acquisition(self, pb, spoke):
+        acq = super().acquisition(pb, spoke)
+        if not self.with_traj:
+            acq.trajectory_dimensions = 0
+            acq.trajectory = b""
+        return acq
+
+
+def case_header_trajectory(server, pb):
+    """The same golden-angle stream with traj in every acquisition, and without any but with the
+    header's trajectoryDescription: the same frames (the builder computes traj.h's coordinates)."""
+    fs = step = 16
+    frames = {}
+    for with_traj in (True, False):
+        scan = HeaderTrajScan(with_traj, n=64, coils=4, n_spokes=64)
+        events, code, details = server.reconstruct(
+            scan.messages(pb, {"frame_spokes": fs, "frame_step": step}, outputs=[pb.OUTPUT_COMPLEX]), timeout=120)
+        check("header trajectory (traj sent: %s): OK" % with_traj, code == grpc.StatusCode.OK, "%s %s" % (code, details))
+        frames[with_traj] = sc.image_arrays(events, pb, kind=pb.OUTPUT_COMPLEX)
+    check("header trajectory: 4 frames each", len(frames[True]) == len(frames[False]) == 4,
+          "%d %d" % (len(frames[True]), len(frames[False])))
+    worst = max(np.linalg.norm(a[0] - b[0]) / np.linalg.norm(a[0]) for a, b in zip(frames[True], frames[False]))
+    check("header trajectory: the frames of the carried trajectory", worst <= 1e-5, "max relative difference %.2e"
+          % worst)
+
+
+def case_long_stream(workdir, pb, hpb):
+    """A live scan 5x longer than the server's memory budget (4 MiB; 4000 spokes of 128 samples
+    x 4 coils = 20 MiB of samples and coordinates): the builder releases the spokes no frame needs
+    (r5_scan_builder_release_spokes), so the stream completes with every frame accounted for and
+    nothing left reserved; the same scan for the offline grid pipeline (which needs every spoke at
+    End) is refused by the budget."""
+    server = sc.Server(workdir, pb, hpb, ["--memory-budget-mb", "4"])
+    try:
+        scan = rad.Scan(n=64, coils=4, n_spokes=4000)
+        held = scan.n_spokes * scan.n_read * (scan.coils * 8 + 3 * 4)
+        check("long stream: the whole scan exceeds the budget", held > 4 * 4 * 2 ** 20, "%.1f MiB" % (held / 2 ** 20))
+        fs = step = 20
+        expected = (scan.n_spokes - fs) // step + 1
+        peak = {"bytes": 0}
+        stop = threading.Event()
+
+        def watch():  # the reservation while the stream runs
+            while not stop.is_set():
+                peak["bytes"] = max(peak["bytes"], server.capabilities().memory_in_use_bytes)
+                time.sleep(0.05)
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        try:
+            events, code, details = server.reconstruct(
+                scan.messages(pb, {"frame_spokes": fs, "frame_step": step}, batch=8), timeout=300)
+        finally:
+            stop.set()
+            watcher.join()
+        done = events[-1].completed if events and events[-1].WhichOneof("kind") == "completed" else None
+        check("long stream: OK", code == grpc.StatusCode.OK and done is not None, "%s %s" % (code, details))
+        frames = [e for e in events if e.WhichOneof("kind") == "image"]
+        check("long stream: every frame sent or counted dropped",
+              done.frames_sent + done.frames_dropped == expected and done.frames_sent == len(frames) > 0,
+              "sent %d dropped %d of %d" % (done.frames_sent, done.frames_dropped, expected))
+        check("long stream: the reservation stayed within the budget", 0 < peak["bytes"] <= 4 * 2 ** 20,
+              "peak %.2f MiB" % (peak["bytes"] / 2 ** 20))
+        check("long stream: nothing left reserved", wait_idle(server, 10) is not None)
+        events, code, details = server.reconstruct(scan.messages(pb, {}, batch=8, pipeline="grid"), timeout=300)
+        check("long stream offline (grid): refused by the budget", code != grpc.StatusCode.OK and
+              "memory budget" in details, "%s %s" % (code, details))
+    finally:
+        server.stop()
+
+
 def main():
     sc.require_binaries()
     with sc.tempdir() as workdir:
@@ -297,10 +393,12 @@ def main():
             case_iterative_and_drops(server, pb)
             case_vanish(server, pb)
             case_bad_input(server, pb, workdir)
+            case_header_trajectory(server, pb)
         finally:
             server.stop()
         check("nothing reserved at exit", "memory budget: nothing reserved after every call ended" in server.log_text())
         case_pacs(workdir, pb, hpb)
+        case_long_stream(workdir, pb, hpb)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@
 
 #include "recon/io/cfl.h"
 #include "recon/io/scan.h"
+#include "recon/linop/traj.h"
 #include "recon/pipeline/memory_estimate.h"
 #include "recon/pipeline/pipeline.h"
 
@@ -34,7 +35,7 @@
 
 static char xml[2048];
 
-static const char *radial_xml(const char *trajectory)
+static const char *radial_xml_described(const char *trajectory, const char *description)
 {
 	snprintf(xml, sizeof xml,
 		 "<?xml version=\"1.0\"?><ismrmrdHeader xmlns=\"http://www.ismrm.org/ISMRMRD\">"
@@ -43,10 +44,12 @@ static const char *radial_xml(const char *trajectory)
 		 "<y>200</y><z>5</z></fieldOfView_mm></encodedSpace><reconSpace><matrixSize><x>%d</x><y>%d</y><z>1</z>"
 		 "</matrixSize><fieldOfView_mm><x>200</x><y>200</y><z>5</z></fieldOfView_mm></reconSpace>"
 		 "<encodingLimits><kspace_encoding_step_1><minimum>0</minimum><maximum>%d</maximum><center>0</center>"
-		 "</kspace_encoding_step_1></encodingLimits><trajectory>%s</trajectory></encoding></ismrmrdHeader>",
-		 COILS, N, N, N, N, SPOKES - 1, trajectory);
+		 "</kspace_encoding_step_1></encodingLimits><trajectory>%s</trajectory>%s</encoding></ismrmrdHeader>",
+		 COILS, N, N, N, N, SPOKES - 1, trajectory, description);
 	return xml;
 }
+
+static const char *radial_xml(const char *trajectory) { return radial_xml_described(trajectory, ""); }
 
 static ISMRMRD_AcquisitionHeader spoke_head(long spoke, int samples, int traj_dims)
 {
@@ -177,6 +180,97 @@ static void test_spokes_kept(void **state)
 	r5_scan_free(scan);
 }
 
+static void expect(r5_status got, r5_status want, const char *text);
+
+/* adds spokes first..first+n-1 without traj (trajectory_dimensions 0) */
+static r5_status add_spokes_no_traj(r5_scan_builder *b, long first, long n)
+{
+	float traj[3 * READ];
+	float complex data[COILS * READ];
+	for (long s = first; s < first + n; s++) {
+		ISMRMRD_AcquisitionHeader h = spoke_head(s, READ, 0);
+		make_spoke(s, 2, traj, data, READ);
+		r5_status st = r5_scan_builder_add(b, &h, data, NULL);
+		if (st != R5_OK)
+			return st;
+	}
+	return R5_OK;
+}
+
+/* r5_scan_builder_release_spokes: a stream 10x longer than the budget holds (1 MiB, about 455
+ * spokes) goes through when each batch's due windows (13 spokes every 7, as realtime's) are read
+ * and the spokes before the next window released: windows keep their absolute spoke numbers and
+ * contents, the bytes held fall at a release and stay bounded, a released spoke is refused, and
+ * so is finish; without releases the same stream hits the budget. */
+static void test_release_spokes(void **state)
+{
+	(void)state;
+	const char *x = radial_xml("radial");
+	r5_scan_limits limits = {.max_kspace_bytes = 1L << 20};
+	const long per_spoke = READ * (COILS * 8 + 12), total = 10 * (1L << 20) / per_spoke, fs = 13, step = 7;
+	r5_scan_builder *b = NULL;
+	assert_int_equal(r5_scan_builder_create(x, strlen(x), &limits, &b), R5_OK);
+	assert_int_equal(r5_scan_builder_release_spokes(b, 5), R5_OK); /* nothing came yet: nothing happens */
+	long dims[R5_DIMS];
+	for (int d = 0; d < R5_DIMS; d++)
+		dims[d] = 1;
+	dims[1] = READ, dims[2] = fs, dims[3] = COILS;
+	r5_array *window = NULL;
+	assert_int_equal(r5_array_alloc_host(dims, &window), R5_OK);
+	float *coords = malloc(sizeof *coords * 3 * READ * fs), traj[3 * READ];
+	float complex data[COILS * READ];
+	assert_non_null(coords);
+	long next = 0, max_bytes = 0, falls = 0, frames = 0;
+	for (long first = 0, n = 0; first < total; first += n) {
+		n = first == 0 ? 150 : first + 10 <= total ? 10 : total - first; /* one big batch, then 10s */
+		assert_int_equal(add_spokes(b, first, n, 2), R5_OK);
+		long held = r5_scan_builder_bytes(b);
+		if (first > 0)
+			max_bytes = held > max_bytes ? held : max_bytes;
+		for (; next * step + fs <= first + n; next++, frames++) {
+			assert_int_equal(r5_scan_builder_spokes(b, next * step, fs, window, coords), R5_OK);
+			long s = next * step + fs - 1; /* the window's last spoke, checked in full */
+			make_spoke(s, 3, traj, data, READ);
+			for (int i = 0; i < READ; i++) {
+				assert_true(coords[3 * (READ * (fs - 1) + i) + 1] == traj[3 * i + 1]);
+				for (int c = 0; c < COILS; c++)
+					assert_true(window->data[i + READ * (fs - 1 + fs * c)] == data[c * READ + i]);
+			}
+		}
+		assert_int_equal(r5_scan_builder_release_spokes(b, next * step), R5_OK);
+		falls += r5_scan_builder_bytes(b) < held;
+	}
+	assert_int_equal(r5_scan_builder_spoke_count(b, NULL, NULL), total); /* released ones still count */
+	assert_int_equal(frames, (total - fs) / step + 1);
+	assert_true(falls > 0);
+	/* after the big batch went: the 64-spoke minimum buffer (a window and a batch fit), small parts */
+	assert_true(max_bytes <= 64 * per_spoke + 65536);
+	expect(r5_scan_builder_spokes(b, next * step - 1, 2, NULL, coords), R5_EINVAL, "released");
+	assert_int_equal(r5_scan_builder_release_spokes(b, 3), R5_OK); /* below what went: nothing happens */
+	assert_int_equal(r5_scan_builder_spokes(b, next * step, 1, NULL, coords), R5_OK);
+	assert_int_equal(r5_scan_builder_release_spokes(b, total + 100), R5_OK); /* beyond: all of them */
+	expect(r5_scan_builder_spokes(b, total - 1, 1, NULL, coords), R5_EINVAL, "released");
+	assert_int_equal(add_spokes(b, total, 1, 2), R5_OK); /* spoke number total: its own number */
+	assert_int_equal(r5_scan_builder_spokes(b, total, 1, NULL, coords), R5_OK);
+	make_spoke(total, 3, traj, data, READ);
+	assert_true(coords[3 * (READ - 1) + 1] == traj[3 * (READ - 1) + 1]);
+	r5_scan *scan = NULL;
+	expect(r5_scan_builder_finish(b, &scan), R5_EINVAL, "released");
+	assert_null(scan);
+	/* the same stream without releases: the budget refuses it */
+	b = NULL;
+	assert_int_equal(r5_scan_builder_create(x, strlen(x), &limits, &b), R5_OK);
+	r5_status st = R5_OK;
+	long added = 0;
+	for (; added < total && st == R5_OK; added += 10)
+		st = add_spokes(b, added, 10, 2);
+	expect(st, R5_ENOMEM, "memory budget");
+	assert_true(added < total / 5);
+	r5_scan_builder_destroy(b);
+	r5_array_free(window);
+	free(coords);
+}
+
 /* the header says cartesian, the acquisitions carry 3D trajectories: a non-Cartesian scan */
 static void test_cartesian_header_with_traj(void **state)
 {
@@ -197,6 +291,114 @@ static void expect(r5_status got, r5_status want, const char *text)
 	assert_int_equal(got, want);
 	if (!strstr(r5_last_error(), text))
 		fail_msg("message '%s' lacks '%s'", r5_last_error(), text);
+}
+
+/* A scan of n spokes without traj (trajectory_dimensions 0) under this header; its trajectory
+ * [3, READ, n] or NULL with the status in *status. */
+static r5_scan *header_traj_scan(const char *trajectory, const char *description, long n, r5_status *status)
+{
+	const char *x = radial_xml_described(trajectory, description);
+	r5_scan_builder *b = NULL;
+	assert_int_equal(r5_scan_builder_create(x, strlen(x), NULL, &b), R5_OK);
+	*status = add_spokes_no_traj(b, 0, n);
+	r5_scan *scan = NULL;
+	if (*status == R5_OK)
+		*status = r5_scan_builder_finish(b, &scan);
+	else
+		r5_scan_builder_destroy(b);
+	return scan;
+}
+
+/* traj equals r5_traj_radial(kind, tiny, READ, n_set, 0, N/2) spoke for spoke (spoke s of the
+ * scan against spoke s mod period of the set when period > 0) */
+static void expect_traj(const r5_scan *scan, r5_traj_kind kind, int tiny, long n_set, long period)
+{
+	long n = scan->traj->dims[2];
+	float *want = malloc(sizeof *want * 3 * READ * (size_t)(n_set > n ? n_set : n));
+	assert_non_null(want);
+	assert_int_equal(r5_traj_radial(kind, tiny, READ, period ? n_set : n, 0, N / 2.0, want), R5_OK);
+	for (long s = 0; s < n; s++) {
+		long w = period ? s % period : s;
+		for (long j = 0; j < 3 * READ; j++)
+			if (crealf(scan->traj->data[3 * READ * s + j]) != want[3 * READ * w + j])
+				fail_msg("spoke %ld value %ld: %g, traj.h %g", s, j, (double)crealf(scan->traj->data[3 * READ * s + j]),
+					 (double)want[3 * READ * w + j]);
+	}
+	free(want);
+}
+
+/* Trajectories from the header (scan.h): golden angle (identifier, or ISMRMRD's goldenangle
+ * trajectory), tiny golden, an angle increment, a uniform set repeated; refusals. */
+static void test_header_trajectory(void **state)
+{
+	(void)state;
+	r5_status st = R5_OK;
+	const char *golden = "<trajectoryDescription><identifier>radial_golden_angle</identifier></trajectoryDescription>";
+	r5_scan *scan = header_traj_scan("radial", golden, SPOKES, &st);
+	assert_int_equal(st, R5_OK);
+	assert_int_equal(scan->traj->dims[1], READ);
+	assert_int_equal(scan->readout_oversampling, 2);
+	expect_traj(scan, R5_TRAJ_RADIAL_GOLDEN, 0, SPOKES, 0);
+	r5_scan_free(scan);
+	scan = header_traj_scan("goldenangle", "", 7, &st); /* ISMRMRD's own trajectory name says enough */
+	assert_int_equal(st, R5_OK);
+	expect_traj(scan, R5_TRAJ_RADIAL_GOLDEN, 0, 7, 0);
+	r5_scan_free(scan);
+	scan = header_traj_scan("radial", "<trajectoryDescription><identifier>radial_tiny_golden_angle</identifier>"
+				"<userParameterLong><name>tiny_golden_index</name><value>7</value></userParameterLong>"
+				"</trajectoryDescription>", 9, &st);
+	assert_int_equal(st, R5_OK);
+	expect_traj(scan, R5_TRAJ_RADIAL_TINY_GOLDEN, 7, 9, 0);
+	r5_scan_free(scan);
+	scan = header_traj_scan("radial", "<trajectoryDescription><identifier>radial</identifier><userParameterDouble>"
+				"<name>angle_increment_deg</name><value>111.2461180</value></userParameterDouble>"
+				"</trajectoryDescription>", 5, &st);
+	assert_int_equal(st, R5_OK);
+	expect_traj(scan, R5_TRAJ_RADIAL_GOLDEN, 0, 5, 0);
+	r5_scan_free(scan);
+	/* a uniform set of 10 over 180 degrees, acquired twice: spoke 12 is spoke 2 again */
+	scan = header_traj_scan("radial", "<trajectoryDescription><identifier>radial_uniform</identifier>"
+				"<userParameterLong><name>spokes</name><value>10</value></userParameterLong>"
+				"</trajectoryDescription>", 20, &st);
+	assert_int_equal(st, R5_OK);
+	expect_traj(scan, R5_TRAJ_RADIAL_UNIFORM, 0, 10, 10);
+	r5_scan_free(scan);
+	scan = header_traj_scan("radial", "<trajectoryDescription><identifier>radial</identifier><userParameterDouble>"
+				"<name>angle_increment_deg</name><value>18</value></userParameterDouble>"
+				"</trajectoryDescription>", 20, &st);
+	assert_int_equal(st, R5_OK);
+	expect_traj(scan, R5_TRAJ_RADIAL_UNIFORM, 0, 10, 10);
+	r5_scan_free(scan);
+	/* refusals: trajectory missing, naming why */
+	struct {
+		const char *trajectory, *description, *words;
+	} bad[] = {
+		{"radial", "", "no trajectoryDescription"},
+		{"spiral", "", "only radial and goldenangle"},
+		{"radial", "<trajectoryDescription><identifier>HargreavesVDS2000</identifier></trajectoryDescription>",
+		 "not one recon5t computes"},
+		{"radial", "<trajectoryDescription><identifier>radial_tiny_golden_angle</identifier></trajectoryDescription>",
+		 "tiny_golden_index"},
+		{"radial", "<trajectoryDescription><identifier>radial</identifier><userParameterDouble><name>"
+			   "angle_increment_deg</name><value>50</value></userParameterDouble></trajectoryDescription>",
+		 "50 degrees"},
+		{"radial", "<trajectoryDescription><identifier>radial_golden_angle</identifier><userParameterDouble><name>"
+			   "angle_increment_deg</name><value>23.6</value></userParameterDouble></trajectoryDescription>",
+		 "disagrees"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		scan = header_traj_scan(bad[i].trajectory, bad[i].description, 3, &st);
+		assert_null(scan);
+		expect(st, R5_EINVAL, "trajectory missing");
+		expect(st, R5_EINVAL, bad[i].words);
+	}
+	/* a spoke that carries traj after header-computed ones: refused */
+	const char *x = radial_xml_described("radial", golden);
+	r5_scan_builder *b = NULL;
+	assert_int_equal(r5_scan_builder_create(x, strlen(x), NULL, &b), R5_OK);
+	assert_int_equal(add_spokes_no_traj(b, 0, 3), R5_OK);
+	expect(add_spokes(b, 3, 1, 2), R5_EINVAL, "throughout");
+	r5_scan_builder_destroy(b);
 }
 
 static void test_refusals(void **state)
@@ -414,6 +616,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_spokes_kept),
+		cmocka_unit_test(test_release_spokes),
+		cmocka_unit_test(test_header_trajectory),
 		cmocka_unit_test(test_cartesian_header_with_traj),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_cfl_traj),
