@@ -11,9 +11,11 @@
  *   nlinv-sense  nlinv's maps + nc CG-SENSE           (maps from all the data, then SENSE)
  *   sense-maps   nc CG-SENSE with the maps in R5_MAPS (a .cfl [N, N, 1, coils])
  *                                                    (bart pics -l2 -t with the same maps)
- *   cs-maps      L1-wavelet CS (r5_cs_solve: FISTA, Haar + Daubechies-4, lambda 0.01 of max
- *                |E^H y|, iters iterations) with E = NUFFT . maps(R5_MAPS), its normal the
- *                Toeplitz one                        (bart pics -l1 -r 0.01 -t, same maps)
+ *   cs-maps      L1-wavelet CS, the cs pipeline's frame solve (r5_nc_cs_solve: FISTA, Haar +
+ *                Daubechies-4, lambda R5_CS_LAMBDA or 0.01 of max |E^H y|, iters iterations)
+ *                with E = NUFFT . maps(R5_MAPS) scaled to |E| = 1, its normal the Toeplitz one
+ *                                                    (bart pics -l1 -r 0.01 -t, same maps)
+ *   nlinv-cs     nlinv's maps + that CS solve        (what `recon5t recon --pipeline cs` does)
  * usage: bench_noncart METHOD KSP TRAJ OUT [N] [iters]
  * R5_FFT_WISDOM=PATH: FFTW_MEASURE plans kept in PATH (cpu_fft.h); unset or none: ESTIMATE.
  * N: the image matrix (default: from the trajectory's extent, 2 max |k| rounded up to even). */
@@ -30,10 +32,10 @@
 #include "recon/cpu/cpu_fft.h"
 #include "recon/io/cfl.h"
 #include "recon/linop/linop.h"
+#include "recon/pipeline/nc_cs.h"
 #include "recon/pipeline/nc_sense.h"
 #include "recon/pipeline/pipelines.h"
 #include "recon/solve/cg.h"
-#include "recon/solve/power.h"
 
 static double now(void)
 {
@@ -99,86 +101,30 @@ static r5_status inverse(r5_ctx *ctx, const long dims[R5_DIMS], long n, const fl
 	return s;
 }
 
-static r5_status linop_normal_op(r5_ctx *ctx, void *user, r5_array *out, const r5_array *in)
-{
-	return r5_linop_normal(ctx, user, out, in);
-}
-
-/* L1-wavelet CS through r5_cs_solve with E = NUFFT . maps */
+/* L1-wavelet CS with E = NUFFT . maps: the cs pipeline's frame solve (nc_cs.h), lambda_l1 0.01
+ * relative to max |E^H y| as bart pics -l1 -r 0.01 (the pipeline's default is auto) */
 static r5_status cs_maps(r5_ctx *ctx, const long dims[R5_DIMS], long n, const float *k, const r5_array *y,
 			 const r5_array *maps, int iters, r5_array *image)
 {
-	long tdims[R5_DIMS];
-	for (int d = 0; d < R5_DIMS; d++)
-		tdims[d] = 1;
-	tdims[0] = 3, tdims[1] = y->dims[1], tdims[2] = y->dims[2];
-	r5_array *traj = NULL, *rhs = NULL;
-	r5_linop *S = NULL, *A = NULL, *E = NULL;
-	r5_status s = r5_array_alloc(ctx, R5_HOST, tdims, &traj);
-	for (long j = 0; s == R5_OK && j < 3 * n; j++)
-		traj->data[j] = k[j];
+	r5_recon_params p = r5_recon_defaults;
+	r5_status s = r5_recon_params_set(&p, "reg", "l1");
 	if (s == R5_OK)
-		s = r5_linop_maps(ctx, maps, &S);
-	if (s == R5_OK)
-		s = r5_linop_nufft(ctx, dims, traj, NULL, &A);
-	if (s == R5_OK) {
-		s = r5_linop_chain(ctx, S, A, &E);
-		S = A = NULL; /* the chain holds them */
-	}
-	/* r5_cs_solve's FISTA steps by 1 / n_maps (|E^H E| <= 1 for the unitary FFT and normalised
-	 * maps); through the NUFFT |E^H E| is the sampling density's: E and y scaled by
-	 * 1 / sqrt(max eig) (power iteration), the same minimiser */
-	double max_eig = 0;
-	r5_linop *scaled = NULL;
-	r5_array *ys = NULL;
-	if (s == R5_OK) {
-		r5_power_conf pc = r5_power_defaults;
-		pc.max_iters = 20;
-		pc.tolerance = 1e-2;
-		r5_power_info info;
-		s = r5_power_max_eig(ctx, linop_normal_op, E, image->dims, 7u, &pc, NULL, NULL, &info);
-		max_eig = info.max_eig * 1.05; /* the estimate approaches from below */
-	}
-	if (s == R5_OK)
-		s = r5_linop_scale(ctx, (float complex)(1.0 / sqrt(max_eig)), E, &scaled);
-	if (s == R5_OK) {
-		E = scaled;
-		s = r5_array_alloc(ctx, R5_HOST, y->dims, &ys);
-	}
-	if (s == R5_OK)
-		s = r5_array_copy(ctx, ys, y);
-	if (s == R5_OK)
-		s = r5_zscale(ctx, ys, (float complex)(1.0 / sqrt(max_eig)));
-	if (s == R5_OK)
-		y = ys;
-	if (s == R5_OK)
-		s = r5_array_alloc(ctx, R5_HOST, image->dims, &rhs);
-	if (s == R5_OK)
-		s = r5_linop_adjoint(ctx, E, rhs, y);
+		s = r5_recon_params_set(&p, "lambda_l1", getenv("R5_CS_LAMBDA") ? getenv("R5_CS_LAMBDA") : "0.01");
+	p.sense.iters = iters;
+	r5_nc_cs_info info;
 	if (s == R5_OK)
 		s = r5_zfill(ctx, image, 0.0f);
-	r5_recon_params p = r5_recon_defaults;
 	if (s == R5_OK)
-		s = r5_recon_params_set(&p, "reg", "l1");
+		s = r5_nc_cs_solve(ctx, &p, dims, n, k, y, maps, -1.0f, NULL, image, &info);
 	if (s == R5_OK)
-		s = r5_recon_params_set(&p, "lambda_l1", "0.01");
-	p.sense.iters = iters;
-	r5_cs_solve_opts o = {.progress = NULL, .lo = 0, .hi = 1};
-	if (s == R5_OK)
-		s = r5_cs_solve(ctx, &p, E, y, rhs, image, &o);
-	r5_linop_free(E);
-	r5_linop_free(S);
-	r5_linop_free(A);
-	r5_array_free(ys);
-	r5_array_free(rhs);
-	r5_array_free(traj);
+		fprintf(stderr, "cs: |E^H E| %g, noise std %g\n", info.max_eig, (double)info.noise_sigma);
 	return s;
 }
 
 int main(int argc, char **argv)
 {
 	if (argc < 5) {
-		fprintf(stderr, "usage: bench_noncart adjoint|inverse|sense|nlinv|nlinv-sense KSP TRAJ OUT [N] [iters]\n");
+		fprintf(stderr, "usage: bench_noncart adjoint|inverse|sense|nlinv|nlinv-sense|sense-maps|cs-maps|nlinv-cs KSP TRAJ OUT [N] [iters]\n");
 		return 2;
 	}
 	const char *method = argv[1];
@@ -253,7 +199,7 @@ int main(int argc, char **argv)
 			s = r5_nc_sense_solve(ctx, dims, n_points, k, ksp, maps, &o, NULL, image);
 		else if (s == R5_OK)
 			s = cs_maps(ctx, dims, n_points, k, ksp, maps, iters, image);
-	} else if (!strcmp(method, "nlinv") || !strcmp(method, "nlinv-sense")) {
+	} else if (!strcmp(method, "nlinv") || !strcmp(method, "nlinv-sense") || !strcmp(method, "nlinv-cs")) {
 		r5_nlinv_conf conf = r5_nlinv_defaults;
 		r5_nlinv_info info;
 		const char *e;
@@ -274,6 +220,8 @@ int main(int argc, char **argv)
 			o.iters = iters;
 			s = r5_nc_sense_solve(ctx, dims, n_points, k, ksp, maps, &o, NULL, image);
 		}
+		if (s == R5_OK && !strcmp(method, "nlinv-cs"))
+			s = cs_maps(ctx, dims, n_points, k, ksp, maps, iters, image);
 	} else {
 		fprintf(stderr, "bench_noncart: unknown method %s\n", method);
 		return 2;

@@ -12,9 +12,16 @@
 #   adjoint   bart nufft -a -d N:N:1                     | A^H y per coil (+ rss)
 #   inverse   bart nufft -i -d N:N:1 (its defaults)      | per-coil CG, 30 iterations, Toeplitz
 #   pics-l2   bart pics -l2 -r 0.001 -i 30 -t (maps)      | nc CG-SENSE, 30 iterations, same maps
-#   pics-l1   bart pics -l1 -r 0.01 -t (maps), 30 its     | L1 wavelets by r5_cs_solve (FISTA, 30
-#             iterations) on E = NUFFT . maps, E scaled by its largest singular value (power
-#             iteration, 20 steps at most: FISTA's step assumes |E^H E| <= 1)
+#   pics-l1   bart pics -l1 -r 0.01 -t (maps), 30 its     | the cs pipeline's frame solve
+#             (r5_nc_cs_solve, nc_cs.h: L1 wavelets by r5_cs_solve, FISTA, 30 iterations, on
+#             E = NUFFT . maps scaled by its largest singular value from a power iteration,
+#             20 steps at most: FISTA's step assumes |E^H E| <= 1). Real data: the ecalib maps
+#             of the row above for both, and BART with -s 0.05: without a step size BART warns
+#             "No step size specified" and does not converge (a smooth blur on the radial set,
+#             inf on the phantom); with -s 0.05 its image and recon5t's correlate 0.996 on the
+#             radial set, the same lambda meaning the same there.
+#   nlinv-cs  (recon5t only) NLINV maps + that CS solve, `recon5t recon --pipeline cs`'s
+#             chain (lambda 0.01 here, the pipeline's default is auto), against bart nlinv
 #   nlinv     bart nlinv -i 10 -t                          | r5_nlinv_nc, 10 Newton steps
 #   ecalib+pics (real radial: the issue's edge-only case) bart nufft -a, fft, ecalib -m1 -r 24,
 #             pics -l2 -t                                 | ESPIRiT on the gridded centre + CG-SENSE
@@ -107,12 +114,19 @@ for c in $cases; do
 			bart ecalib -m1 -r 24 '$w-gk' '$w-em' && bart pics -S -l2 -r 0.001 -i 30 -t '$traj' '$ksp' '$w-em' '$w-be'")
 		row $c ecalib+pics "$bt" "$(r5_time sense "$ksp" "$traj" "$w-re" $n 30)" "$w-be" "$w-re"
 	fi
+	if [ "$c" != phantom ]; then
+		row $c pics-l1 "$(bart_time x bart pics -S -l1 -r 0.01 -i 30 -s 0.05 -t "$traj" "$ksp" "$w-em" "$w-bl")" \
+			"$(R5_MAPS=$w-em r5_time cs-maps "$ksp" "$traj" "$w-rl" $n 30)" "$w-bl" "$w-rl"
+	fi
 	row $c nlinv "$(bart_time x bart nlinv -i 10 -t "$traj" "$ksp" "$w-bn")" \
 		"$(r5_time nlinv "$ksp" "$traj" "$w-rn" $n 2>/dev/null)" "$w-bn" "$w-rn"
 	if [ "$c" != phantom ]; then
+		row $c nlinv-cs "" "$(r5_time nlinv-cs "$ksp" "$traj" "$w-rc" $n 30)" "$w-bn" "$w-rc"
+	fi
+	if [ "$c" != phantom ]; then
 		echo "         recon5t ecalib+sense vs bart nlinv: $($CMP corr "$w-bn" "$w-re")," \
 			"bart ecalib+pics vs bart nlinv: $($CMP corr "$w-bn" "$w-be")"
-		for img in bn:bart_nlinv rn:r5_nlinv be:bart_ecalib_pics re:r5_espirit_sense; do
+		for img in bn:bart_nlinv rn:r5_nlinv be:bart_ecalib_pics re:r5_espirit_sense rc:r5_nlinv_cs; do
 			$CMP png "$w-${img%%:*}" "$out/${c}_${img##*:}.png"
 		done
 	fi

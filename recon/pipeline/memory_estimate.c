@@ -38,6 +38,7 @@
 #include <string.h>
 
 #include "coil_prep.h"
+#include "nc_cs.h"
 #include "../calib/coil_compress.h"
 #include "../calib/espirit.h"
 #include "../calib/grappa.h"
@@ -680,8 +681,10 @@ static void grid(struct ledger *l, const r5_scan *work, const r5_recon_params *p
 	drop(l, own);
 }
 
-/* non-Cartesian sense (nc_sense_pipeline.c): its own account, then the recon-matrix step */
-static void nc_sense(struct ledger *l, const r5_scan *work, const r5_recon_params *p, const long kdims[R5_DIMS])
+/* non-Cartesian sense and cs (nc_sense_pipeline.c, nc_cs_pipeline.c): their own accounts, then
+ * the recon-matrix step */
+static void nc_sense(struct ledger *l, const r5_scan *work, const r5_recon_params *p, const long kdims[R5_DIMS],
+		     int cs)
 {
 	long image[R5_DIMS], out[R5_DIMS];
 	r5_dims_ones(image);
@@ -691,7 +694,8 @@ static void nc_sense(struct ledger *l, const r5_scan *work, const r5_recon_param
 	long spokes = kdims[2], step = spokes, frames = 1;
 	if (r5_pipeline_grid_frames(p, kdims[2], &spokes, &step, &frames) != R5_OK)
 		r5_clear_error(); /* refused before (r5_recon_memory_estimate) */
-	double own = r5_pipeline_nc_sense_bytes(image, kdims[1], kdims[2], spokes, frames);
+	double own = cs ? r5_pipeline_nc_cs_bytes(image, kdims[1], kdims[2], spokes, frames)
+			: r5_pipeline_nc_sense_bytes(image, kdims[1], kdims[2], spokes, frames);
 	hold(l, own);
 	dims_with(out, image, R5_DIM_COIL, 1);
 	out[R5_DIM_TIME] = frames;
@@ -770,7 +774,9 @@ r5_status r5_recon_memory_estimate(const r5_scan *scan, const r5_recon_params *p
 	if (!strcmp(name, "grid"))
 		grid(&l, scan, p, w.kdims);
 	else if (!strcmp(name, "sense") && scan->traj)
-		nc_sense(&l, scan, p, w.kdims);
+		nc_sense(&l, scan, p, w.kdims, 0);
+	else if (!strcmp(name, "cs") && scan->traj)
+		nc_sense(&l, scan, p, w.kdims, 1);
 	else if (!strcmp(name, "grasp"))
 		grasp(&l, scan, p, w.kdims);
 	else if (!strcmp(name, "cartesian"))

@@ -11,6 +11,9 @@
  * frame the NLINV image itself is already the joint solution: SENSE with its maps refines it
  * with the same data (the two agree to 0.99 on the real radial set: bench/bench_noncart.sh).
  *
+ * The driver (r5_pipeline_nc_frames) is shared with the non-Cartesian `cs` (nc_cs_pipeline.c),
+ * which solves each frame with a sparsity prior instead of CG-SENSE.
+ *
  * The NUFFT computes on CPU contexts only (nufft.h): on another context the reconstruction runs
  * on a CPU context of its own (one log line), the recon-matrix step on the caller's. */
 #include <stdlib.h>
@@ -24,6 +27,7 @@
 
 struct nc_run {
 	r5_ctx *ctx;
+	const r5_nc_frame_solver *solver;
 	long image_dims[R5_DIMS]; /* [Nx, Ny, Nz, coils] */
 	long n_read, spokes, step, n_frames;
 	float *coords;
@@ -68,8 +72,8 @@ static r5_status nc_maps(struct nc_run *r, const r5_scan *scan, const r5_progres
 		s = r5_nlinv_nc(r->ctx, &conf, r->image_dims, r->n_read * all, r->coords, samples, image, r->maps, &info);
 	if (s == R5_OK) {
 		double seconds = r5_pipeline_clock(NULL) - t;
-		r5_info("sense: coil maps by NLINV from %ld spokes: %d Newton steps, %d CG iterations, %.3f s", all,
-			conf.newton_steps, info.cg_iters, seconds);
+		r5_info("%s: coil maps by NLINV from %ld spokes: %d Newton steps, %d CG iterations, %.3f s",
+			r->solver->name, all, conf.newton_steps, info.cg_iters, seconds);
 		r5_image_set_add_stage(set, "nlinv", seconds);
 	}
 	r5_array_free(image);
@@ -88,48 +92,65 @@ static r5_status nc_frames(struct nc_run *r, const r5_scan *scan, const r5_recon
 	R5_TRY(r5_array_alloc_host(sdims, &r->samples));
 	R5_TRY(r5_array_alloc_host(img, &r->frame));
 	R5_TRY(r5_zfill(r->ctx, r->frame, 0.0f));
-	r5_nc_sense_opts o = r5_nc_sense_defaults;
-	o.iters = p->sense.iters;
-	o.lambda = p->sense.lambda;
-	o.warm_start = 1;
 	double t = r5_pipeline_clock(NULL);
 	for (long f = 0; f < r->n_frames; f++) {
 		R5_TRY(take_spokes(r, scan, f * r->step, r->spokes, r->samples));
 		r5_progress_part part;
 		const r5_progress *hook = r5_progress_part_init(&part, progress, 0.5 + 0.4 * (double)f / r->n_frames,
-								 0.5 + 0.4 * (double)(f + 1) / r->n_frames, "nc_sense");
-		R5_TRY(r5_nc_sense_solve(r->ctx, r->image_dims, r->n_read * r->spokes, r->coords, r->samples, r->maps,
-					 &o, hook, r->frame));
+								 0.5 + 0.4 * (double)(f + 1) / r->n_frames, r->solver->stage);
+		R5_TRY(r->solver->solve(r->ctx, p, r->image_dims, r->n_read * r->spokes, r->coords, r->samples, r->maps,
+					hook, r->frame));
 		memcpy(r->images->data + f * pixels, r->frame->data, sizeof(float complex) * (size_t)pixels);
 	}
-	r5_image_set_add_stage(set, "nc-sense", r5_pipeline_clock(NULL) - t);
+	r5_image_set_add_stage(set, r->solver->stage, r5_pipeline_clock(NULL) - t);
 	return R5_OK;
+}
+
+/* CG-SENSE of one frame, warm-started from the previous one (frame holds it) */
+static r5_status sense_frame(r5_ctx *ctx, const r5_recon_params *p, const long image_dims[R5_DIMS], long n_points,
+			     const float *coords, const r5_array *samples, const r5_array *maps,
+			     const r5_progress *progress, r5_array *frame)
+{
+	r5_nc_sense_opts o = r5_nc_sense_defaults;
+	o.iters = p->sense.iters;
+	o.lambda = p->sense.lambda;
+	o.warm_start = 1;
+	return r5_nc_sense_solve(ctx, image_dims, n_points, coords, samples, maps, &o, progress, frame);
 }
 
 r5_status r5_pipeline_nc_sense(r5_ctx *ctx, const r5_scan *scan, const r5_recon_params *p,
 			       const r5_progress *progress, r5_image_set *set)
 {
+	static const r5_nc_frame_solver sense = {"sense", "nc-sense", sense_frame};
+	return r5_pipeline_nc_frames(ctx, scan, p, &sense, progress, set);
+}
+
+r5_status r5_pipeline_nc_frames(r5_ctx *ctx, const r5_scan *scan, const r5_recon_params *p,
+				const r5_nc_frame_solver *solver, const r5_progress *progress, r5_image_set *set)
+{
+	const char *name = solver->name;
 	if (!scan->traj)
-		return r5_set_error(R5_EINVAL, "pipeline sense (non-Cartesian): the scan has no trajectory");
+		return r5_set_error(R5_EINVAL, "pipeline %s (non-Cartesian): the scan has no trajectory", name);
 	const r5_array *k = scan->kspace;
 	struct nc_run r;
 	memset(&r, 0, sizeof r);
+	r.solver = solver;
 	r.n_read = k->dims[1];
 	r5_dims_ones(r.image_dims);
 	for (int d = 0; d < 3; d++)
 		r.image_dims[d] = scan->header.enc_matrix[d] > 1 ? scan->header.enc_matrix[d] : 1;
 	r.image_dims[R5_DIM_COIL] = k->dims[R5_DIM_COIL];
 	if (r.image_dims[0] < 2 || r.image_dims[1] < 2)
-		return r5_set_error(R5_EINVAL, "pipeline sense: encoded matrix %ldx%ld; non-Cartesian SENSE needs at "
-				    "least 2x2", r.image_dims[0], r.image_dims[1]);
+		return r5_set_error(R5_EINVAL, "pipeline %s: encoded matrix %ldx%ld; a non-Cartesian %s needs at "
+				    "least 2x2", name, r.image_dims[0], r.image_dims[1], name);
 	R5_TRY(r5_pipeline_grid_frames(p, k->dims[2], &r.spokes, &r.step, &r.n_frames));
 	r5_ctx *own = NULL;
 	r.ctx = ctx;
 	if (r5_ctx_residency(ctx) != R5_HOST) {
 		R5_TRY(r5_ctx_create(&own, "cpu", 0));
 		r.ctx = own;
-		r5_info("sense: the non-Cartesian reconstruction computes on the CPU (the %s context's device has no "
-			"NUFFT yet)", r5_ctx_backend_name(ctx));
+		r5_info("%s: the non-Cartesian reconstruction computes on the CPU (the %s context's device has no "
+			"NUFFT yet)", name, r5_ctx_backend_name(ctx));
 	}
 	long out[R5_DIMS];
 	r5_dims_copy(out, r.image_dims);
@@ -138,7 +159,7 @@ r5_status r5_pipeline_nc_sense(r5_ctx *ctx, const r5_scan *scan, const r5_recon_
 	r5_status s = R5_OK;
 	r.coords = malloc(sizeof *r.coords * 3 * (size_t)(r.n_read * k->dims[2]));
 	if (!r.coords)
-		s = r5_set_error(R5_ENOMEM, "sense: coordinates of %ld points", r.n_read * k->dims[2]);
+		s = r5_set_error(R5_ENOMEM, "%s: coordinates of %ld points", name, r.n_read * k->dims[2]);
 	if (s == R5_OK)
 		s = r5_array_zeros(r.ctx, R5_HOST, out, &r.images);
 	if (s == R5_OK)
@@ -146,9 +167,9 @@ r5_status r5_pipeline_nc_sense(r5_ctx *ctx, const r5_scan *scan, const r5_recon_
 	if (s == R5_OK)
 		s = nc_frames(&r, scan, p, progress, set);
 	if (s == R5_OK)
-		r5_info("sense: %ld frame(s) of %ld spokes (step %ld), image %ldx%ldx%ld, %ld coils, %d CG iterations, "
-			"lambda %g", r.n_frames, r.spokes, r.step, r.image_dims[0], r.image_dims[1], r.image_dims[2],
-			r.image_dims[3], p->sense.iters, (double)p->sense.lambda);
+		r5_info("%s: %ld frame(s) of %ld spokes (step %ld), image %ldx%ldx%ld, %ld coils, %d iterations", name,
+			r.n_frames, r.spokes, r.step, r.image_dims[0], r.image_dims[1], r.image_dims[2], r.image_dims[3],
+			p->sense.iters);
 	double t = r5_pipeline_clock(ctx);
 	if (s == R5_OK)
 		s = r5_progress_check(progress, "resize", 0.9);

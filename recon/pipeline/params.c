@@ -118,6 +118,11 @@ static const struct param_def {
 	 "spokes per frame (non-Cartesian sense; 0: one frame of all spokes)"},
 	{"frame_step", "frame-step", SENSE, K_INT, FIELD(grid.frame_step), 0, 1 << 24,
 	 "spokes between the first spokes of consecutive frames (0: frame_spokes)"},
+	/* non-Cartesian cs (nc_cs_pipeline.c) reads grid's frame keys too; its cs keys are cs's rows */
+	{"frame_spokes", "frame-spokes", CS, K_INT, FIELD(grid.frame_spokes), 0, 1 << 24,
+	 "spokes per frame (non-Cartesian cs; 0: one frame of all spokes)"},
+	{"frame_step", "frame-step", CS, K_INT, FIELD(grid.frame_step), 0, 1 << 24,
+	 "spokes between the first spokes of consecutive frames (non-Cartesian cs; 0: frame_spokes)"},
 	{"delay", NULL, GRID, K_STRING, FIELD(grid.delay), 0, 0,
 	 "gradient delays of radial spokes: none | ring (estimated from the data, corrected)"},
 	/* gradient-delay correction: r5_recon_run's, before every non-Cartesian pipeline */

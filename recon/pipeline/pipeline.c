@@ -183,6 +183,7 @@ static const struct {
 	{"cs", r5_pipeline_cs, 0},
 	{"grid", r5_pipeline_grid, 1},
 	{"sense", r5_pipeline_nc_sense, 1},
+	{"cs", r5_pipeline_nc_cs, 1},
 	{"grasp", r5_pipeline_grasp, 1},
 };
 #define N_PIPELINES (sizeof pipelines / sizeof pipelines[0])

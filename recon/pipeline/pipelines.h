@@ -29,6 +29,25 @@ r5_status r5_pipeline_grid(r5_ctx *ctx, const r5_scan *scan, const r5_recon_para
  * through the Toeplitz normal per frame (frames as grid's); images as grid's. */
 r5_status r5_pipeline_nc_sense(r5_ctx *ctx, const r5_scan *scan, const r5_recon_params *p,
 			       const r5_progress *progress, r5_image_set *set);
+/* Non-Cartesian `cs` (nc_cs_pipeline.c, nc_cs.h): the same maps and frames as the non-Cartesian
+ * sense, each frame solved by cs.c's regularised solve with E = NUFFT . maps (cs keys). */
+r5_status r5_pipeline_nc_cs(r5_ctx *ctx, const r5_scan *scan, const r5_recon_params *p, const r5_progress *progress,
+			    r5_image_set *set);
+/* One frame's solve of a non-Cartesian pipeline that takes NLINV maps: image_dims [Nx, Ny, Nz,
+ * coils], coords (3 per point, wrapped: r5_grid_wrap_coords), samples [1, n_read, n_lines, coils],
+ * maps [Nx, Ny, Nz, coils]; frame (host [Nx, Ny, Nz]) holds the previous frame's image on entry
+ * (zeros for the first) and this frame's on return. */
+typedef struct r5_nc_frame_solver {
+	const char *name;  /* the pipeline's name, in messages */
+	const char *stage; /* the stage of the frames' progress and timing */
+	r5_status (*solve)(r5_ctx *ctx, const r5_recon_params *p, const long image_dims[R5_DIMS], long n_points,
+			   const float *coords, const r5_array *samples, const r5_array *maps,
+			   const r5_progress *progress, r5_array *frame);
+} r5_nc_frame_solver;
+/* The driver both run (nc_sense_pipeline.c): checks the scan, coil maps by NLINV from all spokes,
+ * grid's frames (r5_pipeline_grid_frames) each through solver, then the recon matrix. */
+r5_status r5_pipeline_nc_frames(r5_ctx *ctx, const r5_scan *scan, const r5_recon_params *p,
+				const r5_nc_frame_solver *solver, const r5_progress *progress, r5_image_set *set);
 /* Its peak bytes beyond the scan, for the memory estimate (image_dims [Nx, Ny, Nz, coils]). */
 double r5_pipeline_nc_sense_bytes(const long image_dims[R5_DIMS], long n_read, long n_spokes, long frame_spokes,
 				  long frames);

@@ -293,6 +293,10 @@ static r5_status sense_or_cs(r5_ctx *ctx, const r5_scan *scan, const r5_recon_pa
 {
 	if (!scan || !scan->kspace || !scan->sampled)
 		return r5_set_error(R5_EINVAL, "%s: scan has no k-space or sampling mask", cs ? "cs" : "sense");
+	/* params.c gives sense and cs grid's frame keys for non-Cartesian scans: refused, not ignored */
+	if (p->grid.frame_spokes || p->grid.frame_step)
+		return r5_set_error(R5_EINVAL, "%s: frame_spokes / frame_step apply to non-Cartesian scans only; this one "
+				    "is Cartesian", cs ? "cs" : "sense");
 	if (p->sense.n_maps < 1 || p->sense.n_maps > 2)
 		return r5_set_error(R5_EINVAL, "%s: maps must be 1 or 2, got %d", cs ? "cs" : "sense", p->sense.n_maps);
 	long dims[R5_DIMS];

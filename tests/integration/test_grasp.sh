@@ -59,6 +59,6 @@ expect_error "overlapping frames" "frame_step=5: GRASP's frames are consecutive"
 "$R5" phantom --matrix 32 --coils 2 --out "$work/cartesian.h5" >/dev/null 2>&1
 expect_error "grasp on a Cartesian scan" "pipeline grasp is for non-Cartesian scans|Cartesian" \
 	"$R5" recon "$work/cartesian.h5" --pipeline grasp --out "$work/x.h5"
-expect_error "cs on the radial scan" "does not take a non-Cartesian scan" \
-	"$R5" recon "$scan" --pipeline cs --out "$work/x.h5"
+expect_error "grappa on the radial scan" "does not take a non-Cartesian scan" \
+	"$R5" recon "$scan" --pipeline grappa --out "$work/x.h5"
 r5_finish

@@ -361,6 +361,9 @@ static void test_params_apply_to_pipeline(void **state)
 		{"cs", "lambda_tv", "0.01", NULL},
 		{"cs", "reg", "l1+tv", NULL},
 		{"cs", "maps", "1", NULL},
+		/* grid's frame keys are read by sense and cs on non-Cartesian scans only */
+		{"cs", "frame_spokes", "8", "frame_spokes / frame_step apply to non-Cartesian scans only"},
+		{"sense", "frame_step", "4", "frame_spokes / frame_step apply to non-Cartesian scans only"},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		r5_recon_params p = r5_recon_defaults;
