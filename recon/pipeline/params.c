@@ -129,6 +129,7 @@ static const struct param_def {
 	{"delay", NULL, SENSE, K_STRING, FIELD(grid.delay), 0, 0,
 	 "gradient delays of radial spokes (non-Cartesian): none | ring"},
 	{"delay", NULL, GRASP, K_STRING, FIELD(grid.delay), 0, 0, "gradient delays of radial spokes: none | ring"},
+	{"delay", NULL, CS, K_STRING, FIELD(grid.delay), 0, 0, "gradient delays of radial spokes (non-Cartesian): none | ring"},
 	/* realtime (recon5td: frames while the scan streams in, service/server/realtime.c) reads
 	 * grid's frame keys (the same frames) and its own */
 	{"frame_spokes", "frame-spokes", REALTIME, K_INT, FIELD(grid.frame_spokes), 0, 1 << 24,
