@@ -46,17 +46,18 @@ typedef struct scores {
 	double nrmse[MAX_FRAMES], ssim[MAX_FRAMES], mean_nrmse, mean_ssim;
 } scores;
 
+/* quality.h's per-frame figures (least-squares scale per frame), kept for the table */
 static r5_status score(const r5_array *truth, const r5_array *series, long frames, scores *out)
 {
-	out->mean_nrmse = out->mean_ssim = 0;
-	for (long t = 0; t < frames; t++) {
-		r5_array ref = r5_linop_slice(truth, R5_DIM_TIME, t), img = r5_linop_slice(series, R5_DIM_TIME, t);
-		r5_quality q;
-		R5_TRY(r5_quality_compare(&ref, &img, 1, &q));
-		out->nrmse[t] = q.nrmse, out->ssim[t] = q.ssim;
-		out->mean_nrmse += q.nrmse / frames, out->mean_ssim += q.ssim / frames;
-	}
-	return R5_OK;
+	r5_quality_series q;
+	R5_TRY(r5_quality_compare_series(truth, series, NULL, 1, 0, &q));
+	r5_status s = q.n_frames == frames ? R5_OK
+					   : r5_set_error(R5_EINVAL, "bench_grasp: %ld frames scored, want %ld", q.n_frames, frames);
+	for (long t = 0; t < q.n_frames && s == R5_OK; t++)
+		out->nrmse[t] = q.frames[t].nrmse, out->ssim[t] = q.frames[t].ssim;
+	out->mean_nrmse = q.mean.nrmse, out->mean_ssim = q.mean.ssim;
+	r5_quality_series_free(&q);
+	return s;
 }
 
 static void frame_samples(const r5_dynamic_scan *scan, long t, long C, r5_array *frame)

@@ -205,3 +205,89 @@ r5_status r5_quality_compare_squeezed(const r5_array *ref, const r5_array *img, 
 {
 	return r5_quality_compare_masked(ref, img, NULL, least_squares_scale, leading_block, q, NULL);
 }
+
+/* The frame count along R5_DIM_TIME after checking what the series needs of `a` (named). */
+static r5_status series_frames(const r5_array *a, const char *name, long *frames)
+{
+	if (a->where != R5_HOST)
+		return r5_set_error(R5_EINVAL, "quality: the %s must be on the host", name);
+	if (!r5_array_is_contiguous(a))
+		return r5_set_error(R5_EINVAL, "quality: the %s must be contiguous", name);
+	for (int d = R5_DIM_TIME + 1; d < R5_DIMS; d++)
+		if (a->dims[d] != 1) {
+			char text[128];
+			return r5_set_error(R5_EINVAL, "quality: the %s is %s: frames run along dim %d only, dim %d must be 1",
+					    name, r5_dims_format(text, sizeof text, a->dims), R5_DIM_TIME, d);
+		}
+	*frames = a->dims[R5_DIM_TIME];
+	return R5_OK;
+}
+
+/* The mean over frames of ref's magnitudes: one frame of ref's shape (host, *out owned). */
+static r5_status time_average(const r5_array *ref, r5_array **out)
+{
+	long dims[R5_DIMS], frames = ref->dims[R5_DIM_TIME];
+	r5_dims_copy(dims, ref->dims);
+	dims[R5_DIM_TIME] = 1;
+	R5_TRY(r5_array_alloc_host(dims, out));
+	long block = r5_dims_size(dims);
+	for (long i = 0; i < block; i++) {
+		double sum = 0;
+		for (long t = 0; t < frames; t++)
+			sum += cabsf(ref->data[t * block + i]);
+		(*out)->data[i] = (float)(sum / frames);
+	}
+	return R5_OK;
+}
+
+void r5_quality_series_free(r5_quality_series *series)
+{
+	if (!series)
+		return;
+	free(series->frames);
+	series->frames = NULL;
+	series->n_frames = 0;
+}
+
+r5_status r5_quality_compare_series(const r5_array *ref, const r5_array *img, const r5_array *mask,
+				    int least_squares_scale, int leading_block, r5_quality_series *out)
+{
+	memset(out, 0, sizeof *out);
+	long ref_frames, frames;
+	R5_TRY(series_frames(ref, "reference", &ref_frames));
+	R5_TRY(series_frames(img, "image", &frames));
+	if (frames != ref_frames && frames != 1)
+		return r5_set_error(R5_EINVAL, "quality: the reference has %ld frames (dim %d) but the image %ld: "
+					       "want as many, or one image against the reference's time average",
+				    ref_frames, R5_DIM_TIME, frames);
+	r5_array *average = NULL;
+	if (frames == 1 && ref_frames > 1) {
+		R5_TRY(time_average(ref, &average));
+		out->truth_averaged = 1;
+	}
+	out->frames = calloc((size_t)frames, sizeof *out->frames);
+	if (!out->frames) {
+		r5_array_free(average);
+		return r5_set_error(R5_ENOMEM, "quality: %ld frames' figures", frames);
+	}
+	out->n_frames = frames;
+	long ref_dims[R5_DIMS], img_dims[R5_DIMS];
+	r5_dims_copy(ref_dims, ref->dims), r5_dims_copy(img_dims, img->dims);
+	ref_dims[R5_DIM_TIME] = img_dims[R5_DIM_TIME] = 1;
+	r5_status s = R5_OK;
+	for (long t = 0; t < frames && s == R5_OK; t++) {
+		r5_array ref_frame = average ? r5_array_view_strided(average, average->dims, NULL, 0)
+					     : r5_array_view_strided(ref, ref_dims, NULL, t * ref->strides[R5_DIM_TIME]);
+		r5_array img_frame = r5_array_view_strided(img, img_dims, NULL, t * img->strides[R5_DIM_TIME]);
+		r5_quality *q = &out->frames[t];
+		s = r5_quality_compare_masked(&ref_frame, &img_frame, mask, least_squares_scale, leading_block, q, NULL);
+		if (s != R5_OK && frames > 1)
+			s = r5_error_context(s, "frame %ld of %ld", t, frames);
+		out->mean.nrmse += q->nrmse / frames, out->mean.psnr += q->psnr / frames;
+		out->mean.ssim += q->ssim / frames, out->mean.scale += q->scale / frames;
+	}
+	r5_array_free(average);
+	if (s != R5_OK)
+		r5_quality_series_free(out);
+	return s;
+}

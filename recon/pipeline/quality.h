@@ -12,7 +12,16 @@
  *   psnr  = 20 log10(max |ref| / rmse_M), the peak of the whole reference;
  *   ssim  = the SSIM map of the whole x-y planes (the window, constants and L above) averaged
  *           over the voxels of M.
- * An all-ones mask gives the unmasked figures; one code path computes both. */
+ * An all-ones mask gives the unmasked figures; one code path computes both.
+ *
+ * Frame by frame (r5_quality_compare_series; a dynamic phantom's truth, a GRASP or real-time
+ * series): frames run along R5_DIM_TIME (dim 10, ISMRMRD's repetition). Each frame of the image
+ * is compared with the same frame of the reference by r5_quality_compare_masked (the least-
+ * squares scale, when asked, is each frame's own), and the means over frames of each figure
+ * are reported beside the per-frame ones. When the reference has T > 1 frames and the image
+ * one (a reconstruction of all the spokes together), the reference is the time average of the
+ * reference's magnitudes: what a single image of the whole scan can at best show. Every other
+ * frame-count mismatch is an error. */
 #ifndef R5_PIPELINE_QUALITY_H
 #define R5_PIPELINE_QUALITY_H
 
@@ -40,5 +49,22 @@ r5_status r5_quality_compare_masked(const r5_array *ref, const r5_array *img, co
 /* The mask checks of r5_quality_compare_masked alone, so that a caller can name the mask's
  * source in the error (R5_EINVAL: shape, a value not 0 or 1, no 1 at all). */
 r5_status r5_quality_check_mask(const r5_array *ref, const r5_array *mask, long *mask_voxels);
+
+/* Figures frame by frame (the definitions above). */
+typedef struct r5_quality_series {
+	long n_frames;       /* frames compared: the image's count along R5_DIM_TIME */
+	int truth_averaged;  /* 1: one image against a reference of several frames, averaged */
+	r5_quality mean;     /* each figure's mean over the frames (scale too) */
+	r5_quality *frames;  /* n_frames entries, owned: r5_quality_series_free */
+} r5_quality_series;
+
+/* ref and img: host arrays whose dims above R5_DIM_TIME are 1, with equal frame counts
+ * along R5_DIM_TIME, or img with one frame (the time average above); within a frame, shapes
+ * as r5_quality_compare_masked takes them (mask: one frame's shape, or NULL; leading_block).
+ * On error *out holds nothing to free. */
+r5_status r5_quality_compare_series(const r5_array *ref, const r5_array *img, const r5_array *mask,
+				    int least_squares_scale, int leading_block, r5_quality_series *out);
+
+void r5_quality_series_free(r5_quality_series *series);
 
 #endif

@@ -7,7 +7,13 @@
  * --mask restricts the figures to the voxels where a 0/1 mask is 1 (the vessel-wall phantom's
  * "wall_mask"; the masked definitions and their checks are r5_quality_compare_masked's, in
  * quality.h): the mask is read from a .cfl, from FILE.h5[:VAR] (VAR default wall_mask) or, a
- * bare name, from REF's ISMRMRD file. This file only reads the files and prints. */
+ * bare name, from REF's ISMRMRD file. This file only reads the files and prints.
+ *
+ * Dynamic series (frames along dim 10, ISMRMRD's repetition: the dynamic phantom's truth, a
+ * GRASP result): frame by frame by r5_quality_compare_series (quality.h), a table of the
+ * frames' figures and then "mean over T frames: nrmse=… psnr=… ssim=…" (--scale: each frame's
+ * own factor). One image against a reference of several frames is compared with the
+ * reference's time average, and the line says so. */
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -27,7 +33,9 @@ static void compare_usage(void)
 	       "  MASK is a .cfl, FILE.h5[:VAR] (VAR default wall_mask) or an image variable of REF's\n"
 	       "  ISMRMRD file (e.g. wall_mask: the vessel-wall phantom's walls). nrmse and psnr use the\n"
 	       "  mask's voxels only (psnr's peak and --scale's factor are the whole image's); ssim is\n"
-	       "  the SSIM map of the whole x-y planes (11x11 Gaussian window) averaged over the mask.\n");
+	       "  the SSIM map of the whole x-y planes (11x11 Gaussian window) averaged over the mask.\n"
+	       "Frames along dim 10 (repetition) in both: a table frame by frame, then the means;\n"
+	       "one image against several reference frames: against their time average.\n");
 }
 
 /* MASK: a .cfl; FILE.h5[:VAR]; or a variable of REF's ISMRMRD file, checked against ref. */
@@ -59,6 +67,38 @@ static r5_status read_mask(const char *spec, const char *ref_path, const r5_arra
 	return s == R5_OK ? R5_OK : r5_error_context(s, "--mask %s", spec);
 }
 
+/* The mask's voxels equal to 1 (already checked: 0s and 1s). */
+static long mask_ones(const r5_array *mask)
+{
+	long n = r5_array_size(mask), ones = 0;
+	for (long i = 0; i < n; i++)
+		ones += crealf(mask->data[i]) == 1;
+	return ones;
+}
+
+/* One line for a single image; a table and the means for a series. */
+static void print_series(const r5_quality_series *series, long ref_frames, const r5_array *mask)
+{
+	const r5_quality *m = &series->mean;
+	char tail[96] = "";
+	if (mask)
+		snprintf(tail, sizeof tail, " mask_voxels=%ld", mask_ones(mask));
+	if (series->n_frames == 1) {
+		printf("nrmse=%.6f psnr=%.3f ssim=%.6f%s", m->nrmse, m->psnr, m->ssim, tail);
+		if (series->truth_averaged)
+			printf(" (against the time average of the reference's %ld frames)", ref_frames);
+		printf("\n");
+		return;
+	}
+	printf("%5s %10s %10s %10s\n", "frame", "nrmse", "psnr(dB)", "ssim");
+	for (long t = 0; t < series->n_frames; t++) {
+		const r5_quality *q = &series->frames[t];
+		printf("%5ld %10.6f %10.3f %10.6f\n", t, q->nrmse, q->psnr, q->ssim);
+	}
+	printf("mean over %ld frames: nrmse=%.6f psnr=%.3f ssim=%.6f%s\n", series->n_frames, m->nrmse, m->psnr, m->ssim,
+	       tail);
+}
+
 int r5_cli_compare(int argc, char **argv)
 {
 	const char *paths[2] = {NULL, NULL};
@@ -88,21 +128,19 @@ int r5_cli_compare(int argc, char **argv)
 		ref_vars[0] = ref_var, ref_vars[1] = NULL;
 	static const char *const img_vars[] = {"images", "ground_truth", NULL};
 	r5_array *ref = NULL, *img = NULL, *mask = NULL;
-	r5_quality q = {0};
-	long mask_voxels = 0;
+	r5_quality_series series = {0};
 	r5_status s = r5_cli_read_image(paths[0], ref_vars, &ref);
 	if (s == R5_OK)
 		s = r5_cli_read_image(paths[1], img_vars, &img);
 	if (s == R5_OK && mask_spec)
 		s = read_mask(mask_spec, paths[0], ref, &mask);
 	if (s == R5_OK)
-		s = r5_quality_compare_masked(ref, img, mask, scale, 0, &q, &mask_voxels);
-	if (s == R5_OK && mask)
-		printf("nrmse=%.6f psnr=%.3f ssim=%.6f mask_voxels=%ld\n", q.nrmse, q.psnr, q.ssim, mask_voxels);
-	else if (s == R5_OK)
-		printf("nrmse=%.6f psnr=%.3f ssim=%.6f\n", q.nrmse, q.psnr, q.ssim);
+		s = r5_quality_compare_series(ref, img, mask, scale, 0, &series);
+	if (s == R5_OK)
+		print_series(&series, ref->dims[R5_DIM_TIME], mask);
 	else
 		fprintf(stderr, "recon5t compare: %s\n", r5_last_error());
+	r5_quality_series_free(&series);
 	r5_array_free(ref);
 	r5_array_free(img);
 	r5_array_free(mask);

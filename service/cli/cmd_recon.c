@@ -256,9 +256,17 @@ static void print_summary(const struct recon_args *a, const r5_image_set *set)
 	r5_array *truth = NULL;
 	if (r5_ismrmrd_read_images(a->in, a->group, "ground_truth", &truth) != R5_OK)
 		return; /* not a phantom: nothing to compare against */
-	r5_quality q;
-	if (r5_quality_compare_squeezed(truth, set->images, 1, 0, &q) == R5_OK)
-		printf("quality vs ground truth: nrmse=%.4f psnr=%.2f ssim=%.4f\n", q.nrmse, q.psnr, q.ssim);
+	r5_quality_series series; /* frame by frame for a dynamic truth (quality.h) */
+	if (r5_quality_compare_series(truth, set->images, NULL, 1, 0, &series) == R5_OK) {
+		const r5_quality *q = &series.mean;
+		printf("quality vs ground truth: nrmse=%.4f psnr=%.2f ssim=%.4f", q->nrmse, q->psnr, q->ssim);
+		if (series.n_frames > 1)
+			printf(" (mean over %ld frames)", series.n_frames);
+		else if (series.truth_averaged)
+			printf(" (against the time average of %ld frames)", truth->dims[R5_DIM_TIME]);
+		printf("\n");
+		r5_quality_series_free(&series);
+	}
 	r5_array_free(truth);
 }
 

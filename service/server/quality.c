@@ -3,7 +3,11 @@
  * recon/pipeline/quality.h (nrmse and psnr with least-squares scaling, ssim per x-y plane).
  * Shapes are compared after dropping size-1 dims (the client may send [x, y] for an image set
  * [x, y, 1, 1, ...]); when the images have more than the truth (e.g. two ESPIRiT maps) and
- * their leading squeezed dims equal the truth's, the first truth-sized block is compared. */
+ * their leading squeezed dims equal the truth's, the first truth-sized block is compared.
+ * A dynamic truth (frames along dim 10, the dynamic phantom's repetitions) is compared frame by
+ * frame with the images' frames and the figures are the means over frames; a single image
+ * (a pipeline that makes one image of all the spokes: sense, grid without frame_spokes) is
+ * compared with the truth's time average (r5_quality_compare_series). */
 #include <complex.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,11 +52,13 @@ r5_status r5_quality_of_set(const Recon5t__V1__GroundTruth *truth, const r5_imag
 		memcpy(&value, truth->data.data + (size_t)i * sizeof value, sizeof value); /* little-endian host */
 		ref->data[i] = value;
 	}
-	r5_quality q;
-	r5_status s = r5_quality_compare_squeezed(ref, set->images, 1, 1, &q);
+	r5_quality_series series;
+	r5_status s = r5_quality_compare_series(ref, set->images, NULL, 1, 1, &series);
 	r5_array_free(ref);
 	if (s != R5_OK)
 		return r5_error_context(s, "ScanHeader.ground_truth");
+	r5_quality q = series.mean;
+	r5_quality_series_free(&series);
 	figures[0] = q.nrmse;
 	figures[1] = q.psnr;
 	figures[2] = q.ssim;

@@ -339,7 +339,8 @@ void r5_job_id_next(r5_server *s, char *id, size_t size);
 /* Validates a ScanHeader.ground_truth (dims, byte count) with a message naming the field. */
 r5_status r5_quality_check_truth(const Recon5t__V1__GroundTruth *truth);
 /* nrmse/psnr/ssim/scale of the set's images (magnitude, least-squares scaled) against the
- * truth, compared after squeezing size-1 dims; R5_EINVAL when the shapes differ. */
+ * truth, compared after squeezing size-1 dims, frame by frame along dim 10 (the means), one
+ * image against a dynamic truth's time average; R5_EINVAL when the shapes differ. */
 r5_status r5_quality_of_set(const Recon5t__V1__GroundTruth *truth, const r5_image_set *set, double figures[4]);
 
 #endif

@@ -9,7 +9,7 @@
 #   bad input at the command line: --traj of other dims, frames larger than the scan, a pipeline
 #   that does not take a non-Cartesian scan, --traj on an ISMRMRD file;
 #   real data (R5_SHARED/data/gpunufft-radial-cardiac, .cfl + --traj): 256^2 images (also with
-#   the RING gradient-delay correction, delay=ring), and the
+#   the RING gradient-delay correction, delay=ring, grid by name: auto is sense here), and the
 #   same image as BART's ramp-weighted adjoint (`bart nufft -a` of the samples times |k|;
 #   correlation >= 0.999) when bart is installed.
 # Real data are skipped (SKIP line) when the shared folder is absent; the phantom part always runs.

@@ -9,7 +9,13 @@
  *     squares scaling is the whole image's with or without a mask;
  *   leading_block with a mask compares img's first ref-sized block (the second one is noise);
  *   bad input: mask shape, a value 0.5, an imaginary part, no 1, NaN in the image, reference
- *     and image shapes — each refused naming what was wrong. */
+ *     and image shapes — each refused naming what was wrong;
+ *   a series of 4 frames along dim 10 (frame t: 10 (t+1) % error in the block): each frame's
+ *     figures equal that frame compared alone (to the bit), their mean is reported, and each
+ *     frame's least-squares factor is its own (frame t of the image = (t+1) x the reference's:
+ *     nrmse 0 with --scale); one image against 4 frames is compared with their time average
+ *     (the average itself: nrmse 0, ssim 1; frame 0: not 0); 3 frames against 4, and a dim
+ *     above 10 that is not 1, are refused. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -196,6 +202,107 @@ static void test_bad_input(void **state)
 	r5_array_free(ref), r5_array_free(img), r5_array_free(mask), r5_array_free(flat), r5_array_free(other);
 }
 
+enum { FRAMES = 4 };
+
+static r5_array *series_image(long frames)
+{
+	long dims[R5_DIMS];
+	r5_dims_ones(dims);
+	dims[0] = NX, dims[1] = NY, dims[R5_DIM_TIME] = frames;
+	r5_array *a = NULL;
+	assert_int_equal(r5_array_alloc_host(dims, &a), R5_OK);
+	return a;
+}
+
+/* ref frame t: a smooth image times (1 + t / 4); img frame t: it with a 10 (t+1) % error in the block */
+static void fill_series(r5_array *ref, r5_array *img)
+{
+	long plane = NX * NY;
+	for (long t = 0; t < ref->dims[R5_DIM_TIME]; t++)
+		for (long y = 0; y < NY; y++)
+			for (long x = 0; x < NX; x++) {
+				long i = t * plane + y * NX + x;
+				ref->data[i] = (1 + 0.25f * t) * (0.5f + 0.4f * sinf(0.3f * x + 0.2f * y) * cosf(0.17f * y + t));
+				img->data[i] = ref->data[i] * (in_block(x, y) ? 1 + 0.1f * (t + 1) : 1.0f);
+			}
+}
+
+static void test_series(void **state)
+{
+	(void)state;
+	r5_array *ref = series_image(FRAMES), *img = series_image(FRAMES);
+	fill_series(ref, img);
+	r5_quality_series series;
+	assert_int_equal(r5_quality_compare_series(ref, img, NULL, 0, 0, &series), R5_OK);
+	assert_int_equal(series.n_frames, FRAMES);
+	assert_int_equal(series.truth_averaged, 0);
+	long dims[R5_DIMS];
+	r5_dims_copy(dims, ref->dims);
+	dims[R5_DIM_TIME] = 1;
+	double mean = 0;
+	for (long t = 0; t < FRAMES; t++) {
+		r5_array a = r5_array_view_strided(ref, dims, NULL, t * NX * NY);
+		r5_array b = r5_array_view_strided(img, dims, NULL, t * NX * NY);
+		r5_quality alone;
+		assert_int_equal(r5_quality_compare(&a, &b, 0, &alone), R5_OK);
+		const r5_quality *q = &series.frames[t];
+		printf("frame %ld: nrmse %.5f psnr %.2f ssim %.5f\n", t, q->nrmse, q->psnr, q->ssim);
+		assert_true(q->nrmse == alone.nrmse && q->psnr == alone.psnr && q->ssim == alone.ssim);
+		if (t > 0) /* a larger error each frame */
+			assert_true(q->nrmse > series.frames[t - 1].nrmse);
+		mean += q->nrmse / FRAMES;
+	}
+	assert_float_equal(series.mean.nrmse, mean, 1e-12);
+	r5_quality_series_free(&series);
+
+	/* each frame's own least-squares factor: image frame t = (t + 1) x reference frame t */
+	for (long i = 0; i < r5_array_size(img); i++)
+		img->data[i] = ref->data[i] * (float)(1 + i / (NX * NY));
+	assert_int_equal(r5_quality_compare_series(ref, img, NULL, 1, 0, &series), R5_OK);
+	for (long t = 0; t < FRAMES; t++) {
+		assert_float_equal(series.frames[t].scale, 1.0 / (t + 1), 1e-6);
+		assert_true(series.frames[t].nrmse < 1e-6);
+	}
+	r5_quality_series_free(&series);
+
+	/* one image against the time average of the reference's frames */
+	r5_array *one = series_image(1);
+	for (long i = 0; i < NX * NY; i++) {
+		double sum = 0;
+		for (long t = 0; t < FRAMES; t++)
+			sum += cabsf(ref->data[t * NX * NY + i]);
+		one->data[i] = (float)(sum / FRAMES);
+	}
+	assert_int_equal(r5_quality_compare_series(ref, one, NULL, 0, 0, &series), R5_OK);
+	assert_int_equal(series.n_frames, 1);
+	assert_int_equal(series.truth_averaged, 1);
+	assert_true(series.mean.nrmse < 1e-6 && series.mean.ssim > 1 - 1e-9);
+	r5_quality_series_free(&series);
+	for (long i = 0; i < NX * NY; i++)
+		one->data[i] = ref->data[i];
+	assert_int_equal(r5_quality_compare_series(ref, one, NULL, 0, 0, &series), R5_OK);
+	printf("frame 0 against the time average: nrmse %.4f\n", series.mean.nrmse);
+	assert_true(series.mean.nrmse > 0.05);
+	r5_quality_series_free(&series);
+
+	/* refused: 3 frames against 4; a dimension above dim 10 */
+	r5_array *three = series_image(3);
+	for (long i = 0; i < r5_array_size(three); i++)
+		three->data[i] = 1;
+	assert_int_equal(r5_quality_compare_series(ref, three, NULL, 0, 0, &series), R5_EINVAL);
+	assert_non_null(strstr(r5_last_error(), "the reference has 4 frames (dim 10) but the image 3"));
+	assert_null(series.frames);
+	long high[R5_DIMS];
+	r5_dims_copy(high, ref->dims);
+	high[R5_DIM_TIME] = 2, high[R5_DIM_TIME + 1] = 2;
+	long high_strides[R5_DIMS];
+	r5_dims_strides(high_strides, high);
+	r5_array reshaped = r5_array_view_strided(ref, high, high_strides, 0);
+	assert_int_equal(r5_quality_compare_series(&reshaped, img, NULL, 0, 0, &series), R5_EINVAL);
+	assert_non_null(strstr(r5_last_error(), "dim 11 must be 1"));
+	r5_array_free(ref), r5_array_free(img), r5_array_free(one), r5_array_free(three);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -204,6 +311,7 @@ int main(void)
 		cmocka_unit_test(test_all_ones_is_unmasked),
 		cmocka_unit_test(test_leading_block),
 		cmocka_unit_test(test_bad_input),
+		cmocka_unit_test(test_series),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
