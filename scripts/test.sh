@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test: builds (CUDA included when nvcc is present), runs the whole ctest suite,
 # then builds again with AddressSanitizer + UndefinedBehaviorSanitizer (CPU only) and runs the
-# unit tests and the service's end-to-end, bad-input, hardening, concurrency and stress tests under
-# it, then with ThreadSanitizer for the server's threaded paths.
+# unit tests and the service's end-to-end, bad-input, hardening, concurrency, stress, non-Cartesian
+# and real-time tests under it, then with ThreadSanitizer for the server's threaded paths (real
+# time's frame threads included).
 # Tests that need what this machine lacks (a GPU, ../shared) report SKIP.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -17,11 +18,11 @@ echo "== tests (release) =="
 if [ "${R5_SKIP_SANITIZE:-0}" != 1 ]; then
 	echo "== build (ASan + UBSan) =="
 	R5_BUILD_DIR=$top/build-asan R5_BUILD_TYPE=Debug bash "$top/scripts/build.sh" -DR5_SANITIZE=ON
-	echo "== tests (ASan + UBSan): unit tests, the command line, the server's end-to-end, bad-input, hardening, concurrency and stress tests =="
+	echo "== tests (ASan + UBSan): unit tests, the command line, the server's end-to-end, bad-input, hardening, concurrency, stress, non-Cartesian and real-time tests =="
 	# (the load test measures RSS, which ASan's quarantine keeps high by design: release run only)
 	export ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 	(cd "$top/build-asan" && ctest --output-on-failure -j "$jobs" --timeout 900 \
-		-R '^unit\.|integration\.test_cli$|integration\.test_service_(e2e|bad_input|hardening|concurrency|stress)$') || status=1
+		-R '^unit\.|integration\.test_cli$|integration\.test_service_(e2e|bad_input|hardening|concurrency|stress|noncart|realtime)$') || status=1
 fi
 if [ "${R5_SKIP_TSAN:-0}" != 1 ]; then
 	echo "== build (ThreadSanitizer, CPU only) =="
@@ -32,6 +33,6 @@ if [ "${R5_SKIP_TSAN:-0}" != 1 ]; then
 	(cd "$top/build-tsan" && OMP_NUM_THREADS=1 ASAN_OPTIONS= UBSAN_OPTIONS= \
 		TSAN_OPTIONS="halt_on_error=1 report_signal_unsafe=0 suppressions=$top/tests/tsan.supp" \
 		ctest --output-on-failure -j "$jobs" --timeout 900 \
-		-R '^unit\.test_fft_threads$|integration\.test_service_(e2e|bad_input|hardening|concurrency|stress)$') || status=1
+		-R '^unit\.test_fft_threads$|integration\.test_service_(e2e|bad_input|hardening|concurrency|stress|realtime)$') || status=1
 fi
 exit $status
