@@ -643,6 +643,12 @@ static r5_status decide_trajectory(r5_scan_builder *b, const ISMRMRD_Acquisition
 	if (b->nc < 0) {
 		char why[256] = "";
 		if (b->header_nc && !(dims > 0 && traj) && header_rule(b, why, sizeof why)) {
+			const r5_header *h = &b->scan->header;
+			if (h->enc_matrix[0] != h->enc_matrix[1])
+				return r5_set_error(R5_ENOTSUP,
+						    ACQ_FMT ": radial spokes computed from the header need a square encoded "
+							    "matrix (it is %ldx%ld: the spokes' reach along y would differ)",
+						    b->n_added, head->scan_counter, h->enc_matrix[0], h->enc_matrix[1]);
 			b->nc = 1;
 			b->traj_dims = 2;
 			return R5_OK;
@@ -716,6 +722,8 @@ static r5_status resize_spokes(r5_scan_builder *b, long cap)
 	if (!grown)
 		return r5_set_error(R5_ENOMEM, "non-Cartesian k-space: %ld spokes", cap);
 	b->spoke_samples = grown;
+	if (cap < b->spokes_cap)
+		b->spokes_cap = cap; /* both buffers hold at least cap spokes whatever follows */
 	float *grown_traj = realloc(b->spoke_traj, sizeof *grown_traj * coords * (size_t)cap);
 	if (!grown_traj)
 		return r5_set_error(R5_ENOMEM, "non-Cartesian trajectory: %ld spokes", cap);

@@ -46,7 +46,8 @@
  * kept samples (after discard_pre/post) span the encoded x: sample i at (i - n_read/2) N_x/n_read
  * cycles per FOV along (sin a, cos a) — BART's `traj -r -c` convention, N_x = encodedSpace x, so
  * 2N_x samples are a 2x oversampled readout; center_sample, when set, must be the middle kept
- * sample (R5_ENOTSUP otherwise: an asymmetric echo needs traj). A spoke that carries traj after
+ * sample (R5_ENOTSUP otherwise: an asymmetric echo needs traj), and the encoded matrix must be
+ * square (R5_ENOTSUP: a spoke reaching N_x/2 along y would leave a narrower y range). A spoke that carries traj after
  * header-computed ones is refused. Any other header (a bare radial, spiral, an unknown
  * identifier such as Gadgetron's spiral HargreavesVDS2000, an increment that is no kind) stays
  * "trajectory missing". The acquisitions' traj, when they carry one, always wins. */

@@ -88,6 +88,7 @@ struct r5_realtime {
 	long n_spokes;   /* at End: the scan's spokes */
 	int ended, stop, running;
 	long reserved_fixed;
+	long readout_reserved; /* spokes longer than the fixed part assumed (reserve_readout; rt->lock) */
 	long frames_dropped;
 
 	int iterative;      /* mode iterative: CG-SENSE per frame, warm-started, maps reused */
@@ -329,6 +330,34 @@ static r5_status schedule_frame(r5_call *c, r5_realtime *rt, long f, long n_read
 	return R5_OK;
 }
 
+/* The fixed reservation assumed 2x oversampled spokes of Nx samples; longer ones (spiral
+ * interleaves, or a hostile stream's 65535-sample spokes on a small matrix) reserve the rest of
+ * the plan's per-frame buffers before any window of them is made. */
+static r5_status reserve_readout(r5_call *c, r5_realtime *rt, long n_read)
+{
+	long assumed = 2 * rt->image_dims[0];
+	if (n_read <= assumed)
+		return R5_OK;
+	double more = r5_grid_plan_bytes(rt->image_dims, n_read * rt->frame_spokes, &rt->nufft) -
+		      r5_grid_plan_bytes(rt->image_dims, assumed * rt->frame_spokes, &rt->nufft);
+	if (rt->iterative) /* the solve's own plan as well */
+		more *= 2;
+	long got = r5_server_reserve(c->server, (long)more);
+	if (got < 0)
+		return r5_set_error(R5_EBUSY, "memory budget: real-time frames of %ld-sample spokes need %.0f MiB more "
+					      "and other jobs hold %.0f of %.0f MiB; retry later",
+				    n_read, more / 1048576.0, (double)-got / 1048576.0,
+				    (double)c->server->memory_budget / 1048576.0);
+	pthread_mutex_lock(&rt->lock);
+	int running = rt->running;
+	if (running)
+		rt->readout_reserved = got;
+	pthread_mutex_unlock(&rt->lock);
+	if (!running) /* the frame thread has ended (and given back what it held) */
+		r5_server_release(c->server, got);
+	return R5_OK;
+}
+
 r5_status r5_realtime_offer(r5_call *c)
 {
 	r5_realtime *rt = c->realtime;
@@ -350,8 +379,10 @@ r5_status r5_realtime_offer(r5_call *c)
 		R5_TRY(make_frame_set(rt, partial));
 	if (!rt->frame_set)
 		return r5_set_error(R5_EINTERNAL, "pipeline realtime: the scan builder shows no scan");
-	if (!rt->n_read)
+	if (!rt->n_read) {
 		rt->n_read = n_read;
+		R5_TRY(reserve_readout(c, rt, n_read));
+	}
 	long due = r5_rt_frames_due(n_spokes, rt->frame_spokes, rt->frame_step);
 	double now = r5_svc_now();
 	for (long f = rt->next_frame; f < due; f++)
@@ -463,8 +494,10 @@ static r5_status warm_up(r5_realtime *rt)
 	r5_status st = coords ? r5_array_zeros(NULL, R5_HOST, dims, &zeros)
 			      : r5_set_error(R5_ENOMEM, "pipeline realtime: warm-up frame");
 	for (long j = 0; st == R5_OK && j < 2 * n_read; j++) {
-		float k = (float)((j % n_read) - n_read / 2) * (float)rt->image_dims[0] / (float)n_read;
-		coords[3 * j] = j < n_read ? k : 0, coords[3 * j + 1] = j < n_read ? 0 : k, coords[3 * j + 2] = 0;
+		/* each spoke spans its own axis' range (a matrix may be wider than it is tall) */
+		float t = (float)((j % n_read) - n_read / 2) / (float)n_read;
+		coords[3 * j] = j < n_read ? t * (float)rt->image_dims[0] : 0;
+		coords[3 * j + 1] = j < n_read ? 0 : t * (float)rt->image_dims[1], coords[3 * j + 2] = 0;
 	}
 	if (st == R5_OK)
 		st = r5_grid_frame(rt->ctx, rt->plan, 2 * n_read, coords, NULL, zeros, NULL, NULL, rt->image);
@@ -779,6 +812,8 @@ static void cleanup(r5_realtime *rt)
 	rt_frame *task = rt->head;
 	rt->head = rt->tail = NULL;
 	rt->running = 0;
+	long readout = rt->readout_reserved;
+	rt->readout_reserved = 0;
 	pthread_mutex_unlock(&rt->lock);
 	while (task) {
 		rt_frame *next = task->next;
@@ -797,7 +832,7 @@ static void cleanup(r5_realtime *rt)
 	rt->series = NULL;
 	free(rt->latency);
 	rt->latency = NULL;
-	long bytes = rt->reserved_fixed + rt->series_reserved + rt->maps_reserved;
+	long bytes = rt->reserved_fixed + rt->series_reserved + rt->maps_reserved + readout;
 	rt->reserved_fixed = rt->series_reserved = rt->maps_reserved = 0;
 	if (bytes)
 		r5_server_release(s, bytes);
@@ -819,7 +854,13 @@ static void *frame_main(void *arg)
 		st = frame_loop(rt);
 	pthread_mutex_lock(&rt->lock);
 	int stopped = rt->stop; /* by r5_call_release_memory: its caller ends the call with the reason */
+	long dropped = rt->frames_dropped;
 	pthread_mutex_unlock(&rt->lock);
+	/* a job that returns OK returns images: every frame dropped (the budget never held a window)
+	 * is an overload, said as such */
+	if (st == R5_OK && rt->frames_sent == 0 && dropped > 0)
+		st = r5_set_error(R5_EBUSY, "all %ld real-time frames were dropped: the memory budget held no window "
+					    "(other jobs hold it); retry later", dropped);
 	if (st == R5_OK)
 		finish(rt);
 	else if (!stopped && !r5_call_is_finished(c))

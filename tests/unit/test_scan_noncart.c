@@ -392,9 +392,21 @@ static void test_header_trajectory(void **state)
 		expect(st, R5_EINVAL, "trajectory missing");
 		expect(st, R5_EINVAL, bad[i].words);
 	}
+	/* a non-square encoded matrix: the computed spokes would leave the y range (R5_ENOTSUP) */
+	char wide[sizeof xml], *y = NULL;
+	snprintf(wide, sizeof wide, "%s", radial_xml_described("radial", golden));
+	char tag[32];
+	snprintf(tag, sizeof tag, "<y>%d</y>", N);
+	assert_non_null(y = strstr(wide, tag));
+	memmove(y + 4, y + strlen(tag) - 4, strlen(y + strlen(tag) - 4) + 1); /* <y>N</y> -> <y>2</y> */
+	y[3] = '2';
+	r5_scan_builder *b = NULL;
+	assert_int_equal(r5_scan_builder_create(wide, strlen(wide), NULL, &b), R5_OK);
+	expect(add_spokes_no_traj(b, 0, 1), R5_ENOTSUP, "square encoded matrix");
+	r5_scan_builder_destroy(b);
 	/* a spoke that carries traj after header-computed ones: refused */
 	const char *x = radial_xml_described("radial", golden);
-	r5_scan_builder *b = NULL;
+	b = NULL;
 	assert_int_equal(r5_scan_builder_create(x, strlen(x), NULL, &b), R5_OK);
 	assert_int_equal(add_spokes_no_traj(b, 0, 3), R5_OK);
 	expect(add_spokes(b, 3, 1, 2), R5_EINVAL, "throughout");
