@@ -96,19 +96,12 @@ r5_status r5_pipeline_grasp(r5_ctx *ctx, const r5_scan *scan, const r5_recon_par
 					       "sense, grappa or cs");
 	struct grasp_run r;
 	memset(&r, 0, sizeof r);
-	r5_dims_ones(r.image_dims);
-	for (int d = 0; d < 3; d++)
-		r.image_dims[d] = scan->header.enc_matrix[d] > 1 ? scan->header.enc_matrix[d] : 1;
-	r.image_dims[R5_DIM_COIL] = scan->kspace->dims[R5_DIM_COIL];
+	r5_pipeline_nc_image_dims(&scan->header, scan->kspace->dims[R5_DIM_COIL], r.image_dims);
 	if (r.image_dims[2] != 1 || r.image_dims[0] < 2 || r.image_dims[1] < 2)
 		return r5_set_error(R5_EINVAL, "pipeline grasp: encoded matrix %ldx%ldx%ld; GRASP is 2D (at least 2x2, z 1)",
 				    r.image_dims[0], r.image_dims[1], r.image_dims[2]);
 	r5_ctx *own = NULL, *run = ctx;
-	if (r5_ctx_residency(ctx) != R5_HOST) {
-		R5_TRY(r5_ctx_create(&own, "cpu", 0));
-		run = own;
-		r5_info("grasp: the NUFFT computes on the CPU (the %s context's device has none yet)", r5_ctx_backend_name(ctx));
-	}
+	R5_TRY(r5_pipeline_nc_context(ctx, "grasp", &own, &run));
 	r5_status s = grasp_all(run, &r, scan, p, progress, set);
 	double t = r5_pipeline_clock(ctx);
 	if (s == R5_OK)

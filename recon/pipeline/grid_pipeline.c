@@ -79,15 +79,34 @@ static r5_status frame_weights(r5_ctx *ctx, const r5_recon_params *p, const long
 	return s;
 }
 
+void r5_pipeline_nc_image_dims(const r5_header *header, long coils, long dims[R5_DIMS])
+{
+	r5_dims_ones(dims);
+	for (int d = 0; d < 3; d++)
+		dims[d] = header->enc_matrix[d] > 1 ? header->enc_matrix[d] : 1;
+	dims[R5_DIM_COIL] = coils;
+}
+
+r5_status r5_pipeline_nc_context(r5_ctx *ctx, const char *pipeline, r5_ctx **own, r5_ctx **run)
+{
+	*own = NULL;
+	*run = ctx;
+	if (r5_ctx_residency(ctx) == R5_HOST)
+		return R5_OK;
+	R5_TRY(r5_ctx_create(own, "cpu", 0));
+	*run = *own;
+	r5_info("%s: the NUFFT computes on the CPU (the %s context's device has none yet)", pipeline,
+		r5_ctx_backend_name(ctx));
+	return R5_OK;
+}
+
 /* RING on all spokes (radial only), then the delayed trajectory, kept inside the image's k range. */
 r5_status r5_pipeline_delay_correct(const r5_scan *scan, const r5_progress *progress, r5_array **traj, float delay[3])
 {
 	*traj = NULL;
 	long n_read = scan->kspace->dims[1], n_spokes = scan->kspace->dims[2], n = n_read * n_spokes;
 	long image_dims[R5_DIMS];
-	r5_dims_ones(image_dims);
-	for (int d = 0; d < 3; d++)
-		image_dims[d] = scan->header.enc_matrix[d] > 1 ? scan->header.enc_matrix[d] : 1;
+	r5_pipeline_nc_image_dims(&scan->header, 1, image_dims);
 	float *coords = malloc(sizeof *coords * 3 * (size_t)n), *w = malloc(sizeof *w * (size_t)n), residual = 0;
 	r5_status s = coords && w ? R5_OK : r5_set_error(R5_ENOMEM, "gradient delay: coordinates of %ld points", n);
 	if (s == R5_OK)
@@ -210,22 +229,14 @@ r5_status r5_pipeline_grid(r5_ctx *ctx, const r5_scan *scan, const r5_recon_para
 	memset(&r, 0, sizeof r);
 	r.p = p;
 	r.n_read = k->dims[1];
-	r5_dims_ones(r.image_dims);
-	for (int d = 0; d < 3; d++)
-		r.image_dims[d] = scan->header.enc_matrix[d] > 1 ? scan->header.enc_matrix[d] : 1;
-	r.image_dims[R5_DIM_COIL] = k->dims[R5_DIM_COIL];
+	r5_pipeline_nc_image_dims(&scan->header, k->dims[R5_DIM_COIL], r.image_dims);
 	if (r.image_dims[0] < 2 || r.image_dims[1] < 2)
 		return r5_set_error(R5_EINVAL, "pipeline grid: encoded matrix %ldx%ld; gridding needs at least 2x2",
 				    r.image_dims[0], r.image_dims[1]);
 	R5_TRY(r5_pipeline_grid_frames(p, k->dims[2], &r.spokes, &r.step, &r.n_frames));
 	/* the NUFFT runs on CPU contexts: another context grids on a CPU one of its own */
 	r5_ctx *own = NULL;
-	r.ctx = ctx;
-	if (r5_ctx_residency(ctx) != R5_HOST) {
-		R5_TRY(r5_ctx_create(&own, "cpu", 0));
-		r.ctx = own;
-		r5_info("grid: the NUFFT computes on the CPU (the %s context's device has none yet)", r5_ctx_backend_name(ctx));
-	}
+	R5_TRY(r5_pipeline_nc_context(ctx, "grid", &own, &r.ctx));
 	double t0 = r5_pipeline_clock(ctx);
 	r5_status s = grid_all(&r, scan, progress);
 	if (s == R5_OK) {

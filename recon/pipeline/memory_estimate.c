@@ -650,10 +650,7 @@ static r5_status grappa(struct ledger *l, const r5_scan *work, const r5_recon_pa
 static void grid(struct ledger *l, const r5_scan *work, const r5_recon_params *p, const long kdims[R5_DIMS])
 {
 	long image[R5_DIMS], out[R5_DIMS];
-	r5_dims_ones(image);
-	for (int d = 0; d < 3; d++)
-		image[d] = work->header.enc_matrix[d] > 1 ? work->header.enc_matrix[d] : 1;
-	image[R5_DIM_COIL] = kdims[R5_DIM_COIL];
+	r5_pipeline_nc_image_dims(&work->header, kdims[R5_DIM_COIL], image);
 	long spokes = kdims[2], step = spokes, frames = 1;
 	if (r5_pipeline_grid_frames(p, kdims[2], &spokes, &step, &frames) != R5_OK)
 		r5_clear_error(); /* refused before (r5_recon_memory_estimate) */
@@ -687,10 +684,7 @@ static void nc_sense(struct ledger *l, const r5_scan *work, const r5_recon_param
 		     int cs)
 {
 	long image[R5_DIMS], out[R5_DIMS];
-	r5_dims_ones(image);
-	for (int d = 0; d < 3; d++)
-		image[d] = work->header.enc_matrix[d] > 1 ? work->header.enc_matrix[d] : 1;
-	image[R5_DIM_COIL] = kdims[R5_DIM_COIL];
+	r5_pipeline_nc_image_dims(&work->header, kdims[R5_DIM_COIL], image);
 	long spokes = kdims[2], step = spokes, frames = 1;
 	if (r5_pipeline_grid_frames(p, kdims[2], &spokes, &step, &frames) != R5_OK)
 		r5_clear_error(); /* refused before (r5_recon_memory_estimate) */
@@ -712,10 +706,7 @@ static void nc_sense(struct ledger *l, const r5_scan *work, const r5_recon_param
 static void grasp(struct ledger *l, const r5_scan *work, const r5_recon_params *p, const long kdims[R5_DIMS])
 {
 	long image[R5_DIMS], out[R5_DIMS];
-	r5_dims_ones(image);
-	for (int d = 0; d < 3; d++)
-		image[d] = work->header.enc_matrix[d] > 1 ? work->header.enc_matrix[d] : 1;
-	image[R5_DIM_COIL] = kdims[R5_DIM_COIL];
+	r5_pipeline_nc_image_dims(&work->header, kdims[R5_DIM_COIL], image);
 	long spokes = p->grid.frame_spokes > 0 ? p->grid.frame_spokes : 21;
 	spokes = spokes < kdims[2] ? spokes : kdims[2];
 	long frames = spokes > 0 ? kdims[2] / spokes : 1, n_all = kdims[1] * kdims[2], np = kdims[1] * spokes;

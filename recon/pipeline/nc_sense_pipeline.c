@@ -136,22 +136,13 @@ r5_status r5_pipeline_nc_frames(r5_ctx *ctx, const r5_scan *scan, const r5_recon
 	memset(&r, 0, sizeof r);
 	r.solver = solver;
 	r.n_read = k->dims[1];
-	r5_dims_ones(r.image_dims);
-	for (int d = 0; d < 3; d++)
-		r.image_dims[d] = scan->header.enc_matrix[d] > 1 ? scan->header.enc_matrix[d] : 1;
-	r.image_dims[R5_DIM_COIL] = k->dims[R5_DIM_COIL];
+	r5_pipeline_nc_image_dims(&scan->header, k->dims[R5_DIM_COIL], r.image_dims);
 	if (r.image_dims[0] < 2 || r.image_dims[1] < 2)
 		return r5_set_error(R5_EINVAL, "pipeline %s: encoded matrix %ldx%ld; a non-Cartesian %s needs at "
 				    "least 2x2", name, r.image_dims[0], r.image_dims[1], name);
 	R5_TRY(r5_pipeline_grid_frames(p, k->dims[2], &r.spokes, &r.step, &r.n_frames));
 	r5_ctx *own = NULL;
-	r.ctx = ctx;
-	if (r5_ctx_residency(ctx) != R5_HOST) {
-		R5_TRY(r5_ctx_create(&own, "cpu", 0));
-		r.ctx = own;
-		r5_info("%s: the non-Cartesian reconstruction computes on the CPU (the %s context's device has no "
-			"NUFFT yet)", name, r5_ctx_backend_name(ctx));
-	}
+	R5_TRY(r5_pipeline_nc_context(ctx, name, &own, &r.ctx));
 	long out[R5_DIMS];
 	r5_dims_copy(out, r.image_dims);
 	out[R5_DIM_COIL] = 1;

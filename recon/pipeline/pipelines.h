@@ -53,6 +53,12 @@ double r5_pipeline_nc_sense_bytes(const long image_dims[R5_DIMS], long n_read, l
 				  long frames);
 /* grid's frames for a scan of n_spokes spokes: n_frames of `spokes` spokes, frame f from spoke
  * f * step; R5_EINVAL when frame_spokes is larger than the scan or frame_step comes without it. */
+/* The image of a non-Cartesian scan (grid_pipeline.c): [Nx, Ny, Nz, coils] on the header's encoded
+ * matrix (a size of 0 or 1 is 1). */
+void r5_pipeline_nc_image_dims(const r5_header *header, long coils, long dims[R5_DIMS]);
+/* The context a non-Cartesian pipeline computes on: ctx when it is a CPU one, else a CPU context
+ * of its own in *own (the caller destroys it; one log line names the pipeline). */
+r5_status r5_pipeline_nc_context(r5_ctx *ctx, const char *pipeline, r5_ctx **own, r5_ctx **run);
 /* delay=ring (every non-Cartesian pipeline; grid_pipeline.c): RING gradient delays estimated from
  * all of the scan's radial spokes, and a new trajectory array (the scan's dims) moved by them. */
 r5_status r5_pipeline_delay_correct(const r5_scan *scan, const r5_progress *progress, r5_array **traj, float delay[3]);

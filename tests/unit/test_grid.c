@@ -23,13 +23,6 @@
 #define N 64
 #define PI 3.14159265358979323846
 
-static void dims_of(long dims[R5_DIMS], long x, long y, long z, long c)
-{
-	for (int d = 0; d < R5_DIMS; d++)
-		dims[d] = 1;
-	dims[0] = x, dims[1] = y, dims[2] = z, dims[3] = c;
-}
-
 /* uniform radial: spoke s at angle s pi / n_spokes, k = (i - n_read/2) 2 kmax / n_read along it,
  * starting at +kmax when flip (BART's `traj -r` starts at -kmax) */
 static float *radial(long n_read, long n_spokes, double kmax, double angle0, int flip)

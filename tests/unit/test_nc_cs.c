@@ -34,12 +34,7 @@
 #define READ 96   /* 2x oversampled spokes */
 #define NOISE 0.004 /* noise std per sample component pair (complex std), vs peak |y| ~ 0.5 */
 
-static void dims_of(long dims[R5_DIMS], long x, long y, long z, long c)
-{
-	for (int d = 0; d < R5_DIMS; d++)
-		dims[d] = 1;
-	dims[0] = x, dims[1] = y, dims[2] = z, dims[3] = c;
-}
+#include "nc_phantom.h"
 
 /* golden-angle spoke s: k = (i - READ/2) N / READ along s * 111.25 degrees */
 static float *radial(int spokes)
@@ -53,36 +48,6 @@ static float *radial(int spokes)
 			p[0] = (float)(r * cos(a)), p[1] = (float)(r * sin(a)), p[2] = 0.0f;
 		}
 	return k;
-}
-
-static r5_array *host(const long dims[R5_DIMS])
-{
-	r5_array *a = NULL;
-	assert_int_equal(r5_array_zeros(ctx, R5_HOST, dims, &a), R5_OK);
-	return a;
-}
-
-/* two smooth-edged ellipses with a smooth phase, four Gaussian coils normalised to sum |S|^2 = 1 */
-static void phantom(r5_array *truth, r5_array *maps)
-{
-	for (int y = 0; y < N; y++)
-		for (int x = 0; x < N; x++) {
-			double u = (x - N / 2) / (0.36 * N), v = (y - N / 2) / (0.28 * N);
-			double w = (x - N / 2 - 5) / (0.12 * N), z = (y - N / 2 + 3) / (0.1 * N);
-			double m = 0.5 * (1 - tanh(6 * (sqrt(u * u + v * v) - 1))) +
-				   0.3 * (1 - tanh(3 * (sqrt(w * w + z * z) - 1)));
-			truth->data[y * N + x] = (float complex)(m * cexp(I * 0.02 * (x + y)));
-			double sum = 0;
-			double complex s[COILS];
-			for (int c = 0; c < COILS; c++) {
-				double cx = N / 2 + 0.6 * N * cos(M_PI / 2 * c), cy = N / 2 + 0.6 * N * sin(M_PI / 2 * c);
-				double d2 = ((x - cx) * (x - cx) + (y - cy) * (y - cy)) / (0.5 * N * N);
-				s[c] = exp(-d2) * cexp(I * (0.7 * c + 0.03 * x));
-				sum += creal(s[c] * conj(s[c]));
-			}
-			for (int c = 0; c < COILS; c++)
-				maps->data[(long)c * N * N + y * N + x] = (float complex)(s[c] / sqrt(sum));
-		}
 }
 
 /* deterministic complex Gaussian noise of total std sigma (Box-Muller on an LCG) */

@@ -39,20 +39,6 @@
 #define REAL_N 128
 #endif
 
-static void dims_of(long dims[R5_DIMS], long x, long y, long z, long c)
-{
-	for (int d = 0; d < R5_DIMS; d++)
-		dims[d] = 1;
-	dims[0] = x, dims[1] = y, dims[2] = z, dims[3] = c;
-}
-
-static r5_array *host(const long dims[R5_DIMS])
-{
-	r5_array *a = NULL;
-	assert_int_equal(r5_array_zeros(ctx, R5_HOST, dims, &a), R5_OK);
-	return a;
-}
-
 /* Pearson correlation of |a| and |b| over n values, each optionally smoothed 3 x 3 (nx wide) */
 static double pearson(const float complex *a, const float complex *b, long nx, long ny, int smooth)
 {

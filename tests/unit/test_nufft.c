@@ -30,13 +30,6 @@
 #define TOL_ADJOINT 1e-5 /* <y, A x> = <A^H y, x> */
 #define TOL_TOEPLITZ 1e-5
 
-static void dims_of(long dims[R5_DIMS], long x, long y, long z, long c)
-{
-	for (int d = 0; d < R5_DIMS; d++)
-		dims[d] = 1;
-	dims[0] = x, dims[1] = y, dims[2] = z, dims[3] = c;
-}
-
 static unsigned rng = 12345u;
 static double uniform(void) /* [0, 1) */
 {

@@ -27,13 +27,6 @@
 #define TOL_SAME_125 5e-5 /* sigma 1.25: its de-apodisation amplifies fp32 rounding (nufft.h); seen 1.1e-5 */
 #define TOL_DIRECT 1e-4   /* either vs the direct DFT (the plan's accuracy at the default width) */
 
-static void dims_of(long dims[R5_DIMS], long x, long y, long z, long c)
-{
-	for (int d = 0; d < R5_DIMS; d++)
-		dims[d] = 1;
-	dims[0] = x, dims[1] = y, dims[2] = z, dims[3] = c;
-}
-
 static unsigned rng = 4242u;
 static double uniform(void) /* [0, 1) */
 {

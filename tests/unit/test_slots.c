@@ -35,12 +35,6 @@ static float frand(void) /* [-1, 1) */
 	return (float)((double)((rng * 2685821657736338717ULL) >> 11) / 9007199254740992.0 * 2.0 - 1.0);
 }
 
-static void dims_of(long dims[R5_DIMS], long x, long y, long z, long c)
-{
-	r5_dims_ones(dims);
-	dims[0] = x, dims[1] = y, dims[2] = z, dims[3] = c;
-}
-
 static r5_array *random_array(const long dims[R5_DIMS])
 {
 	r5_array *a = NULL;

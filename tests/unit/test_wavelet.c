@@ -22,13 +22,6 @@
 
 #define TOL_EXACT 1e-6 /* relative, single precision */
 
-static void dims_of(long dims[R5_DIMS], long x, long y, long z, long c)
-{
-	for (int d = 0; d < R5_DIMS; d++)
-		dims[d] = 1;
-	dims[0] = x, dims[1] = y, dims[2] = z, dims[3] = c;
-}
-
 static r5_array *work_from(const long dims[R5_DIMS], const float complex *values)
 {
 	r5_array *a = NULL;
