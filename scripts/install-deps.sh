@@ -9,17 +9,31 @@ BUILD=(
   build-essential cmake pkg-config git ca-certificates
   libfftw3-dev libismrmrd-dev libhdf5-dev libxml2-dev zlib1g-dev libpng-dev
   libgrpc-dev protobuf-c-compiler libprotobuf-c-dev protobuf-compiler
-  libcmocka-dev libcurl4-openssl-dev libdcmtk-dev
+  libcmocka-dev libcurl4-openssl-dev libdcmtk-dev libmicrohttpd-dev libssl-dev openssl
 )
 # peers the tests validate against: ISMRMRD tools, DICOM validators, a PACS, gRPC Python
-# client, BART for cross-checks
+# client, BART for cross-checks, Prometheus (promtool and a real scraper), clang's libFuzzer
 TEST=(
   ismrmrd-tools dcmtk dicom3tools orthanc curl procps
   python3-grpcio python3-grpc-tools python3-protobuf python3-pydicom python3-numpy python3-h5py
-  bart
+  bart prometheus clang-14 libclang-rt-14-dev ccache
 )
 PKGS=("${BUILD[@]}")
 if [ "${R5_DEPS_MINIMAL:-0}" != 1 ]; then PKGS+=("${TEST[@]}"); fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${PKGS[@]}"
+
+# Debian 12's kubectl (1.20, kustomize v2.0.3 built in), the version the manifests under
+# docker/k8s must render with. Another kubectl may own /usr/bin/kubectl (Google Cloud SDK's):
+# the package is unpacked into a folder of its own instead of installed over it.
+if [ "${R5_DEPS_MINIMAL:-0}" != 1 ]; then
+	KUBE_DIR=/usr/local/lib/recon5t/kubernetes-client
+	if [ ! -x "$KUBE_DIR/usr/bin/kubectl" ]; then
+		tmp=$(mktemp -d)
+		(cd "$tmp" && apt-get download -qq kubernetes-client)
+		$SUDO mkdir -p "$KUBE_DIR"
+		$SUDO dpkg-deb -x "$tmp"/kubernetes-client_*.deb "$KUBE_DIR"
+		rm -rf "$tmp"
+	fi
+fi
