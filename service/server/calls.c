@@ -8,6 +8,7 @@
  * Outgoing events go through a FIFO so that only one SEND_MESSAGE is in flight; the status is
  * its last item. Errors end the call with an Error event and the mapped status. */
 #include "server.h"
+#include "metrics.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -165,6 +166,8 @@ static void enqueue(r5_call *c, grpc_byte_buffer *buffer, grpc_status_code code,
 	o->message = message ? strdup(message) : NULL;
 	if (!buffer)
 		c->status_queued = 1;
+	if (!buffer)
+		r5_metrics_call_handled((int)c->kind, (int)code, r5_svc_now() - c->t_start);
 	if (c->out_tail)
 		c->out_tail->next = o;
 	else
@@ -264,6 +267,7 @@ void r5_call_on_new(r5_call *c, int ok)
 	r5_server_request_call(s, c->grpc_server, c->health_port);
 	c->kind = route(c);
 	c->t_start = r5_svc_now();
+	r5_metrics_call_started((int)c->kind);
 	c->deadline = gpr_convert_clock_type(c->details.deadline, GPR_CLOCK_MONOTONIC);
 	grpc_op ops[2];
 	memset(ops, 0, sizeof ops);

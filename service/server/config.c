@@ -15,6 +15,7 @@
 const r5_server_config r5_server_config_defaults = {
 	.listen = "127.0.0.1:50051",
 	.health_listen = "",
+	.metrics_listen = "",
 	.workers = 0,
 	.cpu_workers = 1,
 	.backend = "auto",
@@ -55,6 +56,7 @@ static const struct config_key {
 #define NUM(n, t, lo, hi, h) {#n, t, offsetof(r5_server_config, n), 0, lo, hi, h}
 	STR(listen, "HOST:PORT of the gRPC service (default 127.0.0.1:50051)"),
 	STR(health_listen, "HOST:PORT of a separate plaintext health port (default none)"),
+	STR(metrics_listen, "HOST:PORT of the Prometheus endpoint GET /metrics, port 0: any (default none)"),
 	NUM(workers, KEY_INT, 0, 256, "worker threads (0: one per GPU, else cpu_workers)"),
 	NUM(cpu_workers, KEY_INT, 1, 256, "CPU workers when no GPU is used (default 1)"),
 	STR(backend, "auto | cpu | gpu (default auto)"),
@@ -140,7 +142,7 @@ static r5_status check_string(r5_server_config *c, const struct config_key *k, c
 		return r5_set_error(R5_EINVAL, "%s: backend = \"%s\": expected auto, cpu or gpu", origin, value);
 	if (strcmp(k->name, "log_level") == 0 && r5_log_level_parse(value) < 0)
 		return r5_set_error(R5_EINVAL, "%s: log_level = \"%s\": expected debug, info, warn or error", origin, value);
-	if ((strcmp(k->name, "listen") == 0 || (strcmp(k->name, "health_listen") == 0 && *value)) && !strchr(value, ':'))
+	if ((strcmp(k->name, "listen") == 0 || ((strcmp(k->name, "health_listen") == 0 || strcmp(k->name, "metrics_listen") == 0) && *value)) && !strchr(value, ':'))
 		return r5_set_error(R5_EINVAL, "%s: %s = \"%s\": expected HOST:PORT", origin, k->name, value);
 	if ((strcmp(k->name, "pacs_called_ae") == 0 || strcmp(k->name, "pacs_calling_ae") == 0) && !ae_title_ok(value))
 		return r5_set_error(R5_EINVAL, "%s: %s = \"%s\": an AE title is 1-16 printable characters, no backslash",

@@ -9,6 +9,7 @@
 typedef struct r5_server_config {
 	char listen[128];        /* HOST:PORT of the main gRPC port */
 	char health_listen[128]; /* separate plaintext health port, "" = none */
+	char metrics_listen[128]; /* HOST:PORT of the Prometheus endpoint (GET /metrics), "" = none */
 	int workers;             /* 0 = one per GPU, or cpu_workers when there is none */
 	int cpu_workers;         /* CPU workers when no GPU is used */
 	char backend[16];        /* auto | cpu | gpu (| cpu-fault, tests with R5_FAULT_INJECT) */

@@ -15,6 +15,7 @@
 
 #include "recon/core/log.h"
 #include "server.h"
+#include "metrics.h"
 #include "recon/pipeline/memory_estimate.h"
 
 r5_status r5_ingest_header(r5_call *c, const Recon5t__V1__ScanHeader *header);
@@ -156,6 +157,7 @@ r5_status r5_ingest_batch(r5_call *c, const Recon5t__V1__AcquisitionBatch *batch
 		}
 		c->n_acquisitions++;
 		c->bytes_in += (long)batch->acquisitions[i]->data.len;
+		r5_metrics_ingest_bytes((long)batch->acquisitions[i]->data.len);
 	}
 	R5_TRY(grow_reservation(c));
 	R5_TRY(r5_realtime_offer(c)); /* real time: the frames that became due go to the frame thread */

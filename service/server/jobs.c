@@ -21,6 +21,7 @@
 #include "recon/core/log.h"
 #include "recon/pipeline/calibration.h"
 #include "server.h"
+#include "metrics.h"
 
 void r5_jobs_send_results(r5_job *job, const r5_image_set *set);
 
@@ -164,6 +165,8 @@ static int progress_hook(void *user, const char *stage, double fraction, r5_stat
 	if (new_stage || fraction >= job->last_fraction + 0.1 || now - job->last_sent > 0.5 || fraction >= 1.0) {
 		if (!new_stage && fraction == job->last_fraction)
 			return 0;
+		if (new_stage)
+			r5_metrics_stage(job->last_stage, now - job->stage_started), job->stage_started = now;
 		snprintf(job->last_stage, sizeof job->last_stage, "%s", stage);
 		job->last_fraction = fraction;
 		job->last_sent = now;
@@ -290,6 +293,7 @@ static r5_status run_job(r5_ctx *ctx, r5_job *job, long *cache_held)
 	if (status == R5_OK) {
 		r5_job_send_progress(job, "queued", 1.0);
 		snprintf(job->last_stage, sizeof job->last_stage, "start");
+		job->stage_started = r5_svc_now();
 		r5_progress progress = {.report = progress_hook, .user = job};
 		r5_clear_error();
 		status = device_lost_status(ctx, r5_recon_run_calibrated(ctx, job->scan, &c->params, calibration, &progress,
@@ -313,6 +317,9 @@ static r5_status run_job(r5_ctx *ctx, r5_job *job, long *cache_held)
 		}
 	}
 	r5_image_set_free(set);
+	if (job->stage_started > 0)
+		r5_metrics_stage(job->last_stage, r5_svc_now() - job->stage_started);
+	r5_metrics_job(c->params.pipeline, status);
 	pthread_mutex_lock(&c->server->lock);
 	if (status == R5_OK)
 		c->server->jobs_done++;

@@ -90,6 +90,8 @@ int main(int argc, char **argv)
 		R5_VERSION, config.listen, server.main_port, server.health_server ? ", health on " : "",
 		server.health_server ? config.health_listen : "", server.n_workers, config.max_streams, config.max_queue,
 		config.memory_budget_mb, config.max_message_mb);
+	if (server.metrics_port)
+		r5_info("metrics on %s (port %d): GET /metrics", config.metrics_listen, server.metrics_port);
 	int signal_number = 0;
 	sigwait(&signals, &signal_number);
 	drain(&server, signal_number);

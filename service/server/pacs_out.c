@@ -35,6 +35,7 @@
 
 #include "recon/core/log.h"
 #include "server.h"
+#include "metrics.h"
 
 #define PRIVATE_DIR "recon5t"
 
@@ -341,6 +342,7 @@ r5_status r5_pacs_out_job(r5_call *c, const r5_image_set *set, int send_events, 
 		remove_outbox(c->job_id, &files, 0);
 	}
 	r->n_failed += files.n_unwritten;
+	r5_metrics_pacs_push(r->n_stored, r->n_spooled, r->n_failed);
 	describe(outcome, s->pacs_name, &files, r5_svc_now() - t0);
 	if (r->n_spooled || r->n_failed)
 		r5_warn("job %s: %s", c->job_id, outcome->message);

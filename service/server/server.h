@@ -133,6 +133,7 @@ struct r5_job {
 	r5_job *next;
 	/* progress throttling */
 	char last_stage[32];
+	double stage_started; /* metrics: when last_stage began */
 	double last_fraction, last_sent;
 };
 
@@ -141,6 +142,7 @@ struct r5_server {
 	grpc_completion_queue *cq;
 	grpc_server *main_server, *health_server;
 	int main_port, health_port;
+	int metrics_port; /* metrics.c: the Prometheus endpoint's bound port, 0 = none */
 	pthread_t *cq_threads;
 	int n_cq_threads;
 
