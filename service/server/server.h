@@ -15,6 +15,7 @@
  *   dicom_out.c     DICOM encoding: Image events and/or files for the PACS
  *   pacs_out.c      PACS push: spool directories, delivery after a job, the spooler thread
  *   quality.c       quality figures against a ground truth sent with the ScanHeader
+ *   metrics.c       Prometheus registry and its GET /metrics endpoint (metrics_listen, metrics.h)
  *   main.c          configuration, signals, drain
  * Completion-queue threads only move bytes: a received message goes to the ingest pool, which
  * parses it, sorts its acquisitions into k-space (readout oversampling removal included) and

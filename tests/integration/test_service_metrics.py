@@ -5,13 +5,15 @@ values show what happened (jobs_total by outcome, handled_total by gRPC code, in
 least the k-space bytes sent, histogram buckets cumulative with +Inf = _count); 404 for other
 paths, 405 for POST; no job id or client job id appears in it. Then a real Prometheus scrapes
 the endpoint every second and its query API returns recon5t_jobs_total. SKIP (77) without
-prometheus/promtool."""
+prometheus/promtool. Last, SIGTERM while a stream is open: recon5t_serving goes to 0 and the
+separate health port (plaintext) says NOT_SERVING, the open job still completes."""
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -72,13 +74,16 @@ def main():
         pb, hpb = sc.load_protos(work)
         scan = sc.make_phantom(work, matrix="32", coils=4)
         xml, records = sc.read_scan(scan)
+        health_port = sc.free_port()
         server = sc.Server(work, pb, hpb, ["--workers", "1", "--memory-budget-mb", "256",
-                                           "--metrics-listen", "127.0.0.1:0"])
+                                           "--metrics-listen", "127.0.0.1:0",
+                                           "--health-listen", "127.0.0.1:%d" % health_port])
         try:
             m = re.search(r"metrics on \S+ \(port (\d+)\)", server.log_text())
             assert m, "no metrics port in the log:\n" + server.log_text()
             url = "http://127.0.0.1:%s" % m.group(1)
             run_cases(server, pb, xml, records, url, work, prometheus, promtool)
+            drain_case(server, pb, hpb, xml, records, url, health_port)
         finally:
             if server.proc.poll() is None:
                 server.stop()
@@ -164,6 +169,48 @@ def run_cases(server, pb, xml, records, url, work, prometheus, promtool):
             prom.kill()
             prom.wait()
         log.close()
+
+
+def poll_metric(url, name, want, seconds=60):
+    end = time.time() + seconds
+    while time.time() < end:
+        status, text = get(url + "/metrics")
+        if status == 200 and value(samples(text), name) == want:
+            return
+        time.sleep(0.05)
+    raise AssertionError("%s never became %s" % (name, want))
+
+
+def drain_case(server, pb, hpb, xml, records, url, health_port):
+    gate, result = threading.Event(), {}
+
+    def slow_client():
+        def messages():
+            yield from sc.scan_messages(pb, xml, records, end=False)
+            gate.wait(60)
+            yield pb.ScanMessage(end=pb.End())
+        result["r"] = server.reconstruct(messages(), timeout=120)
+
+    t = threading.Thread(target=slow_client)
+    t.start()
+    try:
+        poll_metric(url, "recon5t_streams_active", 1)
+        server.proc.send_signal(sc.signal.SIGTERM)
+        poll_metric(url, "recon5t_serving", 0)
+        channel = sc.grpc.insecure_channel("127.0.0.1:%d" % health_port)  # plaintext
+        check = channel.unary_unary("/grpc.health.v1.Health/Check",
+                                    request_serializer=hpb.HealthCheckRequest.SerializeToString,
+                                    response_deserializer=hpb.HealthCheckResponse.FromString)
+        status = check(hpb.HealthCheckRequest(), timeout=10).status
+        channel.close()
+        assert status == hpb.HealthCheckResponse.NOT_SERVING, status
+        print("draining: recon5t_serving 0, health port (plaintext) NOT_SERVING")
+    finally:
+        gate.set()
+        t.join(120)
+    events, code, details = result.get("r", ([], None, "no result"))
+    assert code is not None and code.name == "OK", (code, details)
+    assert server.proc.wait(timeout=60) == 0
 
 
 if __name__ == "__main__":

@@ -104,12 +104,27 @@ static void test_two_threads(void **state)
 	r5_mbuf_free(&b);
 }
 
+/* built without libmicrohttpd (as this test compiles metrics.c): "" is fine, an address is refused
+ * with a message naming the key */
+static void test_no_endpoint(void **state)
+{
+	(void)state;
+	int port = -1;
+	assert_int_equal(r5_metrics_start(NULL, "", &port), R5_OK);
+	assert_int_equal(port, 0);
+	assert_int_equal(r5_metrics_start(NULL, "127.0.0.1:0", &port), R5_ENOTSUP);
+	assert_non_null(strstr(r5_last_error(), "metrics_listen 127.0.0.1:0"));
+	assert_non_null(strstr(r5_last_error(), "libmicrohttpd"));
+	r5_metrics_stop();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_histogram_buckets),
 		cmocka_unit_test(test_escaping),
 		cmocka_unit_test(test_two_threads),
+		cmocka_unit_test(test_no_endpoint),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
