@@ -36,8 +36,9 @@ def paced(pb, xml, records, batch, tr_s, job_id, sent):
     for m in sc.scan_messages(pb, xml, records, batch=batch, job_id=job_id, outputs=[pb.OUTPUT_COMPLEX]):
         if tr_s > 0 and m.WhichOneof("kind") == "batch":
             time.sleep(tr_s * len(m.batch.acquisitions))
+        if m.WhichOneof("kind") == "end":
+            sent[0] = time.perf_counter()  # the last acquisition went out with the batch before
         yield m
-    sent[0] = time.perf_counter()
 
 
 class Stats:
@@ -88,7 +89,7 @@ class External:
 
 
 def pct(values, q):
-    v = sorted(values)
+    v = sorted(x for x in values if x is not None)
     return v[min(len(v) - 1, int(q * len(v)))] if v else float("nan")
 
 
