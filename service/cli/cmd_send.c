@@ -65,9 +65,10 @@ static void usage(FILE *f)
 	fprintf(f, "usage: recon5t send SCAN.h5 --server HOST:PORT --out DIR [--pipeline P] [--param k=v]...\n"
 		   "       [--pace realtime|fast] [--batch N] [--deadline S] [--job-id ID] [--priority console|research]\n"
 		   "       [--output magnitude|phase|complex|gfactor]... [--format float32|dicom] [--quiet]\n"
-		   "       [--no-truth] [--no-pacs]\n"
+		   "       [--no-truth] [--no-pacs] [--deidentify]\n"
 		   "A phantom's ground_truth image in SCAN.h5 is sent along (unless --no-truth) and the server\n"
-		   "returns nrmse/psnr/ssim against it; --no-pacs asks the server not to push this scan to its PACS.\n");
+		   "returns nrmse/psnr/ssim against it; --no-pacs asks the server not to push this scan to its PACS;\n"
+		   "--deidentify asks for DICOM without patient data (parameter deidentify=1, PS3.15 Annex E).\n");
 }
 
 static int parse_output(send_options *o, const char *v)
@@ -100,6 +101,21 @@ static int parse_args(send_options *o, int argc, char **argv)
 			takes = 0;
 		} else if (!strcmp(a, "--no-pacs")) {
 			o->no_pacs = 1;
+			takes = 0;
+		} else if (!strcmp(a, "--deidentify")) {
+			if (o->n_params >= MAX_PARAMS)
+				return fprintf(stderr, "recon5t send: too many parameters\n"), 0;
+			static const char pair[] = "deidentify\0001"; /* key, NUL, value */
+			char *text = malloc(sizeof pair);
+			if (!text)
+				return fprintf(stderr, "recon5t send: out of memory\n"), 0;
+			memcpy(text, pair, sizeof pair);
+			Recon5t__V1__Parameter *p = &o->params[o->n_params];
+			recon5t__v1__parameter__init(p);
+			p->key = text;
+			p->value = text + sizeof "deidentify";
+			o->param_text[o->n_params] = text;
+			o->param_pointers[o->n_params++] = p;
 			takes = 0;
 		} else if (a[0] != '-') {
 			if (o->scan)

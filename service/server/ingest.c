@@ -28,6 +28,12 @@ static r5_status read_request(r5_call *c, const Recon5t__V1__ScanHeader *h)
 		return r5_error_context(R5_EINVAL, "ScanHeader.pipeline");
 	for (size_t i = 0; i < h->n_parameters; i++) {
 		const Recon5t__V1__Parameter *p = h->parameters[i];
+		if (p->key && !strcmp(p->key, "deidentify")) { /* the job's, not the pipeline's */
+			if (!p->value || (strcmp(p->value, "0") && strcmp(p->value, "1")))
+				return r5_set_error(R5_EINVAL, "ScanHeader.parameters[%zu]: deidentify must be 0 or 1", i);
+			c->deidentify = p->value[0] == '1';
+			continue;
+		}
 		if (r5_recon_params_set(&c->params, p->key, p->value) != R5_OK)
 			return r5_error_context(R5_EINVAL, "ScanHeader.parameters[%zu]", i);
 	}
