@@ -134,8 +134,10 @@ r5_status r5_ingest_header(r5_call *c, const Recon5t__V1__ScanHeader *h)
 	if (r5_realtime_wanted(c))
 		R5_TRY(r5_realtime_begin(c, h)); /* before Accepted: a bad real-time request is refused at once */
 	const r5_header *header = r5_scan_builder_header(c->builder);
-	r5_info("job %s: accepted (client id \"%s\", pipeline %s, %s, matrix %ldx%ldx%ld, %d coils)", c->job_id,
-		c->client_job_id, c->params.pipeline,
+	/* the client's job id is not logged: a console may put an accession number into it; the
+	 * client has our job id in Accepted to match the two */
+	r5_info("job %s: accepted (client id of %zu characters, pipeline %s, %s, matrix %ldx%ldx%ld, %d coils)",
+		c->job_id, strlen(c->client_job_id), c->params.pipeline,
 		h->priority == RECON5T__V1__PRIORITY__PRIORITY_RESEARCH ? "research" : "console", header->enc_matrix[0],
 		header->enc_matrix[1], header->enc_matrix[2], header->n_channels);
 	c->t_header = r5_svc_now();
