@@ -333,6 +333,10 @@ static void put_top_level(r5_dcm_dataset *ds, const r5_dicom_enhanced *e, r5_dic
 	r5_dcm_put_is(ds, T(0028, 0008), e->n_frames);
 	put_required_text(ds, first, T(0008, 0070), "LO", "unknown");
 	put_required_text(ds, first, T(0008, 1090), "LO", "unknown");
+	/* Type 1 here: a de-identified classic instance has them empty (Z), this IOD gets the
+	 * profile's D, a dummy */
+	put_required_text(ds, first, T(0008, 0023), "DA", "19000101");
+	put_required_text(ds, first, T(0008, 0033), "TM", "000000");
 	put_required_text(ds, first, T(0018, 1000), "LO", "unknown");
 	/* how the pixels were made: the classic DerivationDescription, which is not part of this IOD
 	 * outside the Derivation Image group (that one wants a coded derivation), as ImageComments */

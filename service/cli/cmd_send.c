@@ -8,6 +8,7 @@
  * RECV_MESSAGE in flight at a time, so images are received while acquisitions still go out. */
 #include <complex.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -284,7 +285,10 @@ static int save_image(send_state *st, const Recon5t__V1__Image *img)
 	char path[4096];
 	const char *ext = img->format == RECON5T__V1__IMAGE_FORMAT__FORMAT_DICOM ? "dcm" : "f32";
 	snprintf(path, sizeof path, "%s/%s_%04u.%s", st->opt->out, kind_file_name(img->kind), img->image_index, ext);
-	FILE *f = fopen(path, "wb");
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600); /* patient data: 0600 */
+	FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+	if (!f && fd >= 0)
+		close(fd);
 	if (!f || fwrite(img->data.data, 1, img->data.len, f) != img->data.len) {
 		fprintf(stderr, "recon5t send: cannot write %s (%s)\n", path, strerror(errno));
 		if (f)
@@ -636,7 +640,7 @@ int r5_cli_send(int argc, char **argv)
 	if (!parse_args(&opt, argc, argv))
 		return 2;
 	st.opt = &opt;
-	if (mkdir(opt.out, 0755) != 0 && errno != EEXIST) {
+	if (mkdir(opt.out, 0700) != 0 && errno != EEXIST) { /* images with patient data: ours only */
 		fprintf(stderr, "recon5t send: cannot create %s (%s)\n", opt.out, strerror(errno));
 		return 1;
 	}

@@ -124,6 +124,42 @@ def free_port():
         return s.getsockname()[1]
 
 
+def cli_part(work, scan, failures):
+    """recon5t recon --dicom/--dicom-enhanced with and without --deidentify on the canary scan
+    (its ISMRMRD header rewritten): files 0600 in 0700 folders, no canary when de-identified,
+    no new dciodvfy error."""
+    import h5py
+    with h5py.File(scan, "r+") as f:
+        xml = f["dataset/xml"][()]
+        xml = xml[0] if not isinstance(xml, (bytes, str)) else xml
+        del f["dataset/xml"]
+        f.create_dataset("dataset/xml", data=with_canaries(xml))
+    for flag in ([], ["--deidentify"]):
+        tag = "anon" if flag else "id"
+        out, enhanced = os.path.join(work, "cli-" + tag), os.path.join(work, "cli-mf-" + tag)
+        sc.run([sc.RECON5T, "recon", scan, "--dicom", out, "--dicom-enhanced", enhanced, "--backend", "cpu",
+                "--quiet"] + flag)
+        for d in (out, enhanced):
+            files = sorted(glob.glob(os.path.join(d, "*", "*.dcm")))
+            assert files, d
+            for path in files + [d, os.path.dirname(files[0])]:
+                if os.stat(path).st_mode & 0o077:
+                    failures.append("%s has mode %o" % (path, os.stat(path).st_mode & 0o777))
+            with open(files[0], "rb") as f:
+                data = f.read()
+            found = byte_leaks(data, "recon5t recon %s %s" % (" ".join(flag), os.path.basename(d)))
+            if flag:
+                failures += found
+                mine = dciodvfy_errors(work, "x.dcm", data)
+                with open(sorted(glob.glob(os.path.join(d.replace("-anon", "-id"), "*", "*.dcm")))[0], "rb") as f:
+                    theirs = dciodvfy_errors(work, "y.dcm", f.read())
+                if mine - theirs:
+                    failures.append("%s: new dciodvfy errors %s" % (d, sorted(mine - theirs)[:3]))
+            elif not found:
+                failures.append("identified %s lacks the canaries" % d)
+    print("recon5t recon --deidentify: classic and enhanced checked")
+
+
 def main():
     sc.require_binaries()
     if not os.access("/usr/bin/dciodvfy", os.X_OK):
@@ -234,6 +270,7 @@ def main():
                     print("audit log %s not written" % audit)
         finally:
             server.stop(expect_zero=False)
+        cli_part(work, scan, failures)
         log = server.log_text()
         assert "debug" in log.lower() or len(log) > 0, "empty server log"
         failures += leaks(log, "server log")
