@@ -270,6 +270,21 @@ def main():
                     print("audit log %s not written" % audit)
         finally:
             server.stop(expect_zero=False)
+        # 5. deidentify_research = 1: a research job is de-identified without asking, a console one not
+        research = sc.Server(work, pb, hpb, ["--workers", "1", "--deidentify-research", "1"])
+        try:
+            events, code, details = research.reconstruct(messages(pb, xml, records, priority=pb.PRIORITY_RESEARCH),
+                                                       timeout=120)
+            assert code.name == "OK", (code, details)
+            failures += byte_leaks(b"".join(dicom_bytes(events)), "research job under deidentify_research")
+            events, code, details = research.reconstruct(messages(pb, xml, records), timeout=120)
+            assert code.name == "OK", (code, details)
+            if not byte_leaks(b"".join(dicom_bytes(events)), "console"):
+                failures.append("deidentify_research de-identified a console job")
+        finally:
+            research.stop(expect_zero=False)
+        failures += leaks(research.log_text(), "second server log")
+        print("deidentify_research: research job de-identified, console job not")
         cli_part(work, scan, failures)
         log = server.log_text()
         assert "debug" in log.lower() or len(log) > 0, "empty server log"
