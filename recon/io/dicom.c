@@ -19,6 +19,12 @@
 #include "../core/log.h"
 #include "dicom_enc.h"
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+#include <pthread.h>
+
 #ifndef R5_VERSION
 #define R5_VERSION "0"
 #endif
@@ -38,6 +44,8 @@ struct r5_dicom_writer {
 	char accession[17], study_description[65], referring[324], series_description[65];
 	char study_date[9], study_time[17], series_date[9], series_time[17];
 	char now_date[9], now_time[17];
+	int deidentify;
+	unsigned char key[32];
 };
 
 const char *r5_dicom_kind_name(r5_dicom_kind kind)
@@ -279,12 +287,83 @@ static void fill_identity(r5_dicom_writer *w, const r5_dicom_request *req)
 	if (!w->study_time[0])
 		memcpy(w->study_time, w->series_time[0] ? w->series_time : w->now_time, sizeof w->study_time);
 	w->series_number = r->series_number > 0 ? r->series_number : (h->series_number > 0 ? h->series_number : 1);
+	w->deidentify = r->deidentify != 0;
+	if (w->deidentify) { /* Z/X of the profile: nothing of the patient, study or dates is kept */
+		w->patient_name[0] = w->patient_id[0] = w->birth_date[0] = w->sex[0] = w->accession[0] = 0;
+		w->study_description[0] = w->referring[0] = w->series_description[0] = 0;
+		w->study_date[0] = w->study_time[0] = w->series_date[0] = w->series_time[0] = 0;
+		w->now_date[0] = w->now_time[0] = 0;
+	}
+}
+
+/* The key of the UID hash: the request's, else one random key per process. */
+static r5_status deid_key(r5_dicom_writer *w, const char *key)
+{
+	static unsigned char process_key[32];
+	static int have_key;
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	if (key && key[0]) {
+		SHA256((const unsigned char *)key, strlen(key), w->key);
+		return R5_OK;
+	}
+	pthread_mutex_lock(&lock);
+	int ok = have_key || RAND_bytes(process_key, sizeof process_key) == 1;
+	have_key = ok;
+	if (ok)
+		memcpy(w->key, process_key, sizeof w->key);
+	pthread_mutex_unlock(&lock);
+	return ok ? R5_OK : r5_set_error(R5_EIO, "DICOM de-identification: no random key");
+}
+
+/* U of the profile: 2.25.<128 bits of HMAC-SHA-256(key, original)>, the same for the same
+ * original (a study keeps one UID over its jobs), else a fresh random UID. */
+static r5_status deid_uid(const r5_dicom_writer *w, const char *original, char uid[65])
+{
+	if (!r5_dicom_uid_valid(original))
+		return r5_dicom_uid_generate(uid);
+	unsigned char mac[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	if (!HMAC(EVP_sha256(), w->key, sizeof w->key, (const unsigned char *)original, strlen(original), mac, &n) ||
+	    n < 16)
+		return r5_set_error(R5_EIO, "DICOM de-identification: HMAC failed");
+	/* the 128-bit big-endian number mac[0..15] in decimal: repeated division by 10 */
+	unsigned char v[16];
+	memcpy(v, mac, sizeof v);
+	char digits[48];
+	int k = (int)sizeof digits - 1, nonzero;
+	digits[k] = 0;
+	do {
+		unsigned rem = 0;
+		nonzero = 0;
+		for (int i = 0; i < 16; i++) {
+			unsigned cur = rem * 256u + v[i];
+			v[i] = (unsigned char)(cur / 10u);
+			rem = cur % 10u;
+			nonzero |= v[i];
+		}
+		digits[--k] = (char)('0' + (int)rem);
+	} while (nonzero);
+	snprintf(uid, 65, "2.25.%s", digits + k);
+	return R5_OK;
 }
 
 static r5_status fill_uids(r5_dicom_writer *w, const r5_dicom_request *req)
 {
 	const r5_header *h = &w->set->header;
 	const char *study = pick(req ? req->study_uid : NULL, h->study_uid);
+	if (w->deidentify) {
+		R5_TRY(deid_key(w, req ? req->deidentify_key : NULL));
+		R5_TRY(deid_uid(w, study, w->study_uid));
+		R5_TRY(deid_uid(w, h->frame_of_reference_uid, w->frame_uid));
+		for (int k = 0; k < R5_DICOM_N_KINDS; k++) {
+			char derived[160];
+			snprintf(derived, sizeof derived, "%s.%d", h->series_uid, k + 1);
+			R5_TRY(deid_uid(w, r5_dicom_uid_valid(h->series_uid) ? derived : "", w->series_uid[k]));
+		}
+		for (long i = 0; i < R5_DICOM_N_KINDS * w->n_images; i++)
+			R5_TRY(r5_dicom_uid_generate(w->instance_uid[i]));
+		return R5_OK;
+	}
 	if (r5_dicom_uid_valid(study))
 		snprintf(w->study_uid, sizeof w->study_uid, "%.64s", study);
 	else
@@ -362,15 +441,28 @@ static void put_patient_study_series(r5_dcm_dataset *ds, const r5_dicom_writer *
 {
 	const r5_header *h = &w->set->header;
 	r5_dcm_put_text(ds, T(0008, 0005), "CS", "ISO_IR 192");
-	r5_dcm_put_text(ds, T(0008, 0012), "DA", w->now_date);
-	r5_dcm_put_text(ds, T(0008, 0013), "TM", w->now_time);
+	const int deid = w->deidentify;
+	if (!deid) {
+		r5_dcm_put_text(ds, T(0008, 0012), "DA", w->now_date);
+		r5_dcm_put_text(ds, T(0008, 0013), "TM", w->now_time);
+		r5_dcm_put_text(ds, T(0008, 0021), "DA", w->series_date);
+		} else {
+		static const r5_dcm_dataset empty;
+		r5_dcm_dataset code = empty;
+		r5_dcm_put_text(&code, T(0008, 0100), "SH", "113100");
+		r5_dcm_put_text(&code, T(0008, 0102), "SH", "DCM");
+		r5_dcm_put_text(&code, T(0008, 0104), "LO", "Basic Application Confidentiality Profile");
+		r5_dcm_put_text(ds, T(0012, 0062), "CS", "YES");
+		r5_dcm_put_text(ds, T(0012, 0063), "LO", "recon5t: PS3.15 E.1-1 Basic Profile");
+		r5_dcm_put_sequence(ds, T(0012, 0064), &code, 1);
+		r5_dcm_clear(&code);
+		r5_dcm_put_text(ds, T(0028, 0303), "CS", "REMOVED");
+	}
 	r5_dcm_put_text(ds, T(0008, 0016), "UI", MR_IMAGE_STORAGE);
 	r5_dcm_put_text(ds, T(0008, 0018), "UI", w->instance_uid[kind * w->n_images + index]);
 	r5_dcm_put_text(ds, T(0008, 0020), "DA", w->study_date);
-	r5_dcm_put_text(ds, T(0008, 0021), "DA", w->series_date);
 	r5_dcm_put_text(ds, T(0008, 0023), "DA", w->now_date);
 	r5_dcm_put_text(ds, T(0008, 0030), "TM", w->study_time);
-	r5_dcm_put_text(ds, T(0008, 0031), "TM", w->series_time);
 	r5_dcm_put_text(ds, T(0008, 0033), "TM", w->now_time);
 	r5_dcm_put_text(ds, T(0008, 0050), "SH", w->accession);
 	r5_dcm_put_text(ds, T(0008, 0060), "CS", "MR");
@@ -378,17 +470,18 @@ static void put_patient_study_series(r5_dcm_dataset *ds, const r5_dicom_writer *
 	clean_text(text, sizeof text, h->vendor, 64);
 	r5_dcm_put_text(ds, T(0008, 0070), "LO", text);
 	clean_text(text, sizeof text, h->institution, 64);
-	if (text[0])
+	if (text[0] && !deid)
 		r5_dcm_put_text(ds, T(0008, 0080), "LO", text);
 	r5_dcm_put_text(ds, T(0008, 0090), "PN", w->referring);
 	clean_text(text, sizeof text, h->station, 16);
-	if (text[0])
+	if (text[0] && !deid)
 		r5_dcm_put_text(ds, T(0008, 1010), "SH", text);
 	if (w->study_description[0])
 		r5_dcm_put_text(ds, T(0008, 1030), "LO", w->study_description);
 	snprintf(text, sizeof text, "%s%s%s", w->series_description, w->series_description[0] ? " " : "",
 		 r5_dicom_kind_name(kind));
-	r5_dcm_put_text(ds, T(0008, 103E), "LO", text);
+	if (!deid)
+		r5_dcm_put_text(ds, T(0008, 103E), "LO", text);
 	clean_text(text, sizeof text, h->model, 64);
 	if (text[0])
 		r5_dcm_put_text(ds, T(0008, 1090), "LO", text);
@@ -396,21 +489,21 @@ static void put_patient_study_series(r5_dcm_dataset *ds, const r5_dicom_writer *
 	r5_dcm_put_text(ds, T(0010, 0020), "LO", w->patient_id);
 	r5_dcm_put_text(ds, T(0010, 0030), "DA", w->birth_date);
 	r5_dcm_put_text(ds, T(0010, 0040), "CS", w->sex);
-	if (h->patient_weight_kg > 0) {
+	if (h->patient_weight_kg > 0 && !deid) {
 		double weight = h->patient_weight_kg;
 		r5_dcm_put_ds(ds, T(0010, 1030), &weight, 1);
 	}
 	clean_text(text, sizeof text, h->device_serial, 64);
-	if (text[0])
+	if (text[0] && !deid)
 		r5_dcm_put_text(ds, T(0018, 1000), "LO", text);
 	r5_dcm_put_text(ds, T(0018, 1020), "LO", "recon5t " R5_VERSION);
 	clean_text(text, sizeof text, h->protocol_name, 64);
-	if (text[0])
+	if (text[0] && !deid)
 		r5_dcm_put_text(ds, T(0018, 1030), "LO", text);
 	r5_dcm_put_text(ds, T(0018, 5100), "CS", patient_position(h->patient_position));
 	r5_dcm_put_text(ds, T(0020, 000D), "UI", w->study_uid);
 	r5_dcm_put_text(ds, T(0020, 000E), "UI", w->series_uid[kind]);
-	clean_text(text, sizeof text, h->study_id, 16);
+	clean_text(text, sizeof text, deid ? "" : h->study_id, 16);
 	r5_dcm_put_text(ds, T(0020, 0010), "SH", text);
 	r5_dcm_put_is(ds, T(0020, 0011), w->series_number + 1000 * (long)kind);
 	r5_dcm_put_text(ds, T(0020, 0052), "UI", w->frame_uid);
@@ -435,7 +528,8 @@ static void put_derivation(r5_dcm_dataset *ds, const r5_dicom_writer *w, r5_dico
 		 w->set->pipeline[0] ? w->set->pipeline : "unknown", w->set->backend[0] ? w->set->backend : "cpu", pixels,
 		 w->set->parameters);
 	clean_text(clean, sizeof clean, text, 1024);
-	r5_dcm_put_text(ds, T(0008, 2111), "ST", clean);
+	if (!w->deidentify)
+		r5_dcm_put_text(ds, T(0008, 2111), "ST", clean);
 }
 
 /* MR Image module (C.8.3.1) acquisition attributes from the header. */

@@ -36,7 +36,30 @@
  * Identity: UIDs are 2.25.<UUID v4 as a decimal integer> from /dev/urandom. Study and frame of
  * reference UIDs come from the request, else the header, else are generated once per writer;
  * series UIDs from the header's series UID (".<kind+1>" appended) else generated; every kind
- * shares study and frame of reference. SeriesNumber = base (+1000 phase, +2000 g-factor). */
+ * shares study and frame of reference. SeriesNumber = base (+1000 phase, +2000 g-factor).
+ *
+ * De-identification (req->deidentify = 1; recon5t --deidentify, recon5td's ScanHeader parameter
+ * deidentify = 1 or config deidentify_research = 1): PS3.15 Annex E Basic Application Level
+ * Confidentiality Profile, Table E.1-1, for every tag this writer puts (Z: zero length, X:
+ * removed, U: replaced by a UID derived consistently, D: dummy, K: kept as not listed):
+ *   (0008,0012/0013) Instance Creation Date/Time X     (0008,0020/0030) Study Date/Time Z
+ *   (0008,0021/0031) Series Date/Time X                (0008,0023/0033) Content Date/Time Z
+ *   (0008,0050) Accession Number Z                     (0008,0080) Institution Name X
+ *   (0008,0090) Referring Physician's Name Z           (0008,1010) Station Name X
+ *   (0008,1030) Study Description X                    (0008,103E) Series Description X
+ *   (0008,2111) Derivation Description X               (0010,0010) Patient's Name Z
+ *   (0010,0020) Patient ID Z                           (0010,0030) Patient's Birth Date Z
+ *   (0010,0040) Patient's Sex Z                        (0010,1030) Patient's Weight X
+ *   (0018,1000) Device Serial Number X                 (0018,1030) Protocol Name X
+ *   (0020,0010) Study ID Z                             (0008,0018) SOP Instance UID U (new)
+ *   (0020,000D/000E/0052) Study/Series/Frame of Reference UID U: 2.25.<first 128 bits of
+ *     HMAC-SHA-256(key, original UID)>, so one study's jobs keep one study (a new random UID
+ *     when there is no original)
+ *   K: Manufacturer, Model, Software Versions, Modality, Patient Position, geometry, pixels.
+ * Added: (0012,0062) Patient Identity Removed = YES, (0012,0063) De-identification Method,
+ * (0012,0064) its Code Sequence (113100, DCM, "Basic Application Confidentiality Profile"),
+ * (0028,0303) Longitudinal Temporal Information Modified = REMOVED. The Enhanced MR writer
+ * copies these from the classic instance. */
 #ifndef R5_IO_DICOM_H
 #define R5_IO_DICOM_H
 
@@ -62,6 +85,8 @@ typedef struct r5_dicom_request {
 	const char *accession_number, *study_description, *referring_physician, *study_uid;
 	const char *series_description; /* prefix of each series' description */
 	int series_number;              /* base SeriesNumber, 0: header's, else 1 */
+	int deidentify;                 /* 1: PS3.15 Annex E Basic Profile (table below) */
+	const char *deidentify_key;     /* key of the UID hash; NULL/"": a random one per process */
 } r5_dicom_request;
 
 typedef struct r5_dicom_writer r5_dicom_writer;

@@ -4,6 +4,8 @@
 #include "dicom_enc.h"
 
 #include <sys/stat.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <errno.h>
 
@@ -440,7 +442,7 @@ r5_status r5_dcm_make_directory(const char *path)
 			continue;
 		char saved = partial[i];
 		partial[i] = 0;
-		if (mkdir(partial, 0755) != 0 && errno != EEXIST)
+		if (mkdir(partial, 0700) != 0 && errno != EEXIST) /* patient data: ours only */
 			return r5_set_error(R5_EIO, "DICOM output directory '%s': %s", partial, strerror(errno));
 		partial[i] = saved;
 	}
@@ -449,9 +451,15 @@ r5_status r5_dcm_make_directory(const char *path)
 
 r5_status r5_dcm_write_file(const char *path, const unsigned char *bytes, size_t length)
 {
-	FILE *f = fopen(path, "wb");
-	if (!f)
-		return r5_set_error(R5_EIO, "DICOM file '%s': %s", path, strerror(errno));
+	/* patient data: 0600 (also a file of an earlier run, which may be 0644) */
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	FILE *f = fd >= 0 && fchmod(fd, 0600) == 0 ? fdopen(fd, "wb") : NULL;
+	if (!f) {
+		r5_status s = r5_set_error(R5_EIO, "DICOM file '%s': %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return s;
+	}
 	size_t written = fwrite(bytes, 1, length, f);
 	int closed = fclose(f);
 	if (written != length || closed != 0)

@@ -48,9 +48,9 @@ static const uint32_t copied_tags[] = {
 	T(0008, 0005), T(0008, 0012), T(0008, 0013), T(0008, 0020), T(0008, 0021), T(0008, 0023), T(0008, 0030),
 	T(0008, 0031), T(0008, 0033), T(0008, 0050), T(0008, 0060), T(0008, 0070), T(0008, 0080), T(0008, 0090),
 	T(0008, 1010), T(0008, 1030), T(0008, 1090), T(0010, 0010), T(0010, 0020), T(0010, 0030), T(0010, 0040),
-	T(0010, 1030), T(0018, 0087), T(0018, 1020), T(0018, 1030), T(0018, 5100), T(0020, 000D), T(0020, 0010),
+	T(0010, 1030), T(0012, 0062), T(0012, 0063), T(0012, 0064), T(0018, 0087), T(0018, 1020), T(0018, 1030), T(0018, 5100), T(0020, 000D), T(0020, 0010),
 	T(0020, 0052), T(0020, 1040), T(0028, 0002), T(0028, 0004), T(0028, 0010), T(0028, 0011), T(0028, 0100),
-	T(0028, 0101), T(0028, 0102), T(0028, 0103), T(0028, 0301)};
+	T(0028, 0101), T(0028, 0102), T(0028, 0103), T(0028, 0301), T(0028, 0303)};
 
 static int kind_present(const r5_dicom_enhanced *e, r5_dicom_kind kind)
 {
@@ -333,6 +333,10 @@ static void put_top_level(r5_dcm_dataset *ds, const r5_dicom_enhanced *e, r5_dic
 	r5_dcm_put_is(ds, T(0028, 0008), e->n_frames);
 	put_required_text(ds, first, T(0008, 0070), "LO", "unknown");
 	put_required_text(ds, first, T(0008, 1090), "LO", "unknown");
+	/* Type 1 here: a de-identified classic instance has them empty (Z), this IOD gets the
+	 * profile's D, a dummy */
+	put_required_text(ds, first, T(0008, 0023), "DA", "19000101");
+	put_required_text(ds, first, T(0008, 0033), "TM", "000000");
 	put_required_text(ds, first, T(0018, 1000), "LO", "unknown");
 	/* how the pixels were made: the classic DerivationDescription, which is not part of this IOD
 	 * outside the Derivation Image group (that one wants a coded derivation), as ImageComments */

@@ -184,6 +184,23 @@ static void find(const char *key, size_t rows[N_DEFS], size_t *n)
 			rows[(*n)++] = i;
 }
 
+/* A value as error messages may show it: a short setting word (lower-case letters, digits, . _ +
+ * -, at most 16) as given, anything else only by its length: a console may put text there that
+ * must not reach logs (patient data never does). */
+static const char *shown_value(const char *value, char out[48])
+{
+	size_t n = strlen(value);
+	int plain = n > 0 && n <= 16;
+	for (size_t i = 0; i < n && plain; i++)
+		plain = (value[i] >= 'a' && value[i] <= 'z') || (value[i] >= '0' && value[i] <= '9') ||
+			strchr("._+-", value[i]) != NULL;
+	if (plain)
+		snprintf(out, 48, "'%s'", value);
+	else
+		snprintf(out, 48, "a value of %zu characters", n);
+	return out;
+}
+
 static r5_status check_choice(const char *key, const char *value)
 {
 	static const char *const pipelines[] = {"auto", "cartesian", "sense", "grappa", "cs", "grid", "realtime", "grasp", NULL};
@@ -208,7 +225,8 @@ static r5_status check_choice(const char *key, const char *value)
 	for (int i = 0; choices[i]; i++)
 		if (!strcmp(value, choices[i]))
 			return R5_OK;
-	return r5_set_error(R5_EINVAL, "parameter %s: unknown value '%s'", key, value);
+	char shown[48];
+	return r5_set_error(R5_EINVAL, "parameter %s: unknown value %s", key, shown_value(value, shown));
 }
 
 static int takes_auto(const struct param_def *d) { return d->kind == K_FLOAT_AUTO; }
@@ -244,10 +262,11 @@ static r5_status parse_value(const struct param_def *d, const char *value, doubl
 	double v = strtod(value, &end);
 	/* the whole string, and a finite number: comparisons with NaN are false, so "nan" would pass
 	 * any range check below */
+	char shown[48];
 	if (errno || end == value || *end != '\0')
-		return r5_set_error(R5_EINVAL, "parameter %s: '%s' is not a number", d->key, value);
+		return r5_set_error(R5_EINVAL, "parameter %s: %s is not a number", d->key, shown_value(value, shown));
 	if (!isfinite(v))
-		return r5_set_error(R5_EINVAL, "parameter %s: '%s' is not a finite number", d->key, value);
+		return r5_set_error(R5_EINVAL, "parameter %s: %s is not a finite number", d->key, shown_value(value, shown));
 	*number = v;
 	return check_range(d, v, value, 0);
 }
@@ -268,8 +287,9 @@ r5_status r5_recon_params_set(r5_recon_params *p, const char *key, const char *v
 			strncat(known, known[0] ? ", " : "", sizeof known - strlen(known) - 1);
 			strncat(known, defs[i].key, sizeof known - strlen(known) - 1);
 		}
-		return r5_set_error(R5_EINVAL, "unknown parameter '%s' (known: %s; a pipeline's own: grappa.kernel, ...)",
-				    key, known);
+		char shown[48];
+		return r5_set_error(R5_EINVAL, "unknown parameter %s (known: %s; a pipeline's own: grappa.kernel, ...)",
+				    shown_value(key, shown), known);
 	}
 	/* every row first, so that a refused value changes nothing */
 	for (size_t i = 0; i < n; i++)

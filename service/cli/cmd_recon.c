@@ -59,7 +59,7 @@
 
 struct recon_args {
 	const char *in, *out, *png, *dicom, *dicom_enhanced, *gfactor, *backend, *group, *fft_wisdom, *mask, *traj;
-	int device, quiet, memory_report;
+	int device, quiet, memory_report, deidentify;
 	r5_recon_params params;
 };
 
@@ -69,6 +69,7 @@ static void recon_usage(FILE *f)
 		   "  --png DIR              PNG previews, one per image\n"
 		   "  --dicom DIR            DICOM MR Image Storage series (magnitude, phase, g-factor)\n"
 		   "  --dicom-enhanced DIR   DICOM Enhanced MR series: one multi-frame file per volume\n"
+		   "  --deidentify           DICOM without patient data (PS3.15 Annex E Basic Profile)\n"
 		   "  --backend B            cpu | gpu | auto (default auto)\n"
 		   "  --device N             CUDA device index\n"
 		   "  --group G              ISMRMRD dataset group (default dataset)\n"
@@ -125,6 +126,10 @@ static int parse_recon_args(int argc, char **argv, struct recon_args *a)
 		}
 		if (!strcmp(arg, "--quiet")) {
 			a->quiet = 1;
+			continue;
+		}
+		if (!strcmp(arg, "--deidentify")) {
+			a->deidentify = 1;
 			continue;
 		}
 		if (!strcmp(arg, "--memory-report")) {
@@ -222,6 +227,7 @@ static r5_status write_outputs(const struct recon_args *a, const r5_image_set *s
 	}
 	/* one study for both forms: the header's study UID, else one made here for both writers */
 	r5_dicom_request req = {0};
+	req.deidentify = a->deidentify;
 	char study_uid[65] = "";
 	if (!set->header.study_uid[0] && a->dicom && a->dicom_enhanced) {
 		R5_TRY(r5_dicom_uid_generate(study_uid));

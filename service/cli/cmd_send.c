@@ -8,6 +8,7 @@
  * RECV_MESSAGE in flight at a time, so images are received while acquisitions still go out. */
 #include <complex.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,9 +66,10 @@ static void usage(FILE *f)
 	fprintf(f, "usage: recon5t send SCAN.h5 --server HOST:PORT --out DIR [--pipeline P] [--param k=v]...\n"
 		   "       [--pace realtime|fast] [--batch N] [--deadline S] [--job-id ID] [--priority console|research]\n"
 		   "       [--output magnitude|phase|complex|gfactor]... [--format float32|dicom] [--quiet]\n"
-		   "       [--no-truth] [--no-pacs]\n"
+		   "       [--no-truth] [--no-pacs] [--deidentify]\n"
 		   "A phantom's ground_truth image in SCAN.h5 is sent along (unless --no-truth) and the server\n"
-		   "returns nrmse/psnr/ssim against it; --no-pacs asks the server not to push this scan to its PACS.\n");
+		   "returns nrmse/psnr/ssim against it; --no-pacs asks the server not to push this scan to its PACS;\n"
+		   "--deidentify asks for DICOM without patient data (parameter deidentify=1, PS3.15 Annex E).\n");
 }
 
 static int parse_output(send_options *o, const char *v)
@@ -100,6 +102,21 @@ static int parse_args(send_options *o, int argc, char **argv)
 			takes = 0;
 		} else if (!strcmp(a, "--no-pacs")) {
 			o->no_pacs = 1;
+			takes = 0;
+		} else if (!strcmp(a, "--deidentify")) {
+			if (o->n_params >= MAX_PARAMS)
+				return fprintf(stderr, "recon5t send: too many parameters\n"), 0;
+			static const char pair[] = "deidentify\0001"; /* key, NUL, value */
+			char *text = malloc(sizeof pair);
+			if (!text)
+				return fprintf(stderr, "recon5t send: out of memory\n"), 0;
+			memcpy(text, pair, sizeof pair);
+			Recon5t__V1__Parameter *p = &o->params[o->n_params];
+			recon5t__v1__parameter__init(p);
+			p->key = text;
+			p->value = text + sizeof "deidentify";
+			o->param_text[o->n_params] = text;
+			o->param_pointers[o->n_params++] = p;
 			takes = 0;
 		} else if (a[0] != '-') {
 			if (o->scan)
@@ -268,7 +285,10 @@ static int save_image(send_state *st, const Recon5t__V1__Image *img)
 	char path[4096];
 	const char *ext = img->format == RECON5T__V1__IMAGE_FORMAT__FORMAT_DICOM ? "dcm" : "f32";
 	snprintf(path, sizeof path, "%s/%s_%04u.%s", st->opt->out, kind_file_name(img->kind), img->image_index, ext);
-	FILE *f = fopen(path, "wb");
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600); /* patient data: 0600 */
+	FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+	if (!f && fd >= 0)
+		close(fd);
 	if (!f || fwrite(img->data.data, 1, img->data.len, f) != img->data.len) {
 		fprintf(stderr, "recon5t send: cannot write %s (%s)\n", path, strerror(errno));
 		if (f)
@@ -620,7 +640,7 @@ int r5_cli_send(int argc, char **argv)
 	if (!parse_args(&opt, argc, argv))
 		return 2;
 	st.opt = &opt;
-	if (mkdir(opt.out, 0755) != 0 && errno != EEXIST) {
+	if (mkdir(opt.out, 0700) != 0 && errno != EEXIST) { /* images with patient data: ours only */
 		fprintf(stderr, "recon5t send: cannot create %s (%s)\n", opt.out, strerror(errno));
 		return 1;
 	}

@@ -81,6 +81,8 @@ static const struct config_key {
 	STR(spool_dir, "DICOM files per job and the PACS spool (default /var/tmp/recon5t-spool)"),
 	STR(fft_wisdom, "FFTW wisdom file: CPU FFTs measured once, kept there (default none: ESTIMATE)"),
 	NUM(early_calibration, KEY_INT, 0, 1, "1: sense/cs coil maps computed while the scan streams in (default 1)"),
+	NUM(deidentify_research, KEY_INT, 0, 1,
+	    "1: DICOM of research-priority jobs without patient data, PS3.15 Annex E basic profile (default 0)"),
 	NUM(realtime_threads, KEY_INT, 0, 256,
 	    "OpenMP threads of each real-time frame thread (default 0: all, as the workers; 1 can be steadier on a "
 	    "loaded machine)"),

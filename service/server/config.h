@@ -36,6 +36,7 @@ typedef struct r5_server_config {
 	char fft_wisdom[1024]; /* FFTW wisdom file: CPU FFTs planned with FFTW_MEASURE; "" = ESTIMATE */
 	int early_calibration; /* 1: sense/cs coil maps computed while the scan streams in */
 	int realtime_threads;  /* OpenMP threads per real-time frame thread (0: the default, all cores) */
+	int deidentify_research; /* 1: research-priority jobs' DICOM de-identified (PS3.15 Annex E) */
 } r5_server_config;
 
 extern const r5_server_config r5_server_config_defaults;

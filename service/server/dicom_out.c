@@ -3,6 +3,8 @@
  * output kind) and every instance travels as one Image event holding its Part 10 bytes. When
  * the job goes to a PACS, the same encoding (same UIDs) is also written to files for it. The
  * request's PatientStudy fields override the ISMRMRD header's; none of them is ever logged.
+ * De-identified (recon/io/dicom.h's table) when the ScanHeader has parameter deidentify = 1 or
+ * the config's deidentify_research = 1 and the job is research priority.
  * A file that cannot be written (disk full) never costs the client an image: the events go on
  * and the files missing are counted for Completed. */
 #include <errno.h>
@@ -135,6 +137,8 @@ r5_status r5_dicom_out_run(r5_call *c, const r5_image_set *set, int send_events,
 	const Recon5t__V1__ScanHeader *h = c->header_message->header;
 	r5_dicom_request req;
 	request_from_proto(h, &req);
+	req.deidentify = c->deidentify || (c->server->config.deidentify_research &&
+					   h->priority == RECON5T__V1__PRIORITY__PRIORITY_RESEARCH);
 	r5_dicom_writer *writer = NULL;
 	*n_images = 0;
 	R5_TRY(r5_dicom_writer_create(set, &req, &writer));

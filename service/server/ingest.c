@@ -29,6 +29,12 @@ static r5_status read_request(r5_call *c, const Recon5t__V1__ScanHeader *h)
 		return r5_error_context(R5_EINVAL, "ScanHeader.pipeline");
 	for (size_t i = 0; i < h->n_parameters; i++) {
 		const Recon5t__V1__Parameter *p = h->parameters[i];
+		if (p->key && !strcmp(p->key, "deidentify")) { /* the job's, not the pipeline's */
+			if (!p->value || (strcmp(p->value, "0") && strcmp(p->value, "1")))
+				return r5_set_error(R5_EINVAL, "ScanHeader.parameters[%zu]: deidentify must be 0 or 1", i);
+			c->deidentify = p->value[0] == '1';
+			continue;
+		}
 		if (r5_recon_params_set(&c->params, p->key, p->value) != R5_OK)
 			return r5_error_context(R5_EINVAL, "ScanHeader.parameters[%zu]", i);
 	}
@@ -129,8 +135,10 @@ r5_status r5_ingest_header(r5_call *c, const Recon5t__V1__ScanHeader *h)
 	if (r5_realtime_wanted(c))
 		R5_TRY(r5_realtime_begin(c, h)); /* before Accepted: a bad real-time request is refused at once */
 	const r5_header *header = r5_scan_builder_header(c->builder);
-	r5_info("job %s: accepted (client id \"%s\", pipeline %s, %s, matrix %ldx%ldx%ld, %d coils)", c->job_id,
-		c->client_job_id, c->params.pipeline,
+	/* the client's job id is not logged: a console may put an accession number into it; the
+	 * client has our job id in Accepted to match the two */
+	r5_info("job %s: accepted (client id of %zu characters, pipeline %s, %s, matrix %ldx%ldx%ld, %d coils)",
+		c->job_id, strlen(c->client_job_id), c->params.pipeline,
 		h->priority == RECON5T__V1__PRIORITY__PRIORITY_RESEARCH ? "research" : "console", header->enc_matrix[0],
 		header->enc_matrix[1], header->enc_matrix[2], header->n_channels);
 	c->t_header = r5_svc_now();

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <grpc/grpc.h>
@@ -60,6 +61,7 @@ int main(int argc, char **argv)
 		r5_server_config_usage();
 		return 0;
 	}
+	umask(077); /* whatever the server writes (spool, outbox, wisdom, logs) is ours alone */
 	r5_log_set_level((r5_log_level)r5_log_level_parse(config.log_level));
 	if (r5_cpu_fft_configure(config.fft_wisdom) != R5_OK) { /* before any worker plans */
 		fprintf(stderr, "recon5td: fft_wisdom: %s\n", r5_last_error());

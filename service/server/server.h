@@ -109,6 +109,7 @@ struct r5_call {
 	double t_start, t_header, t_end;
 	char job_id[24];
 	char client_job_id[64];
+	int deidentify;        /* ScanHeader parameter deidentify = 1: DICOM without patient data */
 	gpr_timespec deadline; /* monotonic */
 	/* early_calib.c, under the server lock: the state of the early calibration, its result
 	 * until the job takes it, and the budget it holds until r5_call_release_memory */
