@@ -116,7 +116,10 @@ static r5_status tls_load(struct r5_tls *t, grpc_ssl_server_certificate_config *
 	EVP_PKEY_free(key);
 	if (status == R5_OK) {
 		grpc_ssl_pem_key_cert_pair pair = {text[1], text[0]};
-		*config = grpc_ssl_server_certificate_config_create(text[2], &pair, 1);
+		/* gRPC 1.51's reload path asserts client roots even when no client certificate is
+		 * requested (ssl_security_connector.cc:366): without tls_client_ca the server's own
+		 * certificate stands in, unused (GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE) */
+		*config = grpc_ssl_server_certificate_config_create(text[2] ? text[2] : text[0], &pair, 1);
 		if (!*config)
 			status = r5_set_error(R5_EINVAL, "tls_cert %s: gRPC refused the certificate", paths[0]);
 	}
@@ -320,12 +323,13 @@ grpc_status_code r5_security_authorize(r5_call *c, char *message, size_t size)
 	r5_auth_action action = c->kind == CALL_RECONSTRUCT ? R5_ACT_RECONSTRUCT
 				: c->kind == CALL_CAPABILITIES ? R5_ACT_CAPABILITIES
 							       : R5_ACT_HEALTH;
-	c->authorized = 1; /* a decision is made: the audit line follows the status */
-	if (c->health_port) { /* the separate plaintext health port: health only, for probes */
+	if (c->health_port) { /* the separate plaintext health port: health only, for probes (not
+			       * audited: a probe a second would drown the decisions) */
 		snprintf(c->identity, sizeof c->identity, "health-port");
 		c->role = R5_ROLE_MONITOR;
 		return GRPC_STATUS_OK;
 	}
+	c->authorized = 1; /* a decision is made: the audit line follows the status */
 	if (!s->tokens && !s->config.tls_client_ca[0]) {
 		/* no way to know clients (loopback, or insecure = 1): every client is a console */
 		snprintf(c->identity, sizeof c->identity, "anonymous");

@@ -109,7 +109,7 @@ static grpc_server *make_server(r5_server *s, const char *address, int *port, in
 	grpc_server *server = grpc_server_create(&channel_args, NULL);
 	grpc_server_register_completion_queue(server, s->cq, NULL);
 	/* the main port: TLS or plaintext (security.c); the health port stays plaintext */
-	grpc_server_credentials *creds = address == s->config.listen ? r5_security_server_credentials(s)
+	grpc_server_credentials *creds = port == &s->main_port ? r5_security_server_credentials(s)
 								     : grpc_insecure_server_credentials_create();
 	*port = creds ? grpc_server_add_http2_port(server, address, creds) : -1;
 	if (creds)
