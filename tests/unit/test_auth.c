@@ -52,6 +52,16 @@ static void test_make_and_check(void **state)
 	wrong[10] = wrong[10] == 'a' ? 'b' : 'a';
 	assert_int_equal(r5_auth_check_token(t, wrong, 64, &name), R5_ROLE_NONE);
 	assert_null(name);
+	/* the whole hash is compared: 4096 other tokens, none accepted (a comparison of one byte
+	 * would accept about 16 of them) */
+	for (int k = 0; k < 4096; k++) {
+		char other[65];
+		snprintf(other, sizeof other, "%s", token);
+		snprintf(other + 56, 9, "%08x", (unsigned)k * 2654435761u);
+		if (strcmp(other, token) == 0)
+			continue;
+		assert_int_equal(r5_auth_check_token(t, other, 64, NULL), R5_ROLE_NONE);
+	}
 	assert_int_equal(r5_auth_check_token(t, token, 63, NULL), R5_ROLE_NONE); /* a prefix is not the token */
 	assert_int_equal(r5_auth_check_token(t, "", 0, NULL), R5_ROLE_NONE);
 	/* a cert line is not a token: its name does not authenticate as a bearer token */
