@@ -9,5 +9,6 @@ int r5_cli_recon(int argc, char **argv);
 int r5_cli_compare(int argc, char **argv);
 int r5_cli_send(int argc, char **argv);
 int r5_cli_health(int argc, char **argv);
+int r5_cli_token(int argc, char **argv); /* cli_tls.c */
 
 #endif

@@ -22,6 +22,7 @@
 #include <ismrmrd/dataset.h>
 
 #include "cli.h"
+#include "cli_tls.h"
 #include "recon/io/header.h"
 #include "recon/io/ismrmrd_images.h"
 #include "recon/io/scan.h"
@@ -39,6 +40,7 @@ typedef struct send_options {
 	Recon5t__V1__OutputKind outputs[4];
 	int n_outputs;
 	double deadline_s;
+	r5_cli_security security; /* --ca --cert --key --token-file (cli_tls.h) */
 } send_options;
 
 typedef struct send_state {
@@ -67,6 +69,7 @@ static void usage(FILE *f)
 		   "       [--pace realtime|fast] [--batch N] [--deadline S] [--job-id ID] [--priority console|research]\n"
 		   "       [--output magnitude|phase|complex|gfactor]... [--format float32|dicom] [--quiet]\n"
 		   "       [--no-truth] [--no-pacs] [--deidentify]\n"
+		   "       [--ca CA.pem [--cert CERT.pem --key KEY.pem]] [--token-file F]\n"
 		   "A phantom's ground_truth image in SCAN.h5 is sent along (unless --no-truth) and the server\n"
 		   "returns nrmse/psnr/ssim against it; --no-pacs asks the server not to push this scan to its PACS;\n"
 		   "--deidentify asks for DICOM without patient data (parameter deidentify=1, PS3.15 Annex E).\n");
@@ -125,6 +128,7 @@ static int parse_args(send_options *o, int argc, char **argv)
 			takes = 0;
 		} else if (!v) {
 			return fprintf(stderr, "recon5t send: %s needs a value\n", a), 0;
+		} else if (r5_cli_security_option(&o->security, a, v)) {
 		} else if (!strcmp(a, "--server")) {
 			o->server = v;
 		} else if (!strcmp(a, "--out")) {
@@ -442,7 +446,7 @@ static void arm_recv(call_io *io, int with_metadata)
 	start(io, ops, n, TAG_RECV);
 }
 
-static void open_call(call_io *io, grpc_channel *channel, double deadline_s)
+static void open_call(call_io *io, grpc_channel *channel, double deadline_s, const r5_cli_security *security)
 {
 	gpr_timespec deadline = deadline_s > 0 ? gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
 							       gpr_time_from_millis((int64_t)(deadline_s * 1000), GPR_TIMESPAN))
@@ -453,8 +457,11 @@ static void open_call(call_io *io, grpc_channel *channel, double deadline_s)
 	grpc_metadata_array_init(&io->initial);
 	grpc_metadata_array_init(&io->trailing);
 	grpc_op ops[1];
+	grpc_metadata md[1];
 	memset(ops, 0, sizeof ops);
 	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+	ops[0].data.send_initial_metadata.count = r5_cli_security_metadata(security, md);
+	ops[0].data.send_initial_metadata.metadata = md;
 	start(io, ops, 1, TAG_META);
 	arm_recv(io, 1);
 	memset(ops, 0, sizeof ops);
@@ -616,7 +623,7 @@ static int read_truth(send_state *st)
 	return 1;
 }
 
-static grpc_channel *make_channel(const char *server)
+static grpc_channel *make_channel(const char *server, const r5_cli_security *security)
 {
 	grpc_arg args[2];
 	args[0].type = GRPC_ARG_INTEGER;
@@ -626,7 +633,9 @@ static grpc_channel *make_channel(const char *server)
 	args[1].key = GRPC_ARG_MAX_SEND_MESSAGE_LENGTH;
 	args[1].value.integer = -1;
 	grpc_channel_args channel_args = {2, args};
-	grpc_channel_credentials *creds = grpc_insecure_credentials_create();
+	grpc_channel_credentials *creds = r5_cli_channel_credentials(security, "send");
+	if (!creds)
+		return NULL;
 	grpc_channel *channel = grpc_channel_create(server, creds, &channel_args);
 	grpc_channel_credentials_release(creds);
 	return channel;
@@ -638,6 +647,8 @@ int r5_cli_send(int argc, char **argv)
 	send_state st;
 	memset(&st, 0, sizeof st);
 	if (!parse_args(&opt, argc, argv))
+		return 2;
+	if (!r5_cli_security_load(&opt.security, "send"))
 		return 2;
 	st.opt = &opt;
 	if (mkdir(opt.out, 0700) != 0 && errno != EEXIST) { /* images with patient data: ours only */
@@ -652,11 +663,16 @@ int r5_cli_send(int argc, char **argv)
 	snprintf(path, sizeof path, "%s/completed.txt", opt.out);
 	st.completed_file = fopen(path, "w");
 	grpc_init();
-	grpc_channel *channel = make_channel(opt.server);
+	grpc_channel *channel = make_channel(opt.server, &opt.security);
+	if (!channel) {
+		grpc_shutdown();
+		free(st.truth);
+		return 2;
+	}
 	call_io io;
 	memset(&io, 0, sizeof io);
 	st.t0 = r5_svc_now();
-	open_call(&io, channel, opt.deadline_s);
+	open_call(&io, channel, opt.deadline_s, &opt.security);
 	int ok = run_call(&st, &io);
 	int result = 0;
 	if (isatty(fileno(stderr)) && !opt.quiet)

@@ -38,6 +38,7 @@ int main(int argc, char **argv)
 		{"compare", r5_cli_compare},
 		{"send", r5_cli_send},
 		{"health", r5_cli_health},
+		{"token", r5_cli_token},
 	};
 	r5_cpu_passive_wait_reexec(argv);
 	if (argc < 2) {
