@@ -171,6 +171,14 @@ int r5_server_begin_drain(r5_server *s, const char *why)
 {
 	if (atomic_exchange(&s->draining, 1))
 		return 0;
+	/* Health on the main port (no health_listen) would go with the main server's shutdown:
+	 * probes would see "connection refused" (a liveness probe kills the pod mid-grace), so
+	 * there the main server stays up, refusing new streams (admission.c), and sends no GOAWAY. */
+	if (!s->health_server) {
+		r5_info("draining (%s): new streams refused, in-flight ones go on (no GOAWAY: health shares the "
+			"main port; set health_listen for it)", why);
+		return 1;
+	}
 	r5_info("draining (%s): GOAWAY to clients, new streams refused, in-flight ones go on", why);
 	if (s->main_server && !atomic_exchange(&s->main_shut, 1))
 		shutdown_server(s, s->main_server); /* GOAWAY; its tag comes when the last call ends */

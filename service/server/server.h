@@ -198,8 +198,9 @@ r5_status r5_server_start(r5_server *s, const r5_server_config *config);
 void r5_server_stop(r5_server *s);
 /* Starts the drain (SIGTERM, or an admin RPC; any thread, idempotent): health says NOT_SERVING,
  * the main server is shut down so that gRPC core sends GOAWAY (clients' channels reconnect
- * elsewhere; a fresh channel here is refused, UNAVAILABLE) while in-flight calls go on; a
- * separate health server (health_listen) keeps answering NOT_SERVING. Returns 1 when this call
+ * elsewhere; a fresh channel here is refused, UNAVAILABLE) while in-flight calls go on; the
+ * separate health server (health_listen) keeps answering NOT_SERVING. Without health_listen the
+ * main server stays up (its health must answer) and only refuses new streams. Returns 1 when this call
  * started it, 0 when a drain was already under way. The grace period and the cancel are the
  * caller's (main.c). */
 int r5_server_begin_drain(r5_server *s, const char *why);
