@@ -10,7 +10,9 @@
   it. With keepalive_s 1 and ingest_idle_s 60, its stream slot and memory reservation are freed
   within keepalive + ping timeout (the ping timeout is min(10 s, keepalive_s)) + a few seconds,
   the log says keepalive ended it, and a new scan then runs.
-- a client SIGKILLed mid-stream (before End): slot and memory freed, a new scan runs."""
+- a client SIGKILLed mid-stream (before End): slot and memory freed, a new scan runs.
+- the server SIGKILLed and restarted on the same spool (Orthanc on loopback; skipped without it):
+  every spooled instance reaches the PACS, the same SOP Instance UIDs, none lost, none twice."""
 import os
 import re
 import signal
@@ -131,6 +133,64 @@ def sigterm_case(work, pb, hpb, xml, records):
         server.stop(expect_zero=False)
 
 
+def restart_case(work, pb, hpb):
+    """The server SIGKILLed with a stream in flight (half a scan in, no End: the job never
+    starts) and a finished job's 16 instances in its spool (the PACS was down), then restarted on
+    the same spool with Orthanc as the PACS: Orthanc gets exactly the spooled instances, with
+    their SOP Instance UIDs, each once, and nothing of the stream the kill cut (that scan is lost:
+    its client saw the stream fail; nothing half-written is delivered)."""
+    import pydicom
+    import test_service_pacs as tp
+    import test_service_spool as ts
+    if not os.access(tp.ORTHANC, os.X_OK):
+        print("skip restart case: %s not installed" % tp.ORTHANC)
+        return
+    scan = sc.make_phantom(work, name="r.h5", matrix="32,32,8", coils=4, kind="shepp-logan-3d")
+    xml, records = sc.read_scan(scan)
+    orthanc = tp.Orthanc(work)  # its ports chosen; started after the kill (the spool is per PACS)
+    spool = os.path.join(work, "spool-restart")
+    first = sc.Server(work, pb, hpb, ts.pacs_args(orthanc.dicom, spool))  # nothing listens yet: PACS down
+    try:
+        events, code, details = first.reconstruct(tp.scan_header_messages(pb, scan, "spooled", dicom=True),
+                                                  timeout=60)
+        done = tp.completed(events) if code == grpc.StatusCode.OK else None
+        check("PACS down: the finished job is spooled", done is not None and done.pacs_spooled == ts.N_INSTANCES,
+              "%s %s" % (code.name, done.pacs_spooled if done else details))
+        files = tp.spool_files(spool)
+        spooled = sorted(str(pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID) for f in files)
+        cut = Held(first, pb, xml, records)
+        cut.sent.wait(30)
+        poll(lambda: first.capabilities().active_streams == 1, 10)
+        first.proc.send_signal(signal.SIGKILL)
+        first.proc.wait()
+        first.log.close()
+        cut.thread.join(30)
+        code = cut.result[1] if cut.result else None
+        check("  ... SIGKILL: the stream in flight fails at its client", code not in (None, grpc.StatusCode.OK),
+              str(code))
+    except BaseException:
+        first.proc.kill()
+        raise
+    if not orthanc.start():
+        orthanc.stop()
+        print("skip restart case: Orthanc did not start on loopback")
+        return
+    before = set(orthanc.get("/instances"))
+    second = sc.Server(work, pb, hpb, ts.pacs_args(orthanc.dicom, spool))
+    try:
+        poll(lambda: len(set(orthanc.get("/instances")) - before) >= len(spooled) and not tp.spool_files(spool), 30)
+        time.sleep(1.0)  # anything more (the cut stream's data) would come now
+        new = set(orthanc.get("/instances")) - before
+        uids = sorted(orthanc.get("/instances/%s" % i)["MainDicomTags"]["SOPInstanceUID"] for i in new)
+        check("  ... restarted on the same spool: Orthanc gets the spooled UIDs, each once, nothing else",
+              uids == spooled and len(set(spooled)) == ts.N_INSTANCES,
+              "%d new, %d spooled" % (len(uids), len(spooled)))
+        check("  ... the spool is empty", not tp.spool_files(spool), str(tp.spool_files(spool)[:3]))
+    finally:
+        second.stop()
+        orthanc.stop()
+
+
 def frozen_client_main(address, scan, protos, half_path):
     """The client subprocess: streams half a scan, says so in half_path, then waits."""
     sys.path.insert(0, protos)
@@ -199,6 +259,7 @@ def main():
         scan = sc.make_phantom(work, matrix="32", coils=4)
         xml, records = sc.read_scan(scan)
         sigterm_case(work, pb, hpb, xml, records)
+        restart_case(work, pb, hpb)
         frozen_case(work, pb, hpb, xml, records, scan, "SIGSTOPped")
         frozen_case(work, pb, hpb, xml, records, scan, "SIGKILLed")
     if FAILURES:
