@@ -8,7 +8,8 @@
  *   thread wakes every quarter of ingest_idle_s (at most once a second) and ends streams that
  *   are still ingesting and have sent no message for ingest_idle_s: grpc_call_cancel_with_status
  *   with DEADLINE_EXCEEDED and a message naming the timeout; the pending receive then
- *   completes and calls.c frees the scan builder and the memory it held.
+ *   completes and calls.c frees the scan builder and the memory it held. Once the drain's
+ *   grace is over (s->aborting) every stream still ingesting is ended with UNAVAILABLE.
  * Threads: admit on completion-queue threads; touch on completion-queue threads; the reaper
  * is its own thread and blocks only on the server lock. Lock order: server lock, then a call's
  * lock (never the other way). */
@@ -134,14 +135,27 @@ static void *reaper_main(void *arg)
 		r5_call *expired[REAP_BATCH];
 		int n = 0;
 		long now = now_ms(), limit = (long)(idle_s * 1000.0);
+		/* the drain's grace is over: a stream still ingesting ends now (UNAVAILABLE), not at
+		 * the server's stop (a bare CANCELLED) */
+		int aborting = atomic_load(&s->aborting);
 		for (r5_call *c = s->open_head; c && n < REAP_BATCH; c = c->open_next)
 			if (atomic_load(&c->ingesting) && !atomic_load(&c->idle_expired) &&
-			    now - atomic_load(&c->last_message_ms) > limit && try_ref(c)) {
+			    (aborting || now - atomic_load(&c->last_message_ms) > limit) && try_ref(c)) {
 				atomic_store(&c->idle_expired, 1);
 				expired[n++] = c;
 			}
 		pthread_mutex_unlock(&s->lock);
-		for (int i = 0; i < n; i++) {
+		for (int i = 0; i < n && aborting; i++) {
+			r5_info("job %s: drain grace over while ingesting: ending the stream", expired[i]->job_id);
+			/* a status sent, not a cancel: a cancel's status can be lost in the socket's close
+			 * at the server's stop (the client saw "Socket closed"); the pending receive then
+			 * completes and finds the status queued */
+			r5_call_release_memory(expired[i]);
+			r5_call_finish(expired[i], GRPC_STATUS_UNAVAILABLE,
+				       "server shutting down: grace period over, scan not completed");
+			r5_call_unref(expired[i]);
+		}
+		for (int i = 0; i < n && !aborting; i++) {
 			char message[160];
 			snprintf(message, sizeof message,
 				 "stage ingest: no message for %.1f s (server ingest_idle_s = %.1f); the stream was ended",

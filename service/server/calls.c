@@ -321,8 +321,13 @@ void r5_call_on_close(r5_call *c, int ok)
 {
 	if (c->close_cancelled_out) {
 		atomic_store(&c->cancelled, 1);
-		if (c->kind == CALL_RECONSTRUCT)
-			r5_info("job %s: client cancelled or deadline passed", c->job_id);
+		/* core does not say why; a deadline we can tell, a frozen or vanished client is the
+		 * keepalive ping's (no ack within min(10 s, keepalive_s)), or the client's own cancel */
+		if (c->kind == CALL_RECONSTRUCT && gpr_time_cmp(gpr_now(GPR_CLOCK_MONOTONIC), c->deadline) >= 0)
+			r5_info("job %s: deadline passed", c->job_id);
+		else if (c->kind == CALL_RECONSTRUCT)
+			r5_info("job %s: client cancelled, or its connection was lost (keepalive: no ping ack, "
+				"keepalive_s %.1f)", c->job_id, c->server->config.keepalive_s);
 	}
 	r5_call_unref(c);
 }

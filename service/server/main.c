@@ -1,6 +1,7 @@
 /* recon5td: the recon5t reconstruction server. Reads its configuration (defaults < --config
  * file < R5_* environment < flags), starts the gRPC service and the workers, and on SIGTERM or
- * SIGINT drains: new streams are refused (UNAVAILABLE) and health says NOT_SERVING, in-flight
+ * SIGINT drains: health says NOT_SERVING, the main server sends GOAWAY and refuses new streams
+ * (UNAVAILABLE), in-flight
  * jobs may finish for grace_s seconds, then they are cancelled with a status; exit 0. */
 #include <malloc.h>
 #include <signal.h>
@@ -31,11 +32,11 @@ static void sleep_s(double seconds)
 	nanosleep(&ts, NULL);
 }
 
-static void drain(r5_server *s, int signal_number)
+/* After r5_server_begin_drain (a signal or an admin RPC): in-flight work may end for grace_s,
+ * then what is left is cancelled (UNAVAILABLE "server shutting down") and given 5 s to go. */
+static void drain(r5_server *s)
 {
-	r5_info("signal %d: draining (%d streams/jobs in flight, grace %.0f s)", signal_number, active(s),
-		s->config.grace_s);
-	atomic_store(&s->draining, 1);
+	r5_info("draining: %d streams/jobs in flight, grace %.0f s", active(s), s->config.grace_s);
 	double start = r5_svc_now();
 	while (active(s) > 0 && r5_svc_now() - start < s->config.grace_s)
 		sleep_s(0.05);
@@ -94,9 +95,17 @@ int main(int argc, char **argv)
 		config.memory_budget_mb, config.max_message_mb);
 	if (server.metrics_port)
 		r5_info("metrics on %s (port %d): GET /metrics", config.metrics_listen, server.metrics_port);
-	int signal_number = 0;
-	sigwait(&signals, &signal_number);
-	drain(&server, signal_number);
+	/* a signal, or a drain begun elsewhere (r5_server_begin_drain from an admin RPC) */
+	while (!atomic_load(&server.draining)) {
+		struct timespec poll = {0, 200 * 1000 * 1000};
+		int signal_number = sigtimedwait(&signals, NULL, &poll);
+		if (signal_number > 0) {
+			char why[32];
+			snprintf(why, sizeof why, "signal %d", signal_number);
+			r5_server_begin_drain(&server, why);
+		}
+	}
+	drain(&server);
 	r5_server_stop(&server);
 	grpc_shutdown();
 	r5_info("recon5td stopped (%ld jobs done, %ld failed)", server.jobs_done, server.jobs_failed);

@@ -77,7 +77,9 @@ void r5_server_request_call(r5_server *s, grpc_server *on, int health_port)
 static grpc_server *make_server(r5_server *s, const char *address, int *port, int max_message_bytes)
 {
 	/* keepalive pings find a client whose host vanished without a reset (power, network): its
-	 * calls are cancelled after keepalive_s + 10 s, which stops its job and frees its slot */
+	 * calls are cancelled after keepalive_s + min(10 s, keepalive_s) with no ping ack, which
+	 * stops its job and frees its slot (the ingest idle reaper never sees it: a frozen client's
+	 * connection is gone first when ingest_idle_s is longer) */
 	int keepalive_ms = (int)(s->config.keepalive_s * 1000.0);
 	grpc_arg args[8];
 	args[0].type = GRPC_ARG_INTEGER;
@@ -94,7 +96,7 @@ static grpc_server *make_server(r5_server *s, const char *address, int *port, in
 	args[3].value.integer = keepalive_ms;
 	args[4].type = GRPC_ARG_INTEGER;
 	args[4].key = GRPC_ARG_KEEPALIVE_TIMEOUT_MS;
-	args[4].value.integer = 10000;
+	args[4].value.integer = keepalive_ms < 10000 ? keepalive_ms : 10000; /* ping ack wait: min(10 s, keepalive_s) */
 	args[5].type = GRPC_ARG_INTEGER;
 	args[5].key = GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA;
 	args[5].value.integer = 0; /* keep pinging while a long reconstruction sends nothing */
@@ -130,6 +132,7 @@ r5_status r5_server_start(r5_server *s, const r5_server_config *config)
 	pthread_cond_init(&s->changed, NULL);
 	atomic_init(&s->draining, 0);
 	atomic_init(&s->aborting, 0);
+	atomic_init(&s->main_shut, 0);
 	s->memory_budget = config->memory_budget_mb * 1024L * 1024L;
 	R5_TRY(r5_security_start(s));
 	R5_TRY(r5_pacs_out_start(s));
@@ -179,9 +182,27 @@ static void shutdown_server(r5_server *s, grpc_server *server)
 	grpc_server_shutdown_and_notify(server, s->cq, tag);
 }
 
+int r5_server_begin_drain(r5_server *s, const char *why)
+{
+	if (atomic_exchange(&s->draining, 1))
+		return 0;
+	/* Health on the main port (no health_listen) would go with the main server's shutdown:
+	 * probes would see "connection refused" (a liveness probe kills the pod mid-grace), so
+	 * there the main server stays up, refusing new streams (admission.c), and sends no GOAWAY. */
+	if (!s->health_server) {
+		r5_info("draining (%s): new streams refused, in-flight ones go on (no GOAWAY: health shares the "
+			"main port; set health_listen for it)", why);
+		return 1;
+	}
+	r5_info("draining (%s): GOAWAY to clients, new streams refused, in-flight ones go on", why);
+	if (s->main_server && !atomic_exchange(&s->main_shut, 1))
+		shutdown_server(s, s->main_server); /* GOAWAY; its tag comes when the last call ends */
+	return 1;
+}
+
 void r5_server_stop(r5_server *s)
 {
-	if (s->main_server)
+	if (s->main_server && !atomic_exchange(&s->main_shut, 1))
 		shutdown_server(s, s->main_server);
 	if (s->health_server)
 		shutdown_server(s, s->health_server);

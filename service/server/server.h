@@ -186,6 +186,7 @@ struct r5_server {
 	int n_backends;
 	char worker_backend[16];
 	atomic_int draining; /* SIGTERM: refuse new streams, health NOT_SERVING */
+	atomic_int main_shut; /* r5_server_begin_drain shut the main server down (GOAWAY sent) */
 	atomic_int aborting; /* grace passed: stop in-flight jobs */
 	/* PACS (pacs_out.c); pacs_enabled 0 when none is configured */
 	int pacs_enabled;
@@ -211,6 +212,14 @@ struct r5_server {
 r5_status r5_server_start(r5_server *s, const r5_server_config *config);
 /* Stops accepting calls, waits for the shutdown tags, stops workers and cq threads. */
 void r5_server_stop(r5_server *s);
+/* Starts the drain (SIGTERM, or an admin RPC; any thread, idempotent): health says NOT_SERVING,
+ * the main server is shut down so that gRPC core sends GOAWAY (clients' channels reconnect
+ * elsewhere; a fresh channel here is refused, UNAVAILABLE) while in-flight calls go on; the
+ * separate health server (health_listen) keeps answering NOT_SERVING. Without health_listen the
+ * main server stays up (its health must answer) and only refuses new streams. Returns 1 when this call
+ * started it, 0 when a drain was already under way. The grace period and the cancel are the
+ * caller's (main.c). */
+int r5_server_begin_drain(r5_server *s, const char *why);
 void r5_server_request_call(r5_server *s, grpc_server *on, int health_port);
 
 /* calls.c */

@@ -104,7 +104,7 @@ def main():
         one_failure(work, pb, hpb, scan, "after=2,kind=sticky,slot=fft_exec", grpc.StatusCode.UNAVAILABLE,
                     ["injected sticky device error", "fft_exec"], True)
         one_failure(work, pb, hpb, scan, "after=1,kind=oom,slot=fft_plan_make",
-                    grpc.StatusCode.RESOURCE_EXHAUSTED, ["out of device memory"], False)
+                    grpc.StatusCode.RESOURCE_EXHAUSTED, ["stage ", "out of device memory"], False)
         one_failure(work, pb, hpb, scan, "after=2,kind=transient,slot=fft_exec", grpc.StatusCode.INTERNAL,
                     ["transient", "fft_exec"], False)
         device_lost(work, pb, hpb, scan)

@@ -8,7 +8,8 @@ Orthanc on loopback (as in test_service_pacs.py):
      directory (nothing is written through it); a second server on a folder one already uses.
   3. A push cut by SIGKILL: the PACS accepts the connection and never answers, so the job's 16
      files sit in the outbox; the server is killed. A second server (PACS now Orthanc) moves the
-     orphan outbox into its spool at start and delivers it: Orthanc gets the 16 instances; the
+     orphan outbox into its spool at start and delivers it: Orthanc gets the 16 instances, with
+     the SOP Instance UIDs of the files the kill left, each once (a UID set compare); the
      outbox is empty; an outbox of the layout before recon5t/ (spool_dir/outbox/j000006) is taken
      too. The second run's job ids differ from the first's, and its own job is delivered.
 SKIP (77) when Orthanc is not installed, recon5td has no dcmtk, or (2, the owner case) when not
@@ -176,6 +177,9 @@ def check_orphan_recovery(work, pb, hpb, scan, orthanc):
         time.sleep(0.05)
     files = outbox_files(spool)
     assert silent.connections and len(files) == N_INSTANCES, (len(silent.connections), files, first.log_text())
+    import pydicom
+    killed_uids = sorted(str(pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID)
+                         for f in files if f.endswith(".dcm"))
     first.proc.send_signal(signal.SIGKILL)
     first.proc.wait()
     first.log.close()
@@ -192,7 +196,8 @@ def check_orphan_recovery(work, pb, hpb, scan, orthanc):
     print("SIGKILL during a push: %d files left in %s (job %s)" % (len(files), os.path.dirname(files[0]),
                                                                    sorted(first_ids)[0]))
 
-    before = len(orthanc.get("/instances"))
+    before_ids = set(orthanc.get("/instances"))
+    before = len(before_ids)
     arrived = {}
 
     def watch():  # the client's wait for health is slow (gRPC reconnect backoff): time it apart
@@ -211,6 +216,11 @@ def check_orphan_recovery(work, pb, hpb, scan, orthanc):
         recovered = arrived["s"]
         assert len(orthanc.get("/instances")) == before + N_INSTANCES, (len(orthanc.get("/instances")),
                                                                         second.log_text())
+        # the same SOP Instance UIDs as the files the kill left (a retry re-sends them, it does
+        # not re-make them), each once
+        new_uids = sorted(orthanc.get("/instances/%s" % i)["MainDicomTags"]["SOPInstanceUID"]
+                          for i in set(orthanc.get("/instances")) - before_ids)
+        assert new_uids == killed_uids and len(set(killed_uids)) == N_INSTANCES, (new_uids, killed_uids)
         assert not tp.spool_files(spool), tp.spool_files(spool)
         assert not outbox_files(spool), outbox_files(spool)
         assert not os.path.exists(legacy), os.listdir(legacy)
