@@ -261,13 +261,17 @@ def main():
             print("spool: %d names, e.g. %s" % (len(names), sorted(names)[-1]))
             if metrics_port:
                 with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % metrics_port, timeout=10) as r:
-                    failures += leaks(r.read().decode(errors="replace"), "metrics")
+                    exposition = r.read().decode(errors="replace")
+                assert "recon5t_jobs_total{" in exposition, "metrics endpoint has no jobs_total after the jobs"
+                failures += leaks(exposition, "metrics")
+                print("metrics: %d lines checked" % exposition.count("\n"))
             if audit:
-                if os.path.exists(audit):
-                    with open(audit, errors="replace") as f:
-                        failures += leaks(f.read(), "audit log")
-                else:
-                    print("audit log %s not written" % audit)
+                assert os.path.exists(audit), "audit log %s not written" % audit
+                with open(audit, errors="replace") as f:
+                    audit_text = f.read()
+                assert audit_text.count("\n") >= 3, "audit log has %d lines for the jobs" % audit_text.count("\n")
+                failures += leaks(audit_text, "audit log")
+                print("audit log: %d lines checked" % audit_text.count("\n"))
         finally:
             server.stop(expect_zero=False)
         # 5. deidentify_research = 1: a research job is de-identified without asking, a console one not
