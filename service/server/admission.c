@@ -102,6 +102,29 @@ void r5_admission_unlist(r5_call *c)
 	c->open_prev = c->open_next = NULL;
 }
 
+int r5_admission_cancel_job(r5_server *s, const char *job_id, const char *by, char *state, size_t state_size)
+{
+	int found = 0;
+	pthread_mutex_lock(&s->lock);
+	for (r5_call *c = s->open_head; c && !found; c = c->open_next) {
+		if (strcmp(c->job_id, job_id) != 0 || atomic_load(&c->admin_cancelled))
+			continue;
+		pthread_mutex_lock(&c->lock);
+		int finished = c->status_queued;
+		pthread_mutex_unlock(&c->lock);
+		if (finished)
+			continue;
+		snprintf(c->cancelled_by, sizeof c->cancelled_by, "%s", by);
+		snprintf(state, state_size, "%s", atomic_load(&c->ingesting) ? "ingesting" : "queued or running");
+		atomic_store(&c->admin_cancelled, 1);
+		found = 1;
+	}
+	if (found)
+		pthread_cond_broadcast(&s->changed); /* the reaper ends a stream still ingesting */
+	pthread_mutex_unlock(&s->lock);
+	return found;
+}
+
 /* A reference on a listed call, unless its last one is already gone (call_destroy is waiting
  * for the server lock that the caller holds). */
 static int try_ref(r5_call *c)
@@ -140,7 +163,8 @@ static void *reaper_main(void *arg)
 		int aborting = atomic_load(&s->aborting);
 		for (r5_call *c = s->open_head; c && n < REAP_BATCH; c = c->open_next)
 			if (atomic_load(&c->ingesting) && !atomic_load(&c->idle_expired) &&
-			    (aborting || now - atomic_load(&c->last_message_ms) > limit) && try_ref(c)) {
+			    (aborting || atomic_load(&c->admin_cancelled) || now - atomic_load(&c->last_message_ms) > limit) &&
+			    try_ref(c)) {
 				atomic_store(&c->idle_expired, 1);
 				expired[n++] = c;
 			}
@@ -156,6 +180,14 @@ static void *reaper_main(void *arg)
 			r5_call_unref(expired[i]);
 		}
 		for (int i = 0; i < n && !aborting; i++) {
+			if (atomic_load(&expired[i]->admin_cancelled)) { /* CancelJob while ingesting */
+				char message[220];
+				snprintf(message, sizeof message, "stage ingest: cancelled by admin %s", expired[i]->cancelled_by);
+				r5_call_release_memory(expired[i]);
+				r5_call_finish(expired[i], GRPC_STATUS_CANCELLED, message);
+				r5_call_unref(expired[i]);
+				continue;
+			}
 			char message[160];
 			snprintf(message, sizeof message,
 				 "stage ingest: no message for %.1f s (server ingest_idle_s = %.1f); the stream was ended",

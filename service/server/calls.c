@@ -22,6 +22,8 @@
 #define METHOD_RECONSTRUCT "/recon5t.v1.Recon/Reconstruct"
 #define METHOD_CAPABILITIES "/recon5t.v1.Recon/Capabilities"
 #define METHOD_HEALTH "/grpc.health.v1.Health/Check"
+#define METHOD_CANCEL_JOB "/recon5t.v1.Recon/CancelJob"
+#define METHOD_DRAIN "/recon5t.v1.Recon/Drain"
 
 void r5_call_ref(r5_call *c)
 {
@@ -255,6 +257,10 @@ static enum r5_call_kind route(r5_call *c)
 		return CALL_RECONSTRUCT;
 	if (n == strlen(METHOD_CAPABILITIES) && memcmp(p, METHOD_CAPABILITIES, n) == 0)
 		return CALL_CAPABILITIES;
+	if (n == strlen(METHOD_CANCEL_JOB) && memcmp(p, METHOD_CANCEL_JOB, n) == 0)
+		return CALL_CANCEL_JOB;
+	if (n == strlen(METHOD_DRAIN) && memcmp(p, METHOD_DRAIN, n) == 0)
+		return CALL_DRAIN;
 	return CALL_UNKNOWN;
 }
 
@@ -334,8 +340,56 @@ void r5_call_on_close(r5_call *c, int ok)
 
 /* ---------------------------------------------------------------- unary calls */
 
+/* CancelJob and Drain (admin role: checked at routing, security.c) */
+static void on_admin(r5_call *c, grpc_byte_buffer *request)
+{
+	r5_server *s = c->server;
+	ProtobufCMessage *message = NULL;
+	const ProtobufCMessageDescriptor *d = c->kind == CALL_CANCEL_JOB ? &recon5t__v1__cancel_job_request__descriptor
+									  : &recon5t__v1__drain_request__descriptor;
+	if (r5_svc_unpack(request, d, c->kind == CALL_CANCEL_JOB ? "CancelJobRequest" : "DrainRequest", &message) !=
+	    R5_OK) {
+		r5_call_fail(c, R5_EINVAL, NULL);
+		return;
+	}
+	char by[160];
+	snprintf(by, sizeof by, "%s", c->identity[0] ? c->identity : "unknown");
+	if (c->kind == CALL_CANCEL_JOB) {
+		const char *job_id = ((Recon5t__V1__CancelJobRequest *)message)->job_id;
+		char state[32] = "";
+		int found = job_id && job_id[0] && r5_admission_cancel_job(s, job_id, by, state, sizeof state);
+		if (!found) {
+			char text[160];
+			snprintf(text, sizeof text, "CancelJob: no job %.40s in flight", job_id ? job_id : "");
+			r5_call_finish(c, GRPC_STATUS_NOT_FOUND, text);
+		} else {
+			r5_info("job %s: cancelled by admin %s (%s)", job_id, by, state);
+			Recon5t__V1__CancelJobReply reply = RECON5T__V1__CANCEL_JOB_REPLY__INIT;
+			reply.state = state;
+			r5_call_send(c, r5_svc_pack(&reply.base));
+			r5_call_finish(c, GRPC_STATUS_OK, "");
+		}
+	} else {
+		pthread_mutex_lock(&s->lock);
+		int in_flight = s->active_streams + s->queued + s->running;
+		pthread_mutex_unlock(&s->lock);
+		char why[200];
+		snprintf(why, sizeof why, "Drain by admin %s", by);
+		Recon5t__V1__DrainReply reply = RECON5T__V1__DRAIN_REPLY__INIT;
+		reply.started = r5_server_begin_drain(s, why) != 0;
+		reply.in_flight = in_flight;
+		r5_call_send(c, r5_svc_pack(&reply.base));
+		r5_call_finish(c, GRPC_STATUS_OK, "");
+	}
+	protobuf_c_message_free_unpacked(message, NULL);
+}
+
 static void on_unary(r5_call *c, grpc_byte_buffer *request)
 {
+	if (c->kind == CALL_CANCEL_JOB || c->kind == CALL_DRAIN) {
+		on_admin(c, request);
+		return;
+	}
 	if (c->kind == CALL_CAPABILITIES) {
 		r5_call_send(c, r5_capabilities_reply(c->server));
 		r5_call_finish(c, GRPC_STATUS_OK, "");

@@ -123,6 +123,8 @@ r5_status r5_job_stop_reason(r5_job *job)
 {
 	r5_call *c = job->call;
 	gpr_timespec now = gpr_now(GPR_CLOCK_MONOTONIC);
+	if (atomic_load(&c->admin_cancelled))
+		return r5_set_error(R5_ECANCELLED, "cancelled by admin %s", c->cancelled_by);
 	if (gpr_time_cmp(now, c->deadline) >= 0)
 		return r5_set_error(R5_ETIMEDOUT, "the call's deadline passed");
 	if (r5_call_is_cancelled(c)) {

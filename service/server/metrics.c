@@ -111,7 +111,7 @@ void r5_mbuf_histogram(r5_mbuf *b, const char *name, const char *labels, r5_hist
 
 /* ---------------------------------------------------------------- the registry */
 
-#define N_KINDS 4  /* enum r5_call_kind */
+#define N_KINDS 6  /* enum r5_call_kind */
 #define N_CODES 17 /* gRPC codes 0..16 */
 static const struct {
 	const char *type, *service, *method;
@@ -120,6 +120,8 @@ static const struct {
 	[CALL_RECONSTRUCT] = {"bidi_stream", "recon5t.v1.Recon", "Reconstruct"},
 	[CALL_CAPABILITIES] = {"unary", "recon5t.v1.Recon", "Capabilities"},
 	[CALL_HEALTH] = {"unary", "grpc.health.v1.Health", "Check"},
+	[CALL_CANCEL_JOB] = {"unary", "recon5t.v1.Recon", "CancelJob"},
+	[CALL_DRAIN] = {"unary", "recon5t.v1.Recon", "Drain"},
 };
 static const char *const pipelines[] = {"auto", "cartesian", "sense", "grappa", "cs", "grid", "realtime", "other"};
 #define N_PIPELINES (sizeof pipelines / sizeof pipelines[0])

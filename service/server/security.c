@@ -320,9 +320,10 @@ grpc_status_code r5_security_authorize(r5_call *c, char *message, size_t size)
 		snprintf(c->peer_full, sizeof c->peer_full, "%s", peer);
 		gpr_free(peer);
 	}
-	r5_auth_action action = c->kind == CALL_RECONSTRUCT ? R5_ACT_RECONSTRUCT
+	r5_auth_action action = c->kind == CALL_RECONSTRUCT	 ? R5_ACT_RECONSTRUCT
 				: c->kind == CALL_CAPABILITIES ? R5_ACT_CAPABILITIES
-							       : R5_ACT_HEALTH;
+				: c->kind == CALL_HEALTH       ? R5_ACT_HEALTH
+							       : R5_ACT_ADMIN;
 	if (c->health_port) { /* the separate plaintext health port: health only, for probes (not
 			       * audited: a probe a second would drown the decisions) */
 		snprintf(c->identity, sizeof c->identity, "health-port");
@@ -352,8 +353,11 @@ grpc_status_code r5_security_authorize(r5_call *c, char *message, size_t size)
 	}
 	if (!r5_auth_allows(c->role, action)) {
 		snprintf(message, size, "%s (role %s) may not call %s", c->identity, r5_role_name(c->role),
-			 action == R5_ACT_RECONSTRUCT ? "Reconstruct" : action == R5_ACT_CAPABILITIES ? "Capabilities"
-												: "health");
+			 action == R5_ACT_RECONSTRUCT	  ? "Reconstruct"
+			 : action == R5_ACT_CAPABILITIES ? "Capabilities"
+			 : action == R5_ACT_HEALTH	  ? "health"
+			 : c->kind == CALL_DRAIN	  ? "Drain (admin)"
+						  : "CancelJob (admin)");
 		return GRPC_STATUS_PERMISSION_DENIED;
 	}
 	return GRPC_STATUS_OK;

@@ -64,7 +64,7 @@ typedef struct r5_tag {
 	r5_server *server;
 } r5_tag;
 
-enum r5_call_kind { CALL_UNKNOWN, CALL_RECONSTRUCT, CALL_CAPABILITIES, CALL_HEALTH };
+enum r5_call_kind { CALL_UNKNOWN, CALL_RECONSTRUCT, CALL_CAPABILITIES, CALL_HEALTH, CALL_CANCEL_JOB, CALL_DRAIN };
 
 typedef struct r5_outgoing {
 	grpc_byte_buffer *buffer; /* NULL: this item is the final status */
@@ -101,6 +101,10 @@ struct r5_call {
 	atomic_long last_message_ms; /* monotonic ms of the last message (ingest idle timeout) */
 	atomic_int ingesting;      /* between admission and End (or the end of the stream) */
 	atomic_int idle_expired;   /* ended by the idle reaper */
+	/* CancelJob from an admin (admission.c): the job stops at its next check, a stream still
+	 * ingesting is ended by the reaper; cancelled_by is written before the flag is set */
+	atomic_int admin_cancelled;
+	char cancelled_by[160];
 	long reserve_cap;          /* the most this stream may reserve: the job's estimate */
 	Recon5t__V1__ScanMessage *header_message; /* keeps the ScanHeader (patient data, outputs) */
 	r5_scan_builder *builder;
@@ -300,6 +304,9 @@ void r5_call_on_message(r5_call *c, grpc_byte_buffer *buffer);
 int r5_admission_admit(r5_call *c);
 /* Unlists the call (call_destroy, server lock held). */
 void r5_admission_unlist(r5_call *c);
+/* CancelJob: marks the listed, unfinished call with that job id cancelled by `by`; 1 when found,
+ * `state` then says whether it was ingesting or queued/running. */
+int r5_admission_cancel_job(r5_server *s, const char *job_id, const char *by, char *state, size_t state_size);
 void r5_admission_touch(r5_call *c); /* the next receive is armed: idle time counts from now */
 void r5_admission_busy(r5_call *c);  /* a message arrived: not idle until touched again */
 r5_status r5_admission_start(r5_server *s);

@@ -12,6 +12,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 
 import grpc
@@ -195,6 +196,72 @@ def main():
                 "research priority" not in last["note"] or not last["job_id"]:
             raise AssertionError("research Reconstruct audit line: %s" % last)
         print("audit: %d lines, fields and outcomes as expected" % len(recs))
+
+        # 2b. the admin RPCs: research and console tokens are refused, an admin cancels any job and drains
+        d = Daemon(work, pb, hpb, ["--tokens-file", tokens_file])
+        ch = grpc.insecure_channel(d.address)
+        cancel = ch.unary_unary("/recon5t.v1.Recon/CancelJob", request_serializer=pb.CancelJobRequest.SerializeToString,
+                                response_deserializer=pb.CancelJobReply.FromString)
+        drain = ch.unary_unary("/recon5t.v1.Recon/Drain", request_serializer=pb.DrainRequest.SerializeToString,
+                               response_deserializer=pb.DrainReply.FromString)
+
+        def admin_call(fn, request, who):
+            try:
+                return grpc.StatusCode.OK, fn(request, timeout=20, metadata=bearer(who))
+            except grpc.RpcError as e:
+                return e.code(), e.details()
+
+        for who in ("research", "console", "monitor"):
+            for fn, req, name in ((cancel, pb.CancelJobRequest(job_id="x"), "CancelJob"), (drain, pb.DrainRequest(), "Drain")):
+                code, details = admin_call(fn, req, who)
+                if code != grpc.StatusCode.PERMISSION_DENIED or "admin" not in details:
+                    raise AssertionError("%s token on %s: %s %s" % (who, name, code, details))
+        code, details = admin_call(cancel, pb.CancelJobRequest(job_id="no-such-job"), "admin")
+        if code != grpc.StatusCode.NOT_FOUND:
+            raise AssertionError("admin CancelJob of an unknown job: %s %s" % (code, details))
+        # a console's stream, held open after its first batch: the admin cancels it by its job id
+        scan_msgs = list(messages())
+        release = threading.Event()
+
+        def held():
+            yield scan_msgs[0]
+            yield scan_msgs[1]
+            release.wait(60)
+
+        stream = ch.stream_stream(sc.RECONSTRUCT, request_serializer=pb.ScanMessage.SerializeToString,
+                                  response_deserializer=pb.ReconEvent.FromString)
+        responses = stream(held(), timeout=60, metadata=bearer("console"))
+        first = next(responses)
+        if first.WhichOneof("kind") != "accepted":
+            raise AssertionError("first event %s" % first.WhichOneof("kind"))
+        job_id = first.accepted.job_id
+        code, reply = admin_call(cancel, pb.CancelJobRequest(job_id=job_id), "admin")
+        if code != grpc.StatusCode.OK or reply.state != "ingesting":
+            raise AssertionError("admin CancelJob %s: %s %s" % (job_id, code, reply))
+        try:
+            for _ in responses:
+                pass
+            raise AssertionError("the cancelled stream ended OK")
+        except grpc.RpcError as e:
+            if e.code() != grpc.StatusCode.CANCELLED or "cancelled by admin token:admin-1" not in e.details():
+                raise AssertionError("cancelled stream: %s %s" % (e.code(), e.details()))
+            print("admin CancelJob %s: the console's stream ended %s: %s" % (job_id, e.code().name, e.details()))
+        release.set()
+        ev, code, details = recon(pb, ch, messages(), bearer("console"))  # the server goes on serving
+        if code != grpc.StatusCode.OK or n_images(ev) < 1:
+            raise AssertionError("a scan after the cancel: %s %s" % (code, details))
+        code, reply = admin_call(drain, pb.DrainRequest(), "admin")
+        if code != grpc.StatusCode.OK or not reply.started:
+            raise AssertionError("admin Drain: %s %s" % (code, reply))
+        try:
+            rc = d.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("recon5td still running 60 s after an admin Drain:\n" + d.text())
+        ch.close()
+        d.log.close()
+        if rc != 0 or "Drain by admin token:admin-1" not in d.text():
+            raise AssertionError("after an admin Drain: exit %d\n%s" % (rc, d.text()))
+        print("admin Drain: recon5td drained and exited 0; research/console/monitor tokens: PERMISSION_DENIED")
 
         # 3. mutual TLS: console certificate → images; foreign CA → handshake fails
         creds = lambda n: grpc.ssl_channel_credentials(rd("ca.crt"), rd(n + ".key"), rd(n + ".crt"))  # noqa: E731
