@@ -4,6 +4,7 @@
 usage: make_seeds.py RECON5T OUTDIR
 
 Writes OUTDIR/<harness>/ seeds (nothing generated is committed) and OUTDIR/<harness>.dict:
+  kspace        length-prefixed Acquisition frames of the 16x16 phantom (fuzz_kspace's header)
   scan_message  length-prefixed ScanMessage frames (2-byte LE length each): header, batches, End
                 of a 16x16 4-coil Cartesian phantom and of a 32-sample radial one
   header        the phantoms' ISMRMRD XML headers; header.dict: their element names
@@ -44,7 +45,7 @@ def main():
     if len(sys.argv) != 3:
         raise SystemExit(__doc__)
     recon5t, outdir = sys.argv[1], sys.argv[2]
-    for h in ("scan_message", "header", "cfl", "config"):
+    for h in ("scan_message", "kspace", "header", "cfl", "config"):
         os.makedirs(os.path.join(outdir, h), exist_ok=True)
     tags = set()
     with tempfile.TemporaryDirectory() as work:
@@ -67,6 +68,10 @@ def main():
                   frames(sc.scan_messages(pb, xml, records, batch=8)))
             write(os.path.join(outdir, "scan_message", name + "_head.bin"),
                   frames(sc.scan_messages(pb, xml, records[:3], batch=2)))
+            if name == "cart":  # fuzz_kspace's fixed header is this phantom's (regressions/header/cart.xml)
+                acqs = [sc.acquisition(pb, r) for r in records]
+                write(os.path.join(outdir, "kspace", "cart.bin"), frames(acqs))
+                write(os.path.join(outdir, "kspace", "cart_few.bin"), frames(acqs[:4] + acqs[-2:]))
     with open(os.path.join(outdir, "header.dict"), "w") as f:
         for t in sorted(tags):
             f.write('"<%s>"\n"</%s>"\n' % (t, t))
