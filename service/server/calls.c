@@ -191,6 +191,7 @@ static void finish_escaped(r5_call *c, grpc_status_code code, const char *clean)
 {
 	if (code != GRPC_STATUS_OK)
 		r5_info("job %s: %s: %s", c->job_id[0] ? c->job_id : "-", r5_svc_grpc_code_name(code), clean);
+	r5_security_audit(c, code);
 	enqueue(c, NULL, code, clean);
 }
 
@@ -272,8 +273,12 @@ void r5_call_on_new(r5_call *c, int ok)
 	pthread_mutex_lock(&c->lock);
 	start_batch(c, ops, 1, &c->tag_close);
 	pthread_mutex_unlock(&c->lock);
+	char denied[256];
+	grpc_status_code auth = GRPC_STATUS_OK;
 	if (c->kind == CALL_UNKNOWN) {
 		r5_call_finish(c, GRPC_STATUS_UNIMPLEMENTED, "unknown method on this port");
+	} else if ((auth = r5_security_authorize(c, denied, sizeof denied)) != GRPC_STATUS_OK) {
+		r5_call_finish(c, auth, denied);
 	} else if (c->kind != CALL_RECONSTRUCT || r5_admission_admit(c)) {
 		memset(ops, 0, sizeof ops);
 		ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
@@ -363,6 +368,7 @@ static int on_scan_message(r5_call *c, grpc_byte_buffer *buffer)
 	int keep = 0;
 	switch (scan_message->kind_case) {
 	case RECON5T__V1__SCAN_MESSAGE__KIND_HEADER:
+		r5_security_cap_priority(c, scan_message->header);
 		status = r5_ingest_header(c, scan_message->header);
 		if (status == R5_OK) {
 			c->header_message = scan_message; /* kept: patient data and outputs for the job */

@@ -82,6 +82,12 @@ static const struct config_key {
 	NUM(realtime_threads, KEY_INT, 0, 256,
 	    "OpenMP threads of each real-time frame thread (default 0: all, as the workers; 1 can be steadier on a "
 	    "loaded machine)"),
+	STR(tls_cert, "PEM server certificate: TLS on the main port, re-read when it changes (default none: plaintext)"),
+	STR(tls_key, "PEM private key of tls_cert"),
+	STR(tls_client_ca, "PEM CA of client certificates: mutual TLS required (default none)"),
+	STR(tokens_file, "roles, salted hashes of bearer tokens, certificate names (default none)"),
+	NUM(insecure, KEY_INT, 0, 1, "1: allow plaintext off loopback / TLS without client credentials (default 0)"),
+	STR(audit_log, "JSON lines file, one per authorization decision (default none)"),
 #undef STR
 #undef NUM
 };
@@ -121,9 +127,42 @@ static int ae_title_ok(const char *value)
 	return n <= 16;
 }
 
+/* 1 when listen's host is a loopback address (127.0.0.0/8, ::1, localhost) */
+int r5_server_config_loopback(const char *listen)
+{
+	if (strncmp(listen, "127.", 4) == 0 || strncmp(listen, "localhost:", 10) == 0 ||
+	    strncmp(listen, "[::1]:", 6) == 0 || strncmp(listen, "ipv4:127.", 9) == 0)
+		return 1;
+	return 0;
+}
+
+/* transport security: plaintext only on loopback or with insecure = 1; TLS off loopback needs
+ * a way to know the client (tokens_file or tls_client_ca) unless insecure = 1 */
+static r5_status check_security(const r5_server_config *c)
+{
+	if (!c->tls_cert[0] != !c->tls_key[0])
+		return r5_set_error(R5_EINVAL, "tls_cert and tls_key: set both (TLS) or neither (plaintext)");
+	if (c->tls_client_ca[0] && !c->tls_cert[0])
+		return r5_set_error(R5_EINVAL, "tls_client_ca = %s needs tls_cert and tls_key", c->tls_client_ca);
+	if (c->insecure || r5_server_config_loopback(c->listen))
+		return R5_OK;
+	if (!c->tls_cert[0])
+		return r5_set_error(R5_EINVAL,
+				    "listen = %s is not a loopback address: set tls_cert and tls_key (TLS), or "
+				    "insecure = 1 to serve plaintext anyway",
+				    c->listen);
+	if (!c->tokens_file[0] && !c->tls_client_ca[0])
+		return r5_set_error(R5_EINVAL,
+				    "listen = %s with TLS: set tokens_file or tls_client_ca so clients are identified, "
+				    "or insecure = 1 to accept every client as console",
+				    c->listen);
+	return R5_OK;
+}
+
 /* Whole-configuration checks that no single key can make. */
 r5_status r5_server_config_check(const r5_server_config *c)
 {
+	R5_TRY(check_security(c));
 	if (!c->pacs_host[0])
 		return R5_OK;
 	if (!c->pacs_called_ae[0])

@@ -35,9 +35,18 @@ typedef struct r5_server_config {
 	char fft_wisdom[1024]; /* FFTW wisdom file: CPU FFTs planned with FFTW_MEASURE; "" = ESTIMATE */
 	int early_calibration; /* 1: sense/cs coil maps computed while the scan streams in */
 	int realtime_threads;  /* OpenMP threads per real-time frame thread (0: the default, all cores) */
+	/* transport security and identity (server.c, auth.h, audit.h) */
+	char tls_cert[1024];      /* PEM server certificate (chain): TLS on the main port; "" = plaintext */
+	char tls_key[1024];       /* PEM private key of tls_cert */
+	char tls_client_ca[1024]; /* PEM CA(s) of client certificates: mutual TLS required; "" = none */
+	char tokens_file[1024];   /* roles, salted token hashes, certificate names (auth.h); "" = none */
+	int insecure;             /* 1: allow plaintext on a non-loopback address, TLS without credentials */
+	char audit_log[1024];     /* JSON lines, one per authorization decision; "" = none */
 } r5_server_config;
 
 extern const r5_server_config r5_server_config_defaults;
+/* 1 when listen (HOST:PORT) is on a loopback address */
+int r5_server_config_loopback(const char *listen);
 
 /* Sets one key ("listen", "workers", ... as in the file); `origin` names where it came from. */
 r5_status r5_server_config_set(r5_server_config *c, const char *key, const char *value, const char *origin);

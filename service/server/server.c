@@ -78,7 +78,7 @@ static grpc_server *make_server(r5_server *s, const char *address, int *port, in
 	/* keepalive pings find a client whose host vanished without a reset (power, network): its
 	 * calls are cancelled after keepalive_s + 10 s, which stops its job and frees its slot */
 	int keepalive_ms = (int)(s->config.keepalive_s * 1000.0);
-	grpc_arg args[6];
+	grpc_arg args[8];
 	args[0].type = GRPC_ARG_INTEGER;
 	args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
 	args[0].value.integer = max_message_bytes;
@@ -97,13 +97,24 @@ static grpc_server *make_server(r5_server *s, const char *address, int *port, in
 	args[5].type = GRPC_ARG_INTEGER;
 	args[5].key = GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA;
 	args[5].value.integer = 0; /* keep pinging while a long reconstruction sends nothing */
-	grpc_channel_args channel_args = {6, args};
+	/* a client that connects and never completes the TLS handshake holds no slot for long */
+	args[6].type = GRPC_ARG_INTEGER;
+	args[6].key = GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS;
+	args[6].value.integer = 20000;
+	/* streams per connection: max_streams bounds Reconstruct; this bounds any one client */
+	args[7].type = GRPC_ARG_INTEGER;
+	args[7].key = GRPC_ARG_MAX_CONCURRENT_STREAMS;
+	args[7].value.integer = 100;
+	grpc_channel_args channel_args = {8, args};
 	grpc_server *server = grpc_server_create(&channel_args, NULL);
 	grpc_server_register_completion_queue(server, s->cq, NULL);
-	grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
-	*port = grpc_server_add_http2_port(server, address, creds);
-	grpc_server_credentials_release(creds);
-	if (*port == 0) {
+	/* the main port: TLS or plaintext (security.c); the health port stays plaintext */
+	grpc_server_credentials *creds = address == s->config.listen ? r5_security_server_credentials(s)
+								     : grpc_insecure_server_credentials_create();
+	*port = creds ? grpc_server_add_http2_port(server, address, creds) : -1;
+	if (creds)
+		grpc_server_credentials_release(creds);
+	if (*port <= 0) {
 		grpc_server_destroy(server);
 		return NULL;
 	}
@@ -119,6 +130,7 @@ r5_status r5_server_start(r5_server *s, const r5_server_config *config)
 	atomic_init(&s->draining, 0);
 	atomic_init(&s->aborting, 0);
 	s->memory_budget = config->memory_budget_mb * 1024L * 1024L;
+	R5_TRY(r5_security_start(s));
 	R5_TRY(r5_pacs_out_start(s));
 	R5_TRY(r5_jobs_start(s));
 	R5_TRY(r5_ingest_start(s));
@@ -127,7 +139,8 @@ r5_status r5_server_start(r5_server *s, const r5_server_config *config)
 	int max_message = (int)(config->max_message_mb * 1024L * 1024L);
 	s->main_server = make_server(s, config->listen, &s->main_port, max_message);
 	if (!s->main_server)
-		return r5_set_error(R5_EIO, "listen %s: cannot bind (in use, or not HOST:PORT?)", config->listen);
+		return s->main_port < 0 ? R5_EINVAL /* the TLS files: r5_last_error says why */
+					: r5_set_error(R5_EIO, "listen %s: cannot bind (in use, or not HOST:PORT?)", config->listen);
 	if (config->health_listen[0]) {
 		s->health_server = make_server(s, config->health_listen, &s->health_port, 4096);
 		if (!s->health_server)
@@ -192,6 +205,7 @@ void r5_server_stop(r5_server *s)
 	if (s->health_server)
 		grpc_server_destroy(s->health_server);
 	grpc_completion_queue_destroy(s->cq);
+	r5_security_stop(s); /* after the servers: the TLS fetcher's state */
 	/* every call and job is gone: budget still reserved is a leak (tests look for these lines) */
 	if (s->memory_in_use != 0)
 		r5_warn("memory budget: %ld bytes still reserved after every call ended", s->memory_in_use);

@@ -16,6 +16,8 @@
  *   pacs_out.c      PACS push: spool directories, delivery after a job, the spooler thread
  *   quality.c       quality figures against a ground truth sent with the ScanHeader
  *   main.c          configuration, signals, drain
+ *   security.c      TLS credentials (certificate reload), who a call is and what its role may
+ *                   do (auth.h: roles, tokens file), the audit line of each decision (audit.h)
  * Completion-queue threads only move bytes: a received message goes to the ingest pool, which
  * parses it, sorts its acquisitions into k-space (readout oversampling removal included) and
  * only then arms the next receive, so one stream has one message in flight and a slow stream
@@ -116,6 +118,12 @@ struct r5_call {
 	long early_reserved;
 	/* realtime.c: pipeline realtime's frames and frame thread (NULL for other pipelines) */
 	r5_realtime *realtime;
+	/* security.c: who the client is (certificate or token name; never a token), its role
+	 * (auth.h r5_role), the full peer address; audited: the audit line is written */
+	char identity[160];
+	int role;
+	char peer_full[128];
+	int authorized, audited, priority_capped;
 };
 
 struct r5_job {
@@ -189,6 +197,10 @@ struct r5_server {
 	int frame_threads; /* realtime.c: real-time frame threads running (under lock) */
 	/* counters (for logs and Capabilities) */
 	long jobs_done, jobs_failed;
+	/* security.c: tokens file (NULL: none), audit log (NULL: none), TLS certificate state */
+	struct r5_auth_tokens *tokens;
+	struct r5_audit *audit;
+	struct r5_tls *tls;
 };
 
 /* server.c */
@@ -328,6 +340,21 @@ int r5_pacs_out_wanted(const r5_call *c);
  * spooled and failed instances and says why. An encoding failure is returned. */
 r5_status r5_pacs_out_job(r5_call *c, const r5_image_set *set, int send_events, uint32_t *n_images,
 			  r5_pacs_outcome *outcome);
+
+/* security.c */
+/* Loads the tokens file and opens the audit log (r5_server_start); _stop frees them. */
+r5_status r5_security_start(r5_server *s);
+void r5_security_stop(r5_server *s);
+/* The main port's credentials: TLS (tls_cert set; certificate files re-read when they change)
+ * or plaintext; NULL with r5_last_error() when the files are not usable. */
+grpc_server_credentials *r5_security_server_credentials(r5_server *s);
+/* Who the call is and whether its role may call its method (routed kind): GRPC_STATUS_OK, or
+ * UNAUTHENTICATED / PERMISSION_DENIED with the reason in message. Sets c->identity, c->role. */
+grpc_status_code r5_security_authorize(r5_call *c, char *message, size_t size);
+/* A research client's Reconstruct runs at research priority whatever it asked (ingest). */
+void r5_security_cap_priority(r5_call *c, Recon5t__V1__ScanHeader *header);
+/* The call's audit line, once, when its status is decided (calls.c finish). */
+void r5_security_audit(r5_call *c, grpc_status_code code);
 
 /* job_ids.c */
 /* The next job id into id: "j" + the time of this run's first id (ms since the epoch, base
