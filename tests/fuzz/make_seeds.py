@@ -9,6 +9,7 @@ Writes OUTDIR/<harness>/ seeds (nothing generated is committed) and OUTDIR/<harn
                 of a 16x16 4-coil Cartesian phantom and of a 32-sample radial one
   header        the phantoms' ISMRMRD XML headers; header.dict: their element names
   cfl           a .hdr/.cfl pair in fuzz_cfl's framing (1 byte .hdr length, .hdr, .cfl)
+  tokens        a tokens file (token and cert lines); tokens.dict: the roles
   config        a recon5td config with every key; config.dict: the keys (service/server/config.c)
 """
 import os
@@ -45,7 +46,7 @@ def main():
     if len(sys.argv) != 3:
         raise SystemExit(__doc__)
     recon5t, outdir = sys.argv[1], sys.argv[2]
-    for h in ("scan_message", "kspace", "header", "cfl", "config"):
+    for h in ("scan_message", "kspace", "header", "cfl", "config", "tokens"):
         os.makedirs(os.path.join(outdir, h), exist_ok=True)
     tags = set()
     with tempfile.TemporaryDirectory() as work:
@@ -87,6 +88,16 @@ def main():
     conf = "# seed\n[server]\n" + "".join("%s = %s\n" % (k, "1") for k in keys)
     write(os.path.join(outdir, "config", "all_keys.conf"), conf.encode())
     write(os.path.join(outdir, "config", "small.conf"), b"listen = 127.0.0.1:50051\nworkers = 2\nlog_level = warn\n")
+    write(os.path.join(outdir, "tokens", "lines.txt"),
+          b"# recon5t token lines\nresearch lab-7 " + b"ab" * 16 + b" " + b"cd" * 32 + b"\n"
+          b"admin ops " + b"01" * 16 + b" " + b"ef" * 32 + b"  # comment\r\n\ncert console scanner-1\n")
+    with open(os.path.join(outdir, "tokens.dict"), "w") as f:
+        f.write('"console"\n"research"\n"monitor"\n"admin"\n"cert"\n"#"\n')
+    write(os.path.join(outdir, "tokens", "lines.txt"),
+          b"# recon5t token lines\nresearch lab-7 " + b"ab" * 16 + b" " + b"cd" * 32 + b"\n"
+          b"admin ops " + b"01" * 16 + b" " + b"ef" * 32 + b"  # comment\r\n\ncert console scanner-1\n")
+    with open(os.path.join(outdir, "tokens.dict"), "w") as f:
+        f.write('"console"\n"research"\n"monitor"\n"admin"\n"cert"\n"#"\n')
     print("make_seeds: %s (%d header tags, %d config keys)" % (outdir, len(tags), len(keys)))
 
 
