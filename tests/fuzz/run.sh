@@ -62,7 +62,7 @@ for h in "${harnesses[@]}"; do
 	# temporary files of the harnesses go to a folder of this run's own
 	tmp=$(mktemp -d -p "$([ -d /dev/shm ] && [ -w /dev/shm ] && echo /dev/shm || echo "${TMPDIR:-/tmp}")")
 	(cd "$out/$h" && TMPDIR=$tmp nice -n 19 "$exe" -max_total_time="$seconds" -rss_limit_mb="$rss" -timeout=25 \
-		-malloc_limit_mb="$rss" -print_final_stats=1 -artifact_prefix="$out/$h/" "${dict[@]}" "${inputs[@]}" \
+		-malloc_limit_mb="$rss" -error_exitcode=1 -timeout_exitcode=1 -print_final_stats=1 -artifact_prefix="$out/$h/" "${dict[@]}" "${inputs[@]}" \
 		>"$log" 2>&1)
 	rc=$?
 	rm -rf "$tmp"
