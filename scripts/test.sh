@@ -3,7 +3,7 @@
 # then builds again with AddressSanitizer + UndefinedBehaviorSanitizer (CPU only) and runs the
 # unit tests and the service's end-to-end, bad-input, hardening, concurrency, stress, non-Cartesian
 # and real-time tests under it, then with ThreadSanitizer for the server's threaded paths (real
-# time's frame threads included).
+# time's frame threads included), then the libFuzzer harnesses of tests/fuzz for ~20 s each.
 # Tests that need what this machine lacks (a GPU, ../shared) report SKIP.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -34,5 +34,20 @@ if [ "${R5_SKIP_TSAN:-0}" != 1 ]; then
 		TSAN_OPTIONS="halt_on_error=1 report_signal_unsafe=0 suppressions=$top/tests/tsan.supp" \
 		ctest --output-on-failure -j "$jobs" --timeout 900 \
 		-R '^unit\.test_fft_threads$|integration\.test_service_(e2e|bad_input|hardening|concurrency|stress|realtime)$') || status=1
+fi
+if [ "${R5_SKIP_FUZZ:-0}" != 1 ]; then
+	# libFuzzer over the decoders of outside input (tests/fuzz): its own small clang-14 build
+	# (the decoders' libraries only), seeds from the release build's recon5t phantom, each
+	# harness ${R5_FUZZ_SECONDS:-20} s; run.sh exits 77 (skipped) without clang-14 or libFuzzer
+	echo "== fuzz (libFuzzer, ${R5_FUZZ_SECONDS:-20} s per harness) =="
+	fuzz_rc=0
+	RECON5T=$top/build/service/recon5t R5_FUZZ_BUILD=$top/build-fuzz R5_FUZZ_JOBS=$jobs \
+		bash "$top/tests/fuzz/run.sh" "${R5_FUZZ_SECONDS:-20}" || fuzz_rc=$?
+	if [ $fuzz_rc -eq 77 ]; then
+		echo "fuzz: skipped (clang-14 or libFuzzer absent)"
+	elif [ $fuzz_rc -ne 0 ]; then
+		echo "fuzz: FAILED: the inputs are under $top/build-fuzz/fuzz-out/<harness>/"
+		status=1
+	fi
 fi
 exit $status
