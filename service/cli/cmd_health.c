@@ -1,6 +1,9 @@
-/* recon5t health --server HOST:PORT [--timeout S] [--service NAME]
+/* recon5t health --server HOST:PORT [--timeout S] [--service NAME] [--ca F [--cert F --key F]]
+ *                [--token-file F]
  * One grpc.health.v1.Health/Check call: prints SERVING / NOT_SERVING and exits 0 only when the
- * server is serving (container HEALTHCHECK, orchestrator probes, scripts waiting for start-up). */
+ * server is serving (container HEALTHCHECK, orchestrator probes, scripts waiting for start-up).
+ * The plaintext health port (health_listen) needs no credentials; the main port, with TLS or a
+ * tokens file, takes them as `recon5t send` does (cli_tls.h: a monitor role suffices). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,12 +13,15 @@
 #include <grpc/support/alloc.h>
 
 #include "cli.h"
+#include "cli_tls.h"
 #include "cli_util.h"
 #include "service/common/svc_proto.h"
 
-static int check(const char *server, double timeout_s, const char *service)
+static int check(const char *server, double timeout_s, const char *service, const r5_cli_security *security)
 {
-	grpc_channel_credentials *creds = grpc_insecure_credentials_create();
+	grpc_channel_credentials *creds = r5_cli_channel_credentials(security, "health");
+	if (!creds)
+		return 2;
 	grpc_channel *channel = grpc_channel_create(server, creds, NULL);
 	grpc_channel_credentials_release(creds);
 	grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
@@ -34,7 +40,10 @@ static int check(const char *server, double timeout_s, const char *service)
 	grpc_slice details;
 	grpc_op ops[6];
 	memset(ops, 0, sizeof ops);
+	grpc_metadata md[1];
 	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+	ops[0].data.send_initial_metadata.count = r5_cli_security_metadata(security, md);
+	ops[0].data.send_initial_metadata.metadata = md;
 	ops[1].op = GRPC_OP_SEND_MESSAGE;
 	ops[1].data.send_message.send_message = request;
 	ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
@@ -84,9 +93,12 @@ int r5_cli_health(int argc, char **argv)
 {
 	const char *server = "127.0.0.1:50051", *service = "";
 	double timeout_s = 3;
+	r5_cli_security security;
+	memset(&security, 0, sizeof security);
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-			printf("usage: recon5t health [--server HOST:PORT] [--timeout S] [--service NAME]\n");
+			printf("usage: recon5t health [--server HOST:PORT] [--timeout S] [--service NAME]\n"
+			       "                      [--ca CA.pem [--cert CERT.pem --key KEY.pem]] [--token-file F]\n");
 			return 0;
 		}
 		if (i + 1 >= argc)
@@ -97,13 +109,17 @@ int r5_cli_health(int argc, char **argv)
 			timeout_s = atof(argv[++i]);
 		else if (!strcmp(argv[i], "--service"))
 			service = argv[++i];
+		else if (r5_cli_security_option(&security, argv[i], argv[i + 1]))
+			i++;
 		else
 			return r5_cli_fail(2, "health: unknown option '%s'", argv[i]);
 	}
 	if (!(timeout_s > 0))
 		return r5_cli_fail(2, "health: --timeout wants seconds > 0");
+	if (!r5_cli_security_load(&security, "health"))
+		return 2;
 	grpc_init();
-	int rc = check(server, timeout_s, service);
+	int rc = check(server, timeout_s, service, &security);
 	grpc_shutdown();
 	return rc;
 }

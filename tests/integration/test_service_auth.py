@@ -314,6 +314,16 @@ def main():
                             os.path.join(certs, "ca.crt")], capture_output=True, text=True, timeout=120)
         if r.returncode == 0 or "UNAUTHENTICATED" not in r.stderr + r.stdout:
             raise AssertionError("recon5t send without a token: %d %s%s" % (r.returncode, r.stdout, r.stderr))
+        # recon5t health on the TLS main port: the console token (health is allowed to every role)
+        r = subprocess.run([sc.RECON5T, "health", "--server", target, "--ca", os.path.join(certs, "ca.crt"),
+                            "--token-file", token_path], capture_output=True, text=True, timeout=60)
+        if r.returncode != 0 or r.stdout.strip() != "SERVING":
+            raise AssertionError("recon5t health over TLS with a token: %d %s%s" % (r.returncode, r.stdout, r.stderr))
+        r = subprocess.run([sc.RECON5T, "health", "--server", target, "--ca", os.path.join(certs, "ca.crt")],
+                           capture_output=True, text=True, timeout=60)
+        if r.returncode == 0 or "UNAUTHENTICATED" not in r.stderr:
+            raise AssertionError("recon5t health over TLS without a token: %d %s%s" % (r.returncode, r.stdout, r.stderr))
+        print("recon5t health over TLS: SERVING with --ca --token-file, UNAUTHENTICATED without the token")
         # a handshake's cost: new connections, each a fresh TLS handshake
         t0 = time.time()
         n = 20
