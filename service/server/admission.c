@@ -180,11 +180,13 @@ static void *reaper_main(void *arg)
 			r5_call_unref(expired[i]);
 		}
 		for (int i = 0; i < n && !aborting; i++) {
-			if (atomic_load(&expired[i]->admin_cancelled)) { /* CancelJob while ingesting */
+			if (atomic_load(&expired[i]->admin_cancelled)) {
+				/* CancelJob while ingesting: a cancel, as for an idle stream, not a status and a
+				 * release from here: an ingest thread may be sorting this stream's batch into
+				 * its builder right now. The failed receive then releases (on_stream_closed). */
 				char message[220];
 				snprintf(message, sizeof message, "stage ingest: cancelled by admin %s", expired[i]->cancelled_by);
-				r5_call_release_memory(expired[i]);
-				r5_call_finish(expired[i], GRPC_STATUS_CANCELLED, message);
+				grpc_call_cancel_with_status(expired[i]->call, GRPC_STATUS_CANCELLED, message, NULL);
 				r5_call_unref(expired[i]);
 				continue;
 			}

@@ -454,6 +454,12 @@ static int on_scan_message(r5_call *c, grpc_byte_buffer *buffer)
 
 static void on_stream_closed(r5_call *c, int ok)
 {
+	if (atomic_load(&c->idle_expired) && atomic_load(&c->admin_cancelled)) { /* CancelJob (admission.c) */
+		r5_call_release_memory(c);
+		r5_set_error(R5_ECANCELLED, "cancelled by admin %s after %ld acquisitions", c->cancelled_by, c->n_acquisitions);
+		r5_call_fail(c, R5_ECANCELLED, "ingest");
+		return;
+	}
 	if (atomic_load(&c->idle_expired)) { /* the reaper ended it, with its own status */
 		r5_call_release_memory(c);
 		r5_set_error(R5_ETIMEDOUT, "no message for %.1f s after %ld acquisitions (ingest_idle_s)",
