@@ -173,8 +173,9 @@ static void *reaper_main(void *arg)
 			r5_info("job %s: drain grace over while ingesting: ending the stream", expired[i]->job_id);
 			/* a status sent, not a cancel: a cancel's status can be lost in the socket's close
 			 * at the server's stop (the client saw "Socket closed"); the pending receive then
-			 * completes and finds the status queued */
-			r5_call_release_memory(expired[i]);
+			 * completes and finds the status queued. Its memory goes with its last reference
+			 * (call_destroy), not from here: an ingest thread may be sorting one of its batches
+			 * into the builder right now (it sees `aborting` when it finishes). */
 			r5_call_finish(expired[i], GRPC_STATUS_UNAVAILABLE,
 				       "server shutting down: grace period over, scan not completed");
 			r5_call_unref(expired[i]);
