@@ -20,7 +20,8 @@ if [ "${R5_SKIP_SANITIZE:-0}" != 1 ]; then
 	R5_BUILD_DIR=$top/build-asan R5_BUILD_TYPE=Debug bash "$top/scripts/build.sh" -DR5_SANITIZE=ON
 	echo "== tests (ASan + UBSan): unit tests (fuzz regressions replayed), the command line, the server's end-to-end, bad-input, hardening, concurrency, stress, non-Cartesian, real-time, security, metrics, PHI and fault tests =="
 	# (the load test measures RSS, which ASan's quarantine keeps high by design: release run only)
-	export ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+	export ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		LSAN_OPTIONS=suppressions=$top/tests/lsan.supp
 	(cd "$top/build-asan" && ctest --output-on-failure -j "$jobs" --timeout 900 \
 		-R '^unit\.|integration\.test_cli$|integration\.test_service_(e2e|bad_input|hardening|concurrency|stress|noncart|realtime|auth|metrics|phi|faults2)$') || status=1
 fi
