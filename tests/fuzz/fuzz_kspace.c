@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_frames.h"
 #include "recon/core/log.h"
 #include "recon/io/scan.h"
 #include "service/common/svc_proto.h"
@@ -52,14 +53,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	r5_scan_builder *b = NULL;
 	if (r5_scan_builder_create(header_xml, header_length, &limits, &b) != R5_OK)
 		abort(); /* the phantom's header is valid */
-	size_t at = 0;
-	while (at + 2 <= size) {
-		size_t n = (size_t)data[at] | (size_t)data[at + 1] << 8;
-		at += 2;
-		if (n > size - at)
-			n = size - at;
-		Recon5t__V1__Acquisition *m = recon5t__v1__acquisition__unpack(NULL, n, data + at);
-		at += n;
+	size_t at = 0, n = 0;
+	const uint8_t *frame = NULL;
+	while (r5_fuzz_next_frame(data, size, &at, &frame, &n)) {
+		Recon5t__V1__Acquisition *m = recon5t__v1__acquisition__unpack(NULL, n, frame);
 		if (!m)
 			break;
 		ISMRMRD_AcquisitionHeader head;
