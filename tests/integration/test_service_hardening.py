@@ -79,6 +79,21 @@ class Held:
         self.thread.join(60)
 
 
+def refused_streams(streams, want, timeout=90.0):
+    """The held streams the server refused for memory, once `want` of them are, or once every
+    stream has sent its data and the server has had `timeout` seconds to ingest it. "Sent" means
+    handed to gRPC, not read by the server: under a sanitizer the server reads 30 MiB in many
+    seconds, so one look a second after the last send is not enough."""
+    deadline = time.time() + timeout
+    for s in streams:
+        s.sent.wait(max(0.0, deadline - time.time()))
+    while True:
+        refused = [s for s in streams if s.done() and s.result[1] == grpc.StatusCode.RESOURCE_EXHAUSTED]
+        if len(refused) >= want or time.time() > deadline:
+            return refused
+        time.sleep(0.1)
+
+
 def set_limit(xml, name, maximum):
     block = "<%s><minimum>0</minimum><maximum>%d</maximum><center>0</center></%s>" % (name, maximum, name)
     xml2, n = re.subn(r"<%s>.*?</%s>" % (name, name), block, xml, count=1, flags=re.S)
@@ -226,10 +241,7 @@ def memory_cases(work, pb, hpb, xml, records):
         bxml, brecords = sc.read_scan(scan)
         bxml = re.sub(r"<receiverChannels>\d+</receiverChannels>", "", bxml)
         streams = [Held(server, pb, sc.scan_messages(pb, bxml, brecords, end=False, batch=32)) for _ in range(6)]
-        for s in streams:
-            s.sent.wait(60)
-        time.sleep(1.0)
-        refused = [s for s in streams if s.done() and s.result[1] == grpc.StatusCode.RESOURCE_EXHAUSTED]
+        refused = refused_streams(streams, 2)
         check("6 x 16 MiB streams without receiverChannels, 64 MiB budget: >= 2 refused", len(refused) >= 2,
               "%d refused: %s" % (len(refused), refused[0].result[2][:90] if refused else ""))
         for s in streams:
@@ -266,10 +278,7 @@ def memory_cases(work, pb, hpb, xml, records):
             rec["head"]["flags"] = NOISE_FLAG
             noise.append(rec)
         streams = [Held(server, pb, sc.scan_messages(pb, nxml, noise, end=False, batch=32)) for _ in range(3)]
-        for s in streams:
-            s.sent.wait(60)
-        time.sleep(1.0)
-        refused = [s for s in streams if s.done() and s.result[1] == grpc.StatusCode.RESOURCE_EXHAUSTED]
+        refused = refused_streams(streams, 1)
         check("3 x 30 MiB of noise scans, 64 MiB budget: >= 1 refused", len(refused) >= 1, "%d refused" % len(refused))
         for s in streams:
             s.release()
