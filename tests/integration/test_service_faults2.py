@@ -11,8 +11,9 @@
   within keepalive + ping timeout (the ping timeout is min(10 s, keepalive_s)) + a few seconds,
   the log says keepalive ended it, and a new scan then runs.
 - a client SIGKILLed mid-stream (before End): slot and memory freed, a new scan runs.
-- the server SIGKILLed and restarted on the same spool (Orthanc on loopback; skipped without it):
-  every spooled instance reaches the PACS, the same SOP Instance UIDs, none lost, none twice."""
+- the server SIGKILLed during a running 3D SENSE job, with a stream in flight, and restarted on the
+  same spool (Orthanc on loopback; skipped without it): every spooled instance reaches the PACS,
+  the same SOP Instance UIDs, none lost, none twice, nothing of the killed jobs."""
 import os
 import re
 import signal
@@ -133,12 +134,48 @@ def sigterm_case(work, pb, hpb, xml, records):
         server.stop(expect_zero=False)
 
 
+class Running:
+    """A whole scan sent (with End) for a 3D SENSE job with DICOM output: `started` is set once
+    the server reports a stage past queueing (the job is on the worker), or when the call ends."""
+
+    def __init__(self, server, pb, scan):
+        import test_service_pacs as tp
+        self.started = threading.Event()
+        self.code = None
+        self.events = 0
+        xml, records = sc.read_scan(scan)
+
+        def messages():
+            for m in sc.scan_messages(pb, xml, records, batch=32, pipeline="sense", job_id="running"):
+                if m.WhichOneof("kind") == "header":
+                    m.header.patient.patient_id = tp.PATIENT_ID
+                    m.header.format = pb.FORMAT_DICOM
+                yield m
+
+        def run():
+            stream = server.channel.stream_stream(sc.RECONSTRUCT, request_serializer=pb.ScanMessage.SerializeToString,
+                                                  response_deserializer=pb.ReconEvent.FromString)
+            try:
+                for event in stream(messages(), timeout=300):
+                    self.events += 1
+                    if event.WhichOneof("kind") == "progress" and event.progress.stage not in ("queued", "start"):
+                        self.started.set()
+                self.code = grpc.StatusCode.OK
+            except grpc.RpcError as e:
+                self.code = e.code()
+            self.started.set()
+
+        self.thread = threading.Thread(target=run, daemon=True)
+        self.thread.start()
+
+
 def restart_case(work, pb, hpb):
-    """The server SIGKILLed with a stream in flight (half a scan in, no End: the job never
-    starts) and a finished job's 16 instances in its spool (the PACS was down), then restarted on
-    the same spool with Orthanc as the PACS: Orthanc gets exactly the spooled instances, with
-    their SOP Instance UIDs, each once, and nothing of the stream the kill cut (that scan is lost:
-    its client saw the stream fail; nothing half-written is delivered)."""
+    """The server SIGKILLed mid-job: a 3D SENSE job running on the worker (ESPIRiT), a stream in
+    flight (half a scan in, no End: that job never starts) and a finished job's 16 instances in
+    its spool (the PACS was down); then restarted on the same spool with Orthanc as the PACS:
+    Orthanc gets exactly the spooled instances, with their SOP Instance UIDs, each once, and
+    nothing of the running job or of the cut stream (those scans are lost: their clients saw
+    the calls fail; nothing half-written is delivered)."""
     import pydicom
     import test_service_pacs as tp
     import test_service_spool as ts
@@ -147,6 +184,9 @@ def restart_case(work, pb, hpb):
         return
     scan = sc.make_phantom(work, name="r.h5", matrix="32,32,8", coils=4, kind="shepp-logan-3d")
     xml, records = sc.read_scan(scan)
+    long_scan = sc.make_phantom(work, name="long.h5", kind="shepp-logan-3d", coils=8,
+                                matrix="40,40,40" if sc.SANITIZE else "64,64,64",
+                                extra=["--sampling", "uniform", "--accel", "2,2", "--calib", "16"])
     orthanc = tp.Orthanc(work)  # its ports chosen; started after the kill (the spool is per PACS)
     spool = os.path.join(work, "spool-restart")
     first = sc.Server(work, pb, hpb, ts.pacs_args(orthanc.dicom, spool))  # nothing listens yet: PACS down
@@ -158,16 +198,22 @@ def restart_case(work, pb, hpb):
               "%s %s" % (code.name, done.pacs_spooled if done else details))
         files = tp.spool_files(spool)
         spooled = sorted(str(pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID) for f in files)
+        running = Running(first, pb, long_scan)
+        check("  ... a 3D SENSE job is running (ESPIRiT)", running.started.wait(120) and running.code is None,
+              str(running.code))
         cut = Held(first, pb, xml, records)
         cut.sent.wait(30)
-        poll(lambda: first.capabilities().active_streams == 1, 10)
+        poll(lambda: first.capabilities().active_streams == 2, 10)
         first.proc.send_signal(signal.SIGKILL)
         first.proc.wait()
         first.log.close()
         cut.thread.join(30)
+        running.thread.join(30)
         code = cut.result[1] if cut.result else None
         check("  ... SIGKILL: the stream in flight fails at its client", code not in (None, grpc.StatusCode.OK),
               str(code))
+        check("  ... SIGKILL: the running job fails at its client", running.code not in (None, grpc.StatusCode.OK),
+              "%s after %d events" % (running.code, running.events))
     except BaseException:
         first.proc.kill()
         raise
