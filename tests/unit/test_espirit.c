@@ -356,6 +356,8 @@ static void check_projection(long n, long nz, long coils, double support, int n_
 	long img[3] = {n, n, nz};
 	r5_espirit_conf conf = r5_espirit_defaults;
 	conf.n_maps = n_maps;
+	if (nz > 1 && R5_TEST_LIGHT)
+		conf.kernel = 4; /* 4^3 x coils columns: the 6^3 x 4 = 864-wide eigensolve took 30 s under ASan */
 	assert_int_equal(r5_espirit_maps(ctx, &conf, acs, img, &maps, &eig), R5_OK);
 	long npix = n * n * nz;
 	double err = 0, ref = 0, inside = 0, inside_eig = 0;
@@ -417,9 +419,9 @@ static void test_maps_3d(void **state)
 	(void)state;
 	double proj_error, eig_share, map_rms;
 	check_projection(32, 32, 4, SYNTH_SUPPORT_IN_FOV, 1, &proj_error, &eig_share, &map_rms);
-	assert_true(proj_error < 0.005); /* 0.0038 */
+	assert_true(proj_error < (R5_TEST_LIGHT ? 0.0092 : 0.005)); /* 0.0038 (kernel 4, light: 0.00707) */
 	assert_true(eig_share > 0.999);  /* 1.0 */
-	assert_true(map_rms < 0.0051);   /* 0.00392 vs the true maps */
+	assert_true(map_rms < (R5_TEST_LIGHT ? 0.0095 : 0.0051)); /* 0.00392 vs the true maps (light: 0.00725) */
 }
 
 /* The object cut by the FOV edges (test_sense_synth.h): near the wrap boundary two
@@ -468,7 +470,10 @@ static void check_phantom(int three_d, int n, int coils, int calib, double *map_
 	assert_int_equal(r5_array_alloc_host(dims, &acs), R5_OK);
 	assert_int_equal(r5_zresize_centered(ctx, acs, kspace), R5_OK);
 	long img[3] = {n, n, nz};
-	assert_int_equal(r5_espirit_maps(ctx, NULL, acs, img, &maps, NULL), R5_OK);
+	r5_espirit_conf conf = r5_espirit_defaults;
+	if (three_d && R5_TEST_LIGHT)
+		conf.kernel = 4; /* as in check_projection */
+	assert_int_equal(r5_espirit_maps(ctx, &conf, acs, img, &maps, NULL), R5_OK);
 	assert_int_equal(r5_phantom_ground_truth(&p, &object, truth_img), R5_OK);
 	double d[3] = {p.fov_mm[0] / n, p.fov_mm[1] / n, three_d ? p.fov_mm[2] / n : 0};
 	long count = 0;
@@ -496,8 +501,8 @@ static void test_maps_vs_true_phantom(void **state)
 	assert_true(rms < 0.0089);  /* measured 0.00682 */
 	assert_true(worst < 0.066); /* 0.0503 (at the skull's edge) */
 	check_phantom(1, 32, 4, 16, &rms, &worst);
-	assert_true(rms < 0.0075);  /* 0.00575 */
-	assert_true(worst < 0.047); /* 0.0361 */
+	assert_true(rms < (R5_TEST_LIGHT ? 0.0114 : 0.0075)); /* 0.00575 (kernel 4, light: 0.00877) */
+	assert_true(worst < (R5_TEST_LIGHT ? 0.076 : 0.047)); /* 0.0361 (light: 0.0585) */
 }
 
 static void test_bad_input(void **state)

@@ -35,12 +35,18 @@
 
 #include "cpu_fixture.h"
 
+#define R5_STR_(x) #x
+#define R5_STR(x) R5_STR_(x)
 #define T0 0.3            /* s after the start when the hook starts saying stop */
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) || !defined(__OPTIMIZE__)
 /* unoptimised sanitizer builds run the same chunks 5-20x slower: there the test checks that
  * every stage stops, frees what it held (LeakSanitizer) and names itself, not the timing */
 #define LATENCY_LIMIT 30.0
+#define PIPE_N 40  /* the pipeline cases' scan (96^3 in CG took 60 s under ASan: ESPIRiT runs first) */
+#define SLAB_N 80  /* the ESPIRiT slab case's image (128^3: 24-38 s under ASan) */
 #else
+#define PIPE_N 96
+#define SLAB_N 128
 #define LATENCY_LIMIT 1.5 /* s; the target is 0.5 */
 #endif
 
@@ -164,11 +170,11 @@ static void test_espirit_slabs(void **state)
 	r5_espirit_conf conf = r5_espirit_defaults;
 	conf.kernel = 4;
 	conf.progress = &hook;
-	long img[3] = {128, 128, 128};
+	long img[3] = {SLAB_N, SLAB_N, SLAB_N};
 	stopper_start(&st, &hook, R5_ETIMEDOUT, "espirit");
 	st.arm_fraction = 0.5; /* the slabs: per-pixel matrices and eigenvectors */
 	r5_status s = r5_espirit_maps(ctx, &conf, acs, img, &maps, NULL);
-	stopper_check(&st, s, "ESPIRiT 3D maps (128^3 x 8)", "ESPIRiT maps");
+	stopper_check(&st, s, "ESPIRiT 3D maps (" R5_STR(SLAB_N) "^3 x 8)", "ESPIRiT maps");
 	assert_null(maps);
 	r5_array_free(acs);
 }
@@ -316,7 +322,7 @@ static void test_cg_sense(void **state)
  * T0 after ESPIRiT started and T0 after CG-SENSE started, GRAPPA T0 after its first frame. */
 static void run_pipeline(const char *pipeline, const char *arm_stage, const char *name)
 {
-	enum { NX = 96, NY = 96, NZ = 96, C = 8 };
+	enum { NX = PIPE_N, NY = PIPE_N, NZ = PIPE_N, C = 8 };
 	r5_array *k = random_array(NX, NY, NZ, C, 9);
 	for (long i = 0, size = r5_array_size(k); i < size; i++) {
 		long y = (i / NX) % NY, z = (i / (NX * NY)) % NZ;
@@ -350,19 +356,19 @@ static void run_pipeline(const char *pipeline, const char *arm_stage, const char
 static void test_sense_pipeline_espirit(void **state)
 {
 	(void)state;
-	run_pipeline("sense", "espirit", "SENSE pipeline, in ESPIRiT (96^3 x 8)");
+	run_pipeline("sense", "espirit", "SENSE pipeline, in ESPIRiT (" R5_STR(PIPE_N) "^3 x 8)");
 }
 
 static void test_sense_pipeline_cg(void **state)
 {
 	(void)state;
-	run_pipeline("sense", "cg-sense", "SENSE pipeline, in CG (96^3 x 8)");
+	run_pipeline("sense", "cg-sense", "SENSE pipeline, in CG (" R5_STR(PIPE_N) "^3 x 8)");
 }
 
 static void test_grappa_pipeline(void **state)
 {
 	(void)state;
-	run_pipeline("grappa", "grappa", "GRAPPA pipeline (96^3 x 8)");
+	run_pipeline("grappa", "grappa", "GRAPPA pipeline (" R5_STR(PIPE_N) "^3 x 8)");
 }
 
 int main(void)
