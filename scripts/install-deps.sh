@@ -15,7 +15,7 @@ BUILD=(
 # client, BART for cross-checks, Prometheus (promtool and a real scraper), clang's libFuzzer
 TEST=(
   ismrmrd-tools dcmtk dicom3tools orthanc curl procps
-  python3-grpcio python3-grpc-tools python3-protobuf python3-pydicom python3-numpy python3-h5py python3-yaml
+  python3-grpcio python3-grpc-tools python3-protobuf python3-pydicom python3-numpy python3-h5py python3-yaml python3-nibabel
   bart prometheus clang-14 libclang-rt-14-dev ccache
 )
 PKGS=("${BUILD[@]}")
@@ -35,5 +35,19 @@ if [ "${R5_DEPS_MINIMAL:-0}" != 1 ]; then
 		$SUDO mkdir -p "$KUBE_DIR"
 		$SUDO dpkg-deb -x "$tmp"/kubernetes-client_*.deb "$KUBE_DIR"
 		rm -rf "$tmp"
+	fi
+fi
+
+# The BIDS validator tests/integration/test_nifti.py runs (npm bids-validator, pinned; checked
+# with node 20): installed under the user's cache, where the test looks for it. Node from the
+# system when present, else Debian's.
+if [ "${R5_DEPS_MINIMAL:-0}" != 1 ]; then
+	BIDS_VALIDATOR_VERSION=1.15.0
+	BIDS_DIR="$HOME/.cache/recon5t-npm/bids-validator-$BIDS_VALIDATOR_VERSION"
+	if ! command -v npm >/dev/null; then
+		$SUDO apt-get install -y -qq --no-install-recommends nodejs npm
+	fi
+	if [ ! -x "$BIDS_DIR/node_modules/bids-validator/bin/bids-validator" ]; then
+		npm install --no-audit --no-fund --prefix "$BIDS_DIR" "bids-validator@$BIDS_VALIDATOR_VERSION"
 	fi
 fi

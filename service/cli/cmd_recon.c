@@ -1,5 +1,6 @@
 /* recon5t recon: offline reconstruction of an ISMRMRD HDF5 or BART .cfl scan.
  *   recon5t recon IN(.h5|.cfl) --out OUT(.h5|.cfl) [--png DIR] [--dicom DIR] [--dicom-enhanced DIR]
+ *                 [--nifti DIR] [--bids DIR --subject S [--session T]]
  *                 [--backend cpu|gpu|auto] [--traj TRAJ.cfl]
  *                 [--pipeline auto|cartesian|sense|grappa|cs|grid] [--coils-virtual N] [--maps 1|2]
  *                 [--iters N] [--lambda L] [--reg l1|tv|l1+tv] [--combine rss|adaptive]
@@ -47,6 +48,7 @@
 #include "cli_util.h"
 #include "recon/core/log.h"
 #include "recon/cpu/cpu_fft.h"
+#include "recon/io/bids.h"
 #include "recon/io/cfl.h"
 #include "recon/io/dicom.h"
 #include "recon/io/ismrmrd_images.h"
@@ -59,6 +61,7 @@
 
 struct recon_args {
 	const char *in, *out, *png, *dicom, *dicom_enhanced, *gfactor, *backend, *group, *fft_wisdom, *mask, *traj;
+	const char *nifti, *bids, *subject, *session;
 	int device, quiet, memory_report, deidentify;
 	r5_recon_params params;
 };
@@ -69,6 +72,9 @@ static void recon_usage(FILE *f)
 		   "  --png DIR              PNG previews, one per image\n"
 		   "  --dicom DIR            DICOM MR Image Storage series (magnitude, phase, g-factor)\n"
 		   "  --dicom-enhanced DIR   DICOM Enhanced MR series: one multi-frame file per volume\n"
+		   "  --nifti DIR            NIfTI-1 (.nii.gz) + JSON sidecar of the magnitude series\n"
+		   "  --bids DIR             a BIDS dataset: DIR/sub-S[/ses-T]/anat/..., no patient data\n"
+		   "  --subject S --session T  BIDS labels (letters and digits; --session optional)\n"
 		   "  --deidentify           DICOM without patient data (PS3.15 Annex E Basic Profile)\n"
 		   "  --backend B            cpu | gpu | auto (default auto)\n"
 		   "  --device N             CUDA device index\n"
@@ -156,6 +162,14 @@ static int parse_recon_args(int argc, char **argv, struct recon_args *a)
 			a->dicom = value;
 		else if (!strcmp(arg, "--dicom-enhanced"))
 			a->dicom_enhanced = value;
+		else if (!strcmp(arg, "--nifti"))
+			a->nifti = value;
+		else if (!strcmp(arg, "--bids"))
+			a->bids = value;
+		else if (!strcmp(arg, "--subject"))
+			a->subject = value;
+		else if (!strcmp(arg, "--session"))
+			a->session = value;
 		else if (!strcmp(arg, "--gfactor"))
 			a->gfactor = value, a->params.gfactor = 1;
 		else if (!strcmp(arg, "--backend"))
@@ -191,11 +205,37 @@ static int parse_recon_args(int argc, char **argv, struct recon_args *a)
 				      "carries its trajectory in the acquisitions)", a->in);
 	if (a->traj && a->mask)
 		return r5_cli_fail(2, "recon: --mask undersamples Cartesian k-space; it does not go with --traj");
-	if (!a->out && !a->png && !a->dicom && !a->dicom_enhanced)
-		return r5_cli_fail(2, "recon: nothing to write: give --out, --png, --dicom or --dicom-enhanced");
+	if (!a->out && !a->png && !a->dicom && !a->dicom_enhanced && !a->nifti && !a->bids)
+		return r5_cli_fail(2, "recon: nothing to write: give --out, --png, --dicom, --dicom-enhanced, --nifti or --bids");
+	if (a->bids && !a->subject)
+		return r5_cli_fail(2, "recon: --bids needs --subject S");
+	if ((a->subject || a->session) && !a->bids)
+		return r5_cli_fail(2, "recon: --subject and --session go with --bids");
 	if (r5_cpu_fft_configure(a->fft_wisdom) != R5_OK)
 		return r5_cli_fail(2, "recon: --fft-wisdom: %s", r5_last_error());
 	return 0;
+}
+
+/* NIfTI + sidecar, BIDS dataset: provenance names the input by its SHA-256 (never its path,
+ * which may carry a patient's name). */
+static r5_status write_research_outputs(const struct recon_args *a, const r5_image_set *set)
+{
+	if (!a->nifti && !a->bids)
+		return R5_OK;
+	char sha[65] = "";
+	R5_TRY(r5_sha256_file(a->in, sha));
+	if (a->nifti) {
+		r5_bids_options opt = {sha, a->deidentify};
+		R5_TRY(r5_nifti_write_series(set, &opt, a->nifti, "magnitude"));
+		if (!a->quiet)
+			printf("nifti: %s/magnitude.nii.gz + .json\n", a->nifti);
+	}
+	if (a->bids) {
+		R5_TRY(r5_bids_write_dataset(set, sha, a->bids, a->subject, a->session));
+		if (!a->quiet)
+			printf("bids: dataset in %s (sub-%s)\n", a->bids, a->subject);
+	}
+	return R5_OK;
 }
 
 static r5_status write_outputs(const struct recon_args *a, const r5_image_set *set)
@@ -245,7 +285,7 @@ static r5_status write_outputs(const struct recon_args *a, const r5_image_set *s
 		if (!a->quiet)
 			printf("dicom enhanced: %ld files in %s\n", n, a->dicom_enhanced);
 	}
-	return R5_OK;
+	return write_research_outputs(a, set);
 }
 
 static void print_summary(const struct recon_args *a, const r5_image_set *set)

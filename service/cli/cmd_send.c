@@ -67,7 +67,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: recon5t send SCAN.h5 --server HOST:PORT --out DIR [--pipeline P] [--param k=v]...\n"
 		   "       [--pace realtime|fast] [--batch N] [--deadline S] [--job-id ID] [--priority console|research]\n"
-		   "       [--output magnitude|phase|complex|gfactor]... [--format float32|dicom] [--quiet]\n"
+		   "       [--output magnitude|phase|complex|gfactor]... [--format float32|dicom|nifti] [--quiet]\n"
 		   "       [--no-truth] [--no-pacs] [--deidentify]\n"
 		   "       [--ca CA.pem [--cert CERT.pem --key KEY.pem]] [--token-file F]\n"
 		   "A phantom's ground_truth image in SCAN.h5 is sent along (unless --no-truth) and the server\n"
@@ -154,9 +154,9 @@ static int parse_args(send_options *o, int argc, char **argv)
 				return fprintf(stderr, "recon5t send: --priority %s: expected console or research\n", v), 0;
 			o->research = !strcmp(v, "research");
 		} else if (!strcmp(a, "--format")) {
-			if (strcmp(v, "float32") && strcmp(v, "dicom"))
-				return fprintf(stderr, "recon5t send: --format %s: expected float32 or dicom\n", v), 0;
-			o->dicom = !strcmp(v, "dicom");
+			if (strcmp(v, "float32") && strcmp(v, "dicom") && strcmp(v, "nifti"))
+				return fprintf(stderr, "recon5t send: --format %s: expected float32, dicom or nifti\n", v), 0;
+			o->dicom = !strcmp(v, "dicom") ? 1 : !strcmp(v, "nifti") ? 2 : 0;
 		} else if (!strcmp(a, "--output")) {
 			if (!parse_output(o, v))
 				return fprintf(stderr, "recon5t send: --output %s: expected magnitude, phase, complex or gfactor\n",
@@ -203,7 +203,8 @@ static grpc_byte_buffer *header_message(send_state *st)
 	h.parameters = o->param_pointers;
 	h.n_outputs = (size_t)o->n_outputs;
 	h.outputs = o->outputs;
-	h.format = o->dicom ? RECON5T__V1__IMAGE_FORMAT__FORMAT_DICOM : RECON5T__V1__IMAGE_FORMAT__FORMAT_FLOAT32;
+	h.format = o->dicom == 2 ? RECON5T__V1__IMAGE_FORMAT__FORMAT_NIFTI
+		   : o->dicom ? RECON5T__V1__IMAGE_FORMAT__FORMAT_DICOM : RECON5T__V1__IMAGE_FORMAT__FORMAT_FLOAT32;
 	h.client_job_id = (char *)(o->job_id ? o->job_id : "");
 	h.priority = o->research ? RECON5T__V1__PRIORITY__PRIORITY_RESEARCH : RECON5T__V1__PRIORITY__PRIORITY_CONSOLE;
 	m.kind_case = RECON5T__V1__SCAN_MESSAGE__KIND_HEADER;
@@ -287,7 +288,8 @@ static void write_floats3(FILE *f, const char *name, size_t n, const float *v)
 static int save_image(send_state *st, const Recon5t__V1__Image *img)
 {
 	char path[4096];
-	const char *ext = img->format == RECON5T__V1__IMAGE_FORMAT__FORMAT_DICOM ? "dcm" : "f32";
+	int nifti = img->format == RECON5T__V1__IMAGE_FORMAT__FORMAT_NIFTI;
+	const char *ext = img->format == RECON5T__V1__IMAGE_FORMAT__FORMAT_DICOM ? "dcm" : nifti ? "nii.gz" : "f32";
 	snprintf(path, sizeof path, "%s/%s_%04u.%s", st->opt->out, kind_file_name(img->kind), img->image_index, ext);
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600); /* patient data: 0600 */
 	FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
@@ -302,6 +304,17 @@ static int save_image(send_state *st, const Recon5t__V1__Image *img)
 	fclose(f);
 	if (img->format == RECON5T__V1__IMAGE_FORMAT__FORMAT_DICOM)
 		return 1;
+	if (nifti) { /* the BIDS sidecar beside it */
+		snprintf(path, sizeof path, "%s/%s_%04u.json", st->opt->out, kind_file_name(img->kind), img->image_index);
+		f = fopen(path, "w");
+		if (!f || fputs(img->sidecar_json ? img->sidecar_json : "{}\n", f) < 0) {
+			fprintf(stderr, "recon5t send: cannot write %s\n", path);
+			if (f)
+				fclose(f);
+			return 0;
+		}
+		return fclose(f) == 0;
+	}
 	snprintf(path, sizeof path, "%s/%s_%04u.txt", st->opt->out, kind_file_name(img->kind), img->image_index);
 	f = fopen(path, "w");
 	if (!f)

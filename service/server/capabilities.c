@@ -61,8 +61,11 @@ grpc_byte_buffer *r5_capabilities_reply(r5_server *s)
 					     RECON5T__V1__OUTPUT_KIND__OUTPUT_PHASE,
 					     RECON5T__V1__OUTPUT_KIND__OUTPUT_COMPLEX,
 					     RECON5T__V1__OUTPUT_KIND__OUTPUT_GFACTOR};
-	Recon5t__V1__ImageFormat formats[] = {RECON5T__V1__IMAGE_FORMAT__FORMAT_FLOAT32,
-					      RECON5T__V1__IMAGE_FORMAT__FORMAT_DICOM};
+	Recon5t__V1__ImageFormat formats[3] = {RECON5T__V1__IMAGE_FORMAT__FORMAT_FLOAT32};
+	size_t n_formats = 1;
+	if (r5_dicom_out_available())
+		formats[n_formats++] = RECON5T__V1__IMAGE_FORMAT__FORMAT_DICOM;
+	formats[n_formats++] = RECON5T__V1__IMAGE_FORMAT__FORMAT_NIFTI;
 	reply.version = (char *)R5_VERSION;
 	reply.n_backends = (r5_backend_find("cuda") && gpus > 0) ? 2 : 1;
 	reply.backends = backends;
@@ -78,7 +81,7 @@ grpc_byte_buffer *r5_capabilities_reply(r5_server *s)
 	reply.workers = (uint32_t)s->n_workers;
 	reply.n_outputs = 4;
 	reply.outputs = outputs;
-	reply.n_formats = r5_dicom_out_available() ? 2 : 1;
+	reply.n_formats = n_formats;
 	reply.formats = formats;
 	pthread_mutex_lock(&s->lock);
 	reply.memory_in_use_bytes = s->memory_in_use > 0 ? (uint64_t)s->memory_in_use : 0;

@@ -13,7 +13,51 @@
 #include <string.h>
 
 #include "recon/core/log.h"
+#include "recon/io/bids.h"
+#include "recon/io/nifti.h"
 #include "server.h"
+
+/* FORMAT_NIFTI: the magnitude series as one Image event holding the .nii.gz bytes and the BIDS
+ * sidecar (written as for a BIDS dataset: no patient data; the stream has no file to hash). */
+static r5_status nifti_event(r5_call *c, const r5_image_set *set, uint32_t *n_images)
+{
+	unsigned char *nii = NULL, *gz = NULL;
+	size_t nii_length = 0, gz_length = 0;
+	char *json = NULL, description[80];
+	snprintf(description, sizeof description, "recon5t %s %s magnitude", R5_VERSION, set->pipeline);
+	r5_bids_options opt = {NULL, 1};
+	r5_status s = r5_nifti_encode(set, description, &nii, &nii_length);
+	if (s == R5_OK)
+		s = r5_nifti_gzip(nii, nii_length, &gz, &gz_length);
+	if (s == R5_OK)
+		s = r5_bids_sidecar(set, &opt, &json);
+	if (s == R5_OK) {
+		Recon5t__V1__Image img = RECON5T__V1__IMAGE__INIT;
+		Recon5t__V1__ReconEvent event = RECON5T__V1__RECON_EVENT__INIT;
+		uint32_t matrix[3];
+		for (int i = 0; i < 3; i++)
+			matrix[i] = (uint32_t)set->images->dims[i];
+		img.format = RECON5T__V1__IMAGE_FORMAT__FORMAT_NIFTI;
+		img.kind = RECON5T__V1__OUTPUT_KIND__OUTPUT_MAGNITUDE;
+		img.data.data = gz;
+		img.data.len = gz_length;
+		img.n_matrix_size = 3;
+		img.matrix_size = matrix;
+		img.n_field_of_view = 3;
+		img.field_of_view = (float *)set->fov_mm;
+		img.image_series_index = 1;
+		img.image_index = 1;
+		img.sidecar_json = json;
+		event.kind_case = RECON5T__V1__RECON_EVENT__KIND_IMAGE;
+		event.image = &img;
+		r5_call_send_event(c, &event);
+		*n_images = 1;
+	}
+	free(json);
+	free(gz);
+	free(nii);
+	return s;
+}
 
 void r5_jobs_send_results(r5_job *job, const r5_image_set *set);
 
@@ -216,6 +260,13 @@ void r5_jobs_send_results(r5_job *job, const r5_image_set *set)
 					   : dicom_events_only(c, set, &n_images);
 		if (status != R5_OK) {
 			r5_call_fail(c, status, "dicom");
+			return;
+		}
+		n_kinds = 0;
+	} else if (request->format == RECON5T__V1__IMAGE_FORMAT__FORMAT_NIFTI) {
+		r5_status status = nifti_event(c, set, &n_images);
+		if (status != R5_OK) {
+			r5_call_fail(c, status, "nifti");
 			return;
 		}
 		n_kinds = 0;

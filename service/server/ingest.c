@@ -52,7 +52,12 @@ static r5_status read_request(r5_call *c, const Recon5t__V1__ScanHeader *h)
 		if (h->format == RECON5T__V1__IMAGE_FORMAT__FORMAT_DICOM &&
 		    h->outputs[i] == RECON5T__V1__OUTPUT_KIND__OUTPUT_COMPLEX)
 			return r5_set_error(R5_EINVAL, "ScanHeader.outputs[%zu] = OUTPUT_COMPLEX cannot be sent as DICOM", i);
-	if (h->format != RECON5T__V1__IMAGE_FORMAT__FORMAT_DICOM && h->format != RECON5T__V1__IMAGE_FORMAT__FORMAT_FLOAT32)
+	for (size_t i = 0; i < h->n_outputs; i++)
+		if (h->format == RECON5T__V1__IMAGE_FORMAT__FORMAT_NIFTI &&
+		    h->outputs[i] != RECON5T__V1__OUTPUT_KIND__OUTPUT_MAGNITUDE)
+			return r5_set_error(R5_EINVAL, "ScanHeader.outputs[%zu]: FORMAT_NIFTI carries the magnitude only", i);
+	if (h->format != RECON5T__V1__IMAGE_FORMAT__FORMAT_DICOM && h->format != RECON5T__V1__IMAGE_FORMAT__FORMAT_FLOAT32 &&
+	    h->format != RECON5T__V1__IMAGE_FORMAT__FORMAT_NIFTI)
 		return r5_set_error(R5_EINVAL, "ScanHeader.format = %d is not an ImageFormat", (int)h->format);
 	if (h->ground_truth)
 		R5_TRY(r5_quality_check_truth(h->ground_truth));

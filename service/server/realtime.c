@@ -133,7 +133,7 @@ static r5_status check_request(const r5_call *c, const Recon5t__V1__ScanHeader *
 	if (maps && c->params.calib_size > 0 && c->params.calib_size < 8)
 		return r5_set_error(R5_EINVAL, "pipeline realtime: calib = %d: the coil maps' ESPIRiT calibration width "
 					       "must be at least 8", c->params.calib_size);
-	if (h->format == RECON5T__V1__IMAGE_FORMAT__FORMAT_DICOM)
+	if (h->format == RECON5T__V1__IMAGE_FORMAT__FORMAT_DICOM || h->format == RECON5T__V1__IMAGE_FORMAT__FORMAT_NIFTI)
 		return r5_set_error(R5_EINVAL, "pipeline realtime sends its frames as FORMAT_FLOAT32 (the DICOM series goes "
 					       "to the PACS after End): ask for FORMAT_FLOAT32");
 	if (header->enc_matrix[2] > 1)
