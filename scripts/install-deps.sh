@@ -15,7 +15,7 @@ BUILD=(
 # client, BART for cross-checks, Prometheus (promtool and a real scraper), clang's libFuzzer
 TEST=(
   ismrmrd-tools dcmtk dicom3tools orthanc curl procps
-  python3-grpcio python3-grpc-tools python3-protobuf python3-pydicom python3-numpy python3-h5py python3-xsdata python3-yaml
+  python3-grpcio python3-grpc-tools python3-protobuf python3-pydicom python3-numpy python3-h5py python3-xsdata python3-matplotlib python3-yaml
   bart prometheus clang-14 libclang-rt-14-dev ccache
 )
 PKGS=("${BUILD[@]}")
