@@ -16,6 +16,7 @@ BUILD=(
 TEST=(
   ismrmrd-tools dcmtk dicom3tools orthanc curl procps
   python3-grpcio python3-grpc-tools python3-protobuf python3-pydicom python3-numpy python3-h5py python3-yaml python3-nibabel
+  python3-xsdata python3-matplotlib
   bart prometheus clang-14 libclang-rt-14-dev ccache
 )
 PKGS=("${BUILD[@]}")

@@ -8,6 +8,9 @@ int r5_cli_mask(int argc, char **argv);
 int r5_cli_recon(int argc, char **argv);
 int r5_cli_compare(int argc, char **argv);
 int r5_cli_send(int argc, char **argv);
+/* recon5t send --protocol mrd (cmd_send_mrd.c); config_text: key=value lines, may be "" */
+int r5_cli_send_mrd(const char *scan, const char *server, const char *out, const char *pipeline,
+		    const char *config_text, int quiet);
 int r5_cli_health(int argc, char **argv);
 int r5_cli_token(int argc, char **argv); /* cli_tls.c */
 

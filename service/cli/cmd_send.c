@@ -37,6 +37,7 @@ typedef struct send_options {
 	char *param_text[MAX_PARAMS];
 	int n_params;
 	int realtime, batch, research, dicom, quiet, no_truth, no_pacs;
+	int mrd; /* --protocol mrd: cmd_send_mrd.c */
 	Recon5t__V1__OutputKind outputs[4];
 	int n_outputs;
 	double deadline_s;
@@ -66,6 +67,7 @@ enum { TAG_SEND = 1, TAG_RECV, TAG_STATUS, TAG_META };
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: recon5t send SCAN.h5 --server HOST:PORT --out DIR [--pipeline P] [--param k=v]...\n"
+		   "       [--protocol grpc|mrd]  (mrd: MRD v1 / FIRE, e.g. recon5td's mrd_listen)\n"
 		   "       [--pace realtime|fast] [--batch N] [--deadline S] [--job-id ID] [--priority console|research]\n"
 		   "       [--output magnitude|phase|complex|gfactor]... [--format float32|dicom|nifti] [--quiet]\n"
 		   "       [--no-truth] [--no-pacs] [--deidentify]\n"
@@ -135,6 +137,10 @@ static int parse_args(send_options *o, int argc, char **argv)
 			o->out = v;
 		} else if (!strcmp(a, "--pipeline")) {
 			o->pipeline = v;
+		} else if (!strcmp(a, "--protocol")) {
+			if (strcmp(v, "grpc") && strcmp(v, "mrd"))
+				return fprintf(stderr, "recon5t send: --protocol %s: expected grpc or mrd\n", v), 0;
+			o->mrd = !strcmp(v, "mrd");
 		} else if (!strcmp(a, "--job-id")) {
 			o->job_id = v;
 		} else if (!strcmp(a, "--batch")) {
@@ -667,6 +673,18 @@ int r5_cli_send(int argc, char **argv)
 	if (mkdir(opt.out, 0700) != 0 && errno != EEXIST) { /* images with patient data: ours only */
 		fprintf(stderr, "recon5t send: cannot create %s (%s)\n", opt.out, strerror(errno));
 		return 1;
+	}
+	if (opt.mrd) { /* MRD v1: the pipeline and --param pairs as CONFIG_FILE and CONFIG_TEXT */
+		char config_text[8192] = "";
+		for (int i = 0; i < opt.n_params; i++) {
+			size_t used = strlen(config_text);
+			snprintf(config_text + used, sizeof config_text - used, "%s%s=%s", i ? "\n" : "",
+				 opt.params[i].key, opt.params[i].value);
+		}
+		int result = r5_cli_send_mrd(opt.scan, opt.server, opt.out, opt.pipeline, config_text, opt.quiet);
+		for (int i = 0; i < opt.n_params; i++)
+			free(opt.param_text[i]);
+		return result;
 	}
 	if (!open_scan(&st) || (!opt.no_truth && !read_truth(&st))) {
 		free(st.truth);

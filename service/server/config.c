@@ -41,6 +41,8 @@ const r5_server_config r5_server_config_defaults = {
 	.fft_wisdom = "",
 	.early_calibration = 1,
 	.realtime_threads = 0,
+	.mrd_listen = "",
+	.mrd_role = "console",
 };
 
 enum key_type { KEY_STRING, KEY_INT, KEY_LONG, KEY_DOUBLE };
@@ -56,6 +58,11 @@ static const struct config_key {
 #define NUM(n, t, lo, hi, h) {#n, t, offsetof(r5_server_config, n), 0, lo, hi, h}
 	STR(listen, "HOST:PORT of the gRPC service (default 127.0.0.1:50051)"),
 	STR(health_listen, "HOST:PORT of a separate plaintext health port (default none)"),
+	STR(mrd_listen, "HOST:PORT of the MRD v1 (FIRE) listener, plaintext (default none)"),
+	NUM(mrd_insecure, KEY_INT, 0, 1, "1: allow mrd_listen off loopback, with mrd_allow (default 0)"),
+	STR(mrd_allow, "comma-separated peer addresses allowed on the MRD listener (default any on loopback)"),
+	STR(mrd_role, "role of MRD connections: console | research (default console)"),
+	NUM(mrd_pacs, KEY_INT, 0, 1, "1: MRD jobs are pushed to the PACS too (default 0)"),
 	STR(metrics_listen, "HOST:PORT of the Prometheus endpoint GET /metrics, port 0: any (default none)"),
 	NUM(workers, KEY_INT, 0, 256, "worker threads (0: one per GPU, else cpu_workers)"),
 	NUM(cpu_workers, KEY_INT, 1, 256, "CPU workers when no GPU is used (default 1)"),
@@ -183,11 +190,13 @@ static r5_status check_string(r5_server_config *c, const struct config_key *k, c
 		return r5_set_error(R5_EINVAL, "%s: backend = \"%s\": expected auto, cpu or gpu", origin, value);
 	if (strcmp(k->name, "log_level") == 0 && r5_log_level_parse(value) < 0)
 		return r5_set_error(R5_EINVAL, "%s: log_level = \"%s\": expected debug, info, warn or error", origin, value);
-	if ((strcmp(k->name, "listen") == 0 || ((strcmp(k->name, "health_listen") == 0 || strcmp(k->name, "metrics_listen") == 0) && *value)) && !strchr(value, ':'))
+	if ((strcmp(k->name, "listen") == 0 || ((strcmp(k->name, "health_listen") == 0 || strcmp(k->name, "metrics_listen") == 0 || strcmp(k->name, "mrd_listen") == 0) && *value)) && !strchr(value, ':'))
 		return r5_set_error(R5_EINVAL, "%s: %s = \"%s\": expected HOST:PORT", origin, k->name, value);
 	if ((strcmp(k->name, "pacs_called_ae") == 0 || strcmp(k->name, "pacs_calling_ae") == 0) && !ae_title_ok(value))
 		return r5_set_error(R5_EINVAL, "%s: %s = \"%s\": an AE title is 1-16 printable characters, no backslash",
 				    origin, k->name, value);
+	if (strcmp(k->name, "mrd_role") == 0 && strcmp(value, "console") && strcmp(value, "research"))
+		return r5_set_error(R5_EINVAL, "%s: mrd_role = \"%s\": expected console or research", origin, value);
 	if (strlen(value) >= k->size)
 		return r5_set_error(R5_EINVAL, "%s: %s is longer than %zu characters", origin, k->name, k->size - 1);
 	(void)c;

@@ -44,6 +44,13 @@ typedef struct r5_server_config {
 	char tokens_file[1024];   /* roles, salted token hashes, certificate names (auth.h); "" = none */
 	int insecure;             /* 1: allow plaintext on a non-loopback address, TLS without credentials */
 	char audit_log[1024];     /* JSON lines, one per authorization decision; "" = none */
+	/* MRD v1 ("FIRE") listener (mrd.c): plaintext only, so loopback unless mrd_insecure = 1 with
+	 * an allow-list of peer addresses */
+	char mrd_listen[128];  /* HOST:PORT, "" = off */
+	int mrd_insecure;      /* 1: allow mrd_listen off loopback (needs mrd_allow) */
+	char mrd_allow[1024];  /* comma-separated peer IPv4 addresses allowed to connect; "" = any on loopback */
+	char mrd_role[16];     /* the role of every MRD connection (console | research) */
+	int mrd_pacs;          /* 1: MRD jobs push to the PACS too (default 0: the console archives) */
 } r5_server_config;
 
 extern const r5_server_config r5_server_config_defaults;

@@ -151,6 +151,34 @@ r5_status r5_ingest_header(r5_call *c, const Recon5t__V1__ScanHeader *h)
 	return R5_OK;
 }
 
+/* One acquisition into the scan builder (gRPC batches and MRD ACQUISITION messages alike). */
+static r5_status add_acquisition(r5_call *c, const ISMRMRD_AcquisitionHeader *head, const float complex *data,
+				 const float *traj, long data_bytes)
+{
+	r5_status status = r5_scan_builder_add(c->builder, head, data, traj);
+	if (status != R5_OK) {
+		const char *text = r5_last_error();
+		if (strncmp(text, "acquisition", 11) != 0)
+			r5_error_context(status, "acquisition %u", head->scan_counter);
+		return status;
+	}
+	c->n_acquisitions++;
+	c->bytes_in += data_bytes;
+	r5_metrics_ingest_bytes(data_bytes);
+	return R5_OK;
+}
+
+/* After acquisitions were sorted in: the reservation follows, real-time frames and the early
+ * calibration start when due. */
+static r5_status after_acquisitions(r5_call *c)
+{
+	R5_TRY(grow_reservation(c));
+	R5_TRY(r5_realtime_offer(c)); /* real time: the frames that became due go to the frame thread */
+	shrink_reservation(c);        /* ... and the spokes no later frame needs went */
+	r5_early_calib_offer(c); /* the coil maps start once the calibration block is in */
+	return R5_OK;
+}
+
 r5_status r5_ingest_batch(r5_call *c, const Recon5t__V1__AcquisitionBatch *batch)
 {
 	if (!c->builder)
@@ -161,22 +189,19 @@ r5_status r5_ingest_batch(r5_call *c, const Recon5t__V1__AcquisitionBatch *batch
 		const float complex *data = NULL;
 		const float *traj = NULL;
 		R5_TRY(r5_svc_acq_from_proto(batch->acquisitions[i], &head, &data, &traj));
-		r5_status status = r5_scan_builder_add(c->builder, &head, data, traj);
-		if (status != R5_OK) {
-			const char *text = r5_last_error();
-			if (strncmp(text, "acquisition", 11) != 0)
-				r5_error_context(status, "acquisition %u", head.scan_counter);
-			return status;
-		}
-		c->n_acquisitions++;
-		c->bytes_in += (long)batch->acquisitions[i]->data.len;
-		r5_metrics_ingest_bytes((long)batch->acquisitions[i]->data.len);
+		R5_TRY(add_acquisition(c, &head, data, traj, (long)batch->acquisitions[i]->data.len));
 	}
-	R5_TRY(grow_reservation(c));
-	R5_TRY(r5_realtime_offer(c)); /* real time: the frames that became due go to the frame thread */
-	shrink_reservation(c);        /* ... and the spokes no later frame needs went */
-	r5_early_calib_offer(c); /* the coil maps start once the calibration block is in */
-	return R5_OK;
+	return after_acquisitions(c);
+}
+
+r5_status r5_ingest_acquisition(r5_call *c, const ISMRMRD_AcquisitionHeader *head, const float complex *data,
+				const float *traj)
+{
+	if (!c->builder)
+		return r5_set_error(R5_EINVAL, "acquisition %u came before the header", head->scan_counter);
+	long bytes = (long)head->number_of_samples * head->active_channels * (long)sizeof(float complex);
+	R5_TRY(add_acquisition(c, head, data, traj, bytes));
+	return after_acquisitions(c);
 }
 
 r5_status r5_ingest_end(r5_call *c)

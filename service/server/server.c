@@ -151,6 +151,7 @@ r5_status r5_server_start(r5_server *s, const r5_server_config *config)
 			return r5_set_error(R5_EIO, "health_listen %s: cannot bind", config->health_listen);
 	}
 	R5_TRY(r5_metrics_start(s, config->metrics_listen, &s->metrics_port));
+	R5_TRY(r5_mrd_start(s));
 	s->n_cq_threads = config->cq_threads;
 	s->cq_threads = calloc((size_t)s->n_cq_threads, sizeof *s->cq_threads);
 	if (!s->cq_threads)
@@ -215,6 +216,7 @@ void r5_server_stop(r5_server *s)
 		pthread_cond_wait(&s->changed, &s->lock);
 	pthread_mutex_unlock(&s->lock);
 	r5_metrics_stop();
+	r5_mrd_stop(s); /* connections end with their jobs, before the workers stop */
 	r5_ingest_stop(s);
 	r5_realtime_wait_all(s); /* frame threads stop on their calls' cancel */
 	r5_admission_stop(s);

@@ -130,6 +130,9 @@ struct r5_call {
 	int role;
 	char peer_full[128];
 	int authorized, audited, priority_capped;
+	/* mrd.c: an MRD v1 connection rather than a gRPC call (call is NULL): what would be sent
+	 * on the gRPC stream goes to r5_mrd_deliver instead */
+	struct r5_mrd_conn *mrd;
 };
 
 struct r5_job {
@@ -210,6 +213,8 @@ struct r5_server {
 	struct r5_auth_tokens *tokens;
 	struct r5_audit *audit;
 	struct r5_tls *tls;
+	/* mrd.c: the MRD listener (NULL: off) */
+	struct r5_mrd_listener *mrd;
 };
 
 /* server.c */
@@ -297,6 +302,20 @@ int r5_images_out_frame(r5_call *c, const r5_image_set *set, const r5_array *ima
 /* Parses one received ScanMessage and acts on it, arms the next receive; takes the buffer
  * and the reference the receive held (ingest threads). */
 void r5_call_on_message(r5_call *c, grpc_byte_buffer *buffer);
+
+/* ingest.c: the seam shared by gRPC streams and MRD connections */
+r5_status r5_ingest_header(r5_call *c, const Recon5t__V1__ScanHeader *header);
+r5_status r5_ingest_batch(r5_call *c, const Recon5t__V1__AcquisitionBatch *batch);
+r5_status r5_ingest_acquisition(r5_call *c, const ISMRMRD_AcquisitionHeader *head, const float complex *data,
+				const float *traj);
+r5_status r5_ingest_end(r5_call *c);
+
+/* mrd.c: the MRD v1 listener (mrd_listen); off when not configured */
+r5_status r5_mrd_start(r5_server *s);
+void r5_mrd_stop(r5_server *s);
+/* An event (buffer, a packed ReconEvent) or the final status (buffer NULL) of an MRD call,
+ * in the order the call queued them (any thread; called under no lock). Takes the buffer. */
+void r5_mrd_deliver(r5_call *c, grpc_byte_buffer *buffer, grpc_status_code code, const char *message);
 
 /* admission.c */
 /* Admits a Reconstruct stream (draining, max_streams, max_streams_per_peer) and lists it; on
