@@ -14,7 +14,7 @@ src=$(cd "$here/../.." && pwd)
 seconds=${1:?usage: run.sh SECONDS [HARNESS...]}
 shift
 harnesses=("$@")
-[ ${#harnesses[@]} -gt 0 ] || harnesses=(scan_message kspace header cfl config tokens)
+[ ${#harnesses[@]} -gt 0 ] || harnesses=(scan_message kspace header cfl config tokens mrd pulseq)
 build=${R5_FUZZ_BUILD:-$src/build-fuzz}
 out=${R5_FUZZ_OUT:-$build/fuzz-out}
 rss=${R5_FUZZ_RSS_MB:-2048}
