@@ -171,6 +171,7 @@ static void enqueue(r5_call *c, grpc_byte_buffer *buffer, grpc_status_code code,
 	if (!buffer)
 		r5_metrics_call_handled((int)c->kind, (int)code, r5_svc_now() - c->t_start);
 	if (c->mrd) { /* MRD: delivered in order by the connection (mrd.c), not sent by gRPC */
+		free(o->message);
 		free(o);
 		pthread_mutex_unlock(&c->lock);
 		r5_mrd_deliver(c, buffer, code, message);
