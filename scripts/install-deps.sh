@@ -9,15 +9,17 @@ BUILD=(
   build-essential cmake pkg-config git ca-certificates
   libfftw3-dev libismrmrd-dev libhdf5-dev libxml2-dev zlib1g-dev libpng-dev
   libgrpc-dev protobuf-c-compiler libprotobuf-c-dev protobuf-compiler
-  libcmocka-dev libcurl4-openssl-dev libdcmtk-dev libmicrohttpd-dev libssl-dev openssl
+  libcmocka-dev libcurl4-openssl-dev libdcmtk-dev libmicrohttpd-dev libssl-dev openssl ccache
 )
 # peers the tests validate against: ISMRMRD tools, DICOM validators, a PACS, gRPC Python
-# client, BART for cross-checks, Prometheus (promtool and a real scraper), clang's libFuzzer
+# client, BART for cross-checks, Prometheus (promtool and a real scraper), clang's libFuzzer,
+# podman + mmdebstrap (tests/container builds and runs the image)
 TEST=(
   ismrmrd-tools dcmtk dicom3tools orthanc curl procps
   python3-grpcio python3-grpc-tools python3-protobuf python3-pydicom python3-numpy python3-h5py python3-yaml python3-nibabel
   python3-xsdata python3-matplotlib
-  bart prometheus clang-14 libclang-rt-14-dev ccache
+  bart prometheus clang-14 libclang-rt-14-dev
+  podman mmdebstrap uidmap fuse-overlayfs slirp4netns
 )
 PKGS=("${BUILD[@]}")
 if [ "${R5_DEPS_MINIMAL:-0}" != 1 ]; then PKGS+=("${TEST[@]}"); fi
