@@ -69,93 +69,112 @@ static const struct param_def {
 	size_t offset, size;
 	double min, max;
 	const char *help;
+	/* OpenRecon's label (recon5t openrecon-label) offers the rows with an id (at most 14, the
+	 * format's limit): its UI label and its id there (letters and digits only, the format's
+	 * rule); r5_recon_params_set takes the id as the key's name */
+	const char *label;
+	const char *openrecon_id;
 } defs[] = {
-	{"pipeline", NULL, COMMON, K_STRING, FIELD(pipeline), 0, 0, "auto | cartesian | sense | grappa | cs | grid | realtime | grasp"},
-	{"prewhiten", NULL, COMMON, K_BOOL, FIELD(prewhiten), 0, 1, "noise prewhitening (0|1)"},
+	{"pipeline", NULL, COMMON, K_STRING, FIELD(pipeline), 0, 0, "auto | cartesian | sense | grappa | cs | grid | realtime | grasp",
+	 "Reconstruction", "config"},
+	{"prewhiten", NULL, COMMON, K_BOOL, FIELD(prewhiten), 0, 1, "noise prewhitening (0|1)",
+	 "Noise prewhitening", "prewhiten"},
 	{"coils_virtual", "coils-virtual", COMMON, K_INT, FIELD(n_virtual_coils), 0, 1024,
-	 "virtual coils after compression (0: none)"},
-	{"coil_energy", "coil-energy", COMMON, K_FLOAT, FIELD(coil_energy), 0, 1, "keep this fraction of energy (0: off)"},
-	{"calib", "calib_size", COMMON, K_INT, FIELD(calib_size), 0, 4096, "calibration region width (0: all found)"},
-	{"gfactor", NULL, COMMON, K_BOOL, FIELD(gfactor), 0, 1, "compute a g-factor map (0|1)"},
-	{"cc_mode", "cc-mode", COMMON, K_STRING, FIELD(cc_mode), 0, 0, "coil compression: auto | svd | geometric"},
-	{"combine", NULL, CARTESIAN, K_STRING, FIELD(cartesian.combine), 0, 0, "rss | adaptive"},
-	{"maps", NULL, SENSE, K_INT, FIELD(sense.n_maps), 1, 2, "ESPIRiT map sets (1|2)"},
-	{"iters", NULL, SENSE, K_INT, FIELD(sense.iters), 1, 10000, "CG iterations"},
-	{"lambda", NULL, SENSE, K_FLOAT, FIELD(sense.lambda), 0, 1e6, "Tikhonov weight"},
-	{"kernel", "kernel_size", SENSE, K_INT, FIELD(sense.kernel_size), 2, 16, "ESPIRiT kernel width"},
+	 "virtual coils after compression (0: none)",
+	 "Virtual coils (0: no compression)", "coilsVirtual"},
+	{"coil_energy", "coil-energy", COMMON, K_FLOAT, FIELD(coil_energy), 0, 1, "keep this fraction of energy (0: off)", NULL, NULL},
+	{"calib", "calib_size", COMMON, K_INT, FIELD(calib_size), 0, 4096, "calibration region width (0: all found)",
+	 "Calibration width (0: all)", "calib"},
+	{"gfactor", NULL, COMMON, K_BOOL, FIELD(gfactor), 0, 1, "compute a g-factor map (0|1)",
+	 "g-factor map", "gfactor"},
+	{"cc_mode", "cc-mode", COMMON, K_STRING, FIELD(cc_mode), 0, 0, "coil compression: auto | svd | geometric",
+	 "Coil compression", "ccMode"},
+	{"combine", NULL, CARTESIAN, K_STRING, FIELD(cartesian.combine), 0, 0, "rss | adaptive",
+	 "Coil combination", "combine"},
+	{"maps", NULL, SENSE, K_INT, FIELD(sense.n_maps), 1, 2, "ESPIRiT map sets (1|2)",
+	 "ESPIRiT map sets", "maps"},
+	{"iters", NULL, SENSE, K_INT, FIELD(sense.iters), 1, 10000, "CG iterations",
+	 "Iterations", "senseIters"},
+	{"lambda", NULL, SENSE, K_FLOAT, FIELD(sense.lambda), 0, 1e6, "Tikhonov weight",
+	 "Tikhonov weight", "tikhonovLambda"},
+	{"kernel", "kernel_size", SENSE, K_INT, FIELD(sense.kernel_size), 2, 16, "ESPIRiT kernel width",
+	 "ESPIRiT kernel width", "espiritKernel"},
 	{"espirit_threshold", "threshold", SENSE, K_FLOAT, FIELD(sense.espirit_threshold), 0, 1,
-	 "ESPIRiT singular value threshold"},
-	{"espirit_crop", "crop", SENSE, K_FLOAT, FIELD(sense.espirit_crop), 0, 1, "ESPIRiT eigenvalue mask threshold"},
-	{"combine", NULL, GRAPPA, K_STRING, FIELD(grappa.combine), 0, 0, "rss | adaptive"},
+	 "ESPIRiT singular value threshold", NULL, NULL},
+	{"espirit_crop", "crop", SENSE, K_FLOAT, FIELD(sense.espirit_crop), 0, 1, "ESPIRiT eigenvalue mask threshold", NULL, NULL},
+	{"combine", NULL, GRAPPA, K_STRING, FIELD(grappa.combine), 0, 0, "rss | adaptive", NULL, NULL},
 	/* 0 (the default: by geometry) is a stored value; a bare "kernel" must also suit SENSE */
-	{"kernel", "kernel_size", GRAPPA, K_INT, FIELD(grappa.kernel_size), 0, 16, "GRAPPA readout kernel width"},
-	{"lambda", NULL, GRAPPA, K_FLOAT, FIELD(grappa.lambda), 0, 1e6, "Tikhonov weight (relative)"},
+	{"kernel", "kernel_size", GRAPPA, K_INT, FIELD(grappa.kernel_size), 0, 16, "GRAPPA readout kernel width", NULL, NULL},
+	{"lambda", NULL, GRAPPA, K_FLOAT, FIELD(grappa.lambda), 0, 1e6, "Tikhonov weight (relative)", NULL, NULL},
 	/* cs reads SENSE's calibration keys and iterations (the same fields) and its own weights */
-	{"maps", NULL, CS, K_INT, FIELD(sense.n_maps), 1, 2, "ESPIRiT map sets (1|2)"},
-	{"iters", NULL, CS, K_INT, FIELD(sense.iters), 1, 10000, "FISTA / ADMM iterations"},
-	{"kernel", "kernel_size", CS, K_INT, FIELD(sense.kernel_size), 2, 16, "ESPIRiT kernel width"},
+	{"maps", NULL, CS, K_INT, FIELD(sense.n_maps), 1, 2, "ESPIRiT map sets (1|2)", NULL, NULL},
+	{"iters", NULL, CS, K_INT, FIELD(sense.iters), 1, 10000, "FISTA / ADMM iterations", NULL, NULL},
+	{"kernel", "kernel_size", CS, K_INT, FIELD(sense.kernel_size), 2, 16, "ESPIRiT kernel width", NULL, NULL},
 	{"espirit_threshold", "threshold", CS, K_FLOAT, FIELD(sense.espirit_threshold), 0, 1,
-	 "ESPIRiT singular value threshold"},
-	{"espirit_crop", "crop", CS, K_FLOAT, FIELD(sense.espirit_crop), 0, 1, "ESPIRiT eigenvalue mask threshold"},
-	{"reg", NULL, CS, K_STRING, FIELD(cs.reg), 0, 0, "l1 | tv | l1+tv"},
-	{"lambda_l1", NULL, CS, K_FLOAT_AUTO, FIELD(cs.lambda_l1), 0, 1e3, "wavelet L1 weight relative to max |E^H y|, or auto (from the noise level)"},
-	{"lambda_tv", NULL, CS, K_FLOAT_AUTO, FIELD(cs.lambda_tv), 0, 1e3, "TV weight relative to max |E^H y|, or auto (from the noise level)"},
-	{"wavelet", NULL, CS, K_STRING, FIELD(cs.wavelet), 0, 0, "haar | db4 | db8 (Daubechies 4 or 8 taps), or a union: haar+db4 | db4+db8 | haar+db4+db8"},
-	{"spins", NULL, CS, K_INT, FIELD(cs.spins), 1, 64, "randomly shifted wavelet transforms averaged per l1 prox"},
+	 "ESPIRiT singular value threshold", NULL, NULL},
+	{"espirit_crop", "crop", CS, K_FLOAT, FIELD(sense.espirit_crop), 0, 1, "ESPIRiT eigenvalue mask threshold", NULL, NULL},
+	{"reg", NULL, CS, K_STRING, FIELD(cs.reg), 0, 0, "l1 | tv | l1+tv",
+	 "CS regulariser", "reg"},
+	{"lambda_l1", NULL, CS, K_FLOAT_AUTO, FIELD(cs.lambda_l1), 0, 1e3, "wavelet L1 weight relative to max |E^H y|, or auto (from the noise level)", NULL, NULL},
+	{"lambda_tv", NULL, CS, K_FLOAT_AUTO, FIELD(cs.lambda_tv), 0, 1e3, "TV weight relative to max |E^H y|, or auto (from the noise level)", NULL, NULL},
+	{"wavelet", NULL, CS, K_STRING, FIELD(cs.wavelet), 0, 0, "haar | db4 | db8 (Daubechies 4 or 8 taps), or a union: haar+db4 | db4+db8 | haar+db4+db8", NULL, NULL},
+	{"spins", NULL, CS, K_INT, FIELD(cs.spins), 1, 64, "randomly shifted wavelet transforms averaged per l1 prox", NULL, NULL},
 	{"decouple", NULL, CS, K_BOOL, FIELD(cs.decouple), 0, 1,
-	 "3D: x positions as independent 2D ky-kz problems, solved by slabs (1) or one 3D problem (0)"},
-	{"slab", NULL, CS, K_INT, FIELD(cs.slab), 0, 65536, "x positions per slab when decoupled (0: auto)"},
-	{"combine", NULL, GRID, K_STRING, FIELD(grid.combine), 0, 0, "rss | adaptive"},
+	 "3D: x positions as independent 2D ky-kz problems, solved by slabs (1) or one 3D problem (0)", NULL, NULL},
+	{"slab", NULL, CS, K_INT, FIELD(cs.slab), 0, 65536, "x positions per slab when decoupled (0: auto)", NULL, NULL},
+	{"combine", NULL, GRID, K_STRING, FIELD(grid.combine), 0, 0, "rss | adaptive", NULL, NULL},
 	{"dcf", NULL, GRID, K_STRING, FIELD(grid.dcf), 0, 0,
-	 "density compensation: auto (ramp for radial spokes, else pipe) | ramp | pipe (Pipe-Menon) | none"},
+	 "density compensation: auto (ramp for radial spokes, else pipe) | ramp | pipe (Pipe-Menon) | none", NULL, NULL},
 	{"frame_spokes", "frame-spokes", GRID, K_INT, FIELD(grid.frame_spokes), 0, 1 << 24,
-	 "spokes per frame (0: one frame of all spokes)"},
+	 "spokes per frame (0: one frame of all spokes)",
+	 "Spokes per frame (0: one frame)", "frameSpokes"},
 	{"frame_step", "frame-step", GRID, K_INT, FIELD(grid.frame_step), 0, 1 << 24,
-	 "spokes between the first spokes of consecutive frames (0: frame_spokes)"},
-	{"dcf_iters", NULL, GRID, K_INT, FIELD(grid.dcf_iters), 1, 1000, "Pipe-Menon density iterations"},
+	 "spokes between the first spokes of consecutive frames (0: frame_spokes)", NULL, NULL},
+	{"dcf_iters", NULL, GRID, K_INT, FIELD(grid.dcf_iters), 1, 1000, "Pipe-Menon density iterations", NULL, NULL},
 	/* non-Cartesian sense (nc_sense_pipeline.c) reads grid's frame keys (the same frames) */
 	{"frame_spokes", "frame-spokes", SENSE, K_INT, FIELD(grid.frame_spokes), 0, 1 << 24,
-	 "spokes per frame (non-Cartesian sense; 0: one frame of all spokes)"},
+	 "spokes per frame (non-Cartesian sense; 0: one frame of all spokes)", NULL, NULL},
 	{"frame_step", "frame-step", SENSE, K_INT, FIELD(grid.frame_step), 0, 1 << 24,
-	 "spokes between the first spokes of consecutive frames (0: frame_spokes)"},
+	 "spokes between the first spokes of consecutive frames (0: frame_spokes)", NULL, NULL},
 	/* non-Cartesian cs (nc_cs_pipeline.c) reads grid's frame keys too; its cs keys are cs's rows */
 	{"frame_spokes", "frame-spokes", CS, K_INT, FIELD(grid.frame_spokes), 0, 1 << 24,
-	 "spokes per frame (non-Cartesian cs; 0: one frame of all spokes)"},
+	 "spokes per frame (non-Cartesian cs; 0: one frame of all spokes)", NULL, NULL},
 	{"frame_step", "frame-step", CS, K_INT, FIELD(grid.frame_step), 0, 1 << 24,
-	 "spokes between the first spokes of consecutive frames (non-Cartesian cs; 0: frame_spokes)"},
+	 "spokes between the first spokes of consecutive frames (non-Cartesian cs; 0: frame_spokes)", NULL, NULL},
 	{"delay", NULL, GRID, K_STRING, FIELD(grid.delay), 0, 0,
-	 "gradient delays of radial spokes: none | ring (estimated from the data, corrected)"},
+	 "gradient delays of radial spokes: none | ring (estimated from the data, corrected)",
+	 "Gradient delay correction", "delay"},
 	/* gradient-delay correction: r5_recon_run's, before every non-Cartesian pipeline */
 	{"delay", NULL, SENSE, K_STRING, FIELD(grid.delay), 0, 0,
-	 "gradient delays of radial spokes (non-Cartesian): none | ring"},
-	{"delay", NULL, GRASP, K_STRING, FIELD(grid.delay), 0, 0, "gradient delays of radial spokes: none | ring"},
-	{"delay", NULL, CS, K_STRING, FIELD(grid.delay), 0, 0, "gradient delays of radial spokes (non-Cartesian): none | ring"},
+	 "gradient delays of radial spokes (non-Cartesian): none | ring", NULL, NULL},
+	{"delay", NULL, GRASP, K_STRING, FIELD(grid.delay), 0, 0, "gradient delays of radial spokes: none | ring", NULL, NULL},
+	{"delay", NULL, CS, K_STRING, FIELD(grid.delay), 0, 0, "gradient delays of radial spokes (non-Cartesian): none | ring", NULL, NULL},
 	/* realtime (recon5td: frames while the scan streams in, service/server/realtime.c) reads
 	 * grid's frame keys (the same frames) and its own */
 	{"frame_spokes", "frame-spokes", REALTIME, K_INT, FIELD(grid.frame_spokes), 0, 1 << 24,
-	 "spokes per frame (realtime: >= 1)"},
+	 "spokes per frame (realtime: >= 1)", NULL, NULL},
 	{"frame_step", "frame-step", REALTIME, K_INT, FIELD(grid.frame_step), 0, 1 << 24,
-	 "spokes between the first spokes of consecutive frames (0: frame_spokes)"},
+	 "spokes between the first spokes of consecutive frames (0: frame_spokes)", NULL, NULL},
 	{"mode", NULL, REALTIME, K_STRING, FIELD(realtime.mode), 0, 0,
-	 "grid (gridding + rss) | iterative (warm-started CG-SENSE per frame, maps reused)"},
-	{"iters", NULL, REALTIME, K_INT, FIELD(realtime.iters), 1, 10000, "CG iterations per frame (mode iterative)"},
+	 "grid (gridding + rss) | iterative (warm-started CG-SENSE per frame, maps reused)", NULL, NULL},
+	{"iters", NULL, REALTIME, K_INT, FIELD(realtime.iters), 1, 10000, "CG iterations per frame (mode iterative)", NULL, NULL},
 	{"oversampling", NULL, REALTIME, K_FLOAT, FIELD(realtime.oversampling), 1.25, 2,
-	 "NUFFT grid oversampling of the frames (1.25: 4x faster than 2 at 256^2, bench_grid)"},
+	 "NUFFT grid oversampling of the frames (1.25: 4x faster than 2 at 256^2, bench_grid)", NULL, NULL},
 	{"tolerance", NULL, REALTIME, K_FLOAT, FIELD(realtime.tolerance), 1e-6, 0.1,
-	 "NUFFT relative accuracy of the frames (sets the kernel width)"},
+	 "NUFFT relative accuracy of the frames (sets the kernel width)", NULL, NULL},
 	{"coil_maps", NULL, REALTIME, K_BOOL, FIELD(realtime.coil_maps), 0, 1,
-	 "mode grid: combine coils with ESPIRiT maps from the first frame's gridded centre, reused (0: rss)"},
+	 "mode grid: combine coils with ESPIRiT maps from the first frame's gridded centre, reused (0: rss)", NULL, NULL},
 	{"max_pending", NULL, REALTIME, K_INT, FIELD(realtime.max_pending), 0, 1 << 20,
-	 "frames waiting for the frame thread beyond which the oldest is dropped (counted; 0: never drop)"},
+	 "frames waiting for the frame thread beyond which the oldest is dropped (counted; 0: never drop)", NULL, NULL},
 	/* grasp (grasp_pipeline.c) reads grid's frame keys; its weights are r5_grasp_defaults' */
 	{"frame_spokes", "frame-spokes", GRASP, K_INT, FIELD(grid.frame_spokes), 0, 1 << 24,
-	 "spokes per frame (grasp: 0 means 21)"},
+	 "spokes per frame (grasp: 0 means 21)", NULL, NULL},
 	{"frame_step", "frame-step", GRASP, K_INT, FIELD(grid.frame_step), 0, 1 << 24,
-	 "grasp: 0 or frame_spokes (its frames do not overlap)"},
-	{"lambda", NULL, GRASP, K_FLOAT, FIELD(grasp.lambda), 0, 1e3, "temporal TV weight relative to max |A^H W y|"},
+	 "grasp: 0 or frame_spokes (its frames do not overlap)", NULL, NULL},
+	{"lambda", NULL, GRASP, K_FLOAT, FIELD(grasp.lambda), 0, 1e3, "temporal TV weight relative to max |A^H W y|", NULL, NULL},
 	{"lambda_space", NULL, GRASP, K_FLOAT, FIELD(grasp.lambda_space), 0, 1e3,
-	 "spatial TV weight relative to max |A^H W y| (0: off)"},
-	{"iters", NULL, GRASP, K_INT, FIELD(grasp.iters), 1, 10000, "ADMM steps"},
+	 "spatial TV weight relative to max |A^H W y| (0: off)", NULL, NULL},
+	{"iters", NULL, GRASP, K_INT, FIELD(grasp.iters), 1, 10000, "ADMM steps", NULL, NULL},
 };
 #define N_DEFS (sizeof defs / sizeof defs[0])
 _Static_assert(N_DEFS <= 64, "explicit_keys holds one bit per row");
@@ -165,7 +184,24 @@ static int matches(const struct param_def *d, const char *key)
 	return !strcmp(key, d->key) || (d->alias && !strcmp(key, d->alias));
 }
 
-/* The rows `key` names: "kernel" every pipeline's, "grappa.kernel" one; *n = 0 when none. */
+static int same_default(const struct param_def *a, const struct param_def *b)
+{
+	const char *base = (const char *)&r5_recon_defaults;
+	return a->size == b->size && !memcmp(base + a->offset, base + b->offset, a->size);
+}
+
+/* The rows an OpenRecon id (on row `row`) sets: its key's rows whose default is row's, so that
+ * the label's one default is each one's ("iters" 30: sense and cs, not grasp's 20). */
+static void id_rows(size_t row, size_t rows[N_DEFS], size_t *n)
+{
+	*n = 0;
+	for (size_t i = 0; i < N_DEFS; i++)
+		if (!strcmp(defs[i].key, defs[row].key) && same_default(&defs[i], &defs[row]))
+			rows[(*n)++] = i;
+}
+
+/* The rows `key` names: "kernel" every pipeline's, "grappa.kernel" one; an OpenRecon id
+ * ("coilsVirtual") names its key; *n = 0 when none. */
 static void find(const char *key, size_t rows[N_DEFS], size_t *n)
 {
 	const char *dot = strchr(key, '.');
@@ -182,6 +218,10 @@ static void find(const char *key, size_t rows[N_DEFS], size_t *n)
 	for (size_t i = 0; i < N_DEFS; i++)
 		if (matches(&defs[i], key) && (scope < 0 || (int)defs[i].scope == scope))
 			rows[(*n)++] = i;
+	/* not a key: an OpenRecon id (an id equal to a key means that key) */
+	for (size_t i = 0; i < N_DEFS && !*n && !dot; i++)
+		if (defs[i].openrecon_id && !strcmp(key, defs[i].openrecon_id))
+			id_rows(i, rows, n);
 }
 
 /* A value as error messages may show it: a short setting word (lower-case letters, digits, . _ +
@@ -201,7 +241,8 @@ static const char *shown_value(const char *value, char out[48])
 	return out;
 }
 
-static r5_status check_choice(const char *key, const char *value)
+/* The values a string key takes (NULL-terminated; NULL: any text that fits). */
+static const char *const *choices_of(const char *key)
 {
 	static const char *const pipelines[] = {"auto", "cartesian", "sense", "grappa", "cs", "grid", "realtime", "grasp", NULL};
 	static const char *const modes[] = {"grid", "iterative", NULL};
@@ -211,15 +252,20 @@ static r5_status check_choice(const char *key, const char *value)
 	static const char *const wavelets[] = {"haar", "db4", "db8", "haar+db4", "db4+db8", "haar+db4+db8", NULL};
 	static const char *const combines[] = {"rss", "adaptive", NULL};
 	static const char *const cc_modes[] = {"auto", "svd", "geometric", NULL};
-	const char *const *choices = !strcmp(key, "pipeline")  ? pipelines
-				     : !strcmp(key, "combine") ? combines
-				     : !strcmp(key, "cc_mode") ? cc_modes
-				     : !strcmp(key, "reg")     ? regs
-				     : !strcmp(key, "wavelet") ? wavelets
-				     : !strcmp(key, "dcf")     ? dcfs
-				     : !strcmp(key, "delay")   ? delays
-				     : !strcmp(key, "mode")    ? modes
-							       : NULL;
+	return !strcmp(key, "pipeline")  ? pipelines
+	       : !strcmp(key, "combine") ? combines
+	       : !strcmp(key, "cc_mode") ? cc_modes
+	       : !strcmp(key, "reg")     ? regs
+	       : !strcmp(key, "wavelet") ? wavelets
+	       : !strcmp(key, "dcf")     ? dcfs
+	       : !strcmp(key, "delay")   ? delays
+	       : !strcmp(key, "mode")    ? modes
+					 : NULL;
+}
+
+static r5_status check_choice(const char *key, const char *value)
+{
+	const char *const *choices = choices_of(key);
 	if (!choices)
 		return R5_OK;
 	for (int i = 0; choices[i]; i++)
@@ -392,4 +438,75 @@ void r5_recon_params_format(const r5_recon_params *p, char *text, size_t size)
 			break;
 		used += (size_t)n;
 	}
+}
+
+size_t r5_recon_params_count(void) { return N_DEFS; }
+
+r5_status r5_recon_params_describe(size_t row, r5_param_info *info)
+{
+	if (row >= N_DEFS)
+		return r5_set_error(R5_EINVAL, "parameter row %zu: the table has %zu", row, (size_t)N_DEFS);
+	const struct param_def *d = &defs[row];
+	const char *base = (const char *)&r5_recon_defaults + d->offset;
+	memset(info, 0, sizeof *info);
+	info->key = d->key;
+	info->pipeline = scope_names[d->scope];
+	info->help = d->help;
+	info->label = d->label;
+	info->openrecon_id = d->openrecon_id;
+	if (d->openrecon_id) { /* the pipelines its id reaches */
+		size_t rows[N_DEFS], n;
+		id_rows(row, rows, &n);
+		for (size_t i = 0; i < n; i++) {
+			const char *name = defs[rows[i]].scope == COMMON ? "all" : scope_names[defs[rows[i]].scope];
+			size_t used = strlen(info->pipelines);
+			snprintf(info->pipelines + used, sizeof info->pipelines - used, "%s%s", used ? ", " : "", name);
+		}
+	}
+	info->min = d->min;
+	info->max = d->max;
+	info->choices = d->kind == K_STRING ? choices_of(d->key) : NULL;
+	switch (d->kind) {
+	case K_STRING:
+		info->type = info->choices ? "choice" : "string";
+		snprintf(info->default_text, sizeof info->default_text, "%s", base);
+		break;
+	case K_INT:
+		info->type = "int";
+		snprintf(info->default_text, sizeof info->default_text, "%d", *(const int *)base);
+		break;
+	case K_BOOL:
+		info->type = "boolean";
+		snprintf(info->default_text, sizeof info->default_text, "%s", *(const int *)base ? "true" : "false");
+		break;
+	case K_FLOAT:
+		info->type = "double";
+		snprintf(info->default_text, sizeof info->default_text, "%g", (double)*(const float *)base);
+		break;
+	case K_FLOAT_AUTO: /* a number or the word auto: text */
+		info->type = "string";
+		if (*(const float *)base == R5_PARAM_AUTO)
+			snprintf(info->default_text, sizeof info->default_text, "auto");
+		else
+			snprintf(info->default_text, sizeof info->default_text, "%g", (double)*(const float *)base);
+		break;
+	}
+	return R5_OK;
+}
+
+int r5_recon_params_is_default(const char *key, const char *value)
+{
+	size_t rows[N_DEFS], n;
+	find(key, rows, &n);
+	if (!n)
+		return 0;
+	r5_recon_params p = r5_recon_defaults;
+	if (r5_recon_params_set(&p, key, value) != R5_OK)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct param_def *d = &defs[rows[i]];
+		if (memcmp((const char *)&p + d->offset, (const char *)&r5_recon_defaults + d->offset, d->size))
+			return 0;
+	}
+	return 1;
 }

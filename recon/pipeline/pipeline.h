@@ -170,6 +170,29 @@ r5_status r5_recon_params_check_applies(const r5_recon_params *p, const char *pi
  * of p->pipeline; with pipeline=auto every pipeline's, qualified ("sense.iters=30"). */
 void r5_recon_params_format(const r5_recon_params *p, char *text, size_t size);
 
+/* The parameter table, row by row (a key several pipelines read has a row in each), for views
+ * generated from it (recon5t openrecon-label). Strings point into the table. */
+typedef struct r5_param_info {
+	const char *key;              /* the name r5_recon_params_set takes */
+	const char *pipeline;         /* the pipeline whose row this is; "" for a common key */
+	const char *type;             /* int | double | boolean | string | choice (OpenRecon's types) */
+	const char *help, *label;     /* label: NULL unless OpenRecon offers the row */
+	/* its id in the OpenRecon label (letters, digits), or NULL. r5_recon_params_set takes it:
+	 * it sets the rows of this key whose default is this row's (pipelines: which those are) */
+	const char *openrecon_id;
+	char pipelines[128];          /* "sense, cs"; "all" for a common key */
+	double min, max;              /* int and double: the accepted range */
+	const char *const *choices;   /* choice: the values, NULL-terminated */
+	char default_text[32];        /* r5_recon_defaults' value as text (booleans: true | false) */
+} r5_param_info;
+size_t r5_recon_params_count(void);
+/* R5_EINVAL for a row past the table. */
+r5_status r5_recon_params_describe(size_t row, r5_param_info *info);
+/* 1 when setting key = value on the defaults changes nothing (every row the key names keeps its
+ * default): an OpenRecon console sends every value of its UI, and a default that the chosen
+ * pipeline does not read must not be refused as "does not apply" (service/server/mrd.c). */
+int r5_recon_params_is_default(const char *key, const char *value);
+
 /* The progress and cancellation hook, r5_progress and r5_progress_check, live in
  * core/progress.h so that calibration, operators and solvers take it too. */
 

@@ -12,6 +12,7 @@ int r5_cli_send(int argc, char **argv);
 int r5_cli_send_mrd(const char *scan, const char *server, const char *out, const char *pipeline,
 		    const char *config_text, int quiet);
 int r5_cli_health(int argc, char **argv);
+int r5_cli_openrecon_label(int argc, char **argv); /* cmd_openrecon.c */
 int r5_cli_token(int argc, char **argv); /* cli_tls.c */
 
 #endif

@@ -22,6 +22,7 @@ static void usage(FILE *out)
 		"  compare  REF IMG [--scale]\n"
 		"  send     SCAN.h5 --server HOST:PORT --out DIR\n"
 		"  health   [--server HOST:PORT]\n"
+		"  openrecon-label [--name N --version V] [--out FILE] [--base64]\n"
 		"Run 'recon5t <command> --help' for a command's options.\n",
 		R5_VERSION);
 }
@@ -39,6 +40,7 @@ int main(int argc, char **argv)
 		{"send", r5_cli_send},
 		{"health", r5_cli_health},
 		{"token", r5_cli_token},
+		{"openrecon-label", r5_cli_openrecon_label},
 	};
 	r5_cpu_passive_wait_reexec(argv);
 	if (argc < 2) {

@@ -365,6 +365,11 @@ static r5_status parse_json_parameters(r5_mrd_conn *m, mrd_request *r, const cha
 			else if (!strcmp(value, "false"))
 				strcpy(value, "0");
 		}
+		/* OpenRecon sends every value of its UI (recon5t openrecon-label): one left at its
+		 * default changes nothing and is dropped, so that e.g. iters = 30 does not make a
+		 * cartesian run refuse "iters does not apply"; a value the user changed is checked */
+		if (strcmp(key, "config") && r5_recon_params_is_default(key, value))
+			continue;
 		R5_TRY(request_add(m, r, key, value));
 	}
 }
