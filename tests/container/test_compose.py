@@ -27,9 +27,11 @@ DOCKER = os.path.join(sc.R5_SOURCE, "docker")
 
 
 def dockerfile_run_stage():
-    """EXPOSE, HEALTHCHECK CMD, VOLUME and USER of the last stage."""
+    """EXPOSE, HEALTHCHECK CMD, VOLUME and USER of the run stage (the server image)."""
     text = open(os.path.join(DOCKER, "Dockerfile")).read().replace("\\\n", " ")
-    stage = text[text.rindex("\nFROM "):]
+    start = text.index("\nFROM runtime-${VARIANT} AS run")
+    end = text.find("\nFROM ", start + 1)
+    stage = text[start:end if end > 0 else len(text)]
     out = {"expose": set(), "volumes": [], "health": None, "user": None}
     for line in stage.splitlines():
         words = line.split(None, 1)

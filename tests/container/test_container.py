@@ -21,6 +21,7 @@
 SKIP (77) with the reason when podman, mmdebstrap or root (chroot, mount namespace) are missing,
 or when R5_SKIP_CONTAINER=1.
 """
+import base64
 import glob
 import hashlib
 import json
@@ -37,6 +38,8 @@ import svc_common as sc  # noqa: E402
 
 BASE_RECIPE = ["mmdebstrap", "--variant=minbase", "--format=tar", "bookworm"]
 IMAGE = "localhost/recon5t:cpu-test"
+OPENRECON = "localhost/recon5t:cpu-openrecon-test"
+OPENRECON_KEY = "com.siemens-healthineers.magneticresonance.openrecon.metadata:1.1.0"
 CACHE = os.environ.get("R5_CONTAINER_CACHE", os.path.expanduser("~/.cache/recon5t-container"))
 
 
@@ -69,19 +72,20 @@ def base_image(work):
     return tag
 
 
-def build(base):
+def build(base, extra=(), tag=None):
+    tag = tag or IMAGE
     t0 = time.monotonic()
     logf = os.path.join(CACHE, "build.log")
     with open(logf, "w") as f:
         r = subprocess.run(["podman", "build", "--isolation", "chroot", "--format", "docker",
-                            "--build-arg", "VARIANT=cpu", "--build-arg", "BASE=" + base,
-                            "-f", os.path.join(sc.R5_SOURCE, "docker", "Dockerfile"), "-t", IMAGE,
+                            "--build-arg", "VARIANT=cpu", "--build-arg", "BASE=" + base] + list(extra) +
+                           ["-f", os.path.join(sc.R5_SOURCE, "docker", "Dockerfile"), "-t", tag,
                             sc.R5_SOURCE], stdout=f, stderr=subprocess.STDOUT)
     if r.returncode != 0:
         with open(logf) as f:
             tail = f.read()[-6000:]
         raise AssertionError("podman build failed (log %s):\n%s" % (logf, tail))
-    log("podman build (VARIANT=cpu): %.0f s" % (time.monotonic() - t0))
+    log("podman build (VARIANT=cpu) %s: %.0f s" % (tag, time.monotonic() - t0))
 
 
 def inspect():
@@ -102,8 +106,8 @@ def inspect():
     return c, size_mb
 
 
-def export(work):
-    cid = podman("create", IMAGE).stdout.strip()
+def export(work, image=IMAGE):
+    cid = podman("create", image).stdout.strip()
     tar = os.path.join(work, "image.tar")
     try:
         podman("export", "-o", tar, cid)
@@ -149,6 +153,48 @@ def start_server(root, cfg, env, volume, logf):
     argv = ["unshare", "--mount", "--", "/bin/sh", "-c", inner, "sh"] + \
         chroot_cmd(root, cfg, cfg["Entrypoint"] + (cfg.get("Cmd") or []), env)
     return subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def serve(root, cfg, work, name, extra_ports, body):
+    """Runs the image's entry point from its file system (read-only root), waits for its
+    HEALTHCHECK, runs body(ports, volume), then SIGTERM: exit 0 expected."""
+    uid, gid = (int(x) for x in cfg["User"].split(":"))
+    volume = os.path.join(work, name + "-volume")
+    os.mkdir(volume)
+    os.chown(volume, uid, gid)
+    ports = {k: sc.free_port() for k in ["LISTEN", "HEALTH_LISTEN", "METRICS_LISTEN"] + extra_ports}
+    env = image_env(cfg, {"R5_" + k: "127.0.0.1:%d" % p for k, p in ports.items()})
+    logpath = os.path.join(work, name + ".log")
+    with open(logpath, "w") as logf:
+        t0 = time.monotonic()
+        server = start_server(root, cfg, env, volume, logf)
+        try:
+            health = list(cfg["Healthcheck"]["Test"][1:])
+            health[health.index("--server") + 1] = "127.0.0.1:%d" % ports["HEALTH_LISTEN"]
+            deadline = time.monotonic() + 120
+            while True:
+                assert server.poll() is None, "recon5td exited %s:\n%s" % (
+                    server.returncode, open(logpath).read()[-3000:])
+                h = subprocess.run(chroot_cmd(root, cfg, health, env), capture_output=True, text=True)
+                if h.returncode == 0:
+                    break
+                assert time.monotonic() < deadline, "HEALTHCHECK never passed: %s %s" % (h.stdout, h.stderr)
+                time.sleep(0.5)
+            log("%s: recon5td from the image's entry point, read-only root: healthy after %.1f s "
+                "(the image's HEALTHCHECK command: %s)" % (name, time.monotonic() - t0, h.stdout.strip()))
+            body(ports, volume)
+        finally:
+            if server.poll() is None:
+                os.killpg(server.pid, signal.SIGTERM)
+            try:
+                rc = server.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+                rc = server.wait()
+    text = open(logpath).read()
+    assert rc == 0, "recon5td exit %s after SIGTERM:\n%s" % (rc, text[-3000:])
+    assert "Read-only file system" not in text, text[-3000:]
+    log("%s: SIGTERM, recon5td exited 0" % name)
 
 
 def check_dicom(out):
@@ -197,58 +243,56 @@ def main():
         assert not missing, "libraries missing in the image: %s" % missing
         log("ldd in the image: %d libraries, none missing" % r.stdout.count("=>"))
 
-        uid, gid = (int(x) for x in cfg["User"].split(":"))
-        volume = os.path.join(work, "volume")
-        os.mkdir(volume)
-        os.chown(volume, uid, gid)
-        ports = {k: sc.free_port() for k in ("LISTEN", "HEALTH_LISTEN", "METRICS_LISTEN")}
-        env = image_env(cfg, {"R5_" + k: "127.0.0.1:%d" % p for k, p in ports.items()})
-        logpath = os.path.join(work, "recon5td.log")
-        with open(logpath, "w") as logf:
-            t0 = time.monotonic()
-            server = start_server(root, cfg, env, volume, logf)
-            try:
-                health = list(cfg["Healthcheck"]["Test"][1:])
-                health[health.index("--server") + 1] = "127.0.0.1:%d" % ports["HEALTH_LISTEN"]
-                deadline = time.monotonic() + 120
-                while True:
-                    assert server.poll() is None, "recon5td exited %s:\n%s" % (
-                        server.returncode, open(logpath).read()[-3000:])
-                    h = subprocess.run(chroot_cmd(root, cfg, health, env), capture_output=True, text=True)
-                    if h.returncode == 0:
-                        break
-                    assert time.monotonic() < deadline, "HEALTHCHECK never passed: %s %s" % (h.stdout, h.stderr)
-                    time.sleep(0.5)
-                log("recon5td from the image's entry point, read-only root: healthy after %.1f s "
-                    "(the image's HEALTHCHECK command: %s)" % (time.monotonic() - t0, h.stdout.strip()))
+        scan = sc.make_phantom(work, matrix="64", coils=4)
 
-                scan = sc.make_phantom(work, matrix="64", coils=4)
-                out = os.path.join(work, "dicom")
-                t0 = time.monotonic()
-                sc.run([sc.RECON5T, "send", scan, "--server", "127.0.0.1:%d" % ports["LISTEN"], "--out", out,
-                        "--format", "dicom", "--output", "magnitude", "--output", "phase", "--quiet"])
-                log("send + recon + DICOM back: %.1f s" % (time.monotonic() - t0))
-                check_dicom(out)
-                keep = os.environ.get("R5_CONTAINER_KEEP_DICOM")
-                if keep:
-                    os.makedirs(keep, exist_ok=True)
-                    for f in glob.glob(os.path.join(out, "*.dcm")):
-                        shutil.copy(f, keep)
-                written = sorted(os.path.relpath(os.path.join(d, f), volume)
-                                 for d, _, fs in os.walk(volume) for f in fs)
-                log("written to the volume: %s" % (written[:6] or "nothing"))
-            finally:
-                if server.poll() is None:
-                    os.killpg(server.pid, signal.SIGTERM)
-                try:
-                    rc = server.wait(timeout=60)
-                except subprocess.TimeoutExpired:
-                    os.killpg(server.pid, signal.SIGKILL)
-                    rc = server.wait()
-        text = open(logpath).read()
-        assert rc == 0, "recon5td exit %s after SIGTERM:\n%s" % (rc, text[-3000:])
-        assert "Read-only file system" not in text, text[-3000:]
-        log("SIGTERM: recon5td exited 0")
+        def grpc_dicom(ports, volume):
+            out = os.path.join(work, "dicom")
+            t0 = time.monotonic()
+            sc.run([sc.RECON5T, "send", scan, "--server", "127.0.0.1:%d" % ports["LISTEN"], "--out", out,
+                    "--format", "dicom", "--output", "magnitude", "--output", "phase", "--quiet"])
+            log("send + recon + DICOM back: %.1f s" % (time.monotonic() - t0))
+            check_dicom(out)
+            keep = os.environ.get("R5_CONTAINER_KEEP_DICOM")
+            if keep:
+                os.makedirs(keep, exist_ok=True)
+                for f in glob.glob(os.path.join(out, "*.dcm")):
+                    shutil.copy(f, keep)
+            written = sorted(os.path.relpath(os.path.join(d, f), volume)
+                             for d, _, fs in os.walk(volume) for f in fs)
+            log("written to the volume: %s" % (written[:6] or "nothing"))
+
+        serve(root, cfg, work, "server", [], grpc_dicom)
+        shutil.rmtree(root)
+
+        # the OpenRecon-style image: the label from the pipeline tables, the MRD listener
+        label = subprocess.run([sc.RECON5T, "openrecon-label", "--base64"], capture_output=True,
+                               text=True, check=True).stdout.strip()
+        build(base, ["--target", "openrecon", "--build-arg", "OPENRECON_LABEL=" + label], OPENRECON)
+        ocfg = json.loads(podman("image", "inspect", OPENRECON).stdout)[0]
+        labels = ocfg.get("Labels") or ocfg["Config"].get("Labels") or {}
+        value = labels.get(OPENRECON_KEY, "")
+        meta = json.loads(base64.b64decode(value))
+        assert value == label and meta["reconstruction"]["port"] == 9002, (meta.get("reconstruction"),)
+        assert 0 < len(meta["parameters"]) <= 14, len(meta["parameters"])
+        log("openrecon image: label %s = recon5t openrecon-label (%d parameters, %d bytes base64)" %
+            (OPENRECON_KEY, len(meta["parameters"]), len(value)))
+        oc = ocfg["Config"]
+        oc["Healthcheck"] = oc.get("Healthcheck") or ocfg.get("Healthcheck") or {}
+        assert "9002/tcp" in (oc.get("ExposedPorts") or {}), oc.get("ExposedPorts")
+        root = export(work, OPENRECON)
+        conf = open(os.path.join(root, "etc/recon5t/recon5td.conf")).read()
+        assert "mrd_listen = 0.0.0.0:9002" in conf and "mrd_insecure = 1" in conf and "mrd_allow = " in conf
+
+        def mrd_images(ports, volume):
+            out = os.path.join(work, "mrd")
+            t0 = time.monotonic()
+            sc.run([sc.RECON5T, "send", scan, "--protocol", "mrd", "--server",
+                    "127.0.0.1:%d" % ports["MRD_LISTEN"], "--out", out, "--quiet"])
+            got = os.listdir(out)
+            assert got, "no images back over MRD"
+            log("recon5t send --protocol mrd to the openrecon image: %s in %.1f s" % (got, time.monotonic() - t0))
+
+        serve(root, oc, work, "openrecon", ["MRD_LISTEN"], mrd_images)
     log("PASS: CPU image %.0f MB; whole test %.0f s" % (size_mb, time.monotonic() - t_start))
 
 
