@@ -22,6 +22,36 @@ void r5_coils_free(r5_coil_model *m)
 	m->coeff = NULL;
 }
 
+r5_status r5_coils_uniform(r5_coil_model *out)
+{
+	memset(out, 0, sizeof *out);
+	out->n_coils = out->n_terms = 1;
+	out->m = calloc(1, sizeof *out->m);
+	out->coeff = malloc(sizeof *out->coeff);
+	if (!out->m || !out->coeff) {
+		r5_coils_free(out);
+		return r5_set_error(R5_ENOMEM, "coils: uniform coil");
+	}
+	out->coeff[0] = 1;
+	for (int d = 0; d < 3; d++)
+		out->period_mm[d] = 1;
+	out->rss_min = out->rss_max = 1;
+	return R5_OK;
+}
+
+r5_status r5_coils_for(int uniform, int n_coils, int three_d, const double fov_mm[3], const double period_mm[3],
+		       const r5_shape_set *object, r5_coil_model *out)
+{
+	if (!uniform)
+		return r5_coils_make(n_coils, three_d, fov_mm, period_mm, object, out);
+	if (n_coils != 1)
+		return r5_set_error(R5_EINVAL, "coils: a uniform coil is one coil, not %d", n_coils);
+	R5_TRY(r5_coils_uniform(out));
+	for (int d = 0; d < 3; d++) /* the k-space table wants the period it was given (spectrum.h) */
+		out->period_mm[d] = period_mm[d];
+	return R5_OK;
+}
+
 double complex r5_coils_value(const r5_coil_model *m, int coil, const double r_mm[3])
 {
 	double complex s = 0;

@@ -35,6 +35,14 @@ r5_status r5_coils_make(int n_coils, int three_d, const double fov_mm[3], const 
 			const r5_shape_set *object, r5_coil_model *out);
 void r5_coils_free(r5_coil_model *m); /* NULL and zeroed models are harmless */
 
+/* One coil of sensitivity 1 everywhere (a body coil): the k-space is the object's own, so a
+ * reconstruction can be checked against the truth to round-off. */
+r5_status r5_coils_uniform(r5_coil_model *out);
+
+/* The model a phantom's parameters ask for: uniform (n_coils must be 1) or r5_coils_make's. */
+r5_status r5_coils_for(int uniform, int n_coils, int three_d, const double fov_mm[3], const double period_mm[3],
+		       const r5_shape_set *object, r5_coil_model *out);
+
 /* S_c(r) at a point (mm, image frame). */
 double complex r5_coils_value(const r5_coil_model *m, int coil, const double r_mm[3]);
 

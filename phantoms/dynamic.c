@@ -167,7 +167,7 @@ static r5_status simulate_samples(const struct r5_phantom_params *p, r5_dynamic_
 	double duration_s = (double)scan->n_spokes * p->tr_ms * 1e-3;
 	double period_mm[3] = {2 * p->fov_mm[0], 2 * p->fov_mm[1], 2 * p->fov_mm[2]};
 	R5_TRY(r5_dynamic_object(p, 0, duration_s, &support));
-	R5_TRY(r5_coils_make(p->n_coils, 0, p->fov_mm, period_mm, &support, &coils));
+	R5_TRY(r5_coils_for(p->uniform_coil, p->n_coils, 0, p->fov_mm, period_mm, &support, &coils));
 	r5_status s = noise_factor(p, &lower);
 	long n = scan->n_read, n_spokes = scan->n_spokes;
 	int threads = r5_max_threads();

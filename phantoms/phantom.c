@@ -129,6 +129,8 @@ r5_status r5_phantom_check(const struct r5_phantom_params *p)
 				    p->readout_oversampling);
 	if (p->n_coils < 1 || p->n_coils > 128)
 		return r5_set_error(R5_EINVAL, "phantom: %d coils (1..128)", p->n_coils);
+	if (p->uniform_coil && p->n_coils != 1)
+		return r5_set_error(R5_EINVAL, "phantom: a uniform coil is one coil (--coils 1), not %d", p->n_coils);
 	if (p->accel[0] < 1 || p->accel[1] < 1 || p->accel[0] > p->matrix[1] || p->accel[1] > p->matrix[2])
 		return r5_set_error(R5_EINVAL, "phantom: acceleration %d,%d does not fit matrix %d x %d", p->accel[0],
 				    p->accel[1], p->matrix[1], p->matrix[2]);

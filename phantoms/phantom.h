@@ -63,6 +63,7 @@ struct r5_phantom_params {
 	int matrix[3];          /* recon matrix nx, ny, nz (nz = 1 for 2D) */
 	double fov_mm[3];       /* recon FOV; 2D: fov_mm[2] = slice thickness */
 	int n_coils;            /* 1..128 */
+	int uniform_coil;       /* 1: one coil of sensitivity 1 (n_coils = 1; coils.h r5_coils_uniform) */
 	r5_sampling sampling;
 	int accel[2];           /* R along ky, kz (uniform); their product (poisson) */
 	int calib;              /* width of the fully sampled centre (lines; 3D: calib x calib) */
@@ -129,6 +130,19 @@ r5_status r5_phantom_write(const struct r5_phantom_params *p, const char *path, 
 
 /* The ISMRMRD XML header for these parameters (malloc'd, caller frees). */
 r5_status r5_phantom_header_xml(const struct r5_phantom_params *p, char **xml);
+
+/* An encoding the parameters do not imply: a Pulseq sequence's (seq_phantom.h). */
+struct r5_phantom_encoding {
+	int encoded[3], recon[3];
+	double encoded_fov_mm[3], recon_fov_mm[3];
+	int limits[3][3];          /* kspace_encoding_step_0..2: minimum, maximum, center */
+	int n_slices;
+	const char *trajectory;    /* ISMRMRD trajectoryType: cartesian, epi, radial, other */
+	const char *sequence_name; /* [A-Za-z0-9_.-] only (it goes into the XML as is); NULL: none */
+};
+/* The same header with `given` in place of the parameters' encoding (NULL: theirs). */
+r5_status r5_phantom_header_xml_encoding(const struct r5_phantom_params *p, const struct r5_phantom_encoding *given,
+					 char **xml);
 
 /* "shepp-logan" / "shepp-logan-3d" / "vessel-wall" / "dynamic" */
 const char *r5_phantom_kind_name(r5_phantom_kind kind);

@@ -11,6 +11,7 @@
  * image per frame ("ground_truth" band-limited, "object" voxel-averaged; repetition = frame). */
 #include "dynamic.h"
 #include "phantom.h"
+#include "phantom_io.h"
 #include "spectrum.h"
 
 #include <math.h>
@@ -53,7 +54,7 @@ static r5_status job_make(const struct r5_phantom_params *p, phantom_job *job)
 	R5_TRY(r5_phantom_object(p, &job->object));
 	double period_mm[3];
 	r5_spectrum_periods(p, period_mm);
-	R5_TRY(r5_coils_make(p->n_coils, three_d, p->fov_mm, period_mm, &job->object, &job->coils));
+	R5_TRY(r5_coils_for(p->uniform_coil, p->n_coils, three_d, p->fov_mm, period_mm, &job->object, &job->coils));
 	r5_phantom_directions(p, job->read, job->phase, job->slice);
 	job->mask = malloc((size_t)p->matrix[1] * p->matrix[2]);
 	if (!job->mask)
@@ -93,9 +94,8 @@ static void acquisition_head(const phantom_job *job, ISMRMRD_AcquisitionHeader *
 	}
 }
 
-/* data [channels][samples]; traj [samples][trajectory_dimensions] or NULL (Cartesian) */
-static r5_status append(const ISMRMRD_Dataset *dset, const ISMRMRD_AcquisitionHeader *head, const float complex *data,
-			const float *traj)
+r5_status r5_phantom_append_acquisition(const ISMRMRD_Dataset *dset, const ISMRMRD_AcquisitionHeader *head,
+					const float complex *data, const float *traj)
 {
 	ISMRMRD_Acquisition acq;
 	ismrmrd_init_acquisition(&acq);
@@ -132,7 +132,7 @@ static r5_status write_noise(phantom_job *job, const ISMRMRD_Dataset *dset, long
 		job->scan_counter++;
 		acquisition_head(job, &h, ns);
 		ismrmrd_set_flag(&h.flags, ISMRMRD_ACQ_IS_NOISE_MEASUREMENT);
-		r5_status s = append(dset, &h, data, NULL);
+		r5_status s = r5_phantom_append_acquisition(dset, &h, data, NULL);
 		if (s != R5_OK) {
 			free(data);
 			return s;
@@ -202,7 +202,7 @@ static r5_status write_lines(phantom_job *job, const r5_spectrum *table, const I
 			h.idx.kspace_encode_step_1 = (uint16_t)(lines[i] % ny);
 			h.idx.kspace_encode_step_2 = (uint16_t)(lines[i] / ny);
 			line_flags(&h, job->mask[lines[i]], done == 0, done == job->n_sampled - 1);
-			status = append(dset, &h, data + (long)i * ns * nc, NULL);
+			status = r5_phantom_append_acquisition(dset, &h, data + (long)i * ns * nc, NULL);
 		}
 	}
 	free(data);
@@ -222,11 +222,10 @@ static r5_status fill_reference(const phantom_job *job, enum reference which, fl
 	return R5_OK;
 }
 
-static r5_status write_reference(const phantom_job *job, const ISMRMRD_Dataset *dset, enum reference which)
+r5_status r5_phantom_append_image(const ISMRMRD_Dataset *dset, const struct r5_phantom_params *p, const float read[3],
+				  const float phase[3], const float slice_dir[3], const char *var, const char *what,
+				  int slice, const float *values)
 {
-	static const char *const var[] = {"ground_truth", "object", R5_PHANTOM_WALL_MASK_VAR};
-	static const char *const what[] = {"ground-truth", "object", "wall-mask"};
-	const struct r5_phantom_params *p = job->p;
 	ISMRMRD_Image image;
 	ismrmrd_init_image(&image);
 	image.head.data_type = ISMRMRD_FLOAT;
@@ -237,17 +236,36 @@ static r5_status write_reference(const phantom_job *job, const ISMRMRD_Dataset *
 		image.head.matrix_size[i] = (uint16_t)p->matrix[i];
 		image.head.field_of_view[i] = (float)p->fov_mm[i];
 		image.head.position[i] = (float)p->position_mm[i];
-		image.head.read_dir[i] = job->read[i], image.head.phase_dir[i] = job->phase[i];
-		image.head.slice_dir[i] = job->slice[i];
+		image.head.read_dir[i] = read[i], image.head.phase_dir[i] = phase[i];
+		image.head.slice_dir[i] = slice_dir[i];
 	}
 	image.head.image_series_index = 0;
+	image.head.slice = (uint16_t)slice;
 	r5_status status = R5_OK;
 	if (ismrmrd_make_consistent_image(&image) != ISMRMRD_NOERROR)
-		status = r5_set_error(R5_ENOMEM, "phantom: %s image", what[which]);
-	else if ((status = fill_reference(job, which, image.data)) == R5_OK &&
-		 ismrmrd_append_image(dset, var[which], &image) != ISMRMRD_NOERROR)
-		status = r5_set_error(R5_EIO, "phantom: writing the %s image failed", what[which]);
+		status = r5_set_error(R5_ENOMEM, "phantom: %s image", what);
+	else {
+		memcpy(image.data, values, sizeof *values * (size_t)p->matrix[0] * p->matrix[1] * p->matrix[2]);
+		if (ismrmrd_append_image(dset, var, &image) != ISMRMRD_NOERROR)
+			status = r5_set_error(R5_EIO, "phantom: writing the %s image failed", what);
+	}
 	ismrmrd_cleanup_image(&image);
+	return status;
+}
+
+static r5_status write_reference(const phantom_job *job, const ISMRMRD_Dataset *dset, enum reference which)
+{
+	static const char *const var[] = {"ground_truth", "object", R5_PHANTOM_WALL_MASK_VAR};
+	static const char *const what[] = {"ground-truth", "object", "wall-mask"};
+	const struct r5_phantom_params *p = job->p;
+	float *values = malloc(sizeof *values * (size_t)p->matrix[0] * p->matrix[1] * p->matrix[2]);
+	if (!values)
+		return r5_set_error(R5_ENOMEM, "phantom: %s image", what[which]);
+	r5_status status = fill_reference(job, which, values);
+	if (status == R5_OK)
+		status = r5_phantom_append_image(dset, p, job->read, job->phase, job->slice, var[which], what[which], 0,
+						 values);
+	free(values);
 	return status;
 }
 
@@ -369,7 +387,7 @@ static r5_status write_spokes(phantom_job *job, const r5_dynamic_scan *scan, con
 		h.trajectory_dimensions = 2;
 		h.idx.kspace_encode_step_1 = (uint16_t)j;
 		line_flags(&h, R5_MASK_IMAGING, j == 0, j == scan->n_spokes - 1);
-		status = append(dset, &h, data, traj);
+		status = r5_phantom_append_acquisition(dset, &h, data, traj);
 	}
 	free(data);
 	free(traj);

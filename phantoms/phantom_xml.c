@@ -63,7 +63,8 @@ static unsigned long long uid_hash(const struct r5_phantom_params *p, unsigned l
 	return h;
 }
 
-static void put_subject_study(text *t, const struct r5_phantom_params *p, const struct tm *now, long long stamp)
+static void put_subject_study(text *t, const struct r5_phantom_params *p, const struct r5_phantom_encoding *given,
+			      const struct tm *now, long long stamp)
 {
 	char date[16], clock[16];
 	strftime(date, sizeof date, "%Y-%m-%d", now);
@@ -84,11 +85,12 @@ static void put_subject_study(text *t, const struct r5_phantom_params *p, const 
 	put(t, "  <measurementInformation>\n    <measurementID>R5PHANTOM_%llu</measurementID>\n"
 	       "    <seriesDate>%s</seriesDate>\n    <seriesTime>%s</seriesTime>\n"
 	       "    <patientPosition>HFS</patientPosition>\n    <initialSeriesNumber>1</initialSeriesNumber>\n"
-	       "    <protocolName>r5_phantom_%s</protocolName>\n"
+	       "    <protocolName>r5_phantom_%s%s%s</protocolName>\n"
 	       "    <seriesDescription>%s %dx%dx%d %d coils %s R=%dx%d</seriesDescription>\n"
 	       "    <seriesInstanceUIDRoot>2.25.%llu</seriesInstanceUIDRoot>\n"
 	       "    <frameOfReferenceUID>2.25.%llu</frameOfReferenceUID>\n  </measurementInformation>\n",
-	    uid_hash(p, 5, stamp) % 1000000ULL, date, clock, r5_phantom_kind_name(p->kind),
+	    uid_hash(p, 5, stamp) % 1000000ULL, date, clock, r5_phantom_kind_name(p->kind), given ? "_seq_" : "",
+	    given && given->sequence_name ? given->sequence_name : "",
 	    r5_phantom_kind_name(p->kind), p->matrix[0], p->matrix[1], p->matrix[2], p->n_coils,
 	    r5_sampling_name(p->sampling), p->accel[0], p->accel[1], uid_hash(p, 2, stamp), uid_hash(p, 3, stamp));
 }
@@ -114,8 +116,36 @@ static void put_encoding_radial(text *t, const struct r5_phantom_params *p)
 	put(t, "    </encodingLimits>\n    <trajectory>radial</trajectory>\n");
 }
 
-static void put_encoding(text *t, const struct r5_phantom_params *p)
+/* An encoding given by the caller (a Pulseq sequence's, seq_phantom.h). */
+static void put_encoding_given(text *t, const struct r5_phantom_encoding *e)
 {
+	put(t, "  <encoding>\n");
+	for (int space = 0; space < 2; space++) {
+		const int *m = space ? e->recon : e->encoded;
+		const double *f = space ? e->recon_fov_mm : e->encoded_fov_mm;
+		put(t, "    <%s>\n      <matrixSize><x>%d</x><y>%d</y><z>%d</z></matrixSize>\n"
+		       "      <fieldOfView_mm><x>%.6g</x><y>%.6g</y><z>%.6g</z></fieldOfView_mm>\n    </%s>\n",
+		    space ? "reconSpace" : "encodedSpace", m[0], m[1], m[2], f[0], f[1], f[2],
+		    space ? "reconSpace" : "encodedSpace");
+	}
+	put(t, "    <encodingLimits>\n");
+	static const char *const step[] = {"kspace_encoding_step_0", "kspace_encoding_step_1", "kspace_encoding_step_2"};
+	for (int d = 0; d < 3; d++)
+		put_limit(t, step[d], e->limits[d][0], e->limits[d][1], e->limits[d][2]);
+	put_limit(t, "average", 0, 0, 0);
+	put_limit(t, "slice", 0, e->n_slices > 1 ? e->n_slices - 1 : 0, 0);
+	static const char *const zero[] = {"contrast", "phase", "repetition", "set", "segment"};
+	for (int i = 0; i < 5; i++)
+		put_limit(t, zero[i], 0, 0, 0);
+	put(t, "    </encodingLimits>\n    <trajectory>%s</trajectory>\n  </encoding>\n", e->trajectory);
+}
+
+static void put_encoding(text *t, const struct r5_phantom_params *p, const struct r5_phantom_encoding *given)
+{
+	if (given) {
+		put_encoding_given(t, given);
+		return;
+	}
 	if (p->kind == R5_PHANTOM_DYNAMIC) {
 		put(t, "  <encoding>\n");
 		put_encoding_radial(t, p);
@@ -151,6 +181,12 @@ static void put_encoding(text *t, const struct r5_phantom_params *p)
 
 r5_status r5_phantom_header_xml(const struct r5_phantom_params *p, char **xml)
 {
+	return r5_phantom_header_xml_encoding(p, NULL, xml);
+}
+
+r5_status r5_phantom_header_xml_encoding(const struct r5_phantom_params *p, const struct r5_phantom_encoding *given,
+					 char **xml)
+{
 	R5_TRY(r5_phantom_check(p));
 	text t = {0};
 	time_t clock_now = time(NULL);
@@ -161,7 +197,7 @@ r5_status r5_phantom_header_xml(const struct r5_phantom_params *p, char **xml)
 		"<ismrmrdHeader xmlns=\"http://www.ismrm.org/ISMRMRD\" "
 		"xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" "
 		"xsi:schemaLocation=\"http://www.ismrm.org/ISMRMRD ismrmrd.xsd\">\n  <version>1</version>\n");
-	put_subject_study(&t, p, &now, stamp);
+	put_subject_study(&t, p, given, &now, stamp);
 	put(&t, "  <acquisitionSystemInformation>\n    <systemVendor>recon5t</systemVendor>\n"
 		"    <systemModel>phantom</systemModel>\n    <systemFieldStrength_T>%.3g</systemFieldStrength_T>\n"
 		"    <relativeReceiverNoiseBandwidth>1.0</relativeReceiverNoiseBandwidth>\n"
@@ -171,11 +207,15 @@ r5_status r5_phantom_header_xml(const struct r5_phantom_params *p, char **xml)
 	put(&t, "  <experimentalConditions>\n    <H1resonanceFrequency_Hz>%ld</H1resonanceFrequency_Hz>\n"
 		"  </experimentalConditions>\n",
 	    (long)(p->field_T * 42.577478e6 + 0.5));
-	put_encoding(&t, p);
+	put_encoding(&t, p, given);
 	put(&t, "  <sequenceParameters>\n    <TR>%.6g</TR>\n    <TE>%.6g</TE>\n    <TI>0</TI>\n"
 		"    <flipAngle_deg>%.6g</flipAngle_deg>\n    <sequence_type>%s</sequence_type>\n"
 		"  </sequenceParameters>\n",
-	    p->tr_ms, p->te_ms, p->flip_deg, p->kind == R5_PHANTOM_VESSEL_WALL ? "TSE3D" : r5_phantom_is_3d(p) ? "GRE3D" : "GRE");
+	    p->tr_ms, p->te_ms, p->flip_deg,
+	    given			      ? "PULSEQ"
+	    : p->kind == R5_PHANTOM_VESSEL_WALL ? "TSE3D"
+	    : r5_phantom_is_3d(p)		      ? "GRE3D"
+						      : "GRE");
 	if (p->kind == R5_PHANTOM_DYNAMIC) /* the frame timing of the truth */
 		put(&t, "  <userParameters>\n"
 			"    <userParameterLong><name>frame_spokes</name><value>%d</value></userParameterLong>\n"

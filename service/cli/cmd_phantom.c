@@ -7,17 +7,23 @@
 #include <string.h>
 
 #include "../../phantoms/phantom.h"
+#include "../../phantoms/seq_phantom.h"
 #include "cli.h"
 
 static void phantom_usage(FILE *out)
 {
 	fprintf(out,
 		"usage: recon5t phantom --out FILE.h5 [options]\n"
+		"       recon5t phantom --seq FILE.seq --out FILE.h5 [--kind K --coils C --noise S ...]\n"
+		"  --seq FILE.seq            sample the object along a Pulseq sequence's own trajectory (matrix,\n"
+		"                            FOV, readouts, slices and timing from the sequence; phantoms/seq_phantom.h)\n"
 		"  --kind shepp-logan|shepp-logan-3d|vessel-wall|dynamic   object (default shepp-logan)\n"
 		"  --matrix N[,N[,N]]        recon matrix (default 256 in 2D, 128 in 3D, 128,128,64 vessel-wall)\n"
 		"  --fov MM[,MM[,MM]]        FOV in mm (default 1 mm voxels, vessel-wall 0.5 mm; 2D third value =\n"
 		"                            slice thickness, 5)\n"
 		"  --coils C                 receive coils, 1..128 (default 8)\n"
+		"  --coil-model loops|uniform  loops: coils around the object (default); uniform: one coil of\n"
+		"                            sensitivity 1 (a body coil, --coils 1)\n"
 		"  --sampling full|uniform|poisson   (default full)\n"
 		"  --accel R[,Rz]            acceleration along ky[,kz] (poisson: product)\n"
 		"  --calib W                 fully sampled centre width (default 24)\n"
@@ -80,8 +86,12 @@ static int apply_option(struct r5_phantom_params *p, const char *option, const c
 	int n = parse_list(value, v, 3), three_d = r5_phantom_is_3d(p);
 	if (!strcmp(option, "--out")) {
 		*out = value;
-	} else if (!strcmp(option, "--kind")) {
+	} else if (!strcmp(option, "--kind") || !strcmp(option, "--seq")) {
 		/* handled before defaults */
+	} else if (!strcmp(option, "--coil-model")) {
+		if (strcmp(value, "loops") && strcmp(value, "uniform"))
+			return bad_value(option, value);
+		p->uniform_coil = !strcmp(value, "uniform");
 	} else if (!strcmp(option, "--sampling")) {
 		if (r5_sampling_parse(value, &p->sampling) != R5_OK)
 			return bad_value(option, value);
@@ -168,6 +178,29 @@ static int next_option(int argc, char **argv, int i, char *option, size_t size, 
 	return i + 2;
 }
 
+static int phantom_from_seq(const struct r5_phantom_params *p, const char *seq, const char *out)
+{
+	r5_seq_phantom_summary sum;
+	if (r5_seq_phantom_write(p, seq, out, &sum) != R5_OK) {
+		fprintf(stderr, "recon5t phantom: %s\n", r5_last_error());
+		return 1;
+	}
+	const r5_seq_grid *g = &sum.grid;
+	printf("phantom %s along %s: %s trajectory (grid error %.2g cycles, offsets %.4g %.4g %.4g), written as %s, "
+	       "matrix %dx%dx%d, FOV %.4gx%.4gx%.4g mm, %ld readouts (%ld reversed), %ld samples, %ld slice(s)",
+	       r5_phantom_kind_name(p->kind == R5_PHANTOM_SHEPP_LOGAN && !g->two_d ? R5_PHANTOM_SHEPP_LOGAN_3D : p->kind),
+	       seq, r5_seq_kind_name(g->kind), g->max_grid_error, g->offset[0], g->offset[1], g->offset[2],
+	       r5_seq_layout_name(sum.layout), sum.matrix[0], sum.matrix[1], sum.matrix[2], sum.fov_mm[0], sum.fov_mm[1],
+	       sum.fov_mm[2], sum.n_readouts, sum.n_reversed, sum.n_samples, sum.n_slices);
+	if (sum.n_grid_lines > 0)
+		printf(", %ld/%ld lines%s", sum.n_lines, sum.n_grid_lines,
+		       sum.wrapped[1] || sum.wrapped[2] ? " (line indices wrapped modulo the matrix)" : "");
+	printf(", %d coils, noise %g, %ld noise acquisitions, coil rss^2 %.3f..%.3f, sequence %.4g s, %.2f s -> %s\n",
+	       p->n_coils, p->noise_sigma, sum.n_noise_acquisitions, sum.rss_min, sum.rss_max, sum.duration_s, sum.seconds,
+	       out);
+	return 0;
+}
+
 int r5_cli_phantom(int argc, char **argv)
 {
 	r5_phantom_kind kind = R5_PHANTOM_SHEPP_LOGAN;
@@ -182,6 +215,23 @@ int r5_cli_phantom(int argc, char **argv)
 		if (name && r5_phantom_kind_parse(name, &kind) != R5_OK)
 			return bad_value("--kind", name);
 	}
+	const char *seq = NULL;
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--seq") && i + 1 < argc)
+			seq = argv[i + 1];
+		else if (!strncmp(argv[i], "--seq=", 6))
+			seq = argv[i] + 6;
+	static const char *const seq_sets[] = {"--matrix", "--fov", "--sampling", "--accel", "--calib", "--oversampling",
+					       "--frames", "--frame-spokes", "--per-frame-motion", "--heart-period"};
+	for (int i = 1; seq && i < argc; i++)
+		for (size_t k = 0; k < sizeof seq_sets / sizeof *seq_sets; k++) {
+			size_t len = strlen(seq_sets[k]);
+			if (!strncmp(argv[i], seq_sets[k], len) && (argv[i][len] == '\0' || argv[i][len] == '=')) {
+				fprintf(stderr, "recon5t phantom: %s does not apply with --seq (the sequence sets it)\n",
+					seq_sets[k]);
+				return 2;
+			}
+		}
 	struct r5_phantom_params p = kind == R5_PHANTOM_DYNAMIC	 ? r5_phantom_defaults_dynamic
 				     : kind == R5_PHANTOM_VESSEL_WALL	 ? r5_phantom_defaults_vessel_wall
 				     : kind == R5_PHANTOM_SHEPP_LOGAN_3D ? r5_phantom_defaults_3d
@@ -210,6 +260,8 @@ int r5_cli_phantom(int argc, char **argv)
 		phantom_usage(stderr);
 		return 2;
 	}
+	if (seq)
+		return phantom_from_seq(&p, seq, out);
 	if (!fov_given) /* 1 mm voxels; the vessel-wall phantom's are 0.5 mm, the dynamic one's 2 mm */
 		for (int d = 0; d < (r5_phantom_is_3d(&p) ? 3 : 2); d++)
 			p.fov_mm[d] = p.matrix[d] * (kind == R5_PHANTOM_VESSEL_WALL ? 0.5 : kind == R5_PHANTOM_DYNAMIC ? 2.0 : 1.0);

@@ -1,0 +1,22 @@
+/* What the phantom writers share (phantom_write.c, seq_phantom.c): appending one acquisition and
+ * one float magnitude image to an open ISMRMRD dataset. Internal to phantoms/. */
+#ifndef R5_PHANTOMS_PHANTOM_IO_H
+#define R5_PHANTOMS_PHANTOM_IO_H
+
+#include <complex.h>
+
+#include <ismrmrd/dataset.h>
+
+#include "phantom.h"
+
+/* data [channels][samples]; traj [samples][trajectory_dimensions] or NULL (no trajectory). */
+r5_status r5_phantom_append_acquisition(const ISMRMRD_Dataset *dset, const ISMRMRD_AcquisitionHeader *head,
+					const float complex *data, const float *traj);
+
+/* values [matrix z][y][x] of p's matrix as image variable `var` (image_series_index 0, slice
+ * `slice`), with p's FOV, position and the directions given. `what` names it in errors. */
+r5_status r5_phantom_append_image(const ISMRMRD_Dataset *dset, const struct r5_phantom_params *p, const float read[3],
+				  const float phase[3], const float slice_dir[3], const char *var, const char *what,
+				  int slice, const float *values);
+
+#endif
