@@ -149,6 +149,12 @@ r5_status r5_phantom_check(const struct r5_phantom_params *p)
 	for (int d = 0; d < 3; d++)
 		if (!(fabs(p->position_mm[d]) < 1e4))
 			return r5_set_error(R5_EINVAL, "phantom: position[%d] = %g mm", d, p->position_mm[d]);
+	if (p->kind == R5_PHANTOM_DYNAMIC && p->along_sequence) { /* the sequence sets matrix and trajectory */
+		if (p->n_frames < 1 || p->frame_spokes < 1 || !(p->heart_period_s > 0))
+			return r5_set_error(R5_EINVAL, "dynamic phantom: %d frames x %d readouts, heart period %g s (each > 0)",
+					    p->n_frames, p->frame_spokes, p->heart_period_s);
+		return R5_OK;
+	}
 	if (p->kind == R5_PHANTOM_DYNAMIC)
 		return r5_dynamic_check(p);
 	return R5_OK;

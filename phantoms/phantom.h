@@ -64,6 +64,8 @@ struct r5_phantom_params {
 	double fov_mm[3];       /* recon FOV; 2D: fov_mm[2] = slice thickness */
 	int n_coils;            /* 1..128 */
 	int uniform_coil;       /* 1: one coil of sensitivity 1 (n_coils = 1; coils.h r5_coils_uniform) */
+	int along_sequence;     /* 1: matrix, FOV and trajectory are a Pulseq sequence's (seq_phantom.h);
+				 * the dynamic kind's own radial constraints do not apply */
 	r5_sampling sampling;
 	int accel[2];           /* R along ky, kz (uniform); their product (poisson) */
 	int calib;              /* width of the fully sampled centre (lines; 3D: calib x calib) */

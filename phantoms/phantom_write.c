@@ -224,7 +224,7 @@ static r5_status fill_reference(const phantom_job *job, enum reference which, fl
 
 r5_status r5_phantom_append_image(const ISMRMRD_Dataset *dset, const struct r5_phantom_params *p, const float read[3],
 				  const float phase[3], const float slice_dir[3], const char *var, const char *what,
-				  int slice, const float *values)
+				  r5_phantom_image_place place, const float *values)
 {
 	ISMRMRD_Image image;
 	ismrmrd_init_image(&image);
@@ -240,7 +240,13 @@ r5_status r5_phantom_append_image(const ISMRMRD_Dataset *dset, const struct r5_p
 		image.head.slice_dir[i] = slice_dir[i];
 	}
 	image.head.image_series_index = 0;
-	image.head.slice = (uint16_t)slice;
+	image.head.slice = (uint16_t)place.slice;
+	if (place.frame >= 0) {
+		image.head.repetition = (uint16_t)place.frame;
+		image.head.image_index = (uint16_t)(place.frame + 1);
+		image.head.acquisition_time_stamp = (uint32_t)(place.time_s * 1e3 / 2.5);
+		image.head.physiology_time_stamp[0] = (uint32_t)(place.time_s * 1e3);
+	}
 	r5_status status = R5_OK;
 	if (ismrmrd_make_consistent_image(&image) != ISMRMRD_NOERROR)
 		status = r5_set_error(R5_ENOMEM, "phantom: %s image", what);
@@ -263,8 +269,8 @@ static r5_status write_reference(const phantom_job *job, const ISMRMRD_Dataset *
 		return r5_set_error(R5_ENOMEM, "phantom: %s image", what[which]);
 	r5_status status = fill_reference(job, which, values);
 	if (status == R5_OK)
-		status = r5_phantom_append_image(dset, p, job->read, job->phase, job->slice, var[which], what[which], 0,
-						 values);
+		status = r5_phantom_append_image(dset, p, job->read, job->phase, job->slice, var[which], what[which],
+						 (r5_phantom_image_place){0, -1, 0}, values);
 	free(values);
 	return status;
 }
@@ -394,41 +400,20 @@ static r5_status write_spokes(phantom_job *job, const r5_dynamic_scan *scan, con
 	return status;
 }
 
-/* One frame of the dynamic kind's truth (var "ground_truth" or "object"): repetition = frame,
- * acquisition_time_stamp = the frame's time (2.5 ms ticks), physiology_time_stamp[0] = ms. */
+/* One frame of the dynamic kind's truth (var "ground_truth" or "object"). */
 static r5_status write_frame_image(const phantom_job *job, const ISMRMRD_Dataset *dset, const char *var,
 				   const r5_array *frames, long f, double time_s)
 {
 	const struct r5_phantom_params *p = job->p;
-	ISMRMRD_Image image;
-	ismrmrd_init_image(&image);
-	image.head.data_type = ISMRMRD_FLOAT;
-	image.head.image_type = ISMRMRD_IMTYPE_MAGNITUDE;
-	image.head.channels = 1;
-	image.head.measurement_uid = (uint32_t)(p->seed * 2654435761u);
-	for (int i = 0; i < 3; i++) {
-		image.head.matrix_size[i] = (uint16_t)p->matrix[i];
-		image.head.field_of_view[i] = (float)p->fov_mm[i];
-		image.head.position[i] = (float)p->position_mm[i];
-		image.head.read_dir[i] = job->read[i], image.head.phase_dir[i] = job->phase[i];
-		image.head.slice_dir[i] = job->slice[i];
-	}
-	image.head.repetition = (uint16_t)f;
-	image.head.image_index = (uint16_t)(f + 1);
-	image.head.acquisition_time_stamp = (uint32_t)(time_s * 1e3 / 2.5);
-	image.head.physiology_time_stamp[0] = (uint32_t)(time_s * 1e3);
-	r5_status status = R5_OK;
 	long pixels = (long)p->matrix[0] * p->matrix[1];
-	if (ismrmrd_make_consistent_image(&image) != ISMRMRD_NOERROR)
-		status = r5_set_error(R5_ENOMEM, "phantom: %s frame %ld", var, f);
-	else {
-		float *out = image.data;
-		for (long i = 0; i < pixels; i++)
-			out[i] = crealf(frames->data[f * pixels + i]);
-		if (ismrmrd_append_image(dset, var, &image) != ISMRMRD_NOERROR)
-			status = r5_set_error(R5_EIO, "phantom: writing %s frame %ld failed", var, f);
-	}
-	ismrmrd_cleanup_image(&image);
+	float *values = malloc(sizeof *values * (size_t)pixels);
+	if (!values)
+		return r5_set_error(R5_ENOMEM, "phantom: %s frame %ld", var, f);
+	for (long i = 0; i < pixels; i++)
+		values[i] = crealf(frames->data[f * pixels + i]);
+	r5_status status = r5_phantom_append_image(dset, p, job->read, job->phase, job->slice, var, var,
+						   (r5_phantom_image_place){0, (int)f, time_s}, values);
+	free(values);
 	return status;
 }
 

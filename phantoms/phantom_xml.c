@@ -216,17 +216,20 @@ r5_status r5_phantom_header_xml_encoding(const struct r5_phantom_params *p, cons
 	    : p->kind == R5_PHANTOM_VESSEL_WALL ? "TSE3D"
 	    : r5_phantom_is_3d(p)		      ? "GRE3D"
 						      : "GRE");
-	if (p->kind == R5_PHANTOM_DYNAMIC) /* the frame timing of the truth */
+	if (p->kind == R5_PHANTOM_DYNAMIC) { /* the frame timing of the truth */
 		put(&t, "  <userParameters>\n"
 			"    <userParameterLong><name>frame_spokes</name><value>%d</value></userParameterLong>\n"
 			"    <userParameterLong><name>n_frames</name><value>%d</value></userParameterLong>\n"
-			"    <userParameterLong><name>per_frame_motion</name><value>%d</value></userParameterLong>\n"
-			"    <userParameterDouble><name>golden_angle_deg</name><value>%.9g</value></userParameterDouble>\n"
-			"    <userParameterDouble><name>spoke_time_ms</name><value>%.9g</value></userParameterDouble>\n"
+			"    <userParameterLong><name>per_frame_motion</name><value>%d</value></userParameterLong>\n",
+		    p->frame_spokes, p->n_frames, p->per_frame_motion);
+		if (!given) /* a sequence's own angles are in its trajectory */
+			put(&t, "    <userParameterDouble><name>golden_angle_deg</name><value>%.9g</value></userParameterDouble>\n",
+			    R5_DYNAMIC_GOLDEN_ANGLE * 180 / 3.14159265358979323846);
+		put(&t, "    <userParameterDouble><name>spoke_time_ms</name><value>%.9g</value></userParameterDouble>\n"
 			"    <userParameterDouble><name>heart_period_s</name><value>%.9g</value></userParameterDouble>\n"
 			"  </userParameters>\n",
-		    p->frame_spokes, p->n_frames, p->per_frame_motion, R5_DYNAMIC_GOLDEN_ANGLE * 180 / 3.14159265358979323846,
 		    p->tr_ms, p->heart_period_s);
+	}
 	put(&t, "</ismrmrdHeader>\n");
 	if (t.failed) {
 		free(t.data);

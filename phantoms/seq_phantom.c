@@ -17,6 +17,7 @@
 
 #include "../recon/core/fft.h"
 #include "../recon/core/threads.h"
+#include "dynamic.h"
 #include "phantom_io.h"
 #include "spectrum.h"
 
@@ -45,6 +46,7 @@ typedef struct seq_job {
 	float read[3], phase[3], slice[3];
 	double scale;
 	uint32_t scan_counter;
+	long frame_spokes, n_frames; /* the dynamic kind's frames of consecutive readouts (1 frame: all) */
 } seq_job;
 
 const char *r5_seq_layout_name(r5_seq_layout layout)
@@ -256,12 +258,18 @@ static r5_status make_job(const struct r5_phantom_params *p, const r5_seq *seq, 
 	*q = *p;
 	if (job->three_d && q->kind == R5_PHANTOM_SHEPP_LOGAN)
 		q->kind = R5_PHANTOM_SHEPP_LOGAN_3D;
-	if (q->kind == R5_PHANTOM_DYNAMIC)
-		return r5_set_error(R5_ENOTSUP, "--kind dynamic with a sequence is not supported (its truth per frame "
-						"needs frames the sequence does not define): use shepp-logan");
-	if (!job->three_d && q->kind != R5_PHANTOM_SHEPP_LOGAN)
-		return r5_set_error(R5_EINVAL, "a 2D sequence (|k2| < 1/2 cycle) needs a 2D object: --kind shepp-logan, "
-						"not %s", r5_phantom_kind_name(q->kind));
+	if (job->three_d && q->kind == R5_PHANTOM_DYNAMIC)
+		return r5_set_error(R5_EINVAL, "--kind dynamic is a 2D object; this sequence is 3D (k2 spans %.3g..%.3g cycles)",
+				    job->grid.kmin[2], job->grid.kmax[2]);
+	if (!job->three_d && q->kind != R5_PHANTOM_SHEPP_LOGAN && q->kind != R5_PHANTOM_DYNAMIC)
+		return r5_set_error(R5_EINVAL, "a 2D sequence (|k2| < 1/2 cycle) needs a 2D object: --kind shepp-logan or "
+						"dynamic, not %s", r5_phantom_kind_name(q->kind));
+	long n_readouts = job->ks.n_readouts;
+	job->frame_spokes = q->kind == R5_PHANTOM_DYNAMIC && p->frame_spokes > 0 ? p->frame_spokes : n_readouts;
+	if (job->frame_spokes > n_readouts)
+		return r5_set_error(R5_EINVAL, "--frame-spokes %ld: the sequence has %ld readouts", job->frame_spokes,
+				    n_readouts);
+	job->n_frames = n_readouts / job->frame_spokes;
 	R5_TRY(choose_layout(job));
 	for (int d = 0; d < 3; d++) {
 		q->matrix[d] = job->n[d];
@@ -269,6 +277,7 @@ static r5_status make_job(const struct r5_phantom_params *p, const r5_seq *seq, 
 			q->fov_mm[d] = job->ks.fov_m[d] * 1e3;
 	}
 	q->readout_oversampling = 1;
+	q->along_sequence = 1;
 	q->sampling = R5_SAMPLING_FULL;
 	q->accel[0] = q->accel[1] = 1;
 	q->calib = 0;
@@ -279,6 +288,10 @@ static r5_status make_job(const struct r5_phantom_params *p, const r5_seq *seq, 
 		q->tr_ms = job->ks.duration_s / (double)job->ks.n_excitations * 1e3;
 	if (r5_seq_definition_numbers(seq, "TE", te, 1) == 1 && te[0] > 0)
 		q->te_ms = te[0] * 1e3;
+	if (q->kind == R5_PHANTOM_DYNAMIC) { /* the dynamic header's frames and time per readout */
+		q->frame_spokes = (int)job->frame_spokes, q->n_frames = (int)job->n_frames;
+		q->tr_ms = job->ks.duration_s / (double)n_readouts * 1e3;
+	}
 	R5_TRY(r5_phantom_check(q));
 	R5_TRY(r5_phantom_object(q, &job->object));
 	double period_mm[3];
@@ -310,10 +323,33 @@ static void per_mm(const seq_job *job, const double c[3], double k[3])
 		k[d] = job->q.fov_mm[d] > 0 ? c[d] / job->q.fov_mm[d] : 0;
 }
 
+/* The time of frame f: the middle of its first and last readouts' starts. */
+static double frame_time(const seq_job *job, long f)
+{
+	const r5_seq_kspace *ks = &job->ks;
+	long first = f * job->frame_spokes, last = first + job->frame_spokes - 1;
+	return 0.5 * (ks->t[ks->readouts[first].first] + ks->t[ks->readouts[last].first]);
+}
+
+/* The object readout r sees: the dynamic kind's at the readout's time (per_frame_motion: its
+ * frame's), else the fixed one. */
+static void readout_object(const seq_job *job, long r, r5_shape_set *object)
+{
+	if (job->q.kind != R5_PHANTOM_DYNAMIC) {
+		*object = job->object;
+		return;
+	}
+	long f = r / job->frame_spokes < job->n_frames ? r / job->frame_spokes : job->n_frames - 1;
+	double t = job->q.per_frame_motion ? frame_time(job, f) : job->ks.t[job->ks.readouts[r].first];
+	r5_dynamic_object(&job->q, t, job->ks.duration_s, object);
+}
+
 /* Readout r for every coil into out [coils][n]; row: n scratch values. */
 static void simulate_readout(const seq_job *job, long r, float complex *out, float complex *row)
 {
 	const r5_seq_readout *ro = &job->ks.readouts[r];
+	r5_shape_set object;
+	readout_object(job, r, &object);
 	long n = ro->n;
 	int nc = job->q.n_coils;
 	double c0[3], c1[3], dk[3], c[3];
@@ -340,7 +376,7 @@ static void simulate_readout(const seq_job *job, long r, float complex *out, flo
 			for (int d = 0; d < 3; d++)
 				k0[d] -= shift[d];
 			memset(row, 0, sizeof *row * (size_t)n);
-			r5_shapes_ft_row(&job->object, k0, step, n, job->scale, row, 1);
+			r5_shapes_ft_row(&object, k0, step, n, job->scale, row, 1);
 		} else {
 			for (long j = 0; j < n; j++) {
 				double k[3];
@@ -348,7 +384,7 @@ static void simulate_readout(const seq_job *job, long r, float complex *out, flo
 				per_mm(job, c, k);
 				for (int d = 0; d < 3; d++)
 					k[d] -= shift[d];
-				row[j] = (float complex)(job->scale * r5_shapes_ft(&job->object, k));
+				row[j] = (float complex)(job->scale * r5_shapes_ft(&object, k));
 			}
 		}
 		for (int co = 0; co < nc; co++) {
@@ -501,7 +537,7 @@ static r5_status write_readouts(seq_job *job, const ISMRMRD_Dataset *dset)
 
 /* The object band-limited to the grid the reconstruction fills (seq_phantom.h) into out
  * [n2][n1][n0]. */
-static r5_status bandlimited_truth(const seq_job *job, float *out)
+static r5_status bandlimited_truth(const seq_job *job, const r5_shape_set *object, float *out)
 {
 	long n0 = job->n[0], n1 = job->n[1], n2 = job->n[2], dims[R5_DIMS];
 	r5_dims_ones(dims);
@@ -522,7 +558,7 @@ static r5_status bandlimited_truth(const seq_job *job, float *out)
 				double one[3] = {1, 0, 0}, k0[3], dk[3];
 				per_mm(job, c0, k0);
 				per_mm(job, one, dk);
-				r5_shapes_ft_row(&job->object, k0, dk, n0, job->scale, grid->data + n0 * (iy + n1 * iz), 1);
+				r5_shapes_ft_row(object, k0, dk, n0, job->scale, grid->data + n0 * (iy + n1 * iz), 1);
 			}
 		s = r5_ifft(ctx, R5_FLAG(0) | R5_FLAG(1) | (n2 > 1 ? R5_FLAG(2) : 0), grid, grid);
 	}
@@ -534,22 +570,33 @@ static r5_status bandlimited_truth(const seq_job *job, float *out)
 	return s;
 }
 
+/* Per frame (one unless the dynamic kind has several) and slice: "ground_truth", then "object". */
 static r5_status write_truth(seq_job *job, const ISMRMRD_Dataset *dset)
 {
 	const struct r5_phantom_params *q = &job->q;
-	long voxels = (long)q->matrix[0] * q->matrix[1] * q->matrix[2];
-	float *band = malloc(sizeof *band * (size_t)voxels), *object = malloc(sizeof *object * (size_t)voxels);
+	long voxels = (long)q->matrix[0] * q->matrix[1] * q->matrix[2], frames = job->n_frames;
+	float *band = malloc(sizeof *band * (size_t)(voxels * frames));
+	float *object = malloc(sizeof *object * (size_t)(voxels * frames));
 	r5_status s = band && object ? R5_OK : r5_set_error(R5_ENOMEM, "ground truth");
-	if (s == R5_OK)
-		s = bandlimited_truth(job, band);
-	if (s == R5_OK)
-		s = r5_phantom_ground_truth(q, &job->object, object);
+	int dynamic = q->kind == R5_PHANTOM_DYNAMIC;
+	for (long f = 0; f < frames && s == R5_OK; f++) {
+		r5_shape_set shapes = job->object;
+		if (dynamic)
+			s = r5_dynamic_object(q, frame_time(job, f), job->ks.duration_s, &shapes);
+		if (s == R5_OK)
+			s = bandlimited_truth(job, &shapes, band + f * voxels);
+		if (s == R5_OK)
+			s = r5_phantom_ground_truth(q, &shapes, object + f * voxels);
+	}
 	long slices = job->three_d ? 1 : job->ks.n_slices;
-	for (long sl = 0; sl < slices && s == R5_OK; sl++)
-		s = r5_phantom_append_image(dset, q, job->read, job->phase, job->slice, "ground_truth", "ground-truth",
-					    (int)sl, band);
-	for (long sl = 0; sl < slices && s == R5_OK; sl++)
-		s = r5_phantom_append_image(dset, q, job->read, job->phase, job->slice, "object", "object", (int)sl, object);
+	for (int which = 0; which < 2; which++)
+		for (long f = 0; f < frames && s == R5_OK; f++)
+			for (long sl = 0; sl < slices && s == R5_OK; sl++) {
+				r5_phantom_image_place place = {(int)sl, dynamic ? (int)f : -1, dynamic ? frame_time(job, f) : 0};
+				s = r5_phantom_append_image(dset, q, job->read, job->phase, job->slice,
+							    which ? "object" : "ground_truth", which ? "object" : "ground-truth",
+							    place, (which ? object : band) + f * voxels);
+			}
 	free(band);
 	free(object);
 	return s;

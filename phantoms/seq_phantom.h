@@ -30,8 +30,14 @@
  * it to round-off; for the non-Cartesian kinds the centred N x N grid. "object" is the voxel
  * average (phantom.h). One of each per slice. Scaling, noise units and geometry are phantom.h's.
  *
- * From the parameters: kind (a 2D sequence — |k2| < 1/2 everywhere — takes shepp-logan; a 3D
- * one shepp-logan (made 3D) or vessel-wall), coils, noise (sigma, correlation, noise-scan
+ * The dynamic kind (dynamic.h: beating ring, contrast uptake) moves along the sequence's own
+ * clock: each readout sees the object at its first sample's time (per_frame_motion: at its
+ * frame's time). Frames are frame_spokes consecutive readouts (0: all of them, one frame); the
+ * truth has one image per frame at the middle of its first and last readouts (repetition = frame),
+ * and the header the frame userParameters of dynamic.h, spoke_time_ms = duration / readouts.
+ *
+ * From the parameters: kind (a 2D sequence — |k2| < 1/2 everywhere — takes shepp-logan or dynamic;
+ * a 3D one shepp-logan (made 3D) or vessel-wall), coils, noise (sigma, correlation, noise-scan
  * samples), position, oblique angles, seed, field. From the sequence: matrix, FOV (its
  * [DEFINITIONS] FOV, required on the axes it encodes; the third value is the slice thickness of a
  * 2D sequence), dwell, sample times, slices (2D multi-slice: the order of the RF frequency

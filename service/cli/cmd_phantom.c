@@ -16,7 +16,9 @@ static void phantom_usage(FILE *out)
 		"usage: recon5t phantom --out FILE.h5 [options]\n"
 		"       recon5t phantom --seq FILE.seq --out FILE.h5 [--kind K --coils C --noise S ...]\n"
 		"  --seq FILE.seq            sample the object along a Pulseq sequence's own trajectory (matrix,\n"
-		"                            FOV, readouts, slices and timing from the sequence; phantoms/seq_phantom.h)\n"
+		"                            FOV, readouts, slices and timing from the sequence; phantoms/seq_phantom.h;\n"
+		"                            --kind shepp-logan|vessel-wall|dynamic, dynamic with --frame-spokes S:\n"
+		"                            frames of S readouts, a truth per frame; default one frame)\n"
 		"  --kind shepp-logan|shepp-logan-3d|vessel-wall|dynamic   object (default shepp-logan)\n"
 		"  --matrix N[,N[,N]]        recon matrix (default 256 in 2D, 128 in 3D, 128,128,64 vessel-wall)\n"
 		"  --fov MM[,MM[,MM]]        FOV in mm (default 1 mm voxels, vessel-wall 0.5 mm; 2D third value =\n"
@@ -222,7 +224,7 @@ int r5_cli_phantom(int argc, char **argv)
 		else if (!strncmp(argv[i], "--seq=", 6))
 			seq = argv[i] + 6;
 	static const char *const seq_sets[] = {"--matrix", "--fov", "--sampling", "--accel", "--calib", "--oversampling",
-					       "--frames", "--frame-spokes", "--per-frame-motion", "--heart-period"};
+					       "--frames", "--tr"};
 	for (int i = 1; seq && i < argc; i++)
 		for (size_t k = 0; k < sizeof seq_sets / sizeof *seq_sets; k++) {
 			size_t len = strlen(seq_sets[k]);
@@ -260,8 +262,14 @@ int r5_cli_phantom(int argc, char **argv)
 		phantom_usage(stderr);
 		return 2;
 	}
-	if (seq)
+	if (seq) {
+		int frames_given = 0; /* the dynamic kind's frames: all the readouts unless --frame-spokes */
+		for (int i = 1; i < argc; i++)
+			frames_given |= !strncmp(argv[i], "--frame-spokes", 14);
+		if (!frames_given)
+			p.frame_spokes = 0;
 		return phantom_from_seq(&p, seq, out);
+	}
 	if (!fov_given) /* 1 mm voxels; the vessel-wall phantom's are 0.5 mm, the dynamic one's 2 mm */
 		for (int d = 0; d < (r5_phantom_is_3d(&p) ? 3 : 2); d++)
 			p.fov_mm[d] = p.matrix[d] * (kind == R5_PHANTOM_VESSEL_WALL ? 0.5 : kind == R5_PHANTOM_DYNAMIC ? 2.0 : 1.0);

@@ -3,7 +3,8 @@
  * of 0.4 and an asymmetric window -7..8; 8 phase encodes; 6 partitions) simulated with one
  * uniform coil, read back through the scan builder (r5_scan_read_ismrmrd) and inverse FFT'd,
  * must equal the file's ground truth to round-off: the placement, the offsets and the truth are
- * one grid. The same sequence without partitions is 2D; bad requests are refused with messages. */
+ * one grid. The same sequence without partitions is 2D (with noise; the dynamic object with a
+ * truth per frame); bad requests are refused with messages. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -201,8 +202,25 @@ static void test_2d_and_refusals(void **state)
 	assert_int_equal(r5_seq_phantom_write(&p, seq, out, &sum), R5_EINVAL);
 	print_message("vessel-wall on a 2D sequence: %s\n", r5_last_error());
 	assert_non_null(strstr(r5_last_error(), "2D object"));
-	p.kind = R5_PHANTOM_DYNAMIC;
-	assert_int_equal(r5_seq_phantom_write(&p, seq, out, &sum), R5_ENOTSUP);
+	/* the dynamic object along the sequence: frames of 4 readouts, a truth per frame */
+	struct r5_phantom_params d = r5_phantom_defaults_dynamic;
+	d.n_coils = 2, d.frame_spokes = 4;
+	assert_int_equal(r5_seq_phantom_write(&d, seq, out, &sum), R5_OK);
+	ISMRMRD_Dataset dset;
+	assert_int_equal(r5_ismrmrd_open_readonly(out, NULL, &dset), R5_OK);
+	assert_int_equal(ismrmrd_get_number_of_images(&dset, "ground_truth"), NY / 4);
+	assert_int_equal(ismrmrd_get_number_of_images(&dset, "object"), NY / 4);
+	ISMRMRD_Image first, second;
+	ismrmrd_init_image(&first), ismrmrd_init_image(&second);
+	assert_int_equal(ismrmrd_read_image(&dset, "ground_truth", 0, &first), ISMRMRD_NOERROR);
+	assert_int_equal(ismrmrd_read_image(&dset, "ground_truth", 1, &second), ISMRMRD_NOERROR);
+	assert_int_equal(second.head.repetition, 1);
+	assert_true(second.head.physiology_time_stamp[0] > first.head.physiology_time_stamp[0]);
+	ismrmrd_cleanup_image(&first), ismrmrd_cleanup_image(&second);
+	ismrmrd_close_dataset(&dset);
+	d.frame_spokes = NY + 1;
+	assert_int_equal(r5_seq_phantom_write(&d, seq, out, &sum), R5_EINVAL);
+	print_message("frames longer than the sequence: %s\n", r5_last_error());
 	p.kind = R5_PHANTOM_SHEPP_LOGAN;
 	p.uniform_coil = 1; /* with 4 coils */
 	assert_int_not_equal(r5_seq_phantom_write(&p, seq, out, &sum), R5_OK);
