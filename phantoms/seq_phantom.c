@@ -248,6 +248,10 @@ static r5_status make_job(const struct r5_phantom_params *p, const r5_seq *seq, 
 	R5_TRY(r5_seq_kspace_compute(seq, &job->ks));
 	if (job->ks.n_readouts == 0 || job->ks.n_samples == 0)
 		return r5_set_error(R5_EINVAL, "the sequence has no ADC samples");
+	for (long r = 0; r < job->ks.n_readouts; r++)
+		if (job->ks.readouts[r].n > 65535)
+			return r5_set_error(R5_EINVAL, "readout %ld has %ld samples (ISMRMRD holds at most 65535)", r + 1,
+					    job->ks.readouts[r].n);
 	r5_seq_kspace_grid(&job->ks, &job->grid);
 	job->three_d = !job->grid.two_d;
 	for (int d = 0; d < (job->three_d ? 3 : 2); d++)
@@ -623,7 +627,7 @@ static void make_encoding(const seq_job *job, char *name, size_t size, struct r5
 	}
 	if (job->layout == R5_SEQ_LAYOUT_TRAJ) {
 		e->limits[0][1] = (int)job->max_samples - 1, e->limits[0][2] = (int)job->max_samples / 2;
-		e->limits[1][1] = (int)job->ks.n_readouts - 1;
+		e->limits[1][1] = job->ks.n_readouts > 65536 ? 65535 : (int)job->ks.n_readouts - 1; /* uint16 counters */
 		e->trajectory = job->radial ? "radial" : "other";
 	} else {
 		for (int d = 0; d < 3; d++)

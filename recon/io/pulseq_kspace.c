@@ -199,6 +199,9 @@ static r5_status add_readout(r5_seq_kspace *ks, state *st, long bi, const r5_seq
 		ks->readouts = more;
 		st->cap_readouts = cap;
 	}
+	if (adc->n_samples > R5_SEQ_MAX_SAMPLES - ks->n_samples)
+		return r5_set_error(R5_ERANGE, "pulseq k-space: readout %ld (block %ld in file order) takes the ADC samples "
+					       "over %ld", ks->n_readouts + 1, bi + 1, R5_SEQ_MAX_SAMPLES);
 	R5_TRY(grow_samples(ks, ks->n_samples + adc->n_samples, &st->cap_samples));
 	r5_seq_readout *r = &ks->readouts[ks->n_readouts++];
 	r->block = bi, r->first = ks->n_samples, r->n = adc->n_samples, r->dwell_s = adc->dwell_s;

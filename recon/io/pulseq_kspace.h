@@ -45,8 +45,13 @@ typedef struct r5_seq_kspace {
 	double duration_s;
 } r5_seq_kspace;
 
+/* At most this many ADC samples in one sequence (32 bytes each here: 4 GiB): a small file can
+ * name a 1e9-sample ADC in every block. */
+#define R5_SEQ_MAX_SAMPLES (1L << 27)
+
 /* Computes the trajectory. Errors (R5_EINVAL) name the block: a shaped gradient whose time shape
- * is not increasing, an RF without a magnitude shape. */
+ * is not increasing, an RF without a magnitude shape; more than R5_SEQ_MAX_SAMPLES samples is
+ * R5_ERANGE naming the readout that crosses it. */
 r5_status r5_seq_kspace_compute(const r5_seq *seq, r5_seq_kspace *out);
 void r5_seq_kspace_free(r5_seq_kspace *ks); /* zeroed: harmless */
 
