@@ -13,7 +13,8 @@
   6. QUERY: gadgetron::info and other Gadgetron keys answered with RESPONSE (7) carrying the
      correlation id, an unknown key refused with ERR;
   7. drain (SIGTERM): a new MRD connection is refused with ERR naming the drain, one still
-     ingesting is ended with ERR when the grace is over.
+     ingesting is ended with ERR when the grace is over;
+  8. CancelJob (admin token) of a job still ingesting over MRD: ERR "cancelled by admin" + CLOSE.
 Only recon5t and Python here (no reference peers needed)."""
 import os
 import signal
@@ -273,6 +274,15 @@ def check_idle(w, pb, hpb, xml, scan):
         assert 1.8 <= elapsed <= 10, "ended after %.1f s with ingest_idle_s = 2" % elapsed
         t0 = time.time()
         s = connect(port)
+        s.sendall(config_file() + header(xml) + struct.pack("<H", 1008) + b"\0" * 100)  # stops inside a message
+        m = read_messages(s, seconds=15)
+        elapsed = time.time() - t0
+        s.close()
+        errs = [t for t in texts(m) if t.startswith("ERR")]
+        print("stalled inside an ACQUISITION    : %.1f s, %s" % (elapsed, errs[0][:60] if errs else m))
+        assert errs and "no message for 2.0 s" in errs[0] and m[-1][0] == CLOSE and 1.8 <= elapsed <= 10, m
+        t0 = time.time()
+        s = connect(port)
         m = read_messages(s, seconds=15)
         elapsed = time.time() - t0
         s.close()
@@ -310,6 +320,49 @@ def check_drain(w, pb, hpb, xml):
     server.stop(expect_zero=False)
 
 
+def check_cancel(w, pb):
+    import grpc
+    tokens = os.path.join(w, "tokens")
+    admin = sc.run([sc.RECON5T, "token", "--role", "admin", "--name", "admin-1", "--append", tokens]).stdout.strip()
+    port, mrd_port = sc.free_port(), sc.free_port()
+    log = open(os.path.join(w, "recon5td-cancel.log"), "w")
+    proc = subprocess.Popen([sc.RECON5TD, "--listen", "127.0.0.1:%d" % port, "--backend", "cpu", "--tokens-file",
+                             tokens, "--mrd-listen", "127.0.0.1:%d" % mrd_port], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        end = time.time() + 30
+        while True:
+            assert proc.poll() is None and time.time() < end, "recon5td did not start"
+            try:
+                s = connect(mrd_port)
+                break
+            except OSError:
+                time.sleep(0.05)
+        xml, _ = sc.read_scan(os.path.join(w, "phantom.h5"))
+        s.sendall(config_file() + header(xml))
+        s.settimeout(10)
+        (mid,) = struct.unpack("<H", recv_exact(s, 2))
+        (n,) = struct.unpack("<I", recv_exact(s, 4))
+        accepted = recv_exact(s, n).rstrip(b"\0").decode()
+        assert mid == TEXT and "accepted" in accepted, accepted
+        job_id = accepted.split("job ")[1].split()[0]
+        ch = grpc.insecure_channel("127.0.0.1:%d" % port)
+        cancel = ch.unary_unary("/recon5t.v1.Recon/CancelJob", request_serializer=pb.CancelJobRequest.SerializeToString,
+                                response_deserializer=pb.CancelJobReply.FromString)
+        reply = cancel(pb.CancelJobRequest(job_id=job_id), timeout=20,
+                       metadata=[("authorization", "Bearer " + admin)])
+        m = read_messages(s)
+        s.close()
+        ch.close()
+        errs = [t for t in texts(m) if t.startswith("ERR")]
+        print("%-34s: state %s, %s" % ("CancelJob of an MRD job", reply.state, errs[0] if errs else m))
+        assert reply.state == "ingesting", reply
+        assert errs and "cancelled by admin" in errs[0] and m[-1][0] == CLOSE, m
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+        log.close()
+
+
 def main():
     sc.require_binaries()
     with sc.tempdir() as w:
@@ -329,6 +382,7 @@ def main():
         check_admission(w, pb, hpb, xml)
         check_idle(w, pb, hpb, xml, scan)
         check_drain(w, pb, hpb, xml)
+        check_cancel(w, pb)
         print("all cases: %.1f s" % (time.time() - t0))
 
 
