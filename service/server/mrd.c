@@ -778,7 +778,7 @@ r5_status r5_mrd_start(r5_server *s)
 	if (!loopback && !(cfg->mrd_insecure && cfg->mrd_allow[0]))
 		return r5_set_error(R5_EINVAL,
 				    "mrd_listen = %s: MRD is plaintext (no MRD client speaks TLS); off loopback it needs "
-				    "mrd_insecure = 1 and an mrd_allow list of peer addresses",
+				    "mrd_insecure = 1 and an mrd_allow list of peer addresses or CIDR prefixes",
 				    cfg->mrd_listen);
 	if (!loopback)
 		r5_warn("MRD listener on %s is plaintext, open to %s (mrd_insecure = 1)", cfg->mrd_listen, cfg->mrd_allow);
