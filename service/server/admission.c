@@ -13,8 +13,9 @@
  * - MRD connections (mrd.c, c->call NULL) are admitted and listed the same way, their peer
  *   named as gRPC names its peers; the reaper only marks them (idle_expired): their reader
  *   thread polls the mark and ends the connection with ERR + CLOSE (end_stream).
- * Threads: admit on completion-queue threads and MRD connection threads; touch on completion-queue threads; the reaper
- * is its own thread and blocks only on the server lock. Lock order: server lock, then a call's
+ * Threads: admit on completion-queue threads and MRD connection threads; touch on
+ * completion-queue threads and MRD connection threads; the reaper is its own thread and blocks
+ * only on the server lock. Lock order: server lock, then a call's
  * lock (never the other way). */
 #include "server.h"
 
