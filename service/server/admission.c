@@ -10,8 +10,12 @@
  *   with DEADLINE_EXCEEDED and a message naming the timeout; the pending receive then
  *   completes and calls.c frees the scan builder and the memory it held. Once the drain's
  *   grace is over (s->aborting) every stream still ingesting is ended with UNAVAILABLE.
- * Threads: admit on completion-queue threads; touch on completion-queue threads; the reaper
- * is its own thread and blocks only on the server lock. Lock order: server lock, then a call's
+ * - MRD connections (mrd.c, c->call NULL) are admitted and listed the same way, their peer
+ *   named as gRPC names its peers; the reaper only marks them (idle_expired): their reader
+ *   thread polls the mark and ends the connection with ERR + CLOSE (end_stream).
+ * Threads: admit on completion-queue threads and MRD connection threads; touch on
+ * completion-queue threads and MRD connection threads; the reaper is its own thread and blocks
+ * only on the server lock. Lock order: server lock, then a call's
  * lock (never the other way). */
 #include "server.h"
 
@@ -58,7 +62,8 @@ int r5_admission_admit(r5_call *c)
 		r5_call_finish(c, GRPC_STATUS_UNAVAILABLE, "server is draining (shutting down): no new scans accepted");
 		return 0;
 	}
-	peer_address(c->call, c->peer, sizeof c->peer);
+	if (c->call) /* an MRD call came with its peer named (mrd.c) */
+		peer_address(c->call, c->peer, sizeof c->peer);
 	char message[200] = "";
 	pthread_mutex_lock(&s->lock);
 	int from_peer = 0;
@@ -139,6 +144,16 @@ static int try_ref(r5_call *c)
 
 #define REAP_BATCH 64
 
+/* Ends a stream the reaper marked (idle_expired set). A gRPC call is cancelled with the status;
+ * an MRD connection has no gRPC call: its reader thread sees the mark within its poll period and
+ * sends ERR + CLOSE itself (mrd.c end_by_reaper). Its socket is never touched from here: the
+ * connection thread owns it and may be closing it at this moment. */
+static void end_stream(r5_call *c, grpc_status_code code, const char *message)
+{
+	if (c->call)
+		grpc_call_cancel_with_status(c->call, code, message, NULL);
+}
+
 static void *reaper_main(void *arg)
 {
 	r5_server *s = arg;
@@ -187,7 +202,7 @@ static void *reaper_main(void *arg)
 				 * its builder right now. The failed receive then releases (on_stream_closed). */
 				char message[220];
 				snprintf(message, sizeof message, "stage ingest: cancelled by admin %s", expired[i]->cancelled_by);
-				grpc_call_cancel_with_status(expired[i]->call, GRPC_STATUS_CANCELLED, message, NULL);
+				end_stream(expired[i], GRPC_STATUS_CANCELLED, message);
 				r5_call_unref(expired[i]);
 				continue;
 			}
@@ -196,7 +211,7 @@ static void *reaper_main(void *arg)
 				 "stage ingest: no message for %.1f s (server ingest_idle_s = %.1f); the stream was ended",
 				 idle_s, idle_s);
 			r5_info("job %s: ingest idle for %.1f s: ending the stream", expired[i]->job_id, idle_s);
-			grpc_call_cancel_with_status(expired[i]->call, GRPC_STATUS_DEADLINE_EXCEEDED, message, NULL);
+			end_stream(expired[i], GRPC_STATUS_DEADLINE_EXCEEDED, message);
 			r5_call_unref(expired[i]);
 		}
 		pthread_mutex_lock(&s->lock);

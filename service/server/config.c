@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "recon/core/log.h"
+#include "service/common/addr_allow.h"
 
 const r5_server_config r5_server_config_defaults = {
 	.listen = "127.0.0.1:50051",
@@ -60,7 +61,7 @@ static const struct config_key {
 	STR(health_listen, "HOST:PORT of a separate plaintext health port (default none)"),
 	STR(mrd_listen, "HOST:PORT of the MRD v1 (FIRE) listener, plaintext (default none)"),
 	NUM(mrd_insecure, KEY_INT, 0, 1, "1: allow mrd_listen off loopback, with mrd_allow (default 0)"),
-	STR(mrd_allow, "comma-separated peer addresses allowed on the MRD listener (default any on loopback)"),
+	STR(mrd_allow, "peer addresses or CIDR prefixes (IPv4/IPv6) allowed on the MRD listener (default any on loopback)"),
 	STR(mrd_role, "role of MRD connections: console | research (default console)"),
 	NUM(mrd_pacs, KEY_INT, 0, 1, "1: MRD jobs are pushed to the PACS too (default 0)"),
 	STR(metrics_listen, "HOST:PORT of the Prometheus endpoint GET /metrics, port 0: any (default none)"),
@@ -195,6 +196,11 @@ static r5_status check_string(r5_server_config *c, const struct config_key *k, c
 	if ((strcmp(k->name, "pacs_called_ae") == 0 || strcmp(k->name, "pacs_calling_ae") == 0) && !ae_title_ok(value))
 		return r5_set_error(R5_EINVAL, "%s: %s = \"%s\": an AE title is 1-16 printable characters, no backslash",
 				    origin, k->name, value);
+	if (strcmp(k->name, "mrd_allow") == 0 && r5_addr_list_check(value) != R5_OK) {
+		char why[300];
+		snprintf(why, sizeof why, "%s", r5_last_error());
+		return r5_set_error(R5_EINVAL, "%s: mrd_allow: %s", origin, why);
+	}
 	if (strcmp(k->name, "mrd_role") == 0 && strcmp(value, "console") && strcmp(value, "research"))
 		return r5_set_error(R5_EINVAL, "%s: mrd_role = \"%s\": expected console or research", origin, value);
 	if (strlen(value) >= k->size)

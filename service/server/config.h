@@ -48,7 +48,7 @@ typedef struct r5_server_config {
 	 * an allow-list of peer addresses */
 	char mrd_listen[128];  /* HOST:PORT, "" = off */
 	int mrd_insecure;      /* 1: allow mrd_listen off loopback (needs mrd_allow) */
-	char mrd_allow[1024];  /* comma-separated peer IPv4 addresses allowed to connect; "" = any on loopback */
+	char mrd_allow[1024];  /* peer addresses / CIDR prefixes, IPv4 and IPv6 (addr_allow.h); "" = any on loopback */
 	char mrd_role[16];     /* the role of every MRD connection (console | research) */
 	int mrd_pacs;          /* 1: MRD jobs push to the PACS too (default 0: the console archives) */
 } r5_server_config;

@@ -6,9 +6,21 @@
  * its events (calls.c enqueue → r5_mrd_deliver) are turned into MRD messages: Image → IMAGE,
  * Error → TEXT "ERR ...", Progress/Accepted → TEXT "DBG ...", the final status → CLOSE.
  * Messages are decoded by service/common/mrd_wire.c (pure, fuzzed).
+ * Admission is the gRPC streams' (admission.c): a connection is admitted when it is accepted
+ * (max_streams, max_streams_per_peer with the peer named as gRPC names it, refused while
+ * draining) and holds its slot until its call is destroyed; a refusal is TEXT "ERR ..." + CLOSE.
+ * The ingest idle timeout is the reaper's too: the reader touches the call's idle clock as
+ * bytes arrive, and when the reaper marks the call (idle, CancelJob, the drain's grace over) the
+ * reader, which polls its socket every R5_MRD_POLL_MS, sees the mark and ends the connection
+ * itself with ERR + CLOSE. The reaper never touches an MRD socket: the connection thread owns
+ * it and may be closing it at that moment (a socket read timeout alone would not cover
+ * CancelJob and the drain, and would be a second idle rule beside the reaper's).
+ * QUERY (6) is answered as Gadgetron answers it: RESPONSE (7) with the correlation id, for the
+ * keys its clients ask (gadgetron_ismrmrd_client -Q gadgetron::info); other keys are an error.
  * Threads: one accept thread (poll with a timeout, so that stop is seen), one thread per
- * connection that reads and blocks on its socket; workers write images on the connection's
- * socket under its write lock. Plaintext only: loopback, or mrd_insecure = 1 with mrd_allow. */
+ * connection that reads its socket (poll, R5_MRD_POLL_MS); workers write images on the
+ * connection's socket under its write lock. Plaintext only: loopback, or mrd_insecure = 1 with
+ * mrd_allow (addresses and CIDR prefixes, IPv4 and IPv6: service/common/addr_allow.h). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
@@ -21,10 +33,19 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <ismrmrd/version.h>
+
 #include "auth.h"
 #include "recon/core/log.h"
 #include "server.h"
+#include "service/common/addr_allow.h"
 #include "service/common/mrd_wire.h"
+
+/* how often a reader waiting for bytes looks whether the reaper ended its call (ms) */
+#define R5_MRD_POLL_MS 200
+/* how long a connection being closed reads and drops what the peer still sends (ms), so that
+ * our ERR + CLOSE is not lost in a reset caused by unread input */
+#define R5_MRD_LINGER_MS 1000
 
 typedef struct r5_mrd_listener {
 	int fd;
@@ -40,8 +61,11 @@ enum { MRD_FLOAT32, MRD_UINT16, MRD_INT16 };
 
 typedef struct r5_mrd_conn {
 	r5_server *server;
+	r5_call *call; /* NULL until made; its idle_expired is what the reader polls */
 	int fd;
-	char peer[64];
+	char peer[64];   /* numeric address, for logs and mrd_allow */
+	int allowed;     /* in mrd_allow (or no list on loopback) */
+	int quiet_end;   /* ended before any job was asked for: CLOSE without an ERR */
 	pthread_mutex_t write_lock;
 	pthread_cond_t done_cond;
 	int done;        /* the final status was delivered */
@@ -53,17 +77,30 @@ typedef struct r5_mrd_conn {
 
 /* ---------------------------------------------------------------- socket I/O */
 
+/* Reads n bytes, waiting in poll so that a call the reaper ended is seen within R5_MRD_POLL_MS
+ * even while the peer sends nothing; each chunk that arrives restarts the idle clock, so that a
+ * large message on a slow link is not idle while its bytes flow. */
 static r5_status sock_read(void *user, void *dst, size_t n, size_t *got)
 {
 	r5_mrd_conn *m = user;
 	size_t done = 0;
 	while (done < n) {
+		if (m->call && atomic_load(&m->call->idle_expired))
+			break;
+		struct pollfd p = {.fd = m->fd, .events = POLLIN};
+		int ready = poll(&p, 1, R5_MRD_POLL_MS);
+		if (ready < 0 && errno != EINTR)
+			break;
+		if (ready <= 0)
+			continue;
 		ssize_t r = recv(m->fd, (char *)dst + done, n - done, 0);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0)
 			break;
 		done += (size_t)r;
+		if (m->call)
+			r5_admission_touch(m->call);
 	}
 	*got = done;
 	return done == n ? R5_OK : R5_EIO;
@@ -197,7 +234,7 @@ void r5_mrd_deliver(r5_call *c, grpc_byte_buffer *buffer, grpc_status_code code,
 	r5_mrd_conn *m = c->mrd;
 	if (!buffer) { /* the final status */
 		pthread_mutex_lock(&m->write_lock);
-		if (code != GRPC_STATUS_OK && !m->error_sent) {
+		if (code != GRPC_STATUS_OK && !m->error_sent && !m->quiet_end) {
 			send_text_locked(m, "ERR", message ? message : r5_svc_grpc_code_name(code));
 			m->error_sent = 1;
 		}
@@ -407,6 +444,62 @@ static r5_status make_header_message(r5_call *c, const mrd_request *r, const cha
 	return *out ? R5_OK : r5_set_error(R5_ENOMEM, "HEADER");
 }
 
+/* ---------------------------------------------------------------- QUERY */
+
+/* The answer to a Gadgetron QUERY key, as Gadgetron's QueryHandler gives it (its keys, its
+ * formats: numbers as decimal text, gadgetron::info as "  -- Name : value" lines that the
+ * Gadgetron test tools parse); 0 for a key recon5t does not answer. Memory is recon5t's memory
+ * budget (what a job may use), not the machine's RAM. */
+static int query_answer(r5_server *s, const char *key, char *out, size_t size)
+{
+	int gpus = r5_backend_find("cuda") ? r5_backend_devices("cuda") : 0;
+	if (gpus < 0)
+		gpus = 0;
+	long budget_mb = s->memory_budget / (1024L * 1024L);
+	if (!strcmp(key, "ismrmrd::version"))
+		snprintf(out, size, "%d.%d.%d", ISMRMRD_VERSION_MAJOR, ISMRMRD_VERSION_MINOR, ISMRMRD_VERSION_PATCH);
+	else if (!strcmp(key, "gadgetron::version") || !strcmp(key, "gadgetron::build"))
+		snprintf(out, size, "recon5t %s", R5_VERSION);
+	else if (!strcmp(key, "gadgetron::info"))
+		snprintf(out, size,
+			 "recon5t %s (MRD v1 listener, answering Gadgetron queries)\n"
+			 "  -- Version            : recon5t %s\n"
+			 "  -- Git SHA1           : none\n"
+			 "  -- System Memory size : %ld MB\n"
+			 "  -- Python Support     : NO\n"
+			 "  -- Matlab Support     : NO\n"
+			 "  -- CUDA Support       : %s\n"
+			 "  * Number of CUDA capable devices: %d\n",
+			 R5_VERSION, R5_VERSION, budget_mb, gpus > 0 ? "YES" : "NO", gpus);
+	else if (!strcmp(key, "gadgetron::info::memory"))
+		snprintf(out, size, "%ld", s->memory_budget);
+	else if (!strcmp(key, "gadgetron::info::python") || !strcmp(key, "gadgetron::info::matlab"))
+		snprintf(out, size, "0");
+	else if (!strcmp(key, "gadgetron::info::cuda"))
+		snprintf(out, size, "%d", gpus > 0);
+	else if (!strcmp(key, "gadgetron::cuda::devices"))
+		snprintf(out, size, "%d", gpus);
+	else
+		return 0;
+	return 1;
+}
+
+static r5_status answer_query(r5_mrd_conn *m, const r5_mrd_message *msg)
+{
+	char answer[1024];
+	if (!query_answer(m->server, msg->text, answer, sizeof answer))
+		return r5_set_error(R5_ENOTSUP,
+				    "MRD QUERY \"%.60s\" is not answered by recon5t (it answers ismrmrd::version, "
+				    "gadgetron::version, gadgetron::build, gadgetron::info, gadgetron::info::memory, "
+				    "gadgetron::info::python, gadgetron::info::matlab, gadgetron::info::cuda, "
+				    "gadgetron::cuda::devices)",
+				    msg->text);
+	pthread_mutex_lock(&m->write_lock);
+	r5_status status = r5_mrd_write_response(sock_write, m, msg->correlation_id, answer);
+	pthread_mutex_unlock(&m->write_lock);
+	return status == R5_OK ? R5_OK : r5_set_error(R5_EIO, "MRD RESPONSE to QUERY: the peer is gone");
+}
+
 /* ---------------------------------------------------------------- a connection */
 
 static r5_call *new_call(r5_server *s, r5_mrd_conn *m)
@@ -426,12 +519,33 @@ static r5_call *new_call(r5_server *s, r5_mrd_conn *m)
 	snprintf(c->peer, sizeof c->peer, "%s", m->peer);
 	snprintf(c->peer_full, sizeof c->peer_full, "mrd:%s", m->peer);
 	snprintf(c->identity, sizeof c->identity, "mrd:%s", m->peer);
+	/* named as gRPC names its peers, so that max_streams_per_peer counts one host's MRD
+	 * connections and gRPC streams together; the job id comes with admission */
+	r5_addr_peer_name(m->peer, c->peer, sizeof c->peer);
 	c->role = r5_role_parse(s->config.mrd_role, strlen(s->config.mrd_role));
 	c->authorized = 1;
-	pthread_mutex_lock(&s->lock);
-	r5_job_id_next(s, c->job_id, sizeof c->job_id);
-	pthread_mutex_unlock(&s->lock);
 	return c;
+}
+
+/* The reaper marked the call (idle, CancelJob, or the drain's grace over, in which case it
+ * sent the status itself): the error the peer gets, then the memory goes. */
+static void end_by_reaper(r5_call *c, int got_header)
+{
+	r5_call_release_memory(c);
+	if (r5_call_is_finished(c))
+		return;
+	r5_status status = R5_ETIMEDOUT;
+	if (atomic_load(&c->admin_cancelled)) {
+		status = R5_ECANCELLED;
+		r5_set_error(status, "cancelled by admin %s after %ld acquisitions", c->cancelled_by, c->n_acquisitions);
+	} else {
+		double idle_s = c->server->config.ingest_idle_s;
+		r5_set_error(status,
+			     "no message for %.1f s after %ld acquisitions (server ingest_idle_s = %.1f); the connection was "
+			     "ended",
+			     idle_s, c->n_acquisitions, idle_s);
+	}
+	r5_call_fail(c, status, got_header ? "ingest" : "configuration");
 }
 
 /* Reads messages until CLOSE, an error or the peer going; returns 1 when a job was queued
@@ -446,10 +560,17 @@ static int serve_messages(r5_mrd_conn *m, r5_call *c, mrd_request *r)
 	int got_header = 0;
 	for (;;) {
 		r5_mrd_message msg;
+		r5_admission_touch(c); /* idle from now until bytes arrive */
 		r5_status status = r5_mrd_read(sock_read, m, &limits, &msg);
+		r5_admission_busy(c); /* not idle while the message is processed */
+		if (status != R5_OK && atomic_load(&c->idle_expired)) {
+			end_by_reaper(c, got_header);
+			return 0;
+		}
 		if (status == R5_ENOTFOUND) { /* the peer closed between messages */
 			if (got_header)
 				r5_info("job %s: MRD peer closed the connection before CLOSE", c->job_id);
+			m->quiet_end = !got_header; /* a probe, or a client that only asked QUERY */
 			return 0;
 		}
 		if (status == R5_OK) {
@@ -464,7 +585,7 @@ static int serve_messages(r5_mrd_conn *m, r5_call *c, mrd_request *r)
 				status = parse_json_parameters(m, r, msg.text);
 				break;
 			case R5_MRD_QUERY:
-				status = r5_set_error(R5_ENOTSUP, "MRD QUERY \"%.60s\" is not answered by recon5t", msg.text);
+				status = answer_query(m, &msg);
 				break;
 			case R5_MRD_HEADER:
 				if (got_header) {
@@ -489,6 +610,7 @@ static int serve_messages(r5_mrd_conn *m, r5_call *c, mrd_request *r)
 			case R5_MRD_CLOSE:
 				status = got_header ? r5_ingest_end(c) : R5_OK;
 				r5_mrd_message_clear(&msg);
+				m->quiet_end = !got_header; /* CLOSE before any HEADER: nothing was asked */
 				if (status == R5_OK)
 					return got_header;
 				break;
@@ -508,30 +630,73 @@ static int serve_messages(r5_mrd_conn *m, r5_call *c, mrd_request *r)
 	}
 }
 
-static void *connection_main(void *arg)
+/* Half-closes, then reads and drops what the peer still sends for up to R5_MRD_LINGER_MS (or
+ * until it closes): a socket closed with unread input resets the connection, and the reset can
+ * discard our ERR + CLOSE before the peer reads them (a refused client is usually still sending
+ * its header and data). */
+static void linger_close(int fd)
 {
-	r5_mrd_conn *m = arg;
-	r5_server *s = m->server;
-	r5_call *c = new_call(s, m);
+	shutdown(fd, SHUT_WR);
+	char scratch[4096];
+	double end = r5_svc_now() + R5_MRD_LINGER_MS / 1000.0;
+	for (;;) {
+		int left_ms = (int)((end - r5_svc_now()) * 1000.0);
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		if (left_ms <= 0 || poll(&p, 1, left_ms) <= 0 || recv(fd, scratch, sizeof scratch, 0) <= 0)
+			break;
+	}
+	close(fd);
+}
+
+/* A peer not in mrd_allow: told why, and closed. (Before any call exists: it is not a stream,
+ * and its address is not patient data.) */
+static void refuse_peer(r5_mrd_conn *m)
+{
+	char text[160];
+	snprintf(text, sizeof text, "ERR recon5t refuses this connection: peer %s is not in mrd_allow", m->peer);
+	r5_warn("MRD connection from %s refused: not in mrd_allow", m->peer);
+	(void)r5_mrd_write_text(sock_write, m, R5_MRD_TEXT, text);
+	(void)r5_mrd_write_id(sock_write, m, R5_MRD_CLOSE);
+}
+
+static void serve_connection(r5_mrd_conn *m)
+{
+	r5_call *c = new_call(m->server, m);
 	mrd_request request = {.pipeline = ""};
-	if (c) {
+	if (!c)
+		return;
+	/* refused (draining, max_streams, max_streams_per_peer): the status, delivered as ERR */
+	if (r5_admission_admit(c)) {
+		m->call = c;
 		int queued = serve_messages(m, c, &request);
+		atomic_store(&c->ingesting, 0); /* the reaper leaves a queued or running job alone */
 		if (!queued && !r5_call_is_finished(c)) { /* vanished mid-stream: nothing more to say */
 			atomic_store(&c->cancelled, 1);
 			r5_call_finish(c, GRPC_STATUS_CANCELLED, "the MRD peer closed the connection");
 		}
-		pthread_mutex_lock(&m->write_lock);
-		while (!m->done)
-			pthread_cond_wait(&m->done_cond, &m->write_lock);
-		(void)r5_mrd_write_id(sock_write, m, R5_MRD_CLOSE);
-		pthread_mutex_unlock(&m->write_lock);
-		r5_info("job %s: MRD connection from %s ends, %ld images sent", c->job_id, m->peer, m->n_images);
-		r5_call_release_memory(c);
-		r5_call_unref(c);
 	}
+	pthread_mutex_lock(&m->write_lock);
+	while (!m->done)
+		pthread_cond_wait(&m->done_cond, &m->write_lock);
+	(void)r5_mrd_write_id(sock_write, m, R5_MRD_CLOSE);
+	pthread_mutex_unlock(&m->write_lock);
+	r5_info("job %s: MRD connection from %s ends, %ld images sent", c->job_id[0] ? c->job_id : "-", m->peer,
+		m->n_images);
+	r5_call_release_memory(c);
+	m->call = NULL;
+	r5_call_unref(c);
 	request_free(&request);
-	shutdown(m->fd, SHUT_RDWR);
-	close(m->fd);
+}
+
+static void *connection_main(void *arg)
+{
+	r5_mrd_conn *m = arg;
+	r5_server *s = m->server;
+	if (m->allowed)
+		serve_connection(m);
+	else
+		refuse_peer(m);
+	linger_close(m->fd);
 	/* the job's last reference may still be going: the call was freed by whoever held it last,
 	 * and that happens after its final status was delivered (m->done) */
 	r5_mrd_listener *l = s->mrd;
@@ -547,16 +712,11 @@ static void *connection_main(void *arg)
 
 /* ---------------------------------------------------------------- the listener */
 
+/* Any peer when there is no list (then the listener is on loopback: r5_mrd_start), else the
+ * list's addresses and prefixes (checked when the configuration was read). */
 static int peer_allowed(const r5_server_config *cfg, const char *peer)
 {
-	if (!cfg->mrd_allow[0])
-		return 1;
-	char list[sizeof cfg->mrd_allow], *save = NULL;
-	snprintf(list, sizeof list, "%s", cfg->mrd_allow);
-	for (char *t = strtok_r(list, ", ", &save); t; t = strtok_r(NULL, ", ", &save))
-		if (!strcmp(t, peer))
-			return 1;
-	return 0;
+	return !cfg->mrd_allow[0] || r5_addr_list_match(cfg->mrd_allow, peer);
 }
 
 static void *accept_main(void *arg)
@@ -567,21 +727,18 @@ static void *accept_main(void *arg)
 		struct pollfd p = {.fd = l->fd, .events = POLLIN};
 		if (poll(&p, 1, 200) <= 0)
 			continue;
-		struct sockaddr_in addr;
+		struct sockaddr_storage addr;
 		socklen_t len = sizeof addr;
 		int fd = accept(l->fd, (struct sockaddr *)&addr, &len);
 		if (fd < 0)
 			continue;
-		char peer[64] = "unknown";
-		inet_ntop(AF_INET, &addr.sin_addr, peer, sizeof peer);
-		if (!peer_allowed(&s->config, peer) || atomic_load(&s->draining)) {
-			r5_warn("MRD connection from %s refused (%s)", peer, atomic_load(&s->draining) ? "draining" : "not in mrd_allow");
-			r5_mrd_conn tmp = {.fd = fd};
-			(void)r5_mrd_write_text(sock_write, &tmp, R5_MRD_TEXT, "ERR recon5t refuses this connection");
-			(void)r5_mrd_write_id(sock_write, &tmp, R5_MRD_CLOSE);
-			close(fd);
-			continue;
-		}
+		char peer[INET6_ADDRSTRLEN] = "unknown";
+		if (addr.ss_family == AF_INET6)
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&addr)->sin6_addr, peer, sizeof peer);
+		else
+			inet_ntop(AF_INET, &((struct sockaddr_in *)&addr)->sin_addr, peer, sizeof peer);
+		/* refusals (mrd_allow here, admission in the connection's thread) are answered there:
+		 * telling a peer why takes a linger that must not hold up accept */
 		r5_mrd_conn *m = calloc(1, sizeof *m);
 		if (!m) {
 			close(fd);
@@ -590,6 +747,7 @@ static void *accept_main(void *arg)
 		m->server = s;
 		m->fd = fd;
 		snprintf(m->peer, sizeof m->peer, "%s", peer);
+		m->allowed = peer_allowed(&s->config, peer);
 		pthread_mutex_init(&m->write_lock, NULL);
 		pthread_cond_init(&m->done_cond, NULL);
 		pthread_mutex_lock(&l->lock);
@@ -620,19 +778,28 @@ r5_status r5_mrd_start(r5_server *s)
 	if (!loopback && !(cfg->mrd_insecure && cfg->mrd_allow[0]))
 		return r5_set_error(R5_EINVAL,
 				    "mrd_listen = %s: MRD is plaintext (no MRD client speaks TLS); off loopback it needs "
-				    "mrd_insecure = 1 and an mrd_allow list of peer addresses",
+				    "mrd_insecure = 1 and an mrd_allow list of peer addresses or CIDR prefixes",
 				    cfg->mrd_listen);
 	if (!loopback)
 		r5_warn("MRD listener on %s is plaintext, open to %s (mrd_insecure = 1)", cfg->mrd_listen, cfg->mrd_allow);
+	/* HOST:PORT, [IPV6]:PORT; [::] also takes IPv4 peers (as ::ffff:a.b.c.d, matched against
+	 * IPv4 entries of mrd_allow) */
 	char host[128];
 	snprintf(host, sizeof host, "%s", cfg->mrd_listen);
 	char *colon = strrchr(host, ':');
 	*colon = '\0';
-	struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *ai = NULL;
-	if (getaddrinfo(host[0] ? host : NULL, colon + 1, &hints, &ai) != 0 || !ai)
-		return r5_set_error(R5_EINVAL, "mrd_listen = %s: not an IPv4 HOST:PORT", cfg->mrd_listen);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+	char *name = host;
+	if (host[0] == '[' && colon > host && colon[-1] == ']') {
+		colon[-1] = '\0';
+		name = host + 1;
+	}
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *ai = NULL;
+	if (getaddrinfo(name[0] ? name : NULL, colon + 1, &hints, &ai) != 0 || !ai)
+		return r5_set_error(R5_EINVAL, "mrd_listen = %s: not a HOST:PORT or [IPV6]:PORT", cfg->mrd_listen);
+	int fd = socket(ai->ai_family, SOCK_STREAM, 0), one = 1, zero = 0;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (ai->ai_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
 	if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 16) != 0) {
 		freeaddrinfo(ai);
 		if (fd >= 0)
@@ -640,16 +807,18 @@ r5_status r5_mrd_start(r5_server *s)
 		return r5_set_error(R5_EIO, "mrd_listen = %s: cannot bind (%s)", cfg->mrd_listen, strerror(errno));
 	}
 	freeaddrinfo(ai);
-	struct sockaddr_in bound;
+	struct sockaddr_storage bound;
 	socklen_t len = sizeof bound;
 	getsockname(fd, (struct sockaddr *)&bound, &len);
+	int port = bound.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&bound)->sin6_port)
+					       : ntohs(((struct sockaddr_in *)&bound)->sin_port);
 	r5_mrd_listener *l = calloc(1, sizeof *l);
 	if (!l) {
 		close(fd);
 		return r5_set_error(R5_ENOMEM, "MRD listener");
 	}
 	l->fd = fd;
-	l->port = ntohs(bound.sin_port);
+	l->port = port;
 	pthread_mutex_init(&l->lock, NULL);
 	pthread_cond_init(&l->changed, NULL);
 	s->mrd = l;
