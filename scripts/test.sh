@@ -23,7 +23,7 @@ if [ "${R5_SKIP_SANITIZE:-0}" != 1 ]; then
 	export ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		LSAN_OPTIONS=suppressions=$top/tests/lsan.supp
 	(cd "$top/build-asan" && ctest --output-on-failure -j "$jobs" --timeout 900 \
-		-R '^unit\.|integration\.test_cli$|integration\.test_service_(e2e|bad_input|hardening|concurrency|stress|noncart|realtime|auth|metrics|phi|faults2|mrd|nifti)$') || status=1
+		-R '^unit\.|integration\.test_cli$|integration\.test_service_(e2e|bad_input|hardening|concurrency|stress|noncart|realtime|auth|metrics|phi|faults2|mrd|mrd_limits|nifti)$') || status=1
 fi
 if [ "${R5_SKIP_TSAN:-0}" != 1 ]; then
 	echo "== build (ThreadSanitizer, CPU only) =="
