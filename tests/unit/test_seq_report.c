@@ -200,6 +200,50 @@ static void test_half_spokes(void **state)
 	r5_seq_kspace_free(&m.ks);
 }
 
+/* A 3D Cartesian grid, 16 x 8 x 6 (k2 = -3..2): lines per k1-k2, the centre runs along both, and
+ * a picture of two panels (kx-ky, ky-kz) side by side. */
+static void test_3d_and_png(void **state)
+{
+	maker m;
+	r5_seq_report r;
+	start(&m);
+	for (int l = -3; l < 3; l++)
+		for (int j = -4; j < 4; j++) {
+			double a[2] = {-8, j}, b[2] = {7, j};
+			long first = m.ks.n_samples;
+			readout(&m, 16, a, b);
+			for (long i = first; i < m.ks.n_samples; i++)
+				m.ks.k[3 * i + 2] = l;
+		}
+	report_of(&m, &r);
+	assert_false(r.two_d);
+	assert_int_equal(r.n_axes, 3);
+	assert_int_equal(r.grid.kind, R5_SEQ_CARTESIAN);
+	assert_int_equal(r.grid.matrix[2], 6);
+	assert_int_equal(r.n_lines, 48);
+	assert_int_equal(r.n_grid_lines, 48);
+	assert_int_equal(r.centre_lines[0], 8);
+	assert_int_equal(r.centre_lines[1], 6);
+	assert_true(r.centre_full); /* fewer than 12 lines, but every one of the grid */
+	char path[] = "/tmp/test_seq_report_png_XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(r5_seq_report_png(path, &m.ks, &r.grid, 128), R5_OK);
+	unsigned char head[24];
+	FILE *f = fopen(path, "rb");
+	assert_non_null(f);
+	assert_int_equal(fread(head, 1, sizeof head, f), sizeof head);
+	fclose(f);
+	unlink(path);
+	assert_memory_equal(head, "\x89PNG\r\n\x1a\n", 8);
+	long width = (long)head[16] << 24 | (long)head[17] << 16 | head[18] << 8 | head[19];
+	long height = (long)head[20] << 24 | (long)head[21] << 16 | head[22] << 8 | head[23];
+	assert_int_equal(width, 256);
+	assert_int_equal(height, 128);
+	r5_seq_kspace_free(&m.ks);
+}
+
 int main(void)
 {
 	r5_log_set_level(R5_LOG_ERROR);
@@ -208,6 +252,7 @@ int main(void)
 		cmocka_unit_test(test_epi_alternation),
 		cmocka_unit_test(test_radial_gap),
 		cmocka_unit_test(test_half_spokes),
+		cmocka_unit_test(test_3d_and_png),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
