@@ -166,3 +166,35 @@ r5_status r5_png_write_set(const char *dir, const r5_image_set *set)
 	}
 	return R5_OK;
 }
+
+r5_status r5_png_write_rgb(const char *path, long width, long height, const unsigned char *rgb)
+{
+	if (!path || !rgb || width < 1 || height < 1 || width > 65535 || height > 65535)
+		return r5_set_error(R5_EINVAL, "PNG %s: need a path and 1..65535 x 1..65535 RGB pixels", path ? path : "?");
+	FILE *f = fopen(path, "wb");
+	if (!f)
+		return r5_set_error(R5_EIO, "PNG %s: %s", path, strerror(errno));
+	png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+	png_infop info = png ? png_create_info_struct(png) : NULL;
+	if (!png || !info) {
+		png_destroy_write_struct(&png, info ? &info : NULL);
+		fclose(f);
+		return r5_set_error(R5_ENOMEM, "PNG %s", path);
+	}
+	if (setjmp(png_jmpbuf(png))) {
+		png_destroy_write_struct(&png, &info);
+		fclose(f);
+		return r5_set_error(R5_EIO, "PNG %s: libpng failed", path);
+	}
+	png_init_io(png, f);
+	png_set_IHDR(png, info, (png_uint_32)width, (png_uint_32)height, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
+		     PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+	png_write_info(png, info);
+	for (long y = 0; y < height; y++)
+		png_write_row(png, (png_const_bytep)(rgb + 3 * (size_t)width * (size_t)y));
+	png_write_end(png, NULL);
+	png_destroy_write_struct(&png, &info);
+	if (fclose(f) != 0)
+		return r5_set_error(R5_EIO, "PNG %s: %s", path, strerror(errno));
+	return R5_OK;
+}

@@ -20,5 +20,8 @@
 r5_status r5_png_write_magnitude(const char *path, const r5_array *image);
 /* The directory is created when missing. */
 r5_status r5_png_write_set(const char *dir, const r5_image_set *set);
+/* An 8-bit RGB picture (pixels row by row from the top, 3 bytes each), for drawings such as
+ * seq-report's trajectory (pulseq_report.h). */
+r5_status r5_png_write_rgb(const char *path, long width, long height, const unsigned char *rgb);
 
 #endif

@@ -14,5 +14,6 @@ int r5_cli_send_mrd(const char *scan, const char *server, const char *out, const
 int r5_cli_health(int argc, char **argv);
 int r5_cli_openrecon_label(int argc, char **argv); /* cmd_openrecon.c */
 int r5_cli_token(int argc, char **argv); /* cli_tls.c */
+int r5_cli_seq_report(int argc, char **argv); /* cmd_seq_report.c */
 
 #endif

@@ -4,7 +4,8 @@
  *   recon    reconstruct an ISMRMRD or BART .cfl scan offline (recon/pipeline)
  *   compare  NRMSE / PSNR / SSIM of an image against a reference
  *   send     stream a scan to a recon5td server and save what comes back
- *   health   ask a server whether it is serving (grpc.health.v1) */
+ *   health   ask a server whether it is serving (grpc.health.v1)
+ *   seq-report  what a Pulseq sequence samples and how recon5t would reconstruct it */
 #include <stdio.h>
 #include <string.h>
 
@@ -22,6 +23,7 @@ static void usage(FILE *out)
 		"  compare  REF IMG [--scale]\n"
 		"  send     SCAN.h5 --server HOST:PORT --out DIR\n"
 		"  health   [--server HOST:PORT]\n"
+		"  seq-report FILE.seq [--json] [--png FILE.png] [--png-size N] [--check-auto]\n"
 		"  openrecon-label [--name N --version V] [--out FILE] [--base64]\n"
 		"Run 'recon5t <command> --help' for a command's options.\n",
 		R5_VERSION);
@@ -41,6 +43,7 @@ int main(int argc, char **argv)
 		{"health", r5_cli_health},
 		{"token", r5_cli_token},
 		{"openrecon-label", r5_cli_openrecon_label},
+		{"seq-report", r5_cli_seq_report},
 	};
 	r5_cpu_passive_wait_reexec(argv);
 	if (argc < 2) {
