@@ -168,7 +168,9 @@ static void enqueue(r5_call *c, grpc_byte_buffer *buffer, grpc_status_code code,
 	o->message = message ? strdup(message) : NULL;
 	if (!buffer)
 		c->status_queued = 1;
-	if (!buffer)
+	if (!buffer && c->mrd)
+		r5_metrics_mrd_handled((int)code, r5_svc_now() - c->t_start);
+	else if (!buffer)
 		r5_metrics_call_handled((int)c->kind, (int)code, r5_svc_now() - c->t_start);
 	if (c->mrd) { /* MRD: delivered in order by the connection (mrd.c), not sent by gRPC */
 		free(o->message);

@@ -137,6 +137,8 @@ static struct {
 	atomic_ullong jobs[N_PIPELINES][N_OUTCOMES];
 	atomic_ullong ingest_bytes;
 	atomic_ullong pacs_push[3];
+	atomic_ullong mrd_started, mrd_handled[N_CODES];
+	r5_histogram mrd_handling;
 	/* stages: names claimed once (slot 0 free → CAS), then read-only */
 	char stage_names[MAX_STAGES][32];
 	atomic_int stage_state[MAX_STAGES]; /* 0 free, 1 being written, 2 named */
@@ -190,6 +192,18 @@ void r5_metrics_stage(const char *stage, double seconds)
 			return;
 		}
 	}
+}
+
+void r5_metrics_mrd_started(void)
+{
+	atomic_fetch_add_explicit(&reg.mrd_started, 1, memory_order_relaxed);
+}
+
+void r5_metrics_mrd_handled(int code, double seconds)
+{
+	atomic_fetch_add_explicit(&reg.mrd_handled[code >= 0 && code < N_CODES ? code : GRPC_STATUS_UNKNOWN], 1,
+				  memory_order_relaxed);
+	r5_histogram_observe(&reg.mrd_handling, seconds);
 }
 
 void r5_metrics_ingest_bytes(long bytes)
@@ -292,6 +306,18 @@ void r5_metrics_write(r5_server *s, r5_mbuf *b)
 			r5_mbuf_histogram(b, "recon5t_stage_seconds", label.text, &reg.stages[i]);
 		r5_mbuf_free(&label);
 	}
+	header(b, "recon5t_mrd_connections_started_total", "counter", "MRD v1 connections accepted.");
+	r5_mbuf_printf(b, "recon5t_mrd_connections_started_total %llu\n", atomic_load(&reg.mrd_started));
+	header(b, "recon5t_mrd_connections_handled_total", "counter",
+	       "MRD v1 connections ended, by the gRPC code of their job's status or refusal.");
+	for (int code = 0; code < N_CODES; code++) {
+		unsigned long long v = atomic_load(&reg.mrd_handled[code]);
+		if (v || code == 0)
+			r5_mbuf_printf(b, "recon5t_mrd_connections_handled_total{grpc_code=\"%s\"} %llu\n",
+				       r5_svc_grpc_code_name((grpc_status_code)code), v);
+	}
+	header(b, "recon5t_mrd_connection_seconds", "histogram", "Time from accepting an MRD connection to its status, seconds.");
+	r5_mbuf_histogram(b, "recon5t_mrd_connection_seconds", "", &reg.mrd_handling);
 	header(b, "recon5t_ingest_bytes_total", "counter", "k-space sample bytes received in Reconstruct streams.");
 	r5_mbuf_printf(b, "recon5t_ingest_bytes_total %llu\n", atomic_load(&reg.ingest_bytes));
 	header(b, "recon5t_pacs_push_total", "counter", "DICOM instances pushed to the PACS after jobs, by result.");

@@ -50,6 +50,10 @@ void r5_metrics_job(const char *pipeline, r5_status status);
 void r5_metrics_stage(const char *stage, double seconds);
 void r5_metrics_ingest_bytes(long bytes);
 void r5_metrics_pacs_push(long stored, long spooled, long failed);
+/* MRD v1 connections (mrd.c): not gRPC calls, so counted apart from grpc_server_*: started when
+ * accepted, handled with the gRPC code of the status its job (or refusal) ended with. */
+void r5_metrics_mrd_started(void);
+void r5_metrics_mrd_handled(int code, double seconds);
 
 /* The whole exposition (server gauges read under its lock; s NULL: registry only). */
 void r5_metrics_write(r5_server *s, r5_mbuf *b);

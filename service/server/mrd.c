@@ -36,6 +36,7 @@
 #include <ismrmrd/version.h>
 
 #include "auth.h"
+#include "metrics.h"
 #include "recon/core/log.h"
 #include "server.h"
 #include "service/common/addr_allow.h"
@@ -513,6 +514,7 @@ static r5_call *new_call(r5_server *s, r5_mrd_conn *m)
 	c->kind = CALL_RECONSTRUCT;
 	c->mrd = m;
 	c->t_start = r5_svc_now();
+	r5_metrics_mrd_started();
 	grpc_call_details_init(&c->details);
 	grpc_metadata_array_init(&c->request_metadata);
 	c->deadline = gpr_inf_future(GPR_CLOCK_MONOTONIC);
