@@ -1,0 +1,259 @@
+/* Readout regridding (readout_grid.h): G = F (P + lambda P^2) A^H from the sample positions, and
+ * a small cache of position patterns. Everything in double precision; the dense solves are
+ * recon/core/dense.h's Cholesky. */
+#include "readout_grid.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/dense.h"
+#include "../core/hd.h"
+
+#define POWER_ITERATIONS 60 /* lambda_max to ~1e-3 is plenty: lambda only has to be small */
+
+/* exp(2 pi i phase), the phase reduced to [-1/2, 1/2] first so that large k x / N keep their
+ * digits */
+static double complex turn(double phase)
+{
+	phase -= nearbyint(phase);
+	return cexp(2.0 * R5_PI * I * phase);
+}
+
+/* The largest eigenvalue of the Hermitian positive semidefinite n x n matrix h (power iteration
+ * from a fixed, generic start; deterministic). */
+static double largest_eigenvalue(long n, const double complex *h, double complex *v, double complex *w)
+{
+	for (long i = 0; i < n; i++)
+		v[i] = 1.0 + 0.37 * (double)i / (double)n + 0.11 * I * (double)(i % 7);
+	double value = 0;
+	for (int it = 0; it < POWER_ITERATIONS; it++) {
+		double norm = 0;
+		for (long i = 0; i < n; i++)
+			norm += creal(v[i] * conj(v[i]));
+		norm = sqrt(norm);
+		if (!(norm > 0))
+			return value;
+		for (long i = 0; i < n; i++)
+			v[i] /= norm;
+		memset(w, 0, sizeof *w * (size_t)n);
+		for (long c = 0; c < n; c++)
+			for (long r = 0; r < n; r++)
+				w[r] += h[r + n * c] * v[c];
+		double rayleigh = 0;
+		for (long i = 0; i < n; i++)
+			rayleigh += creal(conj(v[i]) * w[i]);
+		int settled = it > 4 && fabs(rayleigh - value) <= 1e-4 * rayleigh;
+		value = rayleigh;
+		if (settled)
+			break;
+		memcpy(v, w, sizeof *v * (size_t)n);
+	}
+	return value;
+}
+
+/* h = A^H A + lambda I (n x n, n the voxels) for samples k: a Toeplitz matrix, h[x, y] = sum_j
+ * exp(2 pi i k_j (x - y) / n). Returns lambda. */
+static double normal_matrix(long n, long m, const double *k, double complex *h, double complex *scratch)
+{
+	double complex *t = scratch; /* t[d] = sum_j exp(2 pi i k_j d / n), d = 0 .. n-1 */
+	for (long d = 0; d < n; d++) {
+		double complex sum = 0;
+		for (long j = 0; j < m; j++)
+			sum += turn(k[j] * (double)d / (double)n);
+		t[d] = sum;
+	}
+	for (long y = 0; y < n; y++)
+		for (long x = 0; x < n; x++)
+			h[x + n * y] = x >= y ? t[x - y] : conj(t[y - x]);
+	double lambda = R5_READOUT_GRID_LAMBDA * largest_eigenvalue(n, h, scratch, scratch + n);
+	if (!(lambda > 0))
+		lambda = R5_READOUT_GRID_LAMBDA * (double)m; /* cannot happen for m >= 1; keeps h definite */
+	for (long x = 0; x < n; x++)
+		h[x + n * x] += lambda;
+	return lambda;
+}
+
+r5_status r5_readout_grid_matrix(long n_grid, long n_voxels, long m, const double *k, double complex *g)
+{
+	long n = n_grid, v = n_voxels;
+	if (n < 1 || v < n || m < 1)
+		return r5_set_error(R5_EINVAL, "readout regridding: %ld grid points, %ld voxels, %ld samples (voxels >= grid "
+				    "points >= 1)", n, v, m);
+	for (long j = 0; j < m; j++)
+		if (!isfinite(k[j]))
+			return r5_set_error(R5_EINVAL, "readout regridding: sample %ld has position %g", j, k[j]);
+	double complex *h = malloc(sizeof *h * (size_t)(v * v));
+	double complex *z = malloc(sizeof *z * (size_t)(v * m));
+	double complex *y = malloc(sizeof *y * (size_t)(v * m));
+	double complex *scratch = malloc(sizeof *scratch * (size_t)(2 * v));
+	double complex *roots = malloc(sizeof *roots * (size_t)v);
+	r5_status s = h && z && y && scratch && roots
+			      ? R5_OK
+			      : r5_set_error(R5_ENOMEM, "readout regridding: %ld voxels x %ld samples", v, m);
+	double lambda = 0;
+	if (s == R5_OK) {
+		lambda = normal_matrix(v, m, k, h, scratch);
+		if (r5_dense_cholesky(v, h, 0.0, 0.0) >= 0)
+			s = r5_set_error(R5_EINTERNAL, "readout regridding: A^H A + lambda I not positive definite "
+						       "(%ld voxels, %ld samples)", v, m);
+	}
+	if (s == R5_OK) {
+		/* z = P A^H, y = P z, z += lambda y: (P + lambda P^2) A^H; voxel x at (x - v/2) n / v */
+		for (long j = 0; j < m; j++)
+			for (long x = 0; x < v; x++)
+				z[x + v * j] = turn(k[j] * (double)(x - v / 2) / (double)v);
+		r5_dense_cholesky_solve(v, h, m, z);
+		memcpy(y, z, sizeof *y * (size_t)(v * m));
+		r5_dense_cholesky_solve(v, h, m, y);
+		for (long i = 0; i < v * m; i++)
+			z[i] += lambda * y[i];
+		/* g = F z, F[u, x] = exp(-2 pi i (u - n/2) (x - v/2) / v): integer phases over v, so from
+		 * a table of the v-th roots of unity */
+		for (long r = 0; r < v; r++)
+			roots[r] = turn(-(double)r / (double)v);
+		for (long j = 0; j < m; j++)
+			for (long u = 0; u < n; u++) {
+				double complex sum = 0;
+				long fu = u - n / 2;
+				for (long x = 0; x < v; x++) {
+					long p = (fu * (x - v / 2)) % v;
+					sum += roots[p < 0 ? p + v : p] * z[x + v * j];
+				}
+				g[u + n * j] = sum;
+			}
+	}
+	free(h);
+	free(z);
+	free(y);
+	free(scratch);
+	free(roots);
+	return s;
+}
+
+typedef struct pattern {
+	long m;           /* 0: empty slot */
+	double *k;        /* m positions */
+	double complex *g; /* n_grid x m */
+	unsigned long used;
+} pattern;
+
+struct r5_readout_grid {
+	long n_grid, n_voxels;
+	pattern patterns[R5_READOUT_GRID_PATTERNS];
+	unsigned long clock;
+	long computed;
+};
+
+r5_status r5_readout_grid_create(long n_grid, long n_voxels, r5_readout_grid **out)
+{
+	*out = NULL;
+	if (n_grid < 1 || n_voxels < n_grid)
+		return r5_set_error(R5_EINVAL, "readout regridding: a grid of %ld points over %ld voxels", n_grid, n_voxels);
+	r5_readout_grid *plan = calloc(1, sizeof *plan);
+	if (!plan)
+		return r5_set_error(R5_ENOMEM, "readout regridding plan");
+	plan->n_grid = n_grid;
+	plan->n_voxels = n_voxels;
+	*out = plan;
+	return R5_OK;
+}
+
+void r5_readout_grid_destroy(r5_readout_grid *plan)
+{
+	if (!plan)
+		return;
+	for (int p = 0; p < R5_READOUT_GRID_PATTERNS; p++) {
+		free(plan->patterns[p].k);
+		free(plan->patterns[p].g);
+	}
+	free(plan);
+}
+
+static int same_positions(const pattern *p, long m, const double *k)
+{
+	if (p->m != m)
+		return 0;
+	for (long j = 0; j < m; j++)
+		if (!(fabs(p->k[j] - k[j]) <= R5_READOUT_GRID_SAME))
+			return 0;
+	return 1;
+}
+
+r5_status r5_readout_grid_get(r5_readout_grid *plan, long m, const double *k, const double complex **g)
+{
+	*g = NULL;
+	int oldest = 0;
+	for (int p = 0; p < R5_READOUT_GRID_PATTERNS; p++) {
+		pattern *pat = &plan->patterns[p];
+		if (same_positions(pat, m, k)) {
+			pat->used = ++plan->clock;
+			*g = pat->g;
+			return R5_OK;
+		}
+		if (pat->used < plan->patterns[oldest].used)
+			oldest = p;
+	}
+	/* a new pattern: computed into fresh buffers, so that a failure leaves the slot as it was */
+	double *kk = m > 0 ? malloc(sizeof *kk * (size_t)m) : NULL;
+	double complex *gg = m > 0 ? malloc(sizeof *gg * (size_t)(plan->n_grid * m)) : NULL;
+	if (m > 0 && (!kk || !gg)) {
+		free(kk);
+		free(gg);
+		return r5_set_error(R5_ENOMEM, "readout regridding: %ld x %ld matrix", plan->n_grid, m);
+	}
+	r5_status s = r5_readout_grid_matrix(plan->n_grid, plan->n_voxels, m, k, gg);
+	if (s != R5_OK) {
+		free(kk);
+		free(gg);
+		return s;
+	}
+	memcpy(kk, k, sizeof *kk * (size_t)m);
+	pattern *slot = &plan->patterns[oldest];
+	free(slot->k);
+	free(slot->g);
+	slot->m = m;
+	slot->k = kk;
+	slot->g = gg;
+	slot->used = ++plan->clock;
+	plan->computed++;
+	*g = gg;
+	return R5_OK;
+}
+
+r5_status r5_readout_grid_apply(r5_readout_grid *plan, long m, const double *k, long n_lines, const float complex *in,
+				long in_stride, float complex *out, long out_stride)
+{
+	const double complex *g = NULL;
+	R5_TRY(r5_readout_grid_get(plan, m, k, &g));
+	long n = plan->n_grid;
+	double complex *sum = malloc(sizeof *sum * (size_t)n);
+	if (!sum)
+		return r5_set_error(R5_ENOMEM, "readout regridding: a line of %ld", n);
+	for (long c = 0; c < n_lines; c++) {
+		const float complex *src = in + c * in_stride;
+		memset(sum, 0, sizeof *sum * (size_t)n);
+		for (long j = 0; j < m; j++) { /* column by column: g is column-major */
+			double complex v = src[j];
+			const double complex *col = g + n * j;
+			for (long i = 0; i < n; i++)
+				sum[i] += col[i] * v;
+		}
+		for (long i = 0; i < n; i++)
+			out[c * out_stride + i] = (float complex)sum[i];
+	}
+	free(sum);
+	return R5_OK;
+}
+
+long r5_readout_grid_bytes(const r5_readout_grid *plan)
+{
+	if (!plan)
+		return 0;
+	long bytes = (long)sizeof *plan;
+	for (int p = 0; p < R5_READOUT_GRID_PATTERNS; p++)
+		bytes += plan->patterns[p].m * ((long)sizeof(double) + plan->n_grid * (long)sizeof(double complex));
+	return bytes;
+}
+
+long r5_readout_grid_computed(const r5_readout_grid *plan) { return plan ? plan->computed : 0; }
