@@ -12,12 +12,17 @@
 
 #define POWER_ITERATIONS 60 /* lambda_max to ~1e-3 is plenty: lambda only has to be small */
 
-/* exp(2 pi i phase), the phase reduced to [-1/2, 1/2] first so that large k x / N keep their
- * digits */
-static double complex turn(double phase)
+/* D(d) = sum_x exp(2 pi i d (x - v/2) / v) over the v voxels x = 0 .. v-1 (v/2 rounded down): the
+ * inner product of two samples' rows of A (d their distance) and of a sample with a grid point.
+ * v-periodic, in closed form sin(pi d) / sin(pi d / v), times exp(-i pi d / v) for even v, so
+ * that nothing costs v. */
+static double complex dirichlet(double d, long v)
 {
-	phase -= nearbyint(phase);
-	return cexp(2.0 * R5_PI * I * phase);
+	double r = d - (double)v * nearbyint(d / (double)v);
+	if (r == 0.0)
+		return (double)v;
+	double a = R5_PI * r, ratio = sin(a) / sin(a / (double)v);
+	return v % 2 ? ratio : cexp(-I * a / (double)v) * ratio;
 }
 
 /* The largest eigenvalue of the Hermitian positive semidefinite n x n matrix h (power iteration
@@ -52,28 +57,26 @@ static double largest_eigenvalue(long n, const double complex *h, double complex
 	return value;
 }
 
-/* h = A^H A + lambda I (n x n, n the voxels) for samples k: a Toeplitz matrix, h[x, y] = sum_j
- * exp(2 pi i k_j (x - y) / n). Returns lambda. */
-static double normal_matrix(long n, long m, const double *k, double complex *h, double complex *scratch)
+/* h = A A^H + lambda I (m x m) for samples k, h[j, l] = D(k_l - k_j). Returns lambda (relative
+ * to the largest eigenvalue, which A^H A shares). */
+static double gram_matrix(long v, long m, const double *k, double complex *h, double complex *scratch)
 {
-	double complex *t = scratch; /* t[d] = sum_j exp(2 pi i k_j d / n), d = 0 .. n-1 */
-	for (long d = 0; d < n; d++) {
-		double complex sum = 0;
-		for (long j = 0; j < m; j++)
-			sum += turn(k[j] * (double)d / (double)n);
-		t[d] = sum;
-	}
-	for (long y = 0; y < n; y++)
-		for (long x = 0; x < n; x++)
-			h[x + n * y] = x >= y ? t[x - y] : conj(t[y - x]);
-	double lambda = R5_READOUT_GRID_LAMBDA * largest_eigenvalue(n, h, scratch, scratch + n);
+	for (long l = 0; l < m; l++)
+		for (long j = 0; j <= l; j++) {
+			h[j + m * l] = dirichlet(k[l] - k[j], v);
+			h[l + m * j] = conj(h[j + m * l]);
+		}
+	double lambda = R5_READOUT_GRID_LAMBDA * largest_eigenvalue(m, h, scratch, scratch + m);
 	if (!(lambda > 0))
-		lambda = R5_READOUT_GRID_LAMBDA * (double)m; /* cannot happen for m >= 1; keeps h definite */
-	for (long x = 0; x < n; x++)
-		h[x + n * x] += lambda;
+		lambda = R5_READOUT_GRID_LAMBDA * (double)v; /* cannot happen for m >= 1; keeps h definite */
+	for (long j = 0; j < m; j++)
+		h[j + m * j] += lambda;
 	return lambda;
 }
 
+/* Computed in the dual (sample) space: with Q = (A A^H + lambda I)^-1, (P + lambda P^2) A^H =
+ * A^H (Q + lambda Q^2) (push-through), so G = B (Q + lambda Q^2) with B = F A^H, B[u, j] =
+ * D(k_j - u) in closed form: an m x m Cholesky and 2 m^2 n for the solves, whatever v. */
 r5_status r5_readout_grid_matrix(long n_grid, long n_voxels, long m, const double *k, double complex *g)
 {
 	long n = n_grid, v = n_voxels;
@@ -83,51 +86,35 @@ r5_status r5_readout_grid_matrix(long n_grid, long n_voxels, long m, const doubl
 	for (long j = 0; j < m; j++)
 		if (!isfinite(k[j]))
 			return r5_set_error(R5_EINVAL, "readout regridding: sample %ld has position %g", j, k[j]);
-	double complex *h = malloc(sizeof *h * (size_t)(v * v));
-	double complex *z = malloc(sizeof *z * (size_t)(v * m));
-	double complex *y = malloc(sizeof *y * (size_t)(v * m));
-	double complex *scratch = malloc(sizeof *scratch * (size_t)(2 * v));
-	double complex *roots = malloc(sizeof *roots * (size_t)v);
-	r5_status s = h && z && y && scratch && roots
-			      ? R5_OK
-			      : r5_set_error(R5_ENOMEM, "readout regridding: %ld voxels x %ld samples", v, m);
+	double complex *h = malloc(sizeof *h * (size_t)(m * m));
+	double complex *z = malloc(sizeof *z * (size_t)(m * n));
+	double complex *y = malloc(sizeof *y * (size_t)(m * n));
+	double complex *scratch = malloc(sizeof *scratch * (size_t)(2 * m));
+	r5_status s = h && z && y && scratch ? R5_OK
+					     : r5_set_error(R5_ENOMEM, "readout regridding: %ld samples x %ld grid points", m, n);
 	double lambda = 0;
 	if (s == R5_OK) {
-		lambda = normal_matrix(v, m, k, h, scratch);
-		if (r5_dense_cholesky(v, h, 0.0, 0.0) >= 0)
-			s = r5_set_error(R5_EINTERNAL, "readout regridding: A^H A + lambda I not positive definite "
+		lambda = gram_matrix(v, m, k, h, scratch);
+		if (r5_dense_cholesky(m, h, 0.0, 0.0) >= 0)
+			s = r5_set_error(R5_EINTERNAL, "readout regridding: A A^H + lambda I not positive definite "
 						       "(%ld voxels, %ld samples)", v, m);
 	}
 	if (s == R5_OK) {
-		/* z = P A^H, y = P z, z += lambda y: (P + lambda P^2) A^H; voxel x at (x - v/2) n / v */
-		for (long j = 0; j < m; j++)
-			for (long x = 0; x < v; x++)
-				z[x + v * j] = turn(k[j] * (double)(x - v / 2) / (double)v);
-		r5_dense_cholesky_solve(v, h, m, z);
-		memcpy(y, z, sizeof *y * (size_t)(v * m));
-		r5_dense_cholesky_solve(v, h, m, y);
-		for (long i = 0; i < v * m; i++)
-			z[i] += lambda * y[i];
-		/* g = F z, F[u, x] = exp(-2 pi i (u - n/2) (x - v/2) / v): integer phases over v, so from
-		 * a table of the v-th roots of unity */
-		for (long r = 0; r < v; r++)
-			roots[r] = turn(-(double)r / (double)v);
-		for (long j = 0; j < m; j++)
-			for (long u = 0; u < n; u++) {
-				double complex sum = 0;
-				long fu = u - n / 2;
-				for (long x = 0; x < v; x++) {
-					long p = (fu * (x - v / 2)) % v;
-					sum += roots[p < 0 ? p + v : p] * z[x + v * j];
-				}
-				g[u + n * j] = sum;
-			}
+		/* G^H = (Q + lambda Q^2) B^H: z = Q B^H, y = Q z, z += lambda y; B^H[j, u] = D(u - k_j) */
+		for (long u = 0; u < n; u++)
+			for (long j = 0; j < m; j++)
+				z[j + m * u] = dirichlet((double)(u - n / 2) - k[j], v);
+		r5_dense_cholesky_solve(m, h, n, z);
+		memcpy(y, z, sizeof *y * (size_t)(m * n));
+		r5_dense_cholesky_solve(m, h, n, y);
+		for (long u = 0; u < n; u++)
+			for (long j = 0; j < m; j++)
+				g[u + n * j] = conj(z[j + m * u] + lambda * y[j + m * u]);
 	}
 	free(h);
 	free(z);
 	free(y);
 	free(scratch);
-	free(roots);
 	return s;
 }
 
