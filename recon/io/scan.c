@@ -374,8 +374,15 @@ static r5_status remove_oversampling(r5_scan_builder *b, const r5_array **result
 	return R5_OK;
 }
 
-/* Positions of a line with a 1D readout trajectory (scan.h): enough kept samples, every one
- * finite and within [-n0/2 - 2, n0/2 + 2] cycles of the encoded x grid (n0 points). */
+/* Samples a line with a 1D readout trajectory may have: computing its matrix costs M^3 / 3 +
+ * 2 M^2 n0 (readout_grid.h), which a stream must not be able to make take minutes. Ramp
+ * sampling with 2x readout oversampling is about 2.5 samples per grid point. */
+#define R5_REGRID_MAX_PER_POINT 8
+#define R5_REGRID_MAX_SAMPLES 4096
+
+/* Positions of a line with a 1D readout trajectory (scan.h): enough kept samples and not too
+ * many, every one finite and within [-n0/2 - 2, n0/2 + 2] cycles of the encoded x grid (n0
+ * points). */
 static r5_status check_readout_traj(const r5_scan_builder *b, const ISMRMRD_AcquisitionHeader *head, const float *traj,
 				    long n0)
 {
@@ -392,6 +399,13 @@ static r5_status check_readout_traj(const r5_scan_builder *b, const ISMRMRD_Acqu
 				    "discard_pre %ld, discard_post %u) for an encoded x of %ld: too few samples to regrid "
 				    "(at least %ld)", b->n_added, head->scan_counter, kept, ns, pre, head->discard_post, n0,
 				    (n0 + 1) / 2);
+	if (kept > R5_REGRID_MAX_PER_POINT * n0)
+		return r5_set_error(R5_EINVAL, ACQ_FMT ": a readout trajectory with %ld samples for an encoded x of %ld: "
+				    "more than %d samples per grid point", b->n_added, head->scan_counter, kept, n0,
+				    R5_REGRID_MAX_PER_POINT);
+	if (kept > R5_REGRID_MAX_SAMPLES)
+		return r5_set_error(R5_ERANGE, ACQ_FMT ": a readout trajectory with %ld samples: regridding takes at most %d",
+				    b->n_added, head->scan_counter, kept, R5_REGRID_MAX_SAMPLES);
 	double lo = -(double)(n0 / 2) - 2.0, hi = (double)(n0 - 1 - n0 / 2) + 2.0;
 	for (long j = pre; j < pre + kept; j++)
 		if (!isfinite(traj[j]) || traj[j] < lo || traj[j] > hi)
@@ -420,10 +434,10 @@ static r5_status regrid_line(r5_scan_builder *b, const ISMRMRD_AcquisitionHeader
 		return r5_set_error(R5_EINVAL, ACQ_FMT ": a readout trajectory onto the encoded x of %ld, but the scan's "
 				    "readout is %ld samples (earlier lines)", b->n_added, head->scan_counter, n0,
 				    b->readout_acq);
-	/* one pattern's G is n0 x kept complex doubles, its computation holds 3 matrices of os n0 x
-	 * kept: within the k-space budget, however many samples come */
+	/* one pattern's G is n0 x kept complex doubles, its computation holds kept x kept and two
+	 * more kept x n0: within the k-space budget */
 	double pattern_bytes = (double)n0 * (double)kept * sizeof(double complex);
-	double work_bytes = 3.0 * R5_READOUT_GRID_OS * pattern_bytes;
+	double work_bytes = ((double)kept * (double)kept + 2.0 * (double)kept * (double)n0) * sizeof(double complex);
 	if (pattern_bytes * R5_READOUT_GRID_PATTERNS + work_bytes > (double)b->max_bytes)
 		return r5_set_error(R5_ENOMEM, ACQ_FMT ": regridding %ld samples onto %ld needs %.1f MiB per trajectory "
 				    "pattern (%d kept), memory budget is %.1f MiB", b->n_added, head->scan_counter, kept, n0,

@@ -21,11 +21,11 @@
  * the header says the encoded x is 2x oversampled. The reverse flag and center_sample are not
  * used (traj says where every sample is), and the sample count says nothing about oversampling.
  * Lines with and without traj may be mixed; each is taken on its own. Refused (R5_EINVAL, naming
- * the acquisition): no traj array, no encodedSpace x, fewer than N0/2 kept samples, a position
- * that is not finite or outside [-N0/2 - 2, N0/2 + 2], trajectory_dimensions 1 under a
- * non-Cartesian header trajectory; R5_ENOMEM when 4 position patterns' matrices (N0 x samples,
- * complex double) and the work of computing one exceed the k-space budget. trajectory_dimensions
- * >= 2 keeps its meaning below.
+ * the acquisition): no traj array, no encodedSpace x, fewer than N0/2 or more than 8 N0 kept
+ * samples (R5_ERANGE beyond 4096: the matrix costs M^3), a position that is not finite or outside
+ * [-N0/2 - 2, N0/2 + 2], trajectory_dimensions 1 under a non-Cartesian header trajectory;
+ * R5_ENOMEM when 4 position patterns' matrices (N0 x samples, complex double) and the work of
+ * computing one exceed the k-space budget. trajectory_dimensions >= 2 keeps its meaning below.
  *
  * Non-Cartesian scans (a header trajectory other than cartesian or epi, or imaging acquisitions
  * with trajectory_dimensions >= 2): every imaging acquisition is a spoke, kept in arrival order

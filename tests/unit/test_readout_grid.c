@@ -559,6 +559,17 @@ static void test_builder_refusals(void **state)
 	expect(r5_scan_builder_add(b, &h, data, traj), R5_EINVAL, "too few samples");
 	h.discard_post = 0;
 	expect(r5_scan_builder_add(b, &h, data, NULL), R5_EINVAL, "no traj array");
+	{ /* more than 8 samples per grid point */
+		long many = 8 * NX + 1;
+		float *many_traj = calloc((size_t)many, sizeof *many_traj);
+		float complex *many_data = calloc((size_t)(many * COILS), sizeof *many_data);
+		assert_true(many_traj && many_data);
+		ISMRMRD_AcquisitionHeader hm = line_head(3, many, 1, 0);
+		expect(r5_scan_builder_add(b, &hm, many_data, many_traj), R5_EINVAL, "more than 8 samples per grid point");
+		assert_non_null(strstr(r5_last_error(), "scan_counter 503"));
+		free(many_traj);
+		free(many_data);
+	}
 	/* after the refusals the same line is taken */
 	assert_int_equal(r5_scan_builder_add(b, &h, data, traj), R5_OK);
 	r5_scan_builder_destroy(b);
