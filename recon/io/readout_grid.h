@@ -3,11 +3,12 @@
  * encoded x, so that the scan builder (scan.h) places it as any Cartesian line.
  *
  * Model: the line is band-limited by the FOV, s(k) = sum_x f(x) exp(-2 pi i k (x - V/2) / V) over
- * V voxel positions x = 0 .. V-1 spread evenly across the FOV (k in cycles per FOV of the encoded
- * x; the grid points are the integers u = -N/2 .. N/2-1, the builder's x index u + N/2). With A
- * the M x V matrix A[j, x] = exp(-2 pi i k_j (x - V/2) / V) of the M sample positions k_j, the
- * voxel values are the regularised least-squares solution of A f = s and the grid values
- * u = F f, F[u, x] = exp(-2 pi i u (x - V/2) / V), so one matrix G (N x M) maps samples to grid:
+ * V voxel positions x = 0 .. V-1 spread evenly across the FOV (V/2 rounded down; k in cycles per
+ * FOV of the encoded x; the grid points are the integers u = -N/2 .. N/2-1, the builder's x index
+ * u + N/2). With A the M x V matrix A[j, x] = exp(-2 pi i k_j (x - V/2) / V) of the M sample
+ * positions k_j, the voxel values are the regularised least-squares solution of A f = s and the
+ * grid values u = F f, F[u, x] = exp(-2 pi i u (x - V/2) / V), so one matrix G (N x M) maps
+ * samples to grid:
  *   G = F (P + lambda P^2) A^H,   P = (A^H A + lambda I)^-1,   lambda = R5_READOUT_GRID_LAMBDA * lambda_max(A^H A)
  * — Tikhonov iterated once (f1 = P A^H s, f = f1 + P A^H (s - A f1)), which keeps a well
  * determined component's bias at (lambda / sigma^2)^2 (1e-12 for a readout that is not
