@@ -21,6 +21,9 @@
  * - A position that comes twice keeps the later line, except that a calibration-only line never
  *   replaces an imaging line.
  * - Reverse lines are flipped (sample order reversed) before anything else, as Gadgetron does.
+ * - A line with a 1D readout trajectory (ramp-sampled EPI) is regridded onto the encoded x grid
+ *   first (readout_grid.h: one matrix per distinct position pattern, kept in the builder), then
+ *   treated as a line of encoded x samples; its reverse flag and center_sample are not used.
  * - Noise scans go to scan->noise [samples, coils] (raw samples, no oversampling removal).
  *   Navigator, phase-correction, feedback, dummy and phase-stabilisation acquisitions are
  *   counted and skipped.
@@ -39,6 +42,7 @@
 #include "../core/fft.h"
 #include "../core/radial_math.h"
 #include "../core/log.h"
+#include "readout_grid.h"
 #include "scan_internal.h"
 
 struct r5_scan_builder {
@@ -76,6 +80,10 @@ struct r5_scan_builder {
 	long header_period;
 	float *header_coords; /* one spoke: 3 kept + 2 number_of_samples floats */
 	long header_coords_len;
+	/* lines with a 1D readout trajectory (scan.h): regridded onto the encoded x grid */
+	r5_readout_grid *regrid;
+	double *regrid_k; /* one line's kept positions */
+	long regrid_k_cap;
 };
 
 static int flag_set(uint64_t flags, int bit)
@@ -188,6 +196,8 @@ void r5_scan_builder_destroy(r5_scan_builder *b)
 	free(b->spoke_samples);
 	free(b->spoke_traj);
 	free(b->header_coords);
+	r5_readout_grid_destroy(b->regrid);
+	free(b->regrid_k);
 	free(b);
 }
 
@@ -347,6 +357,112 @@ static r5_status positions(const r5_scan_builder *b, const ISMRMRD_AcquisitionHe
 	return R5_OK;
 }
 
+/* line_full [readout_acq, coils] onto the k-space x grid: itself, or (2x oversampled) the central
+ * half of its doubled FOV in line_half. */
+static r5_status remove_oversampling(r5_scan_builder *b, const r5_array **result)
+{
+	r5_array *line = b->line_full;
+	*result = line;
+	if (b->oversampling == 1)
+		return R5_OK;
+	/* to image space along the readout, keep the central half of the doubled FOV, back */
+	R5_TRY(r5_ifft(b->ctx, R5_FLAG(R5_DIM_X), line, line));
+	R5_TRY(r5_zresize_centered(b->ctx, b->line_half, line));
+	R5_TRY(r5_fft(b->ctx, R5_FLAG(R5_DIM_X), b->line_half, b->line_half));
+	R5_TRY(r5_zscale(b->ctx, b->line_half, (float)sqrt(0.5)));
+	*result = b->line_half;
+	return R5_OK;
+}
+
+/* Samples a line with a 1D readout trajectory may have: computing its matrix costs M^3 / 3 +
+ * 2 M^2 n0 (readout_grid.h), which a stream must not be able to make take minutes. Ramp
+ * sampling with 2x readout oversampling is about 2.5 samples per grid point. */
+#define R5_REGRID_MAX_PER_POINT 8
+#define R5_REGRID_MAX_SAMPLES 4096
+
+/* Positions of a line with a 1D readout trajectory (scan.h): enough kept samples and not too
+ * many, every one finite and within [-n0/2 - 2, n0/2 + 2] cycles of the encoded x grid (n0
+ * points). */
+static r5_status check_readout_traj(const r5_scan_builder *b, const ISMRMRD_AcquisitionHeader *head, const float *traj,
+				    long n0)
+{
+	long ns = head->number_of_samples, pre = head->discard_pre, kept = ns - pre - head->discard_post;
+	if (!traj)
+		return r5_set_error(R5_EINVAL, ACQ_FMT ": trajectory_dimensions 1 but no traj array (a readout "
+				    "trajectory gives k0 of every sample)", b->n_added, head->scan_counter);
+	if (n0 < 2)
+		return r5_set_error(R5_EINVAL, ACQ_FMT ": a readout trajectory (trajectory_dimensions 1) needs the header's "
+				    "encodedSpace/matrixSize/x (the grid it is regridded onto), it is %ld", b->n_added,
+				    head->scan_counter, n0);
+	if (2 * kept < n0)
+		return r5_set_error(R5_EINVAL, ACQ_FMT ": a readout trajectory with %ld samples (number_of_samples %ld, "
+				    "discard_pre %ld, discard_post %u) for an encoded x of %ld: too few samples to regrid "
+				    "(at least %ld)", b->n_added, head->scan_counter, kept, ns, pre, head->discard_post, n0,
+				    (n0 + 1) / 2);
+	if (kept > R5_REGRID_MAX_PER_POINT * n0)
+		return r5_set_error(R5_EINVAL, ACQ_FMT ": a readout trajectory with %ld samples for an encoded x of %ld: "
+				    "more than %d samples per grid point", b->n_added, head->scan_counter, kept, n0,
+				    R5_REGRID_MAX_PER_POINT);
+	if (kept > R5_REGRID_MAX_SAMPLES)
+		return r5_set_error(R5_ERANGE, ACQ_FMT ": a readout trajectory with %ld samples: regridding takes at most %d",
+				    b->n_added, head->scan_counter, kept, R5_REGRID_MAX_SAMPLES);
+	double lo = -(double)(n0 / 2) - 2.0, hi = (double)(n0 - 1 - n0 / 2) + 2.0;
+	for (long j = pre; j < pre + kept; j++)
+		if (!isfinite(traj[j]) || traj[j] < lo || traj[j] > hi)
+			return r5_set_error(R5_EINVAL,
+					    ACQ_FMT ": readout trajectory sample %ld at k0 = %g cycles/FOV, outside [%g, %g] "
+						    "(the encoded x grid %ld .. %ld, 2 more either side)",
+					    b->n_added, head->scan_counter, j, (double)traj[j], lo, hi, -(n0 / 2), n0 - 1 - n0 / 2);
+	return R5_OK;
+}
+
+/* A line with a 1D readout trajectory: its kept samples regridded (readout_grid.h) onto the n0
+ * points of the encoded x grid, then as any line. With a 2x oversampled header the encoded grid
+ * is the oversampled readout (line_full, oversampling removed as usual); when the acquisitions
+ * were found oversampled against the header (readout_acq = 2 n0) the encoded grid is already the
+ * k-space x (line_half). The reverse flag and center_sample are not used: traj says where every
+ * sample is. */
+static r5_status regrid_line(r5_scan_builder *b, const ISMRMRD_AcquisitionHeader *head, const float complex *data,
+			     const float *traj, const r5_array **result)
+{
+	long n0 = b->scan->header.enc_matrix[0];
+	R5_TRY(check_readout_traj(b, head, traj, n0));
+	long ns = head->number_of_samples, pre = head->discard_pre, kept = ns - pre - head->discard_post;
+	r5_array *line = n0 == b->readout_acq ? b->line_full
+			 : b->line_half && n0 == b->line_half->dims[R5_DIM_X] ? b->line_half : NULL;
+	if (!line)
+		return r5_set_error(R5_EINVAL, ACQ_FMT ": a readout trajectory onto the encoded x of %ld, but the scan's "
+				    "readout is %ld samples (earlier lines)", b->n_added, head->scan_counter, n0,
+				    b->readout_acq);
+	/* one pattern's G is n0 x kept complex doubles, its computation holds kept x kept and two
+	 * more kept x n0: within the k-space budget */
+	double pattern_bytes = (double)n0 * (double)kept * sizeof(double complex);
+	double work_bytes = ((double)kept * (double)kept + 2.0 * (double)kept * (double)n0) * sizeof(double complex);
+	if (pattern_bytes * R5_READOUT_GRID_PATTERNS + work_bytes > (double)b->max_bytes)
+		return r5_set_error(R5_ENOMEM, ACQ_FMT ": regridding %ld samples onto %ld needs %.1f MiB per trajectory "
+				    "pattern (%d kept), memory budget is %.1f MiB", b->n_added, head->scan_counter, kept, n0,
+				    pattern_bytes / 1048576.0, R5_READOUT_GRID_PATTERNS, (double)b->max_bytes / 1048576.0);
+	if (!b->regrid)
+		R5_TRY(r5_readout_grid_create(n0, R5_READOUT_GRID_OS * n0, &b->regrid));
+	if (kept > b->regrid_k_cap) {
+		double *grown = realloc(b->regrid_k, sizeof *grown * (size_t)kept);
+		if (!grown)
+			return r5_set_error(R5_ENOMEM, "readout trajectory (%ld samples)", kept);
+		b->regrid_k = grown;
+		b->regrid_k_cap = kept;
+	}
+	for (long j = 0; j < kept; j++)
+		b->regrid_k[j] = traj[pre + j];
+	r5_status s = r5_readout_grid_apply(b->regrid, kept, b->regrid_k, b->dims[R5_DIM_COIL], data + pre, ns,
+					    line->data, n0);
+	if (s != R5_OK)
+		return r5_error_context(s, ACQ_FMT, b->n_added, head->scan_counter);
+	if (line == b->line_full)
+		return remove_oversampling(b, result);
+	*result = line;
+	return R5_OK;
+}
+
 /* Copies the kept samples of each channel into line [readout_acq, coils] (reversed when
  * flagged, placed so that center_sample is at the readout centre), then removes oversampling.
  * *result points at the line on the k-space x grid. */
@@ -377,16 +493,7 @@ static r5_status assemble_line(r5_scan_builder *b, const ISMRMRD_AcquisitionHead
 		for (long j = 0; j < kept; j++)
 			dst[j] = src[reverse ? kept - 1 - j : j];
 	}
-	*result = line;
-	if (b->oversampling == 1)
-		return R5_OK;
-	/* to image space along the readout, keep the central half of the doubled FOV, back */
-	R5_TRY(r5_ifft(b->ctx, R5_FLAG(R5_DIM_X), line, line));
-	R5_TRY(r5_zresize_centered(b->ctx, b->line_half, line));
-	R5_TRY(r5_fft(b->ctx, R5_FLAG(R5_DIM_X), b->line_half, b->line_half));
-	R5_TRY(r5_zscale(b->ctx, b->line_half, (float)sqrt(0.5)));
-	*result = b->line_half;
-	return R5_OK;
+	return remove_oversampling(b, result);
 }
 
 static void store_line(r5_scan_builder *b, const ISMRMRD_AcquisitionHeader *head, const long pos[R5_DIMS],
@@ -438,7 +545,8 @@ static int skipped_kind(uint64_t flags)
 	return 0;
 }
 
-static r5_status add_imaging(r5_scan_builder *b, const ISMRMRD_AcquisitionHeader *head, const float complex *data)
+static r5_status add_imaging(r5_scan_builder *b, const ISMRMRD_AcquisitionHeader *head, const float complex *data,
+			     const float *traj)
 {
 	R5_TRY(check_channels(b, head));
 	long kept = (long)head->number_of_samples - head->discard_pre - head->discard_post;
@@ -446,8 +554,14 @@ static r5_status add_imaging(r5_scan_builder *b, const ISMRMRD_AcquisitionHeader
 		return r5_set_error(R5_EINVAL, ACQ_FMT ": number_of_samples %u leaves nothing after discard_pre %u + post %u",
 				    b->n_added, head->scan_counter, head->number_of_samples, head->discard_pre,
 				    head->discard_post);
+	/* a line with a 1D readout trajectory is regridded onto the encoded x: its sample count says
+	 * nothing about oversampling */
+	int regrid = head->trajectory_dimensions == 1;
 	if (!b->scan->kspace) {
-		r5_status s = allocate_kspace(b, head, kept);
+		long ex = b->scan->header.enc_matrix[0];
+		if (regrid && ex < 2)
+			return check_readout_traj(b, head, traj, ex);
+		r5_status s = allocate_kspace(b, head, regrid ? ex : kept);
 		if (s != R5_OK)
 			return s;
 		if (!b->line_full) {
@@ -461,7 +575,7 @@ static r5_status add_imaging(r5_scan_builder *b, const ISMRMRD_AcquisitionHeader
 	long pos[R5_DIMS];
 	R5_TRY(positions(b, head, pos));
 	const r5_array *line = NULL;
-	R5_TRY(assemble_line(b, head, data, &line));
+	R5_TRY(regrid ? regrid_line(b, head, data, traj, &line) : assemble_line(b, head, data, &line));
 	store_line(b, head, pos, line);
 	return R5_OK;
 }
@@ -661,6 +775,12 @@ static r5_status decide_trajectory(r5_scan_builder *b, const ISMRMRD_Acquisition
 					    b->n_added, head->scan_counter, b->scan->header.trajectory, dims,
 					    dims > 0 ? ", no traj array" : "", why);
 		b->nc = b->header_nc || carries;
+		if (b->nc && dims == 1)
+			return r5_set_error(R5_EINVAL,
+					    ACQ_FMT ": trajectory_dimensions 1 (a readout trajectory, regridded along a "
+						    "Cartesian or EPI line) but the header's trajectory is '%s': a "
+						    "non-Cartesian spoke has 2 or 3",
+					    b->n_added, head->scan_counter, b->scan->header.trajectory);
 		if (b->nc && dims != 2 && dims != 3)
 			return r5_set_error(R5_EINVAL, ACQ_FMT ": trajectory_dimensions %d (a non-Cartesian spoke has 2 or 3)",
 					    b->n_added, head->scan_counter, dims);
@@ -931,7 +1051,7 @@ r5_status r5_scan_builder_add(r5_scan_builder *b, const ISMRMRD_AcquisitionHeade
 	else if (b->nc == 1)
 		s = add_spoke(b, head, data, traj);
 	else
-		s = add_imaging(b, head, data);
+		s = add_imaging(b, head, data, traj);
 	b->n_added++;
 	return s;
 }
@@ -958,6 +1078,7 @@ long r5_scan_builder_bytes(const r5_scan_builder *b)
 		bytes += (double)r5_array_size(b->line_full) * sizeof(float complex);
 	if (b->line_half)
 		bytes += (double)r5_array_size(b->line_half) * sizeof(float complex);
+	bytes += (double)r5_readout_grid_bytes(b->regrid) + (double)b->regrid_k_cap * sizeof(double);
 	/* spokes: the buffers as allocated (finish makes the scan's arrays beside them; a release
 	 * shrinks them) */
 	bytes += (double)b->spokes_cap * spoke_bytes(b);

@@ -9,6 +9,24 @@
  * c + (ny/2 - k1.center) so that k-space centre sits at ny/2 (zero-filled partial Fourier).
  * Unsampled points are 0.
  *
+ * Readout trajectories (ramp-sampled EPI, any line sampled at non-uniform k0): an imaging
+ * acquisition of a Cartesian or epi header (or one without a trajectory) with
+ * trajectory_dimensions 1 carries traj[j] = k0 of sample j in cycles per FOV of the encoded x
+ * (the grid points are the integers -N0/2 .. N0/2-1, N0 = encodedSpace x), samples in time order.
+ * Its kept samples (after discard_pre/post) are regridded onto those N0 points
+ * (recon/io/readout_grid.h: regularised least squares on a line band-limited by the FOV, 2 N0
+ * voxels across it so that the ends of k-space do not wrap onto each other; exact for samples on
+ * the grid, 5e-5 image NRMSE on the Pulseq ramp-sampled EPI phantom), per coil, and the line is
+ * then placed by its counters as any Cartesian line — readout oversampling removal included when
+ * the header says the encoded x is 2x oversampled. The reverse flag and center_sample are not
+ * used (traj says where every sample is), and the sample count says nothing about oversampling.
+ * Lines with and without traj may be mixed; each is taken on its own. Refused (R5_EINVAL, naming
+ * the acquisition): no traj array, no encodedSpace x, fewer than N0/2 or more than 8 N0 kept
+ * samples (R5_ERANGE beyond 4096: the matrix costs M^3), a position that is not finite or outside
+ * [-N0/2 - 2, N0/2 + 2], trajectory_dimensions 1 under a non-Cartesian header trajectory;
+ * R5_ENOMEM when 4 position patterns' matrices (N0 x samples, complex double) and the work of
+ * computing one exceed the k-space budget. trajectory_dimensions >= 2 keeps its meaning below.
+ *
  * Non-Cartesian scans (a header trajectory other than cartesian or epi, or imaging acquisitions
  * with trajectory_dimensions >= 2): every imaging acquisition is a spoke, kept in arrival order
  * (their order in time, which defines frames; counters other than slice are not used): kspace is
