@@ -116,7 +116,7 @@ r5_status r5_phantom_check(const struct r5_phantom_params *p)
 		if (p->matrix[d] < 1 || p->matrix[d] > 4096)
 			return r5_set_error(R5_EINVAL, "phantom: matrix[%d] = %d (1..4096)", d, p->matrix[d]);
 		if (!(p->fov_mm[d] > 0 && p->fov_mm[d] < 1e4))
-			return r5_set_error(R5_EINVAL, "phantom: fov[%d] = %g mm must be positive", d, p->fov_mm[d]);
+			return r5_set_error(R5_EINVAL, "phantom: fov[%d] = %g mm must be in (0, 1e4) mm", d, p->fov_mm[d]);
 	}
 	if (!three_d && p->matrix[2] != 1)
 		return r5_set_error(R5_EINVAL, "phantom: 2D shepp-logan needs matrix z = 1 (got %d)", p->matrix[2]);

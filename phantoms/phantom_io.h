@@ -18,6 +18,7 @@ typedef struct r5_phantom_image_place {
 	int slice;
 	int frame;     /* < 0: not a frame; else repetition = frame, image_index = frame + 1 */
 	double time_s; /* the frame's time: acquisition_time_stamp (2.5 ms ticks), physiology_time_stamp[0] (ms) */
+	double slice_shift_mm; /* the image's centre: p's position + this along the slice direction */
 } r5_phantom_image_place;
 
 /* values [matrix z][y][x] of p's matrix as image variable `var` (image_series_index 0), with p's

@@ -235,7 +235,7 @@ r5_status r5_phantom_append_image(const ISMRMRD_Dataset *dset, const struct r5_p
 	for (int i = 0; i < 3; i++) {
 		image.head.matrix_size[i] = (uint16_t)p->matrix[i];
 		image.head.field_of_view[i] = (float)p->fov_mm[i];
-		image.head.position[i] = (float)p->position_mm[i];
+		image.head.position[i] = (float)(p->position_mm[i] + place.slice_shift_mm * slice_dir[i]);
 		image.head.read_dir[i] = read[i], image.head.phase_dir[i] = phase[i];
 		image.head.slice_dir[i] = slice_dir[i];
 	}
@@ -270,7 +270,7 @@ static r5_status write_reference(const phantom_job *job, const ISMRMRD_Dataset *
 	r5_status status = fill_reference(job, which, values);
 	if (status == R5_OK)
 		status = r5_phantom_append_image(dset, p, job->read, job->phase, job->slice, var[which], what[which],
-						 (r5_phantom_image_place){0, -1, 0}, values);
+						 (r5_phantom_image_place){0, -1, 0, 0}, values);
 	free(values);
 	return status;
 }
@@ -412,7 +412,7 @@ static r5_status write_frame_image(const phantom_job *job, const ISMRMRD_Dataset
 	for (long i = 0; i < pixels; i++)
 		values[i] = crealf(frames->data[f * pixels + i]);
 	r5_status status = r5_phantom_append_image(dset, p, job->read, job->phase, job->slice, var, var,
-						   (r5_phantom_image_place){0, (int)f, time_s}, values);
+						   (r5_phantom_image_place){0, (int)f, time_s, 0}, values);
 	free(values);
 	return status;
 }

@@ -25,6 +25,7 @@
 #define ON_GRID 1e-3  /* cycles: a sample this close to offset + an integer is on the grid */
 #define ON_LINE 2e-3  /* cycles: the k1 (k2) spread a line may have */
 #define UNIFORM 1e-6  /* cycles: largest deviation of an evenly spaced readout from its line */
+#define MATRIX_MAX 4096 /* phantom.h's largest matrix */
 
 typedef struct seq_job {
 	const r5_seq *seq;
@@ -156,8 +157,8 @@ static r5_status line_window(seq_job *job, int d)
 	long n = job->grid.matrix[d];
 	if (hi - lo + 1 > n)
 		n = (hi - lo + 2) / 2 * 2;
-	if (n > 4096)
-		return r5_set_error(R5_EINVAL, "k%d spans %ld lines (at most 4096)", d, hi - lo + 1);
+	if (n > MATRIX_MAX)
+		return r5_set_error(R5_EINVAL, "k%d spans %ld lines (at most %d)", d, hi - lo + 1, MATRIX_MAX);
 	long start = lo < -n / 2 ? lo : -n / 2;
 	if (start < hi - n + 1)
 		start = hi - n + 1;
@@ -166,12 +167,14 @@ static r5_status line_window(seq_job *job, int d)
 	return R5_OK;
 }
 
-/* The smallest even n >= 2 max |k_d| over the axes given. */
+/* The smallest even n >= 2 max |k_d| over the axes given (MATRIX_MAX + 2 when beyond it). */
 static int extent_matrix(const seq_job *job, int d_first, int d_last)
 {
 	double m = 0;
 	for (int d = d_first; d <= d_last; d++)
 		m = fmax(m, fmax(fabs(job->grid.kmin[d]), fabs(job->grid.kmax[d])));
+	if (!(m <= MATRIX_MAX / 2))
+		return MATRIX_MAX + 2;
 	int n = 2 * (int)ceil(m - 1e-9);
 	return n < 4 ? 4 : n;
 }
@@ -275,6 +278,14 @@ static r5_status make_job(const struct r5_phantom_params *p, const r5_seq *seq, 
 				    n_readouts);
 	job->n_frames = n_readouts / job->frame_spokes;
 	R5_TRY(choose_layout(job));
+	for (int d = 0; d < 3; d++)
+		if (job->n[d] > MATRIX_MAX)
+			return r5_set_error(R5_EINVAL,
+					    "axis %d: the k-space extent %.4g..%.4g cycles (k times the [DEFINITIONS] FOV %g m) "
+					    "needs a matrix over %d: is the FOV in metres?",
+					    d, job->grid.kmin[d], job->grid.kmax[d], job->ks.fov_m[d], MATRIX_MAX);
+	if (!(job->ks.duration_s > 0))
+		return r5_set_error(R5_EINVAL, "the sequence lasts %g s", job->ks.duration_s);
 	for (int d = 0; d < 3; d++) {
 		q->matrix[d] = job->n[d];
 		if (d < 2 || job->three_d || job->ks.fov_m[2] > 0)
@@ -345,7 +356,8 @@ static void readout_object(const seq_job *job, long r, r5_shape_set *object)
 	}
 	long f = r / job->frame_spokes < job->n_frames ? r / job->frame_spokes : job->n_frames - 1;
 	double t = job->q.per_frame_motion ? frame_time(job, f) : job->ks.t[job->ks.readouts[r].first];
-	r5_dynamic_object(&job->q, t, job->ks.duration_s, object);
+	/* fails only for a duration <= 0, which make_job refuses */
+	(void)r5_dynamic_object(&job->q, t, job->ks.duration_s, object);
 }
 
 /* Readout r for every coil into out [coils][n]; row: n scratch values. */
@@ -405,6 +417,13 @@ static void simulate_readout(const seq_job *job, long r, float complex *out, flo
 	}
 }
 
+/* 2D multi-slice: slice s sits one slice thickness from the next around the position
+ * (seq_phantom.h); 3D: 0. */
+static double slice_shift_mm(const seq_job *job, long slice)
+{
+	return job->three_d ? 0 : ((double)slice - (double)(job->ks.n_slices - 1) / 2) * job->q.fov_mm[2];
+}
+
 static void base_head(seq_job *job, ISMRMRD_AcquisitionHeader *h, long n, double dwell_s, double time_s, long slice)
 {
 	const struct r5_phantom_params *q = &job->q;
@@ -418,8 +437,7 @@ static void base_head(seq_job *job, ISMRMRD_AcquisitionHeader *h, long n, double
 		h->channel_mask[c / 64] |= 1ULL << (c % 64);
 	h->sample_time_us = (float)(dwell_s * 1e6);
 	h->idx.slice = (uint16_t)slice;
-	/* 2D multi-slice: one slice thickness apart around the position (seq_phantom.h) */
-	double shift = job->three_d ? 0 : ((double)slice - (double)(job->ks.n_slices - 1) / 2) * q->fov_mm[2];
+	double shift = slice_shift_mm(job, slice);
 	for (int i = 0; i < 3; i++) {
 		h->position[i] = (float)(q->position_mm[i] + shift * job->slice[i]);
 		h->read_dir[i] = job->read[i], h->phase_dir[i] = job->phase[i], h->slice_dir[i] = job->slice[i];
@@ -472,6 +490,8 @@ static void readout_head(seq_job *job, long r, ISMRMRD_AcquisitionHeader *h, flo
 	}
 	h->center_sample = (uint16_t)centre;
 	if (job->layout == R5_SEQ_LAYOUT_TRAJ) {
+		/* the readout's number, for people reading the file; the builder takes spokes in arrival
+		 * order and ignores it (scan.h), so its wrap past 65535 readouts is harmless */
 		h->idx.kspace_encode_step_1 = (uint16_t)r;
 		h->trajectory_dimensions = (uint16_t)(job->three_d ? 3 : 2);
 		for (long j = 0; j < n; j++) {
@@ -540,35 +560,55 @@ static r5_status write_readouts(seq_job *job, const ISMRMRD_Dataset *dset)
 }
 
 /* The object band-limited to the grid the reconstruction fills (seq_phantom.h) into out
- * [n2][n1][n0]. */
+ * [n2][n1][n0]. The Cartesian layouts' grid is a DFT's: its points exactly, periodic as the
+ * reconstruction's image is. A trajectory's reconstruction (NUFFT onto an oversampled grid,
+ * cropped) does not wrap around the FOV: there the same band at half the k-spacing, inverse FFT'd
+ * over twice the FOV and cropped, so the object's ringing does not wrap either. */
 static r5_status bandlimited_truth(const seq_job *job, const r5_shape_set *object, float *out)
 {
-	long n0 = job->n[0], n1 = job->n[1], n2 = job->n[2], dims[R5_DIMS];
+	long n[3], os[3], dims[R5_DIMS];
+	double scale = 1;
 	r5_dims_ones(dims);
-	dims[0] = n0, dims[1] = n1, dims[2] = n2;
+	for (int d = 0; d < 3; d++) {
+		os[d] = job->layout == R5_SEQ_LAYOUT_TRAJ && job->n[d] > 1 ? 2 : 1;
+		n[d] = job->n[d], dims[d] = os[d] * n[d];
+		if (d < 2 || job->three_d) /* the data's scale with the k-spacing and points of this grid */
+			scale *= sqrt((double)dims[d]) / (os[d] * job->q.fov_mm[d]);
+	}
 	r5_array *grid = NULL;
 	r5_ctx *ctx = NULL;
 	R5_TRY(r5_array_alloc_host(dims, &grid));
 	r5_status s = r5_ctx_create(&ctx, "cpu", 0);
 	if (s == R5_OK) {
-		memset(grid->data, 0, sizeof *grid->data * (size_t)(n0 * n1 * n2));
+		memset(grid->data, 0, sizeof *grid->data * (size_t)(dims[0] * dims[1] * dims[2]));
 #pragma omp parallel for collapse(2) schedule(static)
-		for (long iz = 0; iz < n2; iz++)
-			for (long iy = 0; iy < n1; iy++) {
-				/* the LINES readout holds start[0] + i at index i; REGRID and TRAJ the centred grid */
-				double c0[3] = {job->off[0] + (double)job->start[0],
-						job->off[1] + (double)grid_frequency(iy, job->start[1], n1),
-						job->three_d ? job->off[2] + (double)grid_frequency(iz, job->start[2], n2) : 0};
-				double one[3] = {1, 0, 0}, k0[3], dk[3];
+		for (long iz = 0; iz < dims[2]; iz++)
+			for (long iy = 0; iy < dims[1]; iy++) {
+				double c0[3], one[3] = {1.0 / (double)os[0], 0, 0}, k0[3], dk[3];
+				if (job->layout == R5_SEQ_LAYOUT_TRAJ) { /* the centred grid at 1/os */
+					c0[0] = -(double)(dims[0] / 2) / (double)os[0];
+					c0[1] = (double)(iy - dims[1] / 2) / (double)os[1];
+					c0[2] = job->three_d ? (double)(iz - dims[2] / 2) / (double)os[2] : 0;
+				} else { /* LINES: start[0] + i at index i; REGRID: the centred integers */
+					c0[0] = job->off[0] + (double)job->start[0];
+					c0[1] = job->off[1] + (double)grid_frequency(iy, job->start[1], n[1]);
+					c0[2] = job->three_d ? job->off[2] + (double)grid_frequency(iz, job->start[2], n[2]) : 0;
+				}
 				per_mm(job, c0, k0);
 				per_mm(job, one, dk);
-				r5_shapes_ft_row(object, k0, dk, n0, job->scale, grid->data + n0 * (iy + n1 * iz), 1);
+				r5_shapes_ft_row(object, k0, dk, dims[0], scale, grid->data + dims[0] * (iy + dims[1] * iz), 1);
 			}
-		s = r5_ifft(ctx, R5_FLAG(0) | R5_FLAG(1) | (n2 > 1 ? R5_FLAG(2) : 0), grid, grid);
+		s = r5_ifft(ctx, R5_FLAG(0) | R5_FLAG(1) | (dims[2] > 1 ? R5_FLAG(2) : 0), grid, grid);
 	}
-	if (s == R5_OK)
-		for (long i = 0; i < n0 * n1 * n2; i++)
-			out[i] = cabsf(grid->data[i]);
+	if (s == R5_OK) /* the central n of each axis */
+		for (long iz = 0; iz < n[2]; iz++)
+			for (long iy = 0; iy < n[1]; iy++)
+				for (long ix = 0; ix < n[0]; ix++) {
+					long gx = ix + (dims[0] - n[0]) / 2, gy = iy + (dims[1] - n[1]) / 2,
+					     gz = iz + (dims[2] - n[2]) / 2;
+					out[ix + n[0] * (iy + n[1] * iz)] =
+						cabsf(grid->data[gx + dims[0] * (gy + dims[1] * gz)]);
+				}
 	r5_ctx_destroy(ctx);
 	r5_array_free(grid);
 	return s;
@@ -596,11 +636,17 @@ static r5_status write_truth(seq_job *job, const ISMRMRD_Dataset *dset)
 	for (int which = 0; which < 2; which++)
 		for (long f = 0; f < frames && s == R5_OK; f++)
 			for (long sl = 0; sl < slices && s == R5_OK; sl++) {
-				r5_phantom_image_place place = {(int)sl, dynamic ? (int)f : -1, dynamic ? frame_time(job, f) : 0};
+				r5_phantom_image_place place = {(int)sl, dynamic ? (int)f : -1, dynamic ? frame_time(job, f) : 0,
+								slice_shift_mm(job, sl)};
 				s = r5_phantom_append_image(dset, q, job->read, job->phase, job->slice,
 							    which ? "object" : "ground_truth", which ? "object" : "ground-truth",
 							    place, (which ? object : band) + f * voxels);
 			}
+	if (s == R5_OK && q->kind == R5_PHANTOM_VESSEL_WALL) { /* the walls on the sequence's grid */
+		r5_vessel_wall_mask(q->matrix, q->fov_mm, object);
+		s = r5_phantom_append_image(dset, q, job->read, job->phase, job->slice, R5_PHANTOM_WALL_MASK_VAR,
+					    "wall-mask", (r5_phantom_image_place){0, -1, 0, 0}, object);
+	}
 	free(band);
 	free(object);
 	return s;

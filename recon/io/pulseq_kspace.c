@@ -367,7 +367,8 @@ void r5_seq_kspace_grid(const r5_seq_kspace *ks, r5_seq_grid *grid)
 	int axes = grid->two_d ? 2 : 3;
 	for (int d = 0; d < 3; d++) {
 		double m = fmax(fabs(grid->kmin[d]), fabs(grid->kmax[d]));
-		grid->matrix[d] = d < axes ? (int)fmax(1.0, 2.0 * round(m)) : 1;
+		/* beyond 2^30 the double does not fit an int: the caller refuses such a matrix anyway */
+		grid->matrix[d] = d < axes ? (int)fmin(fmax(1.0, 2.0 * round(m)), 1073741824.0) : 1;
 		grid->offset[d] = d < axes ? grid_offset(ks, d) : 0.0;
 	}
 	double err = 0.0, line = 0.0, err1 = 0.0;

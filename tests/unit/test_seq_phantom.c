@@ -174,6 +174,14 @@ static void test_3d_exact(void **state)
 	free(truth);
 	r5_ctx_destroy(ctx);
 	r5_scan_free(scan);
+	/* the vessel-wall object along the same 3D sequence, its wall mask on the sequence's grid */
+	p.kind = R5_PHANTOM_VESSEL_WALL;
+	assert_int_equal(r5_seq_phantom_write(&p, seq, out, &sum), R5_OK);
+	assert_int_equal(sum.matrix[2], NZ);
+	ISMRMRD_Dataset dset;
+	assert_int_equal(r5_ismrmrd_open_readonly(out, NULL, &dset), R5_OK);
+	assert_int_equal(ismrmrd_get_number_of_images(&dset, R5_PHANTOM_WALL_MASK_VAR), 1);
+	ismrmrd_close_dataset(&dset);
 	unlink(out);
 	unlink(seq);
 	free(seq);
