@@ -139,26 +139,6 @@ static void simulate_spoke(const struct r5_phantom_params *p, const r5_coil_mode
 	}
 }
 
-static r5_status noise_factor(const struct r5_phantom_params *p, double complex **lower)
-{
-	*lower = NULL;
-	if (!(p->noise_sigma > 0))
-		return R5_OK;
-	int n = p->n_coils;
-	double complex *psi = malloc(sizeof *psi * (size_t)n * n);
-	*lower = malloc(sizeof **lower * (size_t)n * n);
-	r5_status s = !psi || !*lower ? r5_set_error(R5_ENOMEM, "dynamic phantom: noise covariance")
-				      : r5_noise_covariance(n, p->noise_sigma, p->noise_correlation, psi);
-	if (s == R5_OK)
-		s = r5_cholesky(n, psi, *lower);
-	free(psi);
-	if (s != R5_OK) {
-		free(*lower);
-		*lower = NULL;
-	}
-	return s;
-}
-
 static r5_status simulate_samples(const struct r5_phantom_params *p, r5_dynamic_scan *scan)
 {
 	r5_shape_set support;
@@ -168,7 +148,7 @@ static r5_status simulate_samples(const struct r5_phantom_params *p, r5_dynamic_
 	double period_mm[3] = {2 * p->fov_mm[0], 2 * p->fov_mm[1], 2 * p->fov_mm[2]};
 	R5_TRY(r5_dynamic_object(p, 0, duration_s, &support));
 	R5_TRY(r5_coils_for(p->uniform_coil, p->n_coils, 0, p->fov_mm, period_mm, &support, &coils));
-	r5_status s = noise_factor(p, &lower);
+	r5_status s = r5_noise_factor(p->n_coils, p->noise_sigma, p->noise_correlation, &lower);
 	long n = scan->n_read, n_spokes = scan->n_spokes;
 	int threads = r5_max_threads();
 	float complex *rows = s == R5_OK ? malloc(sizeof *rows * (size_t)n * threads) : NULL;

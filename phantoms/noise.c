@@ -133,3 +133,22 @@ void r5_noise_add(int n_coils, const double complex *lower, r5_rng *rng, float c
 		out[c * stride] += (float complex)s;
 	}
 }
+
+r5_status r5_noise_factor(int n_coils, double sigma, double correlation, double complex **lower)
+{
+	*lower = NULL;
+	if (!(sigma > 0))
+		return R5_OK;
+	double complex *psi = malloc(sizeof *psi * (size_t)n_coils * n_coils);
+	*lower = malloc(sizeof **lower * (size_t)n_coils * n_coils);
+	r5_status s = !psi || !*lower ? r5_set_error(R5_ENOMEM, "phantom: noise covariance of %d coils", n_coils)
+				      : r5_noise_covariance(n_coils, sigma, correlation, psi);
+	if (s == R5_OK)
+		s = r5_cholesky(n_coils, psi, *lower);
+	free(psi);
+	if (s != R5_OK) {
+		free(*lower);
+		*lower = NULL;
+	}
+	return s;
+}

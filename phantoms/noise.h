@@ -34,6 +34,10 @@ r5_status r5_cholesky(int n, const double complex *psi, double complex *lower);
  * columns of b (n x m, row major). */
 void r5_cholesky_solve(int n, const double complex *lower, int m, double complex *b);
 
+/* *lower := the Cholesky factor of r5_noise_covariance(n_coils, sigma, correlation) (malloc'd,
+ * caller frees), or NULL when sigma <= 0 (no noise). */
+r5_status r5_noise_factor(int n_coils, double sigma, double correlation, double complex **lower);
+
 /* out[c] = Σ_j L[c][j] z_j for one sample of n_coils (adds correlated noise to out). */
 void r5_noise_add(int n_coils, const double complex *lower, r5_rng *rng, float complex *out, long stride);
 

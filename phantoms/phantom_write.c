@@ -61,18 +61,7 @@ static r5_status job_make(const struct r5_phantom_params *p, phantom_job *job)
 		return r5_set_error(R5_ENOMEM, "phantom: sampling mask");
 	R5_TRY(r5_sampling_mask(p->sampling, p->matrix[1], p->matrix[2], p->accel, p->calib, p->seed, job->mask,
 				&job->n_sampled));
-	if (p->noise_sigma > 0) {
-		int n = p->n_coils;
-		double complex *psi = malloc(sizeof *psi * (size_t)n * n);
-		job->noise_lower = malloc(sizeof *job->noise_lower * (size_t)n * n);
-		r5_status s = !psi || !job->noise_lower ? r5_set_error(R5_ENOMEM, "phantom: noise covariance")
-							: r5_noise_covariance(n, p->noise_sigma, p->noise_correlation, psi);
-		if (s == R5_OK)
-			s = r5_cholesky(n, psi, job->noise_lower);
-		free(psi);
-		R5_TRY(s);
-	}
-	return R5_OK;
+	return r5_noise_factor(p->n_coils, p->noise_sigma, p->noise_correlation, &job->noise_lower);
 }
 
 static void acquisition_head(const phantom_job *job, ISMRMRD_AcquisitionHeader *h, int n_samples)

@@ -317,18 +317,7 @@ static r5_status make_job(const struct r5_phantom_params *p, const r5_seq *seq, 
 	for (int d = 0; d < (job->three_d ? 3 : 2); d++)
 		voxels *= q->fov_mm[d] / q->matrix[d], cells *= q->matrix[d];
 	job->scale = 1.0 / (voxels * sqrt(cells));
-	if (q->noise_sigma > 0) {
-		int n = q->n_coils;
-		double complex *psi = malloc(sizeof *psi * (size_t)n * n);
-		job->noise_lower = malloc(sizeof *job->noise_lower * (size_t)n * n);
-		r5_status s = !psi || !job->noise_lower ? r5_set_error(R5_ENOMEM, "noise covariance")
-							: r5_noise_covariance(n, q->noise_sigma, q->noise_correlation, psi);
-		if (s == R5_OK)
-			s = r5_cholesky(n, psi, job->noise_lower);
-		free(psi);
-		R5_TRY(s);
-	}
-	return R5_OK;
+	return r5_noise_factor(q->n_coils, q->noise_sigma, q->noise_correlation, &job->noise_lower);
 }
 
 /* k (cycles/mm) of a point given in cycles per FOV. */
