@@ -1,8 +1,10 @@
 /* Helpers shared by the recon5t subcommands (cli_util.h). */
 #include "cli_util.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "recon/io/cfl.h"
@@ -38,4 +40,15 @@ r5_status r5_cli_read_image(const char *path, const char *const *vars, r5_array 
 		strncat(tried, vars[i], sizeof tried - strlen(tried) - 1);
 	}
 	return r5_set_error(R5_ENOTFOUND, "%s holds no image variable (looked for %s)", path, tried);
+}
+
+int r5_cli_parse_long(const char *text, long lo, long hi, long *out)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(text, &end, 10);
+	if (end == text || *end || errno || v < lo || v > hi)
+		return 0;
+	*out = v;
+	return 1;
 }

@@ -35,17 +35,6 @@ static void mask_usage(FILE *f)
 		   "  --out MASK.cfl   BART .cfl/.hdr, dims [1, Y, Z], values 0/1\n");
 }
 
-static int parse_int(const char *text, long lo, long hi, long *out)
-{
-	char *end;
-	errno = 0;
-	long v = strtol(text, &end, 10);
-	if (end == text || *end || errno || v < lo || v > hi)
-		return 0;
-	*out = v;
-	return 1;
-}
-
 static int parse_dims(const char *text, struct mask_args *a)
 {
 	char y[32];
@@ -55,7 +44,7 @@ static int parse_dims(const char *text, struct mask_args *a)
 		return 0;
 	memcpy(y, text, (size_t)(comma - text));
 	y[comma - text] = '\0';
-	if (!parse_int(y, 1, 65536, &ny) || !parse_int(comma + 1, 1, 65536, &nz))
+	if (!r5_cli_parse_long(y, 1, 65536, &ny) || !r5_cli_parse_long(comma + 1, 1, 65536, &nz))
 		return 0;
 	a->ny = (int)ny, a->nz = (int)nz;
 	return 1;
@@ -74,11 +63,11 @@ static int parse_mask_value(struct mask_args *a, const char *option, const char 
 		if (!parse_dims(value, a))
 			return r5_cli_fail(2, "mask: --dims wants Y,Z (positive integers), got '%s'", value);
 	} else if (!strcmp(option, "--calib")) {
-		if (!parse_int(value, 0, 65536, &v))
+		if (!r5_cli_parse_long(value, 0, 65536, &v))
 			return r5_cli_fail(2, "mask: --calib wants an integer >= 0, got '%s'", value);
 		a->calib = (int)v;
 	} else if (!strcmp(option, "--seed")) {
-		if (!parse_int(value, 0, 0x7fffffffL, &v))
+		if (!r5_cli_parse_long(value, 0, 0x7fffffffL, &v))
 			return r5_cli_fail(2, "mask: --seed wants an integer in [0, 2^31), got '%s'", value);
 		a->seed = (uint64_t)v;
 	} else if (!strcmp(option, "--out"))

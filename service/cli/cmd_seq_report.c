@@ -44,10 +44,8 @@ static void seq_report_usage(FILE *f)
 
 static int parse_count(const char *text, long lo, long hi, int *out)
 {
-	char *end;
-	errno = 0;
-	long v = strtol(text, &end, 10);
-	if (end == text || *end || errno || v < lo || v > hi)
+	long v;
+	if (!r5_cli_parse_long(text, lo, hi, &v))
 		return 0;
 	*out = (int)v;
 	return 1;
