@@ -119,6 +119,11 @@ r5_status r5_bids_sidecar(const r5_image_set *set, const r5_bids_options *opt, c
 		snprintf(hash, sizeof hash, "sha256:%s", opt->input_sha256);
 		string_value(&j, "InputHash", hash);
 	}
+	if (opt && opt->input_stream_sha256 && opt->input_stream_sha256[0]) {
+		char hash[80];
+		snprintf(hash, sizeof hash, "sha256:%s", opt->input_stream_sha256);
+		string_value(&j, "InputStreamHash", hash);
+	}
 	add(&j, "\n}\n");
 	if (j.failed) {
 		free(j.text);
@@ -128,29 +133,67 @@ r5_status r5_bids_sidecar(const r5_image_set *set, const r5_bids_options *opt, c
 	return R5_OK;
 }
 
+struct r5_sha256 {
+	EVP_MD_CTX *md;
+};
+
+r5_status r5_sha256_begin(r5_sha256 **h)
+{
+	*h = calloc(1, sizeof **h);
+	if (!*h || !((*h)->md = EVP_MD_CTX_new()) || !EVP_DigestInit_ex((*h)->md, EVP_sha256(), NULL)) {
+		r5_sha256_free(*h);
+		*h = NULL;
+		return r5_set_error(R5_EINTERNAL, "SHA-256: EVP init failed");
+	}
+	return R5_OK;
+}
+
+r5_status r5_sha256_update(r5_sha256 *h, const void *data, size_t length)
+{
+	return length == 0 || EVP_DigestUpdate(h->md, data, length) ? R5_OK
+								    : r5_set_error(R5_EINTERNAL, "SHA-256: EVP update failed");
+}
+
+r5_status r5_sha256_end(r5_sha256 **h, char hex[65])
+{
+	unsigned char digest[EVP_MAX_MD_SIZE];
+	unsigned length = 0;
+	hex[0] = 0;
+	r5_status s = EVP_DigestFinal_ex((*h)->md, digest, &length) && length == 32
+			      ? R5_OK
+			      : r5_set_error(R5_EINTERNAL, "SHA-256: EVP final failed");
+	for (unsigned i = 0; s == R5_OK && i < length; i++)
+		snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+	r5_sha256_free(*h);
+	*h = NULL;
+	return s;
+}
+
+void r5_sha256_free(r5_sha256 *h)
+{
+	if (!h)
+		return;
+	EVP_MD_CTX_free(h->md);
+	free(h);
+}
+
 r5_status r5_sha256_file(const char *path, char hex[65])
 {
 	hex[0] = 0;
 	FILE *f = fopen(path, "rb");
 	if (!f)
 		return r5_set_error(R5_EIO, "SHA-256 of '%s': %s", path, strerror(errno));
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	r5_status s = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) ? R5_OK
-								   : r5_set_error(R5_EINTERNAL, "SHA-256: EVP init failed");
+	r5_sha256 *h = NULL;
+	r5_status s = r5_sha256_begin(&h);
 	unsigned char chunk[1 << 16];
 	size_t n;
 	while (s == R5_OK && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
-		if (!EVP_DigestUpdate(md, chunk, n))
-			s = r5_set_error(R5_EINTERNAL, "SHA-256: EVP update failed");
+		s = r5_sha256_update(h, chunk, n);
 	if (s == R5_OK && ferror(f))
 		s = r5_set_error(R5_EIO, "SHA-256 of '%s': read failed", path);
-	unsigned char digest[EVP_MAX_MD_SIZE];
-	unsigned length = 0;
-	if (s == R5_OK && !EVP_DigestFinal_ex(md, digest, &length))
-		s = r5_set_error(R5_EINTERNAL, "SHA-256: EVP final failed");
-	for (unsigned i = 0; s == R5_OK && i < length && i < 32; i++)
-		snprintf(hex + 2 * i, 3, "%02x", digest[i]);
-	EVP_MD_CTX_free(md);
+	if (s == R5_OK)
+		s = r5_sha256_end(&h, hex);
+	r5_sha256_free(h);
 	fclose(f);
 	return s;
 }
@@ -227,6 +270,6 @@ r5_status r5_bids_write_dataset(const r5_image_set *set, const char *input_sha25
 		snprintf(dir, sizeof dir, "%s/sub-%s/anat", root, subject);
 		snprintf(stem, sizeof stem, "sub-%s_%s", subject, r5_bids_suffix(&set->header));
 	}
-	r5_bids_options opt = {input_sha256, 1};
+	r5_bids_options opt = {input_sha256, 1, NULL};
 	return r5_nifti_write_series(set, &opt, dir, stem);
 }

@@ -225,7 +225,7 @@ static r5_status write_research_outputs(const struct recon_args *a, const r5_ima
 	char sha[65] = "";
 	R5_TRY(r5_sha256_file(a->in, sha));
 	if (a->nifti) {
-		r5_bids_options opt = {sha, a->deidentify};
+		r5_bids_options opt = {sha, a->deidentify, NULL};
 		R5_TRY(r5_nifti_write_series(set, &opt, a->nifti, "magnitude"));
 		if (!a->quiet)
 			printf("nifti: %s/magnitude.nii.gz + .json\n", a->nifti);

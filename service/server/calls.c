@@ -18,6 +18,7 @@
 #include <grpc/support/time.h>
 
 #include "recon/core/log.h"
+#include "recon/io/bids.h"
 
 #define METHOD_RECONSTRUCT "/recon5t.v1.Recon/Reconstruct"
 #define METHOD_CAPABILITIES "/recon5t.v1.Recon/Capabilities"
@@ -39,6 +40,7 @@ static void call_destroy(r5_call *c)
 	r5_realtime_free(c->realtime); /* its frame thread held a reference: it has ended */
 	if (c->header_message)
 		protobuf_c_message_free_unpacked(&c->header_message->base, NULL);
+	r5_sha256_free(c->stream_hash);
 	while (c->out_head) {
 		r5_outgoing *o = c->out_head;
 		c->out_head = o->next;

@@ -18,14 +18,15 @@
 #include "server.h"
 
 /* FORMAT_NIFTI: the magnitude series as one Image event holding the .nii.gz bytes and the BIDS
- * sidecar (written as for a BIDS dataset: no patient data; the stream has no file to hash). */
+ * sidecar (written as for a BIDS dataset: no patient data; no file to hash, the stream's hash
+ * instead: InputStreamHash). */
 static r5_status nifti_event(r5_call *c, const r5_image_set *set, uint32_t *n_images)
 {
 	unsigned char *nii = NULL, *gz = NULL;
 	size_t nii_length = 0, gz_length = 0;
 	char *json = NULL, description[80];
 	snprintf(description, sizeof description, "recon5t %s %s magnitude", R5_VERSION, set->pipeline);
-	r5_bids_options opt = {NULL, 1};
+	r5_bids_options opt = {NULL, 1, c->stream_sha256[0] ? c->stream_sha256 : NULL};
 	r5_status s = r5_nifti_encode(set, description, &nii, &nii_length);
 	if (s == R5_OK)
 		s = r5_nifti_gzip(nii, nii_length, &gz, &gz_length);

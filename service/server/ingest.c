@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "recon/core/log.h"
+#include "recon/io/bids.h"
 #include "server.h"
 #include "metrics.h"
 #include "recon/pipeline/memory_estimate.h"
@@ -137,6 +138,10 @@ r5_status r5_ingest_header(r5_call *c, const Recon5t__V1__ScanHeader *h)
 	r5_status status = r5_scan_builder_create(xml, xml_length, &limits, &c->builder);
 	if (status != R5_OK)
 		return r5_error_context(status, "ScanHeader.ismrmrd_xml (%zu bytes)", xml_length);
+	if (h->format == RECON5T__V1__IMAGE_FORMAT__FORMAT_NIFTI) { /* the sidecar's provenance */
+		R5_TRY(r5_sha256_begin(&c->stream_hash));
+		R5_TRY(r5_sha256_update(c->stream_hash, xml, xml_length));
+	}
 	if (r5_realtime_wanted(c))
 		R5_TRY(r5_realtime_begin(c, h)); /* before Accepted: a bad real-time request is refused at once */
 	const r5_header *header = r5_scan_builder_header(c->builder);
@@ -164,6 +169,13 @@ static r5_status add_acquisition(r5_call *c, const ISMRMRD_AcquisitionHeader *he
 	}
 	c->n_acquisitions++;
 	c->bytes_in += data_bytes;
+	if (c->stream_hash) { /* the same bytes whichever protocol brought them (bids.h) */
+		size_t samples = head->number_of_samples;
+		R5_TRY(r5_sha256_update(c->stream_hash, head, sizeof *head));
+		if (traj)
+			R5_TRY(r5_sha256_update(c->stream_hash, traj, sizeof *traj * samples * head->trajectory_dimensions));
+		R5_TRY(r5_sha256_update(c->stream_hash, data, sizeof *data * samples * head->active_channels));
+	}
 	r5_metrics_ingest_bytes(data_bytes);
 	return R5_OK;
 }
@@ -211,6 +223,8 @@ r5_status r5_ingest_end(r5_call *c)
 		return r5_set_error(R5_EINVAL, "End came before the ScanHeader");
 	if (c->realtime)
 		return r5_realtime_end(c); /* no job: the frame thread finishes the call */
+	if (c->stream_hash)
+		R5_TRY(r5_sha256_end(&c->stream_hash, c->stream_sha256));
 	r5_scan *scan = NULL;
 	r5_scan_builder *builder = c->builder;
 	c->builder = NULL; /* finish hands the scan over and destroys the builder */

@@ -112,6 +112,10 @@ struct r5_call {
 	long reserved_bytes; /* memory budget held until the job ends */
 	int got_end;
 	long n_acquisitions, bytes_in;
+	/* FORMAT_NIFTI: the SHA-256 of the stream (recon/io/bids.h InputStreamHash), hashed as the
+	 * header and acquisitions are added, ended at End */
+	struct r5_sha256 *stream_hash;
+	char stream_sha256[65];
 	double t_start, t_header, t_end;
 	char job_id[24];
 	char client_job_id[64];

@@ -7,6 +7,7 @@ SKIP (77) when the binaries, grpcio or nibabel are absent."""
 import glob
 import json
 import os
+import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -49,6 +50,24 @@ def main():
             for phi in ("PHANTOM^SHEPP", "R5PHANTOM", "1974"):
                 assert phi not in side_text, phi
             print("PASS: sidecar in BIDS units, no patient data")
+            # provenance: the stream's SHA-256 (recon/io/bids.h InputStreamHash), the same for the
+            # same scan sent again, another for another scan
+            stream_hash = side.get("InputStreamHash", "")
+            assert re.fullmatch(r"sha256:[0-9a-f]{64}", stream_hash), side
+            again = os.path.join(work, "sent-again")
+            sc.run([sc.RECON5T, "send", scan, "--server", server.address, "--out", again, "--format", "nifti",
+                    "--quiet"])
+            assert json.load(open(os.path.join(again, "magnitude_0001.json")))["InputStreamHash"] == stream_hash
+            other_scan = os.path.join(work, "q.h5")
+            sc.run([sc.RECON5T, "phantom", "--out", other_scan, "--matrix", "64", "--coils", "4", "--seed", "7",
+                    "--noise", "0.01"])
+            other = os.path.join(work, "sent-other")
+            sc.run([sc.RECON5T, "send", other_scan, "--server", server.address, "--out", other, "--format",
+                    "nifti", "--quiet"])
+            other_hash = json.load(open(os.path.join(other, "magnitude_0001.json")))["InputStreamHash"]
+            assert other_hash != stream_hash, other_hash
+            print("PASS: InputStreamHash %s... the same when sent again, another for another scan"
+                  % stream_hash[:19])
             import subprocess
             r = subprocess.run([sc.RECON5T, "send", scan, "--server", server.address, "--out", out + "-bad",
                                 "--format", "nifti", "--output", "phase", "--quiet"], capture_output=True, text=True)

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "recon/io/bids.h"
@@ -198,6 +199,37 @@ static void test_slab(void **state)
 	free_set(set);
 }
 
+/* The incremental hasher in pieces equals the file hasher over the same bytes, and the known
+ * digest of "abc" (FIPS 180-2). */
+static void test_sha256_pieces(void **state)
+{
+	(void)state;
+	char path[64], a[65], b[65];
+	snprintf(path, sizeof path, "/tmp/r5_sha_%d.bin", (int)getpid());
+	FILE *f = fopen(path, "wb");
+	assert_non_null(f);
+	unsigned char bytes[100000];
+	for (size_t i = 0; i < sizeof bytes; i++)
+		bytes[i] = (unsigned char)(i * 2654435761u >> 13);
+	fwrite(bytes, 1, sizeof bytes, f);
+	fclose(f);
+	assert_int_equal(r5_sha256_file(path, a), R5_OK);
+	r5_sha256 *h = NULL;
+	assert_int_equal(r5_sha256_begin(&h), R5_OK);
+	assert_int_equal(r5_sha256_update(h, bytes, 12345), R5_OK);
+	assert_int_equal(r5_sha256_update(h, bytes + 12345, 0), R5_OK);
+	assert_int_equal(r5_sha256_update(h, bytes + 12345, sizeof bytes - 12345), R5_OK);
+	assert_int_equal(r5_sha256_end(&h, b), R5_OK);
+	assert_null(h);
+	assert_string_equal(a, b);
+	assert_int_equal(r5_sha256_begin(&h), R5_OK);
+	assert_int_equal(r5_sha256_update(h, "abc", 3), R5_OK);
+	assert_int_equal(r5_sha256_end(&h, b), R5_OK);
+	assert_string_equal(b, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	r5_sha256_free(NULL);
+	unlink(path);
+}
+
 static void test_sidecar(void **state)
 {
 	(void)state;
@@ -205,13 +237,14 @@ static void test_sidecar(void **state)
 	r5_image_set *set = make_set(8, 8, 1, 1, offsets);
 	snprintf(set->header.institution, sizeof set->header.institution, "General Hospital");
 	char *json = NULL;
-	r5_bids_options opt = {"ab12", 1};
+	r5_bids_options opt = {"ab12", 1, "cd34"};
 	assert_int_equal(r5_bids_sidecar(set, &opt, &json), R5_OK);
 	assert_non_null(strstr(json, "\"RepetitionTime\": 0.0055"));
 	assert_non_null(strstr(json, "\"EchoTime\": 0.0022"));
 	assert_non_null(strstr(json, "\"FlipAngle\": 12"));
 	assert_non_null(strstr(json, "\"MagneticFieldStrength\": 3"));
 	assert_non_null(strstr(json, "\"InputHash\": \"sha256:ab12\""));
+	assert_non_null(strstr(json, "\"InputStreamHash\": \"sha256:cd34\""));
 	assert_non_null(strstr(json, "\"ReconstructionPipeline\": \"cartesian\""));
 	assert_null(strstr(json, "Doe"));
 	assert_null(strstr(json, "P123"));
@@ -253,6 +286,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_stack_out_of_order),
 		cmocka_unit_test(test_slab),
+		cmocka_unit_test(test_sha256_pieces),
 		cmocka_unit_test(test_sidecar),
 		cmocka_unit_test(test_bad_input),
 	};
