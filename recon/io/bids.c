@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 
@@ -203,6 +204,55 @@ static r5_status write_text(const char *path, const char *text)
 	return r5_dcm_write_file(path, (const unsigned char *)text, strlen(text));
 }
 
+/* A dataset's own files are the researcher's once they exist (an edited description stays). */
+static r5_status write_text_once(const char *path, const char *text)
+{
+	return access(path, F_OK) == 0 ? R5_OK : write_text(path, text);
+}
+
+/* participants.tsv with a row for `subject`: the rows already there are kept (other subjects,
+ * columns a researcher added), the subject's row added once. */
+static r5_status add_participant(const char *path, const char *subject)
+{
+	char row[80];
+	snprintf(row, sizeof row, "sub-%s", subject);
+	FILE *f = fopen(path, "rb");
+	if (!f && errno != ENOENT)
+		return r5_set_error(R5_EIO, "BIDS: cannot read '%s': %s", path, strerror(errno));
+	if (!f) {
+		char text[100];
+		snprintf(text, sizeof text, "participant_id\n%s\n", row);
+		return write_text(path, text);
+	}
+	enum { MAX_TSV = 1 << 20 };
+	char *text = malloc(MAX_TSV + 2);
+	size_t n = text ? fread(text, 1, MAX_TSV + 1, f) : 0;
+	int failed = ferror(f);
+	fclose(f);
+	if (!text || failed || n > MAX_TSV) {
+		free(text);
+		return r5_set_error(R5_EIO, "BIDS: '%s' is unreadable or over %d bytes", path, MAX_TSV);
+	}
+	text[n] = '\0';
+	size_t len = strlen(row);
+	for (const char *line = text; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
+		if (!strncmp(line, row, len) && (line[len] == '\t' || line[len] == '\n' || line[len] == '\r' || !line[len])) {
+			free(text);
+			return R5_OK;
+		}
+	if (n > 0 && text[n - 1] != '\n')
+		text[n++] = '\n', text[n] = '\0';
+	char *grown = realloc(text, n + len + 2);
+	if (!grown) {
+		free(text);
+		return r5_set_error(R5_ENOMEM, "BIDS: participants.tsv");
+	}
+	snprintf(grown + n, len + 2, "%s\n", row);
+	r5_status s = write_text(path, grown);
+	free(grown);
+	return s;
+}
+
 r5_status r5_nifti_write_series(const r5_image_set *set, const r5_bids_options *opt, const char *dir,
 				const char *stem)
 {
@@ -256,13 +306,12 @@ r5_status r5_bids_write_dataset(const r5_image_set *set, const char *input_sha25
 		 R5_VERSION);
 	if (snprintf(path, sizeof path, "%s/dataset_description.json", root) >= (int)sizeof path)
 		return r5_set_error(R5_EINVAL, "BIDS: root path too long");
-	R5_TRY(write_text(path, text));
+	R5_TRY(write_text_once(path, text));
 	snprintf(path, sizeof path, "%s/README", root);
-	R5_TRY(write_text(path, "Images reconstructed by recon5t from ISMRMRD raw data. Each image's JSON sidecar\n"
+	R5_TRY(write_text_once(path, "Images reconstructed by recon5t from ISMRMRD raw data. Each image's JSON sidecar\n"
 				"records the reconstruction pipeline, its parameters and the SHA-256 of its input.\n"));
 	snprintf(path, sizeof path, "%s/participants.tsv", root);
-	snprintf(text, sizeof text, "participant_id\nsub-%s\n", subject);
-	R5_TRY(write_text(path, text));
+	R5_TRY(add_participant(path, subject));
 	if (session) {
 		snprintf(dir, sizeof dir, "%s/sub-%s/ses-%s/anat", root, subject, session);
 		snprintf(stem, sizeof stem, "sub-%s_ses-%s_%s", subject, session, r5_bids_suffix(&set->header));

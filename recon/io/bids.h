@@ -38,7 +38,9 @@ r5_status r5_nifti_write_series(const r5_image_set *set, const r5_bids_options *
 /* BIDS suffix from the sequence parameters: T2w (TE >= 60 ms, TR >= 1500 ms), PDw (TR >= 1500 ms),
  * else T1w. */
 const char *r5_bids_suffix(const r5_header *h);
-/* The dataset under root for subject/session labels (alphanumeric, else R5_EINVAL). */
+/* The dataset under root for subject/session labels (alphanumeric, else R5_EINVAL). Runs add to
+ * one dataset: dataset_description.json and README are written only when absent (a researcher's
+ * edits stay), participants.tsv keeps its rows and gains the subject's once. */
 r5_status r5_bids_write_dataset(const r5_image_set *set, const char *input_sha256, const char *root,
 				const char *subject, const char *session);
 

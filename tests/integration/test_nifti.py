@@ -178,6 +178,21 @@ def main():
                 check(not errors, "%s: bids-validator %s: %d errors %s, warnings %s"
                       % (name, VALIDATOR_VERSION, len(errors), errors, warnings))
                 validator_ran = True
+        # one dataset, several runs: a second subject, the first again; the rows stay, once each,
+        # and an edited dataset_description.json is the researcher's
+        bids = os.path.join(work, "2d-oblique", "bids")
+        description = os.path.join(bids, "dataset_description.json")
+        edited = json.load(open(description))
+        edited["Name"] = "edited by the researcher"
+        json.dump(edited, open(description, "w"))
+        for subject in ("02", "01"):
+            run("recon", os.path.join(work, "2d-oblique.h5"), "--quiet", "--bids", bids, "--subject", subject,
+                "--session", "1")
+        rows = open(os.path.join(bids, "participants.tsv")).read().split("\n")
+        check(rows[:3] == ["participant_id", "sub-01", "sub-02"] and rows.count("sub-01") == 1,
+              "participants.tsv after runs for 01, 02, 01: %s" % rows)
+        check(json.load(open(description))["Name"] == "edited by the researcher",
+              "dataset_description.json kept as the researcher edited it")
         # bad input: a subject label BIDS does not allow is refused with a message
         r = subprocess.run([R5, "recon", os.path.join(work, "2d-oblique.h5"), "--quiet", "--bids",
                             os.path.join(work, "bad"), "--subject", "a_b"], capture_output=True, text=True)
