@@ -115,9 +115,15 @@ static r5_status sock_write(void *user, const void *src, size_t n)
 		ssize_t w = send(m->fd, (const char *)src + done, n - done, MSG_NOSIGNAL);
 		if (w < 0 && errno == EINTR)
 			continue;
-		if (w <= 0)
+		if (w <= 0) {
 			m->broken = 1;
-		else
+			/* the peer is gone (writes are under write_lock, and m->call is set before the
+			 * job is queued and cleared only after its last write): stop the job at its next
+			 * check, as a gRPC client that vanishes does, instead of computing for no one */
+			if (m->call && !atomic_exchange(&m->call->cancelled, 1))
+				r5_info("job %s: the MRD peer %s is gone (%s): cancelling the job",
+					m->call->job_id[0] ? m->call->job_id : "-", m->peer, strerror(errno));
+		} else
 			done += (size_t)w;
 	}
 	return done == n ? R5_OK : R5_EIO;

@@ -14,7 +14,9 @@
      correlation id, an unknown key refused with ERR;
   7. drain (SIGTERM): a new MRD connection is refused with ERR naming the drain, one still
      ingesting is ended with ERR when the grace is over;
-  8. CancelJob (admin token) of a job still ingesting over MRD: ERR "cancelled by admin" + CLOSE.
+  8. CancelJob (admin token) of a job still ingesting over MRD: ERR "cancelled by admin" + CLOSE;
+  9. a client killed while its job runs: the job is cancelled at the next progress message that
+     cannot go out (seconds, not the job's 35 s), and the server serves the next connection.
 Only recon5t and Python here (no reference peers needed)."""
 import os
 import signal
@@ -363,6 +365,40 @@ def check_cancel(w, pb):
         log.close()
 
 
+def check_vanish(w, pb, hpb):
+    """A client that vanishes while its job runs: the next progress TEXT fails to go out and the job
+    is cancelled (a CS job of 5000 iterations takes about 35 s here), not computed for no one."""
+    port = sc.free_port()
+    server = sc.Server(w, pb, hpb, extra=["--mrd-listen", "127.0.0.1:%d" % port])
+    try:
+        scan = os.path.join(w, "cs.h5")
+        sc.run([sc.RECON5T, "phantom", "--matrix", "128", "--coils", "8", "--sampling", "poisson", "--accel", "4",
+                "--out", scan])
+        log = open(os.path.join(w, "send-vanish.log"), "w")
+        client = subprocess.Popen([sc.RECON5T, "send", scan, "--protocol", "mrd", "--server", "127.0.0.1:%d" % port,
+                                   "--out", os.path.join(w, "vanish"), "--pipeline", "cs", "--param", "iters=5000",
+                                   "--param", "lambda_l1=0.001"], stdout=log, stderr=subprocess.STDOUT)
+        end = time.time() + 60
+        while "stage cs" not in open(log.name).read() and time.time() < end and client.poll() is None:
+            time.sleep(0.1)
+        client.kill()
+        client.wait()
+        log.close()
+        t0 = time.time()
+        while "CANCELLED" not in server.log_text() and time.time() < t0 + 60:
+            time.sleep(0.1)
+        elapsed = time.time() - t0
+        gone = [l for l in server.log_text().splitlines() if "is gone" in l]
+        print("client killed while its job ran  : cancelled %.1f s later (%s)"
+              % (elapsed, gone[0].split("INFO ")[-1] if gone else "no 'is gone' line"))
+        assert gone and "CANCELLED" in server.log_text() and elapsed < 20, server.log_text()[-2000:]
+        wait_streams(server, 0)
+        out = send_mrd(w, port, os.path.join(w, "phantom.h5"), os.path.join(w, "after-vanish"))
+        assert os.listdir(out)
+    finally:
+        server.stop()
+
+
 def main():
     sc.require_binaries()
     with sc.tempdir() as w:
@@ -383,6 +419,7 @@ def main():
         check_idle(w, pb, hpb, xml, scan)
         check_drain(w, pb, hpb, xml)
         check_cancel(w, pb)
+        check_vanish(w, pb, hpb)
         print("all cases: %.1f s" % (time.time() - t0))
 
 
