@@ -30,8 +30,8 @@
  * perfect reconstruction of the fully sampled grid gives), centred unitary inverse FFT,
  * magnitude — so a perfect reconstruction of fully sampled noise-free data gives it to the
  * samples' distance from the grid (at most 1e-3 cycles: NRMSE 2e-5 for the spin echo of
- * ../shared/data/pulseq, 8e-5 for its EPI); for the non-Cartesian kinds the centred N x N grid,
- * computed over twice the FOV and cropped, as a NUFFT reconstruction does not wrap around. "object" is the voxel
+ * ../shared/data/pulseq, 8e-5 for its EPI); for the non-Cartesian kinds the centred N x N grid
+ * (as the dynamic phantom's truth). "object" is the voxel
  * average (phantom.h). One of each per slice; the vessel-wall kind adds its "wall_mask" on the
  * sequence's grid. Scaling, noise units and geometry are phantom.h's.
  *
