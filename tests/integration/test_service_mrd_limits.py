@@ -7,7 +7,8 @@
   3. mrd_allow: a peer outside the list gets TEXT ERR + CLOSE; CIDR prefixes, IPv6, and IPv4
      peers on a dual-stack [::] listener (::ffff:a.b.c.d) matched against IPv4 entries;
   4. admission: max_streams and max_streams_per_peer count MRD connections (ERR naming the
-     limit, then CLOSE), the slots come back when the connections end;
+     limit, then CLOSE), the slots come back when the connections end; one host's gRPC streams
+     and MRD connections share its per-peer limit;
   5. ingest_idle_s = 2: a client that stops after its HEADER gets ERR "no message for ..." +
      CLOSE, one that sends nothing is closed, the memory comes back, the server still serves;
   6. QUERY: gadgetron::info and other Gadgetron keys answered with RESPONSE (7) carrying the
@@ -257,6 +258,40 @@ def check_admission(w, pb, hpb, xml):
         server.stop()
 
 
+def check_shared_peer_limit(w, pb, hpb, xml):
+    """One host's gRPC streams and MRD connections count together against max_streams_per_peer
+    (the MRD peer is named as gRPC names it): a held gRPC stream makes the host's MRD connection
+    refused, and a held MRD connection its gRPC stream (RESOURCE_EXHAUSTED)."""
+    import grpc
+    import threading
+    port = sc.free_port()
+    server = sc.Server(w, pb, hpb, extra=["--mrd-listen", "127.0.0.1:%d" % port, "--max-streams-per-peer", "1"])
+    try:
+        release, result = threading.Event(), {}
+
+        def held():
+            yield next(sc.scan_messages(pb, xml, [], end=False))
+            release.wait(30)
+
+        t = threading.Thread(target=lambda: result.update(r=server.reconstruct(held(), timeout=60)))
+        t.start()
+        wait_streams(server, 1)
+        expect_refused(connect(port), ["max_streams_per_peer = 1"], "MRD while a gRPC stream is held")
+        release.set()
+        t.join(60)
+        wait_streams(server, 0)
+        a = connect(port)
+        a.sendall(config_file() + header(xml))
+        wait_streams(server, 1)
+        _, code, details = server.reconstruct(sc.scan_messages(pb, xml, []), timeout=30)
+        a.close()
+        print("%-34s: %s %s" % ("gRPC while an MRD one is held", code.name, details[:60]))
+        assert code == grpc.StatusCode.RESOURCE_EXHAUSTED and "max_streams_per_peer" in details, (code, details)
+        wait_streams(server, 0)
+    finally:
+        server.stop()
+
+
 def check_idle(w, pb, hpb, xml, scan):
     port = sc.free_port()
     server = sc.Server(w, pb, hpb, extra=["--mrd-listen", "127.0.0.1:%d" % port, "--ingest-idle-s", "2"])
@@ -416,6 +451,7 @@ def main():
             server.stop()
         check_allow_lists(w, pb, hpb)
         check_admission(w, pb, hpb, xml)
+        check_shared_peer_limit(w, pb, hpb, xml)
         check_idle(w, pb, hpb, xml, scan)
         check_drain(w, pb, hpb, xml)
         check_cancel(w, pb)
