@@ -553,52 +553,36 @@ static r5_status write_readouts(seq_job *job, const ISMRMRD_Dataset *dset)
  * reconstruction's image is. A trajectory's: the centred grid, as the dynamic phantom's truth
  * (computing it over twice the FOV and cropping, as a NUFFT reconstruction does not wrap, changed
  * the RAGA file's NRMSE from 0.0443 to 0.0446 and the dynamic phantom's from 0.2592 to 0.2600:
- * the wrapped ringing is below what a NUFFT reconstruction leaves; os stays 1). */
+ * the wrapped ringing is below what a NUFFT reconstruction leaves). */
 static r5_status bandlimited_truth(const seq_job *job, const r5_shape_set *object, float *out)
 {
-	long n[3], os[3], dims[R5_DIMS];
-	double scale = 1;
+	long n0 = job->n[0], n1 = job->n[1], n2 = job->n[2], dims[R5_DIMS];
 	r5_dims_ones(dims);
-	for (int d = 0; d < 3; d++) {
-		os[d] = 1; /* > 1: over os times the FOV, cropped (see above) */
-		n[d] = job->n[d], dims[d] = os[d] * n[d];
-		if (d < 2 || job->three_d) /* the data's scale with the k-spacing and points of this grid */
-			scale *= sqrt((double)dims[d]) / (os[d] * job->q.fov_mm[d]);
-	}
+	dims[0] = n0, dims[1] = n1, dims[2] = n2;
 	r5_array *grid = NULL;
 	r5_ctx *ctx = NULL;
 	R5_TRY(r5_array_alloc_host(dims, &grid));
 	r5_status s = r5_ctx_create(&ctx, "cpu", 0);
 	if (s == R5_OK) {
-		memset(grid->data, 0, sizeof *grid->data * (size_t)(dims[0] * dims[1] * dims[2]));
+		memset(grid->data, 0, sizeof *grid->data * (size_t)(n0 * n1 * n2));
 #pragma omp parallel for collapse(2) schedule(static)
-		for (long iz = 0; iz < dims[2]; iz++)
-			for (long iy = 0; iy < dims[1]; iy++) {
-				double c0[3], one[3] = {1.0 / (double)os[0], 0, 0}, k0[3], dk[3];
-				if (job->layout == R5_SEQ_LAYOUT_TRAJ) { /* the centred grid at 1/os */
-					c0[0] = -(double)(dims[0] / 2) / (double)os[0];
-					c0[1] = (double)(iy - dims[1] / 2) / (double)os[1];
-					c0[2] = job->three_d ? (double)(iz - dims[2] / 2) / (double)os[2] : 0;
-				} else { /* LINES: start[0] + i at index i; REGRID: the centred integers */
-					c0[0] = job->off[0] + (double)job->start[0];
-					c0[1] = job->off[1] + (double)grid_frequency(iy, job->start[1], n[1]);
-					c0[2] = job->three_d ? job->off[2] + (double)grid_frequency(iz, job->start[2], n[2]) : 0;
-				}
+		for (long iz = 0; iz < n2; iz++)
+			for (long iy = 0; iy < n1; iy++) {
+				/* LINES: start[0] + i at index i; REGRID and TRAJ: the centred grid (off 0,
+				 * start -n/2, where grid_frequency is the identity) */
+				double c0[3] = {job->off[0] + (double)job->start[0],
+						job->off[1] + (double)grid_frequency(iy, job->start[1], n1),
+						job->three_d ? job->off[2] + (double)grid_frequency(iz, job->start[2], n2) : 0};
+				double one[3] = {1, 0, 0}, k0[3], dk[3];
 				per_mm(job, c0, k0);
 				per_mm(job, one, dk);
-				r5_shapes_ft_row(object, k0, dk, dims[0], scale, grid->data + dims[0] * (iy + dims[1] * iz), 1);
+				r5_shapes_ft_row(object, k0, dk, n0, job->scale, grid->data + n0 * (iy + n1 * iz), 1);
 			}
-		s = r5_ifft(ctx, R5_FLAG(0) | R5_FLAG(1) | (dims[2] > 1 ? R5_FLAG(2) : 0), grid, grid);
+		s = r5_ifft(ctx, R5_FLAG(0) | R5_FLAG(1) | (n2 > 1 ? R5_FLAG(2) : 0), grid, grid);
 	}
-	if (s == R5_OK) /* the central n of each axis */
-		for (long iz = 0; iz < n[2]; iz++)
-			for (long iy = 0; iy < n[1]; iy++)
-				for (long ix = 0; ix < n[0]; ix++) {
-					long gx = ix + (dims[0] - n[0]) / 2, gy = iy + (dims[1] - n[1]) / 2,
-					     gz = iz + (dims[2] - n[2]) / 2;
-					out[ix + n[0] * (iy + n[1] * iz)] =
-						cabsf(grid->data[gx + dims[0] * (gy + dims[1] * gz)]);
-				}
+	if (s == R5_OK)
+		for (long i = 0; i < n0 * n1 * n2; i++)
+			out[i] = cabsf(grid->data[i]);
 	r5_ctx_destroy(ctx);
 	r5_array_free(grid);
 	return s;

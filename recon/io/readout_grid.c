@@ -169,15 +169,16 @@ static int same_positions(const pattern *p, long m, const double *k)
 	return 1;
 }
 
-r5_status r5_readout_grid_get(r5_readout_grid *plan, long m, const double *k, const double complex **g)
+/* The kept pattern for these positions, computed into the slot used longest ago when none. */
+static r5_status pattern_for(r5_readout_grid *plan, long m, const double *k, const pattern **out)
 {
-	*g = NULL;
+	*out = NULL;
 	int oldest = 0;
 	for (int p = 0; p < R5_READOUT_GRID_PATTERNS; p++) {
 		pattern *pat = &plan->patterns[p];
 		if (same_positions(pat, m, k)) {
 			pat->used = ++plan->clock;
-			*g = pat->g;
+			*out = pat;
 			return R5_OK;
 		}
 		if (pat->used < plan->patterns[oldest].used)
@@ -214,19 +215,25 @@ r5_status r5_readout_grid_get(r5_readout_grid *plan, long m, const double *k, co
 	slot->gf = gf;
 	slot->used = ++plan->clock;
 	plan->computed++;
-	*g = gg;
+	*out = slot;
+	return R5_OK;
+}
+
+r5_status r5_readout_grid_get(r5_readout_grid *plan, long m, const double *k, const double complex **g)
+{
+	const pattern *pat = NULL;
+	*g = NULL;
+	R5_TRY(pattern_for(plan, m, k, &pat));
+	*g = pat->g;
 	return R5_OK;
 }
 
 r5_status r5_readout_grid_apply(r5_readout_grid *plan, long m, const double *k, long n_lines, const float complex *in,
 				long in_stride, float complex *out, long out_stride)
 {
-	const double complex *g = NULL;
-	R5_TRY(r5_readout_grid_get(plan, m, k, &g));
-	const float *gf = NULL;
-	for (int p = 0; p < R5_READOUT_GRID_PATTERNS; p++)
-		if (plan->patterns[p].g == g)
-			gf = plan->patterns[p].gf;
+	const pattern *pat = NULL;
+	R5_TRY(pattern_for(plan, m, k, &pat));
+	const float *gf = pat->gf;
 	long n = plan->n_grid;
 	/* every line's sums at once, so that G is read once per acquisition and not once per coil
 	 * (at 256 x 340 it is more than a core's L2), in float split into real and imaginary parts

@@ -81,14 +81,28 @@ static int bad_value(const char *option, const char *value)
 }
 
 /* Applies one option; returns 0 or the exit status of a usage error. */
-static int apply_option(struct r5_phantom_params *p, const char *option, const char *value, const char **out,
-			int *fov_given)
+/* What the command line said besides the parameters. */
+typedef struct given {
+	const char *out, *seq;
+	int fov, frame_spokes;
+	const char *grid_option; /* the first option that sets what a sequence sets (refused with --seq) */
+} given;
+
+static int apply_option(struct r5_phantom_params *p, const char *option, const char *value, given *g)
 {
+	static const char *const grid_options[] = {"--matrix", "--fov",	 "--sampling", "--accel",
+						   "--calib",  "--oversampling", "--frames",   "--tr"};
+	for (size_t k = 0; k < sizeof grid_options / sizeof *grid_options && !g->grid_option; k++)
+		if (!strcmp(option, grid_options[k]))
+			g->grid_option = grid_options[k];
+	g->frame_spokes |= !strcmp(option, "--frame-spokes");
 	double v[3];
 	int n = parse_list(value, v, 3), three_d = r5_phantom_is_3d(p);
 	if (!strcmp(option, "--out")) {
-		*out = value;
-	} else if (!strcmp(option, "--kind") || !strcmp(option, "--seq")) {
+		g->out = value;
+	} else if (!strcmp(option, "--seq")) {
+		g->seq = value;
+	} else if (!strcmp(option, "--kind")) {
 		/* handled before defaults */
 	} else if (!strcmp(option, "--coil-model")) {
 		if (strcmp(value, "loops") && strcmp(value, "uniform"))
@@ -110,7 +124,7 @@ static int apply_option(struct r5_phantom_params *p, const char *option, const c
 			p->fov_mm[d] = v[d < n ? d : (n < 3 ? n - 1 : 2)];
 		if (!three_d && n == 3)
 			p->fov_mm[2] = v[2];
-		*fov_given = 1;
+		g->fov = 1;
 	} else if (!strcmp(option, "--coils") || !strcmp(option, "--calib") || !strcmp(option, "--oversampling") ||
 		   !strcmp(option, "--noise-samples") || !strcmp(option, "--frames") ||
 		   !strcmp(option, "--frame-spokes") || !strcmp(option, "--per-frame-motion")) {
@@ -217,29 +231,11 @@ int r5_cli_phantom(int argc, char **argv)
 		if (name && r5_phantom_kind_parse(name, &kind) != R5_OK)
 			return bad_value("--kind", name);
 	}
-	const char *seq = NULL;
-	for (int i = 1; i < argc; i++)
-		if (!strcmp(argv[i], "--seq") && i + 1 < argc)
-			seq = argv[i + 1];
-		else if (!strncmp(argv[i], "--seq=", 6))
-			seq = argv[i] + 6;
-	static const char *const seq_sets[] = {"--matrix", "--fov", "--sampling", "--accel", "--calib", "--oversampling",
-					       "--frames", "--tr"};
-	for (int i = 1; seq && i < argc; i++)
-		for (size_t k = 0; k < sizeof seq_sets / sizeof *seq_sets; k++) {
-			size_t len = strlen(seq_sets[k]);
-			if (!strncmp(argv[i], seq_sets[k], len) && (argv[i][len] == '\0' || argv[i][len] == '=')) {
-				fprintf(stderr, "recon5t phantom: %s does not apply with --seq (the sequence sets it)\n",
-					seq_sets[k]);
-				return 2;
-			}
-		}
 	struct r5_phantom_params p = kind == R5_PHANTOM_DYNAMIC	 ? r5_phantom_defaults_dynamic
 				     : kind == R5_PHANTOM_VESSEL_WALL	 ? r5_phantom_defaults_vessel_wall
 				     : kind == R5_PHANTOM_SHEPP_LOGAN_3D ? r5_phantom_defaults_3d
 									 : r5_phantom_defaults_2d;
-	const char *out = NULL;
-	int fov_given = 0;
+	given g = {0};
 	for (int i = 1; i < argc;) {
 		char option[64];
 		const char *value = NULL;
@@ -252,25 +248,27 @@ int r5_cli_phantom(int argc, char **argv)
 			fprintf(stderr, "recon5t phantom: option '%s' needs a value\n", argv[i]);
 			return 2;
 		}
-		int rc = apply_option(&p, option, value, &out, &fov_given);
+		int rc = apply_option(&p, option, value, &g);
 		if (rc)
 			return rc;
 		i = next;
 	}
+	const char *out = g.out;
 	if (!out) {
 		fprintf(stderr, "recon5t phantom: --out FILE.h5 is required\n");
 		phantom_usage(stderr);
 		return 2;
 	}
-	if (seq) {
-		int frames_given = 0; /* the dynamic kind's frames: all the readouts unless --frame-spokes */
-		for (int i = 1; i < argc; i++)
-			frames_given |= !strncmp(argv[i], "--frame-spokes", 14);
-		if (!frames_given)
-			p.frame_spokes = 0;
-		return phantom_from_seq(&p, seq, out);
+	if (g.seq && g.grid_option) {
+		fprintf(stderr, "recon5t phantom: %s does not apply with --seq (the sequence sets it)\n", g.grid_option);
+		return 2;
 	}
-	if (!fov_given) /* 1 mm voxels; the vessel-wall phantom's are 0.5 mm, the dynamic one's 2 mm */
+	if (g.seq) {
+		if (!g.frame_spokes) /* the dynamic kind's frames: all the readouts unless --frame-spokes */
+			p.frame_spokes = 0;
+		return phantom_from_seq(&p, g.seq, out);
+	}
+	if (!g.fov) /* 1 mm voxels; the vessel-wall phantom's are 0.5 mm, the dynamic one's 2 mm */
 		for (int d = 0; d < (r5_phantom_is_3d(&p) ? 3 : 2); d++)
 			p.fov_mm[d] = p.matrix[d] * (kind == R5_PHANTOM_VESSEL_WALL ? 0.5 : kind == R5_PHANTOM_DYNAMIC ? 2.0 : 1.0);
 	if (r5_phantom_check(&p) != R5_OK) {

@@ -223,6 +223,11 @@ def read_images(path):
     return found
 
 
+def magnitude(a):
+    """|a| of an image array, ISMRMRD's complex compound (real, imag) included."""
+    return np.abs(a["real"] + 1j * a["imag"].astype(np.float64)) if a.dtype.names else np.abs(a)
+
+
 def image_arrays(events, pb, kind=0):
     """Images of one OutputKind from the events, each as a float32 (or complex64) array shaped
     [z, y, x], ordered by image_index."""

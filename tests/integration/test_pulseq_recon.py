@@ -20,7 +20,6 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import svc_common as sc  # noqa: E402
 
-import h5py  # noqa: E402
 import numpy as np  # noqa: E402
 
 SHARED = os.environ.get("R5_SHARED", "")
@@ -65,15 +64,9 @@ def recon(work, scan, name):
 
 
 def images(path):
-    with h5py.File(path, "r") as f:
-        group = f["dataset"]
-        for name in group:
-            if name not in ("ground_truth", "object", "data", "xml") and "data" in group[name]:
-                data = np.asarray(group[name]["data"])
-                if data.dtype.names:  # ISMRMRD complex float: (real, imag)
-                    data = data["real"].astype(np.float64) + 1j * data["imag"]
-                return np.abs(data).astype(np.float64)
-    raise AssertionError("no image in %s" % path)
+    found = sc.read_images(path)
+    assert found, "no image in %s" % path
+    return sc.magnitude(found[0][1]).astype(np.float64)
 
 
 def main():

@@ -71,9 +71,7 @@ def main():
         try:
             events, images = good(server, pb, xml, records, "radial")
             arrays = sc.image_arrays(events, pb)
-            def magnitude(a):
-                return np.abs(a["real"] + 1j * a["imag"]) if a.dtype.names else np.abs(a)
-            ref = np.concatenate([magnitude(a).astype(np.float32).ravel() for a in reference])
+            ref = np.concatenate([sc.magnitude(a).astype(np.float32).ravel() for a in reference])
             got = np.concatenate([a.ravel() for a in arrays]) if arrays else np.zeros(1)
             if got.size != ref.size or not np.allclose(got, ref, rtol=1e-4, atol=1e-4 * float(ref.max())):
                 FAILURES.append("radial: service images differ from recon5t recon's (%d vs %d values)"

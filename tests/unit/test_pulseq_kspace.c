@@ -17,26 +17,12 @@
 
 #include "recon/core/log.h"
 #include "recon/io/pulseq_kspace.h"
+#include "text_fixture.h"
 
 #define NX 16
 #define NY 8
 #define FOV 0.2 /* m: dk = 5 1/m */
 #define PI 3.14159265358979323846
-
-/* Appends printf output to a growing text. */
-static void put(char **text, size_t *len, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	*text = realloc(*text, *len + (size_t)n + 1);
-	assert_non_null(*text);
-	va_start(ap, fmt);
-	vsnprintf(*text + *len, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	*len += (size_t)n;
-}
 
 /* Line j: block 3j+1 a 9-degree block pulse (100 us, centre 50 us) with a gx trapezoid of
  * 1e5 Hz/m (rise 10, flat 80, fall 10 us: area 4.5 1/m after the centre); block 3j+2 the gx

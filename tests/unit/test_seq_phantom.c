@@ -25,26 +25,13 @@
 #include "recon/core/fft.h"
 #include "recon/core/log.h"
 #include "recon/io/scan.h"
+#include "text_fixture.h"
 
 #define NX 16
 #define NY 8
 #define NZ 6
 #define FOV 0.2   /* m (x, y): dk = 5 1/m */
 #define FOV_Z 0.15 /* m */
-
-static void put(char **text, size_t *len, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	*text = realloc(*text, *len + (size_t)n + 1);
-	assert_non_null(*text);
-	va_start(ap, fmt);
-	vsnprintf(*text + *len, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	*len += (size_t)n;
-}
 
 /* Per line (j, l): a 9-degree block pulse (100 us) under a gx trapezoid (1e5 Hz/m, 10/80/10 us:
  * 4.5 1/m after the pulse centre); the prephaser (gx -4.5e5 Hz/m for 20/80/20 us: -45 1/m), the
