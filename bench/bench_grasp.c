@@ -9,6 +9,9 @@
  *              the iterations. Also printed (mean only): r5_grasp_solve with lambda 0, each
  *              frame's density-weighted least squares by 10 CG iterations on GRASP's operator
  *   grasp      r5_grasp_solve with its defaults (automatic lambda) or --lambda-scale/--rho
+ *   l+s        r5_grasp_solve with model R5_GRASP_LPLUSS (low rank + sparse, Otazo 2015), its
+ *              default thresholds or --lowrank-scale/--sparse-scale, --ls-iters steps (default
+ *              --iters'); --ls-sweep: both scales over 0.005 .. 0.08
  *
  * Options: --matrix N --coils C --frames F --frame-spokes S --noise SIGMA --tr MS
  *          --lambda-scale L --space-scale L --rho R --iters I --cg-iters I --sense-iters I
@@ -167,7 +170,8 @@ static void print_table(long frames, const char *const names[], scores *const ro
 typedef struct bench_args {
 	struct r5_phantom_params p;
 	r5_grasp_opts grasp;
-	int sense_iters, sweep;
+	int sense_iters, sweep, ls_iters, ls_sweep;
+	float lowrank_scale, sparse_scale;
 	const char *write_cfl, *compare_cfl, *score_cfl;
 } bench_args;
 
@@ -176,10 +180,11 @@ static int parse(int argc, char **argv, bench_args *a)
 	a->p = r5_phantom_defaults_dynamic;
 	a->grasp = r5_grasp_defaults;
 	a->sense_iters = 0;
+	a->lowrank_scale = r5_grasp_defaults.lowrank_scale, a->sparse_scale = r5_grasp_defaults.sparse_scale;
 	for (int i = 1; i < argc; i++) {
 		const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-		if (!strcmp(o, "--sweep")) {
-			a->sweep = 1;
+		if (!strcmp(o, "--sweep") || !strcmp(o, "--ls-sweep")) {
+			*(o[2] == 's' ? &a->sweep : &a->ls_sweep) = 1;
 			continue;
 		}
 		if (!v) {
@@ -209,6 +214,12 @@ static int parse(int argc, char **argv, bench_args *a)
 			a->grasp.iters = atoi(v);
 		else if (!strcmp(o, "--cg-iters"))
 			a->grasp.cg_iters = atoi(v);
+		else if (!strcmp(o, "--lowrank-scale"))
+			a->lowrank_scale = (float)atof(v);
+		else if (!strcmp(o, "--sparse-scale"))
+			a->sparse_scale = (float)atof(v);
+		else if (!strcmp(o, "--ls-iters"))
+			a->ls_iters = atoi(v);
 		else if (!strcmp(o, "--sense-iters"))
 			a->sense_iters = atoi(v);
 		else if (!strcmp(o, "--write-cfl"))
@@ -339,19 +350,46 @@ int main(int argc, char **argv)
 	printf("grasp (lambda %.4g = %.4g max|x0|, lambda_space %.4g, rho %g, %d ADMM x %d CG): %.2f s wall, %.2f s cpu\n",
 	       (double)info.lambda, (double)a.grasp.lambda_scale, (double)info.lambda_space, (double)a.grasp.rho,
 	       info.iters, a.grasp.cg_iters, now_s() - w0, cpu_s() - c0);
-	const char *names[4] = {"gridding", "nc-sense", "grasp", "bart pics"};
-	scores *rows[4] = {&s_grid, &s_sense, &s_grasp, &s_bart};
-	int n = 3;
+	r5_grasp_opts lo = a.grasp;
+	lo.model = R5_GRASP_LPLUSS, lo.lowrank_scale = a.lowrank_scale, lo.sparse_scale = a.sparse_scale;
+	lo.iters = a.ls_iters > 0 ? a.ls_iters : lo.iters;
+	if (a.ls_sweep)
+		for (float lr = 0.005f; lr < 0.09f; lr *= 2)
+			for (float sp = 0.005f; sp < 0.09f; sp *= 2) {
+				r5_grasp_opts go = lo;
+				go.lowrank_scale = lr, go.sparse_scale = sp;
+				scores sw;
+				if (r5_grasp_solve(ctx, image_dims, coords, scan.samples, maps, &go, NULL, grasp, NULL, &info) !=
+					    R5_OK ||
+				    score(scan.truth, grasp, T, &sw) != R5_OK)
+					return fail("l+s sweep");
+				printf("sweep l+s lowrank_scale %.4f sparse_scale %.4f: mean nrmse %.4f ssim %.4f, rank %ld "
+				       "(%.1f s)\n", (double)lr, (double)sp, sw.mean_nrmse, sw.mean_ssim, info.rank, info.seconds);
+			}
+	scores s_ls;
+	r5_array *ls = NULL;
+	w0 = now_s(), c0 = cpu_s();
+	if (r5_array_alloc_host(scan.truth->dims, &ls) != R5_OK ||
+	    r5_grasp_solve(ctx, image_dims, coords, scan.samples, maps, &lo, NULL, ls, NULL, &info) != R5_OK ||
+	    score(scan.truth, ls, T, &s_ls) != R5_OK)
+		return fail("l+s");
+	printf("l+s (lowrank %.4g = %.4g sigma_1, sparse %.4g = %.4g max|F_t x|, %d steps, rank %ld): %.2f s wall, "
+	       "%.2f s cpu\n", (double)info.lambda_lowrank, (double)lo.lowrank_scale, (double)info.lambda,
+	       (double)lo.sparse_scale, info.iters, info.rank, now_s() - w0, cpu_s() - c0);
+	const char *names[5] = {"gridding", "nc-sense", "grasp", "l+s", "bart pics"};
+	scores *rows[5] = {&s_grid, &s_sense, &s_grasp, &s_ls, &s_bart};
+	int n = 4;
 	if (a.compare_cfl) {
 		if (read_series(a.compare_cfl, scan.truth, &bart) != R5_OK || score(scan.truth, bart, T, &s_bart) != R5_OK)
 			return fail("compare cfl");
-		n = 4;
+		n = 5;
 	}
 	print_table(T, names, rows, n);
 	printf("grasp mean nrmse %.4f vs nc-sense %.4f: %.1f%% lower (target >= 30%%: %s)\n", s_grasp.mean_nrmse,
 	       s_sense.mean_nrmse, 100 * (1 - s_grasp.mean_nrmse / s_sense.mean_nrmse),
 	       s_grasp.mean_nrmse <= 0.7 * s_sense.mean_nrmse ? "met" : "not met");
 	r5_array_free(bart);
+	r5_array_free(ls);
 	r5_array_free(grid);
 	r5_array_free(sense);
 	r5_array_free(grasp);

@@ -8,15 +8,18 @@
 #include <string.h>
 #include <time.h>
 
+#include "../calib/herm_eig.h"
 #include "../core/fft.h"
 #include "../linop/finite_diff.h"
 #include "../solve/admm.h"
 #include "../solve/cg.h"
+#include "../solve/power.h"
 #include "../solve/prox.h"
 #include "grid.h"
 #include "nc_sense.h"
 
 const r5_grasp_opts r5_grasp_defaults = {
+	.model = R5_GRASP_TV,
 	.frame_spokes = 21,
 	.iters = 20,
 	.cg_iters = 3,
@@ -25,6 +28,8 @@ const r5_grasp_opts r5_grasp_defaults = {
 	.lambda_space = 0,
 	.lambda_space_scale = 0.002f,
 	.rho = 0.5f,
+	.lowrank_scale = 0.02f,
+	.sparse_scale = 0.02f,
 	.nufft = {.oversampling = 2.0, .width = 0, .tolerance = 1e-5},
 };
 
@@ -229,6 +234,12 @@ static r5_status check_inputs(const long image_dims[R5_DIMS], const float *coord
 	    maps->dims[1] != image_dims[1] || r5_array_size(maps) != pix * image_dims[3])
 		return r5_set_error(R5_EINVAL, "grasp: maps must be a host array [%ld, %ld, 1, %ld]", image_dims[0],
 				    image_dims[1], image_dims[3]);
+	if (o->model != R5_GRASP_TV && o->model != R5_GRASP_LPLUSS)
+		return r5_set_error(R5_EINVAL, "grasp: unknown model %d", (int)o->model);
+	if (!(o->lowrank_scale >= 0) || !(o->sparse_scale >= 0) || !isfinite(o->lowrank_scale) ||
+	    !isfinite(o->sparse_scale))
+		return r5_set_error(R5_EINVAL, "grasp: l+s thresholds %g and %g, want finite and >= 0",
+				    (double)o->lowrank_scale, (double)o->sparse_scale);
 	if (!(o->rho > 0) || !isfinite(o->rho) || o->iters < 1 || o->cg_iters < 1 || !isfinite(o->lambda) ||
 	    !isfinite(o->lambda_space))
 		return r5_set_error(R5_EINVAL, "grasp: rho %g (> 0), iters %d and cg_iters %d (>= 1), finite lambdas",
@@ -374,6 +385,216 @@ static r5_status solve_admm(r5_ctx *ctx, r5_linop *A, const r5_array *y, const r
 	return s;
 }
 
+/* ---------------------------------------------------------------- low rank + sparse */
+
+/* Otazo's L+S iteration as a step machine (iter.h) on host arrays [pix, T] (the series' layout:
+ * frame t's pixels contiguous): M the data-consistent iterate, L, S the parts, L_prev. */
+typedef struct lps_iter {
+	r5_iter head;
+	r5_linop *A;
+	const r5_array *x0; /* A^H y */
+	float step;         /* 1 / |A^H A| */
+	float tau_L, tau_S;
+	long pix, T, rank;
+	r5_array *M, *L, *S, *L_prev, *work, *normal; /* [N0, N1, 1, ..., T] each */
+	const r5_progress *progress;
+} lps_iter;
+
+r5_status r5_casorati_svt(long pix, long T, const float complex *x, float tau, float complex *out, double *sigma1,
+			  long *rank)
+{
+	if (pix < 1 || T < 1 || T > 1 << 15 || !x || !out || !(tau >= 0))
+		return r5_set_error(R5_EINVAL, "casorati svt: %ld x %ld, threshold %g", pix, T, (double)tau);
+	double complex *G = malloc(sizeof *G * (size_t)(T * T)), *K = malloc(sizeof *K * (size_t)(T * T));
+	double *f = malloc(sizeof *f * (size_t)T);
+	r5_status s = G && K && f ? R5_OK : r5_set_error(R5_ENOMEM, "casorati svt: %ld x %ld matrices", T, T);
+	if (s == R5_OK) {
+#pragma omp parallel for schedule(dynamic)
+		for (long b = 0; b < T; b++)
+			for (long a = 0; a <= b; a++) {
+				double complex sum = 0;
+				const float complex *xa = x + pix * a, *xb = x + pix * b;
+				for (long i = 0; i < pix; i++)
+					sum += (double complex)conjf(xa[i]) * xb[i];
+				G[a + T * b] = sum, G[b + T * a] = conj(sum);
+			}
+		s = r5_herm_eig((int)T, G, f); /* columns of G: eigenvectors, s^2 descending */
+	}
+	if (s == R5_OK) {
+		if (sigma1)
+			*sigma1 = sqrt(fmax(f[0], 0.0));
+		long kept = 0;
+		for (long k = 0; k < T; k++) {
+			double sk = sqrt(fmax(f[k], 0.0));
+			f[k] = sk > tau ? (sk - tau) / sk : 0.0; /* the factor of column k */
+			kept += sk > tau;
+		}
+		if (rank)
+			*rank = kept;
+		/* K = V diag(f) V^H, then out = X K */
+		for (long b = 0; b < T; b++)
+			for (long a = 0; a < T; a++) {
+				double complex sum = 0;
+				for (long k = 0; k < T; k++)
+					sum += G[a + T * k] * f[k] * conj(G[b + T * k]);
+				K[a + T * b] = sum;
+			}
+#pragma omp parallel for schedule(static)
+		for (long i = 0; i < pix; i++)
+			for (long b = 0; b < T; b++) {
+				double complex sum = 0;
+				for (long a = 0; a < T; a++)
+					sum += (double complex)x[i + pix * a] * K[a + T * b];
+				out[i + pix * b] = (float complex)sum;
+			}
+	}
+	free(G);
+	free(K);
+	free(f);
+	return s;
+}
+
+/* out = F_time^H soft(F_time in, tau) (unitary temporal FFT); *peak (may be NULL): the largest
+ * |F_time in| before the threshold */
+static r5_status lps_sparse(r5_ctx *ctx, lps_iter *l, r5_array *out, const r5_array *in, float tau, float *peak)
+{
+	R5_TRY(r5_fft(ctx, R5_FLAG(R5_DIM_TIME), out, in));
+	if (peak)
+		R5_TRY(r5_zmaxabs(ctx, out, peak));
+	long n = l->pix * l->T;
+	float complex *v = out->data;
+#pragma omp parallel for schedule(static)
+	for (long i = 0; i < n; i++) {
+		float m = cabsf(v[i]);
+		v[i] = m > tau ? v[i] * (1.0f - tau / m) : 0;
+	}
+	return r5_ifft(ctx, R5_FLAG(R5_DIM_TIME), out, out);
+}
+
+static r5_status lps_step(r5_iter *it)
+{
+	lps_iter *l = (lps_iter *)it;
+	r5_ctx *ctx = it->ctx;
+	long n = l->pix * l->T;
+	float complex *M = l->M->data, *L = l->L->data, *S = l->S->data, *Lp = l->L_prev->data, *w = l->work->data;
+	/* L = SVT(M - S); S = sparse(M - L_prev) */
+	for (long i = 0; i < n; i++)
+		w[i] = M[i] - S[i];
+	R5_TRY(r5_casorati_svt(l->pix, l->T, w, l->tau_L, L, NULL, &l->rank));
+	for (long i = 0; i < n; i++)
+		w[i] = M[i] - Lp[i];
+	R5_TRY(lps_sparse(ctx, l, l->S, l->work, l->tau_S, NULL));
+	/* M = L + S - step (A^H A (L + S) - A^H y) */
+	double change = 0, norm = 0;
+	for (long i = 0; i < n; i++) {
+		w[i] = L[i] + S[i];
+		float complex d = L[i] - Lp[i];
+		change += crealf(d * conjf(d)), norm += crealf(L[i] * conjf(L[i]));
+		Lp[i] = L[i];
+	}
+	R5_TRY(r5_linop_normal(ctx, l->A, l->normal, l->work));
+	const float complex *N = l->normal->data, *b = l->x0->data;
+	for (long i = 0; i < n; i++)
+		M[i] = w[i] - l->step * (N[i] - b[i]);
+	it->iter++;
+	it->progress = norm > 0 ? sqrt(change / norm) : 0;
+	return R5_OK;
+}
+
+static int lps_done(const r5_iter *it) { return it->failed || it->iter >= it->max_iters; }
+
+static void lps_destroy(r5_iter *it)
+{
+	lps_iter *l = (lps_iter *)it;
+	r5_array_free(l->M);
+	r5_array_free(l->L);
+	r5_array_free(l->S);
+	r5_array_free(l->L_prev);
+	r5_array_free(l->work);
+	r5_array_free(l->normal);
+	free(l);
+}
+
+static const r5_iter_ops lps_ops = {"low rank + sparse", lps_step, lps_done, lps_destroy};
+
+typedef struct normal_user {
+	r5_linop *A;
+} normal_user;
+
+static r5_status normal_apply(r5_ctx *ctx, void *user, r5_array *out, const r5_array *in)
+{
+	return r5_linop_normal(ctx, ((normal_user *)user)->A, out, in);
+}
+
+/* The thresholds from the first iterate M = x0 / |A^H A|, L = L_prev = M, S = 0 (Otazo's
+ * start). */
+static r5_status lps_init(r5_ctx *ctx, r5_linop *A, const r5_array *x0, const r5_grasp_opts *o,
+			  const r5_progress *progress, lps_iter **out)
+{
+	grasp_op *g = A->data;
+	*out = NULL;
+	lps_iter *l = calloc(1, sizeof *l);
+	if (!l)
+		return r5_set_error(R5_ENOMEM, "grasp l+s: solver");
+	r5_iter_head_init(&l->head, &lps_ops, ctx, o->iters);
+	l->A = A, l->x0 = x0, l->progress = progress;
+	l->pix = g->N0 * g->N1, l->T = g->T;
+	r5_status s = R5_OK;
+	r5_array **arrays[] = {&l->M, &l->L, &l->S, &l->L_prev, &l->work, &l->normal};
+	for (size_t i = 0; i < sizeof arrays / sizeof arrays[0] && s == R5_OK; i++)
+		s = r5_array_zeros(ctx, R5_HOST, x0->dims, arrays[i]);
+	r5_power_info pi = {0};
+	if (s == R5_OK) {
+		r5_power_conf pc = r5_power_defaults;
+		pc.max_iters = 20;
+		pc.tolerance = 1e-2;
+		normal_user nu = {A};
+		r5_iter_progress hook = {progress, "grasp l+s norm", 0.1, 0.15};
+		s = r5_power_max_eig(ctx, normal_apply, &nu, x0->dims, 7u, &pc, r5_iter_progress_hook, &hook, &pi);
+	}
+	if (s == R5_OK && !(pi.max_eig > 0))
+		s = r5_set_error(R5_EINVAL, "grasp l+s: the encoding is zero (maps or data all zero?)");
+	double sigma1 = 0;
+	float peak = 0;
+	if (s == R5_OK) {
+		l->step = (float)(1.0 / (1.05 * pi.max_eig)); /* the estimate approaches from below */
+		long n = l->pix * l->T;
+		for (long i = 0; i < n; i++)
+			l->M->data[i] = l->step * x0->data[i];
+		s = r5_casorati_svt(l->pix, l->T, l->M->data, 0, l->L->data, &sigma1, NULL); /* sigma_1 */
+	}
+	if (s == R5_OK)
+		s = lps_sparse(ctx, l, l->work, l->M, 0, &peak);
+	if (s == R5_OK) {
+		l->tau_L = o->lowrank_scale * (float)sigma1;
+		l->tau_S = o->sparse_scale * peak;
+		memcpy(l->L->data, l->M->data, sizeof(float complex) * (size_t)(l->pix * l->T));
+		memcpy(l->L_prev->data, l->M->data, sizeof(float complex) * (size_t)(l->pix * l->T));
+		*out = l;
+		return R5_OK;
+	}
+	lps_destroy(&l->head);
+	return s;
+}
+
+static r5_status solve_lps(r5_ctx *ctx, r5_linop *A, const r5_array *x0, const r5_grasp_opts *o,
+			   const r5_progress *progress, r5_array *x, r5_grasp_info *info)
+{
+	lps_iter *l = NULL;
+	R5_TRY(lps_init(ctx, A, x0, o, progress, &l));
+	info->lambda = l->tau_S, info->lambda_lowrank = l->tau_L, info->lambda_space = 0;
+	r5_iter_progress hook = {progress, "grasp l+s", 0.15, 1.0};
+	r5_status s = r5_iter_run(&l->head, r5_iter_progress_hook, &hook);
+	if (s == R5_OK) { /* the image is L + S of the last step */
+		long n = l->pix * l->T;
+		for (long i = 0; i < n; i++)
+			x->data[i] = l->L->data[i] + l->S->data[i];
+		info->iters = l->head.iter, info->rank = l->rank;
+	}
+	r5_iter_free(&l->head);
+	return s;
+}
+
 static double now_s(void)
 {
 	struct timespec t;
@@ -407,7 +628,9 @@ r5_status r5_grasp_solve(r5_ctx *ctx, const long image_dims[R5_DIMS], const floa
 	info->n_frames = images->dims[R5_DIM_TIME];
 	info->lambda = o->lambda < 0 ? o->lambda_scale * peak : o->lambda;
 	info->lambda_space = o->lambda_space < 0 ? o->lambda_space_scale * peak : o->lambda_space;
-	if (s == R5_OK && info->lambda == 0 && info->lambda_space == 0)
+	if (s == R5_OK && o->model == R5_GRASP_LPLUSS)
+		s = solve_lps(ctx, A, x0, o, progress, images, info);
+	else if (s == R5_OK && info->lambda == 0 && info->lambda_space == 0)
 		s = solve_frames(ctx, A, x0, o, progress, images, info);
 	else if (s == R5_OK) {
 		s = r5_array_copy(ctx, images, x0);

@@ -39,6 +39,20 @@
  * constant object (off by default, as in GRASP). CPU: 14.7 s user for GRASP with
  * FFTW_MEASURE plans (39 s with FFTW_ESTIMATE), BART 24 s user for its 50 iterations.
  *
+ * Low rank + sparse (model R5_GRASP_LPLUSS; Otazo et al. 2015): x = L + S, L low rank as a
+ * Casorati matrix [pixels x frames] (the background and its slow change), S sparse in the
+ * temporal Fourier domain (the contrast and motion on top of it):
+ *
+ *     min  1/2 sum_t |W_t^1/2 (F_t S_c (L + S)_t - y_t)|^2 + lambda_L |L|_* + lambda_S |F_time S|_1
+ *
+ * by Otazo's iteration (their Algorithm 1, the proximal-gradient step on both parts from the
+ * same iterate): L = SVT(M - S), S = F_time^H soft(F_time (M - L_prev)), M = L + S -
+ * (A^H A (L + S) - A^H y) / |A^H A| (|A^H A| by a power iteration on the Toeplitz normal). The
+ * singular values come from the Casorati Gram matrix (frames x frames, double), so the SVT is
+ * X V diag(max(s - lambda_L, 0) / s) V^H, O(pixels x frames^2). Both thresholds are relative to
+ * the first iterate (A^H y / |A^H A|): lambda_L = lowrank_scale x its largest singular value,
+ * lambda_S = sparse_scale x the largest magnitude of its temporal spectrum. iters steps.
+ *
  * Coil maps: r5_grasp_maps, r5_nc_maps_espirit (nc_sense.h) on ALL the spokes: ESPIRiT on the
  * centre of the k-space of the time average (all spokes gridded together, ramp weights for the
  * whole scan, FFT'd, the calib x calib centre as the calibration block). With hundreds of
@@ -53,7 +67,13 @@
 #include "../core/progress.h"
 #include "../linop/nufft.h"
 
+typedef enum r5_grasp_model {
+	R5_GRASP_TV = 0,  /* temporal (and optionally spatial) TV by ADMM: GRASP */
+	R5_GRASP_LPLUSS,  /* low rank + sparse (Otazo, Candes, Sodickson, MRM 73:1125, 2015) */
+} r5_grasp_model;
+
 typedef struct r5_grasp_opts {
+	r5_grasp_model model;
 	long frame_spokes;        /* spokes per frame (21); trailing spokes short of a frame are dropped */
 	int iters;                /* ADMM steps (20); lambda 0: CG iterations per frame */
 	int cg_iters;             /* CG iterations per ADMM step (3) */
@@ -62,6 +82,10 @@ typedef struct r5_grasp_opts {
 	float lambda_space;       /* spatial TV weight, absolute; < 0: automatic; 0: off (default 0) */
 	float lambda_space_scale; /* automatic lambda_space = lambda_space_scale * max|x0| (0.002) */
 	float rho;                /* ADMM penalty (default 0.5) */
+	float lowrank_scale;      /* L+S: singular-value threshold = lowrank_scale x sigma_1 of the
+				   * first iterate's Casorati matrix (0.02) */
+	float sparse_scale;       /* L+S: threshold of S's temporal Fourier coefficients =
+				   * sparse_scale x their largest magnitude in the first iterate (0.02) */
 	r5_nufft_opts nufft;      /* the NUFFT's accuracy */
 } r5_grasp_opts;
 
@@ -69,7 +93,9 @@ extern const r5_grasp_opts r5_grasp_defaults;
 
 typedef struct r5_grasp_info {
 	long n_frames;
-	float lambda, lambda_space; /* the weights used */
+	float lambda, lambda_space; /* the weights used (L+S: lambda = S's threshold) */
+	float lambda_lowrank;       /* L+S: the singular-value threshold used */
+	long rank;                  /* L+S: singular values of L above zero at the end */
 	int iters;                  /* ADMM steps (or CG iterations) run */
 	long cg_iters;
 	double seconds;
@@ -99,5 +125,12 @@ r5_status r5_grasp_operator(r5_ctx *ctx, const long image_dims[R5_DIMS], const f
  * calib: the calibration block's width (8..N, e.g. 24); coordinates at +N/2 are taken as -N/2. */
 r5_status r5_grasp_maps(r5_ctx *ctx, const long image_dims[R5_DIMS], const float *coords, const r5_array *samples,
 			int calib, r5_array **maps);
+
+/* Singular-value thresholding of the Casorati matrix x [pix, T] (column t = x + pix t, host):
+ * out = U diag(max(s - tau, 0)) V^H of x = U diag(s) V^H, through the Gram matrix x^H x in
+ * double (T x T; T <= 32768). sigma1 (may be NULL): x's largest singular value; rank (may be
+ * NULL): how many singular values exceed tau. out may equal x only if T == 1. */
+r5_status r5_casorati_svt(long pix, long T, const float complex *x, float tau, float complex *out, double *sigma1,
+			  long *rank);
 
 #endif

@@ -5,7 +5,8 @@
  * not overlap), then the recon matrix (r5_pipeline_to_recon_matrix). Maps: r5_grasp_maps on all
  * spokes (calibration width: params calib, 0: 24, at most the matrix). Weights relative to
  * max |A^H W y| and ADMM steps: params grasp.lambda, grasp.lambda_space, grasp.iters (the
- * defaults are r5_grasp_defaults'); the rest r5_grasp_defaults.
+ * defaults are r5_grasp_defaults'); model=l+s: low rank + sparse with grasp.lambda_lowrank and
+ * grasp.lambda_sparse; the rest r5_grasp_defaults.
  *
  * The NUFFT computes on CPU contexts only (nufft.h): on another context the solve runs on a CPU
  * context of its own, the recon-matrix step on the caller's. */
@@ -75,16 +76,25 @@ static r5_status grasp_all(r5_ctx *ctx, struct grasp_run *r, const r5_scan *scan
 	o.frame_spokes = spokes;
 	o.lambda = -1, o.lambda_scale = p->grasp.lambda, o.iters = p->grasp.iters;
 	o.lambda_space = p->grasp.lambda_space > 0 ? -1 : 0, o.lambda_space_scale = p->grasp.lambda_space;
+	o.model = strcmp(p->grasp.model, "l+s") ? R5_GRASP_TV : R5_GRASP_LPLUSS;
+	o.lowrank_scale = p->grasp.lambda_lowrank, o.sparse_scale = p->grasp.lambda_sparse;
 	r5_grasp_info info;
 	r5_progress_part part;
 	t = r5_pipeline_clock(NULL);
 	R5_TRY(r5_grasp_solve(ctx, r->image_dims, r->coords, r->samples, r->maps, &o,
 			      r5_progress_part_init(&part, progress, 0.1, 0.9, "grasp"), r->images, NULL, &info));
 	r5_image_set_add_stage(set, "grasp", r5_pipeline_clock(NULL) - t);
-	r5_info("grasp: %ld frames of %ld spokes (%ld left over), %ld samples each, image %ldx%ld, %ld coils, lambda %.4g "
-		"(%.3g max|A^H W y|), lambda_space %.4g, %d ADMM steps, %ld CG iterations, %.3f s", info.n_frames, spokes,
-		n_spokes % spokes, n_read, r->image_dims[0], r->image_dims[1], coils, (double)info.lambda,
-		(double)o.lambda_scale, (double)info.lambda_space, info.iters, info.cg_iters, info.seconds);
+	if (o.model == R5_GRASP_LPLUSS)
+		r5_info("grasp: l+s, %ld frames of %ld spokes (%ld left over), %ld samples each, image %ldx%ld, %ld coils, "
+			"thresholds %.4g (%.3g sigma_1, rank %ld at the end) and %.4g (%.3g max|F_t x|), %d steps, %.3f s",
+			info.n_frames, spokes, n_spokes % spokes, n_read, r->image_dims[0], r->image_dims[1], coils,
+			(double)info.lambda_lowrank, (double)o.lowrank_scale, info.rank, (double)info.lambda,
+			(double)o.sparse_scale, info.iters, info.seconds);
+	else
+		r5_info("grasp: %ld frames of %ld spokes (%ld left over), %ld samples each, image %ldx%ld, %ld coils, lambda "
+			"%.4g (%.3g max|A^H W y|), lambda_space %.4g, %d ADMM steps, %ld CG iterations, %.3f s", info.n_frames,
+			spokes, n_spokes % spokes, n_read, r->image_dims[0], r->image_dims[1], coils, (double)info.lambda,
+			(double)o.lambda_scale, (double)info.lambda_space, info.iters, info.cg_iters, info.seconds);
 	return R5_OK;
 }
 

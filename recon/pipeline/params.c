@@ -26,8 +26,9 @@
 const r5_cartesian_params r5_cartesian_params_defaults = CARTESIAN_DEFAULTS;
 const r5_grid_params r5_grid_params_defaults = GRID_DEFAULTS;
 const r5_realtime_params r5_realtime_params_defaults = REALTIME_DEFAULTS;
-/* grasp.h's r5_grasp_defaults: lambda_scale 0.02, spatial TV off, 20 ADMM steps */
-#define GRASP_DEFAULTS {.lambda = 0.02f, .lambda_space = 0, .iters = 20}
+/* grasp.h's r5_grasp_defaults: lambda_scale 0.02, spatial TV off, 20 ADMM steps; l+s's scales */
+#define GRASP_DEFAULTS {.model = "tv", .lambda = 0.02f, .lambda_space = 0, .lambda_lowrank = 0.02f, \
+			.lambda_sparse = 0.02f, .iters = 20}
 const r5_grasp_params r5_grasp_params_defaults = GRASP_DEFAULTS;
 const r5_sense_params r5_sense_params_defaults = SENSE_DEFAULTS;
 const r5_grappa_params r5_grappa_params_defaults = GRAPPA_DEFAULTS;
@@ -174,7 +175,13 @@ static const struct param_def {
 	{"lambda", NULL, GRASP, K_FLOAT, FIELD(grasp.lambda), 0, 1e3, "temporal TV weight relative to max |A^H W y|", NULL, NULL},
 	{"lambda_space", NULL, GRASP, K_FLOAT, FIELD(grasp.lambda_space), 0, 1e3,
 	 "spatial TV weight relative to max |A^H W y| (0: off)", NULL, NULL},
-	{"iters", NULL, GRASP, K_INT, FIELD(grasp.iters), 1, 10000, "ADMM steps", NULL, NULL},
+	{"iters", NULL, GRASP, K_INT, FIELD(grasp.iters), 1, 10000, "ADMM steps (l+s: its steps)", NULL, NULL},
+	{"model", NULL, GRASP, K_STRING, FIELD(grasp.model), 0, 0,
+	 "tv (temporal TV, GRASP) | l+s (low rank + temporal-Fourier sparse, Otazo 2015)", NULL, NULL},
+	{"lambda_lowrank", NULL, GRASP, K_FLOAT, FIELD(grasp.lambda_lowrank), 0, 1,
+	 "l+s: singular-value threshold relative to the largest singular value", NULL, NULL},
+	{"lambda_sparse", NULL, GRASP, K_FLOAT, FIELD(grasp.lambda_sparse), 0, 1,
+	 "l+s: temporal-Fourier threshold relative to the largest coefficient", NULL, NULL},
 };
 #define N_DEFS (sizeof defs / sizeof defs[0])
 _Static_assert(N_DEFS <= 64, "explicit_keys holds one bit per row");
@@ -252,6 +259,7 @@ static const char *const *choices_of(const char *key)
 	static const char *const wavelets[] = {"haar", "db4", "db8", "haar+db4", "db4+db8", "haar+db4+db8", NULL};
 	static const char *const combines[] = {"rss", "adaptive", NULL};
 	static const char *const cc_modes[] = {"auto", "svd", "geometric", NULL};
+	static const char *const models[] = {"tv", "l+s", NULL};
 	return !strcmp(key, "pipeline")  ? pipelines
 	       : !strcmp(key, "combine") ? combines
 	       : !strcmp(key, "cc_mode") ? cc_modes
@@ -260,6 +268,7 @@ static const char *const *choices_of(const char *key)
 	       : !strcmp(key, "dcf")     ? dcfs
 	       : !strcmp(key, "delay")   ? delays
 	       : !strcmp(key, "mode")    ? modes
+	       : !strcmp(key, "model")   ? models
 					 : NULL;
 }
 

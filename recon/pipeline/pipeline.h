@@ -111,11 +111,15 @@ typedef struct r5_realtime_params {
 } r5_realtime_params;
 
 /* GRASP (grasp.h): frames of grid.frame_spokes (0: 21) consecutive spokes, temporal TV; the
- * weights relative to max |A^H W y| (r5_grasp_opts' lambda_scale and lambda_space_scale). */
+ * weights relative to max |A^H W y| (r5_grasp_opts' lambda_scale and lambda_space_scale). Model
+ * l+s: low rank + sparse instead (r5_grasp_opts' lowrank_scale and sparse_scale). */
 typedef struct r5_grasp_params {
-	float lambda;       /* temporal TV weight, relative (0.02) */
-	float lambda_space; /* spatial TV weight, relative; 0: off (default) */
-	int iters;          /* ADMM steps (20) */
+	char model[8];        /* tv (default) | l+s */
+	float lambda;         /* temporal TV weight, relative (0.02) */
+	float lambda_space;   /* spatial TV weight, relative; 0: off (default) */
+	float lambda_lowrank; /* l+s: singular-value threshold relative to sigma_1 */
+	float lambda_sparse;  /* l+s: temporal-Fourier threshold relative to its largest magnitude */
+	int iters;            /* ADMM steps (20); l+s: its steps */
 } r5_grasp_params;
 
 /* The common keys, then one sub-struct per pipeline; only the one that runs is read.

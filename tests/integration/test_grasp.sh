@@ -70,6 +70,23 @@ if "$R5" recon "$scan" --backend cpu --pipeline grasp --param grasp.lambda=0.01 
 else
 	bad "grasp keys not applied: $(grep -E 'grasp:|rror' "$work/keys.log" | tail -2)"
 fi
+# model l+s (low rank + sparse) through the command line: its thresholds reach the solve, the
+# frames beat gridding by the same margin, the memory estimate covers it; an unknown model refused
+if "$R5" recon "$scan" --backend cpu --pipeline grasp --param model=l+s --param lambda_lowrank=0.03 \
+	--param lambda_sparse=0.01 --memory-report --out "$work/ls.h5" >"$work/ls.log" 2>&1 &&
+	grep -q "grasp: l+s, 8 frames.*(0.03 sigma_1, rank [0-9]* at the end) and [0-9.e-]* (0.01 max|F_t x|)" "$work/ls.log"; then
+	l=$(quality "$work/ls.log")
+	below "$l" "$(awk -v r="$r" 'BEGIN { print 0.7 * r }')" && ok "l+s NRMSE $l <= 0.7 x gridding's $r" ||
+		bad "l+s NRMSE '$l' not <= 0.7 x gridding's '$r'"
+	est=$(grep '^memory:' "$work/ls.log" | field estimate_mib)
+	meas=$(grep '^memory:' "$work/ls.log" | field peak_rss_delta_mib)
+	below "$meas" "$est" && ok "l+s: memory estimate ${est} MiB >= measured ${meas} MiB" ||
+		bad "l+s: memory estimate '${est}' MiB below measured '${meas}' MiB"
+else
+	bad "l+s: recon failed or keys not applied: $(grep -E 'grasp:|rror' "$work/ls.log" | tail -2)"
+fi
+expect_error "unknown grasp model" "parameter model: unknown value 'lr'" \
+	"$R5" recon "$scan" --pipeline grasp --param model=lr --out "$work/x.h5"
 expect_error "grid's key on grasp" "parameter dcf does not apply to pipeline grasp" \
 	"$R5" recon "$scan" --pipeline grasp --dcf ramp --out "$work/x.h5"
 expect_error "frames larger than the scan" "frame_spokes=500 is more than the scan's 168 spokes" \

@@ -3,7 +3,8 @@
  * non-Cartesian SENSE per frame (r5_nc_sense_solve with its defaults, the same maps and data)
  * and at least 20% below GRASP's own lambda 0 (per-frame density-weighted CG, the stronger
  * baseline), and below gridding; adding spatial TV lowers it again;
- * deterministic (same inputs, same bits); the encoding's adjoint and Toeplitz normal; the stop hook cancels it at any stage; bad input (frame_spokes 0 or larger than the scan,
+ * low rank + sparse (Otazo 2015) with its defaults clears the same margins; the Casorati SVT
+ * on known singular values; deterministic (same inputs, same bits); the encoding's adjoint and Toeplitz normal; the stop hook cancels it at any stage; bad input (frame_spokes 0 or larger than the scan,
  * wrong shapes) gets R5_EINVAL naming it. Unoptimised sanitizer builds (50 s wall, 47 s user
  * under ASan on the loaded 2-core machine with every solve) leave out the spatial-TV and the
  * same-bits solves: the memory checks see the same code paths in the other solves. */
@@ -121,6 +122,18 @@ static void test_grasp_beats_frame_sense(void **state)
 	assert_true(e_grasp <= 0.7 * e_sense);
 	assert_true(e_grasp < 0.8 * e_cg);
 	assert_true(e_grasp < e_grid);
+	/* low rank + sparse with its default thresholds: the same margins over the baselines */
+	r5_grasp_opts lo = o;
+	lo.model = R5_GRASP_LPLUSS;
+	assert_int_equal(r5_grasp_solve(ctx, f.image_dims, f.coords, f.scan.samples, f.maps, &lo, NULL, again, NULL, &info),
+			 R5_OK);
+	double e_ls = mean_nrmse(f.scan.truth, again);
+	print_message("mean nrmse l+s %.4f (thresholds %.4g low rank, %.4g sparse; rank %ld of 10; %d steps, %.2f s)\n",
+		      e_ls, (double)info.lambda_lowrank, (double)info.lambda, info.rank, info.iters, info.seconds);
+	assert_true(info.lambda_lowrank > 0 && info.lambda > 0);
+	assert_true(info.rank >= 1 && info.rank < 10);
+	assert_true(e_ls <= 0.7 * e_sense);
+	assert_true(e_ls < 0.8 * e_cg);
 	if (!SLOW_BUILD) {
 		/* + spatial TV (automatic weight): better again on this piecewise-constant object */
 		r5_grasp_opts st = o;
@@ -142,6 +155,46 @@ static void test_grasp_beats_frame_sense(void **state)
 	r5_array_free(grid);
 	r5_array_free(again);
 	fixture_free(&f);
+}
+
+/* r5_casorati_svt on a matrix of known singular values: x = 5 u1 v1^H + 2 u2 v2^H + 0.5 u3 v3^H
+ * (u: disjoint pixel supports, unit norm; v: columns of the unitary DFT of 6 frames); threshold
+ * 1 gives 4 u1 v1^H + 1 u2 v2^H (rank 2), 3 gives 2 u1 v1^H, 1e-3 x less 1e-3 per part (rank 3:
+ * rounding leaves the other singular values near 1e-7, not 0), 6 gives 0. */
+static void test_casorati_svt(void **state)
+{
+	(void)state;
+	enum { PIX = 90, T = 6 };
+	const double sv[3] = {5, 2, 0.5};
+	float complex x[PIX * T], out[PIX * T];
+	const double pi = acos(-1.0);
+	/* u_k: pixels 30k .. 30k + 29, phases, unit norm; v_k(t) = exp(2 pi i k' t / T) / sqrt(T) */
+	const int freq[3] = {0, 2, 5};
+	for (int pass = 0; pass < 4; pass++) {
+		double tau = pass == 0 ? 1 : pass == 1 ? 3 : pass == 2 ? 1e-3 : 6;
+		for (long i = 0; i < PIX * T; i++)
+			x[i] = 0;
+		float complex want[PIX * T];
+		memset(want, 0, sizeof want);
+		for (int k = 0; k < 3; k++)
+			for (long i = 30 * k; i < 30 * (k + 1); i++)
+				for (long t = 0; t < T; t++) {
+					double complex u = cexp(I * 0.3 * (double)i) / sqrt(30.0);
+					double complex v = cexp(2 * pi * I * freq[k] * (double)t / T) / sqrt((double)T);
+					x[i + PIX * t] = (float complex)(sv[k] * u * conj(v));
+					want[i + PIX * t] = (float complex)(fmax(sv[k] - tau, 0) * u * conj(v));
+				}
+		double sigma1 = 0;
+		long rank = -1;
+		assert_int_equal(r5_casorati_svt(PIX, T, x, (float)tau, out, &sigma1, &rank), R5_OK);
+		double err = 0, norm = 0;
+		for (long i = 0; i < PIX * T; i++)
+			err += pow(cabs(out[i] - want[i]), 2), norm += pow(cabs(x[i]), 2);
+		assert_true(fabs(sigma1 - 5) < 1e-5);
+		assert_int_equal(rank, pass == 0 ? 2 : pass == 1 ? 1 : pass == 2 ? 3 : 0);
+		assert_true(sqrt(err / norm) < 1e-6);
+	}
+	assert_int_equal(r5_casorati_svt(PIX, T, x, -1, out, NULL, NULL), R5_EINVAL);
 }
 
 /* The encoding's adjoint identity (random x, y: |<A x, y> - <x, A^H y>| / (|A x| |y|)), and its
@@ -193,9 +246,10 @@ static void test_grasp_cancel(void **state)
 	assert_int_equal(r5_array_alloc_host(f.scan.truth->dims, &images), R5_OK);
 	r5_grasp_opts o = r5_grasp_defaults;
 	o.frame_spokes = 5;
-	int at[3] = {3, 40, 200};
-	for (int i = 0; i < 3; i++) {
+	int at[6] = {3, 40, 200, 3, 30, 80}; /* GRASP, then L+S (fewer checks: 20 steps of 4 frames) */
+	for (int i = 0; i < 6; i++) {
 		int left = at[i];
+		o.model = i < 3 ? R5_GRASP_TV : R5_GRASP_LPLUSS;
 		r5_progress hook = {stop_after, &left};
 		assert_int_equal(r5_grasp_solve(ctx, f.image_dims, f.coords, f.scan.samples, f.maps, &o, &hook, images, NULL, NULL),
 				 R5_ECANCELLED);
@@ -244,6 +298,18 @@ static void test_grasp_bad_input(void **state)
 	o.rho = -1;
 	assert_int_equal(r5_grasp_solve(ctx, f.image_dims, f.coords, f.scan.samples, f.maps, &o, NULL, images, NULL, NULL),
 			 R5_EINVAL);
+	/* L+S: a negative or non-finite threshold, an unknown model */
+	o.rho = 0.5f, o.model = R5_GRASP_LPLUSS, o.lowrank_scale = -0.1f;
+	assert_int_equal(r5_grasp_solve(ctx, f.image_dims, f.coords, f.scan.samples, f.maps, &o, NULL, images, NULL, NULL),
+			 R5_EINVAL);
+	assert_non_null(strstr(r5_last_error(), "l+s thresholds"));
+	o.lowrank_scale = 0.02f, o.sparse_scale = NAN;
+	assert_int_equal(r5_grasp_solve(ctx, f.image_dims, f.coords, f.scan.samples, f.maps, &o, NULL, images, NULL, NULL),
+			 R5_EINVAL);
+	o.sparse_scale = 0.02f, o.model = (r5_grasp_model)7;
+	assert_int_equal(r5_grasp_solve(ctx, f.image_dims, f.coords, f.scan.samples, f.maps, &o, NULL, images, NULL, NULL),
+			 R5_EINVAL);
+	assert_non_null(strstr(r5_last_error(), "unknown model"));
 	r5_array_free(images);
 	fixture_free(&f);
 }
@@ -252,6 +318,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_grasp_beats_frame_sense),
+		cmocka_unit_test(test_casorati_svt),
 		cmocka_unit_test(test_grasp_operator),
 		cmocka_unit_test(test_grasp_cancel),
 		cmocka_unit_test(test_grasp_bad_input),
