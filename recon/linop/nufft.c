@@ -42,11 +42,11 @@ struct r5_nufft_plan {
 	r5_array *psf_hat;  /* [2N0, 2N1, 2N2] FFT of the point-spread function, over 2^D N */
 	int has_kernel;     /* psf_hat holds the kernel of the points set now (set points clears it) */
 	r5_array *toep;     /* [2N0, 2N1, 2N2, group] */
-	/* the PSF's own plan (2N image, PSF_WIDTH) and its [2N0, 2N1, 2N2] output, made at the first
-	 * r5_nufft_toeplitz and kept with psf_hat across new points: a frame loop that sets points
-	 * and makes the kernel every frame plans and allocates them once */
+	/* the PSF's own plan (2N image, PSF_WIDTH), made at the first r5_nufft_toeplitz and kept with
+	 * psf_hat across new points (a frame loop that sets points and makes the kernel every frame
+	 * fits its kernel once); its (4N)^D grid is freed after each kernel, as a fresh plan's was,
+	 * so that it never sits beside the normal's 2N grids (in 3D it is the largest array) */
 	r5_nufft_plan *psf_plan;
-	r5_array *psf_image;
 	long toep_group;
 	/* the tile method (a device context, or R5_NUFFT_METHOD_TILES): the back end's nufft_* slots
 	 * on tables held where the context computes (the host tables above stay: the Toeplitz
@@ -188,7 +188,6 @@ void r5_nufft_plan_destroy(r5_nufft_plan *p)
 	r5_array_free(p->psf_hat);
 	r5_array_free(p->toep);
 	r5_nufft_plan_destroy(p->psf_plan);
-	r5_array_free(p->psf_image);
 	r5_array_free(p->tile_corr);
 	r5_array_free(p->tile_tables);
 	free(p);
@@ -764,7 +763,7 @@ static r5_status psf_compute(r5_ctx *ctx, r5_nufft_plan *p, const float *weights
 		dims[d] = 2 * p->N[d];
 	sdims[1] = n;
 	r5_nufft_opts o = {.oversampling = 2.0, .width = PSF_WIDTH, .method = p->method};
-	r5_array *w = NULL, *w_host = NULL;
+	r5_array *w = NULL, *w_host = NULL, *image = NULL;
 	float *coords = malloc(sizeof(float) * 3 * (size_t)n);
 	r5_status s = coords ? R5_OK : r5_set_error(R5_ENOMEM, "NUFFT Toeplitz: coordinates of %ld points", n);
 	/* the sorted tables give back each point's grid coordinate t; k = (t - M/2) N / M */
@@ -791,18 +790,24 @@ static r5_status psf_compute(r5_ctx *ctx, r5_nufft_plan *p, const float *weights
 		s = r5_array_to_work(ctx, w_host, &w); /* the weights where the context computes */
 	}
 	if (s == R5_OK)
-		s = r5_linop_scratch(ctx, "NUFFT Toeplitz PSF", &p->psf_image, dims);
+		s = r5_array_alloc_work(ctx, dims, &image);
 	if (s == R5_OK)
-		s = r5_nufft_adjoint(ctx, p->psf_plan, p->psf_image, w);
+		s = r5_nufft_adjoint(ctx, p->psf_plan, image, w);
 	if (s == R5_OK) {
 		long shifts[R5_DIMS] = {0};
 		for (int d = 0; d < p->D; d++)
 			shifts[d] = p->N[d];
-		s = r5_zcircshift(ctx, psf, p->psf_image, shifts);
+		s = r5_zcircshift(ctx, psf, image, shifts);
+	}
+	if (p->psf_plan) { /* the PSF plan's grid and sorted weights go (psf_plan's comment) */
+		r5_array_free(p->psf_plan->grid);
+		r5_array_free(p->psf_plan->sorted);
+		p->psf_plan->grid = p->psf_plan->sorted = NULL;
 	}
 	free(coords);
 	r5_array_free(w);
 	r5_array_free(w_host);
+	r5_array_free(image);
 	return s;
 }
 
@@ -1092,7 +1097,7 @@ void r5_nufft_get_info(const r5_nufft_plan *p, r5_nufft_info *info)
 	info->n_coils = p->C;
 	long bytes = r5_linop_array_bytes(p->grid) + r5_linop_array_bytes(p->sorted) + r5_linop_array_bytes(p->psf_hat) +
 		     r5_linop_array_bytes(p->toep) + r5_linop_array_bytes(p->tile_corr) +
-		     r5_linop_array_bytes(p->tile_tables) + r5_linop_array_bytes(p->psf_image);
+		     r5_linop_array_bytes(p->tile_tables);
 	if (p->psf_plan) {
 		r5_nufft_info psf;
 		r5_nufft_get_info(p->psf_plan, &psf);
