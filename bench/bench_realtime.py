@@ -39,8 +39,17 @@ Target p99 <= 40 ms: met whenever the machine's load is near its 2 cores (every 
 at load 12-14 (six other sessions building and benchmarking) p99 is 44-90 ms and single runs
 stall for 0.7-2.5 s (the client's own pacing stalls by up to 200 ms then too). Gridding takes 10-12 ms
 (wall) per frame in the quiet runs ("gridding in the server" / frames); the dynamic phantom's worse tails coincide with 55-60 ms
-stalls of the client's pacing. Mode iterative (3 CG iterations, 256^2) takes ~230 ms per
-frame on this CPU: it cannot follow a 46 ms frame rate here (frames queue; max_pending drops)."""
+stalls of the client's pacing.
+
+Mode iterative (2026-12-03, load 5-11 on 2 cores, so walls are inflated 2-3x; `--mode iterative
+--frame-spokes 21 --frame-step T --param normal=N`, 5 CG iterations, the server's CPU per frame is
+the steady figure): normal=toeplitz (the 2N kernel per frame, as before the kept solver) 1.3 CPU s
+a frame, normal=nufft (the default) 0.2 CPU s (bench_rt_iterative splits the stages). Neither
+follows a 46 ms frame rate on this CPU, so without max_pending frames queue (30 frames: p50 / p99
+40.9 / 72.0 s toeplitz, 3.3 / 6.3 s nufft at step 21; 62.7 / 121.7 s and 6.1 / 8.9 s at step 5).
+With --param max_pending=1 and the default 210 frames: step 21 toeplitz 5 frames shown, p50 /
+p99 4464 / 8549 ms; nufft 43 frames, 214 / 919 ms; step 5 toeplitz 2 frames, 3758 / 4638 ms;
+nufft 9 frames (a 2.3 s scan), 218 / 937 ms."""
 import argparse
 import os
 import subprocess

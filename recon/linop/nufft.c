@@ -40,7 +40,13 @@ struct r5_nufft_plan {
 	r5_array *sorted; /* [C, n_points]: the samples in sorted order, coil fastest */
 	/* Toeplitz */
 	r5_array *psf_hat;  /* [2N0, 2N1, 2N2] FFT of the point-spread function, over 2^D N */
+	int has_kernel;     /* psf_hat holds the kernel of the points set now (set points clears it) */
 	r5_array *toep;     /* [2N0, 2N1, 2N2, group] */
+	/* the PSF's own plan (2N image, PSF_WIDTH), made at the first r5_nufft_toeplitz and kept with
+	 * psf_hat across new points (a frame loop that sets points and makes the kernel every frame
+	 * fits its kernel once); its (4N)^D grid is freed after each kernel, as a fresh plan's was,
+	 * so that it never sits beside the normal's 2N grids (in 3D it is the largest array) */
+	r5_nufft_plan *psf_plan;
 	long toep_group;
 	/* the tile method (a device context, or R5_NUFFT_METHOD_TILES): the back end's nufft_* slots
 	 * on tables held where the context computes (the host tables above stay: the Toeplitz
@@ -181,6 +187,7 @@ void r5_nufft_plan_destroy(r5_nufft_plan *p)
 	r5_array_free(p->sorted);
 	r5_array_free(p->psf_hat);
 	r5_array_free(p->toep);
+	r5_nufft_plan_destroy(p->psf_plan);
 	r5_array_free(p->tile_corr);
 	r5_array_free(p->tile_tables);
 	free(p);
@@ -296,8 +303,7 @@ static void drop_points(r5_nufft_plan *p)
 	p->offset = NULL;
 	p->slow_first = NULL;
 	p->n_points = 0;
-	r5_array_free(p->psf_hat);
-	p->psf_hat = NULL;
+	p->has_kernel = 0; /* psf_hat's buffer stays for the next kernel */
 	r5_array_free(p->tile_tables);
 	p->tile_tables = NULL;
 	memset(&p->pts, 0, sizeof p->pts);
@@ -747,7 +753,7 @@ r5_status r5_nufft_interp_grid(r5_ctx *ctx, r5_nufft_plan *p, r5_array *samples,
 /* --- Toeplitz --- */
 
 /* The point-spread function on the 2N image, T[d] at cell d mod 2N, by a type-1 NUFFT of the
- * weights at points 2k (cycles per FOV of the 2N image). */
+ * weights at points 2k (cycles per FOV of the 2N image), through the plan's PSF plan (made once). */
 static r5_status psf_compute(r5_ctx *ctx, r5_nufft_plan *p, const float *weights, r5_array *psf)
 {
 	long n = p->n_points, dims[R5_DIMS], sdims[R5_DIMS];
@@ -757,7 +763,6 @@ static r5_status psf_compute(r5_ctx *ctx, r5_nufft_plan *p, const float *weights
 		dims[d] = 2 * p->N[d];
 	sdims[1] = n;
 	r5_nufft_opts o = {.oversampling = 2.0, .width = PSF_WIDTH, .method = p->method};
-	r5_nufft_plan *q = NULL;
 	r5_array *w = NULL, *w_host = NULL, *image = NULL;
 	float *coords = malloc(sizeof(float) * 3 * (size_t)n);
 	r5_status s = coords ? R5_OK : r5_set_error(R5_ENOMEM, "NUFFT Toeplitz: coordinates of %ld points", n);
@@ -773,10 +778,10 @@ static r5_status psf_compute(r5_ctx *ctx, r5_nufft_plan *p, const float *weights
 				k[d] = nextafterf((float)lim, 0.0f);
 		}
 	}
+	if (s == R5_OK && !p->psf_plan)
+		s = r5_nufft_plan_make(ctx, dims, &o, &p->psf_plan);
 	if (s == R5_OK)
-		s = r5_nufft_plan_make(ctx, dims, &o, &q);
-	if (s == R5_OK)
-		s = r5_nufft_set_points(ctx, q, n, coords);
+		s = r5_nufft_set_points(ctx, p->psf_plan, n, coords);
 	if (s == R5_OK)
 		s = r5_array_alloc_host(sdims, &w_host);
 	if (s == R5_OK) {
@@ -787,15 +792,19 @@ static r5_status psf_compute(r5_ctx *ctx, r5_nufft_plan *p, const float *weights
 	if (s == R5_OK)
 		s = r5_array_alloc_work(ctx, dims, &image);
 	if (s == R5_OK)
-		s = r5_nufft_adjoint(ctx, q, image, w);
+		s = r5_nufft_adjoint(ctx, p->psf_plan, image, w);
 	if (s == R5_OK) {
 		long shifts[R5_DIMS] = {0};
 		for (int d = 0; d < p->D; d++)
 			shifts[d] = p->N[d];
 		s = r5_zcircshift(ctx, psf, image, shifts);
 	}
+	if (p->psf_plan) { /* the PSF plan's grid and sorted weights go (psf_plan's comment) */
+		r5_array_free(p->psf_plan->grid);
+		r5_array_free(p->psf_plan->sorted);
+		p->psf_plan->grid = p->psf_plan->sorted = NULL;
+	}
 	free(coords);
-	r5_nufft_plan_destroy(q);
 	r5_array_free(w);
 	r5_array_free(w_host);
 	r5_array_free(image);
@@ -810,8 +819,7 @@ r5_status r5_nufft_toeplitz(r5_ctx *ctx, r5_nufft_plan *p, const float *weights)
 		for (long j = 0; j < p->n_points; j++)
 			if (!isfinite(weights[j]))
 				return r5_set_error(R5_EINVAL, "NUFFT Toeplitz: weight %ld is %g", j, (double)weights[j]);
-	r5_array_free(p->psf_hat);
-	p->psf_hat = NULL;
+	p->has_kernel = 0;
 	long dims[R5_DIMS];
 	r5_dims_ones(dims);
 	double cells = 1.0;
@@ -819,21 +827,19 @@ r5_status r5_nufft_toeplitz(r5_ctx *ctx, r5_nufft_plan *p, const float *weights)
 		dims[d] = 2 * p->N[d];
 		cells *= (double)dims[d];
 	}
-	r5_array *psf = NULL;
-	R5_TRY(r5_array_alloc_work(ctx, dims, &psf));
-	r5_status s = psf_compute(ctx, p, weights, psf);
+	r5_status s = r5_linop_scratch(ctx, "NUFFT Toeplitz kernel", &p->psf_hat, dims);
 	if (s == R5_OK)
-		s = r5_fft_raw(ctx, (1UL << p->D) - 1, psf, psf, 0);
+		s = psf_compute(ctx, p, weights, p->psf_hat);
+	if (s == R5_OK)
+		s = r5_fft_raw(ctx, (1UL << p->D) - 1, p->psf_hat, p->psf_hat, 0);
 	if (s == R5_OK) {
 		/* T = (N^-1 / (2^D N)^-1/2) adjoint; over 2^D N for the raw inverse FFT */
 		double pixels = cells / (double)(1L << p->D);
-		s = r5_zscale(ctx, psf, (float)(sqrt(cells) / pixels / cells));
+		s = r5_zscale(ctx, p->psf_hat, (float)(sqrt(cells) / pixels / cells));
 	}
-	if (s != R5_OK) {
-		r5_array_free(psf);
+	if (s != R5_OK)
 		return r5_error_context(s, "NUFFT Toeplitz kernel");
-	}
-	p->psf_hat = psf;
+	p->has_kernel = 1;
 	return R5_OK;
 }
 
@@ -866,7 +872,7 @@ r5_status r5_nufft_normal(r5_ctx *ctx, r5_nufft_plan *p, r5_array *out, const r5
 {
 	R5_TRY(check_image(p, in, "normal"));
 	R5_TRY(check_image(p, out, "normal"));
-	if (!p->psf_hat)
+	if (!p->has_kernel)
 		return r5_set_error(R5_EINVAL, "NUFFT normal: no Toeplitz kernel (r5_nufft_toeplitz)");
 	long dims[R5_DIMS], cells = r5_array_size(p->psf_hat), pix = p->N[0] * p->N[1] * p->N[2];
 	r5_dims_copy(dims, p->psf_hat->dims);
@@ -1092,6 +1098,11 @@ void r5_nufft_get_info(const r5_nufft_plan *p, r5_nufft_info *info)
 	long bytes = r5_linop_array_bytes(p->grid) + r5_linop_array_bytes(p->sorted) + r5_linop_array_bytes(p->psf_hat) +
 		     r5_linop_array_bytes(p->toep) + r5_linop_array_bytes(p->tile_corr) +
 		     r5_linop_array_bytes(p->tile_tables);
+	if (p->psf_plan) {
+		r5_nufft_info psf;
+		r5_nufft_get_info(p->psf_plan, &psf);
+		bytes += psf.bytes;
+	}
 	if (p->n_points)
 		bytes += p->n_points * (long)(2 * sizeof(int32_t) + p->D * (sizeof(int32_t) + sizeof(float))) +
 			 (p->nb[p->D - 1] + 1) * (long)sizeof(long);
@@ -1115,7 +1126,7 @@ static r5_status op_adjoint(r5_ctx *ctx, void *data, r5_array *out, const r5_arr
 static r5_status op_normal(r5_ctx *ctx, void *data, r5_array *out, const r5_array *in)
 {
 	r5_nufft_plan *p = data;
-	if (!p->psf_hat)
+	if (!p->has_kernel)
 		R5_TRY(r5_nufft_toeplitz(ctx, p, NULL));
 	return r5_nufft_normal(ctx, p, out, in);
 }

@@ -112,8 +112,11 @@ r5_status r5_nufft_spread_grid(r5_ctx *ctx, r5_nufft_plan *plan, r5_array *grid,
 r5_status r5_nufft_interp_grid(r5_ctx *ctx, r5_nufft_plan *plan, r5_array *samples, const r5_array *grid);
 
 /* Makes the Toeplitz kernel of A^H W A for the points set now, W = diag(weights) (n_points real
- * weights, NULL: all 1). Holds T's FFT ([2 N0, 2 N1, 2 N2]) and, at the first application, a
- * 2N grid for a group of coils. */
+ * weights, NULL: all 1). Holds T's FFT ([2 N0, 2 N1, 2 N2]), the PSF's own NUFFT plan (the 2N
+ * image at sigma 2; its (4 N)^D grid and a 2N image only while the kernel is made) and, at the
+ * first application, a 2N grid for a group of coils. New points drop the kernel but keep T's
+ * buffer, the 2N grid and the PSF plan, so that a loop of set points + toeplitz (a frame per
+ * window of spokes) fits the PSF kernel once; the kernel is the same bits as a fresh plan's. */
 r5_status r5_nufft_toeplitz(r5_ctx *ctx, r5_nufft_plan *plan, const float *weights);
 /* out = A^H W A in through the Toeplitz kernel (image dims; out may be in). */
 r5_status r5_nufft_normal(r5_ctx *ctx, r5_nufft_plan *plan, r5_array *out, const r5_array *in);

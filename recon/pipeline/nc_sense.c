@@ -4,6 +4,8 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include "../calib/espirit.h"
 #include "../core/fft.h"
@@ -15,6 +17,7 @@ const r5_nc_sense_opts r5_nc_sense_defaults = {
 	.use_density = 0,
 	.tolerance = 0.0,
 	.warm_start = 0,
+	.normal = R5_NC_NORMAL_TOEPLITZ,
 	.nufft = {.oversampling = 2.0, .width = 0, .tolerance = 1e-5},
 };
 
@@ -96,7 +99,16 @@ static r5_status make_plan(r5_ctx *ctx, const char *who, const long image_dims[R
 	return R5_OK;
 }
 
-/* samples times the weights (per point, all coils), into a new host array */
+/* out = samples times the weights (per point, all coils); out may be samples */
+static void weigh(const r5_array *samples, long n_points, const float *weights, r5_array *out)
+{
+	long coils = samples->dims[3];
+	for (long c = 0; c < coils; c++)
+		for (long j = 0; j < n_points; j++)
+			out->data[c * n_points + j] = samples->data[c * n_points + j] * weights[j];
+}
+
+/* samples times the weights, into a new host array */
 static r5_status weighted_samples(r5_ctx *ctx, const r5_array *samples, long n_points, const float *weights,
 				  r5_array **out)
 {
@@ -104,10 +116,7 @@ static r5_status weighted_samples(r5_ctx *ctx, const r5_array *samples, long n_p
 	r5_status s = r5_array_alloc(ctx, R5_HOST, samples->dims, &w);
 	if (s != R5_OK)
 		return s;
-	long coils = samples->dims[3];
-	for (long c = 0; c < coils; c++)
-		for (long j = 0; j < n_points; j++)
-			w->data[c * n_points + j] = samples->data[c * n_points + j] * weights[j];
+	weigh(samples, n_points, weights, w);
 	*out = w;
 	return R5_OK;
 }
@@ -147,7 +156,20 @@ typedef struct nc_normal {
 	r5_nufft_plan *plan;
 	const r5_array *maps;
 	r5_array *coil_images; /* [Nx, Ny, Nz, coils] work */
+	r5_array *samples;     /* R5_NC_NORMAL_NUFFT: [1, n_read, n_lines, coils] work (NULL: Toeplitz) */
+	const float *weights;  /* with samples: W (NULL: 1) */
 } nc_normal;
+
+/* A^H W A in place on the coil images: the Toeplitz kernel, or the NUFFT pair */
+static r5_status nc_normal_coils(r5_ctx *ctx, nc_normal *n)
+{
+	if (!n->samples)
+		return r5_nufft_normal(ctx, n->plan, n->coil_images, n->coil_images);
+	R5_TRY(r5_nufft_forward(ctx, n->plan, n->samples, n->coil_images));
+	if (n->weights)
+		weigh(n->samples, n->samples->dims[1] * n->samples->dims[2], n->weights, n->samples);
+	return r5_nufft_adjoint(ctx, n->plan, n->coil_images, n->samples);
+}
 
 /* out = S^H T_W S in */
 static r5_status nc_normal_apply(r5_ctx *ctx, void *user, r5_array *out, const r5_array *in)
@@ -155,7 +177,7 @@ static r5_status nc_normal_apply(r5_ctx *ctx, void *user, r5_array *out, const r
 	nc_normal *n = user;
 	r5_status s = r5_zmul(ctx, n->coil_images, n->maps, in, 0);
 	if (s == R5_OK)
-		s = r5_nufft_normal(ctx, n->plan, n->coil_images, n->coil_images);
+		s = nc_normal_coils(ctx, n);
 	if (s == R5_OK)
 		s = r5_zmul(ctx, n->coil_images, n->coil_images, n->maps, R5_ZMUL_CONJ2);
 	if (s == R5_OK)
@@ -173,6 +195,174 @@ static double maps_mean_energy(r5_ctx *ctx, const r5_array *maps)
 	return norm * norm / (double)pixels;
 }
 
+struct r5_nc_sense_frames {
+	long image_dims[R5_DIMS];
+	r5_nc_sense_opts opts;
+	r5_nufft_plan *plan;       /* kept: points and Toeplitz kernel per frame */
+	r5_array *coil_images;     /* [Nx, Ny, Nz, coils] */
+	r5_array *rhs;             /* [Nx, Ny, Nz] */
+	float *weights;            /* use_density: the ramp weights, as many as wy's points */
+	r5_array *wy;              /* use_density: the weighted samples (the last frame's shape) */
+	r5_array *work_samples;    /* R5_NC_NORMAL_NUFFT: the normal's samples (the last frame's shape) */
+	r5_nc_sense_timing timing; /* the last frame's */
+};
+
+static double clock_s(clockid_t which)
+{
+	struct timespec t;
+	clock_gettime(which, &t);
+	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* Stage `stage` ends now: its wall and process CPU seconds since *wall / *cpu, which move on. */
+static void stage_end(r5_nc_sense_timing *t, int stage, double *wall, double *cpu)
+{
+	double w = clock_s(CLOCK_MONOTONIC), c = clock_s(CLOCK_PROCESS_CPUTIME_ID);
+	t->wall_s[stage] += w - *wall;
+	t->cpu_s[stage] += c - *cpu;
+	*wall = w, *cpu = c;
+}
+
+void r5_nc_sense_frames_destroy(r5_nc_sense_frames *f)
+{
+	if (!f)
+		return;
+	r5_nufft_plan_destroy(f->plan);
+	r5_array_free(f->coil_images);
+	r5_array_free(f->rhs);
+	r5_array_free(f->wy);
+	r5_array_free(f->work_samples);
+	free(f->weights);
+	free(f);
+}
+
+r5_status r5_nc_sense_frames_make(r5_ctx *ctx, const long image_dims[R5_DIMS], const r5_nc_sense_opts *opts,
+				  r5_nc_sense_frames **out)
+{
+	const char *who = "nc sense";
+	if (!out || !image_dims)
+		return r5_set_error(R5_EINVAL, "%s: image dims and an output are required", who);
+	*out = NULL;
+	if (!opts)
+		opts = &r5_nc_sense_defaults;
+	if (opts->iters < 1 || !(opts->lambda >= 0.0f) || !(opts->tolerance >= 0.0))
+		return r5_set_error(R5_EINVAL, "%s: iters %d must be >= 1, lambda %g and tolerance %g >= 0", who,
+				    opts->iters, (double)opts->lambda, opts->tolerance);
+	if (opts->normal != R5_NC_NORMAL_TOEPLITZ && opts->normal != R5_NC_NORMAL_NUFFT)
+		return r5_set_error(R5_EINVAL, "%s: normal %d (0 Toeplitz, 1 NUFFT pair)", who, opts->normal);
+	r5_nc_sense_frames *f = calloc(1, sizeof *f);
+	if (!f)
+		return r5_set_error(R5_ENOMEM, "%s: frame solver", who);
+	r5_dims_copy(f->image_dims, image_dims);
+	f->opts = *opts;
+	double wall = clock_s(CLOCK_MONOTONIC), cpu = clock_s(CLOCK_PROCESS_CPUTIME_ID);
+	long img[R5_DIMS], coil_dims[R5_DIMS];
+	dims_image(img, image_dims, 1);
+	dims_image(coil_dims, image_dims, image_dims[3]);
+	r5_status s = r5_nufft_plan_make(ctx, coil_dims, &opts->nufft, &f->plan);
+	if (s == R5_OK)
+		s = r5_array_alloc(ctx, R5_HOST, coil_dims, &f->coil_images);
+	if (s == R5_OK)
+		s = r5_array_alloc(ctx, R5_HOST, img, &f->rhs);
+	if (s != R5_OK) {
+		r5_nc_sense_frames_destroy(f);
+		return r5_error_context(s, "%s", who);
+	}
+	stage_end(&f->timing, R5_NC_STAGE_PLAN, &wall, &cpu);
+	*out = f;
+	return R5_OK;
+}
+
+void r5_nc_sense_frames_timing(const r5_nc_sense_frames *f, r5_nc_sense_timing *timing) { *timing = f->timing; }
+
+/* Per frame: the points (and weights) set, the Toeplitz kernel, rhs = S^H A^H W y. */
+static r5_status frame_operator(r5_ctx *ctx, r5_nc_sense_frames *f, long n_points, const float *coords,
+				const r5_array *samples, const r5_array *maps, double *wall, double *cpu)
+{
+	r5_status s = R5_OK;
+	if (f->opts.use_density && (!f->wy || !r5_dims_equal(f->wy->dims, samples->dims))) {
+		free(f->weights);
+		r5_array_free(f->wy);
+		f->wy = NULL;
+		f->weights = malloc(sizeof(float) * (size_t)n_points);
+		if (!f->weights)
+			return r5_set_error(R5_ENOMEM, "%ld weights", n_points);
+		s = r5_array_alloc(ctx, R5_HOST, samples->dims, &f->wy);
+	}
+	if (s == R5_OK && f->weights)
+		s = r5_nc_ramp_weights(f->image_dims, n_points, coords, f->weights);
+	if (s == R5_OK)
+		s = r5_nufft_set_points(ctx, f->plan, n_points, coords);
+	stage_end(&f->timing, R5_NC_STAGE_POINTS, wall, cpu);
+	int pair = f->opts.normal == R5_NC_NORMAL_NUFFT;
+	if (s == R5_OK && pair && (!f->work_samples || !r5_dims_equal(f->work_samples->dims, samples->dims))) {
+		r5_array_free(f->work_samples);
+		f->work_samples = NULL;
+		s = r5_array_alloc(ctx, R5_HOST, samples->dims, &f->work_samples);
+	}
+	if (s == R5_OK && !pair)
+		s = r5_nufft_toeplitz(ctx, f->plan, f->weights);
+	stage_end(&f->timing, R5_NC_STAGE_TOEPLITZ, wall, cpu);
+	if (s == R5_OK && f->weights)
+		weigh(samples, n_points, f->weights, f->wy);
+	if (s == R5_OK)
+		s = r5_nufft_adjoint(ctx, f->plan, f->coil_images, f->weights ? f->wy : samples);
+	if (s == R5_OK)
+		s = r5_zmul(ctx, f->coil_images, f->coil_images, maps, R5_ZMUL_CONJ2);
+	if (s == R5_OK)
+		s = r5_zsum(ctx, f->rhs, f->coil_images);
+	stage_end(&f->timing, R5_NC_STAGE_RHS, wall, cpu);
+	return s;
+}
+
+r5_status r5_nc_sense_frames_solve(r5_ctx *ctx, r5_nc_sense_frames *f, long n_points, const float *coords,
+				   const r5_array *samples, const r5_array *maps, int warm_start,
+				   const r5_progress *progress, r5_array *image)
+{
+	const char *who = "nc sense";
+	if (!f)
+		return r5_set_error(R5_EINVAL, "%s: no frame solver", who);
+	r5_status s = check_inputs(who, f->image_dims, n_points, coords, samples, maps);
+	if (s != R5_OK)
+		return s;
+	if (!maps || !image)
+		return r5_set_error(R5_EINVAL, "%s: maps and image are required", who);
+	long img[R5_DIMS];
+	dims_image(img, f->image_dims, 1);
+	if (!r5_dims_equal(image->dims, img) || image->where != R5_HOST || !r5_array_is_contiguous(image))
+		return r5_set_error(R5_EINVAL, "%s: image [%ld, %ld, %ld, %ld] must be a contiguous host [%ld, %ld, %ld]",
+				    who, image->dims[0], image->dims[1], image->dims[2], image->dims[3], img[0], img[1],
+				    img[2]);
+	memset(f->timing.wall_s + R5_NC_STAGE_POINTS, 0, sizeof(double) * (R5_NC_STAGES - R5_NC_STAGE_POINTS));
+	memset(f->timing.cpu_s + R5_NC_STAGE_POINTS, 0, sizeof(double) * (R5_NC_STAGES - R5_NC_STAGE_POINTS));
+	double wall = clock_s(CLOCK_MONOTONIC), cpu = clock_s(CLOCK_PROCESS_CPUTIME_ID);
+	s = frame_operator(ctx, f, n_points, coords, samples, maps, &wall, &cpu);
+	if (s == R5_OK && !warm_start)
+		s = r5_zfill(ctx, image, 0.0f);
+	if (s != R5_OK)
+		return r5_error_context(s, "%s", who);
+	/* T_W's diagonal: N^-1 sum_j w_j */
+	double wsum = 0.0;
+	for (long j = 0; j < n_points; j++)
+		wsum += f->weights ? f->weights[j] : 1.0;
+	double diag = wsum / (double)(img[0] * img[1] * img[2]) * maps_mean_energy(ctx, maps);
+	nc_normal normal = {.plan = f->plan, .maps = maps, .coil_images = f->coil_images,
+			    .samples = f->opts.normal == R5_NC_NORMAL_NUFFT ? f->work_samples : NULL, .weights = f->weights};
+	r5_cg_conf conf = r5_cg_defaults;
+	conf.max_iters = f->opts.iters;
+	conf.tolerance = f->opts.tolerance;
+	conf.lambda = (float)(f->opts.lambda * diag);
+	r5_iter_progress hook = {.progress = progress, .stage = "nc_sense", .lo = 0.0, .hi = 1.0};
+	conf.hook = r5_iter_progress_hook;
+	conf.hook_user = &hook;
+	r5_cg_info info = {0};
+	s = r5_cg_solve(ctx, &conf, nc_normal_apply, &normal, f->rhs, image, &info);
+	stage_end(&f->timing, R5_NC_STAGE_CG, &wall, &cpu);
+	f->timing.cg_iters = info.iters;
+	f->timing.rel_residual = info.rel_residual;
+	return s == R5_OK ? R5_OK : r5_error_context(s, "%s", who);
+}
+
 r5_status r5_nc_sense_solve(r5_ctx *ctx, const long image_dims[R5_DIMS], long n_points, const float *coords,
 			    const r5_array *samples, const r5_array *maps, const r5_nc_sense_opts *opts,
 			    const r5_progress *progress, r5_array *image)
@@ -183,70 +373,10 @@ r5_status r5_nc_sense_solve(r5_ctx *ctx, const long image_dims[R5_DIMS], long n_
 	r5_status s = check_inputs(who, image_dims, n_points, coords, samples, maps);
 	if (s != R5_OK)
 		return s;
-	if (!maps || !image)
-		return r5_set_error(R5_EINVAL, "%s: maps and image are required", who);
-	long img[R5_DIMS], coil_dims[R5_DIMS];
-	dims_image(img, image_dims, 1);
-	dims_image(coil_dims, image_dims, image_dims[3]);
-	if (!r5_dims_equal(image->dims, img) || image->where != R5_HOST || !r5_array_is_contiguous(image))
-		return r5_set_error(R5_EINVAL, "%s: image [%ld, %ld, %ld, %ld] must be a contiguous host [%ld, %ld, %ld]",
-				    who, image->dims[0], image->dims[1], image->dims[2], image->dims[3], img[0], img[1],
-				    img[2]);
-	if (opts->iters < 1 || !(opts->lambda >= 0.0f) || !(opts->tolerance >= 0.0))
-		return r5_set_error(R5_EINVAL, "%s: iters %d must be >= 1, lambda %g and tolerance %g >= 0", who,
-				    opts->iters, (double)opts->lambda, opts->tolerance);
-
-	float *weights = NULL;
-	r5_nufft_plan *plan = NULL;
-	r5_array *wy = NULL, *coil_images = NULL, *rhs = NULL;
-	if (opts->use_density) {
-		weights = malloc(sizeof(float) * (size_t)n_points);
-		if (!weights)
-			return r5_set_error(R5_ENOMEM, "%s: %ld weights", who, n_points);
-		s = r5_nc_ramp_weights(image_dims, n_points, coords, weights);
-	}
-	if (s == R5_OK)
-		s = make_plan(ctx, who, image_dims, n_points, coords, &opts->nufft, &plan);
-	if (s == R5_OK)
-		s = r5_nufft_toeplitz(ctx, plan, weights);
-	if (s == R5_OK && weights)
-		s = weighted_samples(ctx, samples, n_points, weights, &wy);
-	if (s == R5_OK)
-		s = r5_array_alloc(ctx, R5_HOST, coil_dims, &coil_images);
-	if (s == R5_OK)
-		s = r5_array_alloc(ctx, R5_HOST, img, &rhs);
-	/* rhs = S^H A^H W y */
-	if (s == R5_OK)
-		s = r5_nufft_adjoint(ctx, plan, coil_images, wy ? wy : samples);
-	if (s == R5_OK)
-		s = r5_zmul(ctx, coil_images, coil_images, maps, R5_ZMUL_CONJ2);
-	if (s == R5_OK)
-		s = r5_zsum(ctx, rhs, coil_images);
-	if (s == R5_OK && !opts->warm_start)
-		s = r5_zfill(ctx, image, 0.0f);
-	if (s == R5_OK) {
-		/* T_W's diagonal: N^-1 sum_j w_j */
-		double wsum = 0.0;
-		for (long j = 0; j < n_points; j++)
-			wsum += weights ? weights[j] : 1.0;
-		double diag = wsum / (double)(img[0] * img[1] * img[2]) * maps_mean_energy(ctx, maps);
-		nc_normal normal = {.plan = plan, .maps = maps, .coil_images = coil_images};
-		r5_cg_conf conf = r5_cg_defaults;
-		conf.max_iters = opts->iters;
-		conf.tolerance = opts->tolerance;
-		conf.lambda = (float)(opts->lambda * diag);
-		r5_iter_progress hook = {.progress = progress, .stage = "nc_sense", .lo = 0.0, .hi = 1.0};
-		conf.hook = r5_iter_progress_hook;
-		conf.hook_user = &hook;
-		s = r5_cg_solve(ctx, &conf, nc_normal_apply, &normal, rhs, image, NULL);
-		if (s != R5_OK)
-			s = r5_error_context(s, "%s", who);
-	}
-	r5_array_free(rhs);
-	r5_array_free(coil_images);
-	r5_array_free(wy);
-	r5_nufft_plan_destroy(plan);
-	free(weights);
+	r5_nc_sense_frames *f = NULL;
+	R5_TRY(r5_nc_sense_frames_make(ctx, image_dims, opts, &f));
+	s = r5_nc_sense_frames_solve(ctx, f, n_points, coords, samples, maps, opts->warm_start, progress, image);
+	r5_nc_sense_frames_destroy(f);
 	return s;
 }
 
@@ -313,15 +443,18 @@ r5_status r5_nc_maps_espirit(r5_ctx *ctx, const long image_dims[R5_DIMS], long n
 double r5_nc_sense_bytes(const long image_dims[R5_DIMS], long n_points, int use_density)
 {
 	double cplx = (double)sizeof(float complex), coils = (double)image_dims[3];
-	double pixels = 1, grid = 1, twice = 1;
+	double pixels = 1, grid = 1, twice = 1, psf_grid = 1;
 	for (int d = 0; d < 3; d++) {
 		double n = (double)image_dims[d];
 		pixels *= n;
 		grid *= n > 1 ? 2.0 * n + 2.0 : 1.0;
 		twice *= n > 1 ? 2.0 * n : 1.0;
+		psf_grid *= n > 1 ? 4.0 * n + 2.0 : 1.0;
 	}
 	double nufft = cplx * coils * (grid + 2.0 * (double)n_points) + (double)n_points * 24.0;
-	double toeplitz = cplx * twice * (1.0 + coils);
+	/* T's FFT, the coil-group 2N grid, and the PSF plan (its (4N)^D grid, sorted weights and
+	 * tables, its 2N output), kept by the plan (nufft.h) */
+	double toeplitz = cplx * twice * (2.0 + coils) + cplx * psf_grid + (double)n_points * (2.0 * cplx + 24.0);
 	double weights = use_density ? (double)n_points * (4.0 + cplx * coils) : 0.0;
 	return nufft + toeplitz + weights + cplx * (pixels * coils + 4.0 * pixels);
 }

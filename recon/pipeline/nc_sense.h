@@ -38,12 +38,25 @@
 #include "../core/progress.h"
 #include "../linop/nufft.h"
 
+/* The normal A^H W A inside CG. Toeplitz: the 2N convolution (exact to single precision, no
+ * NUFFT in the loop; a kernel per trajectory: one 2N PSF NUFFT and FFT). NUFFT: the plan's
+ * forward then adjoint (W between them), at the plan's accuracy, no kernel; cheaper when the
+ * NUFFT grid is small against 2N and the points are few: measured (bench_rt_iterative, 256^2,
+ * 8 coils, 21 spokes of 512 samples, sigma 1.25, tolerance 1e-3, width 5): 0.029 CPU s per
+ * application against the Toeplitz's 0.19 (FFTW_ESTIMATE). At sigma 2 and many points (the sense
+ * pipeline's whole scan) the Toeplitz stays the faster and the exact one. */
+typedef enum r5_nc_normal {
+	R5_NC_NORMAL_TOEPLITZ = 0,
+	R5_NC_NORMAL_NUFFT = 1,
+} r5_nc_normal;
+
 typedef struct r5_nc_sense_opts {
 	int iters;          /* CG iterations at most (30) */
 	float lambda;       /* Tikhonov weight relative to the normal's mean diagonal (1e-3) */
 	int use_density;    /* 0: plain least squares (default); 1: radial ramp weights W */
 	double tolerance;   /* CG stops at |r| / |b| below this (0: run all iterations; default 0) */
 	int warm_start;     /* non-zero: image holds the initial guess (a previous frame) */
+	int normal;         /* r5_nc_normal: how CG applies A^H W A (default Toeplitz) */
 	r5_nufft_opts nufft;
 } r5_nc_sense_opts;
 
@@ -55,6 +68,48 @@ extern const r5_nc_sense_opts r5_nc_sense_defaults;
 r5_status r5_nc_sense_solve(r5_ctx *ctx, const long image_dims[R5_DIMS], long n_points, const float *coords,
 			    const r5_array *samples, const r5_array *maps, const r5_nc_sense_opts *opts,
 			    const r5_progress *progress, r5_array *image);
+
+/* A frame solver: r5_nc_sense_solve for a series of frames (pipeline realtime, mode iterative)
+ * without rebuilding per frame what does not depend on the frame. Made once per series
+ * (image_dims, opts): the NUFFT plan (kernel fit, de-apodisation, and, through it, the grid,
+ * the sorted-samples copy, the Toeplitz kernel's buffer, the PSF's own 2N plan and the 2N
+ * coil-group grid: nufft.h r5_nufft_toeplitz), coil images and rhs, all kept; the context keeps
+ * the FFT plans. Per frame (each frame has its own spokes): the points set, the Toeplitz kernel
+ * of those points, rhs = S^H A^H W y and CG. With warm_start 0 a frame is the same bits as
+ * r5_nc_sense_solve on the same input (which is make + solve + destroy); warm_start 1 starts
+ * CG at image's content (the previous frame). Sliding windows (consecutive frames sharing most
+ * spokes) gain nothing more here: the kernel and rhs are linear in the spokes, but updating them
+ * by the spokes that enter and leave saves only their spreading, not the FFTs that dominate
+ * (the timing below says which stage costs what); what the overlap buys is the warm start. */
+typedef struct r5_nc_sense_frames r5_nc_sense_frames;
+
+enum {
+	R5_NC_STAGE_PLAN,     /* make (the last frame's solve leaves it as it was) */
+	R5_NC_STAGE_POINTS,   /* set points (binning, sort) and density weights */
+	R5_NC_STAGE_TOEPLITZ, /* the Toeplitz kernel (the PSF's NUFFT and the 2N FFT), or the pair's buffer */
+	R5_NC_STAGE_RHS,      /* S^H A^H W y */
+	R5_NC_STAGE_CG,       /* CG through the Toeplitz normal */
+	R5_NC_STAGES
+};
+
+/* Seconds per stage of make and of the last solve: wall (monotonic clock) and CPU (the whole
+ * process's, CLOCK_PROCESS_CPUTIME_ID: meaningful in a benchmark, not in a busy server). */
+typedef struct r5_nc_sense_timing {
+	double wall_s[R5_NC_STAGES], cpu_s[R5_NC_STAGES];
+	int cg_iters;        /* iterations the last solve ran */
+	double rel_residual; /* its |r| / |b| at the end */
+} r5_nc_sense_timing;
+
+/* opts NULL: defaults (opts->warm_start is ignored: solve takes it per frame). */
+r5_status r5_nc_sense_frames_make(r5_ctx *ctx, const long image_dims[R5_DIMS], const r5_nc_sense_opts *opts,
+				  r5_nc_sense_frames **out);
+/* One frame: arguments as r5_nc_sense_solve's (image_dims the make's); the samples' shape may
+ * change between frames. */
+r5_status r5_nc_sense_frames_solve(r5_ctx *ctx, r5_nc_sense_frames *frames, long n_points, const float *coords,
+				   const r5_array *samples, const r5_array *maps, int warm_start,
+				   const r5_progress *progress, r5_array *image);
+void r5_nc_sense_frames_timing(const r5_nc_sense_frames *frames, r5_nc_sense_timing *timing);
+void r5_nc_sense_frames_destroy(r5_nc_sense_frames *frames); /* NULL is harmless */
 
 /* ESPIRiT maps from the gridded centre (calib: ACS width per dimension, e.g. 24; at least 8 and
  * at most the matrix). *maps: new host array [Nx, Ny, Nz, coils]. */

@@ -20,7 +20,8 @@
 #define CS_DEFAULTS {.reg = "l1", .lambda_l1 = R5_PARAM_AUTO, .lambda_tv = R5_PARAM_AUTO, .wavelet = "haar+db4", .spins = 8, \
 		     .decouple = 0, .slab = 0}
 
-#define REALTIME_DEFAULTS {.mode = "grid", .iters = 5, .oversampling = 1.25f, .tolerance = 1e-3f, .max_pending = 0, .coil_maps = 0}
+#define REALTIME_DEFAULTS {.mode = "grid", .iters = 5, .oversampling = 1.25f, .tolerance = 1e-3f, .max_pending = 0, .coil_maps = 0, \
+			   .normal = "nufft", .maps_refresh = 0}
 #define GRID_DEFAULTS {.combine = "rss", .dcf = "auto", .frame_spokes = 0, .frame_step = 0, .dcf_iters = 20, .delay = "none"}
 
 const r5_cartesian_params r5_cartesian_params_defaults = CARTESIAN_DEFAULTS;
@@ -167,6 +168,12 @@ static const struct param_def {
 	 "mode grid: combine coils with ESPIRiT maps from the first frame's gridded centre, reused (0: rss)", NULL, NULL},
 	{"max_pending", NULL, REALTIME, K_INT, FIELD(realtime.max_pending), 0, 1 << 20,
 	 "frames waiting for the frame thread beyond which the oldest is dropped (counted; 0: never drop)", NULL, NULL},
+	{"normal", NULL, REALTIME, K_STRING, FIELD(realtime.normal), 0, 0,
+	 "mode iterative: CG's normal by the NUFFT pair (nufft) or the 2N Toeplitz kernel made per frame (toeplitz)", NULL,
+	 NULL},
+	{"maps_refresh", NULL, REALTIME, K_INT, FIELD(realtime.maps_refresh), 0, 1 << 20,
+	 "coil maps made again from the frame just sent every this many frames, when no frame waits (0: frame 0's, kept)",
+	 NULL, NULL},
 	/* grasp (grasp_pipeline.c) reads grid's frame keys; its weights are r5_grasp_defaults' */
 	{"frame_spokes", "frame-spokes", GRASP, K_INT, FIELD(grid.frame_spokes), 0, 1 << 24,
 	 "spokes per frame (grasp: 0 means 21)", NULL, NULL},
@@ -253,6 +260,7 @@ static const char *const *choices_of(const char *key)
 {
 	static const char *const pipelines[] = {"auto", "cartesian", "sense", "grappa", "cs", "grid", "realtime", "grasp", NULL};
 	static const char *const modes[] = {"grid", "iterative", NULL};
+	static const char *const normals[] = {"nufft", "toeplitz", NULL};
 	static const char *const dcfs[] = {"auto", "ramp", "pipe", "none", NULL};
 	static const char *const delays[] = {"none", "ring", NULL};
 	static const char *const regs[] = {"l1", "tv", "l1+tv", NULL};
@@ -269,6 +277,7 @@ static const char *const *choices_of(const char *key)
 	       : !strcmp(key, "delay")   ? delays
 	       : !strcmp(key, "mode")    ? modes
 	       : !strcmp(key, "model")   ? models
+	       : !strcmp(key, "normal")  ? normals
 					 : NULL;
 }
 

@@ -108,6 +108,13 @@ typedef struct r5_realtime_params {
 	/* mode grid: 1 combines the coils with ESPIRiT maps made once from the first frame's gridded
 	 * centre (width calib) and reused (complex frames, phase kept); 0: rss */
 	int coil_maps;
+	/* mode iterative: how CG applies A^H A (nc_sense.h r5_nc_normal): nufft (the NUFFT pair, the
+	 * default: no kernel per frame, 7x less CPU per frame than toeplitz at 256^2 x 8 coils, 21
+	 * spokes, bench_rt_iterative) | toeplitz (the 2N kernel, exact; a kernel per frame) */
+	char normal[16];
+	/* the coil maps (mode iterative, or coil_maps 1) made again from the window of the frame just
+	 * sent every maps_refresh frames, when no frame waits (realtime.c); 0: frame 0's, kept */
+	int maps_refresh;
 } r5_realtime_params;
 
 /* GRASP (grasp.h): frames of grid.frame_spokes (0: 21) consecutive spokes, temporal TV; the

@@ -20,8 +20,13 @@
  *     + rss, the grid pipeline's frame; its NUFFT realtime.oversampling / tolerance, 1.25 and
  *     1e-3 by default, 4x faster than the grid pipeline's 2 and 1e-5, which give its bits);
  *     mode iterative: realtime.iters CG-SENSE iterations (recon/pipeline/nc_sense.h) warm-
- *     started from the previous frame, with coil maps made once by ESPIRiT on frame 0's gridded
- *     centre (width calib, 24 by default) and reused. It sends the frame's Image events, keeps
+ *     started from the previous frame, through one r5_nc_sense_frames kept for the stream (plan,
+ *     buffers and FFT plans made at the header; per frame only the spokes' points, rhs and CG;
+ *     CG's normal by the NUFFT pair unless realtime.normal = toeplitz), with coil maps made by
+ *     ESPIRiT on frame 0's gridded centre (width calib, 24 by default) and reused, or, with
+ *     maps_refresh = K, made again from the window of the frame just sent once K frames have
+ *     passed and no frame waits (so a refresh never holds a queued frame back; one coming due
+ *     while it runs waits for it: 0.6 CPU s at 256^2 x 8 coils, bench_rt_iterative). It sends the frame's Image events, keeps
  *     the frame for the PACS series when one will be pushed, and frees the task.
  *     Noise prewhitening and coil compression are not applied to real-time frames.
  *   End (r5_realtime_end, ingest thread): the scan is checked (non-Cartesian, spokes came), a
@@ -31,8 +36,8 @@
  *     p50/p99) and ends the call with OK.
  *
  * Memory: the stream reserves at its header the plan's fixed part (the NUFFT grid, coil images,
- * image: r5_grid_plan_bytes; for mode iterative the solver's Toeplitz kernel and vectors too),
- * each queued task its window, the maps when made, the kept series its frames; the scan
+ * image: r5_grid_plan_bytes; for mode iterative the kept solver's: solver_bytes), each queued
+ * task its window, the maps when made (a refresh holds the new beside the old until they swap), the kept series its frames; the scan
  * builder's spokes are reserved by ingest as for any scan, and released (after each batch, once
  * the frames that became due have copied their windows) below the first spoke of the next frame
  * to schedule: r5_scan_builder_release_spokes. Nothing at End needs the spokes — the PACS series
@@ -99,8 +104,10 @@ struct r5_realtime {
 	/* frame thread only */
 	r5_ctx *ctx;
 	r5_grid_plan *plan;
-	r5_array *maps;     /* iterative: ESPIRiT maps from frame 0's window [Nx, Ny, 1, coils] */
+	r5_nc_sense_frames *solver; /* iterative: CG-SENSE kept across the frames (nc_sense.h) */
+	r5_array *maps;     /* ESPIRiT maps from frame maps_frame's window [Nx, Ny, 1, coils] */
 	long maps_reserved;
+	long maps_frame, maps_refreshed; /* the frame the maps came from; refreshes made */
 	r5_array *image; /* [Nx, Ny, 1] */
 	float complex *series; /* kept frames (keep_series), frames x Nx x Ny */
 	long series_frames, series_capacity, series_reserved;
@@ -108,6 +115,19 @@ struct r5_realtime {
 	long frames_sent, latency_capacity;
 	double compute_s;
 };
+
+/* What mode iterative's kept solver holds for frames of n_points (nc_sense.h r5_nc_sense_frames):
+ * its NUFFT plan (as the grid plan's), coil images, rhs and CG's three vectors, and either the
+ * NUFFT pair's samples or the Toeplitz kernel, its 2N coil-group grid and the PSF plan's (4N)^2
+ * grid, 2N output and per-point tables. */
+static double solver_bytes(const r5_realtime *rt, long n_points, int toeplitz)
+{
+	double pixels = (double)rt->image_dims[0] * (double)rt->image_dims[1], coils = (double)rt->image_dims[3];
+	double cplx = sizeof(float complex), points = (double)n_points;
+	double normal = toeplitz ? (4.0 * pixels * (2.0 + coils) + 16.0 * pixels) * cplx + points * (2.0 * cplx + 24.0)
+				 : points * coils * cplx;
+	return r5_grid_plan_bytes(rt->image_dims, n_points, &rt->nufft) + (pixels * coils + 4.0 * pixels) * cplx + normal;
+}
 
 static long rt_frame_bytes(const r5_realtime *rt, long n_read)
 {
@@ -133,6 +153,9 @@ static r5_status check_request(const r5_call *c, const Recon5t__V1__ScanHeader *
 	if (maps && c->params.calib_size > 0 && c->params.calib_size < 8)
 		return r5_set_error(R5_EINVAL, "pipeline realtime: calib = %d: the coil maps' ESPIRiT calibration width "
 					       "must be at least 8", c->params.calib_size);
+	if (c->params.realtime.maps_refresh > 0 && !maps)
+		return r5_set_error(R5_EINVAL, "pipeline realtime: maps_refresh = %d refreshes coil maps, which only mode "
+					       "iterative or coil_maps = 1 makes", c->params.realtime.maps_refresh);
 	if (h->format == RECON5T__V1__IMAGE_FORMAT__FORMAT_DICOM || h->format == RECON5T__V1__IMAGE_FORMAT__FORMAT_NIFTI)
 		return r5_set_error(R5_EINVAL, "pipeline realtime sends its frames as FORMAT_FLOAT32 (the DICOM series goes "
 					       "to the PACS after End): ask for FORMAT_FLOAT32");
@@ -179,12 +202,10 @@ r5_status r5_realtime_begin(r5_call *c, const Recon5t__V1__ScanHeader *h)
 	/* the plan's fixed part (grid, coil images, weighted samples) for frames of 2x oversampled
 	 * spokes, the image and its pixels */
 	double n_points = 2.0 * (double)rt->image_dims[0] * (double)rt->frame_spokes;
-	double pixels = (double)rt->image_dims[0] * (double)rt->image_dims[1], coils = (double)rt->image_dims[3];
+	double pixels = (double)rt->image_dims[0] * (double)rt->image_dims[1];
 	double need = r5_grid_plan_bytes(rt->image_dims, (long)n_points, &rt->nufft) + 3.0 * pixels * sizeof(float complex);
-	if (rt->iterative) /* per solve: its NUFFT plan, the Toeplitz kernel and a 2N grid per coil group (4N^2
-			    * each), coil images, CG's vectors; the maps (reserved when made) */
-		need += r5_grid_plan_bytes(rt->image_dims, (long)n_points, &rt->nufft) +
-			(4.0 * pixels * (1.0 + coils) + pixels * coils + 6.0 * pixels) * sizeof(float complex);
+	if (rt->iterative) /* the kept solver (solver_bytes); the maps (reserved when made) */
+		need += solver_bytes(rt, (long)n_points, !strcmp(c->params.realtime.normal, "toeplitz"));
 	long got = r5_server_reserve(s, (long)need);
 	if (got < 0)
 		return r5_set_error(R5_EBUSY, "memory budget: the real-time frames of this %ldx%ld, %ld-coil scan need "
@@ -526,6 +547,14 @@ static r5_status setup(r5_realtime *rt)
 	for (int d = 0; d < R5_DIMS; d++)
 		dims[d] = d < 3 ? rt->image_dims[d] : 1;
 	R5_TRY(r5_array_alloc_host(dims, &rt->image));
+	if (rt->iterative) {
+		const r5_realtime_params *p = &rt->call->params.realtime;
+		r5_nc_sense_opts sopts = r5_nc_sense_defaults;
+		sopts.iters = p->iters;
+		sopts.normal = strcmp(p->normal, "toeplitz") ? R5_NC_NORMAL_NUFFT : R5_NC_NORMAL_TOEPLITZ;
+		sopts.nufft = rt->nufft;
+		R5_TRY(r5_nc_sense_frames_make(rt->ctx, rt->image_dims, &sopts, &rt->solver));
+	}
 	return warm_up(rt);
 }
 
@@ -593,25 +622,74 @@ static int solve_hook(void *user, const char *stage, double fraction, r5_status 
 	return 1;
 }
 
-/* The coil maps, once, from this (the first) frame's window: ESPIRiT (width calib, 24 by default)
- * on its gridded centre (nc_sense.h), reserved from the budget. coords: the NUFFT's wrapped ones. */
+/* The coil maps from this frame's window: ESPIRiT (width calib, 24 by default) on its gridded centre
+ * (nc_sense.h), reserved from the budget. coords: the NUFFT's wrapped ones. A refresh (maps
+ * already made) reserves the new maps beside the old until they replace them; a refresh that
+ * fails keeps the old maps and says so (R5_OK), the first maps failing fail the stream. */
 static r5_status make_maps(r5_realtime *rt, const rt_frame *task, long n_points, const float *coords)
 {
 	r5_call *c = rt->call;
+	int refresh = rt->maps != NULL;
 	long calib = c->params.calib_size > 0 ? c->params.calib_size : 24;
 	calib = calib < rt->image_dims[0] ? calib : rt->image_dims[0];
 	calib = calib < rt->image_dims[1] ? calib : rt->image_dims[1];
 	long bytes = (long)((double)r5_array_size(rt->image) * (double)rt->image_dims[3] * sizeof(float complex));
 	long got = r5_server_reserve(c->server, bytes);
-	if (got < 0)
-		return r5_set_error(R5_EBUSY, "memory budget: the coil maps of the real-time frames (%.0f MiB) do not fit "
-					      "now; retry later", (double)bytes / 1048576.0);
+	r5_array *maps = NULL;
+	r5_status st = got < 0 ? r5_set_error(R5_EBUSY, "memory budget: the coil maps of the real-time frames (%.0f MiB) "
+							 "do not fit now; retry later", (double)bytes / 1048576.0)
+			       : r5_nc_maps_espirit(rt->ctx, rt->image_dims, n_points, coords, task->samples, (int)calib, &maps);
+	if (st != R5_OK) {
+		if (got >= 0)
+			r5_server_release(c->server, got);
+		if (!refresh)
+			return got < 0 ? st : r5_error_context(st, "coil maps from frame %ld's %ld spokes", task->index,
+								rt->frame_spokes);
+		r5_warn("job %s: real-time coil maps not refreshed at frame %ld (those of frame %ld kept): %s", c->job_id,
+			task->index, rt->maps_frame, r5_last_error());
+		return R5_OK;
+	}
+	if (refresh) {
+		r5_array_free(rt->maps);
+		r5_server_release(c->server, rt->maps_reserved);
+		rt->maps_refreshed++;
+	}
+	rt->maps = maps;
 	rt->maps_reserved = got;
-	r5_status st = r5_nc_maps_espirit(rt->ctx, rt->image_dims, n_points, coords, task->samples, (int)calib, &rt->maps);
-	if (st != R5_OK)
-		return r5_error_context(st, "coil maps from frame %ld's %ld spokes", task->index, rt->frame_spokes);
-	r5_info("job %s: real-time coil maps from frame %ld's %ld spokes (ESPIRiT, calibration %ld), reused", c->job_id,
-		task->index, rt->frame_spokes, calib);
+	rt->maps_frame = task->index;
+	if (!refresh)
+		r5_info("job %s: real-time coil maps from frame %ld's %ld spokes (ESPIRiT, calibration %ld), %s", c->job_id,
+			task->index, rt->frame_spokes, calib,
+			c->params.realtime.maps_refresh ? "refreshed every maps_refresh frames" : "reused");
+	return R5_OK;
+}
+
+/* maps_refresh: after frame task was sent, maps from its window when maps_refresh frames have
+ * passed since the last ones and no frame waits (a refresh, one ESPIRiT, then delays only a frame
+ * that comes due while it runs; under a backlog it waits for the queue to empty). coords: the
+ * task's, wrapped to the NUFFT's range (mode iterative wraps them in place). */
+static r5_status refresh_maps(r5_realtime *rt, const rt_frame *task, long n_points, const float *coords)
+{
+	long every = rt->call->params.realtime.maps_refresh;
+	if (every <= 0 || !rt->maps || task->index - rt->maps_frame < every)
+		return R5_OK;
+	pthread_mutex_lock(&rt->lock);
+	long pending = rt->pending;
+	pthread_mutex_unlock(&rt->lock);
+	if (pending > 0)
+		return R5_OK;
+	return make_maps(rt, task, n_points, coords);
+}
+
+/* A copy of the task's coordinates wrapped to the NUFFT's [-N/2, N/2) (*out: free it). */
+static r5_status wrapped_coords(const r5_realtime *rt, const rt_frame *task, long n_points, float **out)
+{
+	float *wrapped = malloc(sizeof *wrapped * 3 * (size_t)n_points);
+	if (!wrapped)
+		return r5_set_error(R5_ENOMEM, "pipeline realtime: coordinates for the coil maps");
+	memcpy(wrapped, task->coords, sizeof *wrapped * 3 * (size_t)n_points);
+	r5_grid_wrap_coords(rt->image_dims, n_points, wrapped);
+	*out = wrapped;
 	return R5_OK;
 }
 
@@ -619,11 +697,8 @@ static r5_status make_maps(r5_realtime *rt, const rt_frame *task, long n_points,
 static r5_status grid_frame(r5_realtime *rt, const rt_frame *task, long n_points)
 {
 	if (rt->call->params.realtime.coil_maps && !rt->maps) {
-		float *wrapped = malloc(sizeof *wrapped * 3 * (size_t)n_points);
-		if (!wrapped)
-			return r5_set_error(R5_ENOMEM, "pipeline realtime: coordinates for the coil maps");
-		memcpy(wrapped, task->coords, sizeof *wrapped * 3 * (size_t)n_points);
-		r5_grid_wrap_coords(rt->image_dims, n_points, wrapped); /* the NUFFT's [-N/2, N/2) */
+		float *wrapped = NULL;
+		R5_TRY(wrapped_coords(rt, task, n_points, &wrapped));
 		r5_status st = make_maps(rt, task, n_points, wrapped);
 		free(wrapped);
 		R5_TRY(st);
@@ -632,20 +707,30 @@ static r5_status grid_frame(r5_realtime *rt, const rt_frame *task, long n_points
 }
 
 /* Mode iterative: a few CG-SENSE iterations (nc_sense.h) warm-started from the previous frame,
- * with the maps made once, from frame 0's window, and reused. */
+ * through the solver kept across frames, with the maps of frame maps_frame. */
 static r5_status iterate_frame(r5_realtime *rt, rt_frame *task, long n_points)
 {
-	r5_call *c = rt->call;
 	r5_grid_wrap_coords(rt->image_dims, n_points, task->coords); /* the NUFFT's [-N/2, N/2) */
 	if (!rt->maps)
 		R5_TRY(make_maps(rt, task, n_points, task->coords));
-	r5_nc_sense_opts opts = r5_nc_sense_defaults;
-	opts.iters = c->params.realtime.iters;
-	opts.warm_start = rt->frames_sent > 0; /* rt->image holds the previous frame */
-	opts.nufft = rt->nufft;
 	r5_progress hook = {.report = solve_hook, .user = rt};
-	return r5_nc_sense_solve(rt->ctx, rt->image_dims, n_points, task->coords, task->samples, rt->maps, &opts, &hook,
-				 rt->image);
+	int warm = rt->frames_sent > 0; /* rt->image holds the previous frame */
+	return r5_nc_sense_frames_solve(rt->ctx, rt->solver, n_points, task->coords, task->samples, rt->maps, warm,
+					&hook, rt->image);
+}
+
+/* maps_refresh after the frame went out (refresh_maps) */
+static r5_status after_frame(r5_realtime *rt, const rt_frame *task, long n_points)
+{
+	if (rt->iterative) /* iterate_frame wrapped the task's coordinates */
+		return refresh_maps(rt, task, n_points, task->coords);
+	if (!rt->call->params.realtime.coil_maps || rt->call->params.realtime.maps_refresh <= 0)
+		return R5_OK;
+	float *wrapped = NULL;
+	R5_TRY(wrapped_coords(rt, task, n_points, &wrapped));
+	r5_status st = refresh_maps(rt, task, n_points, wrapped);
+	free(wrapped);
+	return st;
 }
 
 static r5_status make_frame(r5_realtime *rt, rt_frame *task)
@@ -663,7 +748,9 @@ static r5_status make_frame(r5_realtime *rt, rt_frame *task)
 		if (!r5_images_out_frame(c, rt->frame_set, rt->image, task->index, kinds[k], (uint32_t)task->index + 1))
 			return r5_set_error(R5_ENOMEM, "frame %ld could not be encoded", task->index);
 	R5_TRY(record_latency(rt, r5_svc_now() - task->t_due));
-	return rt->keep_series ? keep_frame(rt) : R5_OK;
+	if (rt->keep_series)
+		R5_TRY(keep_frame(rt));
+	return after_frame(rt, task, n_points);
 }
 
 /* Frames in order until End's queue is empty (R5_OK) or the stream stops. */
@@ -800,8 +887,8 @@ static void finish(r5_realtime *rt)
 	r5_call_send_event(c, &event);
 	r5_call_finish(c, GRPC_STATUS_OK, "");
 	r5_info("job %s: real time done: %ld frames sent, %ld dropped, latency in the server p50 %.1f ms p99 %.1f ms, "
-		"%.3f s gridding", c->job_id, rt->frames_sent, rt->frames_dropped, 1e3 * done.frame_latency_p50,
-		1e3 * done.frame_latency_p99, rt->compute_s);
+		"%.3f s making frames, coil maps refreshed %ld times", c->job_id, rt->frames_sent, rt->frames_dropped,
+		1e3 * done.frame_latency_p50, 1e3 * done.frame_latency_p99, rt->compute_s, rt->maps_refreshed);
 }
 
 /* Everything the thread holds goes back: tasks still queued, plan, context, series, budget. */
@@ -822,6 +909,8 @@ static void cleanup(r5_realtime *rt)
 	}
 	r5_grid_plan_destroy(rt->plan);
 	rt->plan = NULL;
+	r5_nc_sense_frames_destroy(rt->solver);
+	rt->solver = NULL;
 	r5_array_free(rt->maps);
 	rt->maps = NULL;
 	r5_array_free(rt->image);

@@ -13,10 +13,12 @@
   and the server serves the next client in full.
 - Mode iterative (CG-SENSE per frame, warm-started, maps from frame 0): every frame, each
   correlating > 0.9 with the gridded frame of the same spokes; the same for mode grid with
-  coil_maps=1 (maps made once, log); max_pending 1 with the whole
+  coil_maps=1 (maps made once, log); normal=toeplitz within 5% of the default NUFFT pair's
+  frames; maps_refresh=2 every frame (the refreshes in the log); max_pending 1 with the whole
   scan in one message: sent + dropped = the frames due, some dropped, the rest in order.
 - Bad input, each with a clear status naming the parameter: frame_spokes 0, negative, larger
-  than the scan (at End), realtime on a Cartesian scan, DICOM format, an unknown mode, a cs key,
+  than the scan (at End), realtime on a Cartesian scan, DICOM format, an unknown mode or normal,
+  maps_refresh without coil maps, a cs key,
   an ESPIRiT calibration width the maps cannot use.
 - The server ends with nothing reserved from its memory budget.
 - A golden-angle stream without traj whose header says radial_golden_angle (trajectoryDescription)
@@ -27,6 +29,7 @@
 - With a PACS configured (down: a closed port), no instance goes out while the frames stream,
   and after End the whole series (one instance per frame) is pushed: Completed says all spooled."""
 import os
+import re
 import sys
 import threading
 import time
@@ -173,6 +176,32 @@ def case_iterative_and_drops(server, pb):
           done.frames_sent + done.frames_dropped == 20 and done.frames_dropped > 0 and done.frames_sent == len(idx),
           "sent %d dropped %d" % (done.frames_sent, done.frames_dropped))
     check("max_pending 1: the frames sent in order", idx == sorted(idx) and len(set(idx)) == len(idx), idx)
+    # the kept solver's two normals (nc_sense.h: the NUFFT pair by default, the Toeplitz kernel)
+    events, code, details = server.reconstruct(
+        scan.messages(pb, {"frame_spokes": fs, "frame_step": step, "mode": "iterative", "iters": 4,
+                           "normal": "toeplitz"}, batch=10), timeout=120)
+    toeplitz = sc.image_arrays(events, pb)
+    check("iterative, normal toeplitz: every frame", code == grpc.StatusCode.OK and len(toeplitz) == expected,
+          "%s %s %d" % (code, details, len(toeplitz)))
+    rel = max(np.linalg.norm(t[0] - f[0]) / np.linalg.norm(t[0]) for t, f in zip(toeplitz, frames))
+    check("iterative: the NUFFT pair's frames within 5% of the Toeplitz's", rel < 0.05, "worst relative %.4f" % rel)
+    # maps_refresh 2: the maps made again from a later window (when no frame waits), said in the log
+    before = server.log_text().count("coil maps refreshed")
+    events, code, details = server.reconstruct(
+        scan.messages(pb, {"frame_spokes": fs, "frame_step": step, "mode": "iterative", "iters": 4,
+                           "maps_refresh": 2}, batch=10), timeout=120)
+    refreshed = sc.image_arrays(events, pb)
+    check("iterative, maps_refresh 2: every frame", code == grpc.StatusCode.OK and len(refreshed) == expected,
+          "%s %s %d" % (code, details, len(refreshed)))
+    corr = min(np.corrcoef(r[0].ravel(), g[0].ravel())[0, 1] for r, g in zip(refreshed, gridded))
+    check("iterative, maps_refresh 2: frames correlate with the gridded ones", corr > 0.9, "min Pearson %.3f" % corr)
+    # a refresh waits for an empty queue (realtime.c), so how many ran depends on the load: frames 2
+    # and 4 of 5 are the only candidates
+    log = server.log_text()
+    counts = re.findall(r"coil maps refreshed (\d+) times", log)
+    check("iterative, maps_refresh 2: the refreshes in the log (at most frames 2 and 4)",
+          len(counts) == before + 1 and 0 <= int(counts[-1]) <= 2 and "refreshed every maps_refresh frames" in log,
+          counts[-1:])
 
 
 def wait_idle(server, seconds):
@@ -238,6 +267,10 @@ def case_bad_input(server, pb, workdir):
                    "unknown mode")
     expect_refusal(server, pb, scan.messages(pb, {"frame_spokes": 20, "mode": "iterative", "calib": 4}), bad,
                    ["calib = 4", "at least 8"], "iterative: calibration too small")
+    expect_refusal(server, pb, scan.messages(pb, {"frame_spokes": 20, "mode": "iterative", "normal": "fast"}), bad,
+                   ["normal", "fast"], "iterative: unknown normal")
+    expect_refusal(server, pb, scan.messages(pb, {"frame_spokes": 20, "maps_refresh": 2}), bad,
+                   ["maps_refresh = 2", "coil_maps"], "maps_refresh without maps")
     expect_refusal(server, pb, scan.messages(pb, {"frame_spokes": 20}, fmt=pb.FORMAT_DICOM), bad,
                    ["FORMAT_FLOAT32"], "DICOM frames")
     expect_refusal(server, pb, scan.messages(pb, {"frame_spokes": 20, "lambda_l1": 0.1}), bad,
