@@ -884,11 +884,12 @@ static void finish(r5_realtime *rt)
 	}
 	event.kind_case = RECON5T__V1__RECON_EVENT__KIND_COMPLETED;
 	event.completed = &done;
-	r5_call_send_event(c, &event);
-	r5_call_finish(c, GRPC_STATUS_OK, "");
+	/* logged before the status goes out: a client that reads the log after its call has it */
 	r5_info("job %s: real time done: %ld frames sent, %ld dropped, latency in the server p50 %.1f ms p99 %.1f ms, "
 		"%.3f s making frames, coil maps refreshed %ld times", c->job_id, rt->frames_sent, rt->frames_dropped,
 		1e3 * done.frame_latency_p50, 1e3 * done.frame_latency_p99, rt->compute_s, rt->maps_refreshed);
+	r5_call_send_event(c, &event);
+	r5_call_finish(c, GRPC_STATUS_OK, "");
 }
 
 /* Everything the thread holds goes back: tasks still queued, plan, context, series, budget. */
