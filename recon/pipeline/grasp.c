@@ -28,8 +28,8 @@ const r5_grasp_opts r5_grasp_defaults = {
 	.lambda_space = 0,
 	.lambda_space_scale = 0.002f,
 	.rho = 0.5f,
-	.lowrank_scale = 0.02f,
-	.sparse_scale = 0.02f,
+	.lowrank_scale = 0.01f,
+	.sparse_scale = 0.005f,
 	.nufft = {.oversampling = 2.0, .width = 0, .tolerance = 1e-5},
 };
 

@@ -83,9 +83,9 @@ typedef struct r5_grasp_opts {
 	float lambda_space_scale; /* automatic lambda_space = lambda_space_scale * max|x0| (0.002) */
 	float rho;                /* ADMM penalty (default 0.5) */
 	float lowrank_scale;      /* L+S: singular-value threshold = lowrank_scale x sigma_1 of the
-				   * first iterate's Casorati matrix (0.02) */
+				   * first iterate's Casorati matrix (0.01) */
 	float sparse_scale;       /* L+S: threshold of S's temporal Fourier coefficients =
-				   * sparse_scale x their largest magnitude in the first iterate (0.02) */
+				   * sparse_scale x their largest magnitude in the first iterate (0.005) */
 	r5_nufft_opts nufft;      /* the NUFFT's accuracy */
 } r5_grasp_opts;
 

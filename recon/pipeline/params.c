@@ -28,8 +28,8 @@ const r5_cartesian_params r5_cartesian_params_defaults = CARTESIAN_DEFAULTS;
 const r5_grid_params r5_grid_params_defaults = GRID_DEFAULTS;
 const r5_realtime_params r5_realtime_params_defaults = REALTIME_DEFAULTS;
 /* grasp.h's r5_grasp_defaults: lambda_scale 0.02, spatial TV off, 20 ADMM steps; l+s's scales */
-#define GRASP_DEFAULTS {.model = "tv", .lambda = 0.02f, .lambda_space = 0, .lambda_lowrank = 0.02f, \
-			.lambda_sparse = 0.02f, .iters = 20}
+#define GRASP_DEFAULTS {.model = "tv", .lambda = 0.02f, .lambda_space = 0, .lambda_lowrank = 0.01f, \
+			.lambda_sparse = 0.005f, .iters = 20}
 const r5_grasp_params r5_grasp_params_defaults = GRASP_DEFAULTS;
 const r5_sense_params r5_sense_params_defaults = SENSE_DEFAULTS;
 const r5_grappa_params r5_grappa_params_defaults = GRAPPA_DEFAULTS;
