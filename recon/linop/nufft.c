@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/complex_math.h"
 #include "../core/fft.h"
 #include "../core/threads.h"
 
@@ -832,6 +831,12 @@ r5_status r5_nufft_toeplitz(r5_ctx *ctx, r5_nufft_plan *p, const float *weights)
 		double pixels = cells / (double)(1L << p->D);
 		s = r5_zscale(ctx, psf, (float)(sqrt(cells) / pixels / cells));
 	}
+	/* T is Hermitian (T[-d] = conj T[d], real weights) at every offset the convolution uses,
+	 * |d_i| < N_i, so its FFT is real up to rounding and the offsets d_i = -N_i that the
+	 * convolution never reads: the 2D host path keeps the real part and multiplies by it */
+	if (s == R5_OK && !p->tiles && p->D == 2)
+		for (long i = 0, n = r5_array_size(psf); i < n; i++)
+			psf->data[i] = crealf(psf->data[i]);
 	if (s != R5_OK) {
 		r5_array_free(psf);
 		return r5_error_context(s, "NUFFT Toeplitz kernel");
@@ -913,9 +918,14 @@ static r5_status toep_normal_2d(r5_ctx *ctx, r5_nufft_plan *p, float complex *ou
 			memset(b + bw * N1, 0, sizeof *b * (size_t)(bw * N1));
 			R5_TRY(r5_fft_raw(ctx, 0x2UL, &cols, &cols, 0));
 #pragma omp parallel for schedule(static) if (threads > 1)
-			for (long y = 0; y < L1; y++)
-				for (long xb = 0; xb < bw; xb++)
-					b[xb + bw * y] = r5_cf_mul(b[xb + bw * y], psf[x0 + xb + L0 * y]);
+			for (long y = 0; y < L1; y++) { /* T's FFT is real here (r5_nufft_toeplitz) */
+				float *v = (float *)(b + bw * y);
+				const float *t = (const float *)(psf + x0 + L0 * y);
+				for (long xb = 0; xb < bw; xb++) {
+					v[2 * xb] *= t[2 * xb];
+					v[2 * xb + 1] *= t[2 * xb];
+				}
+			}
 			R5_TRY(r5_fft_raw(ctx, 0x2UL, &cols, &cols, 1));
 #pragma omp parallel for schedule(static) if (threads > 1)
 			for (long y = 0; y < N1; y++)
