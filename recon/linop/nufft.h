@@ -42,7 +42,10 @@
  * 2N grid, i.e. one FFT pair per application with T's FFT kept (Wajer and Pruessmann; Fessler
  * et al., IEEE TSP 53, 2005). T is computed once by a type-1 NUFFT of the weights on the 2N image
  * at a near-double-accuracy width (the PSF plan), so the normal is exact up to single precision
- * (the pair adjoint(forward) carries the kernel's error twice).
+ * (the pair adjoint(forward) carries the kernel's error twice). The 2D host path stores only the
+ * half of the 2N grid that is not zero ([2N0, N1]: the image at cells [0, N), the readout FFT on
+ * those rows) and runs the column FFT, the product with T's (real) FFT and the inverse column FFT
+ * per block of columns in a cache-sized buffer: 3/4 of the FFT work (nufft.c, toep_normal_2d).
  *
  * Back ends (opts.method): on a CPU context the host spreader above (slabs, no atomics, bitwise
  * reproducible). On a device context the tile method: the back end's nufft_* slots
@@ -114,9 +117,10 @@ r5_status r5_nufft_interp_grid(r5_ctx *ctx, r5_nufft_plan *plan, r5_array *sampl
 /* Makes the Toeplitz kernel of A^H W A for the points set now, W = diag(weights) (n_points real
  * weights, NULL: all 1). Holds T's FFT ([2 N0, 2 N1, 2 N2]), the PSF's own NUFFT plan (the 2N
  * image at sigma 2; its (4 N)^D grid and a 2N image only while the kernel is made) and, at the
- * first application, a 2N grid for a group of coils. New points drop the kernel but keep T's
- * buffer, the 2N grid and the PSF plan, so that a loop of set points + toeplitz (a frame per
- * window of spokes) fits the PSF kernel once; the kernel is the same bits as a fresh plan's. */
+ * first application, a 2N grid for a group of coils (2D host path: [2 N0, N1] per coil and a
+ * [32 x threads, 2 N1] column block). New points drop the kernel but keep T's buffer, the 2N
+ * grid and the PSF plan, so that a loop of set points + toeplitz (a frame per window of spokes)
+ * fits the PSF kernel once; the kernel is the same bits as a fresh plan's. */
 r5_status r5_nufft_toeplitz(r5_ctx *ctx, r5_nufft_plan *plan, const float *weights);
 /* out = A^H W A in through the Toeplitz kernel (image dims; out may be in). */
 r5_status r5_nufft_normal(r5_ctx *ctx, r5_nufft_plan *plan, r5_array *out, const r5_array *in);
