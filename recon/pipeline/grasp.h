@@ -52,6 +52,11 @@
  * X V diag(max(s - lambda_L, 0) / s) V^H, O(pixels x frames^2). Both thresholds are relative to
  * the first iterate (A^H y / |A^H A|): lambda_L = lowrank_scale x its largest singular value,
  * lambda_S = sparse_scale x the largest magnitude of its temporal spectrum. iters steps.
+ * Measured (bench_grasp --ls-iters 30 --ls-sweep, the phantom above): mean NRMSE / SSIM 0.049 /
+ * 0.90 at lowrank_scale 0.01, sparse_scale 0.005 (rank 19 of 24 at the end), GRASP's 0.051 /
+ * 0.85 in the same run, 34 against 60 CPU s; the sweep over both scales 0.005..0.08: 0.049..0.100,
+ * sparse 0.0025 / 0.00125 (recon5t recon on the same phantom) no better; 20 steps instead of
+ * 30: NRMSE 3 % higher.
  *
  * Coil maps: r5_grasp_maps, r5_nc_maps_espirit (nc_sense.h) on ALL the spokes: ESPIRiT on the
  * centre of the k-space of the time average (all spokes gridded together, ramp weights for the
