@@ -60,6 +60,13 @@ R5_HD r5_cf r5_cf_axpby(r5_cf alpha, r5_cf x, r5_cf beta, r5_cf y)
 	return r5_cf_add(r5_cf_mul(alpha, x), r5_cf_mul(beta, y));
 }
 
+/* a x + b y for real a, b: a quarter of r5_cf_axpby's multiplies (the same value for finite x
+ * and y). The caller passes y = 0 when b is 0, so that an unwritten y is not read. */
+R5_HD r5_cf r5_cf_axpby_re(float a, r5_cf x, float b, r5_cf y)
+{
+	return r5_cf_make(a * r5_cf_re(x) + b * r5_cf_re(y), a * r5_cf_im(x) + b * r5_cf_im(y));
+}
+
 /* Complex soft threshold: shrink the magnitude by lambda, keep the phase (0 below lambda). */
 R5_HD r5_cf r5_cf_softthresh(r5_cf a, float lambda)
 {

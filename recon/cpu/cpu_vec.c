@@ -38,14 +38,15 @@ r5_status r5_cpu_zaxpby(void *state, long n, float complex alpha, const float co
 	if (r5_cf_im(alpha) == 0.0f && r5_cf_im(beta) == 0.0f) {
 		float a = r5_cf_re(alpha), b = r5_cf_re(beta);
 		if (b == 0.0f) { /* y is not read (r5_cf_axpby's rule, as BLAS) */
+			const float complex zero = r5_cf_make(0.0f, 0.0f);
 			PAR_FOR
 			for (long i = 0; i < n; i++)
-				y[i] = r5_cf_make(a * r5_cf_re(x[i]), a * r5_cf_im(x[i]));
+				y[i] = r5_cf_axpby_re(a, x[i], 0.0f, zero);
 			return R5_OK;
 		}
 		PAR_FOR
 		for (long i = 0; i < n; i++)
-			y[i] = r5_cf_make(a * r5_cf_re(x[i]) + b * r5_cf_re(y[i]), a * r5_cf_im(x[i]) + b * r5_cf_im(y[i]));
+			y[i] = r5_cf_axpby_re(a, x[i], b, y[i]);
 		return R5_OK;
 	}
 	PAR_FOR

@@ -13,9 +13,12 @@
  * D x stacks D_d x for the flagged dimensions in increasing order along stack_dim; D^H sums the
  * D_d^H of the parts. |D|^2 = |D^H D| < 4 x (number of flagged dimensions of size > 1).
  *
+ * D^H D is the Neumann Laplacian: per part 2 x[i] - x[i - 1] - x[i + 1] inside, x[0] - x[1] and
+ * x[n - 1] - x[n - 2] at the ends. The normal applies it directly (no scratch; about 7 passes
+ * over a 3D image instead of 17 through D x; ADMM's TV applies it inside every CG step).
+ *
  * Built from strided views (r5_array_view_strided) and r5_zaxpby / r5_zfill only, so it runs on
- * every back end with no slot of its own; the normal goes through one output-sized scratch array
- * (made at the first normal application). */
+ * every back end with no slot of its own. */
 #ifndef R5_LINOP_FINITE_DIFF_H
 #define R5_LINOP_FINITE_DIFF_H
 

@@ -145,8 +145,9 @@ r5_status r5_linop_sense(r5_ctx *ctx, const r5_array *maps, const r5_array *mask
  * application of a 3D 32-coil operator (~1.5 s on 2 cores at 128^3) is not one block the stop
  * hook cannot interrupt. One map set is used in place (group views); more are copied per group
  * (contiguous). The groups share one coil-image array of a group's size (made at the first
- * adjoint or normal) and one image for the sum; groups of equal size share one fft-sample
- * operator. coils_per_group <= 0 or >= the coils: plain r5_linop_sense. */
+ * adjoint or normal); the first group's adjoint writes the output and the others' add into it.
+ * Groups of equal size share one fft-sample operator. coils_per_group <= 0 or >= the coils:
+ * plain r5_linop_sense. */
 r5_status r5_linop_sense_grouped(r5_ctx *ctx, const r5_array *maps, const r5_array *mask, unsigned long fft_flags,
 				 long coils_per_group, const r5_progress *progress, const char *stage,
 				 r5_linop **out);

@@ -203,19 +203,25 @@ static r5_status maps_forward(r5_ctx *ctx, void *data, r5_array *out, const r5_a
 	return R5_OK;
 }
 
-/* out_j = sum_c conj(map_cj) in_c, as one accumulating multiply per coil (no scratch array) */
-static r5_status maps_adjoint(r5_ctx *ctx, void *data, r5_array *out, const r5_array *in)
+/* out_j (+)= sum_c conj(map_cj) in_c, as one accumulating multiply per coil (no scratch array);
+ * accumulate: added to out (the coil groups of sense-grouped) instead of overwriting it */
+static r5_status maps_adjoint_into(r5_ctx *ctx, struct maps_data *m, r5_array *out, const r5_array *in,
+				   int accumulate)
 {
-	struct maps_data *m = data;
 	for (long j = 0; j < m->n_maps; j++) {
 		r5_array image = r5_linop_slice(out, R5_DIM_MAP, j);
 		for (long c = 0; c < m->n_coils; c++) {
 			r5_array map = maps_one(m, c, j);
 			r5_array coil = r5_linop_slice(in, R5_DIM_COIL, c);
-			R5_TRY(r5_zmul(ctx, &image, &coil, &map, R5_ZMUL_CONJ2 | (c ? R5_ZMUL_ACCUM : 0)));
+			R5_TRY(r5_zmul(ctx, &image, &coil, &map, R5_ZMUL_CONJ2 | (c || accumulate ? R5_ZMUL_ACCUM : 0)));
 		}
 	}
 	return R5_OK;
+}
+
+static r5_status maps_adjoint(r5_ctx *ctx, void *data, r5_array *out, const r5_array *in)
+{
+	return maps_adjoint_into(ctx, data, out, in, 0);
 }
 
 /* out_j = sum_c conj(map_cj) t_c with t_c = sum_m map_cm in_m, one coil image t_c at a time */
@@ -290,7 +296,6 @@ struct sense_groups_data {
 	struct sense_group *groups;
 	long n_groups;
 	r5_array *coils; /* one full group's coil images, at the first adjoint or normal */
-	r5_array *sum;   /* idims: one group's adjoint / normal before it is added */
 	const r5_progress *progress;
 	const char *stage;
 };
@@ -305,14 +310,13 @@ static void sense_groups_destroy(void *data)
 	}
 	free(d->groups);
 	r5_array_free(d->coils);
-	r5_array_free(d->sum);
 	free(d);
 }
 
 static long sense_groups_held(const void *data)
 {
 	const struct sense_groups_data *d = data;
-	long bytes = r5_linop_array_bytes(d->coils) + r5_linop_array_bytes(d->sum);
+	long bytes = r5_linop_array_bytes(d->coils);
 	for (long g = 0; g < d->n_groups; g++) {
 		const struct sense_group *gr = &d->groups[g];
 		bytes += r5_linop_array_bytes(gr->maps) + r5_linop_bytes_held(gr->maps_op);
@@ -348,9 +352,10 @@ static r5_status sense_groups_forward(r5_ctx *ctx, void *data, r5_array *out, co
 	return R5_OK;
 }
 
-/* dst = group g's adjoint of its coil range of in (normal = 0) or its normal of in (1), through
- * the shared coil images. */
-static r5_status sense_group_apply(r5_ctx *ctx, struct sense_groups_data *d, long g, int normal, r5_array *dst,
+/* out (+)= group g's adjoint of its coil range of in (normal = 0) or its normal of in (1), through
+ * the shared coil images; the first group overwrites out, the others add to it (the maps'
+ * accumulating multiply: no image-sized sum and no extra pass). */
+static r5_status sense_group_apply(r5_ctx *ctx, struct sense_groups_data *d, long g, int normal, r5_array *out,
 				   const r5_array *in)
 {
 	const struct sense_group *gr = &d->groups[g];
@@ -362,7 +367,7 @@ static r5_status sense_group_apply(r5_ctx *ctx, struct sense_groups_data *d, lon
 		r5_array part = coil_range(in, gr->c0, gr->n);
 		R5_TRY(r5_linop_adjoint(ctx, gr->fs_op, &coils, &part));
 	}
-	return r5_linop_adjoint(ctx, gr->maps_op, dst, &coils);
+	return maps_adjoint_into(ctx, gr->maps_op->data, out, &coils, g > 0);
 }
 
 /* out = sum over groups of adjoint (normal = 0) or normal (1) of the group. */
@@ -370,12 +375,8 @@ static r5_status sense_groups_sum(r5_ctx *ctx, struct sense_groups_data *d, int 
 				  const r5_array *in)
 {
 	R5_TRY(r5_linop_scratch(ctx, "sense-grouped", &d->coils, d->groups[0].maps_op->odims));
-	if (d->n_groups > 1)
-		R5_TRY(r5_linop_scratch(ctx, "sense-grouped", &d->sum, out->dims));
 	for (long g = 0; g < d->n_groups; g++) {
-		R5_TRY(sense_group_apply(ctx, d, g, normal, g ? d->sum : out, in));
-		if (g)
-			R5_TRY(r5_zaxpy(ctx, out, 1.0f, d->sum));
+		R5_TRY(sense_group_apply(ctx, d, g, normal, out, in));
 		R5_TRY(groups_check(d, g));
 	}
 	return R5_OK;

@@ -370,15 +370,15 @@ static void espirit(struct ledger *l, const r5_espirit_conf *conf, const long ac
 
 /* --- sense.c: one frame is representative (frames have one shape; maps are made per slice) --- */
 
-/* The operator r5_linop_sense_grouped holds for k-space kdims (a frame, or a slab of one) and its
- * image (kdims without coils, n_maps map sets): coil groups of R5_PROGRESS_CHUNK_VALUES / V coils,
- * as sense.c; the groups share one group's coil images (the chain's middle array, made at the
- * first application) and one fft-sample operator per distinct group size (a shifted mask each,
- * made from host copies); with more than one group, the sum of a group's output (one image) and,
- * with two map sets, contiguous copies of the maps per group. The maps operator holds no
- * coil-sized scratch (recon/linop: r5_linop_bytes_held). *group_coils (unless NULL): the coils of a
- * group (all of them in one group). */
-static double sense_op_bytes(const long kdims[R5_DIMS], const long image[R5_DIMS], long n_maps, long *group_coils)
+/* The operator r5_linop_sense_grouped holds for k-space kdims (a frame, or a slab of one) with
+ * n_maps map sets: coil groups of R5_PROGRESS_CHUNK_VALUES / V coils, as sense.c; the groups
+ * share one group's coil images (the chain's middle array, made at the first application) and one
+ * fft-sample operator per distinct group size (a shifted mask each, made from host copies); with
+ * more than one group and two map sets, contiguous copies of the maps per group (the groups add
+ * into the output: no image of their own). The maps operator holds no coil-sized scratch
+ * (recon/linop: r5_linop_bytes_held). *group_coils (unless NULL): the coils of a group (all of
+ * them in one group). */
+static double sense_op_bytes(const long kdims[R5_DIMS], long n_maps, long *group_coils)
 {
 	long C = kdims[R5_DIM_COIL], plane = kdims[1] * kdims[2], volume = kdims[0] * plane;
 	long group = R5_PROGRESS_CHUNK_VALUES / volume, n_groups = 1;
@@ -386,8 +386,8 @@ static double sense_op_bytes(const long kdims[R5_DIMS], const long image[R5_DIMS
 		n_groups = (C + group - 1) / group;
 	long coils = n_groups > 1 ? group : C, sizes = n_groups > 1 && C % group ? 2 : 1;
 	double op = elements(volume * coils) + elements(plane) * sizes;
-	if (n_groups > 1)
-		op += dims_bytes(image) + (n_maps > 1 ? dims_bytes(kdims) * n_maps : 0);
+	if (n_groups > 1 && n_maps > 1)
+		op += dims_bytes(kdims) * n_maps;
 	if (group_coils)
 		*group_coils = coils;
 	return op;
@@ -399,7 +399,7 @@ static void sense_solve(struct ledger *l, const long fdims[R5_DIMS], int n_maps)
 	dims_with(coil_images, fdims, R5_DIM_MAP, 1);
 	dims_with(image, fdims, R5_DIM_COIL, 1);
 	image[R5_DIM_MAP] = n_maps;
-	double op = sense_op_bytes(fdims, image, n_maps, NULL);
+	double op = sense_op_bytes(fdims, n_maps, NULL);
 	hold(l, op + 2 * elements(plane));
 	drop(l, 2 * elements(plane));
 	hold(l, 2 * dims_bytes(image)); /* rhs, x */
@@ -485,7 +485,7 @@ static void cs_slabs(struct ledger *l, const r5_recon_params *p, const long fdim
 	dims_with(slab, fdims, 0, width);
 	dims_with(image, slab, R5_DIM_COIL, 1);
 	image[R5_DIM_MAP] = M;
-	double op = sense_op_bytes(slab, image, M, &group_coils);
+	double op = sense_op_bytes(slab, M, &group_coils);
 	double data = width < nx ? dims_bytes(slab) * (double)(1 + M) : 0;
 	double vectors = dims_bytes(image) * (double)(2 + cs_vectors(p, 2));
 	long widths[2] = {width, nx % width};

@@ -1,6 +1,7 @@
 /* ADMM (admm.h) as a step machine: the x update is an inner conjugate gradient (cg.h) on
  * A^H A + rho sum_i T_i^H T_i, made once at init and restarted on the new right-hand side every
- * step; the z and u updates go term by term through the prox objects. */
+ * step (from its residual plus the right-hand side's change); the z and u updates go term by
+ * term through the prox objects. */
 #include "admm.h"
 
 #include <math.h>
@@ -20,7 +21,9 @@ typedef struct admm_solver {
 	r5_iter head; /* first: the solver is used through its head */
 	r5_linop *A;
 	r5_array *x;                     /* caller's: the iterate */
-	r5_array *x_prev, *rhs, *aty, *tmp; /* previous iterate, CG's right-hand side, A^H y, scratch */
+	r5_array *x_prev, *aty, *tmp; /* previous iterate, A^H y, scratch */
+	r5_array *rhs[2];             /* CG's right-hand side: this step's and the last step's, in turn */
+	int cur;                      /* rhs[cur] is the one CG works on */
 	admm_part parts[R5_ADMM_MAX_TERMS];
 	int n_parts;
 	float rho;
@@ -54,16 +57,16 @@ static int admm_done(const r5_iter *it)
 }
 
 /* rhs = A^H y + rho sum_i T_i^H (z_i - u_i) */
-static r5_status admm_rhs(admm_solver *ad)
+static r5_status admm_rhs(admm_solver *ad, r5_array *rhs)
 {
 	r5_ctx *ctx = ad->head.ctx;
-	R5_TRY(r5_array_copy(ctx, ad->rhs, ad->aty));
+	R5_TRY(r5_array_copy(ctx, rhs, ad->aty));
 	for (int i = 0; i < ad->n_parts; i++) {
 		admm_part *p = &ad->parts[i];
 		R5_TRY(r5_array_copy(ctx, p->w, p->z));
 		R5_TRY(r5_zaxpy(ctx, p->w, -1.0f, p->u));
 		R5_TRY(r5_linop_adjoint(ctx, p->term.op, ad->tmp, p->w));
-		R5_TRY(r5_zaxpy(ctx, ad->rhs, ad->rho, ad->tmp));
+		R5_TRY(r5_zaxpy(ctx, rhs, ad->rho, ad->tmp));
 	}
 	return R5_OK;
 }
@@ -73,8 +76,12 @@ static r5_status admm_step(r5_iter *it)
 	admm_solver *ad = (admm_solver *)it;
 	r5_ctx *ctx = it->ctx;
 	R5_TRY(r5_array_copy(ctx, ad->x_prev, ad->x));
-	R5_TRY(admm_rhs(ad));
-	R5_TRY(r5_cg_restart(ad->cg));
+	/* x is where the last CG left it and only the right-hand side moved: CG's residual is
+	 * updated by the change, not recomputed (one application of the normal less per step) */
+	int next = !ad->cur;
+	R5_TRY(admm_rhs(ad, ad->rhs[next]));
+	R5_TRY(r5_cg_restart_rhs(ad->cg, ad->rhs[next], ad->rhs[ad->cur]));
+	ad->cur = next;
 	while (!r5_iter_done(ad->cg))
 		R5_TRY(r5_iter_step(ad->cg));
 	ad->cg_iters += ad->cg->iter;
@@ -105,7 +112,8 @@ static void admm_destroy(r5_iter *it)
 	admm_solver *ad = (admm_solver *)it;
 	r5_iter_free(ad->cg);
 	r5_array_free(ad->x_prev);
-	r5_array_free(ad->rhs);
+	r5_array_free(ad->rhs[0]);
+	r5_array_free(ad->rhs[1]);
 	r5_array_free(ad->aty);
 	r5_array_free(ad->tmp);
 	for (int i = 0; i < ad->n_parts; i++) {
@@ -157,7 +165,8 @@ static r5_status admm_start(admm_solver *ad, const r5_array *y, const r5_admm_co
 	r5_ctx *ctx = ad->head.ctx;
 	const long *dims = ad->A->idims;
 	R5_TRY(r5_array_alloc_work(ctx, dims, &ad->x_prev));
-	R5_TRY(r5_array_alloc_work(ctx, dims, &ad->rhs));
+	R5_TRY(r5_array_alloc_work(ctx, dims, &ad->rhs[0]));
+	R5_TRY(r5_array_alloc_work(ctx, dims, &ad->rhs[1]));
 	R5_TRY(r5_array_alloc_work(ctx, dims, &ad->aty));
 	R5_TRY(r5_array_alloc_work(ctx, dims, &ad->tmp));
 	R5_TRY(r5_linop_adjoint(ctx, ad->A, ad->aty, y));
@@ -169,12 +178,15 @@ static r5_status admm_start(admm_solver *ad, const r5_array *y, const r5_admm_co
 		R5_TRY(r5_array_alloc_work(ctx, p->term.op->odims, &p->w));
 		R5_TRY(r5_linop_forward(ctx, p->term.op, p->z, ad->x));
 	}
-	R5_TRY(admm_normal(ctx, ad, ad->x_prev, ad->x)); /* makes every normal's scratch */
-	R5_TRY(admm_rhs(ad));
+	R5_TRY(admm_rhs(ad, ad->rhs[0]));
+	double norm_rhs = 0;
+	R5_TRY(r5_znorm(ctx, ad->rhs[0], &norm_rhs));
+	if (norm_rhs == 0.0) /* CG's start applies the normal (making every scratch) unless b = 0 */
+		R5_TRY(admm_normal(ctx, ad, ad->x_prev, ad->x));
 	r5_cg_conf cg = r5_cg_defaults;
 	cg.max_iters = conf->cg_iters;
 	cg.tolerance = conf->cg_tolerance;
-	return r5_cg_init(ctx, &cg, admm_normal, ad, ad->rhs, ad->x, &ad->cg);
+	return r5_cg_init(ctx, &cg, admm_normal, ad, ad->rhs[0], ad->x, &ad->cg);
 }
 
 r5_status r5_admm_init(r5_ctx *ctx, const r5_admm_conf *conf, r5_linop *A, const r5_array *y,

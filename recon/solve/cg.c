@@ -17,6 +17,7 @@ typedef struct cg_solver {
 	const r5_array *b;
 	r5_array *x, *r, *p, *ap;
 	double norm_b, rs_old; /* |b|, |r|^2 */
+	int has_residual;      /* r = b - (A + lambda I) x is held (not after a start on b = 0) */
 } cg_solver;
 
 static r5_status cg_step(r5_iter *it);
@@ -46,6 +47,8 @@ static r5_status cg_step(r5_iter *it)
 	cg_solver *cg = (cg_solver *)it;
 	r5_ctx *ctx = it->ctx;
 	double complex p_ap = 0;
+	int had_residual = cg->has_residual;
+	cg->has_residual = 0; /* until x and r are updated together */
 	R5_TRY(apply(cg, cg->ap, cg->p));
 	R5_TRY(r5_zdot(ctx, cg->p, cg->ap, &p_ap));
 	if (creal(p_ap) <= 0.0)
@@ -59,6 +62,7 @@ static r5_status cg_step(r5_iter *it)
 	rs_new *= rs_new;
 	R5_TRY(r5_zaxpby(ctx, 1.0f, cg->r, (float)(rs_new / cg->rs_old), cg->p)); /* p = r + beta p */
 	cg->rs_old = rs_new;
+	cg->has_residual = had_residual;
 	it->iter++;
 	it->progress = sqrt(rs_new) / cg->norm_b;
 	return R5_OK;
@@ -77,6 +81,7 @@ static void cg_destroy(r5_iter *it)
 static r5_status cg_start(cg_solver *cg)
 {
 	r5_ctx *ctx = cg->head.ctx;
+	cg->has_residual = 0;
 	R5_TRY(r5_znorm(ctx, cg->b, &cg->norm_b));
 	cg->head.progress = 0;
 	if (cg->norm_b == 0.0)
@@ -87,6 +92,7 @@ static r5_status cg_start(cg_solver *cg)
 	R5_TRY(r5_znorm(ctx, cg->r, &cg->rs_old));
 	cg->rs_old *= cg->rs_old;
 	cg->head.progress = sqrt(cg->rs_old) / cg->norm_b;
+	cg->has_residual = 1;
 	return R5_OK;
 }
 
@@ -138,6 +144,39 @@ r5_status r5_cg_restart(r5_iter *it)
 	if (s != R5_OK)
 		it->failed = 1;
 	return s;
+}
+
+r5_status r5_cg_restart_rhs(r5_iter *it, const r5_array *b_new, const r5_array *b_old)
+{
+	if (!it || it->ops != &cg_ops)
+		return r5_set_error(R5_EINVAL, "conjugate gradient: restart asked of %s", it ? it->ops->name : "no solver");
+	cg_solver *cg = (cg_solver *)it;
+	if (!b_new || !b_old || b_new == b_old || !r5_dims_equal(b_new->dims, cg->r->dims) ||
+	    !r5_dims_equal(b_old->dims, cg->r->dims))
+		return r5_set_error(R5_EINVAL, "conjugate gradient: restart needs the new and the old right-hand side, "
+					       "two arrays of its shape");
+	cg->b = b_new;
+	if (!cg->has_residual)
+		return r5_cg_restart(it);
+	r5_ctx *ctx = it->ctx;
+	it->iter = 0;
+	it->failed = 1; /* until r and p are consistent again */
+	cg->has_residual = 0;
+	R5_TRY(r5_zaxpy(ctx, cg->r, 1.0f, b_new));
+	R5_TRY(r5_zaxpy(ctx, cg->r, -1.0f, b_old));
+	R5_TRY(r5_znorm(ctx, cg->b, &cg->norm_b));
+	it->progress = 0;
+	if (cg->norm_b == 0.0) { /* as cg_start */
+		it->failed = 0;
+		return r5_zfill(ctx, cg->x, 0);
+	}
+	R5_TRY(r5_array_copy(ctx, cg->p, cg->r));
+	R5_TRY(r5_znorm(ctx, cg->r, &cg->rs_old));
+	cg->rs_old *= cg->rs_old;
+	it->progress = sqrt(cg->rs_old) / cg->norm_b;
+	cg->has_residual = 1;
+	it->failed = 0;
+	return R5_OK;
 }
 
 r5_status r5_cg_result(const r5_iter *it, r5_cg_info *info)

@@ -42,6 +42,15 @@ r5_status r5_cg_init(r5_ctx *ctx, const r5_cg_conf *conf, r5_cg_op op, void *use
  * whose right-hand side changes every outer step, with no allocation. R5_EINVAL when it is not a
  * CG solver. */
 r5_status r5_cg_restart(r5_iter *it);
+/* The same restart without applying the operator, for a caller that changed only the right-hand
+ * side: b is now b_new, x is still the iterate the solver left, and b_old (a different array)
+ * holds the right-hand side the solver last worked on, so the new residual is r + b_new - b_old.
+ * p = r, iteration count 0, and b_new kept by reference from now on. The residual is then the
+ * recursively updated one, its rounding drift growing with the steps since the last exact
+ * residual (ADMM: a few CG steps per outer step; measured in admm.c). When the solver holds no
+ * residual (b was 0 at the last start) this is r5_cg_restart on b_new. R5_EINVAL when it is
+ * not a CG solver, or b_new and b_old are the same array or not of b's shape. */
+r5_status r5_cg_restart_rhs(r5_iter *it, const r5_array *b_new, const r5_array *b_old);
 /* Iterations run and relative residual so far; R5_EINVAL when it is not a CG solver. */
 r5_status r5_cg_result(const r5_iter *it, r5_cg_info *info);
 

@@ -1,6 +1,7 @@
 /* Finite-difference operator for TV (recon/linop/finite_diff.h): hand-computed values in 1D
  * (forward and adjoint, Neumann boundary), a 2D + time array against host loops of the
  * definition, the adjoint and normal properties (lintest.h) on spatial and temporal flags, the
+ * directly applied normal at its edges (a dim of 2, flagged dims of size 1), the
  * norm bound |D|^2 <= 4 x (flagged dims) by power iteration (and close to the closed-form
  * largest eigenvalue sum_d 4 sin^2(pi (n_d - 1) / (2 n_d))), and errors naming the shapes. */
 #include <setjmp.h>
@@ -29,12 +30,17 @@ static r5_array *work_from(const long dims[R5_DIMS], const float complex *values
 	return work;
 }
 
-/* op (0 forward, 1 adjoint) applied to host values; result copied into result */
-static void apply_host(r5_linop *op, int adjoint, const float complex *values, float complex *result)
+/* op (mode 0 forward, 1 adjoint, 2 normal) applied to host values; result copied into result
+ * (the output array starts as NaN: every value must be written) */
+static void apply_host(r5_linop *op, int mode, const float complex *values, float complex *result)
 {
-	r5_array *in = work_from(adjoint ? op->odims : op->idims, values), *out = NULL, *host = NULL;
-	assert_int_equal(r5_array_alloc_work(ctx, adjoint ? op->idims : op->odims, &out), R5_OK);
-	assert_int_equal(adjoint ? r5_linop_adjoint(ctx, op, out, in) : r5_linop_forward(ctx, op, out, in), R5_OK);
+	r5_array *in = work_from(mode == 1 ? op->odims : op->idims, values), *out = NULL, *host = NULL;
+	assert_int_equal(r5_array_alloc_work(ctx, mode == 0 ? op->odims : op->idims, &out), R5_OK);
+	assert_int_equal(r5_zfill(ctx, out, NAN), R5_OK);
+	r5_status s = mode == 0 ? r5_linop_forward(ctx, op, out, in)
+		      : mode == 1 ? r5_linop_adjoint(ctx, op, out, in)
+				  : r5_linop_normal(ctx, op, out, in);
+	assert_int_equal(s, R5_OK);
 	assert_int_equal(r5_array_to_host(ctx, out, &host), R5_OK);
 	memcpy(result, host->data, sizeof(float complex) * (size_t)r5_array_size(host));
 	r5_array_free(host);
@@ -145,6 +151,43 @@ static void test_properties(void **state)
 	}
 }
 
+/* The normal is the Laplacian applied directly (finite_diff.h): against forward then adjoint
+ * where the ends meet (a dim of 2) and beside a flagged dim of size 1, by hand in 1D, and all
+ * zeros when no flagged dim has two samples. */
+static void test_normal_edges(void **state)
+{
+	(void)state;
+	long dims[R5_DIMS];
+	r5_dims_ones(dims);
+	dims[0] = 2;
+	dims[1] = 3;
+	r5_linop *op = NULL;
+	assert_int_equal(r5_linop_finite_diff(ctx, dims, R5_FLAG(0) | R5_FLAG(1) | R5_FLAG(2), R5_DIM_COEFF, &op), R5_OK);
+	r5_linop_errors err;
+	assert_int_equal(r5_linop_property_test(ctx, op, 21u, &err), R5_OK);
+	assert_true(err.normal < 1e-6);
+	r5_linop_free(op);
+
+	r5_dims_ones(dims);
+	dims[0] = 2;
+	assert_int_equal(r5_linop_finite_diff(ctx, dims, R5_FLAG(0), R5_DIM_COEFF, &op), R5_OK);
+	const float complex x[2] = {1, 4 + 1 * I}, expected[2] = {-3 - 1 * I, 3 + 1 * I};
+	float complex result[3];
+	apply_host(op, 2, x, result);
+	for (int i = 0; i < 2; i++)
+		assert_true(cabsf(result[i] - expected[i]) == 0.0f);
+	r5_linop_free(op);
+
+	r5_dims_ones(dims);
+	dims[0] = 3;
+	assert_int_equal(r5_linop_finite_diff(ctx, dims, R5_FLAG(1), R5_DIM_COEFF, &op), R5_OK);
+	const float complex y[3] = {1, 2, 3};
+	apply_host(op, 2, y, result);
+	for (int i = 0; i < 3; i++)
+		assert_true(cabsf(result[i]) == 0.0f);
+	r5_linop_free(op);
+}
+
 static r5_status normal_op(r5_ctx *c, void *user, r5_array *out, const r5_array *in)
 {
 	return r5_linop_normal(c, user, out, in);
@@ -204,7 +247,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_values_1d),    cmocka_unit_test(test_values_2d_time),
 		cmocka_unit_test(test_properties),   cmocka_unit_test(test_norm_bound),
-		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_normal_edges), cmocka_unit_test(test_errors),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

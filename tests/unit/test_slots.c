@@ -421,6 +421,26 @@ static void test_axpby_strided(void **state)
 	assert_int_equal(r5_zaxpby(ctx, alpha, y3, beta, y3), R5_OK);
 	for (long i = 0; i < 425; i++)
 		assert_true(cabsf(y3->data[i] - (alpha + beta) * y2_before->data[i]) <= 1e-5f);
+	/* real coefficients (the back end's fast path): the window, then beta 0 on a window of NaN
+	 * (y not read), then the transposed x (strided rows) onto NaN */
+	memcpy(before->data, ybase->data, sizeof(float complex) * (size_t)r5_array_size(ybase));
+	assert_int_equal(r5_zaxpby(ctx, 1.5f, x, -0.5f, &y), R5_OK);
+	for (long i = 0; i < n; i++) {
+		long oy = offset_of(ydims, ydims, y.strides, i), ox = offset_of(ydims, xdims, x->strides, i);
+		float complex want = 1.5f * x->data[ox] - 0.5f * before->data[y.data - ybase->data + oy];
+		assert_true(cabsf(y.data[oy] - want) <= 1e-6f);
+		y.data[oy] = NAN;
+	}
+	assert_int_equal(r5_zaxpby(ctx, -2.0f, x, 0.0f, &y), R5_OK);
+	for (long i = 0; i < n; i++) {
+		long oy = offset_of(ydims, ydims, y.strides, i), ox = offset_of(ydims, xdims, x->strides, i);
+		assert_true(cabsf(y.data[oy] + 2.0f * x->data[ox]) <= 1e-6f);
+	}
+	for (long i = 0; i < 425; i++)
+		y3->data[i] = NAN;
+	assert_int_equal(r5_zaxpby(ctx, 2.0f, &t, 0.0f, y3), R5_OK);
+	for (long i = 0; i < 425; i++)
+		assert_true(cabsf(y3->data[i] - 2.0f * xt->data[i / 25 + 17 * (i % 25)]) <= 1e-6f);
 	/* refusals */
 	r5_array part = r5_array_view_strided(ybase, ydims, NULL, 3 + 30 * 1 + 600);
 	assert_int_equal(r5_zaxpby(ctx, alpha, &part, beta, &y), R5_EINVAL); /* overlapping, not the same */

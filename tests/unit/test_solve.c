@@ -193,6 +193,73 @@ static void test_cg_steps_match_solve(void **state)
 	spd_free(&s);
 }
 
+struct counted_spd {
+	struct spd s;
+	int calls;
+};
+
+static r5_status counted_apply(r5_ctx *c, void *user, r5_array *out, const r5_array *in)
+{
+	struct counted_spd *cs = user;
+	cs->calls++;
+	return spd_apply(c, &cs->s, out, in);
+}
+
+/* An outer loop whose right-hand side moves every step, 3 CG steps each (ADMM's x update): the
+ * residual carried over by r5_cg_restart_rhs (no operator application) follows the exact restart's
+ * iterates within rounding; the same array as new and old right-hand side is refused. */
+static void test_cg_restart_rhs(void **state)
+{
+	(void)state;
+	rng_state = 4242;
+	struct counted_spd cs = {0};
+	spd_make(&cs.s);
+	long dims[R5_DIMS];
+	dims_1d(dims, N_SPD);
+	r5_array *b_exact = work_from(dims, NULL, 0), *b[2] = {NULL, NULL}, *x_exact = NULL, *x_warm = NULL;
+	assert_int_equal(r5_array_alloc_work(ctx, dims, &b[0]), R5_OK);
+	assert_int_equal(r5_array_alloc_work(ctx, dims, &b[1]), R5_OK);
+	assert_int_equal(r5_array_copy(ctx, b[0], b_exact), R5_OK);
+	assert_int_equal(r5_array_zeros(ctx, r5_ctx_residency(ctx), dims, &x_exact), R5_OK);
+	assert_int_equal(r5_array_zeros(ctx, r5_ctx_residency(ctx), dims, &x_warm), R5_OK);
+	r5_cg_conf conf = r5_cg_defaults;
+	conf.max_iters = 3;
+	r5_iter *exact = NULL, *warm = NULL;
+	assert_int_equal(r5_cg_init(ctx, &conf, spd_apply, &cs.s, b_exact, x_exact, &exact), R5_OK);
+	assert_int_equal(r5_cg_init(ctx, &conf, counted_apply, &cs, b[0], x_warm, &warm), R5_OK);
+	double worst = 0;
+	for (int outer = 0, cur = 0; outer < 12; outer++, cur = !cur) {
+		for (int k = 0; k < 3; k++) {
+			assert_int_equal(r5_iter_step(exact), R5_OK);
+			assert_int_equal(r5_iter_step(warm), R5_OK);
+		}
+		r5_array *change = work_from(dims, NULL, 0);
+		assert_int_equal(r5_zaxpy(ctx, b_exact, 0.3f, change), R5_OK);
+		assert_int_equal(r5_array_copy(ctx, b[!cur], b_exact), R5_OK);
+		r5_array_free(change);
+		assert_int_equal(r5_cg_restart(exact), R5_OK);
+		int calls = cs.calls;
+		assert_int_equal(r5_cg_restart_rhs(warm, b[!cur], b[cur]), R5_OK);
+		assert_int_equal(cs.calls, calls); /* no operator application */
+		assert_int_equal(warm->iter, 0);
+		assert_true(fabs(warm->progress - exact->progress) <= 1e-4 * exact->progress);
+		double d = rel_diff(x_warm, x_exact);
+		worst = d > worst ? d : worst;
+	}
+	print_message("cg restart by the right-hand side's change: largest iterate difference %.2e over 12 outer "
+		      "steps\n", worst);
+	assert_true(worst < 1e-5);
+	assert_int_equal(r5_cg_restart_rhs(warm, b[0], b[0]), R5_EINVAL);
+	r5_iter_free(exact);
+	r5_iter_free(warm);
+	r5_array_free(b_exact);
+	r5_array_free(b[0]);
+	r5_array_free(b[1]);
+	r5_array_free(x_exact);
+	r5_array_free(x_warm);
+	spd_free(&cs.s);
+}
+
 /* A hook status stops the run at once and is returned; the iterate is the one after that step */
 static void test_cg_hook_stops(void **state)
 {
@@ -543,6 +610,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cg_steps_match_solve),
 		cmocka_unit_test(test_cg_hook_stops),
+		cmocka_unit_test(test_cg_restart_rhs),
 		cmocka_unit_test(test_cg_edge_cases),
 		cmocka_unit_test(test_power_diagonal),
 		cmocka_unit_test(test_power_stops),
