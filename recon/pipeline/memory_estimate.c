@@ -701,8 +701,9 @@ static void nc_sense(struct ledger *l, const r5_scan *work, const r5_recon_param
 
 /* r5_grasp_solve's arrays: per frame a one-coil Toeplitz plan (the PSF's FFT and one 2N grid,
  * [2N0, 2N1] each, plus its points), one coil-batched plan for A^H W y, the samples twice (copy
- * and weighted frame order), coordinates twice, weights twice; ADMM's 4 domain arrays, CG's 3,
- * three of D_t's range (the domain's size), x0 and the series; maps and coil images. Model l+s
+ * and weighted frame order), coordinates twice, weights twice; ADMM's 5 domain arrays (two
+ * right-hand sides for CG's restart from its residual), CG's 3, D_t's range twice (the domain's
+ * size), x0 and the series; maps and coil images: 12 series an upper bound. Model l+s
  * holds fewer series (M, L, S, L_prev, work, normal, x0, the output: 8 of the 12). */
 static void grasp(struct ledger *l, const r5_scan *work, const r5_recon_params *p, const long kdims[R5_DIMS])
 {
