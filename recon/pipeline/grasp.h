@@ -54,7 +54,7 @@
  * lambda_S = sparse_scale x the largest magnitude of its temporal spectrum. iters steps.
  * Measured (bench_grasp --ls-iters 30 --ls-sweep, the phantom above): mean NRMSE / SSIM 0.049 /
  * 0.90 at lowrank_scale 0.01, sparse_scale 0.005 (rank 19 of 24 at the end), GRASP's 0.051 /
- * 0.85 in the same run, 34 against 60 CPU s; the sweep over both scales 0.005..0.08: 0.049..0.100,
+ * 0.85 in the same run, 17 against 21 CPU s (FFTW_ESTIMATE, 2 threads); the sweep over both scales 0.005..0.08: 0.049..0.100,
  * sparse 0.0025 / 0.00125 (recon5t recon on the same phantom) no better; 20 steps instead of
  * 30: NRMSE 3 % higher.
  *
