@@ -163,6 +163,11 @@ r5_status r5_linop_normal(r5_ctx *ctx, r5_linop *op, r5_array *out, const r5_arr
 	return op->adjoint(ctx, op->data, out, op->scratch);
 }
 
+r5_status r5_linop_normal_op(r5_ctx *ctx, void *op, r5_array *out, const r5_array *in)
+{
+	return r5_linop_normal(ctx, op, out, in);
+}
+
 r5_array r5_linop_slice(const r5_array *a, int dim, long index)
 {
 	long dims[R5_DIMS];

@@ -70,6 +70,9 @@ void r5_linop_free(r5_linop *op);     /* drops one reference, destroys at zero; 
 r5_status r5_linop_forward(r5_ctx *ctx, r5_linop *op, r5_array *out, const r5_array *in);
 r5_status r5_linop_adjoint(r5_ctx *ctx, r5_linop *op, r5_array *out, const r5_array *in);
 r5_status r5_linop_normal(r5_ctx *ctx, r5_linop *op, r5_array *out, const r5_array *in);
+/* r5_linop_normal with the operator as a void pointer: the shape of solve/iter.h's r5_iter_op, for
+ * CG and the power iteration on an operator's normal (user: the r5_linop). */
+r5_status r5_linop_normal_op(r5_ctx *ctx, void *op, r5_array *out, const r5_array *in);
 
 /* Bytes of the arrays the operator holds now (its scratch, arrays its data made, its operands'
  * holdings); borrowed arrays (maps, masks) do not count. An operand shared by two composites

@@ -397,13 +397,12 @@ typedef struct lps_iter {
 	float tau_L, tau_S;
 	long pix, T, rank;
 	r5_array *M, *L, *S, *L_prev, *work, *normal; /* [N0, N1, 1, ..., T] each */
-	const r5_progress *progress;
 } lps_iter;
 
 r5_status r5_casorati_svt(long pix, long T, const float complex *x, float tau, float complex *out, double *sigma1,
 			  long *rank)
 {
-	if (pix < 1 || T < 1 || T > 1 << 15 || !x || !out || !(tau >= 0))
+	if (pix < 1 || T < 1 || T > 1 << 15 || !x || !(tau >= 0))
 		return r5_set_error(R5_EINVAL, "casorati svt: %ld x %ld, threshold %g", pix, T, (double)tau);
 	double complex *G = malloc(sizeof *G * (size_t)(T * T)), *K = malloc(sizeof *K * (size_t)(T * T));
 	double *f = malloc(sizeof *f * (size_t)T);
@@ -431,6 +430,8 @@ r5_status r5_casorati_svt(long pix, long T, const float complex *x, float tau, f
 		}
 		if (rank)
 			*rank = kept;
+	}
+	if (s == R5_OK && out) {
 		/* K = V diag(f) V^H, then out = X K */
 		for (long b = 0; b < T; b++)
 			for (long a = 0; a < T; a++) {
@@ -454,20 +455,11 @@ r5_status r5_casorati_svt(long pix, long T, const float complex *x, float tau, f
 	return s;
 }
 
-/* out = F_time^H soft(F_time in, tau) (unitary temporal FFT); *peak (may be NULL): the largest
- * |F_time in| before the threshold */
-static r5_status lps_sparse(r5_ctx *ctx, lps_iter *l, r5_array *out, const r5_array *in, float tau, float *peak)
+/* out = F_time^H soft(F_time in, tau) (unitary temporal FFT) */
+static r5_status lps_sparse(r5_ctx *ctx, r5_array *out, const r5_array *in, float tau)
 {
 	R5_TRY(r5_fft(ctx, R5_FLAG(R5_DIM_TIME), out, in));
-	if (peak)
-		R5_TRY(r5_zmaxabs(ctx, out, peak));
-	long n = l->pix * l->T;
-	float complex *v = out->data;
-#pragma omp parallel for schedule(static)
-	for (long i = 0; i < n; i++) {
-		float m = cabsf(v[i]);
-		v[i] = m > tau ? v[i] * (1.0f - tau / m) : 0;
-	}
+	R5_TRY(r5_zsoftthresh(ctx, tau, out, out));
 	return r5_ifft(ctx, R5_FLAG(R5_DIM_TIME), out, out);
 }
 
@@ -483,7 +475,7 @@ static r5_status lps_step(r5_iter *it)
 	R5_TRY(r5_casorati_svt(l->pix, l->T, w, l->tau_L, L, NULL, &l->rank));
 	for (long i = 0; i < n; i++)
 		w[i] = M[i] - Lp[i];
-	R5_TRY(lps_sparse(ctx, l, l->S, l->work, l->tau_S, NULL));
+	R5_TRY(lps_sparse(ctx, l->S, l->work, l->tau_S));
 	/* M = L + S - step (A^H A (L + S) - A^H y) */
 	double change = 0, norm = 0;
 	for (long i = 0; i < n; i++) {
@@ -517,15 +509,6 @@ static void lps_destroy(r5_iter *it)
 
 static const r5_iter_ops lps_ops = {"low rank + sparse", lps_step, lps_done, lps_destroy};
 
-typedef struct normal_user {
-	r5_linop *A;
-} normal_user;
-
-static r5_status normal_apply(r5_ctx *ctx, void *user, r5_array *out, const r5_array *in)
-{
-	return r5_linop_normal(ctx, ((normal_user *)user)->A, out, in);
-}
-
 /* The thresholds from the first iterate M = x0 / |A^H A|, L = L_prev = M, S = 0 (Otazo's
  * start). */
 static r5_status lps_init(r5_ctx *ctx, r5_linop *A, const r5_array *x0, const r5_grasp_opts *o,
@@ -537,7 +520,7 @@ static r5_status lps_init(r5_ctx *ctx, r5_linop *A, const r5_array *x0, const r5
 	if (!l)
 		return r5_set_error(R5_ENOMEM, "grasp l+s: solver");
 	r5_iter_head_init(&l->head, &lps_ops, ctx, o->iters);
-	l->A = A, l->x0 = x0, l->progress = progress;
+	l->A = A, l->x0 = x0;
 	l->pix = g->N0 * g->N1, l->T = g->T;
 	r5_status s = R5_OK;
 	r5_array **arrays[] = {&l->M, &l->L, &l->S, &l->L_prev, &l->work, &l->normal};
@@ -548,9 +531,8 @@ static r5_status lps_init(r5_ctx *ctx, r5_linop *A, const r5_array *x0, const r5
 		r5_power_conf pc = r5_power_defaults;
 		pc.max_iters = 20;
 		pc.tolerance = 1e-2;
-		normal_user nu = {A};
 		r5_iter_progress hook = {progress, "grasp l+s norm", 0.1, 0.15};
-		s = r5_power_max_eig(ctx, normal_apply, &nu, x0->dims, 7u, &pc, r5_iter_progress_hook, &hook, &pi);
+		s = r5_power_max_eig(ctx, r5_linop_normal_op, A, x0->dims, 7u, &pc, r5_iter_progress_hook, &hook, &pi);
 	}
 	if (s == R5_OK && !(pi.max_eig > 0))
 		s = r5_set_error(R5_EINVAL, "grasp l+s: the encoding is zero (maps or data all zero?)");
@@ -561,10 +543,12 @@ static r5_status lps_init(r5_ctx *ctx, r5_linop *A, const r5_array *x0, const r5
 		long n = l->pix * l->T;
 		for (long i = 0; i < n; i++)
 			l->M->data[i] = l->step * x0->data[i];
-		s = r5_casorati_svt(l->pix, l->T, l->M->data, 0, l->L->data, &sigma1, NULL); /* sigma_1 */
+		s = r5_casorati_svt(l->pix, l->T, l->M->data, 0, NULL, &sigma1, NULL);
 	}
+	if (s == R5_OK) /* the temporal spectrum's peak */
+		s = r5_fft(ctx, R5_FLAG(R5_DIM_TIME), l->work, l->M);
 	if (s == R5_OK)
-		s = lps_sparse(ctx, l, l->work, l->M, 0, &peak);
+		s = r5_zmaxabs(ctx, l->work, &peak);
 	if (s == R5_OK) {
 		l->tau_L = o->lowrank_scale * (float)sigma1;
 		l->tau_S = o->sparse_scale * peak;

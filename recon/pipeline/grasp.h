@@ -134,7 +134,8 @@ r5_status r5_grasp_maps(r5_ctx *ctx, const long image_dims[R5_DIMS], const float
 /* Singular-value thresholding of the Casorati matrix x [pix, T] (column t = x + pix t, host):
  * out = U diag(max(s - tau, 0)) V^H of x = U diag(s) V^H, through the Gram matrix x^H x in
  * double (T x T; T <= 32768). sigma1 (may be NULL): x's largest singular value; rank (may be
- * NULL): how many singular values exceed tau. out may equal x only if T == 1. */
+ * NULL): how many singular values exceed tau. out NULL: only those; out may equal x only if
+ * T == 1. */
 r5_status r5_casorati_svt(long pix, long T, const float complex *x, float tau, float complex *out, double *sigma1,
 			  long *rank);
 

@@ -50,11 +50,6 @@ float r5_nc_noise_sigma(const long image_dims[R5_DIMS], long n_points, const flo
 	return sigma;
 }
 
-static r5_status normal_op(r5_ctx *ctx, void *user, r5_array *out, const r5_array *in)
-{
-	return r5_linop_normal(ctx, user, out, in);
-}
-
 static r5_status check_shapes(const long image_dims[R5_DIMS], long n_points, const r5_array *samples,
 			      const r5_array *maps, const r5_array *image)
 {
@@ -105,7 +100,7 @@ static r5_status scaled_encoding(r5_ctx *ctx, const long image_dims[R5_DIMS], co
 		pc.max_iters = 20;
 		pc.tolerance = 1e-2;
 		r5_iter_progress hook = {.progress = progress, .stage = "cs-norm", .lo = 0.0, .hi = 0.1};
-		s = r5_power_max_eig(ctx, normal_op, SA, img, 7u, &pc, r5_iter_progress_hook, &hook, &info);
+		s = r5_power_max_eig(ctx, r5_linop_normal_op, SA, img, 7u, &pc, r5_iter_progress_hook, &hook, &info);
 	}
 	if (s == R5_OK && !(info.max_eig > 0))
 		s = r5_set_error(R5_EINVAL, "nc cs: the encoding NUFFT . maps is zero (maps all zero?)");

@@ -77,8 +77,8 @@ static void cg_destroy(r5_iter *it)
 	free(cg);
 }
 
-/* r = b - A x, p = r; x = 0 when b = 0 */
-static r5_status cg_start(cg_solver *cg)
+/* r = b - A x (residual_known: r holds it already), p = r; x = 0 when b = 0 */
+static r5_status cg_start(cg_solver *cg, int residual_known)
 {
 	r5_ctx *ctx = cg->head.ctx;
 	cg->has_residual = 0;
@@ -86,8 +86,10 @@ static r5_status cg_start(cg_solver *cg)
 	cg->head.progress = 0;
 	if (cg->norm_b == 0.0)
 		return r5_zfill(ctx, cg->x, 0);
-	R5_TRY(apply(cg, cg->r, cg->x));
-	R5_TRY(r5_zaxpby(ctx, 1.0f, cg->b, -1.0f, cg->r));
+	if (!residual_known) {
+		R5_TRY(apply(cg, cg->r, cg->x));
+		R5_TRY(r5_zaxpby(ctx, 1.0f, cg->b, -1.0f, cg->r));
+	}
 	R5_TRY(r5_array_copy(ctx, cg->p, cg->r));
 	R5_TRY(r5_znorm(ctx, cg->r, &cg->rs_old));
 	cg->rs_old *= cg->rs_old;
@@ -125,7 +127,7 @@ r5_status r5_cg_init(r5_ctx *ctx, const r5_cg_conf *conf, r5_cg_op op, void *use
 	if (s == R5_OK)
 		s = r5_array_alloc_work(ctx, b->dims, &cg->ap);
 	if (s == R5_OK)
-		s = cg_start(cg);
+		s = cg_start(cg, 0);
 	if (s != R5_OK) {
 		cg_destroy(&cg->head);
 		return s;
@@ -140,7 +142,7 @@ r5_status r5_cg_restart(r5_iter *it)
 		return r5_set_error(R5_EINVAL, "conjugate gradient: restart asked of %s", it ? it->ops->name : "no solver");
 	it->iter = 0;
 	it->failed = 0;
-	r5_status s = cg_start((cg_solver *)it);
+	r5_status s = cg_start((cg_solver *)it, 0);
 	if (s != R5_OK)
 		it->failed = 1;
 	return s;
@@ -164,17 +166,7 @@ r5_status r5_cg_restart_rhs(r5_iter *it, const r5_array *b_new, const r5_array *
 	cg->has_residual = 0;
 	R5_TRY(r5_zaxpy(ctx, cg->r, 1.0f, b_new));
 	R5_TRY(r5_zaxpy(ctx, cg->r, -1.0f, b_old));
-	R5_TRY(r5_znorm(ctx, cg->b, &cg->norm_b));
-	it->progress = 0;
-	if (cg->norm_b == 0.0) { /* as cg_start */
-		it->failed = 0;
-		return r5_zfill(ctx, cg->x, 0);
-	}
-	R5_TRY(r5_array_copy(ctx, cg->p, cg->r));
-	R5_TRY(r5_znorm(ctx, cg->r, &cg->rs_old));
-	cg->rs_old *= cg->rs_old;
-	it->progress = sqrt(cg->rs_old) / cg->norm_b;
-	cg->has_residual = 1;
+	R5_TRY(cg_start(cg, 1));
 	it->failed = 0;
 	return R5_OK;
 }

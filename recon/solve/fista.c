@@ -83,11 +83,6 @@ static void fista_destroy(r5_iter *it)
 	free(fs);
 }
 
-static r5_status normal_apply(r5_ctx *ctx, void *user, r5_array *out, const r5_array *in)
-{
-	return r5_linop_normal(ctx, user, out, in);
-}
-
 /* A^H y, z = x, the operator's scratch made (one normal), L estimated when not given */
 static r5_status fista_start(fista_solver *fs, const r5_array *y, unsigned seed)
 {
@@ -98,7 +93,7 @@ static r5_status fista_start(fista_solver *fs, const r5_array *y, unsigned seed)
 	if (fs->lipschitz == 0.0) {
 		r5_power_conf power = {.max_iters = 100, .tolerance = 1e-4};
 		r5_power_info info;
-		R5_TRY(r5_power_max_eig(ctx, normal_apply, fs->A, fs->A->idims, seed, &power, NULL, NULL, &info));
+		R5_TRY(r5_power_max_eig(ctx, r5_linop_normal_op, fs->A, fs->A->idims, seed, &power, NULL, NULL, &info));
 		if (!(info.max_eig > 0.0))
 			return r5_set_error(R5_EINVAL, "FISTA: operator %s has A^H A = 0 (no step size)", fs->A->name);
 		fs->lipschitz = 1.05 * info.max_eig;

@@ -664,21 +664,18 @@ static r5_status make_maps(r5_realtime *rt, const rt_frame *task, long n_points,
 	return R5_OK;
 }
 
-/* maps_refresh: after frame task was sent, maps from its window when maps_refresh frames have
- * passed since the last ones and no frame waits (a refresh, one ESPIRiT, then delays only a frame
- * that comes due while it runs; under a backlog it waits for the queue to empty). coords: the
- * task's, wrapped to the NUFFT's range (mode iterative wraps them in place). */
-static r5_status refresh_maps(r5_realtime *rt, const rt_frame *task, long n_points, const float *coords)
+/* maps_refresh: after frame task was sent, new maps are due when maps_refresh frames have passed
+ * since the last ones and no frame waits (a refresh, one ESPIRiT, then delays only a frame that
+ * comes due while it runs; under a backlog it waits for the queue to empty). */
+static int refresh_due(r5_realtime *rt, const rt_frame *task)
 {
 	long every = rt->call->params.realtime.maps_refresh;
 	if (every <= 0 || !rt->maps || task->index - rt->maps_frame < every)
-		return R5_OK;
+		return 0;
 	pthread_mutex_lock(&rt->lock);
 	long pending = rt->pending;
 	pthread_mutex_unlock(&rt->lock);
-	if (pending > 0)
-		return R5_OK;
-	return make_maps(rt, task, n_points, coords);
+	return pending == 0;
 }
 
 /* A copy of the task's coordinates wrapped to the NUFFT's [-N/2, N/2) (*out: free it). */
@@ -719,16 +716,16 @@ static r5_status iterate_frame(r5_realtime *rt, rt_frame *task, long n_points)
 					&hook, rt->image);
 }
 
-/* maps_refresh after the frame went out (refresh_maps) */
+/* maps_refresh after the frame went out (refresh_due): the maps from its window */
 static r5_status after_frame(r5_realtime *rt, const rt_frame *task, long n_points)
 {
-	if (rt->iterative) /* iterate_frame wrapped the task's coordinates */
-		return refresh_maps(rt, task, n_points, task->coords);
-	if (!rt->call->params.realtime.coil_maps || rt->call->params.realtime.maps_refresh <= 0)
+	if (!refresh_due(rt, task))
 		return R5_OK;
+	if (rt->iterative) /* iterate_frame wrapped the task's coordinates */
+		return make_maps(rt, task, n_points, task->coords);
 	float *wrapped = NULL;
 	R5_TRY(wrapped_coords(rt, task, n_points, &wrapped));
-	r5_status st = refresh_maps(rt, task, n_points, wrapped);
+	r5_status st = make_maps(rt, task, n_points, wrapped);
 	free(wrapped);
 	return st;
 }
