@@ -1,8 +1,7 @@
 /* recon5td: the recon5t reconstruction server. Reads its configuration (defaults < --config
  * file < R5_* environment < flags), starts the gRPC service and the workers, and on SIGTERM or
- * SIGINT drains: health says NOT_SERVING, the main server sends GOAWAY and refuses new streams
- * (UNAVAILABLE), in-flight
- * jobs may finish for grace_s seconds, then they are cancelled with a status; exit 0. */
+ * SIGINT drains: health says NOT_SERVING, new streams are refused (UNAVAILABLE), in-flight jobs
+ * may finish for grace_s seconds, then they are cancelled with a status; then GOAWAY and exit 0. */
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
@@ -36,7 +35,8 @@ static void sleep_s(double seconds)
  * then what is left is cancelled (UNAVAILABLE "server shutting down") and given 5 s to go. */
 static void drain(r5_server *s)
 {
-	r5_info("draining: %d streams/jobs in flight, grace %.0f s", active(s), s->config.grace_s);
+	int in_flight = active(s);
+	r5_info("draining: %d streams/jobs in flight, grace %.0f s", in_flight, s->config.grace_s);
 	double start = r5_svc_now();
 	while (active(s) > 0 && r5_svc_now() - start < s->config.grace_s)
 		sleep_s(0.05);
@@ -47,6 +47,10 @@ static void drain(r5_server *s)
 		while (active(s) > 0 && r5_svc_now() - abort_start < 5.0)
 			sleep_s(0.05);
 	}
+	/* A call is done when its status is in the socket; the GOAWAY that r5_server_stop sends
+	 * closes idle connections at once. Give clients a moment to read their last status first. */
+	if (in_flight > 0)
+		sleep_s(1.0);
 }
 
 int main(int argc, char **argv)

@@ -132,7 +132,6 @@ r5_status r5_server_start(r5_server *s, const r5_server_config *config)
 	pthread_cond_init(&s->changed, NULL);
 	atomic_init(&s->draining, 0);
 	atomic_init(&s->aborting, 0);
-	atomic_init(&s->main_shut, 0);
 	s->memory_budget = config->memory_budget_mb * 1024L * 1024L;
 	R5_TRY(r5_security_start(s));
 	R5_TRY(r5_pacs_out_start(s));
@@ -187,23 +186,19 @@ int r5_server_begin_drain(r5_server *s, const char *why)
 {
 	if (atomic_exchange(&s->draining, 1))
 		return 0;
-	/* Health on the main port (no health_listen) would go with the main server's shutdown:
-	 * probes would see "connection refused" (a liveness probe kills the pod mid-grace), so
-	 * there the main server stays up, refusing new streams (admission.c), and sends no GOAWAY. */
-	if (!s->health_server) {
-		r5_info("draining (%s): new streams refused, in-flight ones go on (no GOAWAY: health shares the "
-			"main port; set health_listen for it)", why);
-		return 1;
-	}
-	r5_info("draining (%s): GOAWAY to clients, new streams refused, in-flight ones go on", why);
-	if (s->main_server && !atomic_exchange(&s->main_shut, 1))
-		shutdown_server(s, s->main_server); /* GOAWAY; its tag comes when the last call ends */
+	/* No GOAWAY yet (r5_server_stop sends it once in-flight work has ended): gRPC core 1.51
+	 * closes a connection the moment its last stream ends after a GOAWAY, and a client whose
+	 * WINDOW_UPDATE or PING crosses that close is answered by a TCP reset, which can reach it
+	 * before the job's final status does (UNAVAILABLE "Broken pipe" for a finished job). So new
+	 * streams are refused by admission.c (UNAVAILABLE "draining"), health says NOT_SERVING, and
+	 * the listeners stay up (on the main port, health probes keep their answers). */
+	r5_info("draining (%s): new streams refused, in-flight ones go on; GOAWAY when they have ended", why);
 	return 1;
 }
 
 void r5_server_stop(r5_server *s)
 {
-	if (s->main_server && !atomic_exchange(&s->main_shut, 1))
+	if (s->main_server)
 		shutdown_server(s, s->main_server);
 	if (s->health_server)
 		shutdown_server(s, s->health_server);

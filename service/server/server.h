@@ -197,7 +197,6 @@ struct r5_server {
 	int n_backends;
 	char worker_backend[16];
 	atomic_int draining; /* SIGTERM: refuse new streams, health NOT_SERVING */
-	atomic_int main_shut; /* r5_server_begin_drain shut the main server down (GOAWAY sent) */
 	atomic_int aborting; /* grace passed: stop in-flight jobs */
 	/* PACS (pacs_out.c); pacs_enabled 0 when none is configured */
 	int pacs_enabled;
