@@ -48,8 +48,10 @@ static void drain(r5_server *s)
 			sleep_s(0.05);
 	}
 	/* A call is done when its status is in the socket; the GOAWAY that r5_server_stop sends
-	 * closes idle connections at once. Give clients a moment to read their last status first. */
-	if (in_flight > 0)
+	 * closes idle connections at once. When the last calls ended with their results, give
+	 * their clients a moment to read the status first. Calls cut at grace's end get none: a
+	 * reset reads as UNAVAILABLE too, as their status does, and the stop stays prompt. */
+	if (in_flight > 0 && !atomic_load(&s->aborting))
 		sleep_s(1.0);
 }
 
