@@ -2,8 +2,7 @@
 
 - SIGTERM drain: health (on a separate health_listen port) says NOT_SERVING at once; a new stream
   on a fresh channel is refused UNAVAILABLE "draining" (the GOAWAY waits until in-flight work has
-  ended: gRPC core closes a connection at once when its last stream ends after a GOAWAY, and the
-  reset that can follow lost finished jobs' statuses, see r5_server_begin_drain);
+  ended; why: r5_server_begin_drain);
   a stream in flight that ends within the grace period gets its images; a stream still open when
   the grace is over is ended UNAVAILABLE "server shutting down" (was: a bare CANCELLED at the
   server's stop); nothing stays reserved; exit 0 within grace + a few seconds.
