@@ -13,7 +13,9 @@
 #             alone). recon5t: its defaults, and reg=l1+tv when that is not the default (found by
 #             comparing the two images). Seconds: wall, calibration included (BART: ecalib +
 #             pics). Also recon5t against a reference made with its own maps (SENSE of the full
-#             k-space, 100 CG iterations, lambda 0), for information.
+#             k-space, 100 CG iterations, lambda 0), for information. Per R, bench/cs_floor.py:
+#             the noise sigma, the NRMSE floor the reference's own noise sets, and how much of
+#             each image's excess over it the target asks to remove.
 #   workshop  bart-workshop-pics-brain/ksp.cfl (real VD-Poisson, R ~ 7.9) against its img.cfl,
 #             the SENSE image of the fully sampled data with 2 map sets, combined by rss (as
 #             recon5t combines --maps 2). BART pics -S -l1 -r L on ecalib -m2 maps (its 2 images
@@ -172,6 +174,10 @@ case_full() {
 		t=$(echo "0.9 * $bn" | bc -l)
 		printf '    target: recon5t NRMSE <= 0.9 x best BART (= %.4f), SSIM >= %s: %s\n' "$t" "$bs" \
 			"$( (! less "$t" "$n_def") && (! less "$s_def" "$bs") && echo met || echo not met)"
+		# what the reference's own noise leaves removable (bench/cs_floor.py): the floor, and the
+		# share of each image's excess over it that the target asks to remove
+		$PY "$here/cs_floor.py" "$full" "$work/maps$R" "$work/mask$R" "$work/ref$R" "$work/r5-def-R$R" \
+			"$work/bart-l1-R$R" "$work/bart-tv-R$R" --target "$t" | sed 's/^/    /'
 	done
 	echo "BART sweeps (NRMSE against the same-maps reference):"
 	cat "$work/sweeps"
