@@ -15,8 +15,9 @@ What it prints:
   - sigma: the k-space noise std per coil and sample, from the part of FULL that no image through
     MAPS can explain: |z - s s^H z|^2 per voxel (z the coil images) has C - 1 noise dimensions inside
     the maps' support and C outside (white, unit-variance coils assumed: the data are whitened).
-  - floors, by simulation: the first IMAGE's magnitude (scaled to REF) as a clean stand-in for the truth x0, the
-    reference remade as x0 + S^H F^H n with fresh noise n of that sigma, averaged over --draws:
+  - floors, by simulation: the first IMAGE's magnitude (scaled to REF) as a clean stand-in x0 for
+    the truth, the reference remade as x0 + S^H F^H n with fresh noise n of that sigma, averaged
+    over --draws:
       denoised floor: |x0| against it, the error of a reconstruction that removes all noise and is
                       otherwise perfect;
       sampled floor:  |x0 + S^H F^H (M n)| against it, one that also keeps the measured noise where
@@ -29,19 +30,15 @@ What it prints:
 """
 import os
 import sys
+
 import numpy as np
 
-
-def rcfl(name):
-    with open(name + '.hdr') as f:
-        lines = f.read().split('\n')
-    dims = [int(v) for v in lines[lines.index('# Dimensions') + 1].split()]
-    a = np.fromfile(name + '.cfl', dtype=np.complex64)
-    return a.reshape(dims, order='F')
+from nc_compare import read_cfl  # bench/ is the script's directory, first on sys.path
 
 
 def inv(k):
-    return np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(k, axes=(0, 1)), axes=(0, 1), norm='ortho'), axes=(0, 1))
+    k = np.fft.ifftshift(k, axes=(0, 1))
+    return np.fft.fftshift(np.fft.ifft2(k, axes=(0, 1), norm='ortho'), axes=(0, 1))
 
 
 def nrmse_mag(img, ref):
@@ -64,7 +61,7 @@ def main(argv):
             pos.append(a)
     if len(pos) < 5:
         sys.exit(__doc__.split('\n\n')[1])
-    full, maps, mask, ref = (rcfl(n) for n in pos[:4])
+    full, maps, mask, ref = (read_cfl(n) for n in pos[:4])
     ny, nz, nc = full.shape[1], full.shape[2], full.shape[3]
     y = full.reshape(ny, nz, nc).astype(np.complex128)
     s = maps.reshape(ny, nz, nc).astype(np.complex128)
@@ -82,8 +79,8 @@ def main(argv):
     def combine(k):
         return (np.conj(s) * inv(k)).sum(2)
 
-    x0 = pos[4]
-    img0 = np.abs(rcfl(x0).reshape(ny, nz)).astype(np.float64)
+    stand_in = pos[4]
+    img0 = np.abs(read_cfl(stand_in).reshape(ny, nz)).astype(np.float64)
     img0 = img0 * (img0 * refm).sum() / (img0 * img0).sum() + 0j  # the noise is circular: |x0| is enough
     rng = np.random.default_rng(seed)
     den, smp = [], []
@@ -95,17 +92,23 @@ def main(argv):
     floor_d, floor_s = float(np.mean(den)), float(np.mean(smp))
     print('sigma %.4f per coil and sample (%d x %d, %d coils, %.1f %% sampled)' %
           (sigma, ny, nz, nc, 100 * m.mean()))
-    print('floors (x0 = %s, %d draws): denoised %.4f, sampled %.4f' % (os.path.basename(x0), draws, floor_d, floor_s))
+    print('floors (x0 = %s, %d draws): denoised %.4f, sampled %.4f' %
+          (os.path.basename(stand_in), draws, floor_d, floor_s))
 
-    t_ex = np.sqrt(max(target * target - floor_d * floor_d, 0.0)) if target is not None else None
+    def excess(e):
+        return float(np.sqrt(max(e * e - floor_d * floor_d, 0.0)))
+
+    t_ex = excess(target) if target is not None else None
     if t_ex is not None:
         print('target NRMSE %.4f: excess %.4f' % (target, t_ex))
-    print('%-40s %7s %7s%s' % ('image', 'NRMSE', 'excess', '  excess to remove for the target' if t_ex else ''))
+    print('%-40s %7s %7s%s' % ('image', 'NRMSE', 'excess',
+                               '  excess to remove for the target' if t_ex else ''))
     for name in pos[4:]:
-        e = nrmse_mag(rcfl(name).reshape(ny, nz), refm)
-        ex = np.sqrt(max(e * e - floor_d * floor_d, 0.0))
+        e = nrmse_mag(read_cfl(name).reshape(ny, nz), refm)
+        ex = excess(e)
         cut = '  %.0f %%' % (100 * max(0.0, 1 - t_ex / ex)) if t_ex and ex > 0 else ''
         print('%-40s %7.4f %7.4f%s' % (os.path.basename(name)[-40:], e, ex, cut))
+
 
 if __name__ == '__main__':
     main(sys.argv[1:])
