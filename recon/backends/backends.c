@@ -7,6 +7,7 @@
 
 #include "../core/log.h"
 #include "../cpu/backend_cpu.h"
+#include "../cpu/backend_cpu_device.h"
 #include "../cpu/backend_fault.h"
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -29,6 +30,9 @@ static void register_builtin(void)
 	const char *fault_spec = getenv("R5_FAULT_INJECT");
 	if (s == R5_OK && fault_spec && *fault_spec)
 		s = r5_backend_register(r5_backend_cpu_fault(), host_devices);
+	/* the CPU posing as a device (recon/cpu/backend_cpu_device.h), for tests only */
+	if (s == R5_OK && r5_cpu_device_count() > 0)
+		s = r5_backend_register(r5_backend_cpu_device(), r5_cpu_device_count);
 	init_status = s;
 	if (s != R5_OK)
 		snprintf(init_message, sizeof init_message, "%s", r5_last_error());

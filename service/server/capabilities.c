@@ -52,7 +52,7 @@ grpc_byte_buffer *r5_capabilities_reply(r5_server *s)
 	Recon5t__V1__CapabilitiesReply reply = RECON5T__V1__CAPABILITIES_REPLY__INIT;
 	Recon5t__V1__Limits limits = RECON5T__V1__LIMITS__INIT;
 	char *pipelines[16];
-	char *backends[2] = {"cpu", "cuda"};
+	char *backends[3] = {"cpu"};
 	int gpus = r5_backend_devices("cuda");
 	Recon5t__V1__Gpu gpu_list[16], *gpu_pointers[16];
 	char descriptions[16][160];
@@ -67,7 +67,12 @@ grpc_byte_buffer *r5_capabilities_reply(r5_server *s)
 		formats[n_formats++] = RECON5T__V1__IMAGE_FORMAT__FORMAT_DICOM;
 	formats[n_formats++] = RECON5T__V1__IMAGE_FORMAT__FORMAT_NIFTI;
 	reply.version = (char *)R5_VERSION;
-	reply.n_backends = (r5_backend_find("cuda") && gpus > 0) ? 2 : 1;
+	reply.n_backends = 1;
+	if (r5_backend_find("cuda") && gpus > 0)
+		backends[reply.n_backends++] = "cuda";
+	/* a test back end the workers run on (cpu-device, cpu-fault) is named too */
+	if (strcmp(s->worker_backend, "cpu") && strcmp(s->worker_backend, "gpu"))
+		backends[reply.n_backends++] = s->worker_backend;
 	reply.backends = backends;
 	reply.n_gpus = describe_gpus(s, gpus, gpu_list, gpu_pointers, descriptions);
 	reply.gpus = gpu_pointers;

@@ -187,7 +187,7 @@ r5_status r5_server_config_check(const r5_server_config *c)
 static r5_status check_string(r5_server_config *c, const struct config_key *k, const char *value, const char *origin)
 {
 	if (strcmp(k->name, "backend") == 0 && strcmp(value, "auto") && strcmp(value, "cpu") && strcmp(value, "gpu") &&
-	    strcmp(value, "cuda") && strcmp(value, "cpu-fault"))
+	    strcmp(value, "cuda") && strcmp(value, "cpu-fault") && strcmp(value, "cpu-device"))
 		return r5_set_error(R5_EINVAL, "%s: backend = \"%s\": expected auto, cpu or gpu", origin, value);
 	if (strcmp(k->name, "log_level") == 0 && r5_log_level_parse(value) < 0)
 		return r5_set_error(R5_EINVAL, "%s: log_level = \"%s\": expected debug, info, warn or error", origin, value);

@@ -18,6 +18,7 @@
 #include <grpc/support/time.h>
 
 #include "recon/backends/backends.h"
+#include "recon/core/backend.h"
 #include "recon/core/log.h"
 #include "recon/pipeline/calibration.h"
 #include "server.h"
@@ -456,15 +457,22 @@ r5_status r5_jobs_start(r5_server *s)
 	const r5_server_config *cfg = &s->config;
 	R5_TRY(r5_backends_init());
 	int gpus = r5_backend_devices("cuda");
-	/* a host back end named in the config (cpu, or cpu-fault for tests) is used as it is */
+	/* a back end named in the config (cpu; for tests cpu-fault, or cpu-device with a worker per
+	 * simulated device) is used as it is */
 	int named_host = strcmp(cfg->backend, "auto") && strcmp(cfg->backend, "gpu") && strcmp(cfg->backend, "cuda");
+	const struct r5_backend *named = named_host ? r5_backend_find(cfg->backend) : NULL;
+	int named_devices = named && named->residency == R5_DEVICE ? r5_backend_devices(cfg->backend) : 0;
+	if (named_host && !named)
+		return r5_set_error(R5_EINVAL, "backend = %s is not registered in this process%s", cfg->backend,
+				    strcmp(cfg->backend, "cpu-device") == 0 ? " (it needs R5_CPU_DEVICE=N)" : "");
 	int use_gpu = !named_host && gpus > 0;
 	if ((strcmp(cfg->backend, "gpu") == 0 || strcmp(cfg->backend, "cuda") == 0) && gpus == 0)
 		return r5_set_error(R5_ENOTSUP, "backend = gpu but no CUDA device is usable (%s)",
 				    r5_backend_find("cuda") ? "no device or driver" : "built without CUDA");
 	snprintf(s->worker_backend, sizeof s->worker_backend, "%s",
 		 use_gpu ? "gpu" : named_host ? cfg->backend : "cpu");
-	int wanted = cfg->workers > 0 ? cfg->workers : use_gpu ? gpus : cfg->cpu_workers;
+	int devices = use_gpu ? gpus : named_devices;
+	int wanted = cfg->workers > 0 ? cfg->workers : devices > 0 ? devices : cfg->cpu_workers;
 	pthread_mutex_lock(&s->lock);
 	s->usable_workers = wanted; /* until one fails to make its context */
 	pthread_mutex_unlock(&s->lock);
@@ -477,7 +485,7 @@ r5_status r5_jobs_start(r5_server *s)
 		int error = w ? 0 : ENOMEM;
 		if (w) {
 			w->server = s;
-			w->device = use_gpu ? i % gpus : 0;
+			w->device = devices > 0 ? i % devices : 0;
 			w->index = i;
 			error = pthread_create(&s->workers[i], NULL, worker_main, w);
 		}
@@ -488,8 +496,8 @@ r5_status r5_jobs_start(r5_server *s)
 		}
 		s->n_workers = i + 1;
 	}
-	r5_info("%d %s worker(s)%s", s->n_workers, use_gpu ? "GPU" : "CPU",
-		use_gpu ? "" : gpus == 0 ? " (no usable GPU)" : " (backend = cpu)");
+	r5_info("%d %s worker(s)%s", s->n_workers, use_gpu ? "GPU" : named_devices ? cfg->backend : "CPU",
+		use_gpu || named_devices ? "" : gpus == 0 ? " (no usable GPU)" : " (backend = cpu)");
 	return R5_OK;
 }
 

@@ -5,6 +5,9 @@
 set -uo pipefail
 R5=${R5_RECON5T:-${R5_BIN:?set R5_BIN (the build folder) or R5_RECON5T}/service/recon5t}
 PY=${PYTHON:-/usr/bin/python3}
+# the back end the scripts reconstruct on: cpu, or cpu-device (with R5_CPU_DEVICE=1: the device
+# path on the CPU, recon/cpu/backend_cpu_device.h) in the .cpu-device runs (tests/CMakeLists.txt)
+backend=${R5_TEST_BACKEND:-cpu}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 passed=0 failed=0

@@ -7,7 +7,10 @@
 #     case | backend | metric | value | bound | result | seconds
 # A row whose input, recon, reference or metric is missing is FAIL, never a pass.
 #
-# Usage: test_cases.sh [--backends cpu,gpu] [--cases REGEX] [--table FILE]
+# With backend cpu-device (the device path on the CPU, R5_CPU_DEVICE=1: recon/cpu/
+# backend_cpu_device.h) each row's image must also equal the cpu row's exactly (run cpu first).
+#
+# Usage: test_cases.sh [--backends cpu,gpu,cpu-device] [--cases REGEX] [--table FILE]
 #   environment: R5_BIN (build folder) or R5_RECON5T (the recon5t program, e.g. a GPU bundle's),
 #   R5_SHARED (data folder for `data` rows), R5_CASES_BACKENDS (default "cpu,gpu").
 # Exit status: 0 all run bounds passed, 1 a bound failed, 77 nothing could run (all SKIP).
@@ -129,6 +132,7 @@ run_case() { # backend name input recon reference bounds needs
 		return
 	fi
 	image[$backend/$name]=$out
+	same_as_cpu "$backend" "$name" "$out" "$t0"
 	if [ "$ref" = - ] || [ "$bounds" = - ]; then
 		row "$name" "$backend" "-" "-" "-" "made" "$(seconds "$t0")"
 		return
@@ -137,6 +141,20 @@ run_case() { # backend name input recon reference bounds needs
 		{ result "$name" "$backend" "-" "-" "-" FAIL "$(seconds "$t0")" "compare: $line"; return; }
 	local b
 	for b in $bounds; do check_bound "$name" "$backend" "$b" "$line" "$(seconds "$t0")"; done
+}
+
+# cpu-device computes the CPU back end's function on the same values: its image of a row is the
+# cpu row's, bit for bit (psnr inf: no difference at all), wherever both ran.
+same_as_cpu() { # backend name image t0
+	[ "$1" = cpu-device ] && [ -n "${image[cpu/$2]:-}" ] || return 0
+	local line psnr
+	line=$("$R5" compare "${image[cpu/$2]}" "$3" 2>&1)
+	psnr=$(echo "$line" | sed -n 's/.*psnr=\([^ ]*\).*/\1/p')
+	if [ "$psnr" = inf ]; then
+		result "$2" "$1" "=cpu" "psnr inf" "identical" PASS "$(seconds "$4")"
+	else
+		result "$2" "$1" "=cpu" "${psnr:--}" "identical" FAIL "$(seconds "$4")" "differs from the cpu image: $line"
+	fi
 }
 
 seconds() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }

@@ -50,7 +50,7 @@ expect_bad() {
 	local what=$1 pattern=$2
 	shift 2
 	rm -f "$work/bad.cfl" "$work/bad.hdr"
-	"$R5" recon "$@" --out "$work/bad.cfl" --backend cpu --quiet >"$work/out.txt" 2>&1
+	"$R5" recon "$@" --out "$work/bad.cfl" --backend "$backend" --quiet >"$work/out.txt" 2>&1
 	local rc=$?
 	if [ $rc -eq 2 ] && grep -qiE "$pattern" "$work/out.txt" && [ ! -e "$work/bad.cfl" ]; then
 		ok "$what: exit 2: $(grep -iE "$pattern" "$work/out.txt" | head -1 | cut -c1-200)"
@@ -64,7 +64,7 @@ expect_bad() {
 good() { # name, options...: reconstructs; the log in $work/$name.log
 	local name=$1
 	shift
-	if "$R5" recon "$k" --mask "$work/p4.cfl" --backend cpu --out "$work/$name.cfl" "$@" >"$work/$name.log" 2>&1; then
+	if "$R5" recon "$k" --mask "$work/p4.cfl" --backend "$backend" --out "$work/$name.cfl" "$@" >"$work/$name.log" 2>&1; then
 		return 0
 	fi
 	bad "$name: $(grep -v INFO "$work/$name.log" | head -c 300)"
@@ -80,7 +80,7 @@ fi
 if command -v bart >/dev/null 2>&1; then
 	# BART's own variable-density Poisson disc (R = 2 x 2 asked, 24 x 24 calibration)
 	(cd "$work" && bart poisson -Y 96 -Z 80 -y 2 -z 2 -v -C 24 bartmask >/dev/null 2>&1)
-	if "$R5" recon "$k" --mask "$work/bartmask.cfl" --backend cpu --iters 5 --out "$work/bart.cfl" >"$work/bart.log" 2>&1 &&
+	if "$R5" recon "$k" --mask "$work/bartmask.cfl" --backend "$backend" --iters 5 --out "$work/bart.cfl" >"$work/bart.log" 2>&1 &&
 		grep -q "pipeline auto chose cs: sampling irregular, variable density" "$work/bart.log"; then
 		ok "auto picks cs for bart poisson -v: $(grep -o 'auto chose cs: .*' "$work/bart.log" | cut -c1-150)"
 	else

@@ -9,7 +9,7 @@
 # g-factor map: >= ~1 in the object, finite, a bit above 1 somewhere at R=3
 if "$R5" phantom --matrix 256 --coils 8 --sampling uniform --accel 3 --calib 24 --out "$work/2d-r3-8coils.h5" >/dev/null &&
 	"$R5" recon "$work/2d-r3-8coils.h5" --pipeline grappa --out "$work/g3.cfl" --gfactor "$work/g3g.cfl" \
-	--backend cpu --quiet; then
+	--backend "$backend" --quiet; then
 	"$PY" - "$work/g3" "$work/g3g" <<'PY' && ok "g-factor map R=3" || bad "g-factor map R=3"
 import sys, numpy as np
 def cfl(p):

@@ -19,7 +19,7 @@ if ! "$R5" phantom --kind dynamic --matrix 64 --coils 4 --frames 8 --out "$scan"
 	r5_finish
 	exit 1
 fi
-if "$R5" recon "$scan" --backend cpu --pipeline grasp --out "$work/grasp.h5" --memory-report >"$work/grasp.log" 2>&1; then
+if "$R5" recon "$scan" --backend "$backend" --pipeline grasp --out "$work/grasp.h5" --memory-report >"$work/grasp.log" 2>&1; then
 	grep -q "images \[64 64 1 1 1 1 1 1 1 1 8\]" "$work/grasp.log" && ok "grasp: 8 frames of 64^2" ||
 		bad "grasp: not 8 frames of 64^2: $(grep images "$work/grasp.log")"
 	est=$(grep '^memory:' "$work/grasp.log" | field estimate_mib)
@@ -32,7 +32,7 @@ if "$R5" recon "$scan" --backend cpu --pipeline grasp --out "$work/grasp.h5" --m
 else
 	bad "grasp: recon failed: $(tail -2 "$work/grasp.log")"
 fi
-if ! "$R5" recon "$scan" --backend cpu --pipeline grid --frame-spokes 21 --out "$work/grid.h5" >"$work/grid.log" 2>&1; then
+if ! "$R5" recon "$scan" --backend "$backend" --pipeline grid --frame-spokes 21 --out "$work/grid.h5" >"$work/grid.log" 2>&1; then
 	bad "grid: recon failed: $(tail -2 "$work/grid.log")"
 fi
 g=$(quality "$work/grasp.log")
@@ -54,7 +54,7 @@ if table=$("$R5" compare "$scan" "$work/grasp.h5" --scale 2>&1) &&
 else
 	bad "compare: not 8 frames and recon's mean '$g': $table"
 fi
-if "$R5" recon "$scan" --backend cpu --pipeline grid --out "$work/one.h5" >"$work/one.log" 2>&1 &&
+if "$R5" recon "$scan" --backend "$backend" --pipeline grid --out "$work/one.h5" >"$work/one.log" 2>&1 &&
 	line=$("$R5" compare "$scan" "$work/one.h5" --scale 2>&1) &&
 	printf '%s\n' "$line" | grep -q "nrmse=.*(against the time average of the reference's 8 frames)"; then
 	ok "compare: one image against the truth's time average: $line"
@@ -63,7 +63,7 @@ else
 fi
 
 # its keys: grasp.lambda / lambda_space / iters are read (the log says so); grid's dcf is refused
-if "$R5" recon "$scan" --backend cpu --pipeline grasp --param grasp.lambda=0.01 --param lambda_space=0.002 \
+if "$R5" recon "$scan" --backend "$backend" --pipeline grasp --param grasp.lambda=0.01 --param lambda_space=0.002 \
 	--iters 5 --out "$work/keys.h5" >"$work/keys.log" 2>&1 &&
 	grep -q "(0.01 max|A^H W y|), lambda_space [0-9.]*, 5 ADMM steps" "$work/keys.log"; then
 	ok "grasp keys: $(grep -o 'lambda [0-9.]* (0.01 max.*ADMM steps' "$work/keys.log")"
@@ -72,7 +72,7 @@ else
 fi
 # model l+s (low rank + sparse) through the command line: its thresholds reach the solve, the
 # frames beat gridding by the same margin, the memory estimate covers it; an unknown model refused
-if "$R5" recon "$scan" --backend cpu --pipeline grasp --param model=l+s --param lambda_lowrank=0.03 \
+if "$R5" recon "$scan" --backend "$backend" --pipeline grasp --param model=l+s --param lambda_lowrank=0.03 \
 	--param lambda_sparse=0.01 --memory-report --out "$work/ls.h5" >"$work/ls.log" 2>&1 &&
 	grep -q "grasp: l+s, 8 frames.*(0.03 sigma_1, rank [0-9]* at the end) and [0-9.e-]* (0.01 max|F_t x|)" "$work/ls.log"; then
 	l=$(quality "$work/ls.log")

@@ -18,10 +18,10 @@ if ! "$R5" phantom --kind dynamic --matrix 96 --coils 8 --frames 1 --frame-spoke
 	r5_finish
 	exit
 fi
-"$R5" recon "$scan" --backend cpu --pipeline sense --out "$work/sense.h5" >"$work/sense.log" 2>&1 ||
+"$R5" recon "$scan" --backend "$backend" --pipeline sense --out "$work/sense.h5" >"$work/sense.log" 2>&1 ||
 	bad "sense failed: $(tail -2 "$work/sense.log")"
 for reg in l1 tv; do
-	if "$R5" recon "$scan" --backend cpu --pipeline cs --reg $reg --out "$work/cs_$reg.h5" >"$work/cs_$reg.log" 2>&1; then
+	if "$R5" recon "$scan" --backend "$backend" --pipeline cs --reg $reg --out "$work/cs_$reg.h5" >"$work/cs_$reg.log" 2>&1; then
 		echo "cs $reg: $(grep '^quality vs ground truth' "$work/cs_$reg.log") $(grep '^timings' "$work/cs_$reg.log")"
 	else
 		bad "cs $reg failed: $(tail -2 "$work/cs_$reg.log")"
@@ -36,7 +36,7 @@ for pair in "l1 $c" "tv $t"; do
 		bad "cs $1 NRMSE '${2:-}' (sense '$s'): above 0.10 or 0.85 x sense"
 	fi
 done
-if "$R5" recon "$scan" --backend cpu --pipeline cs --frame-spokes 12 --iters 10 --out "$work/frames.h5" \
+if "$R5" recon "$scan" --backend "$backend" --pipeline cs --frame-spokes 12 --iters 10 --out "$work/frames.h5" \
 	>"$work/frames.log" 2>&1 && grep -q "images \[96 96 1 1 1 1 1 1 1 1 2\]" "$work/frames.log"; then
 	ok "cs, frames of 12 spokes: $(grep 'images' "$work/frames.log" | head -1)"
 else
@@ -44,11 +44,11 @@ else
 fi
 # bad input
 expect_error "a key cs does not read" "parameter dcf does not apply to pipeline cs" \
-	"$R5" recon "$scan" --backend cpu --pipeline cs --dcf ramp --out "$work/x.h5"
+	"$R5" recon "$scan" --backend "$backend" --pipeline cs --dcf ramp --out "$work/x.h5"
 expect_error "frames larger than the scan" "frame_spokes=30 is more than the scan's 24 spokes" \
-	"$R5" recon "$scan" --backend cpu --pipeline cs --frame-spokes 30 --out "$work/x.h5"
+	"$R5" recon "$scan" --backend "$backend" --pipeline cs --frame-spokes 30 --out "$work/x.h5"
 expect_error "an unknown regulariser" "reg" \
-	"$R5" recon "$scan" --backend cpu --pipeline cs --reg l2 --out "$work/x.h5"
+	"$R5" recon "$scan" --backend "$backend" --pipeline cs --reg l2 --out "$work/x.h5"
 memory_table_start 12
 memory_case nc-cs radial24.h5 mem.h5 --pipeline cs
 cat "$memory_table"

@@ -17,9 +17,9 @@ if ! "$R5" phantom --kind dynamic --matrix 96 --coils 8 --frames 1 --frame-spoke
 	r5_finish
 	exit
 fi
-"$R5" recon "$scan" --backend cpu --pipeline grid --out "$work/grid.h5" >"$work/grid.log" 2>&1 ||
+"$R5" recon "$scan" --backend "$backend" --pipeline grid --out "$work/grid.h5" >"$work/grid.log" 2>&1 ||
 	bad "grid failed: $(tail -2 "$work/grid.log")"
-if "$R5" recon "$scan" --backend cpu --out "$work/sense.h5" >"$work/sense.log" 2>&1; then
+if "$R5" recon "$scan" --backend "$backend" --out "$work/sense.h5" >"$work/sense.log" 2>&1; then
 	grep -q "pipeline auto chose sense" "$work/sense.log" && ok "auto chose sense for one frame of 8 coils" ||
 		bad "auto did not choose sense: $(grep 'auto chose' "$work/sense.log")"
 	g=$(quality "$work/grid.log") s=$(quality "$work/sense.log")
@@ -31,7 +31,7 @@ if "$R5" recon "$scan" --backend cpu --out "$work/sense.h5" >"$work/sense.log" 2
 else
 	bad "sense failed: $(tail -2 "$work/sense.log")"
 fi
-if "$R5" recon "$scan" --backend cpu --pipeline sense --frame-spokes 20 --out "$work/frames.h5" >"$work/frames.log" 2>&1 &&
+if "$R5" recon "$scan" --backend "$backend" --pipeline sense --frame-spokes 20 --out "$work/frames.h5" >"$work/frames.log" 2>&1 &&
 	grep -q "images \[96 96 1 1 1 1 1 1 1 1 2\]" "$work/frames.log"; then
 	ok "nc sense, frames of 20 spokes: $(grep 'images' "$work/frames.log" | head -1)"
 else

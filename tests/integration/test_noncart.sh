@@ -26,7 +26,7 @@ grid_case() {
 		bad "$name: phantom failed: $(tail -2 "$work/$name-phantom.log")"
 		return
 	fi
-	if ! "$R5" recon "$scan" --backend cpu --frame-spokes "$spokes" --combine "$combine" \
+	if ! "$R5" recon "$scan" --backend "$backend" --frame-spokes "$spokes" --combine "$combine" \
 		--out "$work/$name-r.h5" --dicom "$work/$name-dcm" >"$work/$name.log" 2>&1; then
 		bad "$name: recon failed: $(tail -2 "$work/$name.log")"
 		return
@@ -64,13 +64,13 @@ expect_error "--traj on an ISMRMRD file" "carries its trajectory in the acquisit
 data=${R5_SHARED:-}/data/gpunufft-radial-cardiac
 spiral=${R5_SHARED:-}/data/kspace-precond-spiral
 if [ -n "${R5_SHARED:-}" ] && [ -f "$data/ksp.cfl" ] && [ -f "$data/traj.cfl" ]; then
-	if "$R5" recon "$data/ksp.cfl" --traj "$data/traj.cfl" --pipeline grid --backend cpu --out "$work/card.cfl" >"$work/card.log" 2>&1 &&
+	if "$R5" recon "$data/ksp.cfl" --traj "$data/traj.cfl" --pipeline grid --backend "$backend" --out "$work/card.cfl" >"$work/card.log" 2>&1 &&
 		grep -q "images \[256 256\]" "$work/card.log"; then
 		ok "real radial (25 spokes, 12 coils): $(grep '^timings' "$work/card.log")"
 	else
 		bad "real radial: $(tail -3 "$work/card.log")"
 	fi
-	if "$R5" recon "$data/ksp.cfl" --traj "$data/traj.cfl" --pipeline grid --backend cpu --param delay=ring --out "$work/card-ring.cfl" \
+	if "$R5" recon "$data/ksp.cfl" --traj "$data/traj.cfl" --pipeline grid --backend "$backend" --param delay=ring --out "$work/card-ring.cfl" \
 		>"$work/card-ring.log" 2>&1 && grep -q "gradient delays (RING)" "$work/card-ring.log"; then
 		ok "real radial, delay=ring: $(grep -o 'gradient delays.*' "$work/card-ring.log")"
 	else

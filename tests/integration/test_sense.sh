@@ -22,7 +22,7 @@ gfactor_case() {
 	while [ $# -gt 0 ] && [ "$1" != "--" ]; do pargs+=("$1"); shift; done
 	[ $# -gt 0 ] && shift
 	"$R5" phantom "${pargs[@]}" --noise 0 --out "$work/$name.h5" >/dev/null 2>&1 &&
-		"$R5" recon "$work/$name.h5" --pipeline sense --backend cpu --quiet --out "$work/$name-r.h5" \
+		"$R5" recon "$work/$name.h5" --pipeline sense --backend "$backend" --quiet --out "$work/$name-r.h5" \
 			--gfactor "$work/$name-g.h5" "$@" || bad "$name: pipeline failed"
 }
 gfactor_case g1 --matrix 128 --coils 8 --sampling full
