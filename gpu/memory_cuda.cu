@@ -151,6 +151,23 @@ r5_status r5_cuda_copy(void *state, void *dst, const void *src, size_t bytes)
 	return R5_OK;
 }
 
+/* cudaMemGetInfo's free memory plus what this state's pool reserves but does not use (its own
+ * allocations reuse it first). */
+r5_status r5_cuda_mem_info(void *state, size_t *free_bytes, size_t *total_bytes)
+{
+	struct r5_cuda_state *s = STATE(state);
+	R5_TRY(r5_cuda_activate(s));
+	size_t free_now = 0, total = 0;
+	R5_CU("cudaMemGetInfo", cudaMemGetInfo(&free_now, &total));
+	unsigned long long reserved = 0, used = 0; /* the attributes are 64-bit values */
+	if (s->pool && cudaMemPoolGetAttribute(s->pool, cudaMemPoolAttrReservedMemCurrent, &reserved) == cudaSuccess &&
+	    cudaMemPoolGetAttribute(s->pool, cudaMemPoolAttrUsedMemCurrent, &used) == cudaSuccess && reserved > used)
+		free_now += (size_t)(reserved - used);
+	*free_bytes = free_now;
+	*total_bytes = total;
+	return R5_OK;
+}
+
 r5_status r5_cuda_sync(void *state)
 {
 	struct r5_cuda_state *s = STATE(state);

@@ -448,7 +448,15 @@ static r5_status slab_maps(r5_ctx *ctx, const r5_espirit_conf *conf, const struc
 			odims[R5_DIM_MAP] = 1;
 			odims[0] = job->bx;
 			r5_array out = r5_array_view_strided(maps, odims, NULL, job->x0 + m * maps->strides[R5_DIM_MAP]);
-			s = r5_zresize_centered(ctx, &out, slab);
+			if (maps->where == r5_ctx_residency(ctx)) {
+				s = r5_zresize_centered(ctx, &out, slab);
+			} else { /* host maps of a device context: the slab comes down */
+				r5_array *down = NULL;
+				s = r5_array_to_host(ctx, slab, &down);
+				if (s == R5_OK)
+					s = r5_array_host_copy(&out, down);
+				r5_array_free(down);
+			}
 		}
 	}
 	r5_array_free(mask);
@@ -458,13 +466,20 @@ static r5_status slab_maps(r5_ctx *ctx, const r5_espirit_conf *conf, const struc
 
 /* Slabs of readout positions sized so that one holds about R5_PROGRESS_CHUNK_VALUES complex
  * values of matrices (8 x-positions of 128^2 x 8 coils, one of 128^2 x 32 coils): a slab's FFTs
- * and copies stay well inside the stop-check budget, with a check before each slab. */
+ * and copies stay well inside the stop-check budget, with a check before each slab. On a device
+ * the slab's two matrix arrays also stay under half of its free memory (r5_ctx_mem_info). */
 static r5_status all_slabs(r5_ctx *ctx, const r5_espirit_conf *conf, const struct calib_geom *g,
 			   const double complex *gd, const long img[3], r5_array *maps, float *eig_host,
 			   const r5_progress *progress)
 {
 	long C = g->n_coils, CC = C * C, plane = img[1] * img[2];
 	long bx = R5_PROGRESS_CHUNK_VALUES / (plane * CC);
+	size_t free_bytes = 0, total = 0;
+	if (r5_ctx_residency(ctx) == R5_DEVICE && r5_ctx_mem_info(ctx, &free_bytes, &total) == R5_OK) {
+		long fit = (long)(free_bytes / 4 / (sizeof(float complex) * (size_t)(plane * CC)));
+		bx = fit < bx ? fit : bx;
+	}
+	r5_clear_error();
 	bx = bx < 1 ? 1 : bx > img[0] ? img[0] : bx;
 	while (img[0] % bx)
 		bx--;
@@ -554,7 +569,7 @@ r5_status r5_espirit_maps(r5_ctx *ctx, const r5_espirit_conf *conf, const r5_arr
 	mdims[R5_DIM_MAP] = edims[R5_DIM_MAP] = conf->n_maps;
 	float *eig_host = NULL;
 	if (s == R5_OK)
-		s = r5_array_alloc_work(ctx, mdims, maps);
+		s = conf->host_maps ? r5_array_alloc_host(mdims, maps) : r5_array_alloc_work(ctx, mdims, maps);
 	if (s == R5_OK && !(eig_host = malloc(sizeof *eig_host * r5_dims_size(edims))))
 		s = r5_set_error(R5_ENOMEM, "ESPIRiT eigenvalues");
 	if (s == R5_OK)

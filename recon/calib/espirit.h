@@ -33,12 +33,17 @@ typedef struct r5_espirit_conf {
 	 * pairs, the eigen-decomposition, P by columns, slabs and per-pixel chunks); reports stage
 	 * "espirit" with fractions 0..1 of this call */
 	const r5_progress *progress;
+	/* 1: the maps are made in host memory, each slab of readout positions downloaded as it is
+	 * done, so the volume's maps are never in work memory at once (a device context whose
+	 * memory does not hold them: the streamed cs path, sense.c); 0: where ctx computes */
+	int host_maps;
 } r5_espirit_conf;
 
 extern const r5_espirit_conf r5_espirit_defaults;
 
 /* acs: host or work [cx, cy, cz, coil] fully sampled calibration k-space (centred block).
- * img_dims: the image grid [nx, ny, nz]. maps: new work array [nx, ny, nz, coil, n_maps].
+ * img_dims: the image grid [nx, ny, nz]. maps: new work array [nx, ny, nz, coil, n_maps] (a host
+ * array with conf->host_maps).
  * eigenvalues: optional new work array [nx, ny, nz, 1, n_maps] (real parts). Errors: the ACS
  * block smaller than the kernel, more than 64 coils, no signal; the hook's status when it says
  * stop ("ESPIRiT maps: stage ...: cancelled by the caller"), with nothing allocated left. */

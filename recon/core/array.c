@@ -302,6 +302,31 @@ r5_status r5_array_copy(r5_ctx *ctx, r5_array *dst, const r5_array *src)
 	return BK(ctx)->copy(ST(ctx), dst->data, src->data, bytes);
 }
 
+r5_status r5_array_host_copy(r5_array *dst, const r5_array *src)
+{
+	R5_TRY(check_same(dst, src, "host copy"));
+	if (dst->where != R5_HOST || src->where != R5_HOST)
+		return r5_set_error(R5_EINVAL, "host copy: both arrays must be host arrays (%s to %s)",
+				    src->where == R5_HOST ? "host" : "device", dst->where == R5_HOST ? "host" : "device");
+	long n0 = dst->dims[0], lines = r5_array_size(dst) / (n0 > 0 ? n0 : 1);
+	int runs = dst->strides[0] == 1 && src->strides[0] == 1;
+	for (long line = 0; line < lines && n0 > 0; line++) {
+		long rest = line, od = 0, os = 0;
+		for (int d = 1; d < R5_DIMS; d++) {
+			long i = rest % dst->dims[d];
+			rest /= dst->dims[d];
+			od += i * dst->strides[d];
+			os += i * src->strides[d];
+		}
+		if (runs)
+			memmove(dst->data + od, src->data + os, sizeof(float complex) * (size_t)n0);
+		else
+			for (long i = 0; i < n0; i++)
+				dst->data[od + i * dst->strides[0]] = src->data[os + i * src->strides[0]];
+	}
+	return R5_OK;
+}
+
 static r5_status copy_to(r5_ctx *ctx, r5_residency where, const r5_array *src, r5_array **out)
 {
 	R5_TRY(r5_array_alloc(ctx, where, src->dims, out));

@@ -54,6 +54,10 @@ int r5_array_is_contiguous(const r5_array *a);
 
 /* dst = src; shapes equal; any residency pair (H2H, H2D, D2H, D2D). */
 r5_status r5_array_copy(r5_ctx *ctx, r5_array *dst, const r5_array *src);
+/* dst = src between host arrays, strided views allowed (r5_array_view_strided), same dims; no
+ * context: the host side of moving part of a host-resident volume in or out of work memory
+ * (cs_slab.c, espirit.c). Runs along dim 0 are copied whole when both have stride 1 there. */
+r5_status r5_array_host_copy(r5_array *dst, const r5_array *src);
 /* New array holding src's contents where the context computes / on the host. */
 r5_status r5_array_to_work(r5_ctx *ctx, const r5_array *src, r5_array **out);
 r5_status r5_array_to_host(r5_ctx *ctx, const r5_array *src, r5_array **out);

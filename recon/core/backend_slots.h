@@ -22,6 +22,9 @@
 	X(r5_status, download, (void *state, void *host_dst, const void *src, size_t bytes)) \
 	X(r5_status, copy, (void *state, void *dst, const void *src, size_t bytes)) \
 	X(r5_status, sync, (void *state)) \
+	/* memory this context can still allocate where it computes (a device's free memory plus \
+	 * what its pool holds unused; the host's available memory for the CPU) and the total */ \
+	X(r5_status, mem_info, (void *state, size_t *free_bytes, size_t *total_bytes)) \
 	/* element-wise, n complex values */ \
 	X(r5_status, zfill, (void *state, long n, R5_CF *x, R5_CF value)) \
 	X(r5_status, zscale, (void *state, long n, R5_CF *x, R5_CF alpha)) \

@@ -183,6 +183,12 @@ void *r5_ctx_state(const r5_ctx *ctx) { return ctx->state; }
 const char *r5_ctx_backend_name(const r5_ctx *ctx) { return ctx->backend->name; }
 r5_residency r5_ctx_residency(const r5_ctx *ctx) { return ctx->backend->residency; }
 int r5_ctx_device(const r5_ctx *ctx) { return ctx->device; }
+
+r5_status r5_ctx_mem_info(r5_ctx *ctx, size_t *free_bytes, size_t *total_bytes)
+{
+	*free_bytes = *total_bytes = 0;
+	return ctx->backend->mem_info(ctx->state, free_bytes, total_bytes);
+}
 const char *r5_ctx_describe(const r5_ctx *ctx) { return ctx->description; }
 
 int r5_ctx_retired(r5_ctx *ctx)

@@ -34,6 +34,9 @@ void *r5_ctx_state(const r5_ctx *ctx);
 const char *r5_ctx_backend_name(const r5_ctx *ctx);
 r5_residency r5_ctx_residency(const r5_ctx *ctx);
 int r5_ctx_device(const r5_ctx *ctx);
+/* What the context can still allocate where it computes, and the total (the back end's
+ * mem_info: a device's free memory with its pool's unused reserve; the host's for the CPU). */
+r5_status r5_ctx_mem_info(r5_ctx *ctx, size_t *free_bytes, size_t *total_bytes);
 /* One line describing the back end (device name, memory, threads). */
 const char *r5_ctx_describe(const r5_ctx *ctx);
 

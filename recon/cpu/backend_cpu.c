@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "backend_cpu.h"
 #include "cpu_backend.h"
@@ -58,6 +59,17 @@ r5_status r5_cpu_copy(void *state, void *dst, const void *src, size_t bytes)
 }
 
 r5_status r5_cpu_sync(void *state) { return R5_OK; }
+
+r5_status r5_cpu_mem_info(void *state, size_t *free_bytes, size_t *total_bytes)
+{
+	(void)state;
+	long page = sysconf(_SC_PAGESIZE), avail = sysconf(_SC_AVPHYS_PAGES), total = sysconf(_SC_PHYS_PAGES);
+	if (page <= 0 || avail < 0 || total <= 0)
+		return r5_set_error(R5_EINVAL, "cpu: the host's memory size is unknown");
+	*free_bytes = (size_t)avail * (size_t)page;
+	*total_bytes = (size_t)total * (size_t)page;
+	return R5_OK;
+}
 
 /* The table, generated from the slot list (backend.h): every slot is cpu_<slot>. Host memory is
  * where the CPU computes, so moving data in or out is a copy. */

@@ -222,6 +222,18 @@ static void sim_free(void *state, void *ptr)
 	unmap(&b);
 }
 
+/* R5_CPU_DEVICE_MIB less what is held; without a cap, the host's (the CPU back end's answer). */
+static r5_status sim_mem_info(void *state, size_t *free_bytes, size_t *total_bytes)
+{
+	struct sim_state *s = state;
+	if (!s->limit)
+		return CPU->mem_info(s->cpu, free_bytes, total_bytes);
+	size_t held = r5_cpu_device_bytes_held(s);
+	*free_bytes = held < s->limit ? s->limit - held : 0;
+	*total_bytes = s->limit;
+	return R5_OK;
+}
+
 /* --- the slots --- */
 
 /* In a slot body: D(p) makes device pointer p the shadow address, H(p) checks host pointer p. */
@@ -250,6 +262,7 @@ static void sim_free(void *state, void *ptr)
 #define BODY_download {BEGIN(download) H(host_dst); D(src); CALL(copy, host_dst, src, bytes)}
 #define BODY_copy {BEGIN(copy) D(dst); D(src); CALL(copy, dst, src, bytes)}
 #define BODY_sync {struct sim_state *s = state; return CPU->sync(s->cpu);}
+#define BODY_mem_info OWN
 #define BODY_zfill {BEGIN(zfill) D(x); CALL(zfill, n, x, value)}
 #define BODY_zscale {BEGIN(zscale) D(x); CALL(zscale, n, x, alpha)}
 #define BODY_zaxpby {BEGIN(zaxpby) D(x); D(y); CALL(zaxpby, n, alpha, x, beta, y)}

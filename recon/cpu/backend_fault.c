@@ -179,6 +179,7 @@ static r5_status gate(struct fault_state *f, const char *slot)
 #define BODY_download FWD(download, host_dst, src, bytes)
 #define BODY_copy FWD(copy, dst, src, bytes)
 #define BODY_sync OWN
+#define BODY_mem_info FWD(mem_info, free_bytes, total_bytes)
 #define BODY_zfill FWD(zfill, n, x, value)
 #define BODY_zscale FWD(zscale, n, x, alpha)
 #define BODY_zaxpby FWD(zaxpby, n, alpha, x, beta, y)

@@ -187,7 +187,8 @@ static r5_status prewhiten_block(r5_ctx *ctx, const r5_calibration *cal, const r
 }
 
 /* The chain up to the ACS block (work) and ESPIRiT. */
-static r5_status chain(r5_ctx *ctx, r5_calibration *cal, const r5_progress *progress, r5_array **maps)
+static r5_status chain(r5_ctx *ctx, r5_calibration *cal, const r5_progress *progress, int maps_on_host,
+		       r5_array **maps)
 {
 	const r5_recon_params *p = &cal->params;
 	r5_array *white = NULL, *compressed = NULL, *source = NULL, *acs = NULL;
@@ -223,6 +224,7 @@ static r5_status chain(r5_ctx *ctx, r5_calibration *cal, const r5_progress *prog
 	r5_espirit_conf ec;
 	r5_calibration_espirit_conf(p, &ec);
 	ec.progress = r5_progress_part_init(&part, progress, 0.05, 1, NULL);
+	ec.host_maps = maps_on_host; /* made there slab by slab: never the whole set in device memory */
 	const long img[3] = {cal->kdims[0], cal->kdims[1], cal->kdims[2]};
 	if (s == R5_OK)
 		s = r5_espirit_maps(ctx, &ec, acs, img, maps, NULL);
@@ -238,7 +240,7 @@ r5_status r5_calibration_compute(r5_ctx *ctx, r5_calibration *cal, const r5_prog
 	cal->maps = NULL;
 	double t0 = seconds_now(ctx);
 	r5_array *maps = NULL;
-	r5_status s = chain(ctx, cal, progress, &maps);
+	r5_status s = chain(ctx, cal, progress, maps_on_host, &maps);
 	if (s == R5_OK && maps_on_host && maps->where != R5_HOST) {
 		r5_array *host = NULL;
 		s = r5_array_to_host(ctx, maps, &host);
@@ -305,14 +307,19 @@ int r5_calibration_matches(const r5_calibration *cal, const r5_scan *scan, const
 	return 1;
 }
 
-r5_status r5_calibration_maps(r5_ctx *ctx, const r5_calibration *cal, r5_array **maps)
+r5_status r5_calibration_maps_at(r5_ctx *ctx, const r5_calibration *cal, r5_residency where, r5_array **maps)
 {
 	*maps = NULL;
 	if (!cal || !cal->maps)
 		return r5_set_error(R5_EINVAL, "calibration: no maps computed");
-	if (cal->maps->where == r5_ctx_residency(ctx))
+	if (cal->maps->where == where)
 		return r5_array_view(cal->maps->where, cal->maps->ctx, cal->maps->dims, cal->maps->data, maps);
-	return r5_array_to_work(ctx, cal->maps, maps);
+	return where == R5_HOST ? r5_array_to_host(ctx, cal->maps, maps) : r5_array_to_work(ctx, cal->maps, maps);
+}
+
+r5_status r5_calibration_maps(r5_ctx *ctx, const r5_calibration *cal, r5_array **maps)
+{
+	return r5_calibration_maps_at(ctx, cal, r5_ctx_residency(ctx), maps);
 }
 
 double r5_calibration_seconds(const r5_calibration *cal) { return cal ? cal->seconds : 0.0; }

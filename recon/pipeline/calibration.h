@@ -48,8 +48,8 @@ int r5_calibration_block_complete(const r5_scan *scan, const r5_recon_params *p)
  * not apply (one frame) or its mask has no calibration region; R5_ENOMEM. */
 r5_status r5_calibration_input_copy(const r5_scan *scan, const r5_recon_params *p, r5_calibration **out);
 
-/* Runs the chain on ctx. maps_on_host: the maps are kept in host memory (a calibration made on
- * one context for a run on another); else where ctx computes. progress (NULL: never stop) is
+/* Runs the chain on ctx. maps_on_host: the maps are made in host memory (a calibration made on
+ * one context for a run on another, or a streamed cs frame: cs_slab.h); else where ctx computes. progress (NULL: never stop) is
  * checked inside every step; on any error nothing computed is kept (the input stays). */
 r5_status r5_calibration_compute(r5_ctx *ctx, r5_calibration *cal, const r5_progress *progress, int maps_on_host);
 
@@ -63,6 +63,9 @@ int r5_calibration_matches(const r5_calibration *cal, const r5_scan *scan, const
  * when they are there already (free it as any array; it must not outlive cal), else a copy.
  * R5_EINVAL when nothing is computed. */
 r5_status r5_calibration_maps(r5_ctx *ctx, const r5_calibration *cal, r5_array **maps);
+
+/* The same where `where` says (R5_HOST: the streamed cs frame's maps, cs_slab.h). */
+r5_status r5_calibration_maps_at(r5_ctx *ctx, const r5_calibration *cal, r5_residency where, r5_array **maps);
 
 /* Seconds r5_calibration_compute took (0 before). */
 double r5_calibration_seconds(const r5_calibration *cal);

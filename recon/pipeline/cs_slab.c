@@ -57,16 +57,62 @@ static void slab_close(struct slab *s)
 	s->kspace = s->maps = NULL;
 }
 
+int r5_cs_streamed(r5_ctx *ctx, const r5_recon_params *p, const long kdims[R5_DIMS], int n_maps)
+{
+	if (!r5_cs_decoupled(p, kdims) || r5_ctx_residency(ctx) != R5_DEVICE || p->cs.stream == 0)
+		return 0;
+	if (p->cs.stream == 1)
+		return 1;
+	size_t free_bytes = 0, total = 0;
+	if (r5_ctx_mem_info(ctx, &free_bytes, &total) != R5_OK) {
+		r5_warn("cs: the device's free memory is unknown (%s): the frame is streamed", r5_last_error());
+		r5_clear_error();
+		return 1;
+	}
+	double frame = (double)kdims[R5_DIM_X] * (double)kdims[R5_DIM_Y] * (double)kdims[R5_DIM_Z] *
+		       (double)kdims[R5_DIM_COIL] * sizeof(float complex);
+	return frame * (1.0 + n_maps) > 0.5 * (double)free_bytes;
+}
+
+/* The auto slab width of a streamed frame: as many x positions as fit in half of what ctx can
+ * still allocate, one x position's working set taken as its gathered k-space and maps (C (1 + M)
+ * planes), the operator's coil images and the residual's prediction (2 C) and the solver's image
+ * vectors (at most 14 M: cs.c's FISTA 7, ADMM with TV and wavelets 11, and E^H y, x); at most the
+ * unstreamed auto width. */
+static long streamed_width(r5_ctx *ctx, const r5_recon_params *p, const long kdims[R5_DIMS], long maps, long width)
+{
+	size_t free_bytes = 0, total = 0;
+	if (r5_ctx_mem_info(ctx, &free_bytes, &total) != R5_OK) {
+		r5_clear_error();
+		return width;
+	}
+	double plane = (double)kdims[R5_DIM_Y] * (double)kdims[R5_DIM_Z] * sizeof(float complex);
+	double per_x = plane * ((double)kdims[R5_DIM_COIL] * (double)(3 + maps) + 14.0 * (double)maps);
+	long fit = (long)(0.5 * (double)free_bytes / per_x);
+	(void)p;
+	return fit < 1 ? 1 : fit < width ? fit : width;
+}
+
 /* *out = whole[x0 .. x0 + width - 1, ...] (contiguous, where the context computes); a slab of the
- * whole readout is a view of whole (read only), not a copy. */
+ * whole readout is a view of whole (read only), not a copy. A host-resident whole on a device
+ * context (the streamed frame) is copied out on the host, then uploaded. */
 static r5_status gather(r5_ctx *ctx, const r5_array *whole, long x0, long width, r5_array **out)
 {
-	if (width == whole->dims[R5_DIM_X] && r5_array_is_contiguous(whole))
+	if (width == whole->dims[R5_DIM_X] && r5_array_is_contiguous(whole) && whole->where == r5_ctx_residency(ctx))
 		return r5_array_view(whole->where, whole->ctx, whole->dims, whole->data, out);
 	long dims[R5_DIMS];
 	r5_dims_copy(dims, whole->dims);
 	dims[R5_DIM_X] = width;
 	r5_array view = r5_array_view_strided(whole, dims, NULL, x0 * whole->strides[R5_DIM_X]);
+	if (whole->where != r5_ctx_residency(ctx)) {
+		r5_array *staged = NULL;
+		R5_TRY(r5_array_alloc_host(dims, &staged));
+		r5_status st = r5_array_host_copy(staged, &view);
+		if (st == R5_OK)
+			st = r5_array_to_work(ctx, staged, out);
+		r5_array_free(staged);
+		return st;
+	}
 	R5_TRY(r5_array_alloc_work(ctx, dims, out));
 	return r5_zresize_centered(ctx, *out, &view); /* equal shapes: a strided copy */
 }
@@ -205,6 +251,8 @@ r5_status r5_cs_slabs_solve(r5_ctx *ctx, const r5_recon_params *p, const r5_arra
 	double lo = opts->lo, hi = opts->hi;
 	r5_cs_slab_stats *stats = opts->stats;
 	long nx = kspace->dims[R5_DIM_X], width = r5_cs_slab_width(p, r5_ctx_residency(ctx), kspace->dims);
+	if (p->cs.slab <= 0 && (kspace->where != r5_ctx_residency(ctx) || maps->where != r5_ctx_residency(ctx)))
+		width = streamed_width(ctx, p, kspace->dims, maps->dims[R5_DIM_MAP], width);
 	long n_slabs = (nx + width - 1) / width;
 	/* pass 1 is one adjoint per slab against iters normals in pass 2 */
 	double mid = lo + (hi - lo) / (double)(p->sense.iters + 1), sums[2] = {0, 0};
@@ -217,6 +265,8 @@ r5_status r5_cs_slabs_solve(r5_ctx *ctx, const r5_recon_params *p, const r5_arra
 	stats->n_slabs = n_slabs;
 	stats->width = width;
 	R5_TRY(volume_peak(ctx, maps, mask, kspace, width, progress, lo, mid, &peak, stats, timed));
+	if (kspace->where != r5_ctx_residency(ctx))
+		r5_info("cs: streamed, %ld slab(s) of %ld readout position(s)", n_slabs, width);
 	r5_debug("cs: readout decoupled, %ld slab(s) of %ld x position(s), max |E^H y| %.4g", n_slabs, width, peak);
 	stats->peak = peak;
 	/* peak 0 (no signal): every slab's E^H y is 0 too, and r5_cs_solve returns its minimiser 0 */

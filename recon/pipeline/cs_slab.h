@@ -40,6 +40,15 @@ int r5_cs_decoupled(const r5_recon_params *p, const long kdims[R5_DIMS]);
  * `where` says: p->cs.slab (at most nx) or, for 0, the auto width above (at least 1). */
 long r5_cs_slab_width(const r5_recon_params *p, r5_residency where, const long kdims[R5_DIMS]);
 
+/* Non-zero when a decoupled frame of k-space dims kdims ([x, y, z, coils]) with n_maps map sets
+ * is streamed on ctx: ctx computes on a device, and p->cs.stream is 1, or -1 and the frame's
+ * k-space and maps together take more than half of what ctx can still allocate
+ * (r5_ctx_mem_info). Streamed, the k-space (inverse-transformed along x on the device a group of
+ * coils at a time) and the ESPIRiT maps (made on the device a slab of readout positions at a
+ * time, each downloaded) stay in host memory, and r5_cs_slabs_solve uploads one slab of each at
+ * a time: the device holds a slab's working set, the mask and the image, not the volume. */
+int r5_cs_streamed(r5_ctx *ctx, const r5_recon_params *p, const long kdims[R5_DIMS], int n_maps);
+
 /* Where a decoupled solve spent its time (both passes; each stage bracketed by the context's
  * sync, so only asked for by benchmarks) and how it was cut. */
 typedef struct r5_cs_slab_stats {
@@ -58,8 +67,8 @@ typedef struct r5_cs_slabs_opts {
 	r5_cs_slab_stats *stats;
 } r5_cs_slabs_opts;
 
-/* Solves one frame decoupled: kspace (work, [x, y, z, C], hybrid x-ky-kz), maps (work,
- * [x, y, z, C, M]), mask (work, [1, y, z]); image (work, [x, y, z, 1, 1], strided views allowed)
+/* Solves one frame decoupled: kspace ([x, y, z, C], hybrid x-ky-kz) and maps ([x, y, z, C, M]),
+ * each where ctx computes or (streamed: r5_cs_streamed) on the host, mask (work, [1, y, z]); image (work, [x, y, z, 1, 1], strided views allowed)
  * receives the image (root-sum-of-squares over two map sets). A stop check before every slab and
  * after every iteration; the stop status is returned. *residual = |y - E x| / |y| over the whole
  * frame. */

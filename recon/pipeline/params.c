@@ -18,7 +18,7 @@
 /* GRAPPA's own: r5_grappa_defaults (calib/grappa.h) — kernel width by geometry, lambda 1e-3 */
 #define GRAPPA_DEFAULTS {.combine = "rss", .kernel_size = 0, .lambda = 1e-3f}
 #define CS_DEFAULTS {.reg = "l1", .lambda_l1 = R5_PARAM_AUTO, .lambda_tv = R5_PARAM_AUTO, .wavelet = "haar+db4", .spins = 8, \
-		     .decouple = 0, .slab = 0}
+		     .decouple = 0, .slab = 0, .stream = -1}
 
 #define REALTIME_DEFAULTS {.mode = "grid", .iters = 5, .oversampling = 1.25f, .tolerance = 1e-3f, .max_pending = 0, .coil_maps = 0, \
 			   .normal = "nufft", .maps_refresh = 0}
@@ -124,6 +124,9 @@ static const struct param_def {
 	{"decouple", NULL, CS, K_BOOL, FIELD(cs.decouple), 0, 1,
 	 "3D: x positions as independent 2D ky-kz problems, solved by slabs (1) or one 3D problem (0)", NULL, NULL},
 	{"slab", NULL, CS, K_INT, FIELD(cs.slab), 0, 65536, "x positions per slab when decoupled (0: auto)", NULL, NULL},
+	{"stream", NULL, CS, K_INT, FIELD(cs.stream), -1, 1,
+	 "decoupled on a GPU: k-space and maps stay in host memory, a slab at a time on the device (1), all on the "
+	 "device (0), or -1: stream when they exceed half the device's free memory", NULL, NULL},
 	{"combine", NULL, GRID, K_STRING, FIELD(grid.combine), 0, 0, "rss | adaptive", NULL, NULL},
 	{"dcf", NULL, GRID, K_STRING, FIELD(grid.dcf), 0, 0,
 	 "density compensation: auto (ramp for radial spokes, else pipe) | ramp | pipe (Pipe-Menon) | none", NULL, NULL},
@@ -427,6 +430,8 @@ r5_status r5_recon_params_check_applies(const r5_recon_params *p, const char *pi
 	if (run == CS && p->cs.slab > 0 && !p->cs.decouple)
 		return r5_set_error(R5_EINVAL, "parameter slab=%d needs decouple=1 (decouple=0 solves a 3D frame as one problem)",
 				    p->cs.slab);
+	if (run == CS && p->cs.stream == 1 && !p->cs.decouple)
+		return r5_set_error(R5_EINVAL, "parameter stream=1 needs decouple=1 (only the decoupled solve streams slabs)");
 	return R5_OK;
 }
 

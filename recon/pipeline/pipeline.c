@@ -13,6 +13,7 @@
 #include "../core/fft.h"
 #include "calibration.h"
 #include "coil_prep.h"
+#include "cs_slab.h"
 #include "../core/log.h"
 #include "pipelines.h"
 #include "sampling_pattern.h"
@@ -233,8 +234,8 @@ r5_status r5_pipeline_check_takes(const char *name, const r5_scan *scan)
  * run's, else made now from the scan (raw, as the pipeline sees it) through the same chain.
  * *own: what was made here (the caller frees it). */
 static r5_status calibrate(r5_ctx *ctx, const r5_scan *scan, const r5_recon_params *p, const r5_calibration *ahead,
-			   int input_shift, const r5_progress *progress, r5_image_set *set, r5_calibration **own,
-			   const r5_calibration **use)
+			   int input_shift, const r5_progress *progress, r5_image_set *set, int maps_on_host,
+			   r5_calibration **own, const r5_calibration **use)
 {
 	char why[200];
 	if (ahead && r5_calibration_matches(ahead, scan, p, input_shift, why, sizeof why)) {
@@ -248,7 +249,8 @@ static r5_status calibrate(r5_ctx *ctx, const r5_scan *scan, const r5_recon_para
 		r5_info("calibration: the maps computed while the scan streamed in are not used: %s", why);
 	r5_progress_part part;
 	R5_TRY(r5_calibration_input_copy(scan, p, own));
-	r5_status s = r5_calibration_compute(ctx, *own, r5_progress_part_init(&part, progress, 0.05, 0.5, "espirit"), 0);
+	r5_status s = r5_calibration_compute(ctx, *own, r5_progress_part_init(&part, progress, 0.05, 0.5, "espirit"),
+					     maps_on_host);
 	r5_calibration_drop_input(*own);
 	if (s == R5_OK)
 		r5_image_set_add_stage(set, "espirit", r5_calibration_seconds(*own));
@@ -289,8 +291,11 @@ static r5_status prepare_and_run(r5_ctx *ctx, const r5_scan *scan, const r5_reco
 		}
 	}
 	r5_calibration *own = NULL;
-	if (s == R5_OK && r5_calibration_applies(scan, set->pipeline))
-		s = calibrate(ctx, scan, p, ahead, input_shift, progress, set, &own, &work.calibration);
+	if (s == R5_OK && r5_calibration_applies(scan, set->pipeline)) {
+		/* a streamed cs frame (cs_slab.h) has its maps made in host memory */
+		int host_maps = !strcmp(set->pipeline, "cs") && r5_cs_streamed(ctx, p, work.kspace->dims, p->sense.n_maps);
+		s = calibrate(ctx, scan, p, ahead, input_shift, progress, set, host_maps, &own, &work.calibration);
+	}
 	if (s == R5_OK)
 		s = run(ctx, &work, p, progress, set);
 	work.calibration = NULL;

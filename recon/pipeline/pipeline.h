@@ -70,6 +70,10 @@ typedef struct r5_cs_params {
 	 * images measured, cs_slab.h) solves the volume as one problem with 3D regularisers */
 	int decouple;
 	int slab;        /* x positions per slab, decouple=1 only (else refused); 0: auto (cs_slab.h) */
+	/* decoupled frames on a device: 1 streams k-space and maps through device memory a slab at a
+	 * time from host memory, 0 keeps the frame in device memory, -1 (default) streams when the
+	 * frame's k-space and maps exceed half of what the device can still allocate (cs_slab.h) */
+	int stream;
 } r5_cs_params;
 
 typedef struct r5_grappa_params {

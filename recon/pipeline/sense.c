@@ -171,6 +171,7 @@ struct sense_run {
 	r5_espirit_conf ec;
 	double t_maps, t_cg, residual_sum, residual_max;
 	int cs; /* pipeline cs */
+	int streamed; /* cs, decoupled on a device: k-space and maps stay on the host (cs_slab.h) */
 };
 
 static void frame_view(const r5_array *a, const long dims[R5_DIMS], long offset, r5_array *view)
@@ -189,11 +190,47 @@ static r5_status slice_maps(r5_ctx *ctx, struct sense_run *r, const r5_array *ks
 	r5_progress_part part;
 	r5_espirit_conf ec = r->ec;
 	ec.progress = r5_progress_part_init(&part, progress, lo, hi, NULL);
+	ec.host_maps = r->streamed;
 	r5_status s = frame_acs(ctx, kspace, r->calib, r->cap, &acs);
 	if (s == R5_OK)
 		s = r5_espirit_maps(ctx, &ec, acs, img, maps, NULL);
 	r5_array_free(acs);
 	return s == R5_OK ? R5_OK : r5_error_context(s, "%s: slice %ld", r->cs ? "cs" : "sense", slice);
+}
+
+/* A streamed frame's k-space (cs_slab.h): a host copy of the frame inverse-transformed along x
+ * on the device, a group of coils at a time (uploaded, transformed, downloaded in place), the
+ * groups as large as a quarter of the device's free memory allows. */
+static r5_status hybrid_on_host(r5_ctx *ctx, const r5_array *frame, const r5_progress *progress, double fraction,
+				r5_array **out)
+{
+	R5_TRY(r5_array_alloc_host(frame->dims, out));
+	r5_array *host = *out;
+	memcpy(host->data, frame->data, sizeof(float complex) * (size_t)r5_array_size(frame));
+	long coils = frame->dims[R5_DIM_COIL], per_coil = r5_array_size(frame) / (coils > 0 ? coils : 1);
+	size_t free_bytes = 0, total = 0;
+	r5_status s = r5_ctx_mem_info(ctx, &free_bytes, &total);
+	long group = s == R5_OK ? (long)(free_bytes / 4 / (sizeof(float complex) * (size_t)per_coil)) : 1;
+	group = group < 1 ? 1 : group > coils ? coils : group;
+	r5_clear_error();
+	s = R5_OK;
+	for (long c0 = 0; c0 < coils && s == R5_OK; c0 += group) {
+		long dims[R5_DIMS];
+		r5_dims_copy(dims, host->dims);
+		dims[R5_DIM_COIL] = c0 + group <= coils ? group : coils - c0;
+		r5_array part = r5_array_view_strided(host, dims, NULL, c0 * per_coil), *dev = NULL;
+		s = r5_array_to_work(ctx, &part, &dev);
+		if (s == R5_OK)
+			s = r5_pipeline_fft_checked(ctx, R5_FLAG(R5_DIM_X), 1, dev, dev, progress, "cs", fraction);
+		if (s == R5_OK)
+			s = r5_array_copy(ctx, &part, dev);
+		r5_array_free(dev);
+	}
+	if (s != R5_OK) {
+		r5_array_free(*out);
+		*out = NULL;
+	}
+	return s;
 }
 
 /* One frame with data: maps when its slice has none yet, then CG-SENSE (and the g-factor). */
@@ -203,9 +240,9 @@ static r5_status sense_frame_run(r5_ctx *ctx, const r5_scan *scan, const r5_reco
 {
 	r5_array host, out, *kspace = NULL, *mask = NULL;
 	frame_view(scan->kspace, r->fdims, frame * r->frame_size, &host);
-	r5_status s = r5_array_to_work(ctx, &host, &kspace);
 	long slice = frame / r->per_slice;
 	double lo = 0.05 + 0.9 * (double)index / (double)r->n_data, hi = 0.05 + 0.9 * (double)(index + 1) / (double)r->n_data;
+	r5_status s = r->streamed ? hybrid_on_host(ctx, &host, progress, lo, &kspace) : r5_array_to_work(ctx, &host, &kspace);
 	double t = r5_pipeline_clock(ctx);
 	if (s == R5_OK && slice != *maps_slice) {
 		double mid = lo + 0.5 * (hi - lo);
@@ -213,7 +250,7 @@ static r5_status sense_frame_run(r5_ctx *ctx, const r5_scan *scan, const r5_reco
 		*maps = NULL;
 		/* a one-frame scan's maps are made before the pipeline runs (calibration.h) */
 		if (scan->calibration)
-			s = r5_calibration_maps(ctx, scan->calibration, maps);
+			s = r5_calibration_maps_at(ctx, scan->calibration, r->streamed ? R5_HOST : r5_ctx_residency(ctx), maps);
 		else
 			s = slice_maps(ctx, r, kspace, progress, lo, mid, slice, maps);
 		*maps_slice = slice;
@@ -223,7 +260,7 @@ static r5_status sense_frame_run(r5_ctx *ctx, const r5_scan *scan, const r5_reco
 	t = r5_pipeline_clock(ctx);
 	if (s == R5_OK)
 		s = frame_mask(ctx, scan, frame, &mask);
-	if (s == R5_OK)
+	if (s == R5_OK && !r->streamed) /* a streamed frame is transformed already */
 		s = r5_pipeline_fft_checked(ctx, R5_FLAG(R5_DIM_X), 1, kspace, kspace, progress, "cg-sense", lo);
 	struct sense_frame f = {.ctx = ctx, .progress = progress, .frame = (int)frame, .lo = lo, .hi = hi, .cs = r->cs};
 	if (r->cs)
@@ -266,6 +303,11 @@ static r5_status sense_frames(r5_ctx *ctx, const r5_scan *scan, const r5_recon_p
 	for (int d = R5_DIM_MAP; d < R5_DIM_SLICE; d++)
 		r.per_slice *= k->dims[d];
 	r.n_data = r5_pipeline_frames_with_data(scan);
+	r.streamed = cs && r5_cs_streamed(ctx, p, r.fdims, p->sense.n_maps);
+	if (r.streamed)
+		r5_info("cs: frames of %.0f MiB of k-space and %d map set(s) streamed through device memory from host "
+			"memory (parameter stream: %d)",
+			(double)r.frame_size * sizeof(float complex) / 1048576.0, p->sense.n_maps, p->cs.stream);
 	R5_TRY(r5_calib_region_find(scan, r.calib));
 	r.cap = r5_calibration_width(p);
 	r5_calibration_espirit_conf(p, &r.ec);
