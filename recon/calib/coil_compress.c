@@ -71,6 +71,71 @@ static r5_status to_residency_of(r5_ctx *ctx, const r5_array *like, r5_array **a
 	return s;
 }
 
+/* 1 when a host array of `bytes` (input and output together) is streamed on ctx a block at a time
+ * rather than uploaded whole: ctx computes on a device and they exceed half of its free memory. */
+static int streams(r5_ctx *ctx, const r5_array *in, double bytes, size_t *free_bytes)
+{
+	size_t total = 0;
+	*free_bytes = 0;
+	if (in->where != R5_HOST || r5_ctx_residency(ctx) != R5_DEVICE)
+		return 0;
+	if (r5_ctx_mem_info(ctx, free_bytes, &total) != R5_OK) {
+		r5_clear_error();
+		return 0;
+	}
+	return bytes > 0.5 * (double)*free_bytes;
+}
+
+/* r5_coil_mix of a host `in` into the host *out through device memory, block by block (streams). */
+static r5_status coil_mix_streamed(r5_ctx *ctx, const r5_array *in, const r5_array *mat, int n_out, long block,
+				   size_t free_bytes, const r5_progress *progress, const char *stage, r5_array *out)
+{
+	long coils = in->dims[R5_DIM_COIL], voxels = in->dims[0] * in->dims[1] * in->dims[2];
+	long frames = r5_array_size(in) / (voxels * coils);
+	long fit = (long)(free_bytes / 4 / (sizeof(float complex) * (size_t)(coils + n_out)));
+	block = fit >= 1 && fit < block ? fit : block;
+	long bdims[R5_DIMS], odims[R5_DIMS];
+	r5_dims_ones(bdims);
+	bdims[0] = block;
+	bdims[1] = coils;
+	r5_dims_copy(odims, bdims);
+	odims[1] = n_out;
+	r5_array *hin = NULL, *hout = NULL, *din = NULL, *dout = NULL;
+	r5_status s = r5_array_alloc_host(bdims, &hin);
+	if (s == R5_OK)
+		s = r5_array_alloc_host(odims, &hout);
+	if (s == R5_OK)
+		s = r5_array_alloc_work(ctx, bdims, &din);
+	if (s == R5_OK)
+		s = r5_array_alloc_work(ctx, odims, &dout);
+	const struct r5_backend *be = r5_ctx_backend(ctx);
+	for (long f = 0; s == R5_OK && f < frames; f++)
+		for (long v0 = 0; s == R5_OK && v0 < voxels; v0 += block) {
+			long nv = v0 + block < voxels ? block : voxels - v0;
+			for (long c = 0; c < coils; c++)
+				memcpy(hin->data + c * nv, in->data + (f * coils + c) * voxels + v0, sizeof(float complex) * (size_t)nv);
+			s = be->upload(r5_ctx_state(ctx), din->data, hin->data, sizeof(float complex) * (size_t)(nv * coils));
+			if (s == R5_OK)
+				s = be->zgemm(r5_ctx_state(ctx), 0, nv, n_out, coils, 1.0f, din->data, nv, mat->data, coils, 0.0f,
+					      dout->data, nv);
+			if (s == R5_OK)
+				s = be->download(r5_ctx_state(ctx), hout->data, dout->data,
+						 sizeof(float complex) * (size_t)(nv * n_out));
+			if (s == R5_OK)
+				s = be->sync(r5_ctx_state(ctx));
+			for (long o = 0; s == R5_OK && o < n_out; o++)
+				memcpy(out->data + (f * n_out + o) * voxels + v0, hout->data + o * nv, sizeof(float complex) * (size_t)nv);
+			if (s == R5_OK)
+				s = r5_progress_check(progress, stage ? stage : "coil mixing",
+						      ((double)f + (double)(v0 + nv) / (double)voxels) / (double)frames);
+		}
+	r5_array_free(hin);
+	r5_array_free(hout);
+	r5_array_free(din);
+	r5_array_free(dout);
+	return s;
+}
+
 r5_status r5_coil_mix(r5_ctx *ctx, const r5_array *in, const double complex *matrix, int n_out,
 		      const r5_progress *progress, const char *stage, r5_array **out)
 {
@@ -83,14 +148,30 @@ r5_status r5_coil_mix(r5_ctx *ctx, const r5_array *in, const double complex *mat
 	dims[R5_DIM_COIL] = n_out;
 	r5_array *in_copy = NULL, *mat = NULL, *mixed = NULL;
 	const r5_array *src = NULL;
+	long block = R5_PROGRESS_CHUNK_MACS / (coils * n_out); /* voxels per zgemm */
+	block = block < 1024 ? 1024 : block;
+	size_t free_bytes = 0;
+	double bytes = (double)r5_array_size(in) * sizeof(float complex) * (1.0 + (double)n_out / (double)coils);
+	if (streams(ctx, in, bytes, &free_bytes)) {
+		r5_status s = upload_matrix(ctx, matrix, coils, n_out, 1, &mat);
+		if (s == R5_OK)
+			s = r5_array_alloc_host(dims, &mixed);
+		if (s == R5_OK)
+			s = coil_mix_streamed(ctx, in, mat, n_out, block, free_bytes, progress, stage, mixed);
+		r5_array_free(mat);
+		if (s != R5_OK) {
+			r5_array_free(mixed);
+			return r5_error_context(s, "coil mixing %ld -> %d channels (streamed)", coils, n_out);
+		}
+		*out = mixed;
+		return R5_OK;
+	}
 	r5_status s = as_work(ctx, in, &in_copy, &src);
 	if (s == R5_OK)
 		s = upload_matrix(ctx, matrix, coils, n_out, 1, &mat);
 	if (s == R5_OK)
 		s = r5_array_alloc_work(ctx, dims, &mixed);
 	const struct r5_backend *be = r5_ctx_backend(ctx);
-	long block = R5_PROGRESS_CHUNK_MACS / (coils * n_out); /* voxels per zgemm */
-	block = block < 1024 ? 1024 : block;
 	for (long f = 0; s == R5_OK && f < frames; f++)
 		for (long v0 = 0; s == R5_OK && v0 < voxels; v0 += block) {
 			long nv = v0 + block < voxels ? block : voxels - v0;
@@ -449,6 +530,140 @@ static r5_status geo_apply(r5_ctx *ctx, const r5_array *kin, const double comple
 	return s;
 }
 
+/* geo_apply of a host kin into the host out through device memory, for a volume the device does
+ * not hold (streams): per frame, the input's coil groups inverse-transformed along x into a host
+ * hybrid copy; blocks of readout positions uploaded, transposed to [y z, coil, x], mixed by their
+ * zgemms and transposed back into a host hybrid output; its coil groups transformed back along x
+ * into out. The same transposes, zgemms and transforms as geo_apply, on pieces. */
+static r5_status geo_apply_streamed(r5_ctx *ctx, const r5_array *kin, const double complex *mats, int n,
+				    size_t free_bytes, const r5_progress *progress, r5_array *out)
+{
+	const char *stage = "coil compression";
+	long nx = kin->dims[0], rows = kin->dims[1] * kin->dims[2], coils = kin->dims[R5_DIM_COIL], vox = nx * rows;
+	long frames = r5_array_size(kin) / (vox * coils), wide = coils > n ? coils : n;
+	size_t quarter = free_bytes / 4, value = sizeof(float complex);
+	long group = (long)(quarter / (value * (size_t)vox)), xb = (long)(quarter / (value * (size_t)(2 * rows * (coils + n))));
+	group = group < 1 ? 1 : group > wide ? wide : group;
+	xb = xb < 1 ? 1 : xb > nx ? nx : xb;
+	long fdims[R5_DIMS], odims[R5_DIMS];
+	r5_dims_ones(fdims);
+	for (int d = 0; d < 4; d++)
+		fdims[d] = kin->dims[d];
+	r5_dims_copy(odims, fdims);
+	odims[R5_DIM_COIL] = n;
+	r5_array *mat = NULL, *hin = NULL, *hout = NULL;
+	r5_status s = upload_matrix(ctx, mats, coils, n, nx, &mat);
+	if (s == R5_OK)
+		s = r5_array_alloc_host(fdims, &hin);
+	if (s == R5_OK)
+		s = r5_array_alloc_host(odims, &hout);
+	const struct r5_backend *be = r5_ctx_backend(ctx);
+	for (long f = 0; s == R5_OK && f < frames; f++) {
+		double lo = (double)f / (double)frames, span = 1.0 / (double)frames;
+		/* 1: input coil groups along x, into the host hybrid copy */
+		for (long c0 = 0; c0 < coils && s == R5_OK; c0 += group) {
+			long dims[R5_DIMS];
+			r5_dims_copy(dims, fdims);
+			dims[R5_DIM_COIL] = c0 + group < coils ? group : coils - c0;
+			r5_array src = r5_array_view_strided(kin, dims, NULL, (f * coils + c0) * vox);
+			r5_array dst = r5_array_view_strided(hin, dims, NULL, c0 * vox), *d = NULL;
+			s = r5_array_to_work(ctx, &src, &d);
+			if (s == R5_OK)
+				s = r5_ifft(ctx, 1UL, d, d);
+			if (s == R5_OK)
+				s = r5_array_copy(ctx, &dst, d);
+			r5_array_free(d);
+			if (s == R5_OK)
+				s = r5_progress_check(progress, stage, lo + span * 0.3 * (double)(c0 + dims[R5_DIM_COIL]) / (double)coils);
+		}
+		/* 2: blocks of readout positions: transpose, one zgemm per position, transpose back */
+		for (long x0 = 0; x0 < nx && s == R5_OK; x0 += xb) {
+			long xw = x0 + xb < nx ? xb : nx - x0, bin[R5_DIMS], bout[R5_DIMS], p[R5_DIMS], q[R5_DIMS];
+			r5_dims_copy(bin, fdims);
+			bin[0] = xw;
+			r5_dims_copy(bout, odims);
+			bout[0] = xw;
+			r5_dims_ones(p);
+			p[0] = xw * rows * coils;
+			r5_dims_ones(q);
+			q[0] = xw * rows * n;
+			r5_array in_view = r5_array_view_strided(hin, bin, NULL, x0);
+			r5_array out_view = r5_array_view_strided(hout, bout, NULL, x0);
+			r5_array *staged = NULL, *din = NULL, *perm = NULL, *operm = NULL, *dout = NULL, *down = NULL;
+			s = r5_array_alloc_host(bin, &staged);
+			if (s == R5_OK)
+				s = r5_array_host_copy(staged, &in_view);
+			if (s == R5_OK)
+				s = r5_array_to_work(ctx, staged, &din);
+			r5_array_free(staged);
+			if (s == R5_OK)
+				s = r5_array_alloc_work(ctx, p, &perm);
+			if (s == R5_OK)
+				s = r5_array_alloc_work(ctx, q, &operm);
+			if (s == R5_OK)
+				s = r5_array_alloc_work(ctx, bout, &dout);
+			const long n3[3] = {xw, rows, coils}, h_str[3] = {1, xw, xw * rows}, p_str[3] = {rows * coils, 1, rows};
+			const long m3[3] = {xw, rows, n}, q_str[3] = {rows * n, 1, rows};
+			if (s == R5_OK)
+				s = permute3(ctx, n3, perm->data, p_str, din->data, h_str);
+			for (long x = 0; x < xw && s == R5_OK; x++)
+				s = be->zgemm(r5_ctx_state(ctx), 0, rows, n, coils, 1.0f, perm->data + x * rows * coils, rows,
+					      mat->data + (x0 + x) * coils * n, coils, 0.0f, operm->data + x * rows * n, rows);
+			if (s == R5_OK)
+				s = permute3(ctx, m3, dout->data, h_str, operm->data, q_str);
+			if (s == R5_OK)
+				s = r5_array_to_host(ctx, dout, &down);
+			if (s == R5_OK)
+				s = r5_array_host_copy(&out_view, down);
+			r5_array_free(din), r5_array_free(perm), r5_array_free(operm), r5_array_free(dout), r5_array_free(down);
+			if (s == R5_OK)
+				s = r5_progress_check(progress, stage, lo + span * (0.3 + 0.4 * (double)(x0 + xw) / (double)nx));
+		}
+		/* 3: output coil groups back along x, into out */
+		for (long c0 = 0; c0 < n && s == R5_OK; c0 += group) {
+			long dims[R5_DIMS];
+			r5_dims_copy(dims, odims);
+			dims[R5_DIM_COIL] = c0 + group < n ? group : n - c0;
+			r5_array src = r5_array_view_strided(hout, dims, NULL, c0 * vox);
+			r5_array dst = r5_array_view_strided(out, dims, NULL, (f * n + c0) * vox), *d = NULL;
+			s = r5_array_to_work(ctx, &src, &d);
+			if (s == R5_OK)
+				s = r5_fft(ctx, 1UL, d, d);
+			if (s == R5_OK)
+				s = r5_array_copy(ctx, &dst, d);
+			r5_array_free(d);
+			if (s == R5_OK)
+				s = r5_progress_check(progress, stage, lo + span * (0.7 + 0.3 * (double)(c0 + dims[R5_DIM_COIL]) / (double)n));
+		}
+	}
+	r5_array_free(mat);
+	r5_array_free(hin);
+	r5_array_free(hout);
+	return s;
+}
+
+/* calib_block of a host kspace for a device context that does not hold it: the centred window
+ * copied out on the host, then uploaded. */
+static r5_status calib_block_host(r5_ctx *ctx, const r5_array *kspace, const long calib[2], r5_array **block)
+{
+	long dims[R5_DIMS], offset = 0;
+	r5_dims_ones(dims);
+	for (int d = 0; d < 4; d++)
+		dims[d] = kspace->dims[d];
+	for (int d = 1; d <= 2; d++)
+		if (calib[d - 1] > 0 && calib[d - 1] < dims[d]) {
+			offset += (kspace->dims[d] / 2 - calib[d - 1] / 2) * kspace->strides[d];
+			dims[d] = calib[d - 1];
+		}
+	r5_array view = r5_array_view_strided(kspace, dims, NULL, offset), *host = NULL;
+	R5_TRY(r5_array_alloc_host(dims, &host));
+	r5_status s = r5_array_host_copy(host, &view);
+	if (s == R5_OK)
+		s = r5_array_to_work(ctx, host, block);
+	r5_array_free(host);
+	return s;
+}
+
 static r5_status check_conf(const r5_array *kspace, const r5_cc_conf *conf, r5_cc_mode *mode)
 {
 	long coils = kspace->dims[R5_DIM_COIL];
@@ -494,9 +709,16 @@ r5_status r5_coil_compress_to(r5_ctx *ctx, const r5_array *kspace, const r5_cc_c
 	const r5_array *src = NULL;
 	double complex *matrix = NULL;
 	int n = 0;
-	r5_status s = as_work(ctx, kspace, &copy, &src);
-	if (s == R5_OK)
+	/* a host volume the device does not hold (input and, at most, as much output): streamed */
+	size_t free_bytes = 0;
+	int streamed = streams(ctx, kspace, 2.0 * (double)r5_array_size(kspace) * sizeof(float complex), &free_bytes);
+	r5_status s = streamed ? R5_OK : as_work(ctx, kspace, &copy, &src);
+	if (streamed) {
+		src = kspace;
+		s = calib_block_host(ctx, kspace, conf->calib, &block);
+	} else if (s == R5_OK) {
 		s = calib_block(ctx, src, conf->calib, &block);
+	}
 	if (s == R5_OK && mode == R5_CC_SVD) {
 		s = svd_matrix(ctx, block, conf, &n, &matrix);
 		r5_progress_part part;
@@ -508,8 +730,10 @@ r5_status r5_coil_compress_to(r5_ctx *ctx, const r5_array *kspace, const r5_cc_c
 		r5_dims_copy(dims, kspace->dims);
 		dims[R5_DIM_COIL] = n;
 		if (s == R5_OK)
-			s = r5_array_alloc_work(ctx, dims, &result);
-		if (s == R5_OK)
+			s = streamed ? r5_array_alloc_host(dims, &result) : r5_array_alloc_work(ctx, dims, &result);
+		if (s == R5_OK && streamed)
+			s = geo_apply_streamed(ctx, src, matrix, n, free_bytes, conf->progress, result);
+		else if (s == R5_OK)
 			s = geo_apply(ctx, src, matrix, n, conf->progress, result);
 	}
 	if (s == R5_OK)

@@ -46,7 +46,10 @@ r5_status r5_cc_mode_parse(const char *name, r5_cc_mode *mode);
  * [x, y, z, coil, ...] (contiguous) by a host C x n_out column-major matrix, zgemms over blocks
  * of voxels of each frame (about R5_PROGRESS_CHUNK_MACS each) with a check of progress (NULL:
  * never stop; stage `stage`) after each. *out is new, with n_out coils, in the residency of
- * `in`; nothing is left allocated when the hook stops it. */
+ * `in`; nothing is left allocated when the hook stops it. A host `in` on a device context whose
+ * input and output together take more than half of its free memory is streamed: each block is
+ * uploaded, mixed and downloaded into the host output (the same zgemm blocks, so the same
+ * values), and the device never holds the whole array. */
 r5_status r5_coil_mix(r5_ctx *ctx, const r5_array *in, const double complex *matrix, int n_out,
 		      const r5_progress *progress, const char *stage, r5_array **out);
 

@@ -9,6 +9,9 @@
 #   - stream=1 with slab=7 and with two map sets: the same images as the CPU's;
 #   - stream=0 under the 48 MiB cap: a clear "out of device memory" error, no crash;
 #   - no cap: not streamed (the frame fits), the same image;
+#   - the whole chain before it streams too: with prewhitening (the phantom's noise scan) and
+#     coil compression to 6 virtual coils, geometric (the 3D default) and svd, capped at 48 MiB
+#     (the raw frame alone is 36 MiB): each image equal to the CPU's;
 #   - bad values: stream=1 without decouple=1, stream=2.
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/lib.sh"
@@ -70,6 +73,27 @@ if run unstreamed - 1 && [ -z "$(slabs unstreamed)" ]; then
 else
 	bad "no cap: streamed or failed: $(tail -2 "$work/unstreamed.log")"
 fi
+# the chain before the solve (coil_compress.h: streamed coil mixing and geometric compression)
+chain=(--pipeline cs --kernel 4 --param decouple=1 --iters 5 --coils-virtual 6)
+for mode in geometric svd; do
+	if ! "$R5" recon "$work/p.h5" --backend cpu "${chain[@]}" --param cc_mode=$mode --out "$work/cpu-$mode.cfl" \
+		>"$work/cpu-$mode.log" 2>&1; then
+		bad "cpu, prewhitened and compressed ($mode): $(tail -1 "$work/cpu-$mode.log")"
+		continue
+	fi
+	if R5_CPU_DEVICE_MIB=48 "$R5" recon "$work/p.h5" --backend cpu-device "${chain[@]}" --param cc_mode=$mode \
+		--out "$work/chain-$mode.cfl" >"$work/chain-$mode.log" 2>&1 && [ -n "$(slabs "chain-$mode")" ] &&
+		grep -q "prewhitening" "$work/chain-$mode.log"; then
+		line=$("$R5" compare "$work/cpu-$mode.cfl" "$work/chain-$mode.cfl" 2>&1)
+		if echo "$line" | grep -q "psnr=inf"; then
+			ok "prewhitened, $mode compression to 6 coils, cap 48 MiB: $(slabs "chain-$mode"): identical to the cpu image"
+		else
+			bad "prewhitened, $mode compression, cap 48 MiB: $line"
+		fi
+	else
+		bad "prewhitened, $mode compression, cap 48 MiB: $(grep -v ' INFO ' "$work/chain-$mode.log" | tail -2)"
+	fi
+done
 expect_error "stream=0 under a 48 MiB cap" "out of device memory" \
 	env R5_CPU_DEVICE_MIB=48 "$R5" recon "$work/p.h5" --backend cpu-device "${common[@]}" --param stream=0 \
 	--out "$work/x.cfl"
