@@ -566,13 +566,8 @@ static r5_status geo_apply_streamed(r5_ctx *ctx, const r5_array *kin, const doub
 			r5_dims_copy(dims, fdims);
 			dims[R5_DIM_COIL] = c0 + group < coils ? group : coils - c0;
 			r5_array src = r5_array_view_strided(kin, dims, NULL, (f * coils + c0) * vox);
-			r5_array dst = r5_array_view_strided(hin, dims, NULL, c0 * vox), *d = NULL;
-			s = r5_array_to_work(ctx, &src, &d);
-			if (s == R5_OK)
-				s = r5_ifft(ctx, 1UL, d, d);
-			if (s == R5_OK)
-				s = r5_array_copy(ctx, &dst, d);
-			r5_array_free(d);
+			r5_array dst = r5_array_view_strided(hin, dims, NULL, c0 * vox);
+			s = r5_fft_host(ctx, 1UL, 1, &dst, &src);
 			if (s == R5_OK)
 				s = r5_progress_check(progress, stage, lo + span * 0.3 * (double)(c0 + dims[R5_DIM_COIL]) / (double)coils);
 		}
@@ -589,13 +584,8 @@ static r5_status geo_apply_streamed(r5_ctx *ctx, const r5_array *kin, const doub
 			q[0] = xw * rows * n;
 			r5_array in_view = r5_array_view_strided(hin, bin, NULL, x0);
 			r5_array out_view = r5_array_view_strided(hout, bout, NULL, x0);
-			r5_array *staged = NULL, *din = NULL, *perm = NULL, *operm = NULL, *dout = NULL, *down = NULL;
-			s = r5_array_alloc_host(bin, &staged);
-			if (s == R5_OK)
-				s = r5_array_host_copy(staged, &in_view);
-			if (s == R5_OK)
-				s = r5_array_to_work(ctx, staged, &din);
-			r5_array_free(staged);
+			r5_array *din = NULL, *perm = NULL, *operm = NULL, *dout = NULL, *down = NULL;
+			s = r5_array_gather_to_work(ctx, &in_view, &din);
 			if (s == R5_OK)
 				s = r5_array_alloc_work(ctx, p, &perm);
 			if (s == R5_OK)
@@ -625,13 +615,8 @@ static r5_status geo_apply_streamed(r5_ctx *ctx, const r5_array *kin, const doub
 			r5_dims_copy(dims, odims);
 			dims[R5_DIM_COIL] = c0 + group < n ? group : n - c0;
 			r5_array src = r5_array_view_strided(hout, dims, NULL, c0 * vox);
-			r5_array dst = r5_array_view_strided(out, dims, NULL, (f * n + c0) * vox), *d = NULL;
-			s = r5_array_to_work(ctx, &src, &d);
-			if (s == R5_OK)
-				s = r5_fft(ctx, 1UL, d, d);
-			if (s == R5_OK)
-				s = r5_array_copy(ctx, &dst, d);
-			r5_array_free(d);
+			r5_array dst = r5_array_view_strided(out, dims, NULL, (f * n + c0) * vox);
+			s = r5_fft_host(ctx, 1UL, 0, &dst, &src);
 			if (s == R5_OK)
 				s = r5_progress_check(progress, stage, lo + span * (0.7 + 0.3 * (double)(c0 + dims[R5_DIM_COIL]) / (double)n));
 		}
@@ -655,13 +640,8 @@ static r5_status calib_block_host(r5_ctx *ctx, const r5_array *kspace, const lon
 			offset += (kspace->dims[d] / 2 - calib[d - 1] / 2) * kspace->strides[d];
 			dims[d] = calib[d - 1];
 		}
-	r5_array view = r5_array_view_strided(kspace, dims, NULL, offset), *host = NULL;
-	R5_TRY(r5_array_alloc_host(dims, &host));
-	r5_status s = r5_array_host_copy(host, &view);
-	if (s == R5_OK)
-		s = r5_array_to_work(ctx, host, block);
-	r5_array_free(host);
-	return s;
+	r5_array view = r5_array_view_strided(kspace, dims, NULL, offset);
+	return r5_array_gather_to_work(ctx, &view, block);
 }
 
 static r5_status check_conf(const r5_array *kspace, const r5_cc_conf *conf, r5_cc_mode *mode)

@@ -327,6 +327,18 @@ r5_status r5_array_host_copy(r5_array *dst, const r5_array *src)
 	return R5_OK;
 }
 
+r5_status r5_array_gather_to_work(r5_ctx *ctx, const r5_array *host_view, r5_array **out)
+{
+	r5_array *staged = NULL;
+	*out = NULL;
+	R5_TRY(r5_array_alloc_host(host_view->dims, &staged));
+	r5_status s = r5_array_host_copy(staged, host_view);
+	if (s == R5_OK)
+		s = r5_array_to_work(ctx, staged, out);
+	r5_array_free(staged);
+	return s;
+}
+
 static r5_status copy_to(r5_ctx *ctx, r5_residency where, const r5_array *src, r5_array **out)
 {
 	R5_TRY(r5_array_alloc(ctx, where, src->dims, out));

@@ -58,6 +58,9 @@ r5_status r5_array_copy(r5_ctx *ctx, r5_array *dst, const r5_array *src);
  * context: the host side of moving part of a host-resident volume in or out of work memory
  * (cs_slab.c, espirit.c). Runs along dim 0 are copied whole when both have stride 1 there. */
 r5_status r5_array_host_copy(r5_array *dst, const r5_array *src);
+/* *out = a new contiguous array where the context computes holding host_view's values (a host
+ * array, strided views allowed): copied out on the host (r5_array_host_copy), then moved in. */
+r5_status r5_array_gather_to_work(r5_ctx *ctx, const r5_array *host_view, r5_array **out);
 /* New array holding src's contents where the context computes / on the host. */
 r5_status r5_array_to_work(r5_ctx *ctx, const r5_array *src, r5_array **out);
 r5_status r5_array_to_host(r5_ctx *ctx, const r5_array *src, r5_array **out);

@@ -109,6 +109,17 @@ static r5_status centred(r5_ctx *ctx, unsigned long flags, r5_array *out, const 
 	return r5_zmul(ctx, out, out, post, conj);
 }
 
+r5_status r5_fft_host(r5_ctx *ctx, unsigned long flags, int inverse, r5_array *dst, const r5_array *src)
+{
+	r5_array *work = NULL;
+	R5_TRY(r5_array_to_work(ctx, src, &work));
+	r5_status s = centred(ctx, flags, work, work, inverse);
+	if (s == R5_OK)
+		s = r5_array_copy(ctx, dst, work);
+	r5_array_free(work);
+	return s;
+}
+
 r5_status r5_fft(r5_ctx *ctx, unsigned long flags, r5_array *out, const r5_array *in)
 {
 	return centred(ctx, flags, out, in, 0);

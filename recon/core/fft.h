@@ -10,6 +10,10 @@
 
 r5_status r5_fft(r5_ctx *ctx, unsigned long flags, r5_array *out, const r5_array *in);
 r5_status r5_ifft(r5_ctx *ctx, unsigned long flags, r5_array *out, const r5_array *in);
+/* dst = r5_fft (inverse: r5_ifft) of src for host arrays (contiguous, same dims; src may be
+ * dst) on any context: src moved where ctx computes, transformed there, moved back into dst. A
+ * piece of a host volume a device does not hold, transformed on the device (streaming). */
+r5_status r5_fft_host(r5_ctx *ctx, unsigned long flags, int inverse, r5_array *dst, const r5_array *src);
 /* Uncentred, unnormalised (for tests and callers that handle centring themselves). */
 r5_status r5_fft_raw(r5_ctx *ctx, unsigned long flags, r5_array *out, const r5_array *in, int inverse);
 

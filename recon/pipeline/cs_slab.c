@@ -104,15 +104,8 @@ static r5_status gather(r5_ctx *ctx, const r5_array *whole, long x0, long width,
 	r5_dims_copy(dims, whole->dims);
 	dims[R5_DIM_X] = width;
 	r5_array view = r5_array_view_strided(whole, dims, NULL, x0 * whole->strides[R5_DIM_X]);
-	if (whole->where != r5_ctx_residency(ctx)) {
-		r5_array *staged = NULL;
-		R5_TRY(r5_array_alloc_host(dims, &staged));
-		r5_status st = r5_array_host_copy(staged, &view);
-		if (st == R5_OK)
-			st = r5_array_to_work(ctx, staged, out);
-		r5_array_free(staged);
-		return st;
-	}
+	if (whole->where != r5_ctx_residency(ctx))
+		return r5_array_gather_to_work(ctx, &view, out);
 	R5_TRY(r5_array_alloc_work(ctx, dims, out));
 	return r5_zresize_centered(ctx, *out, &view); /* equal shapes: a strided copy */
 }

@@ -218,13 +218,10 @@ static r5_status hybrid_on_host(r5_ctx *ctx, const r5_array *frame, const r5_pro
 		long dims[R5_DIMS];
 		r5_dims_copy(dims, host->dims);
 		dims[R5_DIM_COIL] = c0 + group <= coils ? group : coils - c0;
-		r5_array part = r5_array_view_strided(host, dims, NULL, c0 * per_coil), *dev = NULL;
-		s = r5_array_to_work(ctx, &part, &dev);
+		r5_array part = r5_array_view_strided(host, dims, NULL, c0 * per_coil);
+		s = r5_fft_host(ctx, R5_FLAG(R5_DIM_X), 1, &part, &part);
 		if (s == R5_OK)
-			s = r5_pipeline_fft_checked(ctx, R5_FLAG(R5_DIM_X), 1, dev, dev, progress, "cs", fraction);
-		if (s == R5_OK)
-			s = r5_array_copy(ctx, &part, dev);
-		r5_array_free(dev);
+			s = r5_progress_check(progress, "cs", fraction);
 	}
 	if (s != R5_OK) {
 		r5_array_free(*out);
