@@ -73,26 +73,18 @@ static r5_status to_residency_of(r5_ctx *ctx, const r5_array *like, r5_array **a
 
 /* 1 when a host array of `bytes` (input and output together) is streamed on ctx a block at a time
  * rather than uploaded whole: ctx computes on a device and they exceed half of its free memory. */
-static int streams(r5_ctx *ctx, const r5_array *in, double bytes, size_t *free_bytes)
+static int streams(r5_ctx *ctx, const r5_array *in, double bytes)
 {
-	size_t total = 0;
-	*free_bytes = 0;
-	if (in->where != R5_HOST || r5_ctx_residency(ctx) != R5_DEVICE)
-		return 0;
-	if (r5_ctx_mem_info(ctx, free_bytes, &total) != R5_OK) {
-		r5_clear_error();
-		return 0;
-	}
-	return bytes > 0.5 * (double)*free_bytes;
+	return in->where == R5_HOST && r5_ctx_fit(ctx, bytes, 0.5, 1) < 1;
 }
 
 /* r5_coil_mix of a host `in` into the host *out through device memory, block by block (streams). */
 static r5_status coil_mix_streamed(r5_ctx *ctx, const r5_array *in, const r5_array *mat, int n_out, long block,
-				   size_t free_bytes, const r5_progress *progress, const char *stage, r5_array *out)
+				   const r5_progress *progress, const char *stage, r5_array *out)
 {
 	long coils = in->dims[R5_DIM_COIL], voxels = in->dims[0] * in->dims[1] * in->dims[2];
 	long frames = r5_array_size(in) / (voxels * coils);
-	long fit = (long)(free_bytes / 4 / (sizeof(float complex) * (size_t)(coils + n_out)));
+	long fit = r5_ctx_fit(ctx, (double)sizeof(float complex) * (double)(coils + n_out), 0.25, block);
 	block = fit >= 1 && fit < block ? fit : block;
 	long bdims[R5_DIMS], odims[R5_DIMS];
 	r5_dims_ones(bdims);
@@ -118,11 +110,9 @@ static r5_status coil_mix_streamed(r5_ctx *ctx, const r5_array *in, const r5_arr
 			if (s == R5_OK)
 				s = be->zgemm(r5_ctx_state(ctx), 0, nv, n_out, coils, 1.0f, din->data, nv, mat->data, coils, 0.0f,
 					      dout->data, nv);
-			if (s == R5_OK)
+			if (s == R5_OK) /* a download returns with the data on the host */
 				s = be->download(r5_ctx_state(ctx), hout->data, dout->data,
 						 sizeof(float complex) * (size_t)(nv * n_out));
-			if (s == R5_OK)
-				s = be->sync(r5_ctx_state(ctx));
 			for (long o = 0; s == R5_OK && o < n_out; o++)
 				memcpy(out->data + (f * n_out + o) * voxels + v0, hout->data + o * nv, sizeof(float complex) * (size_t)nv);
 			if (s == R5_OK)
@@ -150,14 +140,13 @@ r5_status r5_coil_mix(r5_ctx *ctx, const r5_array *in, const double complex *mat
 	const r5_array *src = NULL;
 	long block = R5_PROGRESS_CHUNK_MACS / (coils * n_out); /* voxels per zgemm */
 	block = block < 1024 ? 1024 : block;
-	size_t free_bytes = 0;
 	double bytes = (double)r5_array_size(in) * sizeof(float complex) * (1.0 + (double)n_out / (double)coils);
-	if (streams(ctx, in, bytes, &free_bytes)) {
+	if (streams(ctx, in, bytes)) {
 		r5_status s = upload_matrix(ctx, matrix, coils, n_out, 1, &mat);
 		if (s == R5_OK)
 			s = r5_array_alloc_host(dims, &mixed);
 		if (s == R5_OK)
-			s = coil_mix_streamed(ctx, in, mat, n_out, block, free_bytes, progress, stage, mixed);
+			s = coil_mix_streamed(ctx, in, mat, n_out, block, progress, stage, mixed);
 		r5_array_free(mat);
 		if (s != R5_OK) {
 			r5_array_free(mixed);
@@ -248,6 +237,18 @@ static r5_status calib_block(r5_ctx *ctx, const r5_array *kspace, const long cal
 	r5_dims_ones(dims);
 	for (int d = 0; d < 4; d++)
 		dims[d] = kspace->dims[d];
+	if (kspace->where != r5_ctx_residency(ctx)) {
+		/* a host volume the device does not hold (streamed): the centred window copied out on
+		 * the host (r5_zresize_centered's centre), then uploaded */
+		long offset = 0;
+		for (int d = 1; d <= 2; d++)
+			if (calib[d - 1] > 0 && calib[d - 1] < dims[d]) {
+				offset += (kspace->dims[d] / 2 - calib[d - 1] / 2) * kspace->strides[d];
+				dims[d] = calib[d - 1];
+			}
+		r5_array view = r5_array_view_strided(kspace, dims, NULL, offset);
+		return r5_array_gather_to_work(ctx, &view, block);
+	}
 	r5_array *frame = NULL;
 	R5_TRY(r5_array_view(kspace->where, kspace->ctx, dims, kspace->data, &frame));
 	for (int d = 1; d <= 2; d++)
@@ -536,14 +537,12 @@ static r5_status geo_apply(r5_ctx *ctx, const r5_array *kin, const double comple
  * zgemms and transposed back into a host hybrid output; its coil groups transformed back along x
  * into out. The same transposes, zgemms and transforms as geo_apply, on pieces. */
 static r5_status geo_apply_streamed(r5_ctx *ctx, const r5_array *kin, const double complex *mats, int n,
-				    size_t free_bytes, const r5_progress *progress, r5_array *out)
+				    const r5_progress *progress, r5_array *out)
 {
 	const char *stage = "coil compression";
 	long nx = kin->dims[0], rows = kin->dims[1] * kin->dims[2], coils = kin->dims[R5_DIM_COIL], vox = nx * rows;
-	long frames = r5_array_size(kin) / (vox * coils), wide = coils > n ? coils : n;
-	size_t quarter = free_bytes / 4, value = sizeof(float complex);
-	long group = (long)(quarter / (value * (size_t)vox)), xb = (long)(quarter / (value * (size_t)(2 * rows * (coils + n))));
-	group = group < 1 ? 1 : group > wide ? wide : group;
+	long frames = r5_array_size(kin) / (vox * coils);
+	long xb = r5_ctx_fit(ctx, (double)sizeof(float complex) * (double)(2 * rows * (coils + n)), 0.25, nx);
 	xb = xb < 1 ? 1 : xb > nx ? nx : xb;
 	long fdims[R5_DIMS], odims[R5_DIMS];
 	r5_dims_ones(fdims);
@@ -560,17 +559,9 @@ static r5_status geo_apply_streamed(r5_ctx *ctx, const r5_array *kin, const doub
 	const struct r5_backend *be = r5_ctx_backend(ctx);
 	for (long f = 0; s == R5_OK && f < frames; f++) {
 		double lo = (double)f / (double)frames, span = 1.0 / (double)frames;
-		/* 1: input coil groups along x, into the host hybrid copy */
-		for (long c0 = 0; c0 < coils && s == R5_OK; c0 += group) {
-			long dims[R5_DIMS];
-			r5_dims_copy(dims, fdims);
-			dims[R5_DIM_COIL] = c0 + group < coils ? group : coils - c0;
-			r5_array src = r5_array_view_strided(kin, dims, NULL, (f * coils + c0) * vox);
-			r5_array dst = r5_array_view_strided(hin, dims, NULL, c0 * vox);
-			s = r5_fft_host(ctx, 1UL, 1, &dst, &src);
-			if (s == R5_OK)
-				s = r5_progress_check(progress, stage, lo + span * 0.3 * (double)(c0 + dims[R5_DIM_COIL]) / (double)coils);
-		}
+		/* 1: the input along x, coil groups at a time, into the host hybrid copy */
+		r5_array src = r5_array_view_strided(kin, fdims, NULL, f * coils * vox);
+		s = r5_fft_host(ctx, 1UL, 1, hin, &src, progress, stage, lo, lo + 0.3 * span);
 		/* 2: blocks of readout positions: transpose, one zgemm per position, transpose back */
 		for (long x0 = 0; x0 < nx && s == R5_OK; x0 += xb) {
 			long xw = x0 + xb < nx ? xb : nx - x0, bin[R5_DIMS], bout[R5_DIMS], p[R5_DIMS], q[R5_DIMS];
@@ -609,39 +600,15 @@ static r5_status geo_apply_streamed(r5_ctx *ctx, const r5_array *kin, const doub
 			if (s == R5_OK)
 				s = r5_progress_check(progress, stage, lo + span * (0.3 + 0.4 * (double)(x0 + xw) / (double)nx));
 		}
-		/* 3: output coil groups back along x, into out */
-		for (long c0 = 0; c0 < n && s == R5_OK; c0 += group) {
-			long dims[R5_DIMS];
-			r5_dims_copy(dims, odims);
-			dims[R5_DIM_COIL] = c0 + group < n ? group : n - c0;
-			r5_array src = r5_array_view_strided(hout, dims, NULL, c0 * vox);
-			r5_array dst = r5_array_view_strided(out, dims, NULL, (f * n + c0) * vox);
-			s = r5_fft_host(ctx, 1UL, 0, &dst, &src);
-			if (s == R5_OK)
-				s = r5_progress_check(progress, stage, lo + span * (0.7 + 0.3 * (double)(c0 + dims[R5_DIM_COIL]) / (double)n));
-		}
+		/* 3: the output back along x, coil groups at a time, into out */
+		r5_array dst = r5_array_view_strided(out, odims, NULL, f * n * vox);
+		if (s == R5_OK)
+			s = r5_fft_host(ctx, 1UL, 0, &dst, hout, progress, stage, lo + 0.7 * span, lo + span);
 	}
 	r5_array_free(mat);
 	r5_array_free(hin);
 	r5_array_free(hout);
 	return s;
-}
-
-/* calib_block of a host kspace for a device context that does not hold it: the centred window
- * copied out on the host, then uploaded. */
-static r5_status calib_block_host(r5_ctx *ctx, const r5_array *kspace, const long calib[2], r5_array **block)
-{
-	long dims[R5_DIMS], offset = 0;
-	r5_dims_ones(dims);
-	for (int d = 0; d < 4; d++)
-		dims[d] = kspace->dims[d];
-	for (int d = 1; d <= 2; d++)
-		if (calib[d - 1] > 0 && calib[d - 1] < dims[d]) {
-			offset += (kspace->dims[d] / 2 - calib[d - 1] / 2) * kspace->strides[d];
-			dims[d] = calib[d - 1];
-		}
-	r5_array view = r5_array_view_strided(kspace, dims, NULL, offset);
-	return r5_array_gather_to_work(ctx, &view, block);
 }
 
 static r5_status check_conf(const r5_array *kspace, const r5_cc_conf *conf, r5_cc_mode *mode)
@@ -690,15 +657,11 @@ r5_status r5_coil_compress_to(r5_ctx *ctx, const r5_array *kspace, const r5_cc_c
 	double complex *matrix = NULL;
 	int n = 0;
 	/* a host volume the device does not hold (input and, at most, as much output): streamed */
-	size_t free_bytes = 0;
-	int streamed = streams(ctx, kspace, 2.0 * (double)r5_array_size(kspace) * sizeof(float complex), &free_bytes);
+	int streamed = streams(ctx, kspace, 2.0 * (double)r5_array_size(kspace) * sizeof(float complex));
+	src = kspace;
 	r5_status s = streamed ? R5_OK : as_work(ctx, kspace, &copy, &src);
-	if (streamed) {
-		src = kspace;
-		s = calib_block_host(ctx, kspace, conf->calib, &block);
-	} else if (s == R5_OK) {
+	if (s == R5_OK)
 		s = calib_block(ctx, src, conf->calib, &block);
-	}
 	if (s == R5_OK && mode == R5_CC_SVD) {
 		s = svd_matrix(ctx, block, conf, &n, &matrix);
 		r5_progress_part part;
@@ -712,7 +675,7 @@ r5_status r5_coil_compress_to(r5_ctx *ctx, const r5_array *kspace, const r5_cc_c
 		if (s == R5_OK)
 			s = streamed ? r5_array_alloc_host(dims, &result) : r5_array_alloc_work(ctx, dims, &result);
 		if (s == R5_OK && streamed)
-			s = geo_apply_streamed(ctx, src, matrix, n, free_bytes, conf->progress, result);
+			s = geo_apply_streamed(ctx, src, matrix, n, conf->progress, result);
 		else if (s == R5_OK)
 			s = geo_apply(ctx, src, matrix, n, conf->progress, result);
 	}

@@ -474,12 +474,8 @@ static r5_status all_slabs(r5_ctx *ctx, const r5_espirit_conf *conf, const struc
 {
 	long C = g->n_coils, CC = C * C, plane = img[1] * img[2];
 	long bx = R5_PROGRESS_CHUNK_VALUES / (plane * CC);
-	size_t free_bytes = 0, total = 0;
-	if (r5_ctx_residency(ctx) == R5_DEVICE && r5_ctx_mem_info(ctx, &free_bytes, &total) == R5_OK) {
-		long fit = (long)(free_bytes / 4 / (sizeof(float complex) * (size_t)(plane * CC)));
-		bx = fit < bx ? fit : bx;
-	}
-	r5_clear_error();
+	long fit = r5_ctx_fit(ctx, (double)sizeof(float complex) * (double)(plane * CC), 0.25, bx);
+	bx = fit < bx ? fit : bx;
 	bx = bx < 1 ? 1 : bx > img[0] ? img[0] : bx;
 	while (img[0] % bx)
 		bx--;

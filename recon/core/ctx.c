@@ -4,6 +4,7 @@
 #include "ctx.h"
 
 #include <complex.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -188,6 +189,19 @@ r5_status r5_ctx_mem_info(r5_ctx *ctx, size_t *free_bytes, size_t *total_bytes)
 {
 	*free_bytes = *total_bytes = 0;
 	return ctx->backend->mem_info(ctx->state, free_bytes, total_bytes);
+}
+
+long r5_ctx_fit(r5_ctx *ctx, double item_bytes, double share, long fallback)
+{
+	size_t free_bytes = 0, total = 0;
+	if (r5_ctx_residency(ctx) != R5_DEVICE || !(item_bytes > 0))
+		return fallback;
+	if (r5_ctx_mem_info(ctx, &free_bytes, &total) != R5_OK) {
+		r5_clear_error();
+		return fallback;
+	}
+	double fit = share * (double)free_bytes / item_bytes;
+	return fit >= (double)LONG_MAX ? LONG_MAX : (long)fit;
 }
 const char *r5_ctx_describe(const r5_ctx *ctx) { return ctx->description; }
 

@@ -37,6 +37,10 @@ int r5_ctx_device(const r5_ctx *ctx);
 /* What the context can still allocate where it computes, and the total (the back end's
  * mem_info: a device's free memory with its pool's unused reserve; the host's for the CPU). */
 r5_status r5_ctx_mem_info(r5_ctx *ctx, size_t *free_bytes, size_t *total_bytes);
+/* How many items of item_bytes fit in `share` of what a device context can still allocate
+ * (floor, may be 0); `fallback` on a host context or when the free memory is unknown. What the
+ * streamed paths size their pieces by. */
+long r5_ctx_fit(r5_ctx *ctx, double item_bytes, double share, long fallback);
 /* One line describing the back end (device name, memory, threads). */
 const char *r5_ctx_describe(const r5_ctx *ctx);
 

@@ -109,14 +109,31 @@ static r5_status centred(r5_ctx *ctx, unsigned long flags, r5_array *out, const 
 	return r5_zmul(ctx, out, out, post, conj);
 }
 
-r5_status r5_fft_host(r5_ctx *ctx, unsigned long flags, int inverse, r5_array *dst, const r5_array *src)
+r5_status r5_fft_host(r5_ctx *ctx, unsigned long flags, int inverse, r5_array *dst, const r5_array *src,
+		      const r5_progress *progress, const char *stage, double lo, double hi)
 {
-	r5_array *work = NULL;
-	R5_TRY(r5_array_to_work(ctx, src, &work));
-	r5_status s = centred(ctx, flags, work, work, inverse);
-	if (s == R5_OK)
-		s = r5_array_copy(ctx, dst, work);
-	r5_array_free(work);
+	int outer = R5_DIMS - 1;
+	while (outer > 0 && (src->dims[outer] == 1 || (flags & R5_FLAG(outer))))
+		outer--;
+	long n = src->dims[outer], per = r5_array_size(src) / (n > 0 ? n : 1);
+	long group = r5_ctx_fit(ctx, (double)sizeof(float complex) * (double)per, 0.25, n);
+	group = group < 1 ? 1 : group > n ? n : group;
+	r5_status s = R5_OK;
+	for (long i0 = 0; i0 < n && s == R5_OK; i0 += group) {
+		long dims[R5_DIMS];
+		r5_dims_copy(dims, src->dims);
+		dims[outer] = i0 + group < n ? group : n - i0;
+		r5_array in = r5_array_view_strided(src, dims, NULL, i0 * per);
+		r5_array out = r5_array_view_strided(dst, dims, NULL, i0 * per), *work = NULL;
+		s = r5_array_to_work(ctx, &in, &work);
+		if (s == R5_OK)
+			s = centred(ctx, flags, work, work, inverse);
+		if (s == R5_OK)
+			s = r5_array_copy(ctx, &out, work);
+		r5_array_free(work);
+		if (s == R5_OK)
+			s = r5_progress_check(progress, stage, lo + (hi - lo) * (double)(i0 + dims[outer]) / (double)n);
+	}
 	return s;
 }
 

@@ -123,6 +123,16 @@ static void unmap(const struct block *b)
 	munmap(b->shadow, b->mapped + (size_t)sysconf(_SC_PAGESIZE));
 }
 
+static r5_status out_of_memory(struct sim_state *s, size_t bytes)
+{
+	size_t held = r5_cpu_device_bytes_held(s);
+	return r5_set_error(R5_ENOMEM,
+			    "cpu-device: out of device memory: %.1f MiB asked on device %d; this context holds %.1f MiB, "
+			    "the device has %.1f of %.1f MiB free",
+			    bytes / 1048576.0, s->device, held / 1048576.0,
+			    (held < s->limit ? s->limit - held : 0) / 1048576.0, s->limit / 1048576.0);
+}
+
 static r5_status sim_alloc(void *state, void **ptr, size_t bytes)
 {
 	struct sim_state *s = state;
@@ -131,15 +141,8 @@ static r5_status sim_alloc(void *state, void **ptr, size_t bytes)
 	size_t rounded = (bytes + 63) / 64 * 64, mapped = (rounded + (size_t)page - 1) / (size_t)page * (size_t)page;
 	if (mapped == 0)
 		mapped = (size_t)page;
-	pthread_mutex_lock(&s->lock);
-	size_t held = s->held;
-	pthread_mutex_unlock(&s->lock);
-	if (s->limit && held + bytes > s->limit)
-		return r5_set_error(R5_ENOMEM,
-				    "cpu-device: out of device memory: %.1f MiB asked on device %d; this context holds "
-				    "%.1f MiB, the device has %.1f of %.1f MiB free",
-				    bytes / 1048576.0, s->device, held / 1048576.0, (s->limit - held) / 1048576.0,
-				    s->limit / 1048576.0);
+	if (s->limit && r5_cpu_device_bytes_held(s) + bytes > s->limit) /* before mapping: the usual refusal */
+		return out_of_memory(s, bytes);
 	int fd = memfd_create("r5-cpu-device", MFD_CLOEXEC);
 	if (fd < 0)
 		return r5_set_error(R5_ENOMEM, "cpu-device: memfd_create for %.1f MiB: %s", bytes / 1048576.0,
@@ -170,8 +173,8 @@ static r5_status sim_alloc(void *state, void **ptr, size_t bytes)
 	struct block b = {.user = (uintptr_t)(map + (mapped - rounded)), .map = map, .shadow = shadow,
 			  .bytes = rounded, .mapped = mapped, .asked = bytes};
 	pthread_mutex_lock(&s->lock);
-	r5_status st = R5_OK;
-	if (s->n == s->cap) {
+	r5_status st = s->limit && s->held + bytes > s->limit ? R5_ENOMEM : R5_OK; /* another thread came first */
+	if (st == R5_OK && s->n == s->cap) {
 		size_t cap = s->cap ? 2 * s->cap : 64;
 		struct block *grown = realloc(s->blocks, cap * sizeof *grown);
 		if (grown) {
@@ -193,7 +196,8 @@ static r5_status sim_alloc(void *state, void **ptr, size_t bytes)
 	pthread_mutex_unlock(&s->lock);
 	if (st != R5_OK) {
 		unmap(&b);
-		return r5_set_error(R5_ENOMEM, "cpu-device: allocation table");
+		return s->limit && r5_cpu_device_bytes_held(s) + bytes > s->limit ? out_of_memory(s, bytes)
+										 : r5_set_error(R5_ENOMEM, "cpu-device: allocation table");
 	}
 	*ptr = (void *)b.user;
 	return R5_OK;

@@ -63,15 +63,9 @@ int r5_cs_streamed(r5_ctx *ctx, const r5_recon_params *p, const long kdims[R5_DI
 		return 0;
 	if (p->cs.stream == 1)
 		return 1;
-	size_t free_bytes = 0, total = 0;
-	if (r5_ctx_mem_info(ctx, &free_bytes, &total) != R5_OK) {
-		r5_warn("cs: the device's free memory is unknown (%s): the frame is streamed", r5_last_error());
-		r5_clear_error();
-		return 1;
-	}
 	double frame = (double)kdims[R5_DIM_X] * (double)kdims[R5_DIM_Y] * (double)kdims[R5_DIM_Z] *
 		       (double)kdims[R5_DIM_COIL] * sizeof(float complex);
-	return frame * (1.0 + n_maps) > 0.5 * (double)free_bytes;
+	return r5_ctx_fit(ctx, frame * (1.0 + n_maps), 0.5, 0) < 1; /* free memory unknown: streamed */
 }
 
 /* The auto slab width of a streamed frame: as many x positions as fit in half of what ctx can
@@ -79,17 +73,11 @@ int r5_cs_streamed(r5_ctx *ctx, const r5_recon_params *p, const long kdims[R5_DI
  * planes), the operator's coil images and the residual's prediction (2 C) and the solver's image
  * vectors (at most 14 M: cs.c's FISTA 7, ADMM with TV and wavelets 11, and E^H y, x); at most the
  * unstreamed auto width. */
-static long streamed_width(r5_ctx *ctx, const r5_recon_params *p, const long kdims[R5_DIMS], long maps, long width)
+static long streamed_width(r5_ctx *ctx, const long kdims[R5_DIMS], long maps, long width)
 {
-	size_t free_bytes = 0, total = 0;
-	if (r5_ctx_mem_info(ctx, &free_bytes, &total) != R5_OK) {
-		r5_clear_error();
-		return width;
-	}
 	double plane = (double)kdims[R5_DIM_Y] * (double)kdims[R5_DIM_Z] * sizeof(float complex);
-	double per_x = plane * ((double)kdims[R5_DIM_COIL] * (double)(3 + maps) + 14.0 * (double)maps);
-	long fit = (long)(0.5 * (double)free_bytes / per_x);
-	(void)p;
+	long fit = r5_ctx_fit(ctx, plane * ((double)kdims[R5_DIM_COIL] * (double)(3 + maps) + 14.0 * (double)maps), 0.5,
+			      width);
 	return fit < 1 ? 1 : fit < width ? fit : width;
 }
 
@@ -245,7 +233,7 @@ r5_status r5_cs_slabs_solve(r5_ctx *ctx, const r5_recon_params *p, const r5_arra
 	r5_cs_slab_stats *stats = opts->stats;
 	long nx = kspace->dims[R5_DIM_X], width = r5_cs_slab_width(p, r5_ctx_residency(ctx), kspace->dims);
 	if (p->cs.slab <= 0 && (kspace->where != r5_ctx_residency(ctx) || maps->where != r5_ctx_residency(ctx)))
-		width = streamed_width(ctx, p, kspace->dims, maps->dims[R5_DIM_MAP], width);
+		width = streamed_width(ctx, kspace->dims, maps->dims[R5_DIM_MAP], width);
 	long n_slabs = (nx + width - 1) / width;
 	/* pass 1 is one adjoint per slab against iters normals in pass 2 */
 	double mid = lo + (hi - lo) / (double)(p->sense.iters + 1), sums[2] = {0, 0};

@@ -290,14 +290,18 @@ static r5_status prepare_and_run(r5_ctx *ctx, const r5_scan *scan, const r5_reco
 			r5_image_set_add_stage(set, "delay", r5_pipeline_clock(NULL) - t);
 		}
 	}
+	/* whether a cs frame streams through device memory (cs_slab.h) is decided once, here, before
+	 * the calibration's maps take device memory: the run sees stream 0 or 1, and a streamed frame
+	 * has its maps made in host memory */
+	r5_recon_params resolved = *p;
+	if (s == R5_OK && !strcmp(set->pipeline, "cs") && work.kspace)
+		resolved.cs.stream = r5_cs_streamed(ctx, p, work.kspace->dims, p->sense.n_maps);
 	r5_calibration *own = NULL;
-	if (s == R5_OK && r5_calibration_applies(scan, set->pipeline)) {
-		/* a streamed cs frame (cs_slab.h) has its maps made in host memory */
-		int host_maps = !strcmp(set->pipeline, "cs") && r5_cs_streamed(ctx, p, work.kspace->dims, p->sense.n_maps);
-		s = calibrate(ctx, scan, p, ahead, input_shift, progress, set, host_maps, &own, &work.calibration);
-	}
+	if (s == R5_OK && r5_calibration_applies(scan, set->pipeline))
+		s = calibrate(ctx, scan, p, ahead, input_shift, progress, set, resolved.cs.stream == 1, &own,
+			      &work.calibration);
 	if (s == R5_OK)
-		s = run(ctx, &work, p, progress, set);
+		s = run(ctx, &work, &resolved, progress, set);
 	work.calibration = NULL;
 	work.traj = scan->traj;
 	r5_array_free(delayed);

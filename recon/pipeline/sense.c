@@ -199,30 +199,12 @@ static r5_status slice_maps(r5_ctx *ctx, struct sense_run *r, const r5_array *ks
 }
 
 /* A streamed frame's k-space (cs_slab.h): a host copy of the frame inverse-transformed along x
- * on the device, a group of coils at a time (uploaded, transformed, downloaded in place), the
- * groups as large as a quarter of the device's free memory allows. */
+ * on the device, a group of coils at a time (r5_fft_host). */
 static r5_status hybrid_on_host(r5_ctx *ctx, const r5_array *frame, const r5_progress *progress, double fraction,
 				r5_array **out)
 {
 	R5_TRY(r5_array_alloc_host(frame->dims, out));
-	r5_array *host = *out;
-	memcpy(host->data, frame->data, sizeof(float complex) * (size_t)r5_array_size(frame));
-	long coils = frame->dims[R5_DIM_COIL], per_coil = r5_array_size(frame) / (coils > 0 ? coils : 1);
-	size_t free_bytes = 0, total = 0;
-	r5_status s = r5_ctx_mem_info(ctx, &free_bytes, &total);
-	long group = s == R5_OK ? (long)(free_bytes / 4 / (sizeof(float complex) * (size_t)per_coil)) : 1;
-	group = group < 1 ? 1 : group > coils ? coils : group;
-	r5_clear_error();
-	s = R5_OK;
-	for (long c0 = 0; c0 < coils && s == R5_OK; c0 += group) {
-		long dims[R5_DIMS];
-		r5_dims_copy(dims, host->dims);
-		dims[R5_DIM_COIL] = c0 + group <= coils ? group : coils - c0;
-		r5_array part = r5_array_view_strided(host, dims, NULL, c0 * per_coil);
-		s = r5_fft_host(ctx, R5_FLAG(R5_DIM_X), 1, &part, &part);
-		if (s == R5_OK)
-			s = r5_progress_check(progress, "cs", fraction);
-	}
+	r5_status s = r5_fft_host(ctx, R5_FLAG(R5_DIM_X), 1, *out, frame, progress, "cs", fraction, fraction);
 	if (s != R5_OK) {
 		r5_array_free(*out);
 		*out = NULL;
@@ -300,11 +282,10 @@ static r5_status sense_frames(r5_ctx *ctx, const r5_scan *scan, const r5_recon_p
 	for (int d = R5_DIM_MAP; d < R5_DIM_SLICE; d++)
 		r.per_slice *= k->dims[d];
 	r.n_data = r5_pipeline_frames_with_data(scan);
-	r.streamed = cs && r5_cs_streamed(ctx, p, r.fdims, p->sense.n_maps);
+	r.streamed = cs && r5_cs_streamed(ctx, p, r.fdims, p->sense.n_maps); /* stream resolved: pipeline.c */
 	if (r.streamed)
 		r5_info("cs: frames of %.0f MiB of k-space and %d map set(s) streamed through device memory from host "
-			"memory (parameter stream: %d)",
-			(double)r.frame_size * sizeof(float complex) / 1048576.0, p->sense.n_maps, p->cs.stream);
+			"memory", (double)r.frame_size * sizeof(float complex) / 1048576.0, p->sense.n_maps);
 	R5_TRY(r5_calib_region_find(scan, r.calib));
 	r.cap = r5_calibration_width(p);
 	r5_calibration_espirit_conf(p, &r.ec);
